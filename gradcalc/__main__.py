@@ -1,0 +1,3 @@
+from gradcalc.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""gradcalc examples: the bundled configs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gradcalc.cli.options import format_option
+
+
+@click.command(
+    "examples",
+    epilog="Example: gradcalc examples && gradcalc step --example worked-example",
+)
+@format_option("table", "json")
+def command(fmt: str) -> None:
+    """List the example configs bundled with gradcalc, each with a one-line description.
+
+    Run one with `gradcalc step --example NAME`; copy one with
+    `gradcalc examples --format json | jq -r '.[0].path'`.
+    """
+    from gradcalc.examples import available, describe
+
+    rows = [{"name": name, "description": describe(path), "path": str(path)}
+            for name, path in available().items()]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    width = max((len(r["name"]) for r in rows), default=0)
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['description']}")

@@ -1,0 +1,411 @@
+"""YAML -> a validated, typed network specification.
+
+The YAML is composed into nodes with a safe loader and converted here, node by node, so that every
+value keeps its line and every refusal can name the key path, the line and a likely fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from gradcalc.errors import ConfigError, KeyPath, did_you_mean
+from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
+from gradcalc.functions.losses import REGISTRY as LOSSES
+from gradcalc.functions.registry import Activation, Loss, Param
+
+MAX_BYTES = 20_000_000
+# Aliases let a few lines expand into a huge structure; stop converting long before memory suffers.
+MAX_NODES = 2_000_000
+MAX_STEPS = 1_000_000
+
+TOP_KEYS = ("input", "inputs", "target", "targets", "loss", "learning_rate", "steps", "reduction",
+            "layers")
+LAYER_KEYS = ("weights", "biases", "activation")
+REDUCTIONS = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    weights: np.ndarray  # (n_l, n_{l-1}); row j holds w^l_jk
+    biases: np.ndarray  # (n_l,)
+    activation: Activation
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    source: str
+    x: np.ndarray  # (examples, n_1): a^1 for each example
+    y: np.ndarray  # (examples, n_L)
+    batch: bool  # `inputs:` was given (rows stay rows in the output)
+    loss: Loss
+    loss_params: dict[str, float]
+    learning_rate: float
+    steps: int
+    reduction: str
+    layers: tuple[LayerSpec, ...]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.x.shape[1]] + [layer.weights.shape[0] for layer in self.layers]
+
+
+# ---- YAML with lines -------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 floats such as 1e-3 and 2E5 as numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+
+
+@dataclass
+class _Doc:
+    """The converted YAML plus the line of every key path."""
+
+    source: str
+    data: Any
+    lines: dict[KeyPath, int]
+
+    def line(self, path: KeyPath) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def error(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, source=self.source, path=path, line=self.line(path), hint=hint)
+
+
+def read_text(source: str) -> tuple[str, str]:
+    """Return (display name, text) for a path or '-' (standard input)."""
+    if source == "-":
+        import sys
+
+        return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
+    path = Path(source)
+    if not path.exists():
+        raise ConfigError("no such file", source=source, hint="check the path, or run "
+                          "'gradcalc examples' for bundled configs")
+    if path.is_dir():
+        raise ConfigError("is a directory, not a config file", source=source)
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it",
+                          source=source)
+    try:
+        return source, raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", source=source) from None
+
+
+def parse_yaml(text: str, source: str) -> _Doc:
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it",
+                          source=source)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {problem}", source=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}", source=source) from None
+    if node is None:
+        raise ConfigError("the file is empty", source=source,
+                          hint="see 'gradcalc step --example worked-example' for a complete config")
+    lines: dict[KeyPath, int] = {}
+    budget = [MAX_NODES]
+    loader = _Loader("")
+    data = _convert(node, (), lines, budget, loader, source)
+    return _Doc(source, data, lines)
+
+
+def _convert(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], budget: list[int],
+             loader: yaml.SafeLoader, source: str) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"the document expands to more than {MAX_NODES:,} values (through "
+                          "aliases?); refusing it", source=source, path=path)
+    line = node.start_mark.line + 1
+    lines.setdefault(path, line)
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise ConfigError(f"unsupported YAML tag {node.tag!r}", source=source, path=path,
+                              line=line)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError("YAML merge keys ('<<') are not supported", source=source,
+                                  path=path, line=key_node.start_mark.line + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("a key must be a plain name", source=source, path=path,
+                                  line=key_node.start_mark.line + 1)
+            key = str(key_node.value)
+            key_line = key_node.start_mark.line + 1
+            if key in out:
+                raise ConfigError(f"duplicate key '{key}' (first on line {lines[(*path, key)]})",
+                                  source=source, path=path, line=key_line)
+            lines[(*path, key)] = key_line
+            out[key] = _convert(value_node, (*path, key), lines, budget, loader, source)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise ConfigError(f"unsupported YAML tag {node.tag!r}", source=source, path=path,
+                              line=line)
+        return [_convert(item, (*path, i), lines, budget, loader, source)
+                for i, item in enumerate(node.value)]
+    if node.tag not in _SCALAR_TAGS:
+        raise ConfigError(f"unsupported YAML tag {node.tag!r} (configs hold plain numbers, "
+                          "names, lists and mappings)", source=source, path=path, line=line)
+    return loader.construct_object(node)
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"a string ('{value}')" if len(value) < 30 else "a string"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _number(doc: _Doc, value: Any, path: KeyPath) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = None
+        if isinstance(value, str):
+            try:
+                float(value)
+                hint = "remove the quotes"
+            except ValueError:
+                pass
+        raise doc.error(path, f"expected a number, got {_type_name(value)}", hint)
+    number = float(value)
+    if not math.isfinite(number):
+        raise doc.error(path, f"expected a finite number, got {value}")
+    return number
+
+
+def _vector(doc: _Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.array([_number(doc, value, path)])
+    if not isinstance(value, list):
+        raise doc.error(path, f"expected {what}: a list of numbers, got {_type_name(value)}")
+    if not value:
+        raise doc.error(path, f"expected {what}: a list of numbers, got an empty list")
+    return np.array([_number(doc, v, (*path, i)) for i, v in enumerate(value)], dtype=float)
+
+
+def _matrix(doc: _Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        got = "an empty list" if value == [] else _type_name(value)
+        raise doc.error(path, f"expected {what}: a list of rows (lists of numbers), got {got}")
+    rows = []
+    for i, row in enumerate(value):
+        if not isinstance(row, list):
+            raise doc.error((*path, i), f"expected a row (a list of numbers), got "
+                            f"{_type_name(row)}", "write each row in brackets, e.g. [[0.2, 0.3]]")
+        rows.append(_vector(doc, row, (*path, i), "a row"))
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise doc.error((*path, i), f"ragged matrix: row {i} has {len(row)} numbers, row 0 "
+                            f"has {width}")
+    return np.array(rows, dtype=float)
+
+
+def _check_keys(doc: _Doc, mapping: dict[str, Any], path: KeyPath, allowed: tuple[str, ...],
+                what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise doc.error((*path, key), f"unknown key in {what}", did_you_mean(key, allowed))
+
+
+def _named(doc: _Doc, value: Any, path: KeyPath, table: dict[str, Any], kind: str
+           ) -> tuple[Any, dict[str, float]]:
+    """A registry name, or a mapping {name: ..., param: value}: the record and its parameters."""
+    given: dict[str, Any] = {}
+    name_path = path
+    if isinstance(value, dict):
+        if "name" not in value:
+            raise doc.error(path, f"a {kind} given as a mapping needs a 'name' key",
+                            f"e.g. {{name: {next(iter(table))}}}")
+        given = {k: v for k, v in value.items() if k != "name"}
+        name_path = (*path, "name")
+        value = value["name"]
+    if not isinstance(value, str):
+        raise doc.error(name_path, f"expected a {kind} name, got {_type_name(value)}")
+    if value not in table:
+        raise doc.error(name_path, f"unknown {kind} '{value}'", did_you_mean(value, table))
+    record = table[value]
+    params = resolve_params(doc, record.params, given, path, f"{kind} '{record.name}'")
+    return record, params
+
+
+def resolve_params(doc: _Doc, declared: tuple[Param, ...], given: dict[str, Any], path: KeyPath,
+                   owner: str) -> dict[str, float]:
+    by_name = {p.name: p for p in declared}
+    params = {p.name: p.default for p in declared}
+    for key, raw in given.items():
+        if key not in by_name:
+            if not by_name:
+                raise doc.error((*path, key), f"{owner} takes no parameters")
+            raise doc.error((*path, key), f"unknown parameter of {owner}",
+                            did_you_mean(key, by_name))
+        number = _number(doc, raw, (*path, key))
+        problem = by_name[key].problem(number)
+        if problem:
+            raise doc.error((*path, key), problem)
+        params[key] = number
+    return params
+
+
+def _examples(doc: _Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.ndarray, bool]:
+    if one in data and many in data:
+        raise doc.error((many,), f"give either '{one}' (one example) or '{many}' (a batch), not "
+                        "both")
+    if one in data:
+        return _vector(doc, data[one], (one,), "one example")[None, :], False
+    if many in data:
+        rows = data[many]
+        if isinstance(rows, list) and rows and not isinstance(rows[0], list):
+            # A batch of single-unit examples may be written flat: [0.1, 0.5, 0.9].
+            rows = [[v] for v in rows]
+            return _matrix(doc, rows, (many,), f"'{many}'"), True
+        return _matrix(doc, rows, (many,), f"'{many}', one row per example"), True
+    raise doc.error((), f"missing key '{one}' (or '{many}' for a batch)")
+
+
+def build_spec(doc: _Doc) -> NetworkSpec:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error((), f"the top level must be a mapping of keys (input, target, loss, ...), "
+                        f"got {_type_name(data)}")
+    _check_keys(doc, data, (), TOP_KEYS, "the config")
+
+    x, batch_x = _examples(doc, data, "input", "inputs")
+    y, batch_y = _examples(doc, data, "target", "targets")
+    if batch_x != batch_y:
+        given, other = ("inputs", "target") if batch_x else ("input", "targets")
+        raise doc.error((other,), f"'{given}' goes with '{'targets' if batch_x else 'target'}'",
+                        f"rename '{other}'")
+    if x.shape[0] != y.shape[0]:
+        raise doc.error(("targets",), f"{y.shape[0]} target rows for {x.shape[0]} input rows",
+                        "give one target row per example")
+
+    for key in ("loss", "learning_rate", "layers"):
+        if key not in data:
+            raise doc.error((), f"missing key '{key}'")
+    loss, loss_params = _named(doc, data["loss"], ("loss",), LOSSES, "loss")
+
+    learning_rate = _number(doc, data["learning_rate"], ("learning_rate",))
+    if learning_rate <= 0:
+        raise doc.error(("learning_rate",), f"must be > 0, got {learning_rate:g}")
+
+    steps = data.get("steps", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise doc.error(("steps",), f"expected a whole number of steps, got {_type_name(steps)}")
+    if steps < 0 or steps > MAX_STEPS:
+        raise doc.error(("steps",), f"must be between 0 and {MAX_STEPS:,}, got {steps}")
+
+    reduction = data.get("reduction", "mean")
+    if reduction not in REDUCTIONS:
+        raise doc.error(("reduction",), f"expected 'mean' or 'sum', got {_type_name(reduction)}",
+                        did_you_mean(str(reduction), REDUCTIONS))
+
+    raw_layers = data["layers"]
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise doc.error(("layers",), "expected a list of layers (each with weights, biases and "
+                        f"activation), got {'an empty list' if raw_layers == [] else _type_name(raw_layers)}")
+    layers = []
+    width = x.shape[1]
+    for i, raw in enumerate(raw_layers):
+        path: KeyPath = ("layers", i)
+        if not isinstance(raw, dict):
+            raise doc.error(path, f"expected a mapping with weights, biases and activation, got "
+                            f"{_type_name(raw)}")
+        _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
+        for key in LAYER_KEYS:
+            if key not in raw:
+                raise doc.error(path, f"missing key '{key}'")
+        weights = _matrix(doc, raw["weights"], (*path, "weights"), "weights")
+        if weights.shape[1] != width:
+            before = "the input" if i == 0 else f"layers[{i - 1}]"
+            raise doc.error((*path, "weights"), f"rows have {weights.shape[1]} weights but "
+                            f"{before} has {width} units", f"each row needs {width} numbers")
+        biases = _vector(doc, raw["biases"], (*path, "biases"), "biases")
+        if biases.shape[0] != weights.shape[0]:
+            raise doc.error((*path, "biases"), f"{biases.shape[0]} biases for {weights.shape[0]} "
+                            "rows of weights", "give one bias per unit (per weight row)")
+        activation, params = _named(doc, raw["activation"], (*path, "activation"), ACTIVATIONS,
+                                    "activation")
+        layers.append(LayerSpec(weights, biases, activation, params))
+        width = weights.shape[0]
+
+    if y.shape[1] != width:
+        key = "targets" if batch_y else "target"
+        raise doc.error((key,), f"{y.shape[1]} target values but the output layer has {width} "
+                        "units")
+    if loss.check_target is not None:
+        problem = loss.check_target(y)
+        if problem:
+            raise doc.error(("targets" if batch_y else "target",), f"loss '{loss.name}' {problem}")
+
+    return NetworkSpec(
+        source=doc.source, x=x, y=y, batch=batch_x, loss=loss, loss_params=loss_params,
+        learning_rate=learning_rate, steps=steps, reduction=reduction, layers=tuple(layers),
+    )
+
+
+def load(source: str) -> NetworkSpec:
+    """Read, parse and validate a config file ('-' for standard input)."""
+    name, text = read_text(source)
+    return build_spec(parse_yaml(text, name))
+
+
+def load_text(text: str, name: str) -> NetworkSpec:
+    return build_spec(parse_yaml(text, name))

@@ -1,0 +1,72 @@
+"""Errors a user can cause. The CLI turns each into one line on stderr and an exit status."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """('layers', 1, 'weights') -> 'layers[1].weights'."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def nearest(name: str, choices: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    choices = sorted(choices)
+    guess = nearest(name, choices)
+    if guess:
+        return f"did you mean '{guess}'?"
+    return "expected one of: " + ", ".join(choices)
+
+
+class GradcalcError(Exception):
+    """A problem with the user's input; exit status 2."""
+
+    exit_code = 2
+
+
+class ConfigError(GradcalcError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        path: Sequence[str | int] = (),
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.path = tuple(path)
+        self.line = line
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.source or "<config>"
+        if self.line is not None:
+            where += f", line {self.line}"
+        key = format_path(self.path)
+        text = f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class NumericError(GradcalcError):
+    """A value became non-finite during the computation (a diverging run); exit status 1."""
+
+    exit_code = 1

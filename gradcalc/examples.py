@@ -1,0 +1,40 @@
+"""The bundled example configs: configs/ in a checkout, gradcalc/configs in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gradcalc.errors import GradcalcError, did_you_mean
+
+
+def config_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    raise GradcalcError("the bundled example configs are missing from this installation")
+
+
+def available() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(config_dir().glob("*.yaml"))}
+
+
+def describe(path: Path) -> str:
+    """The first comment line of a config is its one-line description."""
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+            if line.strip():
+                break
+    return ""
+
+
+def find(name: str) -> Path:
+    table = available()
+    if name.endswith(".yaml"):
+        name = name[: -len(".yaml")]
+    if name not in table:
+        raise GradcalcError(f"no example named '{name}' ({did_you_mean(name, table)}); "
+                            "'gradcalc examples' lists them")
+    return table[name]

@@ -1,0 +1,1 @@
+"""Activations and losses, each a record in one registry table."""

@@ -1,0 +1,131 @@
+"""The record types of the activation and loss registries.
+
+An activation or a loss is one record: its name, its parameters, a vectorized value, a closed-form
+derivative and the formula text shown to the user. Nothing else in gradcalc knows a function by
+name; everything looks it up here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcalc.errors import did_you_mean
+
+Array = np.ndarray
+Params = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: float
+    description: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the bound itself is not allowed
+    high_open: bool = False
+    learnable: bool = False  # updated by SGD like the weights (PReLU's a)
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is not allowed, or None."""
+        if not math.isfinite(value):
+            return f"{self.name} must be a finite number"
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return f"{self.name} must be {'>' if self.low_open else '≥'} {self.low:g}, got {value:g}"
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return f"{self.name} must be {'<' if self.high_open else '≤'} {self.high:g}, got {value:g}"
+        return None
+
+    @property
+    def range_text(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '≥'} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '≤'} {self.high:g}")
+        return " and ".join(parts) or "any real"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """a = f(z) for one layer. Elementwise unless `jacobian` is given (softmax)."""
+
+    name: str
+    symbol: str  # how the sheet writes it: σ, tanh, ReLU, ...
+    formula: str
+    derivative: str
+    forward: Callable[[Array, Params], Array]
+    # f'(z) elementwise, given z and a = f(z); None for a non-elementwise activation.
+    prime: Callable[[Array, Array, Params], Array] | None = None
+    # For non-elementwise activations: the vector-Jacobian product (z, a, ∂C/∂a) -> ∂C/∂z, row-wise.
+    vjp: Callable[[Array, Array, Array, Params], Array] | None = None
+    # ∂a_j/∂p elementwise for each learnable parameter p.
+    param_partials: Callable[[Array, Array, Params], dict[str, Array]] | None = None
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def elementwise(self) -> bool:
+        return self.prime is not None
+
+    def backward(self, z: Array, a: Array, grad_a: Array, params: Params) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a: Hadamard product with f'(z) for elementwise f (BP1, BP2)."""
+        if self.prime is not None:
+            return grad_a * self.prime(z, a, params)
+        assert self.vjp is not None
+        return self.vjp(z, a, grad_a, params)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A loss computed straight from the output layer's z, where composing would lose precision."""
+
+    value: Callable[[Array, Array, Params], Array]  # (z, y) -> per-example cost
+    delta: Callable[[Array, Array, Params], Array]  # (z, y) -> δ^L = ∂C_x/∂z^L
+
+
+@dataclass(frozen=True)
+class Loss:
+    """C_x(a, y) for one example; arrays are (examples, units) and the value is per example."""
+
+    name: str
+    formula: str
+    derivative: str
+    value: Callable[[Array, Array, Params], Array]
+    grad: Callable[[Array, Array, Params], Array]  # ∂C_x/∂a
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    # What the target must satisfy, checked when the config is loaded: y -> problem or None.
+    check_target: Callable[[Array], str | None] | None = None
+    # What the output must satisfy for the loss to be defined: (a, y) -> problem or None.
+    check_output: Callable[[Array, Array], str | None] | None = None
+    fused: Mapping[str, Fused] = field(default_factory=dict)  # keyed by output activation
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def index(records: list[Any]) -> dict[str, Any]:
+    """Name and alias -> record, refusing a name used twice."""
+    table: dict[str, Any] = {}
+    for record in records:
+        for key in (record.name, *record.aliases):
+            if key in table:
+                raise ValueError(f"duplicate registry name {key!r}")
+            table[key] = record
+    return table
+
+
+def lookup(table: Mapping[str, Any], name: str, kind: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        raise KeyError(f"unknown {kind} '{name}' ({did_you_mean(name, table)})") from None
+
+
+def defaults(params: tuple[Param, ...]) -> dict[str, float]:
+    return {p.name: p.default for p in params}

@@ -1,0 +1,197 @@
+"""Feedforward, backpropagation (BP1–BP4) and SGD on a NetworkSpec, in Nielsen's names.
+
+Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcalc.config import NetworkSpec
+from gradcalc.errors import NumericError
+from gradcalc.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+
+Rounder = Callable[[np.ndarray], np.ndarray]
+
+
+def hand_round(decimals: int) -> Rounder:
+    """Round half away from zero, as on paper (numpy's round goes half to even)."""
+    scale = 10.0**decimals
+
+    def rounder(v: np.ndarray) -> np.ndarray:
+        # The 1e-9 nudge keeps 0.0045 (stored as 0.00449999…) rounding up like a person would.
+        return np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale
+
+    return rounder
+
+
+def _exact(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+@dataclass
+class Parameters:
+    """The trainable state: w^l, b^l and each layer's learnable activation parameters."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    params: list[dict[str, float]]
+
+    @classmethod
+    def from_spec(cls, spec: NetworkSpec) -> Parameters:
+        return cls(
+            [layer.weights.copy() for layer in spec.layers],
+            [layer.biases.copy() for layer in spec.layers],
+            [dict(layer.params) for layer in spec.layers],
+        )
+
+
+def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) -> None:
+    if not np.all(np.isfinite(value)):
+        where = f"step {step}" if step else "the final forward pass"
+        raise NumericError(
+            f"{where}: {what} is not finite (overflow or division by zero); "
+            f"the run diverged — try a smaller learning rate than {eta:g}"
+        )
+
+
+class Network:
+    def __init__(self, spec: NetworkSpec, learning_rate: float | None = None,
+                 round_to: int | None = None) -> None:
+        self.spec = spec
+        self.eta = spec.learning_rate if learning_rate is None else learning_rate
+        self.r: Rounder = _exact if round_to is None else hand_round(round_to)
+        self.round_to = round_to
+        self.state = Parameters.from_spec(spec)
+        last = spec.layers[-1].activation.name
+        self.fused = spec.loss.fused.get(last)
+        self.fused_name = last if self.fused else None
+        m = spec.x.shape[0]
+        self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
+
+    # -- feedforward ---------------------------------------------------------------------------
+    def feedforward(self, step: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """zs and activations (activations[0] is the input a^1), like network.py."""
+        r, eta = self.r, self.eta
+        activation = self.spec.x
+        activations, zs = [activation], []
+        for l, (layer, w, b, p) in enumerate(
+            zip(self.spec.layers, self.state.weights, self.state.biases, self.state.params), 2
+        ):
+            z = r(activation @ w.T + b)
+            _finite(z, step, f"z^{l}", eta)
+            activation = r(layer.activation.forward(z, p))
+            _finite(activation, step, f"a^{l}", eta)
+            zs.append(z)
+            activations.append(activation)
+        return zs, activations
+
+    def cost(self, zs: list[np.ndarray], activations: list[np.ndarray], step: int | None
+             ) -> np.ndarray:
+        """C_x for each example."""
+        spec = self.spec
+        if self.fused:
+            losses = self.fused.value(zs[-1], spec.y, spec.loss_params)
+        else:
+            if spec.loss.check_output is not None:
+                problem = spec.loss.check_output(activations[-1], spec.y)
+                if problem:
+                    where = f"step {step}" if step else "the final forward pass"
+                    raise NumericError(f"{where}: loss '{spec.loss.name}' {problem}")
+            losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
+        losses = self.r(losses)
+        _finite(losses, step, "the loss", self.eta)
+        return losses
+
+    def reduce(self, losses: np.ndarray) -> float:
+        return float(self.r(np.asarray(losses.sum() * self.scale)))
+
+    def forward_trace(self) -> ForwardTrace:
+        zs, activations = self.feedforward(None)
+        losses = self.cost(zs, activations, None)
+        return ForwardTrace(self.reduce(losses), losses, tuple(zs), tuple(activations[1:]))
+
+    # -- one SGD step --------------------------------------------------------------------------
+    def step(self, step: int) -> StepTrace:
+        spec, r, eta, state = self.spec, self.r, self.eta, self.state
+        zs, activations = self.feedforward(step)
+        losses = self.cost(zs, activations, step)
+        layers = spec.layers
+        L = len(layers)
+
+        # ∂C_x/∂a^L; with a fused loss δ^L comes straight from z^L (BP1 without cancellation).
+        with np.errstate(all="ignore"):
+            grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
+        if self.fused:
+            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
+        else:
+            _finite(grad_a, step, f"∂C/∂a^{L + 1}", eta)
+
+        records: list[LayerTrace | None] = [None] * L
+        for i in range(L - 1, -1, -1):
+            layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
+            p = state.params[i]
+            prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
+            if i < L - 1 or not self.fused:
+                delta = r(grad_a * prime) if prime is not None else r(
+                    layer.activation.backward(z, a, grad_a, p))
+            _finite(delta, step, f"δ^{i + 2}", eta)
+            grad_b = r(self.scale * delta.sum(axis=0))  # BP3
+            grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
+            grad_p: dict[str, float] = {}
+            if layer.activation.param_partials is not None:
+                partials = layer.activation.param_partials(z, a, p)
+                for name, partial in partials.items():
+                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            w_old, b_old = state.weights[i], state.biases[i]
+            w_new = r(w_old - eta * grad_w)
+            b_new = r(b_old - eta * grad_b)
+            p_new = dict(p)
+            for name, g in grad_p.items():
+                p_new[name] = float(r(np.asarray(p[name] - eta * g)))
+            _finite(w_new, step, f"the updated w^{i + 2}", eta)
+            _finite(b_new, step, f"the updated b^{i + 2}", eta)
+            for name, value in p_new.items():
+                _finite(value, step, f"the updated {name} of layer {i + 2}", eta)
+            records[i] = LayerTrace(
+                layer=i + 2,
+                activation=layer.activation.name,
+                activation_symbol=layer.activation.symbol,
+                a_prev=a_prev, z=z, a=a, prime=prime, grad_a=grad_a, delta=delta,
+                grad_weights=grad_w, grad_biases=grad_b,
+                weights_before=w_old, biases_before=b_old, weights=w_new, biases=b_new,
+                params_before=dict(p), params=p_new, grad_params=grad_p,
+            )
+            # BP2: the error of the layer below, through the weights before this update.
+            grad_a = r(delta @ w_old)
+
+        for i, record in enumerate(records):
+            assert record is not None
+            state.weights[i], state.biases[i], state.params[i] = (
+                record.weights, record.biases, record.params)
+        return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
+
+
+def run(spec: NetworkSpec, *, steps: int | None = None, learning_rate: float | None = None,
+        round_to: int | None = None) -> RunTrace:
+    """Train for `steps` SGD steps and return the whole trace."""
+    net = Network(spec, learning_rate, round_to)
+    n = spec.steps if steps is None else steps
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        traces = tuple(net.step(s) for s in range(1, n + 1))
+        final = net.forward_trace()
+    if traces:
+        first = traces[0]
+        initial = ForwardTrace(first.loss, first.losses, tuple(lt.z for lt in first.layers),
+                               tuple(lt.a for lt in first.layers))
+    else:
+        initial = final
+    return RunTrace(
+        source=spec.source, loss=spec.loss.name, loss_formula=spec.loss.formula,
+        loss_params=dict(spec.loss_params), learning_rate=net.eta, reduction=spec.reduction,
+        batch=spec.batch, x=spec.x, y=spec.y, sizes=tuple(spec.sizes), initial=initial,
+        steps=traces, final=final, fused=net.fused_name, round_to=round_to,
+    )

@@ -1,0 +1,1 @@
+"""Renderers: siblings that each turn one trace into one output format."""

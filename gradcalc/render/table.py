@@ -1,0 +1,208 @@
+"""Rich tables for a terminal: one section per step, in the order of a hand solution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from gradcalc.trace import RunTrace, StepTrace
+
+
+def num(value: float) -> str:
+    """Six significant digits: 0.000867027 keeps its digits instead of rounding to 0.001."""
+    return f"{value:.6g}"
+
+
+def vec(values: Iterable[float]) -> str:
+    return "[" + ", ".join(num(v) for v in values) + "]"
+
+
+class _Rows:
+    """A table that stops adding rows at a limit and says how many it left out."""
+
+    def __init__(self, title: str, columns: Sequence[str], limit: int) -> None:
+        self.title = title
+        self.table = Table(expand=False)
+        for column in columns:
+            self.table.add_column(column, justify="right", no_wrap=True)
+        self.limit = limit
+        self.count = 0
+
+    def add(self, *cells: str) -> None:
+        self.count += 1
+        if not self.limit or self.count <= self.limit:
+            self.table.add_row(*cells)
+
+    def done(self) -> RenderableType:
+        hidden = self.count - self.limit if self.limit else 0
+        if hidden > 0:
+            self.table.caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+            self.table.caption_justify = "left"
+        return Group(Text("\n" + self.title, style="bold"), self.table)
+
+
+def _forward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    batch = trace.batch
+    cols = (["x"] if batch else []) + ["l", "j", "z^l_j", "a^l_j"]
+    rows = _Rows("Forward pass   z^l = w^l a^(l-1) + b^l,  a^l = f(z^l)", cols, limit)
+    for x in range(trace.x.shape[0]):
+        lead = [str(x + 1)] if batch else []
+        for k, v in enumerate(trace.x[x], 1):
+            rows.add(*lead, "1", str(k), "(input)", num(v))
+        for lt in st.layers:
+            for j in range(lt.z.shape[1]):
+                rows.add(*lead, str(lt.layer), str(j + 1), num(lt.z[x, j]), num(lt.a[x, j]))
+    return rows.done()
+
+
+def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
+    text = Text()
+    text.append("Loss  ", style="bold")
+    text.append(f"{trace.loss}: {trace.loss_formula}")
+    if trace.loss_params:
+        text.append("  (" + ", ".join(f"{k} = {num(v)}" for k, v in trace.loss_params.items())
+                    + ")")
+    if trace.batch:
+        text.append(f"\n      per example: {vec(st.losses)}")
+        text.append(f"\n      {trace.reduction} over {len(st.losses)} examples: ")
+    else:
+        text.append(f"\n      y = {vec(trace.y[0])},  a^L = {vec(st.layers[-1].a[0])}:  C = ")
+    text.append(num(st.loss), style="bold")
+    if trace.fused:
+        text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
+    return text
+
+
+def _backward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    batch = trace.batch
+    cols = (["x"] if batch else []) + ["l", "j", "∂C/∂a^l_j", "f'(z^l_j)", "δ^l_j"]
+    title = "Backward pass   δ^L = ∇_a C ⊙ f'(z^L) (BP1),  δ^l = ((w^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l) (BP2)"
+    rows = _Rows(title, cols, limit)
+    for x in range(trace.x.shape[0]):
+        lead = [str(x + 1)] if batch else []
+        for lt in reversed(st.layers):
+            fused = trace.fused is not None and lt is st.layers[-1]
+            for j in range(lt.z.shape[1]):
+                ga = "" if fused else num(lt.grad_a[x, j])
+                prime = "Jacobian" if lt.prime is None else num(lt.prime[x, j])
+                if fused:
+                    prime = "(from z)"
+                rows.add(*lead, str(lt.layer), str(j + 1), ga, prime, num(lt.delta[x, j]))
+    return rows.done()
+
+
+def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    eta = num(trace.learning_rate)
+    mean = " (batch " + trace.reduction + ")" if trace.batch else ""
+    title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  b → b − {eta}·∂C/∂b"
+    rows = _Rows(title, ["l", "j", "b^l_j", "∂C/∂b^l_j", "b^l_j new"], limit)
+    for lt in reversed(st.layers):
+        for j in range(lt.biases.shape[0]):
+            rows.add(str(lt.layer), str(j + 1), num(lt.biases_before[j]), num(lt.grad_biases[j]),
+                     num(lt.biases[j]))
+    return rows.done()
+
+
+def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    eta = num(trace.learning_rate)
+    title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j (BP4),  w → w − {eta}·∂C/∂w"
+    cols = ["l", "j", "k", "w^l_jk"] + ([] if trace.batch else ["a^(l-1)_k", "δ^l_j"]) + [
+        "∂C/∂w^l_jk", "w^l_jk new"]
+    rows = _Rows(title, cols, limit)
+    for lt in reversed(st.layers):
+        n_out, n_in = lt.weights.shape
+        for j in range(n_out):
+            for k in range(n_in):
+                mid = [] if trace.batch else [num(lt.a_prev[0, k]), num(lt.delta[0, j])]
+                rows.add(str(lt.layer), str(j + 1), str(k + 1), num(lt.weights_before[j, k]), *mid,
+                         num(lt.grad_weights[j, k]), num(lt.weights[j, k]))
+    return rows.done()
+
+
+def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
+    learnable = [lt for lt in st.layers if lt.grad_params]
+    if not learnable:
+        return None
+    table = Table()
+    for column in ("l", "activation", "parameter", "old", "∂C/∂p", "new"):
+        table.add_column(column, justify="right")
+    for lt in reversed(learnable):
+        for name, grad in lt.grad_params.items():
+            table.add_row(str(lt.layer), lt.activation, name, num(lt.params_before[name]),
+                          num(grad), num(lt.params[name]))
+    return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
+
+
+def _summary(trace: RunTrace) -> RenderableType:
+    after = f"after step {len(trace.steps)}" if trace.steps else "(no steps run)"
+    table = Table()
+    table.add_column("")
+    table.add_column("before training", justify="right")
+    table.add_column(after, justify="right")
+    table.add_column("target y", justify="right")
+    n = trace.x.shape[0]
+    shown = min(n, 10)
+    for x in range(shown):
+        label = f"output a^L (example {x + 1})" if trace.batch else "output a^L"
+        table.add_row(label, vec(trace.initial.output[x]), vec(trace.final.output[x]),
+                      vec(trace.y[x]))
+    if shown < n:
+        table.add_row(f"… {n - shown} more examples", "", "", "")
+    table.add_row(f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), "")
+    return Group(Text("\nSummary", style="bold"), table)
+
+
+def _sparkline(values: Sequence[float]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    return "".join(bars[int((v - lo) / span * (len(bars) - 1) + 0.5)] for v in values)
+
+
+def _header(trace: RunTrace) -> RenderableType:
+    sizes = "-".join(str(s) for s in trace.sizes)
+    acts = ", ".join(lt.activation for lt in trace.steps[0].layers) if trace.steps else ""
+    text = Text()
+    text.append(f"{trace.source}", style="bold")
+    text.append(f": a {sizes} network")
+    if acts:
+        text.append(f" ({acts})")
+    examples = trace.x.shape[0]
+    text.append(f", {examples} example{'s' if examples != 1 else ''}")
+    text.append(f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
+                f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}")
+    if trace.round_to is not None:
+        text.append(f", every quantity rounded to {trace.round_to} decimals")
+    return text
+
+
+def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> list[RenderableType]:
+    parts: list[RenderableType] = [_header(trace)]
+    steps = trace.steps
+    shown = steps if len(steps) <= max_steps else steps[: max_steps - 1] + steps[-1:]
+    for st in shown:
+        if st is steps[-1] and len(shown) < len(steps):
+            parts.append(Text(f"\n… steps {max_steps} to {len(steps) - 1} not shown "
+                              "(--format json has every step)", style="dim"))
+        parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
+        parts.append(_forward(trace, st, max_rows))
+        parts.append(_loss_line(trace, st))
+        parts.append(_backward(trace, st, max_rows))
+        parts.append(_weights(trace, st, max_rows))
+        parts.append(_biases(trace, st, max_rows))
+        extra = _params(trace, st)
+        if extra is not None:
+            parts.append(extra)
+    parts.append(_summary(trace))
+    if len(steps) > 1:
+        losses = [st.loss for st in steps] + [trace.final.loss]
+        parts.append(Text(f"loss per step: {_sparkline(losses)}  "
+                          f"{num(losses[0])} → {num(losses[-1])}"))
+    return parts
+
+
+def render(trace: RunTrace, console: Console, max_rows: int = 40) -> None:
+    console.print(Group(*renderables(trace, max_rows)))

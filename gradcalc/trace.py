@@ -1,0 +1,72 @@
+"""Plain records of what a run computed: the renderers' only input.
+
+Arrays keep the batch axis first: z, a and δ are (examples, units) even for one example; a
+renderer that shows a single example drops that axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    layer: int  # l, counting the input layer as l = 1
+    activation: str
+    activation_symbol: str
+    a_prev: np.ndarray  # a^{l−1}, (examples, n_{l−1})
+    z: np.ndarray  # (examples, n_l)
+    a: np.ndarray
+    prime: np.ndarray | None  # f'(z^l) for an elementwise activation
+    grad_a: np.ndarray  # ∂C_x/∂a^l per example
+    delta: np.ndarray  # δ^l = ∂C_x/∂z^l per example
+    grad_weights: np.ndarray  # ∂C/∂w^l of the reduced batch cost, (n_l, n_{l−1})
+    grad_biases: np.ndarray
+    weights_before: np.ndarray
+    biases_before: np.ndarray
+    weights: np.ndarray  # after the update
+    biases: np.ndarray
+    params_before: dict[str, float] = field(default_factory=dict)
+    params: dict[str, float] = field(default_factory=dict)  # after the update
+    grad_params: dict[str, float] = field(default_factory=dict)  # learnable ones only
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    step: int
+    loss: float  # the reduced cost before this step's update
+    losses: np.ndarray  # C_x per example
+    layers: tuple[LayerTrace, ...]
+
+
+@dataclass(frozen=True)
+class ForwardTrace:
+    loss: float
+    losses: np.ndarray
+    z: tuple[np.ndarray, ...]
+    a: tuple[np.ndarray, ...]  # a^2 .. a^L
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.a[-1]
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    source: str
+    loss: str
+    loss_formula: str
+    loss_params: dict[str, float]
+    learning_rate: float
+    reduction: str
+    batch: bool
+    x: np.ndarray
+    y: np.ndarray
+    sizes: tuple[int, ...]
+    initial: ForwardTrace
+    steps: tuple[StepTrace, ...]
+    final: ForwardTrace
+    fused: str | None = None  # the output activation the loss was computed from z with
+    round_to: int | None = None
