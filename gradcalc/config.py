@@ -25,8 +25,17 @@ MAX_BYTES = 20_000_000
 MAX_NODES = 2_000_000
 MAX_STEPS = 1_000_000
 
-TOP_KEYS = ("input", "inputs", "target", "targets", "loss", "learning_rate", "steps", "reduction",
-            "layers")
+TOP_KEYS = (
+    "input",
+    "inputs",
+    "target",
+    "targets",
+    "loss",
+    "learning_rate",
+    "steps",
+    "reduction",
+    "layers",
+)
 LAYER_KEYS = ("weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
 
@@ -60,8 +69,12 @@ class NetworkSpec:
 # ---- YAML with lines -------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads YAML 1.2 floats such as 1e-3 and 2E5 as numbers."""
+# libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second, not ten.
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """A safe loader that also reads YAML 1.2 floats such as 1e-3 and 2E5 as numbers."""
 
 
 _Loader.add_implicit_resolver(
@@ -114,8 +127,11 @@ def read_text(source: str) -> tuple[str, str]:
         return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
     path = Path(source)
     if not path.exists():
-        raise ConfigError("no such file", source=source, hint="check the path, or run "
-                          "'gradcalc examples' for bundled configs")
+        raise ConfigError(
+            "no such file",
+            source=source,
+            hint="check the path, or run 'gradcalc examples' for bundled configs",
+        )
     if path.is_dir():
         raise ConfigError("is a directory, not a config file", source=source)
     try:
@@ -124,8 +140,9 @@ def read_text(source: str) -> tuple[str, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError(f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it",
-                          source=source)
+        raise ConfigError(
+            f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
+        )
     try:
         return source, raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -134,8 +151,9 @@ def read_text(source: str) -> tuple[str, str]:
 
 def parse_yaml(text: str, source: str) -> _Doc:
     if len(text) > MAX_BYTES:
-        raise ConfigError(f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it",
-                          source=source)
+        raise ConfigError(
+            f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
+        )
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -146,8 +164,11 @@ def parse_yaml(text: str, source: str) -> _Doc:
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", source=source) from None
     if node is None:
-        raise ConfigError("the file is empty", source=source,
-                          hint="see 'gradcalc step --example worked-example' for a complete config")
+        raise ConfigError(
+            "the file is empty",
+            source=source,
+            hint="see 'gradcalc step --example worked-example' for a complete config",
+        )
     lines: dict[KeyPath, int] = {}
     budget = [MAX_NODES]
     loader = _Loader("")
@@ -155,43 +176,76 @@ def parse_yaml(text: str, source: str) -> _Doc:
     return _Doc(source, data, lines)
 
 
-def _convert(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], budget: list[int],
-             loader: yaml.SafeLoader, source: str) -> Any:
+def _convert(
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    budget: list[int],
+    loader: Any,
+    source: str,
+) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
-        raise ConfigError(f"the document expands to more than {MAX_NODES:,} values (through "
-                          "aliases?); refusing it", source=source, path=path)
+        raise ConfigError(
+            f"the document expands to more than {MAX_NODES:,} values (through "
+            "aliases?); refusing it",
+            source=source,
+            path=path,
+        )
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
-            raise ConfigError(f"unsupported YAML tag {node.tag!r}", source=source, path=path,
-                              line=line)
+            raise ConfigError(
+                f"unsupported YAML tag {node.tag!r}", source=source, path=path, line=line
+            )
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError("YAML merge keys ('<<') are not supported", source=source,
-                                  path=path, line=key_node.start_mark.line + 1)
+                raise ConfigError(
+                    "YAML merge keys ('<<') are not supported",
+                    source=source,
+                    path=path,
+                    line=key_node.start_mark.line + 1,
+                )
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError("a key must be a plain name", source=source, path=path,
-                                  line=key_node.start_mark.line + 1)
+                raise ConfigError(
+                    "a key must be a plain name",
+                    source=source,
+                    path=path,
+                    line=key_node.start_mark.line + 1,
+                )
             key = str(key_node.value)
             key_line = key_node.start_mark.line + 1
             if key in out:
-                raise ConfigError(f"duplicate key '{key}' (first on line {lines[(*path, key)]})",
-                                  source=source, path=path, line=key_line)
+                raise ConfigError(
+                    f"duplicate key '{key}' (first on line {lines[(*path, key)]})",
+                    source=source,
+                    path=path,
+                    line=key_line,
+                )
             lines[(*path, key)] = key_line
             out[key] = _convert(value_node, (*path, key), lines, budget, loader, source)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
-            raise ConfigError(f"unsupported YAML tag {node.tag!r}", source=source, path=path,
-                              line=line)
-        return [_convert(item, (*path, i), lines, budget, loader, source)
-                for i, item in enumerate(node.value)]
+            raise ConfigError(
+                f"unsupported YAML tag {node.tag!r}", source=source, path=path, line=line
+            )
+        return [
+            _convert(item, (*path, i), lines, budget, loader, source)
+            for i, item in enumerate(node.value)
+        ]
     if node.tag not in _SCALAR_TAGS:
-        raise ConfigError(f"unsupported YAML tag {node.tag!r} (configs hold plain numbers, "
-                          "names, lists and mappings)", source=source, path=path, line=line)
+        raise ConfigError(
+            f"unsupported YAML tag {node.tag!r} (configs hold plain numbers, "
+            "names, lists and mappings)",
+            source=source,
+            path=path,
+            line=line,
+        )
+    if node.tag == "tag:yaml.org,2002:float" and node.value[-1:].isdigit():
+        return float(node.value.replace("_", ""))  # the common case, without the constructor
     return loader.construct_object(node)
 
 
@@ -247,33 +301,42 @@ def _matrix(doc: _Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
     rows = []
     for i, row in enumerate(value):
         if not isinstance(row, list):
-            raise doc.error((*path, i), f"expected a row (a list of numbers), got "
-                            f"{_type_name(row)}", "write each row in brackets, e.g. [[0.2, 0.3]]")
+            raise doc.error(
+                (*path, i),
+                f"expected a row (a list of numbers), got {_type_name(row)}",
+                "write each row in brackets, e.g. [[0.2, 0.3]]",
+            )
         rows.append(_vector(doc, row, (*path, i), "a row"))
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) != width:
-            raise doc.error((*path, i), f"ragged matrix: row {i} has {len(row)} numbers, row 0 "
-                            f"has {width}")
+            raise doc.error(
+                (*path, i), f"ragged matrix: row {i} has {len(row)} numbers, row 0 has {width}"
+            )
     return np.array(rows, dtype=float)
 
 
-def _check_keys(doc: _Doc, mapping: dict[str, Any], path: KeyPath, allowed: tuple[str, ...],
-                what: str) -> None:
+def _check_keys(
+    doc: _Doc, mapping: dict[str, Any], path: KeyPath, allowed: tuple[str, ...], what: str
+) -> None:
     for key in mapping:
         if key not in allowed:
             raise doc.error((*path, key), f"unknown key in {what}", did_you_mean(key, allowed))
 
 
-def _named(doc: _Doc, value: Any, path: KeyPath, table: dict[str, Any], kind: str
-           ) -> tuple[Any, dict[str, float]]:
+def _named(
+    doc: _Doc, value: Any, path: KeyPath, table: dict[str, Any], kind: str
+) -> tuple[Any, dict[str, float]]:
     """A registry name, or a mapping {name: ..., param: value}: the record and its parameters."""
     given: dict[str, Any] = {}
     name_path = path
     if isinstance(value, dict):
         if "name" not in value:
-            raise doc.error(path, f"a {kind} given as a mapping needs a 'name' key",
-                            f"e.g. {{name: {next(iter(table))}}}")
+            raise doc.error(
+                path,
+                f"a {kind} given as a mapping needs a 'name' key",
+                f"e.g. {{name: {next(iter(table))}}}",
+            )
         given = {k: v for k, v in value.items() if k != "name"}
         name_path = (*path, "name")
         value = value["name"]
@@ -286,16 +349,18 @@ def _named(doc: _Doc, value: Any, path: KeyPath, table: dict[str, Any], kind: st
     return record, params
 
 
-def resolve_params(doc: _Doc, declared: tuple[Param, ...], given: dict[str, Any], path: KeyPath,
-                   owner: str) -> dict[str, float]:
+def resolve_params(
+    doc: _Doc, declared: tuple[Param, ...], given: dict[str, Any], path: KeyPath, owner: str
+) -> dict[str, float]:
     by_name = {p.name: p for p in declared}
     params = {p.name: p.default for p in declared}
     for key, raw in given.items():
         if key not in by_name:
             if not by_name:
                 raise doc.error((*path, key), f"{owner} takes no parameters")
-            raise doc.error((*path, key), f"unknown parameter of {owner}",
-                            did_you_mean(key, by_name))
+            raise doc.error(
+                (*path, key), f"unknown parameter of {owner}", did_you_mean(key, by_name)
+            )
         number = _number(doc, raw, (*path, key))
         problem = by_name[key].problem(number)
         if problem:
@@ -306,8 +371,9 @@ def resolve_params(doc: _Doc, declared: tuple[Param, ...], given: dict[str, Any]
 
 def _examples(doc: _Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.ndarray, bool]:
     if one in data and many in data:
-        raise doc.error((many,), f"give either '{one}' (one example) or '{many}' (a batch), not "
-                        "both")
+        raise doc.error(
+            (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
+        )
     if one in data:
         return _vector(doc, data[one], (one,), "one example")[None, :], False
     if many in data:
@@ -323,19 +389,28 @@ def _examples(doc: _Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.
 def build_spec(doc: _Doc) -> NetworkSpec:
     data = doc.data
     if not isinstance(data, dict):
-        raise doc.error((), f"the top level must be a mapping of keys (input, target, loss, ...), "
-                        f"got {_type_name(data)}")
+        raise doc.error(
+            (),
+            f"the top level must be a mapping of keys (input, target, loss, ...), "
+            f"got {_type_name(data)}",
+        )
     _check_keys(doc, data, (), TOP_KEYS, "the config")
 
     x, batch_x = _examples(doc, data, "input", "inputs")
     y, batch_y = _examples(doc, data, "target", "targets")
     if batch_x != batch_y:
         given, other = ("inputs", "target") if batch_x else ("input", "targets")
-        raise doc.error((other,), f"'{given}' goes with '{'targets' if batch_x else 'target'}'",
-                        f"rename '{other}'")
+        raise doc.error(
+            (other,),
+            f"'{given}' goes with '{'targets' if batch_x else 'target'}'",
+            f"rename '{other}'",
+        )
     if x.shape[0] != y.shape[0]:
-        raise doc.error(("targets",), f"{y.shape[0]} target rows for {x.shape[0]} input rows",
-                        "give one target row per example")
+        raise doc.error(
+            ("targets",),
+            f"{y.shape[0]} target rows for {x.shape[0]} input rows",
+            "give one target row per example",
+        )
 
     for key in ("loss", "learning_rate", "layers"):
         if key not in data:
@@ -354,20 +429,28 @@ def build_spec(doc: _Doc) -> NetworkSpec:
 
     reduction = data.get("reduction", "mean")
     if reduction not in REDUCTIONS:
-        raise doc.error(("reduction",), f"expected 'mean' or 'sum', got {_type_name(reduction)}",
-                        did_you_mean(str(reduction), REDUCTIONS))
+        raise doc.error(
+            ("reduction",),
+            f"expected 'mean' or 'sum', got {_type_name(reduction)}",
+            did_you_mean(str(reduction), REDUCTIONS),
+        )
 
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
-        raise doc.error(("layers",), "expected a list of layers (each with weights, biases and "
-                        f"activation), got {'an empty list' if raw_layers == [] else _type_name(raw_layers)}")
+        got = "an empty list" if raw_layers == [] else _type_name(raw_layers)
+        raise doc.error(
+            ("layers",),
+            f"expected a list of layers (each with weights, biases and activation), got {got}",
+        )
     layers = []
     width = x.shape[1]
     for i, raw in enumerate(raw_layers):
         path: KeyPath = ("layers", i)
         if not isinstance(raw, dict):
-            raise doc.error(path, f"expected a mapping with weights, biases and activation, got "
-                            f"{_type_name(raw)}")
+            raise doc.error(
+                path,
+                f"expected a mapping with weights, biases and activation, got {_type_name(raw)}",
+            )
         _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
         for key in LAYER_KEYS:
             if key not in raw:
@@ -375,29 +458,45 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         weights = _matrix(doc, raw["weights"], (*path, "weights"), "weights")
         if weights.shape[1] != width:
             before = "the input" if i == 0 else f"layers[{i - 1}]"
-            raise doc.error((*path, "weights"), f"rows have {weights.shape[1]} weights but "
-                            f"{before} has {width} units", f"each row needs {width} numbers")
+            raise doc.error(
+                (*path, "weights"),
+                f"rows have {weights.shape[1]} weights but {before} has {width} units",
+                f"each row needs {width} numbers",
+            )
         biases = _vector(doc, raw["biases"], (*path, "biases"), "biases")
         if biases.shape[0] != weights.shape[0]:
-            raise doc.error((*path, "biases"), f"{biases.shape[0]} biases for {weights.shape[0]} "
-                            "rows of weights", "give one bias per unit (per weight row)")
-        activation, params = _named(doc, raw["activation"], (*path, "activation"), ACTIVATIONS,
-                                    "activation")
+            raise doc.error(
+                (*path, "biases"),
+                f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
+                "give one bias per unit (per weight row)",
+            )
+        activation, params = _named(
+            doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
+        )
         layers.append(LayerSpec(weights, biases, activation, params))
         width = weights.shape[0]
 
     if y.shape[1] != width:
         key = "targets" if batch_y else "target"
-        raise doc.error((key,), f"{y.shape[1]} target values but the output layer has {width} "
-                        "units")
+        raise doc.error(
+            (key,), f"{y.shape[1]} target values but the output layer has {width} units"
+        )
     if loss.check_target is not None:
         problem = loss.check_target(y)
         if problem:
             raise doc.error(("targets" if batch_y else "target",), f"loss '{loss.name}' {problem}")
 
     return NetworkSpec(
-        source=doc.source, x=x, y=y, batch=batch_x, loss=loss, loss_params=loss_params,
-        learning_rate=learning_rate, steps=steps, reduction=reduction, layers=tuple(layers),
+        source=doc.source,
+        x=x,
+        y=y,
+        batch=batch_x,
+        loss=loss,
+        loss_params=loss_params,
+        learning_rate=learning_rate,
+        steps=steps,
+        reduction=reduction,
+        layers=tuple(layers),
     )
 
 

@@ -35,6 +35,8 @@ def find(name: str) -> Path:
     if name.endswith(".yaml"):
         name = name[: -len(".yaml")]
     if name not in table:
-        raise GradcalcError(f"no example named '{name}' ({did_you_mean(name, table)}); "
-                            "'gradcalc examples' lists them")
+        raise GradcalcError(
+            f"no example named '{name}' ({did_you_mean(name, table)}); "
+            "'gradcalc examples' lists them"
+        )
     return table[name]

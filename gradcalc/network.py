@@ -59,8 +59,9 @@ def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) 
 
 
 class Network:
-    def __init__(self, spec: NetworkSpec, learning_rate: float | None = None,
-                 round_to: int | None = None) -> None:
+    def __init__(
+        self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
+    ) -> None:
         self.spec = spec
         self.eta = spec.learning_rate if learning_rate is None else learning_rate
         self.r: Rounder = _exact if round_to is None else hand_round(round_to)
@@ -79,7 +80,14 @@ class Network:
         activation = self.spec.x
         activations, zs = [activation], []
         for l, (layer, w, b, p) in enumerate(
-            zip(self.spec.layers, self.state.weights, self.state.biases, self.state.params), 2
+            zip(
+                self.spec.layers,
+                self.state.weights,
+                self.state.biases,
+                self.state.params,
+                strict=True,
+            ),
+            2,
         ):
             z = r(activation @ w.T + b)
             _finite(z, step, f"z^{l}", eta)
@@ -89,8 +97,9 @@ class Network:
             activations.append(activation)
         return zs, activations
 
-    def cost(self, zs: list[np.ndarray], activations: list[np.ndarray], step: int | None
-             ) -> np.ndarray:
+    def cost(
+        self, zs: list[np.ndarray], activations: list[np.ndarray], step: int | None
+    ) -> np.ndarray:
         """C_x for each example."""
         spec = self.spec
         if self.fused:
@@ -136,8 +145,11 @@ class Network:
             p = state.params[i]
             prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
             if i < L - 1 or not self.fused:
-                delta = r(grad_a * prime) if prime is not None else r(
-                    layer.activation.backward(z, a, grad_a, p))
+                delta = (
+                    r(grad_a * prime)
+                    if prime is not None
+                    else r(layer.activation.backward(z, a, grad_a, p))
+                )
             _finite(delta, step, f"δ^{i + 2}", eta)
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
             grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
@@ -160,10 +172,21 @@ class Network:
                 layer=i + 2,
                 activation=layer.activation.name,
                 activation_symbol=layer.activation.symbol,
-                a_prev=a_prev, z=z, a=a, prime=prime, grad_a=grad_a, delta=delta,
-                grad_weights=grad_w, grad_biases=grad_b,
-                weights_before=w_old, biases_before=b_old, weights=w_new, biases=b_new,
-                params_before=dict(p), params=p_new, grad_params=grad_p,
+                a_prev=a_prev,
+                z=z,
+                a=a,
+                prime=prime,
+                grad_a=grad_a,
+                delta=delta,
+                grad_weights=grad_w,
+                grad_biases=grad_b,
+                weights_before=w_old,
+                biases_before=b_old,
+                weights=w_new,
+                biases=b_new,
+                params_before=dict(p),
+                params=p_new,
+                grad_params=grad_p,
             )
             # BP2: the error of the layer below, through the weights before this update.
             grad_a = r(delta @ w_old)
@@ -171,12 +194,20 @@ class Network:
         for i, record in enumerate(records):
             assert record is not None
             state.weights[i], state.biases[i], state.params[i] = (
-                record.weights, record.biases, record.params)
+                record.weights,
+                record.biases,
+                record.params,
+            )
         return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
 
 
-def run(spec: NetworkSpec, *, steps: int | None = None, learning_rate: float | None = None,
-        round_to: int | None = None) -> RunTrace:
+def run(
+    spec: NetworkSpec,
+    *,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    round_to: int | None = None,
+) -> RunTrace:
     """Train for `steps` SGD steps and return the whole trace."""
     net = Network(spec, learning_rate, round_to)
     n = spec.steps if steps is None else steps
@@ -185,13 +216,28 @@ def run(spec: NetworkSpec, *, steps: int | None = None, learning_rate: float | N
         final = net.forward_trace()
     if traces:
         first = traces[0]
-        initial = ForwardTrace(first.loss, first.losses, tuple(lt.z for lt in first.layers),
-                               tuple(lt.a for lt in first.layers))
+        initial = ForwardTrace(
+            first.loss,
+            first.losses,
+            tuple(lt.z for lt in first.layers),
+            tuple(lt.a for lt in first.layers),
+        )
     else:
         initial = final
     return RunTrace(
-        source=spec.source, loss=spec.loss.name, loss_formula=spec.loss.formula,
-        loss_params=dict(spec.loss_params), learning_rate=net.eta, reduction=spec.reduction,
-        batch=spec.batch, x=spec.x, y=spec.y, sizes=tuple(spec.sizes), initial=initial,
-        steps=traces, final=final, fused=net.fused_name, round_to=round_to,
+        source=spec.source,
+        loss=spec.loss.name,
+        loss_formula=spec.loss.formula,
+        loss_params=dict(spec.loss_params),
+        learning_rate=net.eta,
+        reduction=spec.reduction,
+        batch=spec.batch,
+        x=spec.x,
+        y=spec.y,
+        sizes=tuple(spec.sizes),
+        initial=initial,
+        steps=traces,
+        final=final,
+        fused=net.fused_name,
+        round_to=round_to,
     )

@@ -22,8 +22,10 @@ def command(fmt: str) -> None:
     """
     from gradcalc.examples import available, describe
 
-    rows = [{"name": name, "description": describe(path), "path": str(path)}
-            for name, path in available().items()]
+    rows = [
+        {"name": name, "description": describe(path), "path": str(path)}
+        for name, path in available().items()
+    ]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -17,12 +17,21 @@ def console(no_color: bool) -> Any:
     from rich.console import Console
 
     plain = no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(no_color=plain, highlight=False, emoji=False, soft_wrap=False,
-                   color_system=None if plain else "auto")
+    return Console(
+        no_color=plain,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        color_system=None if plain else "auto",
+    )
 
 
 def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]:
     return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
         help="Output format. JSON is the machine-readable contract.",
     )

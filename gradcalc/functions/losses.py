@@ -109,8 +109,11 @@ LOSSES: list[Loss] = [
         derivative="∂C/∂a_j = clip(a_j − y_j, −δ, δ)/n",
         value=lambda a, y, p: np.mean(_huber(y - a, p["delta"]), axis=-1),
         grad=lambda a, y, p: np.clip(a - y, -p["delta"], p["delta"]) / _n(a),
-        params=(Param("delta", 1.0, "where the quadratic part meets the linear", low=0.0,
-                      low_open=True),),
+        params=(
+            Param(
+                "delta", 1.0, "where the quadratic part meets the linear", low=0.0, low_open=True
+            ),
+        ),
     ),
     Loss(
         name="cross_entropy",
@@ -142,8 +145,9 @@ LOSSES: list[Loss] = [
         check_output=_in_unit_interval(open_=True),
         fused={
             "sigmoid": Fused(
-                value=lambda z, y, p: -np.sum(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z),
-                                              axis=-1),
+                value=lambda z, y, p: (
+                    -np.sum(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z), axis=-1)
+                ),
                 delta=lambda z, y, p: sigmoid(z) - y,
             ),
         },
@@ -160,8 +164,9 @@ LOSSES: list[Loss] = [
         name="cosine",
         formula="C = 1 − (y·a)/(‖y‖ ‖a‖)",
         derivative="∂C/∂a_j = −y_j/(‖y‖‖a‖) + (y·a) a_j/(‖y‖‖a‖³)",
-        value=lambda a, y, p: 1.0 - np.sum(y * a, axis=-1)
-        / (np.linalg.norm(y, axis=-1) * np.linalg.norm(a, axis=-1)),
+        value=lambda a, y, p: (
+            1.0 - np.sum(y * a, axis=-1) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(a, axis=-1))
+        ),
         grad=_cosine_grad,
         check_target=_nonzero_rows("the target y"),
         check_output=_nonzero_rows("the output a"),

@@ -35,10 +35,11 @@ class Param:
         """Why `value` is not allowed, or None."""
         if not math.isfinite(value):
             return f"{self.name} must be a finite number"
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            return f"{self.name} must be {'>' if self.low_open else '≥'} {self.low:g}, got {value:g}"
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            return f"{self.name} must be {'<' if self.high_open else '≤'} {self.high:g}, got {value:g}"
+        low, high = self.low, self.high
+        if low is not None and (value < low or (self.low_open and value == low)):
+            return f"{self.name} must be {self.range_text}, got {value:g}"
+        if high is not None and (value > high or (self.high_open and value == high)):
+            return f"{self.name} must be {self.range_text}, got {value:g}"
         return None
 
     @property

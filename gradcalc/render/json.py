@@ -61,4 +61,6 @@ def document(trace: RunTrace) -> dict[str, Any]:
 
 
 def render(trace: RunTrace) -> str:
-    return json.dumps(document(trace), indent=2, ensure_ascii=False) + "\n"
+    # No indent: the C encoder only runs without it, and a wide network's trace has millions of
+    # numbers. `jq .` pretty-prints.
+    return json.dumps(document(trace), ensure_ascii=False) + "\n"

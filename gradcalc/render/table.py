@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -20,42 +21,40 @@ def vec(values: Iterable[float]) -> str:
     return "[" + ", ".join(num(v) for v in values) + "]"
 
 
-class _Rows:
-    """A table that stops adding rows at a limit and says how many it left out."""
+def _table(
+    title: str, columns: Sequence[str], rows: Iterator[tuple[str, ...]], total: int, limit: int
+) -> RenderableType:
+    """A titled table of at most `limit` rows (0: all); only the rows shown are formatted."""
+    table = Table(expand=False)
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in islice(rows, limit or None):
+        table.add_row(*row)
+    hidden = total - limit if limit else 0
+    if hidden > 0:
+        table.caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+        table.caption_justify = "left"
+    return Group(Text("\n" + title, style="bold"), table)
 
-    def __init__(self, title: str, columns: Sequence[str], limit: int) -> None:
-        self.title = title
-        self.table = Table(expand=False)
-        for column in columns:
-            self.table.add_column(column, justify="right", no_wrap=True)
-        self.limit = limit
-        self.count = 0
 
-    def add(self, *cells: str) -> None:
-        self.count += 1
-        if not self.limit or self.count <= self.limit:
-            self.table.add_row(*cells)
-
-    def done(self) -> RenderableType:
-        hidden = self.count - self.limit if self.limit else 0
-        if hidden > 0:
-            self.table.caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
-            self.table.caption_justify = "left"
-        return Group(Text("\n" + self.title, style="bold"), self.table)
+def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
+    return (str(x + 1),) if trace.batch else ()
 
 
 def _forward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
-    batch = trace.batch
-    cols = (["x"] if batch else []) + ["l", "j", "z^l_j", "a^l_j"]
-    rows = _Rows("Forward pass   z^l = w^l a^(l-1) + b^l,  a^l = f(z^l)", cols, limit)
-    for x in range(trace.x.shape[0]):
-        lead = [str(x + 1)] if batch else []
-        for k, v in enumerate(trace.x[x], 1):
-            rows.add(*lead, "1", str(k), "(input)", num(v))
-        for lt in st.layers:
-            for j in range(lt.z.shape[1]):
-                rows.add(*lead, str(lt.layer), str(j + 1), num(lt.z[x, j]), num(lt.a[x, j]))
-    return rows.done()
+    def rows() -> Iterator[tuple[str, ...]]:
+        for x in range(m):
+            lead = _lead(trace, x)
+            for k, v in enumerate(trace.x[x], 1):
+                yield (*lead, "1", str(k), "(input)", num(v))
+            for lt in st.layers:
+                for j in range(lt.z.shape[1]):
+                    yield (*lead, str(lt.layer), str(j + 1), num(lt.z[x, j]), num(lt.a[x, j]))
+
+    m = trace.x.shape[0]
+    cols = (["x"] if trace.batch else []) + ["l", "j", "z^l_j", "a^l_j"]
+    title = "Forward pass   z^l = w^l a^(l-1) + b^l,  a^l = f(z^l)"
+    return _table(title, cols, rows(), m * sum(trace.sizes), limit)
 
 
 def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
@@ -63,13 +62,18 @@ def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
     text.append("Loss  ", style="bold")
     text.append(f"{trace.loss}: {trace.loss_formula}")
     if trace.loss_params:
-        text.append("  (" + ", ".join(f"{k} = {num(v)}" for k, v in trace.loss_params.items())
-                    + ")")
+        text.append(
+            "  (" + ", ".join(f"{k} = {num(v)}" for k, v in trace.loss_params.items()) + ")"
+        )
     if trace.batch:
-        text.append(f"\n      per example: {vec(st.losses)}")
+        text.append(
+            f"\n      per example: {vec(st.losses[:20])}" + (" …" if len(st.losses) > 20 else "")
+        )
         text.append(f"\n      {trace.reduction} over {len(st.losses)} examples: ")
     else:
-        text.append(f"\n      y = {vec(trace.y[0])},  a^L = {vec(st.layers[-1].a[0])}:  C = ")
+        text.append(
+            f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(st.layers[-1].a[0][:20])}:  C = "
+        )
     text.append(num(st.loss), style="bold")
     if trace.fused:
         text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
@@ -77,49 +81,73 @@ def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
 
 
 def _backward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
-    batch = trace.batch
-    cols = (["x"] if batch else []) + ["l", "j", "∂C/∂a^l_j", "f'(z^l_j)", "δ^l_j"]
-    title = "Backward pass   δ^L = ∇_a C ⊙ f'(z^L) (BP1),  δ^l = ((w^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l) (BP2)"
-    rows = _Rows(title, cols, limit)
-    for x in range(trace.x.shape[0]):
-        lead = [str(x + 1)] if batch else []
-        for lt in reversed(st.layers):
-            fused = trace.fused is not None and lt is st.layers[-1]
-            for j in range(lt.z.shape[1]):
-                ga = "" if fused else num(lt.grad_a[x, j])
-                prime = "Jacobian" if lt.prime is None else num(lt.prime[x, j])
-                if fused:
-                    prime = "(from z)"
-                rows.add(*lead, str(lt.layer), str(j + 1), ga, prime, num(lt.delta[x, j]))
-    return rows.done()
+    def rows() -> Iterator[tuple[str, ...]]:
+        for x in range(m):
+            lead = _lead(trace, x)
+            for lt in reversed(st.layers):
+                fused = trace.fused is not None and lt is st.layers[-1]
+                for j in range(lt.z.shape[1]):
+                    ga = "" if fused else num(lt.grad_a[x, j])
+                    if fused:
+                        prime = "(from z)"
+                    else:
+                        prime = "Jacobian" if lt.prime is None else num(lt.prime[x, j])
+                    yield (*lead, str(lt.layer), str(j + 1), ga, prime, num(lt.delta[x, j]))
+
+    m = trace.x.shape[0]
+    cols = (["x"] if trace.batch else []) + ["l", "j", "∂C/∂a^l_j", "f'(z^l_j)", "δ^l_j"]
+    title = (
+        "Backward pass   δ^L = ∇_a C ⊙ f'(z^L) (BP1),\n"
+        "                δ^l = ((w^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l) (BP2)"
+    )
+    return _table(title, cols, rows(), m * sum(trace.sizes[1:]), limit)
 
 
 def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    def rows() -> Iterator[tuple[str, ...]]:
+        for lt in reversed(st.layers):
+            for j in range(lt.biases.shape[0]):
+                yield (
+                    str(lt.layer),
+                    str(j + 1),
+                    num(lt.biases_before[j]),
+                    num(lt.grad_biases[j]),
+                    num(lt.biases[j]),
+                )
+
     eta = num(trace.learning_rate)
     mean = " (batch " + trace.reduction + ")" if trace.batch else ""
     title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  b → b − {eta}·∂C/∂b"
-    rows = _Rows(title, ["l", "j", "b^l_j", "∂C/∂b^l_j", "b^l_j new"], limit)
-    for lt in reversed(st.layers):
-        for j in range(lt.biases.shape[0]):
-            rows.add(str(lt.layer), str(j + 1), num(lt.biases_before[j]), num(lt.grad_biases[j]),
-                     num(lt.biases[j]))
-    return rows.done()
+    cols = ["l", "j", "b^l_j", "∂C/∂b^l_j", "b^l_j new"]
+    return _table(title, cols, rows(), sum(trace.sizes[1:]), limit)
 
 
 def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+    def rows() -> Iterator[tuple[str, ...]]:
+        for lt in reversed(st.layers):
+            n_out, n_in = lt.weights.shape
+            for j in range(n_out):
+                for k in range(n_in):
+                    mid = () if trace.batch else (num(lt.a_prev[0, k]), num(lt.delta[0, j]))
+                    yield (
+                        str(lt.layer),
+                        str(j + 1),
+                        str(k + 1),
+                        num(lt.weights_before[j, k]),
+                        *mid,
+                        num(lt.grad_weights[j, k]),
+                        num(lt.weights[j, k]),
+                    )
+
     eta = num(trace.learning_rate)
     title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j (BP4),  w → w − {eta}·∂C/∂w"
-    cols = ["l", "j", "k", "w^l_jk"] + ([] if trace.batch else ["a^(l-1)_k", "δ^l_j"]) + [
-        "∂C/∂w^l_jk", "w^l_jk new"]
-    rows = _Rows(title, cols, limit)
-    for lt in reversed(st.layers):
-        n_out, n_in = lt.weights.shape
-        for j in range(n_out):
-            for k in range(n_in):
-                mid = [] if trace.batch else [num(lt.a_prev[0, k]), num(lt.delta[0, j])]
-                rows.add(str(lt.layer), str(j + 1), str(k + 1), num(lt.weights_before[j, k]), *mid,
-                         num(lt.grad_weights[j, k]), num(lt.weights[j, k]))
-    return rows.done()
+    cols = (
+        ["l", "j", "k", "w^l_jk"]
+        + ([] if trace.batch else ["a^(l-1)_k", "δ^l_j"])
+        + ["∂C/∂w^l_jk", "w^l_jk new"]
+    )
+    total = sum(a * b for a, b in zip(trace.sizes[:-1], trace.sizes[1:], strict=True))
+    return _table(title, cols, rows(), total, limit)
 
 
 def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
@@ -131,8 +159,14 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
         table.add_column(column, justify="right")
     for lt in reversed(learnable):
         for name, grad in lt.grad_params.items():
-            table.add_row(str(lt.layer), lt.activation, name, num(lt.params_before[name]),
-                          num(grad), num(lt.params[name]))
+            table.add_row(
+                str(lt.layer),
+                lt.activation,
+                name,
+                num(lt.params_before[name]),
+                num(grad),
+                num(lt.params[name]),
+            )
     return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
 
 
@@ -147,8 +181,9 @@ def _summary(trace: RunTrace) -> RenderableType:
     shown = min(n, 10)
     for x in range(shown):
         label = f"output a^L (example {x + 1})" if trace.batch else "output a^L"
-        table.add_row(label, vec(trace.initial.output[x]), vec(trace.final.output[x]),
-                      vec(trace.y[x]))
+        table.add_row(
+            label, vec(trace.initial.output[x]), vec(trace.final.output[x]), vec(trace.y[x])
+        )
     if shown < n:
         table.add_row(f"… {n - shown} more examples", "", "", "")
     table.add_row(f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), "")
@@ -172,8 +207,10 @@ def _header(trace: RunTrace) -> RenderableType:
         text.append(f" ({acts})")
     examples = trace.x.shape[0]
     text.append(f", {examples} example{'s' if examples != 1 else ''}")
-    text.append(f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
-                f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}")
+    text.append(
+        f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
+        f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}"
+    )
     if trace.round_to is not None:
         text.append(f", every quantity rounded to {trace.round_to} decimals")
     return text
@@ -185,8 +222,13 @@ def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> lis
     shown = steps if len(steps) <= max_steps else steps[: max_steps - 1] + steps[-1:]
     for st in shown:
         if st is steps[-1] and len(shown) < len(steps):
-            parts.append(Text(f"\n… steps {max_steps} to {len(steps) - 1} not shown "
-                              "(--format json has every step)", style="dim"))
+            parts.append(
+                Text(
+                    f"\n… steps {max_steps} to {len(steps) - 1} not shown "
+                    "(--format json has every step)",
+                    style="dim",
+                )
+            )
         parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
         parts.append(_forward(trace, st, max_rows))
         parts.append(_loss_line(trace, st))
@@ -199,8 +241,9 @@ def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> lis
     parts.append(_summary(trace))
     if len(steps) > 1:
         losses = [st.loss for st in steps] + [trace.final.loss]
-        parts.append(Text(f"loss per step: {_sparkline(losses)}  "
-                          f"{num(losses[0])} → {num(losses[-1])}"))
+        parts.append(
+            Text(f"loss per step: {_sparkline(losses)}  {num(losses[0])} → {num(losses[-1])}")
+        )
     return parts
 
 
