@@ -21,8 +21,9 @@ from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.registry import Activation, Loss, Param
 
 MAX_BYTES = 20_000_000
-# Aliases let a few lines expand into a huge structure; stop converting long before memory suffers.
+# Aliases let a few lines expand into a huge structure; refuse it before converting anything.
 MAX_NODES = 2_000_000
+MAX_DEPTH = 32
 MAX_STEPS = 1_000_000
 
 TOP_KEYS = (
@@ -169,29 +170,70 @@ def parse_yaml(text: str, source: str) -> _Doc:
             source=source,
             hint="see 'gradcalc step --example worked-example' for a complete config",
         )
+    _check_size(node, source)
     lines: dict[KeyPath, int] = {}
-    budget = [MAX_NODES]
-    loader = _Loader("")
-    data = _convert(node, (), lines, budget, loader, source)
+    data = _convert(node, (), lines, _Loader(""), source)
     return _Doc(source, data, lines)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse, before converting anything, a document that nests too deeply, refers to itself
+    or expands through aliases into more than MAX_NODES values.
+
+    An alias is the same node object in several places, so sizes are memoized per node: the
+    check costs one visit per distinct node however large the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes on the path from the root to the current one
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_NODES:
+                raise ConfigError(
+                    f"the document expands to more than {MAX_NODES:,} values (through "
+                    "aliases?); refusing it",
+                    source=source,
+                    line=node.start_mark.line + 1,
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise ConfigError(
+                "an alias refers to a structure that contains it (a recursive alias)",
+                source=source,
+                line=node.start_mark.line + 1,
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"nested more than {MAX_DEPTH} levels deep; a config needs at most a few",
+                source=source,
+                line=node.start_mark.line + 1,
+            )
+        open_nodes.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in _children(node))
 
 
 def _convert(
     node: yaml.Node,
     path: KeyPath,
     lines: dict[KeyPath, int],
-    budget: list[int],
     loader: Any,
     source: str,
 ) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise ConfigError(
-            f"the document expands to more than {MAX_NODES:,} values (through "
-            "aliases?); refusing it",
-            source=source,
-            path=path,
-        )
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode):
@@ -225,7 +267,7 @@ def _convert(
                     line=key_line,
                 )
             lines[(*path, key)] = key_line
-            out[key] = _convert(value_node, (*path, key), lines, budget, loader, source)
+            out[key] = _convert(value_node, (*path, key), lines, loader, source)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
@@ -233,8 +275,7 @@ def _convert(
                 f"unsupported YAML tag {node.tag!r}", source=source, path=path, line=line
             )
         return [
-            _convert(item, (*path, i), lines, budget, loader, source)
-            for i, item in enumerate(node.value)
+            _convert(item, (*path, i), lines, loader, source) for i, item in enumerate(node.value)
         ]
     if node.tag not in _SCALAR_TAGS:
         raise ConfigError(
@@ -278,7 +319,10 @@ def _number(doc: _Doc, value: Any, path: KeyPath) -> float:
             except ValueError:
                 pass
         raise doc.error(path, f"expected a number, got {_type_name(value)}", hint)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise doc.error(path, f"the number {str(value)[:20]}… is too large") from None
     if not math.isfinite(number):
         raise doc.error(path, f"expected a finite number, got {value}")
     return number
@@ -330,11 +374,12 @@ def _named(
     """A registry name, or a mapping {name: ..., param: value}: the record and its parameters."""
     given: dict[str, Any] = {}
     name_path = path
+    article = "an" if kind[0] in "aeiou" else "a"
     if isinstance(value, dict):
         if "name" not in value:
             raise doc.error(
                 path,
-                f"a {kind} given as a mapping needs a 'name' key",
+                f"{article} {kind} given as a mapping needs a 'name' key",
                 f"e.g. {{name: {next(iter(table))}}}",
             )
         given = {k: v for k, v in value.items() if k != "name"}
@@ -422,6 +467,8 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         raise doc.error(("learning_rate",), f"must be > 0, got {learning_rate:g}")
 
     steps = data.get("steps", 1)
+    if isinstance(steps, float) and steps.is_integer():
+        steps = int(steps)  # 2E1 is a whole number however it is written
     if isinstance(steps, bool) or not isinstance(steps, int):
         raise doc.error(("steps",), f"expected a whole number of steps, got {_type_name(steps)}")
     if steps < 0 or steps > MAX_STEPS:
@@ -468,7 +515,7 @@ def build_spec(doc: _Doc) -> NetworkSpec:
             raise doc.error(
                 (*path, "biases"),
                 f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
-                "give one bias per unit (per weight row)",
+                "give one bias per unit, i.e. per weight row",
             )
         activation, params = _named(
             doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
@@ -484,7 +531,7 @@ def build_spec(doc: _Doc) -> NetworkSpec:
     if loss.check_target is not None:
         problem = loss.check_target(y)
         if problem:
-            raise doc.error(("targets" if batch_y else "target",), f"loss '{loss.name}' {problem}")
+            raise doc.error(("targets" if batch_y else "target",), f"loss '{loss.name}': {problem}")
 
     return NetworkSpec(
         source=doc.source,

@@ -1,0 +1,59 @@
+"""The README's promises: its console examples print what the tool prints, and the Quick start
+holds exactly the two set-up commands that .ci/run executes."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradcalc.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def console_examples() -> list[tuple[str, str]]:
+    """(command, expected output) for each `$ gradcalc ...` line followed by its output."""
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", README, flags=re.S):
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            if not line.startswith("$ gradcalc"):
+                continue
+            output = []
+            for follower in lines[i + 1 :]:
+                if follower.startswith("$ "):
+                    break
+                output.append(follower)
+            if output:
+                examples.append((line[2:], "\n".join(output)))
+    return examples
+
+
+def test_quick_start_has_exactly_two_commands() -> None:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    markers = re.findall(r"<!-- quick-start:(\w+) -->", section)
+    assert markers == ["run", "test"]
+    commands = re.findall(r"```sh\n(.*?)\n```", section, flags=re.S)
+    assert len(commands) == 2
+    assert "gradcalc step" in commands[0] and "pip install ." in commands[0]
+    assert "'.[test]'" in commands[1] and commands[1].endswith("pytest")
+
+
+@pytest.mark.parametrize("command, expected", console_examples(), ids=lambda v: v[:40])
+def test_console_example_matches_the_tool(command: str, expected: str, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    words = shlex.split(command.split("|")[0])[1:]
+    if "bad.yaml" in words:
+        pytest.skip("illustrates an error on a file the reader writes")
+    result = CliRunner().invoke(cli, words, env={"NO_COLOR": "1"})
+    output = result.output
+    if "| jq '.final.loss'" in command:
+        import json
+
+        output = json.dumps(json.loads(output)["final"]["loss"])
+    assert output.rstrip("\n") == expected.rstrip("\n")
