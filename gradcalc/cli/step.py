@@ -3,58 +3,213 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import click
 
 from gradcalc.cli.options import console, format_option, no_color_option
+from gradcalc.errors import GradcalcError
+
+
+def _check_output(output: str, config: Path | None) -> None:
+    """Refuse, before any work, an --output that is a directory or the config being read."""
+    target = Path(output)
+    if target.is_dir():
+        raise GradcalcError(f"--output {output}: is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
+    if config is not None and target.exists() and config.exists() and target.samefile(config):
+        raise GradcalcError(
+            f"--output {output}: is the config being read; "
+            "choose another file so the config is not overwritten"
+        )
+
+
+def _write_atomically(output: str, text: str) -> None:
+    """Write to a temporary file beside the target, then rename it over the target: a reader
+    (or a failed run) never sees half a file."""
+    import tempfile
+
+    target = Path(output)
+    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+    if target.exists():
+        mode = target.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
 
 
 @click.command(
     "step",
-    epilog="Example: gradcalc step configs/worked-example.yaml --format json | jq '.final.loss'",
+    epilog="Example: gradcalc step configs/worked-example.yaml --explain --round 3",
 )
 @click.argument("config", required=False, metavar="CONFIG")
-@click.option("--example", "example", metavar="NAME",
-              help="Run a bundled example config instead (see `gradcalc examples`).")
-@click.option("--steps", type=click.IntRange(min=0), metavar="N",
-              help="SGD steps to run (overrides `steps:` in the config).")
-@click.option("--learning-rate", "--eta", "learning_rate", type=float, metavar="η",
-              help="Learning rate η > 0 (overrides `learning_rate:`).")
-@format_option("table", "json")
-@click.option("--max-rows", type=click.IntRange(min=0), default=40, show_default=True,
-              help="Rows per table before the rest is summarised; 0 shows all.")
+@click.option(
+    "--example",
+    "example",
+    metavar="NAME",
+    help="Run a bundled example config instead (see `gradcalc examples`).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="SGD steps to run (overrides `steps:` in the config).",
+)
+@click.option(
+    "--learning-rate",
+    "--eta",
+    "learning_rate",
+    type=float,
+    metavar="η",
+    help="Learning rate η > 0 (overrides `learning_rate:`).",
+)
+@format_option("table", "json", "markdown", "latex")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Write the worked solution in the terminal: each equation, then with its "
+    "numbers, then its value.",
+)
+@click.option(
+    "--round",
+    "round_to",
+    type=click.IntRange(0, 12),
+    metavar="N",
+    help="Round every quantity to N decimals as it is produced, like a hand "
+    "calculation; the worked solutions show how far that drifts from exact.",
+)
+@click.option(
+    "--max-terms",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    metavar="N",
+    help="Terms of a sum, and units of a layer, written out in a worked "
+    "solution before the rest are counted.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Rows per table before the rest is summarised; 0 shows all.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write the output to FILE instead (atomically; any format).",
+)
 @no_color_option
-def command(config: str | None, example: str | None, steps: int | None,
-            learning_rate: float | None, fmt: str, max_rows: int, no_color: bool) -> None:
+def command(
+    config: str | None,
+    example: str | None,
+    steps: int | None,
+    learning_rate: float | None,
+    fmt: str,
+    explain: bool,
+    round_to: int | None,
+    max_terms: int,
+    max_rows: int,
+    output: str | None,
+    no_color: bool,
+) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
+
+    --format json is the machine-readable contract; --explain, markdown and latex write the
+    worked solution with every number substituted.
     """
     from gradcalc import config as config_mod
     from gradcalc.network import run
 
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
-    if learning_rate is not None and not learning_rate > 0:
-        raise click.BadParameter(f"must be > 0, got {learning_rate:g}", param_hint="--learning-rate")
+    if learning_rate is not None and not 0 < learning_rate < float("inf"):
+        raise click.BadParameter(
+            f"must be a finite number > 0, got {learning_rate:g}", param_hint="--learning-rate"
+        )
+    if explain and fmt != "table":
+        raise click.UsageError(
+            f"--explain is the worked solution as terminal text and --format {fmt} a format of "
+            "its own; give one or the other"
+        )
+    source: Path | None = None
     if example is not None:
         from gradcalc.examples import find
 
-        path = find(example)
-        spec = config_mod.load_text(path.read_text(encoding="utf-8"), f"{path.stem}.yaml")
+        source = find(example)
+    elif config != "-":
+        source = Path(str(config))
+    if output == "-":
+        output = None
+    if output is not None:
+        _check_output(output, source)
+
+    if example is not None:
+        assert source is not None
+        spec = config_mod.load_text(source.read_text(encoding="utf-8"), f"{source.stem}.yaml")
     else:
         assert config is not None
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
-    trace = run(spec, steps=steps)
+    trace = run(spec, steps=steps, round_to=round_to)
+    exact = None
+    if round_to is not None and (explain or fmt in ("markdown", "latex")):
+        from gradcalc.errors import NumericError
 
+        try:
+            exact = run(spec, steps=steps)
+        except NumericError:
+            exact = None  # the exact run diverged where the rounded one did not: no drift to show
+
+    text: str
     if fmt == "json":
         from gradcalc.render import json as json_render
 
-        click.echo(json_render.render(trace), nl=False)
-        return
-    from gradcalc.render import table
+        text = json_render.render(trace)
+    elif fmt == "markdown":
+        from gradcalc.render import markdown
 
-    table.render(trace, console(no_color), max_rows=max_rows)
+        text = markdown.render(trace, exact=exact, max_terms=max_terms, max_rows=max_rows)
+    elif fmt == "latex":
+        from gradcalc.render import latex
 
+        text = latex.render(trace, exact=exact, max_terms=max_terms, max_rows=max_rows)
+    else:
+        con = console(no_color or output is not None)
+        if output is not None:
+            con.begin_capture()
+        if explain:
+            from gradcalc.render import explain as explain_render
 
+            explain_render.render(trace, con, exact=exact, max_terms=max_terms)
+        else:
+            from gradcalc.render import table
+
+            table.render(trace, con, max_rows=max_rows)
+        if output is None:
+            return
+        text = con.end_capture()
+
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write_atomically(output, text)

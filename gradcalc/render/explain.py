@@ -1,0 +1,1072 @@
+"""The worked solution of `gradcalc step`, in the order of a hand calculation.
+
+`build` turns a trace into blocks (headings, prose, chains of equations, tables) written in one
+Notation: each quantity as its equation in Nielsen's notation, then with the numbers substituted,
+then its value. The terminal (`--explain`), Markdown and LaTeX renderers only lay the blocks out.
+Every number comes from the trace; nothing here recomputes the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
+from gradcalc.functions.losses import REGISTRY as LOSSES
+from gradcalc.render.notation import BREAK, Notation, formula_tex
+from gradcalc.trace import LayerTrace, RunTrace, StepTrace
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int  # 1 the title, 2 a part (a step), 3 a stage of the step
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Eq:
+    lhs: str
+    rhs: tuple[tuple[str, str], ...]  # (relation, expression), e.g. ("=", "0.2×0.8 + …")
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class Eqs:
+    items: tuple[Eq, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+Block = Heading | Para | Eqs | Table
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """One layer of a forward pass, for the example that is written out."""
+
+    layer: int
+    symbol: str  # the activation's, "f" when the trace does not say (a run of zero steps)
+    elementwise: bool
+    a_prev: np.ndarray  # a^{l−1}
+    z: np.ndarray
+    a: np.ndarray
+    weights: np.ndarray | None
+    biases: np.ndarray | None
+    given: bool  # the parameters are the config's own numbers
+
+
+def _eq(lhs: str, *rhs: str, tag: str = "") -> Eq:
+    return Eq(lhs, tuple(("=", r) for r in rhs), tag)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith('s') else 's'}"
+
+
+class _Builder:
+    def __init__(
+        self,
+        trace: RunTrace,
+        nt: Notation,
+        exact: RunTrace | None,
+        max_terms: int,
+        max_rows: int,
+        document: bool,
+    ) -> None:
+        self.t = trace
+        self.nt = nt
+        self.exact = exact
+        self.mt = max(max_terms, 1)
+        self.max_rows = max_rows
+        self.document = document
+        self.m = trace.x.shape[0]
+        self.out: list[Block] = []
+        self.ellipsis = r"\dots{}" if nt.kind == "latex" else "…"
+        self.listed = (
+            "the tables list them" if document else (nt.name("--format json") + " lists them")
+        )
+
+    # -- small pieces --------------------------------------------------------------------------
+    def add(self, *blocks: Block) -> None:
+        self.out.extend(blocks)
+
+    def eqs(self, items: Sequence[Eq]) -> None:
+        if items:
+            self.out.append(Eqs(tuple(items)))
+
+    def cut(self, n: int) -> tuple[int, int]:
+        """How many of n items to write out, and how many that leaves."""
+        shown = min(n, self.mt)
+        return shown, n - shown
+
+    def more(self, hidden: int, what: str, where: str = "") -> None:
+        if hidden > 0:
+            where = f" {where}" if where else ""
+            self.add(
+                Para(
+                    f"{self.ellipsis} {_plural(hidden, 'more ' + what)}{where} not written "
+                    f"out ({self.listed})."
+                )
+            )
+
+    def reduction(self) -> str:
+        """The factor in front of a batch sum: 1/m for the mean, nothing for the sum."""
+        return self.nt.frac(1, self.m) if self.t.reduction == "mean" else ""
+
+    def batch_sum(self, body: str) -> str:
+        return f"{self.reduction()} {self.nt.total_sym('x')} {body}".strip()
+
+    def act_formula(self, name: str | None, derivative: bool = False) -> str:
+        record = ACTIVATIONS.get(name or "")
+        if record is None:
+            return ""
+        return self.nt.formula(record.derivative if derivative else record.formula)
+
+    def param_sym(self, name: str, layer: int) -> str:
+        # PReLU's learned slope is called a; α keeps it apart from the activations a^l_j.
+        return self.nt.sym("α" if name == "a" else name, layer)
+
+    # -- the whole document --------------------------------------------------------------------
+    def build(self) -> list[Block]:
+        t, nt = self.t, self.nt
+        n = len(t.steps)
+        count = "one SGD step" if n == 1 else f"{n} SGD steps"
+        title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
+        self.add(Heading(1, title))
+        self.intro()
+        self.notation()
+        steps = list(t.steps)
+        shown = steps if len(steps) <= 4 else steps[:3] + steps[-1:]
+        for st in shown:
+            if st is steps[-1] and len(shown) < len(steps):
+                self.add(
+                    Para(
+                        f"Steps 4 to {n - 1} are not written out "
+                        f"({nt.name('--format json')} has every step)."
+                    )
+                )
+            self.step(st, n)
+        if steps:
+            self.add(Heading(2, "Forward pass with the updated parameters"))
+        else:
+            self.add(Heading(2, "Forward pass"))
+            self.add(Para("No SGD step was run, so only the values of the forward pass are shown:"))
+        self.forward(self.final_layers())
+        self.cost(t.final.output, t.final.losses, t.final.loss)
+        self.summary()
+        return self.out
+
+    def intro(self) -> None:
+        t, nt = self.t, self.nt
+        sizes = "-".join(str(s) for s in t.sizes)
+        examples = _plural(self.m, "example")
+        text = f"Config {nt.name(t.source)}: a {sizes} network (layer 1 is the input), {examples}"
+        if t.batch:
+            text += (
+                f" in one batch whose cost is the {t.reduction} of the per-example costs "
+                f"{nt.math(nt.sym('C', None, 'x'))}"
+            )
+        text += f", learning rate {nt.math(nt.eta + ' = ' + nt.num(t.learning_rate, True))}."
+        self.add(Para(text))
+        if t.round_to is not None:
+            self.add(
+                Para(
+                    f"Every quantity is rounded to {_plural(t.round_to, 'decimal')} as it is "
+                    "produced and used rounded from then on, as in a hand calculation."
+                )
+            )
+        first = t.steps[0].layers if t.steps else ()
+        for lt in first:
+            params = ", ".join(
+                f"{nt.name(k)} = {nt.math(nt.num(v, True))}" for k, v in lt.params_before.items()
+            )
+            self.add(
+                Para(
+                    f"Layer {lt.layer}: {_plural(lt.z.shape[1], 'unit')}, activation "
+                    f"{nt.name(lt.activation)}, {self.act_formula(lt.activation)}"
+                    + (f" ({params})" if params else "")
+                    + "."
+                )
+            )
+        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(t.loss_formula)}"
+        if t.loss_params:
+            loss += (
+                " ("
+                + ", ".join(
+                    f"{nt.name(k)} = {nt.math(nt.num(v, True))}" for k, v in t.loss_params.items()
+                )
+                + ")"
+            )
+        self.add(Para(loss + "."))
+        if t.batch:
+            self.add(Para("The inputs and targets, one row per example:"))
+            self.eqs(
+                [
+                    _eq(nt.sym("a", 1), nt.matrix(t.x, True, self.mt)),
+                    _eq(nt.sym("y"), nt.matrix(t.y, True, self.mt)),
+                ]
+            )
+        else:
+            self.add(Para("The input and the target:"))
+            self.eqs(
+                [
+                    _eq(nt.sym("a", 1), nt.vec(t.x[0], True, self.mt)),
+                    _eq(nt.sym("y"), nt.vec(t.y[0], True, self.mt)),
+                ]
+            )
+        if first:
+            self.add(
+                Para(
+                    "The initial parameters (row j of a weight matrix holds "
+                    f"{nt.math(nt.sym('w', 'l', 'j', 'k'))} for each k):"
+                )
+            )
+        self.eqs(
+            [
+                eq
+                for lt in first
+                for eq in (
+                    _eq(nt.sym("w", lt.layer), nt.matrix(lt.weights_before, True, self.mt)),
+                    _eq(nt.sym("b", lt.layer), nt.vec(lt.biases_before, True, self.mt)),
+                )
+            ]
+        )
+
+    def notation(self) -> None:
+        nt = self.nt
+        s = nt.sym
+        wsum = f"{nt.total_sym('k')} {s('w', 'l', 'j', 'k')}{s('a', 'l-1', 'k')}"
+        bp2 = f"{nt.total_sym('k')} {s('w', 'l+1', 'k', 'j')}{s('δ', 'l+1', 'k')}"
+        f = "f"
+        self.add(Heading(2, "Notation"))
+        below = nt.math("l" + nt.minus + "1")
+        self.add(
+            Para(
+                f"In Nielsen's notation {nt.math(s('w', 'l', 'j', 'k'))} weights the connection "
+                f"from unit k of layer {below} to unit j of layer l, "
+                f"{nt.math(s('b', 'l', 'j'))} is the bias of unit j, "
+                f"{nt.math(s('z', 'l', 'j'))} its weighted input, "
+                f"{nt.math(s('a', 'l', 'j'))} its activation and "
+                f"{nt.math(s('δ', 'l', 'j') + ' = ' + nt.d(s('z', 'l', 'j')))} its error. "
+                f"L is the output layer and f' the derivative of the layer's activation f."
+            )
+        )
+        self.eqs(
+            [
+                _eq(s("z", "l", "j"), f"{wsum} + {s('b', 'l', 'j')}"),
+                _eq(s("a", "l", "j"), f"{f}({s('z', 'l', 'j')})"),
+                _eq(
+                    s("δ", "L", "j"),
+                    f"{nt.d(s('a', 'L', 'j'))} {f}'({s('z', 'L', 'j')})",
+                    tag="BP1",
+                ),
+                _eq(s("δ", "l", "j"), f"({bp2}) {f}'({s('z', 'l', 'j')})", tag="BP2"),
+                _eq(nt.d(s("b", "l", "j")), s("δ", "l", "j"), tag="BP3"),
+                _eq(
+                    nt.d(s("w", "l", "j", "k")),
+                    f"{s('a', 'l-1', 'k')} {s('δ', 'l', 'j')}",
+                    tag="BP4",
+                ),
+                Eq(
+                    s("w", "l", "j", "k"),
+                    (
+                        (
+                            self.to(),
+                            f"{s('w', 'l', 'j', 'k')} {nt.minus} {nt.eta} "
+                            f"{nt.d(s('w', 'l', 'j', 'k'))}",
+                        ),
+                    ),
+                    tag="SGD",
+                ),
+            ]
+        )
+
+    def to(self) -> str:
+        return r"\to" if self.nt.tex else "→"
+
+    # -- one SGD step --------------------------------------------------------------------------
+    def step(self, st: StepTrace, n: int) -> None:
+        t = self.t
+        self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else "The SGD step"))
+        if t.batch:
+            self.add(
+                Para(
+                    f"Example 1 of {self.m} is written out; the others go the same way "
+                    + (
+                        "(the tables list them all)."
+                        if self.document
+                        else f"({self.nt.name('--format json')} lists them all)."
+                    )
+                )
+            )
+        self.add(Heading(3, "Feedforward"))
+        self.forward(self.step_layers(st))
+        self.add(Heading(3, "Cost"))
+        self.cost(st.layers[-1].a, st.losses, st.loss)
+        self.add(Heading(3, "Output error (BP1)"))
+        self.output_error(st)
+        if len(st.layers) > 1:
+            self.add(Heading(3, "Backpropagated errors (BP2)"))
+            for i in range(len(st.layers) - 2, -1, -1):
+                self.hidden_error(st, i)
+        self.add(Heading(3, "Gradients (BP3, BP4)"))
+        for lt in reversed(st.layers):
+            self.gradients(lt)
+        self.add(Heading(3, "Gradient descent"))
+        for lt in reversed(st.layers):
+            self.updates(lt, st.step == 1)
+        if self.document:
+            self.tables(st)
+
+    def step_layers(self, st: StepTrace) -> list[_Forward]:
+        return [
+            _Forward(
+                layer=lt.layer,
+                symbol=lt.activation_symbol,
+                elementwise=lt.prime is not None,
+                a_prev=lt.a_prev[0],
+                z=lt.z[0],
+                a=lt.a[0],
+                weights=lt.weights_before,
+                biases=lt.biases_before,
+                given=st.step == 1,
+            )
+            for lt in st.layers
+        ]
+
+    def final_layers(self) -> list[_Forward]:
+        """The last forward pass: the final z and a, with the last step's updated parameters."""
+        t = self.t
+        a_prev = [t.x[0]] + [a[0] for a in t.final.a[:-1]]
+        last = t.steps[-1].layers if t.steps else [None] * len(t.final.z)
+        return [
+            _Forward(
+                layer=i + 2,
+                symbol=lt.activation_symbol if lt else "f",
+                elementwise=lt.prime is not None if lt else True,
+                a_prev=a_prev[i],
+                z=t.final.z[i][0],
+                a=t.final.a[i][0],
+                weights=lt.weights if lt else None,
+                biases=lt.biases if lt else None,
+                given=False,
+            )
+            for i, lt in enumerate(last)
+        ]
+
+    def forward(self, layers: Sequence[_Forward]) -> None:
+        nt = self.nt
+        for f in layers:
+            l = f.layer
+            units, hidden = self.cut(f.z.shape[0])
+            items = []
+            for j in range(units):
+                items.append(self.z_eq(f, j))
+                if f.elementwise:
+                    items.append(self.a_eq(f, j))
+            if not f.elementwise:
+                fn = nt.fn(f.symbol)
+                items.append(
+                    _eq(
+                        nt.sym("a", l),
+                        f"{fn}({nt.sym('z', l)})",
+                        f"{fn}{nt.vec(f.z, limit=self.mt)}",
+                        nt.vec(f.a, limit=self.mt),
+                    )
+                )
+            self.eqs(items)
+            self.more(hidden, "unit", f"in layer {l}")
+
+    def z_eq(self, f: _Forward, j: int) -> Eq:
+        nt, l = self.nt, f.layer
+        lhs = nt.sym("z", l, j + 1)
+        if f.weights is None or f.biases is None:
+            return _eq(lhs, nt.num(f.z[j]))
+        shown, hidden = self.cut(f.a_prev.shape[0])
+        bias = nt.sym("b", l, j + 1)
+        if hidden:
+            symbolic = (
+                f"{nt.total_sym('k')} {nt.sym('w', l, j + 1, 'k')}"
+                f"{nt.sym('a', l - 1, 'k')} + {bias}"
+            )
+        else:
+            symbolic = " + ".join(
+                [nt.sym("w", l, j + 1, k + 1) + nt.sym("a", l - 1, k + 1) for k in range(shown)]
+                + [bias]
+            )
+        terms = [
+            nt.prod((f.weights[j, k], f.given), (f.a_prev[k], l == 2), lead=k == 0)
+            for k in range(shown)
+        ]
+        substituted = nt.total(terms, hidden) + f"{BREAK} + " + nt.par(f.biases[j], f.given)
+        return _eq(lhs, symbolic, substituted, nt.num(f.z[j]))
+
+    def a_eq(self, f: _Forward, j: int) -> Eq:
+        nt, l = self.nt, f.layer
+        lhs, z = nt.sym("a", l, j + 1), nt.sym("z", l, j + 1)
+        if f.symbol == "id":
+            return _eq(lhs, z, nt.num(f.a[j]))
+        fn = nt.fn(f.symbol)
+        return _eq(lhs, f"{fn}({z})", f"{fn}({nt.num(f.z[j])})", nt.num(f.a[j]))
+
+    # -- cost ----------------------------------------------------------------------------------
+    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> str | None:
+        """The cost of one example with its numbers, for the costs a student writes out by hand."""
+        nt, name = self.nt, self.t.loss
+        n = a.shape[0]
+        shown, hidden = self.cut(n)
+        pairs = list(zip(y[:shown], a[:shown], strict=True))
+        if name in ("quadratic", "mse"):
+            terms = [
+                nt.squared(f"({nt.num(yv, True)} {nt.minus} {nt.par(av)})") for yv, av in pairs
+            ]
+            scale = nt.half if name == "quadratic" else (nt.frac(1, n) if n > 1 else "")
+        elif name == "l1":
+            terms = [f"|{nt.num(yv, True)} {nt.minus} {nt.par(av)}|" for yv, av in pairs]
+            scale = nt.frac(1, n) if n > 1 else ""
+        elif name == "cross_entropy":
+            terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
+            scale = nt.minus
+        else:
+            return None
+        body = nt.total(terms, hidden)
+        if len(terms) > 1 or hidden or name == "cross_entropy":
+            body = f"[{body}]"
+        return f"{scale}{body}"
+
+    def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
+        nt, t = self.nt, self.t
+        symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
+        lhs = nt.sym("C", None, 1) if t.batch else "C"
+        rhs = [self.cost_symbolic(symbolic), self.cost_substitution(output[0], t.y[0])]
+        items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
+        if t.batch:
+            shown, hidden = self.cut(losses.shape[0])
+            terms = nt.total(
+                [nt.par(c) if x else nt.num(c) for x, c in enumerate(losses[:shown])], hidden
+            )
+            items.append(
+                _eq(
+                    "C",
+                    self.batch_sum(nt.sym("C", None, "x")),
+                    f"{self.reduction()}({terms})",
+                    nt.num(total),
+                )
+            )
+        self.eqs(items)
+
+    def cost_symbolic(self, formula: str) -> str:
+        """The registry's formula as the middle of a chain (only when it is a single expression)."""
+        if not formula or "," in formula:
+            return ""
+        return formula_tex(formula) if self.nt.tex else formula
+
+    # -- BP1 -----------------------------------------------------------------------------------
+    def output_error(self, st: StepTrace) -> None:
+        nt, t = self.nt, self.t
+        lt = st.layers[-1]
+        l = lt.layer
+        units, hidden = self.cut(lt.z.shape[1])
+        y, a = t.y[0], lt.a[0]
+        items: list[Eq] = []
+        if t.fused:
+            self.add(
+                Para(
+                    f"The {nt.name(t.loss)} cost is computed from "
+                    f"{nt.math(nt.sym('z', l))} through {nt.name(t.fused)}, so "
+                    f"{nt.math(nt.sym('δ', l))} comes from {nt.math(nt.sym('z', l))} "
+                    "directly rather than through the derivative of the cost:"
+                )
+            )
+            for j in range(units):
+                lhs = nt.sym("δ", l, j + 1)
+                form = self.fused_delta(j, a, y)
+                items.append(
+                    _eq(lhs, *form, nt.num(lt.delta[0, j]))
+                    if form
+                    else _eq(lhs, nt.num(lt.delta[0, j]))
+                )
+        elif lt.prime is not None:
+            record = LOSSES.get(t.loss)
+            derivative = nt.formula(record.derivative) if record else ""
+            fn = nt.fn(lt.activation_symbol)
+            self.add(
+                Para(
+                    f"BP1 with the derivative of the {nt.name(t.loss)} cost, "
+                    f"{derivative}, and {self.act_formula(lt.activation, True)}:"
+                )
+            )
+            n = lt.z.shape[1]
+            for j in range(units):
+                aj, yj, zj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1), nt.sym("z", l, j + 1)
+                prime = nt.par(lt.prime[0, j])
+                lhs = nt.sym("δ", l, j + 1)
+                if t.loss in ("quadratic", "mse"):
+                    scale = "" if t.loss == "quadratic" else ("2" if n == 1 else nt.frac(2, n))
+                    error = f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
+                    items.append(
+                        _eq(
+                            lhs,
+                            f"{scale}({aj} {nt.minus} {yj}) {fn}'({zj})",
+                            f"{scale}({error}){nt.ttimes}{prime}",
+                            nt.num(lt.delta[0, j]),
+                        )
+                    )
+                else:
+                    items.append(_eq(nt.d(aj), nt.num(lt.grad_a[0, j])))
+                    items.append(
+                        _eq(
+                            lhs,
+                            f"{nt.d(aj)} {fn}'({zj})",
+                            f"{nt.par(lt.grad_a[0, j])}{nt.ttimes}{prime}",
+                            nt.num(lt.delta[0, j]),
+                        )
+                    )
+        else:
+            record = LOSSES.get(t.loss)
+            derivative = nt.formula(record.derivative) if record else ""
+            self.add(Para(f"The derivative of the {nt.name(t.loss)} cost, {derivative}:"))
+            items = [
+                _eq(nt.d(nt.sym("a", l, j + 1)), nt.num(lt.grad_a[0, j])) for j in range(units)
+            ]
+            self.eqs(items)
+            items = self.jacobian(lt, l)
+        self.eqs(items)
+        self.more(hidden, "unit", f"in layer {l}")
+
+    def fused_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str] | None:
+        """δ^L_j as the fused loss computes it from z (the derivative of cost and activation)."""
+        nt, t = self.nt, self.t
+        l = len(t.sizes)
+        aj, yj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1)
+        an, yn = nt.num(a[j]), nt.par(y[j], True)
+        pair = (t.loss, t.fused)
+        if pair == ("binary_cross_entropy", "sigmoid") or (
+            pair == ("cross_entropy", "softmax") and abs(float(np.sum(y)) - 1.0) < 1e-12
+        ):
+            return f"{aj} {nt.minus} {yj}", f"{an} {nt.minus} {yn}"
+        if pair == ("cross_entropy", "softmax"):
+            total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
+            return (
+                f"{aj} {total} {nt.minus} {yj}",
+                f"{an}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} {yn}",
+            )
+        if pair == ("cross_entropy", "sigmoid"):
+            return (
+                f"{nt.minus}{yj}(1 {nt.minus} {aj})",
+                f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {an})",
+            )
+        return None
+
+    def jacobian(self, lt: LayerTrace, l: int) -> list[Eq]:
+        """δ_j = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i): a softmax layer's Jacobian applied to ∂C/∂a."""
+        nt = self.nt
+        self.add(
+            Para(
+                f"{nt.name(lt.activation)} couples its units "
+                f"({self.act_formula(lt.activation, True)}), so its error takes the "
+                "Jacobian-vector product:"
+            )
+        )
+        shown, hidden = self.cut(lt.z.shape[1])
+        a, g = lt.a[0], lt.grad_a[0]
+        inner = nt.total(
+            [nt.prod((a[i], False), (g[i], False), lead=i == 0) for i in range(shown)], hidden
+        )
+        isum = f"{nt.total_sym('i')} {nt.sym('a', l, 'i')} {nt.d(nt.sym('a', l, 'i'))}"
+        items = []
+        for j in range(shown):
+            aj = nt.sym("a", l, j + 1)
+            items.append(
+                _eq(
+                    nt.sym("δ", l, j + 1),
+                    f"{aj}({nt.d(aj)} {nt.minus} {isum})",
+                    f"{nt.num(a[j])}{nt.ttimes}({nt.num(g[j])} {nt.minus} ({inner}))",
+                    nt.num(lt.delta[0, j]),
+                )
+            )
+        return items
+
+    # -- BP2 -----------------------------------------------------------------------------------
+    def hidden_error(self, st: StepTrace, i: int) -> None:
+        nt = self.nt
+        lt, nxt = st.layers[i], st.layers[i + 1]
+        l = lt.layer
+        given = st.step == 1
+        units, hidden = self.cut(lt.z.shape[1])
+        shown_k, hidden_k = self.cut(nxt.z.shape[1])
+        if lt.prime is not None:
+            self.add(
+                Para(
+                    f"Layer {l} ({nt.name(lt.activation)}), with "
+                    f"{self.act_formula(lt.activation, True)}:"
+                )
+            )
+        items = []
+        for j in range(units):
+            if hidden_k:
+                symbolic = (
+                    f"{nt.total_sym('k')} {nt.sym('w', l + 1, 'k', j + 1)}{nt.sym('δ', l + 1, 'k')}"
+                )
+            else:
+                symbolic = " + ".join(
+                    nt.sym("w", l + 1, k + 1, j + 1) + nt.sym("δ", l + 1, k + 1)
+                    for k in range(shown_k)
+                )
+            terms = nt.total(
+                [
+                    nt.prod(
+                        (nxt.weights_before[k, j], given), (nxt.delta[0, k], False), lead=k == 0
+                    )
+                    for k in range(shown_k)
+                ],
+                hidden_k,
+            )
+            g = lt.grad_a[0, j]
+            if lt.prime is None:
+                items.append(_eq(nt.d(nt.sym("a", l, j + 1)), symbolic, terms, nt.num(g)))
+                continue
+            prime = nt.par(lt.prime[0, j])
+            fn = nt.fn(lt.activation_symbol)
+            rhs = [f"({symbolic}) {fn}'({nt.sym('z', l, j + 1)})", f"({terms}){nt.ttimes}{prime}"]
+            if nxt.z.shape[1] > 1:
+                rhs.append(f"{nt.num(g)}{nt.ttimes}{prime}")
+            items.append(_eq(nt.sym("δ", l, j + 1), *rhs, nt.num(lt.delta[0, j])))
+        self.eqs(items)
+        if lt.prime is None:
+            self.eqs(self.jacobian(lt, l))
+        self.more(hidden, "unit", f"in layer {l}")
+
+    # -- BP3, BP4 ------------------------------------------------------------------------------
+    def gradients(self, lt: LayerTrace) -> None:
+        nt, t = self.nt, self.t
+        l = lt.layer
+        units, hidden = self.cut(lt.z.shape[1])
+        inputs, _ = self.cut(lt.a_prev.shape[1])
+        examples, hidden_x = self.cut(self.m)
+        items = []
+        for j in range(units):
+            d = nt.sym("δ", l, j + 1)
+            if t.batch:
+                terms = nt.total(
+                    [nt.par(v) if x else nt.num(v) for x, v in enumerate(lt.delta[:examples, j])],
+                    hidden_x,
+                )
+                items.append(
+                    _eq(
+                        nt.d(nt.sym("b", l, j + 1)),
+                        self.batch_sum(d),
+                        f"{self.reduction()}({terms})",
+                        nt.num(lt.grad_biases[j]),
+                    )
+                )
+            else:
+                items.append(_eq(nt.d(nt.sym("b", l, j + 1)), d, nt.num(lt.grad_biases[j])))
+        for j in range(units):
+            d = nt.sym("δ", l, j + 1)
+            for k in range(inputs):
+                product = f"{nt.sym('a', l - 1, k + 1)} {d}"
+                if t.batch:
+                    terms = nt.total(
+                        [
+                            nt.prod((lt.a_prev[x, k], l == 2), (lt.delta[x, j], False), lead=x == 0)
+                            for x in range(examples)
+                        ],
+                        hidden_x,
+                    )
+                    rhs = (self.batch_sum(product), f"{self.reduction()}({terms})")
+                else:
+                    rhs = (
+                        product,
+                        nt.prod(
+                            (lt.a_prev[0, k], l == 2),
+                            (lt.delta[0, j], False),
+                            lead=True,
+                            tight=False,
+                        ),
+                    )
+                items.append(
+                    _eq(nt.d(nt.sym("w", l, j + 1, k + 1)), *rhs, nt.num(lt.grad_weights[j, k]))
+                )
+        for name, g in lt.grad_params.items():
+            p = self.param_sym(name, l)
+            aj = nt.sym("a", l, "j")
+            partial = rf"\partial {aj}/\partial {p}" if nt.tex else f"∂{aj}/∂{p}"
+            dot = r" \cdot " if nt.tex else " · "
+            chain = f"{nt.total_sym('j')} {nt.d(aj)}{dot}{partial}"
+            items.append(_eq(nt.d(p), self.batch_sum(chain) if t.batch else chain, nt.num(g)))
+        self.eqs(items)
+        self.more(hidden, "bias", f"of layer {l}")
+        self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
+        if lt.grad_params:
+            self.add(
+                Para(f"For {nt.name(lt.activation)}, {self.act_formula(lt.activation, True)}.")
+            )
+
+    def updates(self, lt: LayerTrace, given: bool) -> None:
+        nt, t = self.nt, self.t
+        l = lt.layer
+        units, hidden = self.cut(lt.z.shape[1])
+        inputs, _ = self.cut(lt.a_prev.shape[1])
+        items = []
+
+        def update(sym: str, old: float, grad: float, new: float, old_given: bool) -> Eq:
+            step = nt.prod((t.learning_rate, True), (grad, False), lead=True, tight=False)
+            return Eq(
+                sym,
+                (
+                    (self.to(), f"{sym} {nt.minus} {nt.eta} {nt.d(sym)}"),
+                    ("=", f"{nt.num(old, old_given)} {nt.minus} {step}"),
+                    ("=", nt.num(new)),
+                ),
+            )
+
+        for j in range(units):
+            for k in range(inputs):
+                items.append(
+                    update(
+                        nt.sym("w", l, j + 1, k + 1),
+                        lt.weights_before[j, k],
+                        lt.grad_weights[j, k],
+                        lt.weights[j, k],
+                        given,
+                    )
+                )
+        for j in range(units):
+            items.append(
+                update(
+                    nt.sym("b", l, j + 1),
+                    lt.biases_before[j],
+                    lt.grad_biases[j],
+                    lt.biases[j],
+                    given,
+                )
+            )
+        for name, g in lt.grad_params.items():
+            items.append(
+                update(self.param_sym(name, l), lt.params_before[name], g, lt.params[name], given)
+            )
+        self.eqs(items)
+        self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
+        self.more(hidden, "bias", f"of layer {l}")
+
+    # -- tables (documents) --------------------------------------------------------------------
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> None:
+        """A table of `total` rows, of which only the first --max-rows are built."""
+        limit = self.max_rows
+        kept = list(islice(rows, limit) if limit else rows)
+        note = ""
+        if limit and total > limit:
+            note = (
+                f"{self.ellipsis} and {_plural(total - limit, 'more row')} "
+                f"({self.nt.name('--max-rows 0')} shows all; {self.nt.name('--format json')} "
+                "has every number)."
+            )
+        self.add(Table(tuple(header), tuple(tuple(r) for r in kept), note))
+
+    def cell(self, value: float, given: bool = False) -> str:
+        return self.nt.math(self.nt.num(value, given))
+
+    def tables(self, st: StepTrace) -> None:
+        nt, t = self.nt, self.t
+        m = nt.math
+        s = nt.sym
+        self.add(Heading(3, "Tables"))
+        lead = ["example"] if t.batch else []
+        header = [
+            *lead,
+            "layer",
+            "unit",
+            m(s("z", "l", "j")),
+            m(s("a", "l", "j")),
+            m(nt.d(s("a", "l", "j"))),
+            m("f'(" + s("z", "l", "j") + ")"),
+            m(s("δ", "l", "j")),
+        ]
+
+        def units() -> Iterator[list[str]]:
+            for x in range(self.m):
+                for lt in st.layers:
+                    fused = t.fused is not None and lt is st.layers[-1]
+                    for j in range(lt.z.shape[1]):
+                        ga = "" if fused else self.cell(lt.grad_a[x, j])
+                        prime = "" if fused or lt.prime is None else self.cell(lt.prime[x, j])
+                        yield [
+                            *([str(x + 1)] if t.batch else []),
+                            str(lt.layer),
+                            str(j + 1),
+                            self.cell(lt.z[x, j]),
+                            self.cell(lt.a[x, j]),
+                            ga,
+                            prime,
+                            self.cell(lt.delta[x, j]),
+                        ]
+
+        self.add(Para("Weighted inputs, activations and errors:"))
+        self.table(header, units(), self.m * sum(t.sizes[1:]))
+        given = st.step == 1
+        biases = (
+            [
+                str(lt.layer),
+                str(j + 1),
+                self.cell(lt.biases_before[j], given),
+                self.cell(lt.grad_biases[j]),
+                self.cell(lt.biases[j]),
+            ]
+            for lt in reversed(st.layers)
+            for j in range(lt.z.shape[1])
+        )
+        self.add(Para("Biases before the update, their gradients, and after:"))
+        self.table(
+            [
+                "layer",
+                "unit",
+                m(s("b", "l", "j")),
+                m(nt.d(s("b", "l", "j"))),
+                "new " + m(s("b", "l", "j")),
+            ],
+            biases,
+            sum(t.sizes[1:]),
+        )
+        weights = (
+            [
+                str(lt.layer),
+                str(j + 1),
+                str(k + 1),
+                self.cell(lt.weights_before[j, k], given),
+                self.cell(lt.grad_weights[j, k]),
+                self.cell(lt.weights[j, k]),
+            ]
+            for lt in reversed(st.layers)
+            for j in range(lt.weights.shape[0])
+            for k in range(lt.weights.shape[1])
+        )
+        self.add(Para("Weights before the update, their gradients, and after:"))
+        self.table(
+            [
+                "l",
+                "j",
+                "k",
+                m(s("w", "l", "j", "k")),
+                m(nt.d(s("w", "l", "j", "k"))),
+                "new " + m(s("w", "l", "j", "k")),
+            ],
+            weights,
+            sum(lt.weights.size for lt in st.layers),
+        )
+        params = [
+            [
+                str(lt.layer),
+                nt.name(lt.activation),
+                m(self.param_sym(name, lt.layer)),
+                self.cell(lt.params_before[name], given),
+                self.cell(g),
+                self.cell(lt.params[name]),
+            ]
+            for lt in reversed(st.layers)
+            for name, g in lt.grad_params.items()
+        ]
+        if params:
+            self.add(Para("Learned activation parameters:"))
+            self.table(
+                ["layer", "activation", "parameter", "before", "gradient", "after"],
+                params,
+                len(params),
+            )
+
+    # -- summary -------------------------------------------------------------------------------
+    def summary(self) -> None:
+        nt, t = self.nt, self.t
+        m = nt.math
+        n = len(t.steps)
+        L = len(t.sizes)
+        self.add(Heading(2, "Summary"))
+        after = f"after step {n}" if n else "forward pass"
+        header = ["", "before training", after, "target"] if n else ["", after, "target"]
+        rows = []
+        examples, hidden_x = self.cut(self.m)
+        units, hidden = self.cut(t.sizes[-1])
+        for x in range(examples):
+            for j in range(units):
+                label = m(nt.sym("a", L, j + 1)) + (f", example {x + 1}" if t.batch else "")
+                cells = [self.cell(t.initial.output[x, j])] if n else []
+                rows.append(
+                    [label, *cells, self.cell(t.final.output[x, j]), self.cell(t.y[x, j], True)]
+                )
+        cost = [self.cell(t.initial.loss)] if n else []
+        rows.append([m("C") + f" ({nt.name(t.loss)})", *cost, self.cell(t.final.loss), ""])
+        self.add(Table(tuple(header), tuple(tuple(r) for r in rows)))
+        self.more(hidden_x, "example")
+        self.more(hidden, "output unit")
+        if n > 1:
+            self.loss_per_step()
+        if self.exact is not None and t.round_to is not None:
+            self.drift(self.exact)
+
+    def loss_per_step(self) -> None:
+        nt, t = self.nt, self.t
+        losses = [st.loss for st in t.steps] + [t.final.loss]
+        if not self.document:
+            self.add(
+                Para(
+                    f"Cost per step: {_sparkline(losses)}  "
+                    f"{nt.num(losses[0])} → {nt.num(losses[-1])}"
+                )
+            )
+            return
+        rows = [[str(st.step), self.cell(st.loss)] for st in t.steps]
+        rows.append([f"after step {len(t.steps)}", self.cell(t.final.loss)])
+        self.add(Para("The cost before each step's update:"))
+        self.table(["step", nt.math("C")], rows, len(rows))
+
+    def drift(self, exact: RunTrace) -> None:
+        nt, t = self.nt, self.t
+        m = nt.math
+        L = len(t.sizes)
+        n = len(t.steps)
+        self.add(
+            Para(
+                f"How far the hand rounding ({_plural(t.round_to or 0, 'decimal')}) "
+                "drifted from the exact computation:"
+            )
+        )
+
+        def row(label: str, rounded: float, exact_value: float) -> list[str]:
+            return [
+                label,
+                self.cell(rounded),
+                m(nt.exact(exact_value)),
+                m(fmt_drift(nt, rounded - exact_value)),
+            ]
+
+        rows = [row(m("C") + (" before training" if n else ""), t.initial.loss, exact.initial.loss)]
+        if n:
+            rows.append(row(m("C") + f" after step {n}", t.final.loss, exact.final.loss))
+        units, _ = self.cut(t.sizes[-1])
+        for j in range(units):
+            label = m(nt.sym("a", L, j + 1)) + (", example 1" if t.batch else "")
+            rows.append(
+                row(label + (" after" if n else ""), t.final.output[0, j], exact.final.output[0, j])
+            )
+        if n and exact.steps:
+            for what, get in (("w", lambda lt: lt.weights), ("b", lambda lt: lt.biases)):
+                worst = max(
+                    float(np.max(np.abs(get(a) - get(b))))
+                    for a, b in zip(t.steps[-1].layers, exact.steps[-1].layers, strict=True)
+                )
+                rows.append(
+                    [
+                        f"largest drift in the updated {m(nt.sym(what))}",
+                        "",
+                        "",
+                        m(fmt_drift(nt, worst)),
+                    ]
+                )
+        self.add(Table(("", "rounded", "exact", "difference"), tuple(tuple(r) for r in rows)))
+
+
+def fmt_drift(nt: Notation, value: float) -> str:
+    """A difference keeps three significant digits even under --round."""
+    return Notation(nt.kind).num(value)
+
+
+def _sparkline(values: Sequence[float]) -> str:
+    ticks = "▁▂▃▄▅▆▇█"
+    low, high = min(values), max(values)
+    if high == low:
+        return ticks[0] * len(values)
+    return "".join(ticks[round((v - low) / (high - low) * 7)] for v in values)
+
+
+def build(
+    trace: RunTrace,
+    nt: Notation,
+    *,
+    exact: RunTrace | None = None,
+    max_terms: int = 6,
+    max_rows: int = 40,
+    document: bool = False,
+) -> list[Block]:
+    """The worked solution as blocks; `document` adds the tables Markdown and LaTeX carry."""
+    return _Builder(trace, nt, exact, max_terms, max_rows, document).build()
+
+
+# -- the terminal --------------------------------------------------------------------------------
+def _text_table(table: Table) -> list[str]:
+    rows = [table.header, *table.rows]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(table.header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return (
+            "  "
+            + "   ".join(
+                cell.ljust(w) if c == 0 else cell.rjust(w)
+                for c, (cell, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+        )
+
+    out = [line(table.header), "  " + "   ".join("─" * w for w in widths)]
+    out += [line(r) for r in table.rows]
+    if table.note:
+        out.append("  " + table.note)
+    return out
+
+
+def to_text(blocks: Sequence[Block]) -> Text:
+    """Plain lines with bold headings; equations one per line so they can be read and copied."""
+    from rich.text import Text
+
+    text = Text()
+    for i, block in enumerate(blocks):
+        before = blocks[i - 1] if i else None
+        tight = (
+            (isinstance(before, Heading) and before.level > 1)
+            or (
+                isinstance(before, Para)
+                and before.text.endswith(":")
+                and isinstance(block, Eqs | Table)
+            )
+            or (isinstance(before, Para) and isinstance(block, Para))
+        )
+        if before is not None and not tight:
+            text.append("\n")
+        if isinstance(block, Heading):
+            rule = {1: "═", 2: "─"}.get(block.level)
+            text.append(block.text + "\n", style="bold")
+            if rule:
+                text.append(rule * len(block.text) + "\n")
+        elif isinstance(block, Para):
+            text.append(block.text + "\n")
+        elif isinstance(block, Eqs):
+            for eq in block.items:
+                chain = "".join(f" {rel} {expr}" for rel, expr in eq.rhs).replace(BREAK, "")
+                tag = f"   ({eq.tag})" if eq.tag else ""
+                text.append(f"  {eq.lhs}{chain}{tag}\n")
+        else:
+            text.append("\n".join(_text_table(block)) + "\n")
+    return text
+
+
+def render(
+    trace: RunTrace, console: Console, *, exact: RunTrace | None = None, max_terms: int = 6
+) -> None:
+    blocks = build(trace, Notation("text", trace.round_to), exact=exact, max_terms=max_terms)
+    console.print(to_text(blocks), soft_wrap=True, end="")

@@ -1,0 +1,321 @@
+"""Nielsen's notation in the three text forms gradcalc writes: terminal, Markdown and LaTeX.
+
+The terminal gets Unicode indices (z²₁, w²₁₀,₂); Markdown and LaTeX share TeX math (z^{2}_{1}),
+and differ only in how prose is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+Kind = Literal["text", "markdown", "latex"]
+Index = int | str
+
+# Where a long substituted sum may be broken across lines in TeX; the terminal drops it.
+BREAK = "\u2063"
+
+_SUP = dict(zip("0123456789+-−=()lLjkn", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ˡᴸʲᵏⁿ", strict=True))
+# Unicode has no subscript comma; w²₁₀,₂ keeps a plain one.
+_SUB = dict(zip("0123456789+-−=(),ijklmnx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎,ᵢⱼₖₗₘₙₓ", strict=True))
+_TEX_NAMES = {"δ": r"\delta", "α": r"\alpha", "σ": r"\sigma", "η": r"\eta", "∂": r"\partial"}
+
+
+def superscript(text: str) -> str:
+    if all(c in _SUP for c in text):
+        return "".join(_SUP[c] for c in text)
+    return f"^({text})"
+
+
+def subscript(text: str) -> str:
+    if all(c in _SUB for c in text):
+        return "".join(_SUB[c] for c in text)
+    return f"_({text})"
+
+
+def _indices(units: Sequence[Index]) -> str:
+    # w²₁₂ reads as j = 1, k = 2 only while every index is one character.
+    parts = [str(u) for u in units]
+    return ("," if any(len(p) > 1 for p in parts) else "").join(parts)
+
+
+def fmt(
+    value: float,
+    digits: int = 3,
+    *,
+    decimals: int | None = None,
+    strip: bool = False,
+    tex: bool = False,
+) -> str:
+    """A number as a person writes it: `decimals` places, or `digits` significant digits.
+
+    Significant digits keep a small gradient readable (0.000867, not 0.001); very small or large
+    magnitudes switch to 8.67×10⁻⁶. `strip` drops trailing zeros (for values given in a config).
+    """
+    v = float(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return ("-" if v < 0 else "") + (r"\infty" if tex else "∞")
+    v = v + 0.0  # turns −0.0 into 0.0
+    if decimals is not None:
+        text = f"{v:.{decimals}f}"
+        if float(text) == 0:
+            text = text.lstrip("-")
+    else:
+        if v == 0:
+            return "0"
+        mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
+        e = int(exponent)
+        if -5 <= e < 6:
+            text = f"{v:.{max(digits - 1 - e, 0)}f}"
+            if strip and "." in text:
+                text = text.rstrip("0").rstrip(".")
+        else:
+            if strip and "." in mantissa:
+                mantissa = mantissa.rstrip("0").rstrip(".")
+            mantissa = mantissa.replace("-", "−") if not tex else mantissa
+            power = f"10^{{{e}}}" if tex else "10" + superscript(str(e))
+            return f"{mantissa} \\times {power}" if tex else f"{mantissa}×{power}"
+    return text if tex else text.replace("-", "−")
+
+
+def formula_tex(text: str) -> str:
+    """A registry formula (Unicode, e.g. 'C = ½ Σ_j (y_j − a_j)²') as TeX math."""
+    functions = {"ln": r"\ln", "exp": r"\exp", "max": r"\max", "min": r"\min", "tanh": r"\tanh"}
+
+    def word(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if run in functions:
+            return functions[run]
+        if run in ("sgn", "clip", "ReLU", "PReLU", "softmax", "softplus"):
+            return rf"\operatorname{{{run}}}"
+        return rf"\text{{ {run} }}"
+
+    out = re.sub(r"\^\(([^()]*)\)", r"^{\1}", text)
+    out = re.sub(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})*", word, out)
+    chars = {
+        "½": r"\tfrac{1}{2}",
+        "Σ": r"\sum ",
+        "−": "-",
+        "·": r"\cdot ",
+        "≤": r"\le ",
+        "≥": r"\ge ",
+        "‖": r"\Vert ",
+        "²": "^{2}",
+        "³": "^{3}",
+        "⊙": r"\odot ",
+        "×": r"\times ",
+        "≠": r"\ne ",
+        "%": r"\%",
+        "#": r"\#",
+        "&": r"\&",
+        "$": r"\$",
+        **{k: v + " " for k, v in _TEX_NAMES.items()},
+    }
+    out = "".join(chars.get(c, c if c.isascii() else "?") for c in out)
+    return re.sub(r" +", " ", out).strip()
+
+
+_LATEX_PROSE = str.maketrans(
+    {
+        "\\": r"\textbackslash{}",
+        "{": r"\{",
+        "}": r"\}",
+        "$": r"\$",
+        "&": r"\&",
+        "#": r"\#",
+        "%": r"\%",
+        "_": r"\_",
+        "^": r"\^{}",
+        "~": r"\~{}",
+        "<": r"\textless{}",
+        ">": r"\textgreater{}",
+        "|": r"\textbar{}",
+    }
+)
+
+
+def latex_escape(text: str) -> str:
+    """Any string as LaTeX prose: special characters escaped, the rest reduced to ASCII."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    ascii_text = bare.encode("ascii", "replace").decode()
+    kept = "".join(c for c in ascii_text if c.isprintable())
+    return kept.translate(_LATEX_PROSE)
+
+
+def markdown_code(text: str) -> str:
+    """A code span that holds any string, backticks included."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def tex_width(expr: str) -> float:
+    """Roughly how many digits wide a TeX expression prints (indices count half)."""
+    scripts = re.findall(r"[\^_]\{([^{}]*)\}", expr)
+    rest = re.sub(r"[\^_]\{[^{}]*\}", "", expr)
+    rest = rest.replace(r"\times", "xxx").replace(r"\quad", "xx")
+    rest = re.sub(r"[{}&" + BREAK + "]", "", re.sub(r"\\[A-Za-z]+", "x", rest))
+    return len(rest) + 0.5 * sum(len(s) for s in scripts)
+
+
+def tex_rows(lhs: str, rhs: Sequence[tuple[str, str]], limit: int = 80) -> list[str]:
+    """Rows for align*/aligned, `lhs &= …`: a relation that does not fit starts a new row, and a
+    sum too long for a row of its own continues on the next one at a BREAK."""
+    rows: list[str] = []
+    line, width, indent = f"{lhs} &", tex_width(lhs), tex_width(lhs)
+
+    def new_row(start: str, extra: float) -> None:
+        nonlocal line, width
+        rows.append(line.rstrip())
+        line, width = start, indent + extra
+
+    for n, (rel, expr) in enumerate(rhs):
+        if n and width + tex_width(f"{rel} {expr}") > limit:
+            new_row("&", 0)
+        for m, chunk in enumerate(expr.split(BREAK)):
+            piece = f"{rel} {chunk}" if m == 0 else chunk.strip()
+            if m and width + tex_width(piece) > limit:
+                new_row(r"&\quad ", 2)
+            line += piece if line.endswith(("&", " ")) else " " + piece
+            width += tex_width(piece) + 1
+    rows.append(line.rstrip())
+    return rows
+
+
+class Notation:
+    """Symbols and numbers for one output kind; `round_to` fixes the decimals of results."""
+
+    def __init__(self, kind: Kind = "text", round_to: int | None = None, digits: int = 3) -> None:
+        self.kind: Kind = kind
+        self.tex = kind != "text"
+        self.round_to = round_to
+        self.digits = digits
+        self.times = r" \times " if self.tex else "×"  # inside a sum: 0.2×0.8
+        self.ttimes = r" \times " if self.tex else " × "  # between factors of a product
+        self.minus = "-" if self.tex else "−"
+        self.eta = r"\eta" if self.tex else "η"
+        self.dots = r"\dots" if self.tex else "…"
+        self.half = r"\tfrac{1}{2}" if self.tex else "½"
+        self.ln = r"\ln" if self.tex else "ln"
+
+    # -- symbols -------------------------------------------------------------------------------
+    def sym(self, name: str, layer: Index | None = None, *units: Index) -> str:
+        """sym('w', 2, 1, 2) → w²₁₂ or w^{2}_{12}; an index ≥ 10 separates them with commas."""
+        if self.tex:
+            out = _TEX_NAMES.get(name, name)
+            if layer is not None:
+                out += "^{" + str(layer).replace("−", "-") + "}"
+            if units:
+                out += "_{" + _indices(units).replace("−", "-") + "}"
+            return out
+        out = name
+        if layer is not None:
+            out += superscript(str(layer))
+        if units:
+            out += subscript(_indices(units))
+        return out
+
+    def d(self, of: str) -> str:
+        """∂C/∂(of)."""
+        return rf"\partial C/\partial {of}" if self.tex else f"∂C/∂{of}"
+
+    def fn(self, symbol: str) -> str:
+        """An activation's symbol as a function name: σ, tanh, ReLU …"""
+        if not self.tex:
+            return symbol
+        if symbol in _TEX_NAMES:
+            return _TEX_NAMES[symbol]
+        if symbol == "tanh":
+            return r"\tanh"
+        return rf"\operatorname{{{symbol}}}"
+
+    def total_sym(self, index: str) -> str:
+        return rf"\sum\nolimits_{{{index}}}" if self.tex else "Σ" + subscript(index)
+
+    def squared(self, expr: str) -> str:
+        return f"{expr}^{{2}}" if self.tex else f"{expr}²"
+
+    def frac(self, num: int | str, den: int | str) -> str:
+        return rf"\tfrac{{{num}}}{{{den}}}" if self.tex else f"({num}/{den})"
+
+    def words(self, text: str) -> str:
+        """Prose inside math: \\text{…} in TeX."""
+        return rf"\text{{{text}}}" if self.tex else text
+
+    # -- numbers -------------------------------------------------------------------------------
+    def num(self, value: float, given: bool = False) -> str:
+        """A result: exactly N decimals under --round N, else significant digits. Values `given`
+        in the config are written as given (0.2, not 0.200)."""
+        if given:
+            return fmt(value, 6, strip=True, tex=self.tex)
+        return fmt(value, self.digits, decimals=self.round_to, tex=self.tex)
+
+    def exact(self, value: float) -> str:
+        return fmt(value, 6, tex=self.tex)
+
+    def par(self, value: float, given: bool = False) -> str:
+        """A number substituted after an operator: negatives (and 10-powers) in parentheses."""
+        text = self.num(value, given)
+        scientific = "×" in text or r"\times" in text
+        return f"({text})" if scientific or text.startswith(("-", "−")) else text
+
+    def prod(self, *factors: tuple[float, bool], lead: bool = False, tight: bool = True) -> str:
+        """a×b: the first factor of an expression (`lead`) keeps its bare sign."""
+        parts = [
+            self.num(v, g) if lead and i == 0 else self.par(v, g)
+            for i, (v, g) in enumerate(factors)
+        ]
+        return (self.times if tight else self.ttimes).join(parts)
+
+    def total(self, terms: Sequence[str], hidden: int = 0) -> str:
+        """t₁ + t₂ + … + (k more terms), breakable between terms in TeX."""
+        shown = list(terms)
+        if hidden:
+            shown += [self.dots, self.words(f"({hidden} more term{'s' if hidden != 1 else ''})")]
+        return f"{BREAK} + ".join(shown)
+
+    def vec(self, values: Iterable[float], given: bool = False, limit: int = 0) -> str:
+        items = list(values)
+        shown = [self.num(v, given) for v in (items[:limit] if limit else items)]
+        if limit and len(items) > limit:
+            shown.append(self.dots)
+        return "(" + ", ".join(shown) + ")"
+
+    def matrix(self, rows: Sequence[Sequence[float]], given: bool = False, limit: int = 0) -> str:
+        """A matrix, rows and columns capped at `limit` with ⋯ and ⋮."""
+        cut = (lambda seq: seq[:limit]) if limit else (lambda seq: seq)
+        cells = [[self.num(v, given) for v in cut(list(row))] for row in cut(list(rows))]
+        wide = bool(limit) and len(rows[0]) > limit
+        tall = bool(limit) and len(rows) > limit
+        if self.tex:
+            lines = [" & ".join(r + ([r"\cdots"] if wide else [])) for r in cells]
+            if tall:
+                lines.append(" & ".join([r"\vdots"] * (len(cells[0]) + wide)))
+            return "\\begin{pmatrix}\n" + " \\\\\n".join(lines) + "\n\\end{pmatrix}"
+        lines = ["[" + ", ".join(r + (["…"] if wide else [])) + "]" for r in cells]
+        if tall:
+            lines.append("…")
+        return "[" + ", ".join(lines) + "]"
+
+    # -- prose ---------------------------------------------------------------------------------
+    def math(self, expr: str) -> str:
+        """Inline math inside prose."""
+        return f"${expr.replace(BREAK, '')}$" if self.tex else expr.replace(BREAK, "")
+
+    def name(self, text: str) -> str:
+        """An identifier or file name inside prose (escaped; code face where there is one)."""
+        if self.kind == "markdown":
+            return markdown_code(text)
+        if self.kind == "latex":
+            return r"\texttt{" + latex_escape(text) + "}"
+        return text
+
+    def formula(self, text: str) -> str:
+        """A registry formula as inline math."""
+        return self.math(formula_tex(text)) if self.tex else text
