@@ -12,7 +12,7 @@ import numpy as np
 
 from gradcalc.config import NetworkSpec
 from gradcalc.errors import NumericError
-from gradcalc.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+from gradcalc.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
 Rounder = Callable[[np.ndarray], np.ndarray]
 
@@ -123,6 +123,21 @@ class Network:
         losses = self.cost(zs, activations, None)
         return ForwardTrace(self.reduce(losses), losses, tuple(zs), tuple(activations[1:]))
 
+    def parameters(self) -> tuple[LayerState, ...]:
+        state = self.state
+        return tuple(
+            LayerState(
+                layer=i + 2,
+                activation=layer.activation.name,
+                activation_symbol=layer.activation.symbol,
+                elementwise=layer.activation.elementwise,
+                weights=state.weights[i],
+                biases=state.biases[i],
+                params=dict(state.params[i]),
+            )
+            for i, layer in enumerate(self.spec.layers)
+        )
+
     # -- one SGD step --------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
@@ -211,6 +226,7 @@ def run(
     """Train for `steps` SGD steps and return the whole trace."""
     net = Network(spec, learning_rate, round_to)
     n = spec.steps if steps is None else steps
+    initial_parameters = net.parameters()  # steps replace the arrays, never write into them
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         traces = tuple(net.step(s) for s in range(1, n + 1))
         final = net.forward_trace()
@@ -238,6 +254,8 @@ def run(
         initial=initial,
         steps=traces,
         final=final,
+        initial_parameters=initial_parameters,
+        parameters=net.parameters(),
         fused=net.fused_name,
         round_to=round_to,
     )

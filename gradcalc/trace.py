@@ -34,6 +34,19 @@ class LayerTrace:
 
 
 @dataclass(frozen=True)
+class LayerState:
+    """One layer's activation and parameters at a moment of the run."""
+
+    layer: int
+    activation: str
+    activation_symbol: str
+    elementwise: bool
+    weights: np.ndarray
+    biases: np.ndarray
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StepTrace:
     step: int
     loss: float  # the reduced cost before this step's update
@@ -68,5 +81,9 @@ class RunTrace:
     initial: ForwardTrace
     steps: tuple[StepTrace, ...]
     final: ForwardTrace
+    initial_parameters: tuple[LayerState, ...]
+    # The parameters after the last step (the initial ones when no step ran): the final
+    # forward pass used these.
+    parameters: tuple[LayerState, ...]
     fused: str | None = None  # the output activation the loss was computed from z with
     round_to: int | None = None

@@ -172,7 +172,7 @@ def command(
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
     trace = run(spec, steps=steps, round_to=round_to)
     exact = None
-    if round_to is not None and (explain or fmt in ("markdown", "latex")):
+    if round_to is not None and fmt != "json":
         from gradcalc.errors import NumericError
 
         try:
@@ -204,7 +204,7 @@ def command(
         else:
             from gradcalc.render import table
 
-            table.render(trace, con, max_rows=max_rows)
+            table.render(trace, con, max_rows=max_rows, exact=exact)
         if output is None:
             return
         text = con.end_capture()

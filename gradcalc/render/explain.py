@@ -168,7 +168,7 @@ class _Builder:
             self.add(Heading(2, "Forward pass with the updated parameters"))
         else:
             self.add(Heading(2, "Forward pass"))
-            self.add(Para("No SGD step was run, so only the values of the forward pass are shown:"))
+            self.add(Para("No SGD step was run: the forward pass with the initial parameters."))
         self.forward(self.final_layers())
         self.cost(t.final.output, t.final.losses, t.final.loss)
         self.summary()
@@ -193,15 +193,15 @@ class _Builder:
                     "produced and used rounded from then on, as in a hand calculation."
                 )
             )
-        first = t.steps[0].layers if t.steps else ()
-        for lt in first:
+        first = t.initial_parameters
+        for p in first:
             params = ", ".join(
-                f"{nt.name(k)} = {nt.math(nt.num(v, True))}" for k, v in lt.params_before.items()
+                f"{nt.name(k)} = {nt.math(nt.num(v, True))}" for k, v in p.params.items()
             )
             self.add(
                 Para(
-                    f"Layer {lt.layer}: {_plural(lt.z.shape[1], 'unit')}, activation "
-                    f"{nt.name(lt.activation)}, {self.act_formula(lt.activation)}"
+                    f"Layer {p.layer}: {_plural(p.weights.shape[0], 'unit')}, activation "
+                    f"{nt.name(p.activation)}, {self.act_formula(p.activation)}"
                     + (f" ({params})" if params else "")
                     + "."
                 )
@@ -242,10 +242,10 @@ class _Builder:
         self.eqs(
             [
                 eq
-                for lt in first
+                for p in first
                 for eq in (
-                    _eq(nt.sym("w", lt.layer), nt.matrix(lt.weights_before, True, self.mt)),
-                    _eq(nt.sym("b", lt.layer), nt.vec(lt.biases_before, True, self.mt)),
+                    _eq(nt.sym("w", p.layer), nt.matrix(p.weights, True, self.mt)),
+                    _eq(nt.sym("b", p.layer), nt.vec(p.biases, True, self.mt)),
                 )
             ]
         )
@@ -353,23 +353,22 @@ class _Builder:
         ]
 
     def final_layers(self) -> list[_Forward]:
-        """The last forward pass: the final z and a, with the last step's updated parameters."""
+        """The last forward pass: the final z and a, with the parameters after the last step."""
         t = self.t
         a_prev = [t.x[0]] + [a[0] for a in t.final.a[:-1]]
-        last = t.steps[-1].layers if t.steps else [None] * len(t.final.z)
         return [
             _Forward(
-                layer=i + 2,
-                symbol=lt.activation_symbol if lt else "f",
-                elementwise=lt.prime is not None if lt else True,
+                layer=p.layer,
+                symbol=p.activation_symbol,
+                elementwise=p.elementwise,
                 a_prev=a_prev[i],
                 z=t.final.z[i][0],
                 a=t.final.a[i][0],
-                weights=lt.weights if lt else None,
-                biases=lt.biases if lt else None,
-                given=False,
+                weights=p.weights,
+                biases=p.biases,
+                given=not t.steps,
             )
-            for i, lt in enumerate(last)
+            for i, p in enumerate(t.parameters)
         ]
 
     def forward(self, layers: Sequence[_Forward]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
+import numpy as np
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -41,15 +42,17 @@ def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
     return (str(x + 1),) if trace.batch else ()
 
 
-def _forward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+def _forward(
+    trace: RunTrace, zs: Sequence[np.ndarray], activations: Sequence[np.ndarray], limit: int
+) -> RenderableType:
     def rows() -> Iterator[tuple[str, ...]]:
         for x in range(m):
             lead = _lead(trace, x)
             for k, v in enumerate(trace.x[x], 1):
                 yield (*lead, "1", str(k), "(input)", num(v))
-            for lt in st.layers:
-                for j in range(lt.z.shape[1]):
-                    yield (*lead, str(lt.layer), str(j + 1), num(lt.z[x, j]), num(lt.a[x, j]))
+            for l, (z, a) in enumerate(zip(zs, activations, strict=True), 2):
+                for j in range(z.shape[1]):
+                    yield (*lead, str(l), str(j + 1), num(z[x, j]), num(a[x, j]))
 
     m = trace.x.shape[0]
     cols = (["x"] if trace.batch else []) + ["l", "j", "z^l_j", "a^l_j"]
@@ -57,7 +60,7 @@ def _forward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     return _table(title, cols, rows(), m * sum(trace.sizes), limit)
 
 
-def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
+def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndarray) -> Text:
     text = Text()
     text.append("Loss  ", style="bold")
     text.append(f"{trace.loss}: {trace.loss_formula}")
@@ -66,15 +69,11 @@ def _loss_line(trace: RunTrace, st: StepTrace) -> RenderableType:
             "  (" + ", ".join(f"{k} = {num(v)}" for k, v in trace.loss_params.items()) + ")"
         )
     if trace.batch:
-        text.append(
-            f"\n      per example: {vec(st.losses[:20])}" + (" …" if len(st.losses) > 20 else "")
-        )
-        text.append(f"\n      {trace.reduction} over {len(st.losses)} examples: ")
+        text.append(f"\n      per example: {vec(losses[:20])}" + (" …" if len(losses) > 20 else ""))
+        text.append(f"\n      {trace.reduction} over {len(losses)} examples: ")
     else:
-        text.append(
-            f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(st.layers[-1].a[0][:20])}:  C = "
-        )
-    text.append(num(st.loss), style="bold")
+        text.append(f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(output[0][:20])}:  C = ")
+    text.append(num(loss), style="bold")
     if trace.fused:
         text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
     return text
@@ -170,23 +169,37 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
     return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
 
 
-def _summary(trace: RunTrace) -> RenderableType:
+def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     after = f"after step {len(trace.steps)}" if trace.steps else "(no steps run)"
     table = Table()
     table.add_column("")
     table.add_column("before training", justify="right")
     table.add_column(after, justify="right")
+    if exact is not None:
+        table.add_column("exact", justify="right")
+        table.add_column("drift", justify="right")
     table.add_column("target y", justify="right")
+
+    def drift(rounded: np.ndarray, exact_value: np.ndarray) -> list[str]:
+        if exact is None:
+            return []
+        return [vec(np.ravel(exact_value)), f"{float(np.max(np.abs(rounded - exact_value))):.3g}"]
+
     n = trace.x.shape[0]
     shown = min(n, 10)
     for x in range(shown):
         label = f"output a^L (example {x + 1})" if trace.batch else "output a^L"
-        table.add_row(
-            label, vec(trace.initial.output[x]), vec(trace.final.output[x]), vec(trace.y[x])
-        )
+        final = trace.final.output[x]
+        extra = drift(final, exact.final.output[x]) if exact is not None else []
+        table.add_row(label, vec(trace.initial.output[x]), vec(final), *extra, vec(trace.y[x]))
     if shown < n:
-        table.add_row(f"… {n - shown} more examples", "", "", "")
-    table.add_row(f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), "")
+        table.add_row(f"… {n - shown} more examples", *[""] * (len(table.columns) - 1))
+    extra = []
+    if exact is not None:
+        extra = [num(exact.final.loss), f"{abs(trace.final.loss - exact.final.loss):.3g}"]
+    table.add_row(
+        f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
+    )
     return Group(Text("\nSummary", style="bold"), table)
 
 
@@ -199,7 +212,7 @@ def _sparkline(values: Sequence[float]) -> str:
 
 def _header(trace: RunTrace) -> RenderableType:
     sizes = "-".join(str(s) for s in trace.sizes)
-    acts = ", ".join(lt.activation for lt in trace.steps[0].layers) if trace.steps else ""
+    acts = ", ".join(p.activation for p in trace.initial_parameters)
     text = Text()
     text.append(f"{trace.source}", style="bold")
     text.append(f": a {sizes} network")
@@ -216,7 +229,9 @@ def _header(trace: RunTrace) -> RenderableType:
     return text
 
 
-def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> list[RenderableType]:
+def renderables(
+    trace: RunTrace, max_rows: int = 40, max_steps: int = 20, exact: RunTrace | None = None
+) -> list[RenderableType]:
     parts: list[RenderableType] = [_header(trace)]
     steps = trace.steps
     shown = steps if len(steps) <= max_steps else steps[: max_steps - 1] + steps[-1:]
@@ -230,15 +245,20 @@ def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> lis
                 )
             )
         parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
-        parts.append(_forward(trace, st, max_rows))
-        parts.append(_loss_line(trace, st))
+        zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
+        parts.append(_forward(trace, zs, activations, max_rows))
+        parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
         parts.append(_backward(trace, st, max_rows))
         parts.append(_weights(trace, st, max_rows))
         parts.append(_biases(trace, st, max_rows))
         extra = _params(trace, st)
         if extra is not None:
             parts.append(extra)
-    parts.append(_summary(trace))
+    if not steps:
+        final = trace.final
+        parts.append(_forward(trace, final.z, final.a, max_rows))
+        parts.append(_loss_line(trace, final.losses, final.loss, final.output))
+    parts.append(_summary(trace, exact))
     if len(steps) > 1:
         losses = [st.loss for st in steps] + [trace.final.loss]
         parts.append(
@@ -247,5 +267,8 @@ def renderables(trace: RunTrace, max_rows: int = 40, max_steps: int = 20) -> lis
     return parts
 
 
-def render(trace: RunTrace, console: Console, max_rows: int = 40) -> None:
-    console.print(Group(*renderables(trace, max_rows)))
+def render(
+    trace: RunTrace, console: Console, max_rows: int = 40, exact: RunTrace | None = None
+) -> None:
+    """`exact`: the same run without rounding, when `trace` was rounded (--round)."""
+    console.print(Group(*renderables(trace, max_rows, exact=exact)))
