@@ -19,12 +19,7 @@ from gradcalc.errors import ConfigError, KeyPath, did_you_mean
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.registry import Activation, Loss, Param
-
-MAX_BYTES = 20_000_000
-# Aliases let a few lines expand into a huge structure; refuse it before converting anything.
-MAX_NODES = 2_000_000
-MAX_DEPTH = 32
-MAX_STEPS = 1_000_000
+from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES, MAX_STEPS
 
 TOP_KEYS = (
     "input",

@@ -10,6 +10,7 @@ import click
 
 from gradcalc.cli.options import console, format_option, no_color_option
 from gradcalc.errors import GradcalcError
+from gradcalc.limits import MAX_STEPS
 
 
 def _check_output(output: str, config: Path | None) -> None:
@@ -67,7 +68,7 @@ def _write_atomically(output: str, text: str) -> None:
 )
 @click.option(
     "--steps",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_STEPS),
     metavar="N",
     help="SGD steps to run (overrides `steps:` in the config).",
 )
