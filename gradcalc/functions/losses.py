@@ -5,12 +5,28 @@ Arrays are (examples, units); `value` returns one cost per example and `grad` re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcalc.functions.activations import log_sigmoid, sigmoid, softmax
-from gradcalc.functions.registry import Array, Fused, Loss, Param, Params, index
+from gradcalc.functions.registry import (
+    Array,
+    Fused,
+    Kink,
+    Loss,
+    NodeParams,
+    Param,
+    Params,
+    fresh,
+    index,
+    subscript,
+)
+
+if TYPE_CHECKING:
+    from gradcalc.graph import Graph, Node
 
 
 def _n(a: Array) -> int:
@@ -79,6 +95,121 @@ def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
     return np.sum(y * (lse - z), axis=-1)
 
 
+# Decompositions into graph primitives, with the sheet's node names where it gives them. The
+# targets y_j arrive as constant nodes; a node's name carries its unit's index (u₁, v₂, ...).
+
+Nodes = list["Node"]
+
+
+def _residual_graph(g: Graph, a: Nodes, y: Nodes, power: str) -> Node:
+    """S = Σ_j v_j with u_j = y_j − a_j and v_j = u_j² ("square") or |u_j| ("abs")."""
+    vs = []
+    for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
+        u = g.sub(yj, aj, name=fresh(g, f"u{subscript(j)}"))
+        v_name = fresh(g, f"v{subscript(j)}")
+        vs.append(g.pow(u, 2.0, name=v_name) if power == "square" else g.abs(u, name=v_name))
+    return g.sum(*vs, name=fresh(g, "S"))
+
+
+def _quadratic_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    total = _residual_graph(g, a, y, "square")
+    return g.mul(g.const(0.5, name="½"), total, name=fresh(g, "C"))
+
+
+def _mean_graph(power: str) -> Callable[[Graph, Nodes, Nodes, NodeParams], Node]:
+    def build(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+        total = _residual_graph(g, a, y, power)
+        return g.div(total, g.const(float(len(a)), name="n"), name=fresh(g, "C"))
+
+    return build
+
+
+def _huber_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    # The sheet's t = y − a, u = t²/2, v = δ|t|, w = v − δ²/2, and one select between u and w.
+    delta = p["delta"]
+    offset = g.const(delta.value**2 / 2, name="δ²/2")
+    hs = []
+    for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
+        k = subscript(j)
+        t = g.sub(yj, aj, name=fresh(g, f"t{k}"))
+        q = g.pow(t, 2.0, name=fresh(g, f"q{k}"))
+        u = g.div(q, 2.0, name=fresh(g, f"u{k}"))
+        m = g.abs(t, name=fresh(g, f"m{k}"))
+        v = g.mul(delta, m, name=fresh(g, f"v{k}"))
+        w = g.sub(v, offset, name=fresh(g, f"w{k}"))
+        inside = abs(t.value) <= delta.value
+        hs.append(g.select(inside, u, w, cond_text=f"|{t.name}| ≤ δ", name=fresh(g, f"h{k}")))
+    total = g.sum(*hs, name=fresh(g, "S"))
+    return g.div(total, g.const(float(len(a)), name="n"), name=fresh(g, "C"))
+
+
+def _cross_entropy_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    vs = []
+    for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
+        # A term with y_j = 0 is 0 whatever a_j is (0·ln 0 = 0): it is left out of the graph, so
+        # an a_j ≤ 0 there cannot put ln of a non-positive number into it.
+        if yj.value == 0:
+            continue
+        u = g.log(aj, name=fresh(g, f"u{subscript(j)}"))
+        minus_y = g.const(-yj.value, name=f"−{yj.name}")
+        vs.append(g.mul(minus_y, u, name=fresh(g, f"v{subscript(j)}")))
+    return g.sum(*(vs or [0.0]), name=fresh(g, "C"))
+
+
+def _binary_cross_entropy_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    hs = []
+    for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
+        k = subscript(j)
+        u = g.log(aj, name=fresh(g, f"u{k}"))
+        r = g.sub(1.0, aj, name=fresh(g, f"r{k}"))
+        q = g.log(r, name=fresh(g, f"q{k}"))
+        v = g.mul(yj, u, name=fresh(g, f"v{k}"))
+        w = g.mul(g.const(1.0 - yj.value, name=f"(1 − {yj.name})"), q, name=fresh(g, f"w{k}"))
+        hs.append(g.add(v, w, name=fresh(g, f"h{k}")))
+    total = g.sum(*hs, name=fresh(g, "S"))
+    return g.neg(total, name=fresh(g, "C"))
+
+
+def _hinge_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    hs = []
+    for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
+        k = subscript(j)
+        u = g.mul(g.const(-yj.value, name=f"−{yj.name}"), aj, name=fresh(g, f"u{k}"))
+        v = g.add(1.0, u, name=fresh(g, f"v{k}"))
+        hs.append(g.max0(v, name=fresh(g, f"h{k}")))
+    return g.sum(*hs, name=fresh(g, "C"))
+
+
+def _cosine_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    us = [
+        g.mul(yj, aj, name=fresh(g, f"u{subscript(j)}"))
+        for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1)
+    ]
+    dot = g.sum(*us, name=fresh(g, "d"))
+    qs = [g.pow(aj, 2.0, name=fresh(g, f"q{subscript(j)}")) for j, aj in enumerate(a, 1)]
+    norm_a = g.pow(g.sum(*qs, name=fresh(g, "r")), 0.5, name=fresh(g, "m"))
+    norm_y = g.const(math.sqrt(sum(yj.value**2 for yj in y)), name="‖y‖")
+    k = g.mul(norm_y, norm_a, name=fresh(g, "k"))
+    c = g.div(dot, k, name=fresh(g, "c"))
+    return g.sub(1.0, c, name=fresh(g, "C"))
+
+
+def _huber_kink(sign: float) -> Kink:
+    """Where r = y_j − a_j = sign·δ: the quadratic piece meets the linear one, slopes equal."""
+
+    def slope(y: float, n: int, p: Params) -> float:
+        return -sign * p["delta"] / n
+
+    return Kink(
+        where=f"y_j − a_j = {'' if sign > 0 else '−'}δ",
+        convention="the quadratic branch, |r| ≤ δ",
+        at=lambda y, p: y - sign * p["delta"],
+        left=slope,
+        right=slope,
+        reported=slope,
+    )
+
+
 LOSSES: list[Loss] = [
     Loss(
         name="quadratic",
@@ -86,6 +217,7 @@ LOSSES: list[Loss] = [
         derivative="∂C/∂a_j = a_j − y_j",
         value=lambda a, y, p: 0.5 * np.sum((y - a) ** 2, axis=-1),
         grad=lambda a, y, p: a - y,
+        graph=_quadratic_graph,
     ),
     Loss(
         name="mse",
@@ -94,6 +226,7 @@ LOSSES: list[Loss] = [
         value=lambda a, y, p: np.mean((y - a) ** 2, axis=-1),
         grad=lambda a, y, p: 2.0 * (a - y) / _n(a),
         aliases=("l2",),
+        graph=_mean_graph("square"),
     ),
     Loss(
         name="l1",
@@ -102,6 +235,17 @@ LOSSES: list[Loss] = [
         value=lambda a, y, p: np.mean(np.abs(y - a), axis=-1),
         grad=lambda a, y, p: np.sign(a - y) / _n(a),
         aliases=("mae",),
+        graph=_mean_graph("abs"),
+        kinks=(
+            Kink(
+                where="a_j = y_j",
+                convention="the sheet's sgn(0) = 0",
+                at=lambda y, p: y,
+                left=lambda y, n, p: -1.0 / n,
+                right=lambda y, n, p: 1.0 / n,
+                reported=lambda y, n, p: 0.0,
+            ),
+        ),
     ),
     Loss(
         name="huber",
@@ -111,9 +255,16 @@ LOSSES: list[Loss] = [
         grad=lambda a, y, p: np.clip(a - y, -p["delta"], p["delta"]) / _n(a),
         params=(
             Param(
-                "delta", 1.0, "where the quadratic part meets the linear", low=0.0, low_open=True
+                "delta",
+                1.0,
+                "where the quadratic part meets the linear",
+                low=0.0,
+                low_open=True,
+                symbol="δ",
             ),
         ),
+        graph=_huber_graph,
+        kinks=(_huber_kink(1.0), _huber_kink(-1.0)),
     ),
     Loss(
         name="cross_entropy",
@@ -133,6 +284,7 @@ LOSSES: list[Loss] = [
                 delta=lambda z, y, p: -y * sigmoid(-z),
             ),
         },
+        graph=_cross_entropy_graph,
     ),
     Loss(
         name="binary_cross_entropy",
@@ -151,6 +303,7 @@ LOSSES: list[Loss] = [
                 delta=lambda z, y, p: sigmoid(z) - y,
             ),
         },
+        graph=_binary_cross_entropy_graph,
     ),
     Loss(
         name="hinge",
@@ -159,6 +312,17 @@ LOSSES: list[Loss] = [
         value=lambda a, y, p: np.sum(np.maximum(0.0, 1.0 - y * a), axis=-1),
         grad=lambda a, y, p: np.where(y * a < 1.0, -y, 0.0),
         check_target=_plus_minus_one,
+        graph=_hinge_graph,
+        kinks=(
+            Kink(
+                where="y_j a_j = 1",
+                convention="the sheet's choice of 0 at the margin",
+                at=lambda y, p: 1.0 / y,
+                left=lambda y, n, p: -y if y > 0 else 0.0,
+                right=lambda y, n, p: 0.0 if y > 0 else -y,
+                reported=lambda y, n, p: 0.0,
+            ),
+        ),
     ),
     Loss(
         name="cosine",
@@ -170,6 +334,12 @@ LOSSES: list[Loss] = [
         grad=_cosine_grad,
         check_target=_nonzero_rows("the target y"),
         check_output=_nonzero_rows("the output a"),
+        graph=_cosine_graph,
+        notes=(
+            "the sheet's ∂C/∂a_j = −y_j/n is the gradient of its simplified loss "
+            "−(1/n) Σ_j y_j a_j for normalised vectors, not of 1 − cos(y, a); the exact gradient "
+            "here is orthogonal to a and differs from −y_j/n in general",
+        ),
     ),
 ]
 

@@ -1,8 +1,8 @@
 """The record types of the activation and loss registries.
 
 An activation or a loss is one record: its name, its parameters, a vectorized value, a closed-form
-derivative and the formula text shown to the user. Nothing else in gradcalc knows a function by
-name; everything looks it up here.
+derivative, the formula text shown to the user, its decomposition into graph primitives and where
+it has kinks. Nothing else in gradcalc knows a function by name; everything looks it up here.
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcalc.errors import did_you_mean
 
+if TYPE_CHECKING:
+    from gradcalc.graph import Graph, Node
+
 Array = np.ndarray
 Params = Mapping[str, float]
+NodeParams = Mapping[str, "Node"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class Param:
     low_open: bool = False  # True: the bound itself is not allowed
     high_open: bool = False
     learnable: bool = False  # updated by SGD like the weights (PReLU's a)
+    symbol: str = ""  # how a graph names it (α, δ); the name when empty
+
+    @property
+    def label(self) -> str:
+        return self.symbol or self.name
 
     def problem(self, value: float) -> str | None:
         """Why `value` is not allowed, or None."""
@@ -53,6 +62,27 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Kink:
+    """A point where the pieces of a piecewise function meet.
+
+    For an activation each callable takes the parameters ``p``; for a loss, ``at`` takes the
+    target component ``y_j`` and ``p`` and gives the a_j of the junction, and ``left``, ``right``
+    and ``reported`` take ``y_j``, the number of units ``n`` and ``p``. ``left``/``right`` are the
+    one-sided derivatives there, ``reported`` what the closed form and the graph report, and
+    ``convention`` says why. Where left == right the function is differentiable and only its
+    formula changes branch (huber at |r| = δ, elu with α = 1). In ``where``, "_j" stands for the
+    unit's index.
+    """
+
+    where: str
+    convention: str
+    at: Callable[..., float]
+    left: Callable[..., float]
+    right: Callable[..., float]
+    reported: Callable[..., float]
+
+
+@dataclass(frozen=True)
 class Activation:
     """a = f(z) for one layer. Elementwise unless `jacobian` is given (softmax)."""
 
@@ -70,6 +100,12 @@ class Activation:
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Its computational graph: (g, x, params) -> output node for an elementwise activation,
+    # (g, xs, params) -> output nodes otherwise. Parameters arrive as nodes (PReLU's a as an
+    # input node, so the sweep gives ∂f/∂a too).
+    graph: Callable[..., Any] | None = None
+    kinks: tuple[Kink, ...] = ()
+    notes: tuple[str, ...] = ()  # what a derivation of it should point out
 
     @property
     def elementwise(self) -> bool:
@@ -108,6 +144,10 @@ class Loss:
     check_output: Callable[[Array, Array], str | None] | None = None
     fused: Mapping[str, Fused] = field(default_factory=dict)  # keyed by output activation
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Its computational graph: (g, a, y, params) -> the node of C; y_j are constant nodes.
+    graph: Callable[[Graph, list[Node], list[Node], NodeParams], Node] | None = None
+    kinks: tuple[Kink, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def index(records: list[Any]) -> dict[str, Any]:
@@ -130,3 +170,20 @@ def lookup(table: Mapping[str, Any], name: str, kind: str) -> Any:
 
 def defaults(params: tuple[Param, ...]) -> dict[str, float]:
     return {p.name: p.default for p in params}
+
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def subscript(j: int) -> str:
+    """1 -> "₁": how the graphs index units, as the sheet writes u₁, a₂."""
+    return str(j).translate(_SUBSCRIPTS)
+
+
+def fresh(g: Graph, base: str) -> str:
+    """``base``, or base2, base3 … when a graph already has it (a formula calling σ twice)."""
+    name, k = base, 1
+    while name in g:
+        k += 1
+        name = f"{base}{k}"
+    return name

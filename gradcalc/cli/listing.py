@@ -1,0 +1,120 @@
+"""gradcalc list: every activation and loss, with its formula, derivative and parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from gradcalc.cli.options import console, format_option, no_color_option
+
+
+@click.command(
+    "list",
+    epilog="Example: gradcalc list --format json | jq -r '.activations[].name'",
+)
+@format_option("table", "json")
+@no_color_option
+def command(fmt: str, no_color: bool) -> None:
+    """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
+    formula, the closed form of its derivative, its parameters (set them with --param
+    KEY=VALUE) and where it has kinks.
+    """
+    doc = catalogue()
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    _table(doc, console(no_color))
+
+
+def catalogue() -> dict[str, list[dict[str, Any]]]:
+    from gradcalc.functions.activations import ACTIVATIONS
+    from gradcalc.functions.losses import LOSSES
+
+    def params(record: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": p.name,
+                "symbol": p.label,
+                "default": p.default,
+                "range": p.range_text,
+                "learnable": p.learnable,
+                "description": p.description,
+            }
+            for p in record.params
+        ]
+
+    def kinks(record: Any, loss: bool) -> list[dict[str, Any]]:
+        p = {q.name: q.default for q in record.params}
+        # Whether the slopes differ there, with the default parameters (and y_j = 1 for a loss).
+        args = (1.0, 1, p) if loss else (p,)
+        return [
+            {
+                "where": k.where,
+                "convention": k.convention,
+                "differentiable": k.left(*args) == k.right(*args),
+            }
+            for k in record.kinks
+        ]
+
+    return {
+        "activations": [
+            {
+                "name": a.name,
+                "aliases": list(a.aliases),
+                "symbol": a.symbol,
+                "elementwise": a.elementwise,
+                "formula": a.formula,
+                "derivative": a.derivative,
+                "params": params(a),
+                "kinks": kinks(a, loss=False),
+            }
+            for a in ACTIVATIONS
+        ],
+        "losses": [
+            {
+                "name": loss.name,
+                "aliases": list(loss.aliases),
+                "formula": loss.formula,
+                "derivative": loss.derivative,
+                "params": params(loss),
+                "kinks": kinks(loss, loss=True),
+            }
+            for loss in LOSSES
+        ],
+    }
+
+
+def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    for section, rows in doc.items():
+        table = Table(
+            title=Text(section.capitalize(), style="bold"), title_justify="left", show_lines=True
+        )
+        table.add_column(Text("name"), no_wrap=True)
+        for column in ("formula", "derivative", "parameters"):
+            table.add_column(Text(column), overflow="fold")
+        for row in rows:
+            name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
+            parameters = (
+                "\n".join(
+                    f"{p['name']} = {p['default']:g} ({p['range']}"
+                    f"{', learned' if p['learnable'] else ''}): {p['description']}"
+                    for p in row["params"]
+                )
+                or "—"
+            )
+            derivative = row["derivative"] + "".join(
+                f"\n{_kink_word(k['differentiable'])} at {k['where']}: reports {k['convention']}"
+                for k in row["kinks"]
+            )
+            table.add_row(Text(name), Text(row["formula"]), Text(derivative), Text(parameters))
+        out.print(table)
+        out.print()
+
+
+def _kink_word(differentiable: bool) -> str:
+    return "junction (smooth with the defaults)" if differentiable else "kink"
