@@ -1,4 +1,5 @@
-"""Rewrite the golden files of tests/test_explain.py from the real command.
+"""Rewrite the golden files of tests/test_explain.py and tests/test_derive_documents.py from the
+real command.
 
     python tests/regen_golden.py
 
@@ -31,6 +32,12 @@ CASES: dict[str, list[str]] = {
     "worked-example.tex": ["step", CONFIG, "--format", "latex"],
 }
 
+# The worked derivation of `gradcalc derive` (tests/test_derive_documents.py).
+DERIVE_CASES: dict[str, list[str]] = {
+    "derive-sigmoid-0.3.md": ["derive", "sigmoid", "--at", "0.3", "--format", "markdown"],
+    "derive-sigmoid-0.3.tex": ["derive", "sigmoid", "--at", "0.3", "--format", "latex"],
+}
+
 
 def produce(args: list[str]) -> str:
     """Standard output of `gradcalc ARGS`, run from the repository root as a user would."""
@@ -56,7 +63,7 @@ def produce(args: list[str]) -> str:
 
 def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
-    for name, args in CASES.items():
+    for name, args in {**CASES, **DERIVE_CASES}.items():
         (GOLDEN / name).write_text(produce(args), encoding="utf-8", newline="")
         print(f"wrote {(GOLDEN / name).relative_to(ROOT)}")
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from gradcalc.cli.options import console, format_option, no_color_option
+from gradcalc.cli.options import (
+    check_output,
+    console,
+    format_option,
+    no_color_option,
+    write_atomically,
+)
 
 
 @click.command(
@@ -14,7 +20,8 @@ from gradcalc.cli.options import console, format_option, no_color_option
         "  gradcalc derive sigmoid --at 0.3\n"
         "  gradcalc derive softmax --at 1,2,3 --format json\n"
         "  gradcalc derive hinge --at 0.5,-2 --target 1,-1\n"
-        '  gradcalc derive "x*tanh(x)" --at 0.7 --format dot | dot -Tsvg > graph.svg'
+        '  gradcalc derive "x*tanh(x)" --at 0.7 --format dot | dot -Tsvg > graph.svg\n'
+        "  gradcalc derive tanh --at 0.5 --format latex -o tanh.tex && pdflatex tanh.tex"
     ),
 )
 @click.argument("name", metavar="NAME")
@@ -34,10 +41,22 @@ from gradcalc.cli.options import console, format_option, no_color_option
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
-@format_option("table", "json", "dot")
+@format_option("table", "json", "dot", "markdown", "latex")
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
+)
 @no_color_option
 def command(
-    name: str, at: str | None, target: str | None, params: tuple[str, ...], fmt: str, no_color: bool
+    name: str,
+    at: str | None,
+    target: str | None,
+    params: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    no_color: bool,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
     of primitives, put the local partial derivative on every edge, sweep backwards, and check
@@ -46,19 +65,45 @@ def command(
     NAME is an activation or a loss (see `gradcalc list`), or a formula in x such as
     "log(1 + exp(x))" that may call the activations (tanh(x), sigmoid(x), relu(x), ...).
     At a kink the output says so, gives both one-sided derivatives and the convention used.
+    Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
+    standalone worked derivation.
     """
     from gradcalc.derive import derive
 
+    if output == "-":
+        output = None
+    if output is not None:
+        check_output(output)
     trace = derive(name, at, target, params)
+    text: str
     if fmt == "json":
         from gradcalc.render import derive_json
 
-        click.echo(derive_json.render(trace), nl=False)
+        text = derive_json.render(trace)
     elif fmt == "dot":
         from gradcalc.render import derive_dot
 
-        click.echo(derive_dot.render(trace), nl=False)
+        text = derive_dot.render(trace)
+    elif fmt == "markdown":
+        from gradcalc.render import derive_markdown
+
+        text = derive_markdown.render(trace)
+    elif fmt == "latex":
+        from gradcalc.render import derive_latex
+
+        text = derive_latex.render(trace)
     else:
         from gradcalc.render import derive_table
 
-        derive_table.render(trace, console(no_color))
+        con = console(no_color or output is not None)
+        if output is None:
+            derive_table.render(trace, con)
+            return
+        con.begin_capture()
+        derive_table.render(trace, con)
+        text = con.end_capture()
+
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
+
+from gradcalc.errors import GradcalcError
 
 no_color_option = click.option(
     "--no-color", is_flag=True, help="Plain text even on a terminal (NO_COLOR=1 does the same)."
@@ -35,3 +38,42 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
         show_default=True,
         help="Output format. JSON is the machine-readable contract.",
     )
+
+
+def check_output(output: str) -> None:
+    """Refuse, before any work, an --output that cannot become a file: a directory, or a name in
+    a directory that does not exist."""
+    target = Path(output)
+    if target.is_dir():
+        raise GradcalcError(f"--output {output}: is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
+
+
+def write_atomically(output: str, text: str) -> None:
+    """Write to a temporary file beside the target, then rename it over the target: a reader
+    (or a failed run) never sees half a file."""
+    import tempfile
+
+    check_output(output)
+    target = Path(output)
+    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+    if target.exists():
+        mode = target.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened

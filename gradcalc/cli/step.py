@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import click
 
-from gradcalc.cli.options import console, format_option, no_color_option
+from gradcalc.cli.options import (
+    check_output,
+    console,
+    format_option,
+    no_color_option,
+    write_atomically,
+)
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
 
 def _check_output(output: str, config: Path | None) -> None:
-    """Refuse, before any work, an --output that is a directory or the config being read."""
+    """Refuse, before any work, an --output that cannot be written or is the config being read."""
+    check_output(output)
     target = Path(output)
-    if target.is_dir():
-        raise GradcalcError(f"--output {output}: is a directory; give a file name")
-    if not target.parent.is_dir():
-        raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
     if config is not None and target.exists() and config.exists() and target.samefile(config):
         raise GradcalcError(
             f"--output {output}: is the config being read; "
             "choose another file so the config is not overwritten"
         )
-
-
-def _write_atomically(output: str, text: str) -> None:
-    """Write to a temporary file beside the target, then rename it over the target: a reader
-    (or a failed run) never sees half a file."""
-    import tempfile
-
-    target = Path(output)
-    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
-    if target.exists():
-        mode = target.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
 
 
 @click.command(
@@ -213,4 +187,4 @@ def command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        _write_atomically(output, text)
+        write_atomically(output, text)

@@ -54,7 +54,7 @@ def _table(block: Table) -> str:
     return out
 
 
-def _block(block: Block) -> str:
+def render_block(block: Block) -> str:
     if isinstance(block, Heading):
         if block.level == 1:
             return "\\begin{center}\n{\\Large\\bfseries " + block.text + "}\n\\end{center}"
@@ -77,4 +77,4 @@ def render(
         max_rows=max_rows,
         document=True,
     )
-    return _PREAMBLE + "\n\n".join(_block(b) for b in blocks) + "\n\n\\end{document}\n"
+    return _PREAMBLE + "\n\n".join(render_block(b) for b in blocks) + "\n\n\\end{document}\n"

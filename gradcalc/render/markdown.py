@@ -32,7 +32,7 @@ def _table(block: Table) -> str:
     return "\n".join(out)
 
 
-def _block(block: Block) -> str:
+def render_block(block: Block) -> str:
     if isinstance(block, Heading):
         return "#" * block.level + " " + block.text
     if isinstance(block, Para):
@@ -53,4 +53,4 @@ def render(
         max_rows=max_rows,
         document=True,
     )
-    return "\n\n".join(_block(b) for b in blocks) + "\n"
+    return "\n\n".join(render_block(b) for b in blocks) + "\n"

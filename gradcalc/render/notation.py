@@ -83,6 +83,28 @@ def fmt(
     return text if tex else text.replace("-", "−")
 
 
+# The Unicode of the formulas and graphs as TeX math (and the characters TeX math reserves).
+TEX_SYMBOLS = {
+    "½": r"\tfrac{1}{2}",
+    "Σ": r"\sum ",
+    "−": "-",
+    "·": r"\cdot ",
+    "≤": r"\le ",
+    "≥": r"\ge ",
+    "‖": r"\Vert ",
+    "²": "^{2}",
+    "³": "^{3}",
+    "⊙": r"\odot ",
+    "×": r"\times ",
+    "≠": r"\ne ",
+    "%": r"\%",
+    "#": r"\#",
+    "&": r"\&",
+    "$": r"\$",
+    **{k: v + " " for k, v in _TEX_NAMES.items()},
+}
+
+
 def formula_tex(text: str) -> str:
     """A registry formula (Unicode, e.g. 'C = ½ Σ_j (y_j − a_j)²') as TeX math."""
     functions = {"ln": r"\ln", "exp": r"\exp", "max": r"\max", "min": r"\min", "tanh": r"\tanh"}
@@ -97,26 +119,7 @@ def formula_tex(text: str) -> str:
 
     out = re.sub(r"\^\(([^()]*)\)", r"^{\1}", text)
     out = re.sub(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})*", word, out)
-    chars = {
-        "½": r"\tfrac{1}{2}",
-        "Σ": r"\sum ",
-        "−": "-",
-        "·": r"\cdot ",
-        "≤": r"\le ",
-        "≥": r"\ge ",
-        "‖": r"\Vert ",
-        "²": "^{2}",
-        "³": "^{3}",
-        "⊙": r"\odot ",
-        "×": r"\times ",
-        "≠": r"\ne ",
-        "%": r"\%",
-        "#": r"\#",
-        "&": r"\&",
-        "$": r"\$",
-        **{k: v + " " for k, v in _TEX_NAMES.items()},
-    }
-    out = "".join(chars.get(c, c if c.isascii() else "?") for c in out)
+    out = "".join(TEX_SYMBOLS.get(c, c if c.isascii() else "?") for c in out)
     return re.sub(r" +", " ", out).strip()
 
 
@@ -145,6 +148,57 @@ def latex_escape(text: str) -> str:
     ascii_text = bare.encode("ascii", "replace").decode()
     kept = "".join(c for c in ascii_text if c.isprintable())
     return kept.translate(_LATEX_PROSE)
+
+
+_TEX_CAPITALS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"}
+
+
+def greek_tex(c: str) -> str | None:
+    """A Greek letter as its TeX command (π → \\pi), None for anything else."""
+    parts = unicodedata.name(c, "").split()
+    if len(parts) != 4 or parts[:2] != ["GREEK", "SMALL" if c.islower() else "CAPITAL"]:
+        return None
+    word = parts[3].lower().replace("lamda", "lambda")
+    if c.islower():
+        return "\\" + word
+    return "\\" + word.capitalize() if word.capitalize() in _TEX_CAPITALS else None
+
+
+# Prose characters that only math mode has; the rest of a sentence is escaped as text.
+_PROSE_MATH = {
+    **{k: v.strip() for k, v in TEX_SYMBOLS.items() if not k.isascii()},
+    "→": r"\to",
+    "←": r"\leftarrow",
+    "¬": r"\neg",
+    "∞": r"\infty",
+    **{c: "_{" + d + "}" for c, d in zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True)},
+    **{c: "^{" + d + "}" for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-", strict=True)},
+}
+_PROSE_TEXT = {"…": r"\dots{}", "—": "---", "–": "--", "’": "'", "‘": "`", "′": "'"}
+
+
+def latex_text(text: str) -> str:
+    """A sentence as LaTeX prose: its math symbols (−, σ, ≤, a₁ …) as inline math, so nothing
+    is lost to ASCII, and every other character escaped as by `latex_escape`."""
+    out: list[str] = []
+    run: list[str] = []
+    for c in text:
+        math = _PROSE_MATH.get(c) or greek_tex(c)
+        if math:
+            run.append(math + (" " if math[-1].isalpha() else ""))
+            continue
+        if run:
+            out.append("$" + "".join(run).rstrip() + "$")
+            run = []
+        out.append(_PROSE_TEXT.get(c) or latex_escape(c))
+    if run:
+        out.append("$" + "".join(run).rstrip() + "$")
+    return "".join(out)
+
+
+def markdown_text(text: str) -> str:
+    """A sentence as Markdown prose: the characters Markdown would read as markup escaped."""
+    return re.sub(r"([\\`*_\[\]<>$|~])", r"\\\1", text)
 
 
 def markdown_code(text: str) -> str:
@@ -314,6 +368,14 @@ class Notation:
             return markdown_code(text)
         if self.kind == "latex":
             return r"\texttt{" + latex_escape(text) + "}"
+        return text
+
+    def text(self, text: str) -> str:
+        """Any sentence (a note, a message) as prose of this kind."""
+        if self.kind == "markdown":
+            return markdown_text(text)
+        if self.kind == "latex":
+            return latex_text(text)
         return text
 
     def formula(self, text: str) -> str:
