@@ -23,7 +23,8 @@ def hand_round(decimals: int) -> Rounder:
 
     def rounder(v: np.ndarray) -> np.ndarray:
         # The 1e-9 nudge keeps 0.0045 (stored as 0.00449999…) rounding up like a person would.
-        return np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale
+        # + 0.0 turns the −0.0 of a small negative value into 0.0.
+        return np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale + 0.0
 
     return rounder
 

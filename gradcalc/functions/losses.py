@@ -44,16 +44,25 @@ def _huber(r: Array, delta: float) -> Array:
     return np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta))
 
 
-def _norms(y: Array, a: Array) -> tuple[Array, Array, Array]:
-    ny = np.linalg.norm(y, axis=-1, keepdims=True)
-    na = np.linalg.norm(a, axis=-1, keepdims=True)
-    dot = np.sum(y * a, axis=-1, keepdims=True)
-    return ny, na, dot
+def _unit(v: Array) -> tuple[Array, Array]:
+    """v/‖v‖ and ‖v‖ row-wise, scaled first so that squaring 1e200 cannot overflow."""
+    scale = np.max(np.abs(v), axis=-1, keepdims=True)
+    scale = np.where(scale == 0, 1.0, scale)
+    scaled = v / scale
+    norm = np.sqrt(np.sum(scaled * scaled, axis=-1, keepdims=True))
+    return scaled / norm, scale * norm
+
+
+def _cosine_value(a: Array, y: Array, p: Params) -> Array:
+    return 1.0 - np.sum(_unit(y)[0] * _unit(a)[0], axis=-1)
 
 
 def _cosine_grad(a: Array, y: Array, p: Params) -> Array:
-    ny, na, dot = _norms(y, a)
-    return -(y / (ny * na) - dot * a / (ny * na**3))
+    # −(ŷ − (ŷ·â) â)/‖a‖: the part of ŷ orthogonal to a, so the gradient never changes ‖a‖.
+    y_hat, _ = _unit(y)
+    a_hat, a_norm = _unit(a)
+    cos = np.sum(y_hat * a_hat, axis=-1, keepdims=True)
+    return -(y_hat - cos * a_hat) / a_norm
 
 
 def _nonzero_rows(what: str) -> Callable[..., str | None]:
@@ -328,9 +337,7 @@ LOSSES: list[Loss] = [
         name="cosine",
         formula="C = 1 − (y·a)/(‖y‖ ‖a‖)",
         derivative="∂C/∂a_j = −y_j/(‖y‖‖a‖) + (y·a) a_j/(‖y‖‖a‖³)",
-        value=lambda a, y, p: (
-            1.0 - np.sum(y * a, axis=-1) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(a, axis=-1))
-        ),
+        value=_cosine_value,
         grad=_cosine_grad,
         check_target=_nonzero_rows("the target y"),
         check_output=_nonzero_rows("the output a"),
