@@ -15,6 +15,7 @@ from gradcalc.cli.options import (
 
 @click.command(
     "derive",
+    short_help="Work a derivative through its computational graph.",
     epilog=(
         "\b\nExample:\n"
         "  gradcalc derive sigmoid --at 0.3\n"

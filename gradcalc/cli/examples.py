@@ -11,6 +11,7 @@ from gradcalc.cli.options import format_option
 
 @click.command(
     "examples",
+    short_help="List the bundled example configs.",
     epilog="Example: gradcalc examples && gradcalc step --example worked-example",
 )
 @format_option("table", "json")

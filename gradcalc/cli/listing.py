@@ -12,6 +12,7 @@ from gradcalc.cli.options import console, format_option, no_color_option
 
 @click.command(
     "list",
+    short_help="List the activations and losses with their formulas.",
     epilog="Example: gradcalc list --format json | jq -r '.activations[].name'",
 )
 @format_option("table", "json")

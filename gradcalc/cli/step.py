@@ -31,6 +31,7 @@ def _check_output(output: str, config: Path | None) -> None:
 
 @click.command(
     "step",
+    short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
     epilog="Example: gradcalc step configs/worked-example.yaml --explain --round 3",
 )
 @click.argument("config", required=False, metavar="CONFIG")
