@@ -1153,3 +1153,18 @@ def _short(v: float | None) -> str:
     if v == 0:
         return "0"
     return f"{v:.6g}"
+
+
+def largest_gap(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float | None]] | None
+) -> float | None:
+    """The largest |a − b| over the entries b has (None where a route gave no number)."""
+    if b is None:
+        return None
+    gaps = [
+        abs(x - y)
+        for ra, rb in zip(a, b, strict=True)
+        for x, y in zip(ra, rb, strict=True)
+        if y is not None
+    ]
+    return max(gaps) if gaps else None

@@ -15,7 +15,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gradcalc.derive import DeriveTrace, GraphTrace, KinkTrace, PathSet, PointTrace, SweepRow
+from gradcalc.derive import (
+    DeriveTrace,
+    GraphTrace,
+    KinkTrace,
+    PathSet,
+    PointTrace,
+    SweepRow,
+    largest_gap,
+)
 from gradcalc.render.explain import Block, Eq, Eqs, Heading, Para, Table
 from gradcalc.render.notation import (
     BREAK,
@@ -687,8 +695,8 @@ class _Builder:
             ]
             self.table(("entry", "graph", "closed form", "central difference"), rows, "entry")
         else:
-            gap_closed = self.cell(_largest_gap(point.graph_jacobian, closed_j))
-            gap_numeric = self.cell(_largest_gap(point.graph_jacobian, central))
+            gap_closed = self.cell(largest_gap(point.graph_jacobian, closed_j))
+            gap_numeric = self.cell(largest_gap(point.graph_jacobian, central))
             self.add(
                 Para(
                     f"The largest difference between the graph and the closed form is "
@@ -851,20 +859,6 @@ def _fitting(widths: Sequence[float], budget: float) -> int:
         if used > budget:
             return max(k, 1)
     return len(widths)
-
-
-def _largest_gap(
-    a: Sequence[Sequence[float]], b: Sequence[Sequence[float | None]] | None
-) -> float | None:
-    if b is None:
-        return None
-    gaps = [
-        abs(x - y)
-        for ra, rb in zip(a, b, strict=True)
-        for x, y in zip(ra, rb, strict=True)
-        if y is not None
-    ]
-    return max(gaps) if gaps else None
 
 
 # ---- Mermaid -------------------------------------------------------------------------------------

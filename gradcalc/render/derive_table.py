@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.derive import DeriveTrace, GraphTrace, PointTrace
+from gradcalc.derive import DeriveTrace, GraphTrace, PointTrace, largest_gap
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
 FULL_JACOBIAN_ROWS = 4  # softmax: every entry three ways up to this size, else a summary
@@ -223,9 +223,9 @@ def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace) -> RenderableTyp
     else:
         parts.append(
             Text(
-                f"largest |graph − closed form| {num(_largest_gap(point.graph_jacobian, closed))}, "
+                f"largest |graph − closed form| {num(largest_gap(point.graph_jacobian, closed))}, "
                 f"largest |graph − central difference| "
-                f"{num(_largest_gap(point.graph_jacobian, central))}"
+                f"{num(largest_gap(point.graph_jacobian, central))}"
             )
         )
     parts.append(_agreement_line(trace, point))
@@ -326,20 +326,6 @@ def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
 
 def _verdict(ok: bool) -> Text:
     return Text("yes" if ok else "NO", style="green" if ok else "red")
-
-
-def _largest_gap(
-    a: Sequence[Sequence[float]], b: Sequence[Sequence[float | None]] | None
-) -> float | None:
-    if b is None:
-        return None
-    gaps = [
-        abs(x - y)
-        for ra, rb in zip(a, b, strict=True)
-        for x, y in zip(ra, rb, strict=True)
-        if y is not None
-    ]
-    return max(gaps) if gaps else None
 
 
 def _factor(symbolic: str) -> str:
