@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,3 +50,29 @@ def _write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 def write_config():
     """write_config(tmp_path, yaml_text[, name]) -> the path of the written file."""
     return _write_config
+
+
+@pytest.fixture
+def pdflatex() -> Callable[[Path], str]:
+    """Compile a .tex file with pdflatex in its own folder; return the log. Skips the test where
+    pdflatex is not installed (e.g. on a machine without TeX Live)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+
+    def compile_tex(tex: Path) -> str:
+        run = subprocess.run(
+            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+            cwd=tex.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert tex.with_suffix(".pdf").stat().st_size > 0
+        return tex.with_suffix(".log").read_text(encoding="latin-1")
+
+    return compile_tex

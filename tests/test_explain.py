@@ -13,8 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -422,13 +421,14 @@ def test_latex_escapes_user_strings(tmp_path: Path) -> None:
     assert "`odd_100%#&.yaml`" in md
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 @pytest.mark.parametrize(
     "config",
     [None, BATCH, PRELU, wide(12, 9)],
     ids=["worked-example", "batch", "prelu-softmax", "wide"],
 )
-def test_latex_compiles(tmp_path: Path, config: str | None) -> None:
+def test_latex_compiles(
+    tmp_path: Path, config: str | None, pdflatex: Callable[[Path], str]
+) -> None:
     name = WORKED if config is None else write(tmp_path, "net_%.yaml", config)
     tex = ok(
         "step",
@@ -442,22 +442,13 @@ def test_latex_compiles(tmp_path: Path, config: str | None) -> None:
         cwd=ROOT if config is None else tmp_path,
     )
     assert tex == ""
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "solution.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert (tmp_path / "solution.pdf").stat().st_size > 0
-    log = (tmp_path / "solution.log").read_text(encoding="latin-1")
+    log = pdflatex(tmp_path / "solution.tex")
     assert "Overfull \\hbox" not in log  # nothing runs off the page
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_every_registry_formula_compiles_as_tex(tmp_path: Path) -> None:
+def test_every_registry_formula_compiles_as_tex(
+    tmp_path: Path, pdflatex: Callable[[Path], str]
+) -> None:
     from gradcalc.functions.activations import ACTIVATIONS
     from gradcalc.functions.losses import LOSSES
 
@@ -471,15 +462,7 @@ def test_every_registry_formula_compiles_as_tex(tmp_path: Path) -> None:
         + "\n\\end{document}\n",
         encoding="ascii",
     )
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:]
+    pdflatex(tmp_path / "f.tex")
 
 
 # -- --output ------------------------------------------------------------------------------------
