@@ -3,15 +3,17 @@
 `build` turns a trace into blocks (headings, prose, chains of equations, tables) written in one
 Notation: each quantity as its equation in Nielsen's notation, then with the numbers substituted,
 then its value. The terminal (`--explain`), Markdown and LaTeX renderers only lay the blocks out.
-Every number comes from the trace; nothing here recomputes the network.
+Every number comes from the trace; nothing here recomputes the network (the cosine cost's dot
+product and norms are worked out from the trace's y and a, as a student would).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -21,8 +23,15 @@ from gradcalc.render.notation import BREAK, Notation, formula_tex
 from gradcalc.trace import LayerTrace, RunTrace, StepTrace
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
     from rich.text import Text
+
+    # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
+    CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
+    # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
+    FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -427,35 +436,119 @@ class _Builder:
         return _eq(lhs, f"{fn}({z})", f"{fn}({nt.num(f.z[j])})", nt.num(f.a[j]))
 
     # -- cost ----------------------------------------------------------------------------------
-    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> str | None:
-        """The cost of one example with its numbers, for the costs a student writes out by hand."""
-        nt, name = self.nt, self.t.loss
-        n = a.shape[0]
-        shown, hidden = self.cut(n)
-        pairs = list(zip(y[:shown], a[:shown], strict=True))
-        if name in ("quadratic", "mse"):
-            terms = [
-                nt.squared(f"({nt.num(yv, True)} {nt.minus} {nt.par(av)})") for yv, av in pairs
-            ]
-            scale = nt.half if name == "quadratic" else (nt.frac(1, n) if n > 1 else "")
-        elif name == "l1":
-            terms = [f"|{nt.num(yv, True)} {nt.minus} {nt.par(av)}|" for yv, av in pairs]
-            scale = nt.frac(1, n) if n > 1 else ""
-        elif name == "cross_entropy":
-            terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
-            scale = nt.minus
-        else:
-            return None
-        body = nt.total(terms, hidden)
-        if len(terms) > 1 or hidden or name == "cross_entropy":
+    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        """The cost of one example with its numbers, as the stages of a hand calculation (none for
+        a loss that has no form in COST_FORMS)."""
+        form = self.COST_FORMS.get(self.t.loss)
+        return form(self, a, y) if form else ()
+
+    def cost_pairs(self, a: np.ndarray, y: np.ndarray) -> tuple[list[tuple[float, float]], int]:
+        """The (y_j, a_j) written out under --max-terms, and how many units that leaves."""
+        shown, hidden = self.cut(a.shape[0])
+        return list(zip(y[:shown].tolist(), a[:shown].tolist(), strict=True)), hidden
+
+    def scaled(self, scale: str, terms: Sequence[str], hidden: int) -> str:
+        """scale·(sum of the terms): a sum of several terms behind a factor goes in brackets."""
+        body = self.nt.total(terms, hidden)
+        if scale and (len(terms) > 1 or hidden):
             body = f"[{body}]"
         return f"{scale}{body}"
+
+    def mean_scale(self, n: int) -> str:
+        return self.nt.frac(1, n) if n > 1 else ""
+
+    def residual(self, yv: float, av: float) -> str:
+        """y_j − a_j with its numbers."""
+        return f"{self.nt.num(yv, True)} {self.nt.minus} {self.nt.par(av)}"
+
+    def _quadratic_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
+        return (self.scaled(self.nt.half, terms, hidden),)
+
+    def _mse_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
+        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
+
+    def _l1_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [f"|{self.residual(yv, av)}|" for yv, av in pairs]
+        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
+
+    def _huber_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        """Each h_δ(r) as the branch that applies: ½r² where |r| ≤ δ, else δ(|r| − δ/2)."""
+        nt = self.nt
+        delta = self.t.loss_params["delta"]
+        d = nt.par(delta, True)
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [
+            nt.half + nt.squared(f"({self.residual(yv, av)})")
+            if abs(yv - av) <= delta  # the registry's test, on the same numbers
+            else f"{d}(|{self.residual(yv, av)}| {nt.minus} {d}/2)"
+            for yv, av in pairs
+        ]
+        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
+
+    def _cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        nt = self.nt
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
+        return (f"{nt.minus}[{nt.total(terms, hidden)}]",)
+
+    def _binary_cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        nt = self.nt
+        pairs, hidden = self.cost_pairs(a, y)
+        terms = [
+            f"[{nt.num(yv, True)} {nt.ln} {nt.par(av)} + "
+            f"(1 {nt.minus} {nt.par(yv, True)}) {nt.ln}(1 {nt.minus} {nt.par(av)})]"
+            for yv, av in pairs
+        ]
+        body = nt.total(terms, hidden)
+        return (f"{nt.minus}({body})" if len(terms) > 1 or hidden else f"{nt.minus}{body}",)
+
+    def _hinge_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        nt = self.nt
+        pairs, hidden = self.cost_pairs(a, y)
+        fn = r"\max" if nt.tex else "max"
+        terms = [f"{fn}(0, 1 {nt.minus} {nt.prod((yv, True), (av, False))})" for yv, av in pairs]
+        return (nt.total(terms, hidden),)
+
+    def _cosine_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+        """1 − (y·a)/(‖y‖ ‖a‖): the dot product term by term, then as a number; the norms as
+        numbers (computed here for the writing, like the products of a sum)."""
+        nt = self.nt
+        pairs, hidden = self.cost_pairs(a, y)
+        with np.errstate(over="ignore"):
+            dot = float(np.dot(y, a))
+        norms = nt.prod((math.hypot(*y.tolist()), False), (math.hypot(*a.tolist()), False))
+        products = nt.total(
+            [nt.prod((yv, True), (av, False), lead=i == 0) for i, (yv, av) in enumerate(pairs)],
+            hidden,
+        )
+        return (
+            f"1 {nt.minus} ({products})/({norms})",
+            f"1 {nt.minus} {nt.par(dot)}/({norms})",
+        )
+
+    # loss name -> the stages of its cost with the numbers substituted; a loss without an entry
+    # is written as its formula and its value.
+    COST_FORMS: ClassVar[dict[str, CostForm]] = {
+        "quadratic": _quadratic_cost,
+        "mse": _mse_cost,
+        "l1": _l1_cost,
+        "huber": _huber_cost,
+        "cross_entropy": _cross_entropy_cost,
+        "binary_cross_entropy": _binary_cross_entropy_cost,
+        "hinge": _hinge_cost,
+        "cosine": _cosine_cost,
+    }
 
     def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
         nt, t = self.nt, self.t
         symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
         lhs = nt.sym("C", None, 1) if t.batch else "C"
-        rhs = [self.cost_symbolic(symbolic), self.cost_substitution(output[0], t.y[0])]
+        rhs = [self.cost_symbolic(symbolic), *self.cost_substitution(output[0], t.y[0])]
         items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
         if t.batch:
             shown, hidden = self.cut(losses.shape[0])
@@ -553,27 +646,46 @@ class _Builder:
 
     def fused_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str] | None:
         """δ^L_j as the fused loss computes it from z (the derivative of cost and activation)."""
-        nt, t = self.nt, self.t
-        l = len(t.sizes)
-        aj, yj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1)
-        an, yn = nt.num(a[j]), nt.par(y[j], True)
-        pair = (t.loss, t.fused)
-        if pair == ("binary_cross_entropy", "sigmoid") or (
-            pair == ("cross_entropy", "softmax") and abs(float(np.sum(y)) - 1.0) < 1e-12
-        ):
-            return f"{aj} {nt.minus} {yj}", f"{an} {nt.minus} {yn}"
-        if pair == ("cross_entropy", "softmax"):
-            total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
-            return (
-                f"{aj} {total} {nt.minus} {yj}",
-                f"{an}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} {yn}",
-            )
-        if pair == ("cross_entropy", "sigmoid"):
-            return (
-                f"{nt.minus}{yj}(1 {nt.minus} {aj})",
-                f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {an})",
-            )
-        return None
+        form = self.FUSED_DELTAS.get((self.t.loss, self.t.fused or ""))
+        return form(self, j, a, y) if form else None
+
+    def output_unit(self, j: int) -> tuple[str, str]:
+        """a^L_j and y_j as symbols."""
+        return self.nt.sym("a", len(self.t.sizes), j + 1), self.nt.sym("y", None, j + 1)
+
+    def _output_minus_target(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
+        nt = self.nt
+        aj, yj = self.output_unit(j)
+        return f"{aj} {nt.minus} {yj}", f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
+
+    def _softmax_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
+        # δ_j = a_j Σ_i y_i − y_j, which is a_j − y_j when the targets sum to 1.
+        if abs(float(np.sum(y)) - 1.0) < 1e-12:
+            return self._output_minus_target(j, a, y)
+        nt = self.nt
+        aj, yj = self.output_unit(j)
+        total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
+        return (
+            f"{aj} {total} {nt.minus} {yj}",
+            f"{nt.num(a[j])}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} "
+            f"{nt.par(y[j], True)}",
+        )
+
+    def _sigmoid_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
+        nt = self.nt
+        aj, yj = self.output_unit(j)
+        return (
+            f"{nt.minus}{yj}(1 {nt.minus} {aj})",
+            f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {nt.num(a[j])})",
+        )
+
+    # (loss, output activation) -> δ^L_j from z, symbolic and with its numbers, for each pair in
+    # a loss record's `fused`; tests/test_explain_losses.py checks that none is missing.
+    FUSED_DELTAS: ClassVar[dict[tuple[str, str], FusedForm]] = {
+        ("cross_entropy", "softmax"): _softmax_cross_entropy_delta,
+        ("cross_entropy", "sigmoid"): _sigmoid_cross_entropy_delta,
+        ("binary_cross_entropy", "sigmoid"): _output_minus_target,
+    }
 
     def jacobian(self, lt: LayerTrace, l: int) -> list[Eq]:
         """δ_j = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i): a softmax layer's Jacobian applied to ∂C/∂a."""
@@ -993,6 +1105,11 @@ def _sparkline(values: Sequence[float]) -> str:
     if high == low:
         return ticks[0] * len(values)
     return "".join(ticks[round((v - low) / (high - low) * 7)] for v in values)
+
+
+# What the worked solution writes with numbers: the costs, and the fused pairs' δ^L.
+COST_FORMS: frozenset[str] = frozenset(_Builder.COST_FORMS)
+FUSED_FORMS: frozenset[tuple[str, str]] = frozenset(_Builder.FUSED_DELTAS)
 
 
 def build(
