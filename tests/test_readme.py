@@ -69,4 +69,16 @@ def test_console_example_matches_the_tool(command: str, expected: str, monkeypat
         program = shlex.split(pipe)
         assert program[0] == "jq", f"the README test knows only jq pipes: {pipe}"
         output = jq(output, program[-1])
-    assert output.rstrip("\n") == expected.rstrip("\n")
+    if pipe:
+        # Numbers from a jq pipe may differ in the last bit between numpy builds.
+        assert same_data(json.loads(output), json.loads(expected))
+    else:
+        assert output.rstrip("\n") == expected.rstrip("\n")
+
+
+def same_data(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
