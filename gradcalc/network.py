@@ -170,8 +170,9 @@ class Network:
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
             grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
             grad_p: dict[str, float] = {}
+            partials: dict[str, np.ndarray] = {}
             if layer.activation.param_partials is not None:
-                partials = layer.activation.param_partials(z, a, p)
+                partials = {k: r(v) for k, v in layer.activation.param_partials(z, a, p).items()}
                 for name, partial in partials.items():
                     grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
             w_old, b_old = state.weights[i], state.biases[i]
@@ -203,6 +204,7 @@ class Network:
                 params_before=dict(p),
                 params=p_new,
                 grad_params=grad_p,
+                param_partials=partials,
             )
             # BP2: the error of the layer below, through the weights before this update.
             grad_a = r(delta @ w_old)

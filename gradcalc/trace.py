@@ -31,6 +31,8 @@ class LayerTrace:
     params_before: dict[str, float] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)  # after the update
     grad_params: dict[str, float] = field(default_factory=dict)  # learnable ones only
+    # ∂a^l_j/∂p per example and unit, for each learnable parameter p (BP4's analogue for PReLU).
+    param_partials: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -398,7 +398,8 @@ def test_other_losses_use_their_own_derivative(tmp_path: Path) -> None:
     prelu = ok("step", write(tmp_path, "p.yaml", PRELU), "--explain", "--no-color", cwd=tmp_path)
     assert "∂C/∂a_j = clip(a_j − y_j, −δ, δ)/n" in prelu
     assert "softmax couples its units" in prelu
-    assert re.search(r"∂C/∂α² = Σⱼ ∂C/∂a²ⱼ · ∂a²ⱼ/∂α² = \S+\n", prelu)
+    # The chain, then each unit's ∂C/∂a_j × ∂a_j/∂α with its numbers, then the value.
+    assert re.search(r"∂C/∂α² = Σⱼ ∂C/∂a²ⱼ · ∂a²ⱼ/∂α² = \S+×\S+( \+ \S+×\S+)* = \S+\n", prelu)
     assert re.search(r"α² → α² − η ∂C/∂α² = 0\.2 − 0\.1 × \S+ = \S+\n", prelu)
 
 

@@ -37,3 +37,33 @@ def test_rounded_table_shows_the_drift_from_the_exact_run() -> None:
     gap = abs(rounded["final"]["loss"] - exact["final"]["loss"])
     assert 0 < gap < 1e-3
     assert f"{gap:.3g}" in table
+
+
+PRELU = """\
+input: [0.5, -1.0]
+target: [1]
+loss: quadratic
+learning_rate: 0.5
+layers:
+  - weights: [[0.7, 0.3], [-0.4, 0.9]]
+    biases: [0.0, -0.1]
+    activation: {name: prelu, a: 0.25}
+  - weights: [[1.2, -0.8]]
+    biases: [0.1]
+    activation: sigmoid
+"""
+
+
+def test_prelu_slope_gradient_is_written_with_its_numbers(tmp_path) -> None:
+    config = tmp_path / "prelu.yaml"
+    config.write_text(PRELU, encoding="utf-8")
+    runner = CliRunner()
+    doc = json.loads(runner.invoke(cli, ["step", str(config), "--format", "json"]).output)
+    layer = doc["steps"][0]["layers"][0]
+    z, grad = layer["z"], layer["grad_activation_params"]["a"]
+    assert z[0] > 0 > z[1]  # one unit on each side of the kink
+    text = runner.invoke(cli, ["step", str(config), "--explain", "--no-color"]).output
+    line = next(row for row in text.splitlines() if row.strip().startswith("∂C/∂α² ="))
+    # ∂a_j/∂α is 0 for the positive unit and z_j for the negative one, each times ∂C/∂a_j.
+    assert "×0 +" in line and f"×(−{abs(z[1]):.2f})" in line
+    assert line.endswith(f"= −{abs(grad):.3g}")

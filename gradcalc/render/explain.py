@@ -823,7 +823,19 @@ class _Builder:
             partial = rf"\partial {aj}/\partial {p}" if nt.tex else f"∂{aj}/∂{p}"
             dot = r" \cdot " if nt.tex else " · "
             chain = f"{nt.total_sym('j')} {nt.d(aj)}{dot}{partial}"
-            items.append(_eq(nt.d(p), self.batch_sum(chain) if t.batch else chain, nt.num(g)))
+            if t.batch:
+                items.append(_eq(nt.d(p), self.batch_sum(chain), nt.num(g)))
+                continue
+            shown, hidden_p = self.cut(lt.z.shape[1])
+            partials = lt.param_partials[name][0]
+            terms = nt.total(
+                [
+                    nt.prod((lt.grad_a[0, j], False), (partials[j], False), lead=j == 0)
+                    for j in range(shown)
+                ],
+                hidden_p,
+            )
+            items.append(_eq(nt.d(p), chain, terms, nt.num(g)))
         self.eqs(items)
         self.more(hidden, "bias", f"of layer {l}")
         self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
