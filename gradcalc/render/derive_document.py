@@ -34,6 +34,7 @@ from gradcalc.render.notation import (
     formula_tex,
     greek_tex,
     latex_escape,
+    plural,
     tex_width,
 )
 
@@ -257,10 +258,6 @@ def _eq(lhs: str, *rhs: str) -> Eq:
     return Eq(lhs, tuple(("=", e) for e in chain))
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x')) else 's'}"
-
-
 class _Builder:
     def __init__(self, trace: DeriveTrace, kind: Kind) -> None:
         self.t = trace
@@ -303,7 +300,7 @@ class _Builder:
         if hidden > 0:
             self.add(
                 Para(
-                    f"{self.ellipsis} {_plural(hidden, 'more ' + what)} {left} "
+                    f"{self.ellipsis} {plural(hidden, 'more ' + what)} {left} "
                     f"({self.nt.name('--format json')} lists them all)."
                 )
             )
@@ -313,7 +310,7 @@ class _Builder:
         note = ""
         if len(rows) > len(shown):
             note = (
-                f"{self.ellipsis} {_plural(len(rows) - len(shown), 'more ' + what)} "
+                f"{self.ellipsis} {plural(len(rows) - len(shown), 'more ' + what)} "
                 f"({self.nt.name('--format json')} lists them all)."
             )
         self.add(Table(tuple(header), tuple(tuple(r) for r in shown), note))
@@ -605,7 +602,7 @@ class _Builder:
         if ps.count > listed:
             self.add(
                 Para(
-                    f"{self.ellipsis} {_plural(ps.count - listed, 'more path')} not listed; the "
+                    f"{self.ellipsis} {plural(ps.count - listed, 'more path')} not listed; the "
                     "sum below is the sweep's adjoint, which counts them all."
                 )
             )
@@ -828,7 +825,7 @@ class _Builder:
         note = ""
         if len(t.points) > MAX_POINTS:
             note = (
-                f"{self.ellipsis} {_plural(len(t.points) - MAX_POINTS, 'more point')} "
+                f"{self.ellipsis} {plural(len(t.points) - MAX_POINTS, 'more point')} "
                 f"({self.nt.name('--format json')} lists them all)."
             )
         self.add(Table(tuple(header), tuple(tuple(r) for r in rows), note))

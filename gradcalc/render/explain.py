@@ -19,7 +19,7 @@ import numpy as np
 
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.render.notation import BREAK, Notation, formula_tex
+from gradcalc.render.notation import BREAK, Notation, formula_tex, plural, sparkline
 from gradcalc.trace import LayerTrace, RunTrace, StepTrace
 
 if TYPE_CHECKING:
@@ -86,10 +86,6 @@ def _eq(lhs: str, *rhs: str, tag: str = "") -> Eq:
     return Eq(lhs, tuple(("=", r) for r in rhs), tag)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith('s') else 's'}"
-
-
 class _Builder:
     def __init__(
         self,
@@ -131,7 +127,7 @@ class _Builder:
             where = f" {where}" if where else ""
             self.add(
                 Para(
-                    f"{self.ellipsis} {_plural(hidden, 'more ' + what)}{where} not written "
+                    f"{self.ellipsis} {plural(hidden, 'more ' + what)}{where} not written "
                     f"out ({self.listed})."
                 )
             )
@@ -186,7 +182,7 @@ class _Builder:
     def intro(self) -> None:
         t, nt = self.t, self.nt
         sizes = "-".join(str(s) for s in t.sizes)
-        examples = _plural(self.m, "example")
+        examples = plural(self.m, "example")
         text = f"Config {nt.name(t.source)}: a {sizes} network (layer 1 is the input), {examples}"
         if t.batch:
             text += (
@@ -198,7 +194,7 @@ class _Builder:
         if t.round_to is not None:
             self.add(
                 Para(
-                    f"Every quantity is rounded to {_plural(t.round_to, 'decimal')} as it is "
+                    f"Every quantity is rounded to {plural(t.round_to, 'decimal')} as it is "
                     "produced and used rounded from then on, as in a hand calculation."
                 )
             )
@@ -209,7 +205,7 @@ class _Builder:
             )
             self.add(
                 Para(
-                    f"Layer {p.layer}: {_plural(p.weights.shape[0], 'unit')}, activation "
+                    f"Layer {p.layer}: {plural(p.weights.shape[0], 'unit')}, activation "
                     f"{nt.name(p.activation)}, {self.act_formula(p.activation)}"
                     + (f" ({params})" if params else "")
                     + "."
@@ -899,7 +895,7 @@ class _Builder:
         note = ""
         if limit and total > limit:
             note = (
-                f"{self.ellipsis} and {_plural(total - limit, 'more row')} "
+                f"{self.ellipsis} and {plural(total - limit, 'more row')} "
                 f"({self.nt.name('--max-rows 0')} shows all; {self.nt.name('--format json')} "
                 "has every number)."
             )
@@ -1050,7 +1046,7 @@ class _Builder:
         if not self.document:
             self.add(
                 Para(
-                    f"Cost per step: {_sparkline(losses)}  "
+                    f"Cost per step: {sparkline(losses)}  "
                     f"{nt.num(losses[0])} → {nt.num(losses[-1])}"
                 )
             )
@@ -1067,7 +1063,7 @@ class _Builder:
         n = len(t.steps)
         self.add(
             Para(
-                f"How far the hand rounding ({_plural(t.round_to or 0, 'decimal')}) "
+                f"How far the hand rounding ({plural(t.round_to or 0, 'decimal')}) "
                 "drifted from the exact computation:"
             )
         )
@@ -1109,14 +1105,6 @@ class _Builder:
 def fmt_drift(nt: Notation, value: float) -> str:
     """A difference keeps three significant digits even under --round."""
     return Notation(nt.kind).num(value)
-
-
-def _sparkline(values: Sequence[float]) -> str:
-    ticks = "▁▂▃▄▅▆▇█"
-    low, high = min(values), max(values)
-    if high == low:
-        return ticks[0] * len(values)
-    return "".join(ticks[round((v - low) / (high - low) * 7)] for v in values)
 
 
 # What the worked solution writes with numbers: the costs, and the fused pairs' δ^L.

@@ -381,3 +381,16 @@ class Notation:
     def formula(self, text: str) -> str:
         """A registry formula as inline math."""
         return self.math(formula_tex(text)) if self.tex else text
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x')) else 's'}"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One bar per value, scaled from the smallest to the largest (a loss curve in one line)."""
+    ticks = "▁▂▃▄▅▆▇█"
+    low, high = min(values), max(values)
+    if high == low:
+        return ticks[0] * len(values)
+    return "".join(ticks[round((v - low) / (high - low) * 7)] for v in values)

@@ -10,6 +10,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gradcalc.render.notation import sparkline
 from gradcalc.trace import RunTrace, StepTrace
 
 
@@ -203,13 +204,6 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     return Group(Text("\nSummary", style="bold"), table)
 
 
-def _sparkline(values: Sequence[float]) -> str:
-    bars = "▁▂▃▄▅▆▇█"
-    lo, hi = min(values), max(values)
-    span = hi - lo or 1.0
-    return "".join(bars[int((v - lo) / span * (len(bars) - 1) + 0.5)] for v in values)
-
-
 def _header(trace: RunTrace) -> RenderableType:
     sizes = "-".join(str(s) for s in trace.sizes)
     acts = ", ".join(p.activation for p in trace.initial_parameters)
@@ -262,7 +256,7 @@ def renderables(
     if len(steps) > 1:
         losses = [st.loss for st in steps] + [trace.final.loss]
         parts.append(
-            Text(f"loss per step: {_sparkline(losses)}  {num(losses[0])} → {num(losses[-1])}")
+            Text(f"loss per step: {sparkline(losses)}  {num(losses[0])} → {num(losses[-1])}")
         )
     return parts
 
