@@ -21,6 +21,7 @@ from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.registry import Activation, Loss, Param, fresh, subscript
 from gradcalc.graph import CONSTANTS, Graph, Node, PathLimitExceeded, parse_expression
+from gradcalc.graph.wide import ONE
 
 MAX_VALUES = 100  # values in --at: every point gets its graph, sweeps and differences
 PATH_LIMIT = 64  # paths listed per input; the sweep's adjoint is their full sum either way
@@ -114,6 +115,9 @@ class GraphTrace:
     sweeps: tuple[tuple[SweepRow, ...], ...]  # one per output, output first
     paths: tuple[PathSet, ...]
     non_finite: tuple[str, ...]  # nodes whose value or adjoint left float64
+    # Edges (src, dst) whose partial or chain product left float64's range: plain float64
+    # arithmetic would have lost the paths through them; the sweep kept their exponent.
+    out_of_range: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -731,8 +735,10 @@ def _sweep(built: _Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
     jacobian = []
     param_graph: dict[str, float] = {}
     paths: list[PathSet] = []
+    out_of_range: dict[tuple[str, str], None] = {}
     for i, out in enumerate(outputs):
-        g.backward(out)
+        for src, dst in g.backward(out):
+            out_of_range[(src.name, dst.name)] = None
         upstream = set(g.sweep_order(out, include_consts=True))
         for node in g.nodes:
             adjoints[node].append(node.adjoint)
@@ -785,6 +791,7 @@ def _sweep(built: _Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
         sweeps=tuple(sweeps),
         paths=tuple(paths),
         non_finite=non_finite,
+        out_of_range=tuple(out_of_range),
     )
     return trace, tuple(jacobian), param_graph
 
@@ -799,9 +806,10 @@ def _paths(g: Graph, src: Node, dst: Node) -> PathSet:
     for path in found:
         names = (src.name, *(e.dst.name for e in path))
         locals_ = tuple(e.local for e in path)
-        rows.append(
-            PathRow(names, tuple(e.symbolic for e in path), locals_, math.prod(locals_, start=1.0))
-        )
+        product = ONE
+        for e in path:
+            product = product * e.dst.wide_partials()[e.arg_index]
+        rows.append(PathRow(names, tuple(e.symbolic for e in path), locals_, float(product)))
     return PathSet(src.name, dst.name, count, tuple(rows), src.adjoint)
 
 
@@ -1128,6 +1136,14 @@ def _notes(
         notes.append(
             f"the graph leaves float64 at {point} (non-finite value or adjoint at {where}); "
             f"its derivative is not usable there, so {fallback}"
+        )
+    if graph.out_of_range and not graph.non_finite:
+        edges = ", ".join(f"{src} → {dst}" for src, dst in graph.out_of_range[:4])
+        notes.append(
+            f"at {', '.join(_short(v) for v in values)} a local partial or a product of them "
+            f"along {edges} leaves float64's range (below about 1e-308 or above about 1e308); "
+            "the sweep carries its exponent apart, so no path is lost (in plain float64 it "
+            "would have vanished)"
         )
     if s.kind == "expression" and not kinks:
         notes.extend(built.remarks)

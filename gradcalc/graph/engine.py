@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .primitives import PRIMITIVES, Primitive, format_number
+from .wide import ONE, ZERO, Wide
 
 LEAVES = ("input", "const")
 
@@ -22,6 +23,8 @@ class Node:
     definition: str
     adjoint: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The adjoint with its exponent kept apart; ``adjoint`` is it rounded to float64.
+    wide_adjoint: Wide = ZERO
 
     @property
     def is_const(self) -> bool:
@@ -45,12 +48,16 @@ class Node:
         return f"({self.name})" if self.is_const and self.name.startswith("-") else self.name
 
     def local_partials(self) -> tuple[float, ...]:
-        """∂self/∂arg for each argument, at the current values."""
+        """∂self/∂arg for each argument, at the current values (rounded to float64)."""
+        return tuple(float(d) for d in self.wide_partials())
+
+    def wide_partials(self) -> tuple[Wide, ...]:
+        """∂self/∂arg for each argument, with the exponent kept apart (see Wide)."""
         prim = self.primitive
         if prim is None:
             return ()
         values = tuple(a.value for a in self.args)
-        return tuple(float(d) for d in prim.partials(values, self.value, **self._params(prim)))
+        return tuple(Wide.of(d) for d in prim.partials(values, self.value, **self._params(prim)))
 
     def symbolic_partials(self) -> tuple[str, ...]:
         prim = self.primitive
@@ -200,15 +207,27 @@ class Graph:
         """Every argument edge in evaluation order, constant sources included."""
         return [edge for node in self.nodes for edge in in_edges(node)]
 
-    def backward(self, output: Node) -> None:
-        """Set every node's adjoint to ∂output/∂node (0 for nodes output does not use)."""
+    def backward(self, output: Node) -> list[tuple[Node, Node]]:
+        """Set every node's adjoint to ∂output/∂node (0 for nodes output does not use).
+
+        The sweep multiplies in Wide, so a path whose partial or product leaves float64 on the
+        way is still counted. Returns those edges (src, dst): in plain float64 arithmetic the
+        paths through them would have vanished (0) or blown up (inf).
+        """
         self._check(output)
         for node in self.nodes:
-            node.adjoint = 0.0
-        output.adjoint = 1.0
+            node.wide_adjoint = ZERO
+        output.wide_adjoint = ONE
+        lost: list[tuple[Node, Node]] = []
         for node in self.sweep_order(output, include_consts=True):
-            for arg, local in zip(node.args, node.local_partials(), strict=True):
-                arg.adjoint += local * node.adjoint
+            for arg, local in zip(node.args, node.wide_partials(), strict=True):
+                term = local * node.wide_adjoint
+                if not arg.is_const and (local.leaves_float64() or term.leaves_float64()):
+                    lost.append((arg, node))
+                arg.wide_adjoint = arg.wide_adjoint + term
+        for node in self.nodes:
+            node.adjoint = float(node.wide_adjoint)
+        return lost
 
     def sweep_order(self, output: Node, include_consts: bool = False) -> list[Node]:
         """Nodes that ``output`` depends on (and output itself), output first."""

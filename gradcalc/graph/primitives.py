@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .wide import Wide
+
 Floats = tuple[float, ...]
 Names = tuple[str, ...]
 
@@ -15,7 +17,8 @@ class Primitive:
     """One differentiable scalar operation.
 
     ``value(*args, **params)`` is the forward rule on floats; ``partials(args, out, **params)``
-    gives the local partial derivative with respect to each argument; ``partial_text(names,
+    gives the local partial derivative with respect to each argument (a float, or a Wide where
+    the partial can leave float64's range while the node's value does not); ``partial_text(names,
     **params)`` gives the same symbolically and ``template(names, **params)`` the node's
     definition, both in terms of the argument names. ``params`` lists the node ``extra`` keys
     these callables receive (only those present are passed). ``arity`` None means n-ary.
@@ -25,7 +28,7 @@ class Primitive:
     key: str
     arity: int | None
     value: Callable[..., float]
-    partials: Callable[..., Floats]
+    partials: Callable[..., tuple[float | Wide, ...]]
     partial_text: Callable[..., Names]
     template: Callable[..., str]
     kink: Callable[[Floats], bool] | None = None
@@ -85,9 +88,19 @@ def _pow(a: float, b: float) -> float:
         return math.nan
 
 
-def _pow_partials(args: Floats, out: float, exponent: float | None = None) -> Floats:
+def _div_partials(args: Floats, out: float) -> tuple[Wide, Wide]:
+    # −a/b² with b² formed in float64 overflows (b = 1e173) and drops the path through b.
+    # −(a/b)/b never forms b², and where a/b rounds to 1 (tanh at 400) the two paths through
+    # b cancel exactly, as they should; Wide keeps a partial below 1e-308 (σ at −400).
+    a, b = (Wide.of(v) for v in args)
+    return 1.0 / b, -(a / b) / b
+
+
+def _pow_partials(args: Floats, out: float, exponent: float | None = None) -> tuple[Wide, float]:
     a, b = args
-    d_base = 0.0 if b == 0 else b * _pow(a, b - 1.0)
+    d_base = Wide.of(0.0 if b == 0 else b * _pow(a, b - 1.0))
+    if a != 0 and math.isfinite(out) and out != 0 and (d_base.m == 0 or math.isinf(d_base.m)):
+        d_base = Wide.of(b) * Wide.of(out) / Wide.of(a)  # b·a^(b−1) = b·aᵇ/a, past float64
     # A constant exponent never needs ∂/∂b, and ln a would be nan for a negative base.
     if exponent is not None or out == 0:
         return d_base, 0.0
@@ -170,7 +183,7 @@ PRIMITIVES: dict[str, Primitive] = {
             key="div",
             arity=2,
             value=_div,
-            partials=lambda args, out: (_div(1.0, args[1]), _div(-args[0], args[1] * args[1])),
+            partials=_div_partials,
             partial_text=_texts("1/{1}", "−{0}/{1}²"),
             template=_text("{0}/{1}"),
         ),
@@ -195,7 +208,7 @@ PRIMITIVES: dict[str, Primitive] = {
             key="log",
             arity=1,
             value=_log,
-            partials=lambda args, out: (_div(1.0, args[0]),),
+            partials=lambda args, out: (1.0 / Wide.of(args[0]),),
             partial_text=_texts("1/{0}"),
             template=_text("ln {0}"),
         ),
