@@ -1184,3 +1184,51 @@ def largest_gap(
         if y is not None
     ]
     return max(gaps) if gaps else None
+
+
+def disagreement(trace: DeriveTrace) -> str | None:
+    """None when every route agrees at every point; else one sentence: where the routes part,
+    their numbers, and which route is trusted and why (the one a second route confirms)."""
+    for point in trace.points:
+        if point.agreement.ok:
+            continue
+        scale = max([1.0, *(abs(v) for v in point.value if math.isfinite(v))])
+        for i, row in enumerate(point.graph_jacobian):
+            for j, graph in enumerate(row):
+                closed = point.closed_jacobian[i][j] if point.closed_jacobian else None
+                closed = _finite_or_none(closed)
+                numeric = point.numeric.central[i][j]
+                if numeric is None:
+                    nl, nr = point.numeric.left[i][j], point.numeric.right[i][j]
+                    numeric = nl if nl is not None and _close(nl, nr, scale) else None
+                usable = not point.graph.non_finite and math.isfinite(graph)
+                routes = {"the graph": graph if usable else None, "the closed form": closed}
+                routes["the finite difference"] = numeric
+                known = {k: v for k, v in routes.items() if v is not None}
+                names = list(known)
+                if all(_close(known[a], known[b], scale) for a in names for b in names):
+                    continue
+                at = ", ".join(_short(v) for v in point.at)
+                where = f"∂{point.graph.outputs[i]}/∂{point.graph.inputs[j]} at {at}"
+                numbers = ", ".join(f"{k[4:]} {_short(v)}" for k, v in known.items())
+                pairs = [
+                    (a, b)
+                    for a in names
+                    for b in names
+                    if a < b and _close(known[a], known[b], scale)
+                ]
+                if pairs:
+                    a, b = pairs[0]
+                    trusted = (
+                        f"trusted: {a} and {b}, two independent routes that agree; "
+                        f"{next(n for n in names if n not in (a, b))} is wrong here"
+                    )
+                else:
+                    trusted = "no two routes agree, so none is trusted: treat the result as unknown"
+                return f"the routes disagree for {where} ({numbers}); {trusted}"
+        # A parameter gradient (PReLU's a) disagrees.
+        return (
+            f"the routes disagree at {', '.join(_short(v) for v in point.at)} on a parameter "
+            f"gradient ({dict(point.param_graph)} by the graph); none is trusted"
+        )
+    return None

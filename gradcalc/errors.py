@@ -70,3 +70,9 @@ class NumericError(GradcalcError):
     """A value became non-finite during the computation (a diverging run); exit status 1."""
 
     exit_code = 1
+
+
+class SuspectResult(GradcalcError):
+    """The answer was printed, but its independent checks disagree; exit status 3."""
+
+    exit_code = 3

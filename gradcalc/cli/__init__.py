@@ -6,9 +6,13 @@ script's hundredth call does not pay for numpy and rich it does not use.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import os
+import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -59,6 +63,43 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except GradcalcError as exc:
             raise UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Interrupted from None  # click would print a blank line first
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise ReaderGone from None  # click would exit 1, which means "diverged"
+            raise
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
+        """Run a command; every way out is decided here, the same for every command and for
+        click's test runner: one line on stderr and the exit status of EXIT_STATUSES."""
+        extra.pop("standalone_mode", None)
+        caught = {sig: signal.getsignal(sig) for sig in _CAUGHT if _in_main_thread()}
+        for sig in caught:
+            signal.signal(sig, _raise_terminated)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            helper = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(f"Error: {_one_line(exc.format_message())}{helper}", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(f"Error: {_one_line(exc.format_message())}", exc.exit_code)
+        except (Interrupted, KeyboardInterrupt, click.Abort):
+            _fail("gradcalc: interrupted; no output file was written", 130)
+        except Terminated as exc:
+            _fail(f"gradcalc: {exc}; no output file was written", 128 + exc.signum)
+        except ReaderGone:
+            _reader_gone()
+        finally:
+            for sig, handler in caught.items():
+                signal.signal(sig, handler)
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where EPIPE would be status 120
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            _reader_gone()
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 @click.group(
@@ -71,15 +112,59 @@ def cli() -> None:
     """Gradient calculator: trace backpropagation through a network defined in YAML, and work
     derivatives through their computational graphs, in Nielsen's notation.
 
-    Exit status: 0 success, 1 the computation diverged (a non-finite value),
-    2 bad input (config, options or names).
     """
 
 
-def main() -> None:
+class Interrupted(Exception):
+    """Ctrl-C during a command."""
+
+
+class ReaderGone(Exception):
+    """Standard output's reader closed the pipe."""
+
+
+class Terminated(Exception):
+    """SIGTERM or SIGHUP arrived: unwind (so the --output temp file is removed), then exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+_CAUGHT = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    with contextlib.suppress(OSError):  # stderr gone too: the status still says what happened
+        click.echo(message, err=True)
+    sys.exit(status)
+
+
+def _reader_gone() -> NoReturn:
+    """The reader of standard output went away (`| head`): not an error of ours, and not a
+    divergence (status 1); stop quietly with status 0, as for every command."""
     try:
-        cli.main(prog_name="gradcalc")
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`); that is not an error of ours.
-        sys.stderr.close()
-        sys.exit(0)
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(0)
+
+
+def main() -> None:
+    cli.main(prog_name="gradcalc")

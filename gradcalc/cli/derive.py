@@ -99,6 +99,7 @@ def command(
         con = console(no_color or output is not None)
         if output is None:
             derive_table.render(trace, con)
+            _exit_if_suspect(trace)
             return
         con.begin_capture()
         derive_table.render(trace, con)
@@ -108,3 +109,14 @@ def command(
         click.echo(text, nl=False)
     else:
         write_atomically(output, text)
+    _exit_if_suspect(trace)
+
+
+def _exit_if_suspect(trace: object) -> None:
+    """A calculator that knows its answer is suspect must not exit 0 (exit status 3)."""
+    from gradcalc.derive import disagreement
+    from gradcalc.errors import SuspectResult
+
+    problem = disagreement(trace)  # type: ignore[arg-type]
+    if problem is not None:
+        raise SuspectResult(problem)

@@ -17,10 +17,18 @@ no_color_option = click.option(
 
 
 def console(no_color: bool) -> Any:
+    import errno
+
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 (which means "diverged"); the CLI handles a closed pipe the same
+            # way for every command.
+            raise BrokenPipeError(errno.EPIPE, "the reader closed standard output")
+
     plain = no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(
+    return _Console(
         no_color=plain,
         highlight=False,
         emoji=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import click
@@ -72,7 +73,7 @@ def _check_output(output: str, config: Path | None) -> None:
 )
 @click.option(
     "--max-terms",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=sys.maxsize, clamp=True),
     default=6,
     show_default=True,
     metavar="N",
@@ -81,7 +82,7 @@ def _check_output(output: str, config: Path | None) -> None:
 )
 @click.option(
     "--max-rows",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=sys.maxsize, clamp=True),
     default=40,
     show_default=True,
     help="Rows per table before the rest is summarised; 0 shows all.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +51,10 @@ def _step(z: Array) -> Array:
 
 
 # Decompositions into graph primitives, with the sheet's node names where it gives them.
+# Where the sheet's form would take e^t of a t past LOG_MAX (e^t = inf), the graph is built in
+# the mirrored form that only takes e^(−|t|), like the closed forms above: a formula calling
+# tanh(x) at 800 then works as `derive tanh --at 800` does.
+LOG_MAX = math.log(sys.float_info.max)  # ≈ 709.78
 
 
 def _identity_graph(g: Graph, x: Node, p: NodeParams) -> Node:
@@ -56,6 +62,10 @@ def _identity_graph(g: Graph, x: Node, p: NodeParams) -> Node:
 
 
 def _sigmoid_graph(g: Graph, x: Node, p: NodeParams, out: str = "f") -> Node:
+    if -x.value > LOG_MAX:  # σ(x) = e^x/(1 + e^x)
+        v = g.exp(x, name=fresh(g, "v"))
+        w = g.add(1.0, v, name=fresh(g, "w"))
+        return g.div(v, w, name=fresh(g, out))
     u = g.neg(x, name=fresh(g, "u"))
     v = g.exp(u, name=fresh(g, "v"))
     w = g.add(1.0, v, name=fresh(g, "w"))
@@ -63,6 +73,13 @@ def _sigmoid_graph(g: Graph, x: Node, p: NodeParams, out: str = "f") -> Node:
 
 
 def _tanh_graph(g: Graph, x: Node, p: NodeParams) -> Node:
+    if abs(x.value) > LOG_MAX:  # tanh(x) = ±(1 − e^(−2|x|))/(1 + e^(−2|x|))
+        sign = 1.0 if x.value > 0 else -1.0
+        t = g.mul(-2.0 * sign, x, name=fresh(g, "t"))
+        v = g.exp(t, name=fresh(g, "v"))
+        w = g.add(1.0, v, name=fresh(g, "w"))
+        z = g.sub(1.0, v, name=fresh(g, "z")) if sign > 0 else g.sub(v, 1.0, name=fresh(g, "z"))
+        return g.div(z, w, name=fresh(g, "y"))
     u = g.exp(x, name=fresh(g, "u"))
     v = g.exp(g.neg(x, name=fresh(g, f"−{x.name}")), name=fresh(g, "v"))
     w = g.add(u, v, name=fresh(g, "w"))
@@ -92,6 +109,12 @@ def _elu_graph(g: Graph, x: Node, p: NodeParams) -> Node:
 
 
 def _softplus_graph(g: Graph, x: Node, p: NodeParams) -> Node:
+    if x.value > LOG_MAX:  # ln(1 + e^x) = x + ln(1 + e^(−x))
+        m = g.neg(x, name=fresh(g, f"−{x.name}"))
+        u = g.exp(m, name=fresh(g, "u"))
+        v = g.add(1.0, u, name=fresh(g, "v"))
+        r = g.log(v, name=fresh(g, "r"))
+        return g.add(x, r, name=fresh(g, "f"))
     u = g.exp(x, name=fresh(g, "u"))
     v = g.add(1.0, u, name=fresh(g, "v"))
     return g.log(v, name=fresh(g, "f"))
