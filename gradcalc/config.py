@@ -70,9 +70,28 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """A safe loader that also reads YAML 1.2 floats such as 1e-3 and 2E5 as numbers."""
+    """A safe loader that reads plain scalars as YAML 1.2's core schema does, not as YAML 1.1.
+
+    YAML 1.1 (PyYAML's default) reads 1:30 as 90 (base 60), 010 as 8 (octal), 0x1F as 31 and
+    yes/no/on/off as booleans; YAML 1.2 reads all of them as text, and so does gradcalc, so a
+    number is always written in decimal: 12, -0.5, 1e-3, 2E5, 1_000. Where a number is
+    expected, such text is refused with a hint (see _number_hint).
+    """
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
 
 
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -85,6 +104,35 @@ _Loader.add_implicit_resolver(
         re.X,
     ),
     list("-+0123456789."),
+)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+# Text that YAML 1.1 would have read as a number, and what to write instead.
+_YAML11_NUMBERS = (
+    (
+        re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$"),
+        "YAML 1.1 would read it as a base-60 number; gradcalc reads YAML 1.2, where it is "
+        "text: write the number in decimal",
+    ),
+    (
+        re.compile(r"^[-+]?0[0-9_]+$"),
+        "a leading zero is ambiguous: YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10; "
+        "write it without the zero",
+    ),
+    (
+        re.compile(r"^[-+]?0[xXoObB][0-9a-fA-F_]+$"),
+        "hexadecimal, octal and binary numbers are not read: write the number in decimal",
+    ),
+    (
+        re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$"),
+        "YAML 1.1 read this word as a boolean; it is text here",
+    ),
+)
+# float64 has at most 309 integer digits; Python's int() refuses more than 4,300 anyway.
+_MAX_DIGITS = 400
+# What a config may contain: YAML's printable characters (tab, newline and CR among controls).
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 
 _SCALAR_TAGS = {
@@ -120,7 +168,12 @@ def read_text(source: str) -> tuple[str, str]:
     if source == "-":
         import sys
 
-        return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
+        # Bytes, decoded here as a file is: the locale (LC_ALL=C) must not decide, and bad
+        # bytes must not raise from inside the text layer.
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
+        return "<stdin>", _decode(stream.read(MAX_BYTES + 1), "<stdin>")
     path = Path(source)
     if not path.exists():
         raise ConfigError(
@@ -135,20 +188,38 @@ def read_text(source: str) -> tuple[str, str]:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    return source, _decode(raw, source)
+
+
+def _decode(raw: bytes, source: str) -> str:
     if len(raw) > MAX_BYTES:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
         )
     try:
-        return source, raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", source=source) from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = None
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            hint = "it looks like UTF-16: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("is not UTF-8 text", source=source, line=line, hint=hint) from None
 
 
 def parse_yaml(text: str, source: str) -> _Doc:
     if len(text) > MAX_BYTES:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
+        )
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise ConfigError(
+            f"a control character (U+{ord(bad.group()):04X}) at column {column}; a config is "
+            "plain text",
+            source=source,
+            line=line,
         )
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -280,9 +351,35 @@ def _convert(
             path=path,
             line=line,
         )
-    if node.tag == "tag:yaml.org,2002:float" and node.value[-1:].isdigit():
-        return float(node.value.replace("_", ""))  # the common case, without the constructor
+    if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
+        return _plain_number(node, path, line, source)
     return loader.construct_object(node)
+
+
+def _plain_number(node: yaml.ScalarNode, path: KeyPath, line: int, source: str) -> float | int:
+    text = node.value.replace("_", "")
+    digits = sum(c.isdigit() for c in text.partition("e")[0].partition("E")[0])
+    if digits > _MAX_DIGITS:
+        raise ConfigError(
+            f"the number {text[:12]}… ({digits:,} digits) is too large",
+            source=source,
+            path=path,
+            line=line,
+        )
+    if node.tag == "tag:yaml.org,2002:int":
+        return int(text)
+    lowered = text.lower()
+    if lowered.endswith((".inf", ".nan")):
+        return float(lowered.replace(".", ""))
+    value = float(text)
+    if math.isinf(value):
+        raise ConfigError(
+            f"the number {text[:20]} is too large (float64 ends near 1.8e308)",
+            source=source,
+            path=path,
+            line=line,
+        )
+    return value
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -304,15 +401,20 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _number_hint(text: str) -> str | None:
+    for pattern, hint in _YAML11_NUMBERS:
+        if pattern.match(text):
+            return hint
+    try:
+        float(text)
+    except ValueError:
+        return None
+    return "remove the quotes"
+
+
 def _number(doc: _Doc, value: Any, path: KeyPath) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = None
-        if isinstance(value, str):
-            try:
-                float(value)
-                hint = "remove the quotes"
-            except ValueError:
-                pass
+        hint = _number_hint(value) if isinstance(value, str) else None
         raise doc.error(path, f"expected a number, got {_type_name(value)}", hint)
     try:
         number = float(value)

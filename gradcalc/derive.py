@@ -632,10 +632,17 @@ def derive(
     values = parse_values(at, "--at")
     targets = parse_values(target, "--target") if target is not None else None
     subject = resolve(name, params, targets, values)
-    if subject.kind in ("activation", "expression"):
-        points = tuple(_work(subject, [x]) for x in values)
-    else:
-        points = (_work(subject, values),)
+    try:
+        if subject.kind in ("activation", "expression"):
+            points = tuple(_work(subject, [x]) for x in values)
+        else:
+            points = (_work(subject, values),)
+    except (OverflowError, ZeroDivisionError) as exc:
+        # Python's float arithmetic raises where numpy and the primitives give inf or nan; a
+        # decomposition that still does so is refused in one line rather than a traceback.
+        raise DeriveError(
+            f"{subject.name} at {at}: a step of the computation is beyond float64 ({exc})"
+        ) from None
     notes = list(subject.notes)
     for point in points:
         notes.extend(point.notes)

@@ -136,7 +136,7 @@ def _mean_graph(power: str) -> Callable[[Graph, Nodes, Nodes, NodeParams], Node]
 def _huber_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
     # The sheet's t = y − a, u = t²/2, v = δ|t|, w = v − δ²/2, and one select between u and w.
     delta = p["delta"]
-    offset = g.const(delta.value**2 / 2, name="δ²/2")
+    offset = g.const(delta.value * delta.value / 2, name="δ²/2")  # inf, not OverflowError
     hs = []
     for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
         k = subscript(j)
@@ -197,7 +197,7 @@ def _cosine_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
     dot = g.sum(*us, name=fresh(g, "d"))
     qs = [g.pow(aj, 2.0, name=fresh(g, f"q{subscript(j)}")) for j, aj in enumerate(a, 1)]
     norm_a = g.pow(g.sum(*qs, name=fresh(g, "r")), 0.5, name=fresh(g, "m"))
-    norm_y = g.const(math.sqrt(sum(yj.value**2 for yj in y)), name="‖y‖")
+    norm_y = g.const(math.hypot(*(yj.value for yj in y)), name="‖y‖")  # 1e200 squared: inf
     k = g.mul(norm_y, norm_a, name=fresh(g, "k"))
     c = g.div(dot, k, name=fresh(g, "c"))
     return g.sub(1.0, c, name=fresh(g, "C"))
