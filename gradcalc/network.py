@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcalc.config import NetworkSpec
-from gradcalc.errors import NumericError
+from gradcalc.errors import ConfigError, NumericError
 from gradcalc.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
 Rounder = Callable[[np.ndarray], np.ndarray]
@@ -20,11 +20,16 @@ Rounder = Callable[[np.ndarray], np.ndarray]
 def hand_round(decimals: int) -> Rounder:
     """Round half away from zero, as on paper (numpy's round goes half to even)."""
     scale = 10.0**decimals
+    # From 2⁵² on a float64 has no fractional digits left: it is its own rounding, and
+    # multiplying it by 10^N first could overflow (1e307 at N = 2) where the exact run does not.
+    whole = 2.0**52 / scale
 
     def rounder(v: np.ndarray) -> np.ndarray:
         # The 1e-9 nudge keeps 0.0045 (stored as 0.00449999…) rounding up like a person would.
         # + 0.0 turns the −0.0 of a small negative value into 0.0.
-        return np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale + 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            rounded = np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale + 0.0
+        return np.where(np.abs(v) >= whole, v, rounded)
 
     return rounder
 
@@ -50,6 +55,12 @@ class Parameters:
         )
 
 
+def _values(value: np.ndarray | float, limit: int = 4) -> str:
+    flat = np.ravel(np.asarray(value, dtype=float))
+    shown = ", ".join(f"{v:.6g}" for v in flat[:limit])
+    return f"[{shown}{', …' if flat.size > limit else ''}]" if flat.size > 1 else shown
+
+
 def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) -> None:
     if not np.all(np.isfinite(value)):
         where = f"step {step}" if step else "the final forward pass"
@@ -73,11 +84,25 @@ class Network:
         self.fused_name = last if self.fused else None
         m = spec.x.shape[0]
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
+        self.updated = False  # until the first update, every value comes from the config
+
+    def _check(self, value: np.ndarray | float, step: int | None, what: str, key: str) -> None:
+        """A non-finite value: bad input (exit 2) before any update, divergence (1) after."""
+        if self.updated:
+            _finite(value, step, what, self.eta)
+        elif not np.all(np.isfinite(value)):
+            raise ConfigError(
+                f"{what} = {_values(value)} from the config's own values, before any update "
+                "(no learning rate used yet): overflow or division by zero; check the inputs, "
+                "weights and biases",
+                source=self.spec.source,
+                path=_key_path(key),
+            )
 
     # -- feedforward ---------------------------------------------------------------------------
     def feedforward(self, step: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """zs and activations (activations[0] is the input a^1), like network.py."""
-        r, eta = self.r, self.eta
+        r = self.r
         activation = self.spec.x
         activations, zs = [activation], []
         for l, (layer, w, b, p) in enumerate(
@@ -91,9 +116,9 @@ class Network:
             2,
         ):
             z = r(activation @ w.T + b)
-            _finite(z, step, f"z^{l}", eta)
+            self._check(z, step, f"z^{l}", f"layers[{l - 2}]")
             activation = r(layer.activation.forward(z, p))
-            _finite(activation, step, f"a^{l}", eta)
+            self._check(activation, step, f"a^{l}", f"layers[{l - 2}]")
             zs.append(z)
             activations.append(activation)
         return zs, activations
@@ -108,12 +133,26 @@ class Network:
         else:
             if spec.loss.check_output is not None:
                 problem = spec.loss.check_output(activations[-1], spec.y)
+                if problem and not self.updated:
+                    last = spec.layers[-1].activation.name
+                    raise ConfigError(
+                        f"{spec.loss.name}: {problem}, but the config's own values give "
+                        f"a^{len(zs) + 1} = "
+                        f"{_values(activations[-1])} (output activation '{last}'), before any "
+                        "update",
+                        source=spec.source,
+                        path=("loss",),
+                    )
                 if problem:
                     where = f"step {step}" if step else "the final forward pass"
-                    raise NumericError(f"{where}: loss '{spec.loss.name}' {problem}")
+                    raise NumericError(
+                        f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^"
+                        f"{len(zs) + 1} to {_values(activations[-1])}: the run diverged — try a "
+                        f"smaller learning rate than {self.eta:g}"
+                    )
             losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
         losses = self.r(losses)
-        _finite(losses, step, "the loss", self.eta)
+        self._check(losses, step, "the loss", "loss")
         return losses
 
     def reduce(self, losses: np.ndarray) -> float:
@@ -153,7 +192,7 @@ class Network:
         if self.fused:
             delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
         else:
-            _finite(grad_a, step, f"∂C/∂a^{L + 1}", eta)
+            self._check(grad_a, step, f"∂C/∂a^{L + 1}", "loss")
 
         records: list[LayerTrace | None] = [None] * L
         for i in range(L - 1, -1, -1):
@@ -166,9 +205,11 @@ class Network:
                     if prime is not None
                     else r(layer.activation.backward(z, a, grad_a, p))
                 )
-            _finite(delta, step, f"δ^{i + 2}", eta)
+            self._check(delta, step, f"δ^{i + 2}", f"layers[{i}]")
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
             grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
+            self._check(grad_b, step, f"∂C/∂b^{i + 2}", f"layers[{i}]")
+            self._check(grad_w, step, f"∂C/∂w^{i + 2}", f"layers[{i}]")
             grad_p: dict[str, float] = {}
             partials: dict[str, np.ndarray] = {}
             if layer.activation.param_partials is not None:
@@ -216,7 +257,14 @@ class Network:
                 record.biases,
                 record.params,
             )
+        self.updated = True
         return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
+
+
+def _key_path(key: str) -> tuple[str | int, ...]:
+    """'layers[1]' -> ('layers', 1)."""
+    name, _, rest = key.partition("[")
+    return (name, int(rest.rstrip("]"))) if rest else (name,)
 
 
 def run(
