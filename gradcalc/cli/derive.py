@@ -7,6 +7,7 @@ import click
 from gradcalc.cli.options import (
     check_output,
     console,
+    force_option,
     format_option,
     no_color_option,
     write_atomically,
@@ -47,8 +48,10 @@ from gradcalc.cli.options import (
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
+    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
+    "- is standard output.",
 )
+@force_option
 @no_color_option
 def command(
     name: str,
@@ -57,6 +60,7 @@ def command(
     params: tuple[str, ...],
     fmt: str,
     output: str | None,
+    force: bool,
     no_color: bool,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
@@ -74,7 +78,7 @@ def command(
     if output == "-":
         output = None
     if output is not None:
-        check_output(output)
+        check_output(output, force)
     trace = derive(name, at, target, params)
     text: str
     if fmt == "json":
@@ -108,7 +112,7 @@ def command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomically(output, text)
+        write_atomically(output, text, force)
     _exit_if_suspect(trace)
 
 

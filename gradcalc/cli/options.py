@@ -48,23 +48,72 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
     )
 
 
-def check_output(output: str) -> None:
-    """Refuse, before any work, an --output that cannot become a file: a directory, or a name in
-    a directory that does not exist."""
-    target = Path(output)
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an --output file even if it is read-only.",
+)
+
+
+def _written_in_place(output: str) -> bool:
+    """True for a target that is not a regular file to be replaced: a FIFO, a terminal, a
+    device (/dev/null, /dev/full), or standard output named as /dev/stdout or /proc/self/fd/1.
+    Renaming a file over those would replace the device node, or write to a file the shell
+    has already opened and lose it."""
+    import stat
+
+    if output.startswith(("/dev/", "/proc/")) or os.path.realpath(output).startswith("/proc/"):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:
+        return False  # does not exist yet (or a dangling symlink): a new regular file
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return not (st.st_mode & 0o222) or not os.access(path, os.W_OK)
+
+
+def check_output(output: str, force: bool = False) -> None:
+    """Refuse, before any work, an --output that cannot become a file (a directory, or a name
+    in a directory that does not exist) or that is read-only, unless --force."""
+    if _written_in_place(output):
+        return
+    target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced
     if target.is_dir():
         raise GradcalcError(f"--output {output}: is a directory; give a file name")
     if not target.parent.is_dir():
         raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
+    if not force and _read_only(target):
+        raise GradcalcError(
+            f"--output {output}: is read-only; give --force to replace it, or another name"
+        )
 
 
-def write_atomically(output: str, text: str) -> None:
-    """Write to a temporary file beside the target, then rename it over the target: a reader
-    (or a failed run) never sees half a file."""
+def write_atomically(output: str, text: str, force: bool = False) -> None:
+    """Write ``text`` to ``output`` so that a reader (or a failed, interrupted or killed run)
+    never sees half a file: a temporary file beside the target, renamed over it.
+
+    A symlink is written through: its target is replaced, atomically, and the link stays.
+    A FIFO, a terminal or a device is written directly (there is nothing to replace).
+    """
     import tempfile
 
-    check_output(output)
-    target = Path(output)
+    check_output(output, force)
+    if _written_in_place(output):
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:  # /dev/full: ENOSPC
+            raise GradcalcError(
+                f"--output {output}: cannot write ({exc.strerror or exc})"
+            ) from None
+        return
+    target = Path(os.path.realpath(output))
     # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
     if target.exists():
         mode = target.stat().st_mode & 0o777
@@ -73,7 +122,8 @@ def write_atomically(output: str, text: str) -> None:
         os.umask(umask)
         mode = 0o666 & ~umask
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        # A short name of its own, not the target's: a legal 255-byte target name must work.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
     except OSError as exc:
         raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     try:
@@ -84,4 +134,5 @@ def write_atomically(output: str, text: str) -> None:
     except OSError as exc:
         raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     finally:
+        # Also on Ctrl-C and SIGTERM (the CLI turns it into an exception): no temp file left.
         Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened

@@ -11,6 +11,7 @@ import click
 from gradcalc.cli.options import (
     check_output,
     console,
+    force_option,
     format_option,
     no_color_option,
     write_atomically,
@@ -19,9 +20,9 @@ from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
 
-def _check_output(output: str, config: Path | None) -> None:
+def _check_output(output: str, config: Path | None, force: bool) -> None:
     """Refuse, before any work, an --output that cannot be written or is the config being read."""
-    check_output(output)
+    check_output(output, force)
     target = Path(output)
     if config is not None and target.exists() and config.exists() and target.samefile(config):
         raise GradcalcError(
@@ -91,8 +92,10 @@ def _check_output(output: str, config: Path | None) -> None:
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead (atomically; any format).",
+    help="Write the output to FILE instead (atomically; any format); - is standard output. "
+    "A symlink is written through, a FIFO or device directly.",
 )
+@force_option
 @no_color_option
 def command(
     config: str | None,
@@ -105,6 +108,7 @@ def command(
     max_terms: int,
     max_rows: int,
     output: str | None,
+    force: bool,
     no_color: bool,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
@@ -137,7 +141,7 @@ def command(
     if output == "-":
         output = None
     if output is not None:
-        _check_output(output, source)
+        _check_output(output, source, force)
 
     if example is not None:
         assert source is not None
@@ -187,4 +191,4 @@ def command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomically(output, text)
+        write_atomically(output, text, force)
