@@ -65,7 +65,8 @@ def _written_in_place(output: str) -> bool:
     if output.startswith(("/dev/", "/proc/")) or os.path.realpath(output).startswith("/proc/"):
         return True
     try:
-        return not stat.S_ISREG(os.stat(output).st_mode)
+        mode = os.stat(output).st_mode
+        return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
     except OSError:
         return False  # does not exist yet (or a dangling symlink): a new regular file
 
