@@ -27,6 +27,30 @@ COMMANDS = {
 }
 
 
+# Every exit status of every command: the --help epilog and the README's table are made from
+# (and tested against) this one table.
+EXIT_STATUSES: tuple[tuple[str, str, str], ...] = (
+    ("0", "every command", "success, also when the pipe's reader quits early (| head)"),
+    ("1", "step", "diverged: an SGD update made a value non-finite"),
+    ("1", "check", "a wrong or required-missing cell"),
+    ("2", "every command", "bad input (config, values before any update, options)"),
+    ("3", "derive", "the routes disagree; stderr names the trusted one"),
+    ("130", "every command", "interrupted (Ctrl-C); no --output file is left"),
+    ("128+N", "every command", "killed by signal N (TERM 143, HUP 129); no temp file"),
+)
+
+
+def _epilog() -> str:
+    rows = [
+        f"  {status:<6} {commands:<14} {meaning}" for status, commands, meaning in EXIT_STATUSES
+    ]
+    return (
+        "\b\nExit status:\n"
+        + "\n".join(rows)
+        + "\n\nExample: gradcalc step --example worked-example"
+    )
+
+
 class UserError(click.ClickException):
     """A GradcalcError on its way out: one line on stderr, its own exit status."""
 
@@ -105,7 +129,7 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: gradcalc step --example worked-example",
+    epilog=_epilog(),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="gradcalc")
 def cli() -> None:
