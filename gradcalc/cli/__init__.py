@@ -30,7 +30,7 @@ COMMANDS = {
 # Every exit status of every command: the --help epilog and the README's table are made from
 # (and tested against) this one table.
 EXIT_STATUSES: tuple[tuple[str, str, str], ...] = (
-    ("0", "every command", "success, also when the pipe's reader quits early (| head)"),
+    ("0", "every command", "success, also when a pipe's reader quits early"),
     ("1", "step", "diverged: an SGD update made a value non-finite"),
     ("1", "check", "a wrong or required-missing cell"),
     ("2", "every command", "bad input (config, values before any update, options)"),
