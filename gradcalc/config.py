@@ -567,7 +567,10 @@ def build_spec(doc: _Doc) -> NetworkSpec:
     if isinstance(steps, float) and steps.is_integer():
         steps = int(steps)  # 2E1 is a whole number however it is written
     if isinstance(steps, bool) or not isinstance(steps, int):
-        raise doc.error(("steps",), f"expected a whole number of steps, got {_type_name(steps)}")
+        hint = _number_hint(steps) if isinstance(steps, str) else None
+        raise doc.error(
+            ("steps",), f"expected a whole number of steps, got {_type_name(steps)}", hint
+        )
     if steps < 0 or steps > MAX_STEPS:
         raise doc.error(("steps",), f"must be between 0 and {MAX_STEPS:,}, got {steps}")
 

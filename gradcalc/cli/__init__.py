@@ -94,6 +94,14 @@ class LazyGroup(click.Group):
                 raise ReaderGone from None  # click would exit 1, which means "diverged"
             raise
 
+    def make_context(self, info_name: str | None, args: list[str], *a: Any, **kw: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, *a, **kw)
+        except OSError as exc:  # --help into a closed pipe
+            if exc.errno == errno.EPIPE:
+                raise ReaderGone from None
+            raise
+
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
         """Run a command; every way out is decided here, the same for every command and for
         click's test runner: one line on stderr and the exit status of EXIT_STATUSES."""
