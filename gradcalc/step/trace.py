@@ -89,3 +89,6 @@ class RunTrace:
     parameters: tuple[LayerState, ...]
     fused: str | None = None  # the output activation the loss was computed from z with
     round_to: int | None = None
+    # With round_to: the same run without rounding, for the drift tables (None when not asked
+    # for, or when the exact run diverged where the rounded one did not).
+    exact: RunTrace | None = None

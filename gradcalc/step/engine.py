@@ -5,14 +5,15 @@ Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{lâˆ
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from gradcalc.config import NetworkSpec
 from gradcalc.errors import NumericError
-from gradcalc.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
+from gradcalc.step.config import NetworkSpec
+from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
 Rounder = Callable[[np.ndarray], np.ndarray]
 
@@ -225,8 +226,17 @@ def run(
     steps: int | None = None,
     learning_rate: float | None = None,
     round_to: int | None = None,
+    exact: bool = False,
 ) -> RunTrace:
-    """Train for `steps` SGD steps and return the whole trace."""
+    """Train for `steps` SGD steps and return the whole trace; with `round_to` and `exact`, the
+    trace also carries the same run without rounding."""
+    if round_to is not None and exact:
+        try:
+            unrounded = run(spec, steps=steps, learning_rate=learning_rate)
+        except NumericError:
+            unrounded = None  # diverged where the rounded run may not: no drift to show
+        rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+        return dataclasses.replace(rounded, exact=unrounded)
     net = Network(spec, learning_rate, round_to)
     n = spec.steps if steps is None else steps
     initial_parameters = net.parameters()  # steps replace the arrays, never write into them
