@@ -18,7 +18,8 @@ import yaml
 from gradcalc.errors import ConfigError, KeyPath, did_you_mean
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.functions.registry import Activation, Loss, Param
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+from gradcalc.functions.registry import Activation, Loss, Param, UpdateRule
 from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES, MAX_STEPS
 
 TOP_KEYS = (
@@ -56,6 +57,8 @@ class NetworkSpec:
     steps: int
     reduction: str
     layers: tuple[LayerSpec, ...]
+    optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
+    optimizer_params: dict[str, float] = field(default_factory=dict)
 
     @property
     def sizes(self) -> list[int]:

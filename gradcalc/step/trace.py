@@ -33,6 +33,9 @@ class LayerTrace:
     grad_params: dict[str, float] = field(default_factory=dict)  # learnable ones only
     # ∂a^l_j/∂p per example and unit, for each learnable parameter p (BP4's analogue for PReLU).
     param_partials: dict[str, np.ndarray] = field(default_factory=dict)
+    # What the update rule keeps, after this step: "weights", "biases" or a learnable
+    # parameter's name -> the rule's state arrays by name (empty for plain SGD).
+    optimizer_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
