@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcalc.cli import EXIT_STATUSES, cli
-from gradcalc.network import hand_round
+from gradcalc.step.engine import hand_round
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKED = ROOT / "configs" / "worked-example.yaml"

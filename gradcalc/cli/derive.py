@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
 from gradcalc.cli.options import (
+    View,
     check_output,
-    console,
+    emit,
     force_option,
     format_option,
     no_color_option,
-    write_atomically,
 )
+
+if TYPE_CHECKING:
+    from gradcalc.derivation.engine import DeriveTrace
 
 
 @click.command(
@@ -73,54 +79,63 @@ def command(
     Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
     standalone worked derivation.
     """
-    from gradcalc.derive import derive
+    from gradcalc.derivation.engine import derive
 
     if output == "-":
         output = None
     if output is not None:
         check_output(output, force)
     trace = derive(name, at, target, params)
-    text: str
-    if fmt == "json":
-        from gradcalc.render import derive_json
-
-        text = derive_json.render(trace)
-    elif fmt == "dot":
-        from gradcalc.render import derive_dot
-
-        text = derive_dot.render(trace)
-    elif fmt == "markdown":
-        from gradcalc.render import derive_markdown
-
-        text = derive_markdown.render(trace)
-    elif fmt == "latex":
-        from gradcalc.render import derive_latex
-
-        text = derive_latex.render(trace)
-    else:
-        from gradcalc.render import derive_table
-
-        con = console(no_color or output is not None)
-        if output is None:
-            derive_table.render(trace, con)
-            _exit_if_suspect(trace)
-            return
-        con.begin_capture()
-        derive_table.render(trace, con)
-        text = con.end_capture()
-
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomically(output, text, force)
+    emit(WRITERS[fmt](trace), output, no_color, force)
     _exit_if_suspect(trace)
 
 
-def _exit_if_suspect(trace: object) -> None:
+def _exit_if_suspect(trace: DeriveTrace) -> None:
     """A calculator that knows its answer is suspect must not exit 0 (exit status 3)."""
-    from gradcalc.derive import disagreement
+    from gradcalc.derivation.engine import disagreement
     from gradcalc.errors import SuspectResult
 
-    problem = disagreement(trace)  # type: ignore[arg-type]
+    problem = disagreement(trace)
     if problem is not None:
         raise SuspectResult(problem)
+
+
+def _json(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import json
+
+    return json.render(trace)
+
+
+def _dot(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import dot
+
+    return dot.render(trace)
+
+
+def _markdown(trace: DeriveTrace) -> View:
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import markdown
+
+    return markdown.write(build(trace, "markdown"))
+
+
+def _latex(trace: DeriveTrace) -> View:
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import latex
+
+    return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
+
+
+def _table(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import table
+
+    return lambda con: table.render(trace, con)
+
+
+WRITERS: dict[str, Callable[[DeriveTrace], View]] = {
+    "table": _table,
+    "json": _json,
+    "dot": _dot,
+    "markdown": _markdown,
+    "latex": _latex,
+}
