@@ -168,7 +168,16 @@ def _act(name: str, z: np.ndarray) -> np.ndarray:
     }[name]
 
 
-def _loss(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _loss(name: str, a: np.ndarray, y: np.ndarray, z: np.ndarray, out: str) -> np.ndarray:
+    # The log losses from z (ln σ(z) = −ln(1 + e^(−z))): 1 − σ(12) in float64 keeps 11 digits,
+    # too few for a difference quotient.
+    if name == "binary_cross_entropy" and out == "sigmoid":
+        return (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).sum(-1)
+    if name == "cross_entropy" and out == "sigmoid":
+        return (y * np.logaddexp(0, -z)).sum(-1)
+    if name == "cross_entropy" and out == "softmax":
+        lse = np.logaddexp.reduce(z, axis=-1, keepdims=True)
+        return (y * (lse - z)).sum(-1)
     if name == "quadratic":
         return 0.5 * ((y - a) ** 2).sum(-1)
     if name == "mse":
@@ -185,10 +194,11 @@ def _loss(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _cost(config: dict, weights: list[np.ndarray], biases: list[np.ndarray]) -> float:
     x = np.array(config.get("inputs", [config.get("input")]), dtype=float)
     y = np.array(config.get("targets", [config.get("target")]), dtype=float)
-    a = x
+    a = z = x
     for layer, w, b in zip(config["layers"], weights, biases, strict=True):
-        a = _act(layer["activation"], a @ w.T + b)
-    losses = _loss(config["loss"], a, y)
+        z = a @ w.T + b
+        a = _act(layer["activation"], z)
+    losses = _loss(config["loss"], a, y, z, config["layers"][-1]["activation"])
     return float(losses.sum() if config.get("reduction") == "sum" else losses.mean())
 
 
@@ -224,6 +234,8 @@ def test_valid_smooth_configs_give_gradients_equal_to_central_differences(
     args = ["step", "-", "--format", "json"]
     result = invoke(args, input=text.encode())
     doc = check_result("step", args, result)
+    if result.exit_code == 2 and "zero vector" in result.stderr:
+        return  # tanh(0) = 0: a cosine loss on a zero output is refused, rightly
     assert result.exit_code == 0, (result.stderr, text)  # smooth and small: never diverges
     assert doc is not None
     if config["steps"] > 0:
