@@ -521,3 +521,30 @@ def test_output_dash_is_standard_output(run_cli, tmp_path) -> None:
     result = run_cli(["derive", "tanh", "--at", "1", "--format", "markdown", "-o", "-"])
     assert result.exit_code == 0 and result.stdout.startswith("#")
     assert not Path("-").exists()
+
+
+def test_a_real_ctrl_c_exits_130_with_one_line_and_no_file(tmp_path) -> None:
+    config = tmp_path / "long.yaml"
+    config.write_text(BASE.replace("steps: 1", "steps: 1000000"), encoding="utf-8")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gradcalc",
+            "step",
+            str(config),
+            "--format",
+            "json",
+            "-o",
+            "out.json",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+    )
+    threading.Event().wait(2.0)  # well inside the million steps
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert err.count("\n") == 1 and "interrupted" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
