@@ -346,7 +346,23 @@ NOISE = st.sampled_from(
     [
         *":-[]{},&*!|>'\"#%@`?\t\n \\",
         *("\x00", "\x07", "\x1b", "\ufeff", "\ud800", "é", "…", "<<", "---", "...", "&a", "*a"),
-        *("!!python/object", "1:30", "0x", "1e999", "9" * 50, ".nan", "yes", "~", "null"),
+        *("!!int ", "!!float ", "!!bool ", "!!null ", "!!str ", "!!binary ", "!!timestamp "),
+        *(
+            "!!set ",
+            "!!omap ",
+            "!tag ",
+            "%YAML 1.1\n---\n",
+            "? ",
+            "!!python/object",
+            "1:30",
+            "0x",
+            "1e999",
+            "9" * 50,
+            ".nan",
+            "yes",
+            "~",
+            "null",
+        ),
     ]
 )
 

@@ -100,6 +100,34 @@ def test_yaml11_number_forms_are_text_and_refused(run_cli, write_config, tmp_pat
 
 
 @pytest.mark.parametrize(
+    "tagged",
+    [
+        "!!int 0x1F",
+        "!!float 1:30",
+        "!!float abc",
+        "!!int",
+        "!!int 1.5",
+        "!!bool 1",
+        "!!bool yes",
+        "!!null x",
+    ],
+)
+def test_explicit_tags_that_do_not_fit_are_one_line(
+    run_cli, write_config, tmp_path, tagged
+) -> None:
+    path = write_config(tmp_path, with_line("learning_rate", tagged))
+    one_line_error(run_cli(["step", str(path)]), 2, "line 14:", "learning_rate:")
+
+
+@pytest.mark.parametrize(
+    ("tagged", "value"), [("!!float 1", 1.0), ("!!int 2", 2), ("!!float 0.5", 0.5)]
+)
+def test_explicit_tags_that_fit_are_read(run_cli, write_config, tmp_path, tagged, value) -> None:
+    path = write_config(tmp_path, with_line("learning_rate", tagged))
+    assert json_of(run_cli(["step", str(path), "--format", "json"]))["learning_rate"] == value
+
+
+@pytest.mark.parametrize(
     ("text", "value"), [("1e-3", 1e-3), ("2E1", 20.0), ("1_0", 10.0), (".5", 0.5), ("+3", 3.0)]
 )
 def test_yaml12_decimal_numbers_still_read(run_cli, write_config, tmp_path, text, value):

@@ -355,9 +355,31 @@ def _convert(
             path=path,
             line=line,
         )
+    if node.tag != "tag:yaml.org,2002:str":
+        # An explicit tag (!!int 0x1F, !!bool 1, !!float 1:30) must fit the value as YAML 1.2
+        # reads it plain; otherwise it would bring back the YAML 1.1 forms, or crash the
+        # constructor.
+        plain = loader.resolve(yaml.ScalarNode, node.value, (True, False))
+        widened = plain == "tag:yaml.org,2002:int" and node.tag == "tag:yaml.org,2002:float"
+        if plain != node.tag and not widened:
+            short = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise ConfigError(
+                f"the tag {short} does not fit {node.value!r}; write the value without a tag",
+                source=source,
+                path=path,
+                line=line,
+            )
     if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
         return _plain_number(node, path, line, source)
-    return loader.construct_object(node)
+    try:
+        return loader.construct_object(node)
+    except (ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # a safety net: one line
+        raise ConfigError(
+            f"cannot read the value {node.value[:30]!r} ({exc})",
+            source=source,
+            path=path,
+            line=line,
+        ) from None
 
 
 def _plain_number(node: yaml.ScalarNode, path: KeyPath, line: int, source: str) -> float | int:
