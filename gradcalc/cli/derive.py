@@ -6,9 +6,11 @@ import click
 
 from gradcalc.cli.options import (
     check_output,
+    color_option,
+    complete_function,
+    complete_path,
     console,
     format_option,
-    no_color_option,
     write_atomically,
 )
 
@@ -25,7 +27,7 @@ from gradcalc.cli.options import (
         "  gradcalc derive tanh --at 0.5 --format latex -o tanh.tex && pdflatex tanh.tex"
     ),
 )
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete_function)
 @click.option(
     "--at",
     "at",
@@ -47,9 +49,11 @@ from gradcalc.cli.options import (
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
+    "- is standard output.",
 )
-@no_color_option
+@color_option
 def command(
     name: str,
     at: str | None,
@@ -57,7 +61,7 @@ def command(
     params: tuple[str, ...],
     fmt: str,
     output: str | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
     of primitives, put the local partial derivative on every edge, sweep backwards, and check
@@ -96,7 +100,7 @@ def command(
     else:
         from gradcalc.render import derive_table
 
-        con = console(no_color or output is not None)
+        con = console("never" if output is not None else color)
         if output is None:
             derive_table.render(trace, con)
             return

@@ -12,11 +12,14 @@ import json
 import math
 from typing import Any
 
+from gradcalc.contract import versioned
 from gradcalc.derive import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:
-    return json.dumps(document(trace), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return (
+        json.dumps(versioned(document(trace)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 def document(trace: DeriveTrace) -> dict[str, Any]:

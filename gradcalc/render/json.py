@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.contract import versioned
 from gradcalc.trace import LayerTrace, RunTrace
 
 
@@ -63,4 +64,4 @@ def document(trace: RunTrace) -> dict[str, Any]:
 def render(trace: RunTrace) -> str:
     # No indent: the C encoder only runs without it, and a wide network's trace has millions of
     # numbers. `jq .` pretty-prints.
-    return json.dumps(document(trace), ensure_ascii=False) + "\n"
+    return json.dumps(versioned(document(trace)), ensure_ascii=False) + "\n"
