@@ -19,9 +19,9 @@ jsonschema = pytest.importorskip("jsonschema")
 
 from gradcalc import __version__  # noqa: E402
 from gradcalc.contract import FORMAT_VERSION  # noqa: E402
-from gradcalc.examples import available  # noqa: E402
 from gradcalc.functions.activations import ACTIVATIONS  # noqa: E402
 from gradcalc.functions.losses import LOSSES  # noqa: E402
+from gradcalc.step.examples import available  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 DOCUMENTS = ("step", "derive", "list")

@@ -76,6 +76,28 @@ def console(color: str) -> Any:
     return con
 
 
+# What a writer hands back: finished text, or a drawing on a rich console (tables, --explain).
+View = str | Callable[[Any], None]
+
+
+def emit(view: View, output: str | None, color: str) -> None:
+    """Print a view, or write it to --output (captured without colour, atomically)."""
+    if isinstance(view, str):
+        text = view
+    else:
+        con = console("never" if output is not None else color)
+        if output is None:
+            view(con)
+            return
+        con.begin_capture()
+        view(con)
+        text = con.end_capture()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+
+
 def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]:
     return click.option(
         "--format",
@@ -136,7 +158,7 @@ def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -
 
 
 def complete_example(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from gradcalc.examples import available
+    from gradcalc.step.examples import available
 
     return [name for name in available() if name.startswith(incomplete)]
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.contract import versioned
-from gradcalc.trace import LayerTrace, RunTrace
+from gradcalc.step.trace import LayerTrace, RunTrace
 
 
 def _rows(array: np.ndarray, batch: bool) -> list[Any]:
@@ -38,7 +38,7 @@ def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
 def document(trace: RunTrace) -> dict[str, Any]:
     batch = trace.batch
     final = trace.final
-    return {
+    doc = {
         "config": trace.source,
         "loss_function": trace.loss,
         "loss_params": trace.loss_params,
@@ -59,9 +59,10 @@ def document(trace: RunTrace) -> dict[str, Any]:
         "initial": {"loss": trace.initial.loss, "output": _rows(trace.initial.output, batch)},
         "final": {"loss": final.loss, "output": _rows(final.output, batch)},
     }
+    return versioned(doc)
 
 
 def render(trace: RunTrace) -> str:
     # No indent: the C encoder only runs without it, and a wide network's trace has millions of
     # numbers. `jq .` pretty-prints.
-    return json.dumps(versioned(document(trace)), ensure_ascii=False) + "\n"
+    return json.dumps(document(trace), ensure_ascii=False) + "\n"

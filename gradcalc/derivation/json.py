@@ -13,13 +13,11 @@ import math
 from typing import Any
 
 from gradcalc.contract import versioned
-from gradcalc.derive import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:
-    return (
-        json.dumps(versioned(document(trace)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    )
+    return json.dumps(document(trace), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def document(trace: DeriveTrace) -> dict[str, Any]:
@@ -60,7 +58,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     doc["notes"] = list(trace.notes)
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
-    return doc
+    return versioned(doc)
 
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:
