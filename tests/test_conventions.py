@@ -30,6 +30,7 @@ PRINTING = {
     "step --explain": ["step", "--example", "worked-example", "--explain"],
     "derive": ["derive", "sigmoid", "--at", "0.3"],
     "list": ["list"],
+    "examples": ["examples"],
 }
 
 
@@ -86,7 +87,7 @@ def test_a_file_written_with_output_is_plain(run_cli, tmp_path: Path, name: str)
     assert "\x1b[" not in text and len(text) > 100
 
 
-@pytest.mark.parametrize("name", ["step", "derive", "list"])
+@pytest.mark.parametrize("name", ["step", "derive", "list", "examples"])
 def test_every_printing_command_has_the_color_options(run_cli, name: str) -> None:
     help_text = run_cli([name, "--help"]).stdout
     assert "--color [auto|always|never]" in help_text
