@@ -319,9 +319,19 @@ def test_version_lives_in_one_place(run_cli) -> None:
 
 
 def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
-    """`pip wheel .` as a packager runs it, in pip's isolated build environment."""
+    """`pip wheel .` as a packager runs it, in pip's isolated build environment, on a clean copy
+    of the source (a checkout's old build/ would leak modules that no longer exist)."""
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-v", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-v", "-w", str(tmp_path)],
+        cwd=source,
         capture_output=True,
         text=True,
         timeout=300,
@@ -340,9 +350,9 @@ def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
     assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
     assert "Author: gradcalc developers" in metadata
     assert f"Version: {gradcalc.__version__}" in metadata
-    # Every package of the source tree and every bundled example ships.
-    packages = {str(p.parent.relative_to(ROOT)) for p in ROOT.glob("gradcalc/**/__init__.py")}
-    assert {p for p in packages if f"{p}/__init__.py" not in names} == set()
+    # The wheel holds exactly the source's modules, every bundled example and py.typed.
+    modules = {str(p.relative_to(ROOT)) for p in ROOT.glob("gradcalc/**/*.py")}
+    assert {n for n in names if n.endswith(".py")} == modules
     assert {f"gradcalc/configs/{n}.yaml" for n in available()} <= set(names)
     assert "gradcalc/py.typed" in names
 
