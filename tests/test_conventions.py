@@ -207,6 +207,25 @@ def test_bash_completes_through_the_installed_script(tmp_path: Path) -> None:
     assert sorted(run.stdout.split()) == sorted(n for n in available() if n.startswith("worked"))
 
 
+def test_fish_completes_through_the_installed_script(tmp_path: Path) -> None:
+    fish = shutil.which("fish")
+    installed = Path(sys.executable).parent / "gradcalc"
+    if fish is None or not installed.exists():
+        pytest.skip("needs fish and an installed gradcalc script")
+    script = (
+        "gradcalc completion fish | source\n"
+        'complete -C "gradcalc derive si"; echo ==; complete -C "gradcalc list "\n'
+    )
+    env = {"PATH": f"{installed.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [fish, "--no-config", "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    derive, kinds = run.stdout.split("==\n")
+    assert sorted(derive.split()) == sorted(n for n in registry_names() if n.startswith("si"))
+    assert kinds.split() == ["activations", "losses"]
+
+
 def test_readme_documents_completion_install() -> None:
     section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
     for shell in ("bash", "zsh", "fish"):
