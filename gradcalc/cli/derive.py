@@ -10,10 +10,12 @@ import click
 from gradcalc.cli.options import (
     View,
     check_output,
+    color_option,
+    complete_function,
+    complete_path,
     emit,
     force_option,
     format_option,
-    no_color_option,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
         "  gradcalc derive tanh --at 0.5 --format latex -o tanh.tex && pdflatex tanh.tex"
     ),
 )
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete_function)
 @click.option(
     "--at",
     "at",
@@ -54,11 +56,12 @@ if TYPE_CHECKING:
     "--output",
     "-o",
     metavar="FILE",
+    shell_complete=complete_path,
     help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
     "- is standard output.",
 )
 @force_option
-@no_color_option
+@color_option
 def command(
     name: str,
     at: str | None,
@@ -67,7 +70,7 @@ def command(
     fmt: str,
     output: str | None,
     force: bool,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
     of primitives, put the local partial derivative on every edge, sweep backwards, and check
@@ -86,7 +89,7 @@ def command(
     if output is not None:
         check_output(output, force)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace), output, no_color, force)
+    emit(WRITERS[fmt](trace), output, color, force)
     _exit_if_suspect(trace)
 
 
