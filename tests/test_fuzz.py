@@ -34,7 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKED = ROOT / "configs" / "worked-example.yaml"
 
 # The README's table: the statuses each command may end with (130 and 128+N need a signal).
-STATUSES = {"step": {0, 1, 2}, "derive": {0, 2, 3}, "list": {0, 2}, "examples": {0, 2}}
+STATUSES = {
+    "step": {0, 1, 2},
+    "derive": {0, 2, 3},
+    "list": {0, 2},
+    "examples": {0, 2},
+    "completion": {0, 2},
+}
 
 
 def fuzz_settings(default: int) -> settings:
@@ -530,9 +536,14 @@ def test_step_arguments_end_cleanly(args: list[str]) -> None:
 
 @fuzz_settings(60)
 @given(
-    st.sampled_from(["list", "examples"]),
+    st.sampled_from(["list", "examples", "completion"]),
     st.lists(
-        st.sampled_from(["--format", "json", "table", "yaml", "--no-color", "-h", "x", "--bogus"]),
+        st.sampled_from(
+            [
+                *("--format", "json", "table", "yaml", "--no-color", "--color", "always", "-h"),
+                *("x", "--bogus", "activations", "losses", "bash", "zsh", "fish", "tcsh"),
+            ]
+        ),
         max_size=3,
     ),
 )

@@ -389,6 +389,7 @@ COMMANDS = [
     ["list"],
     ["list", "--format", "json"],
     ["examples"],
+    ["completion", "bash"],
     ["step", str(WORKED)],
     ["step", str(WORKED), "--format", "json"],
     ["step", str(WORKED), "--explain"],
