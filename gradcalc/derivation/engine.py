@@ -1246,9 +1246,17 @@ def disagreement(trace: DeriveTrace) -> str | None:
                 else:
                     trusted = "no two routes agree, so none is trusted: treat the result as unknown"
                 return f"the routes disagree for {where} ({numbers}); {trusted}"
-        # A parameter gradient (PReLU's a) disagrees.
+        at = ", ".join(_short(v) for v in point.at)
+        if point.param_graph:  # a parameter gradient (PReLU's a) disagrees
+            graph = ", ".join(f"∂/∂{k} {_short(v)}" for k, v in point.param_graph.items())
+            numeric = ", ".join(f"∂/∂{k} {_short(v)}" for k, v in point.numeric.params.items())
+            return (
+                f"the routes disagree at {at} on a parameter gradient (graph {graph}; finite "
+                f"difference {numeric}); none is trusted"
+            )
+        # At a kink: the one-sided differences contradict the record's stated slopes.
         return (
-            f"the routes disagree at {', '.join(_short(v) for v in point.at)} on a parameter "
-            f"gradient ({dict(point.param_graph)} by the graph); none is trusted"
+            f"the routes disagree at {at}: the one-sided differences do not match the kink's "
+            "stated slopes or the reported convention; none is trusted"
         )
     return None
