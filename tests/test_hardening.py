@@ -577,3 +577,16 @@ def test_a_real_ctrl_c_exits_130_with_one_line_and_no_file(tmp_path) -> None:
     err = proc.stderr.read().decode()
     assert err.count("\n") == 1 and "interrupted" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
+
+
+def test_a_kink_contradicting_its_record_exits_3(run_cli, monkeypatch) -> None:
+    from gradcalc.functions import activations
+
+    relu = activations.REGISTRY["relu"]
+    wrong_kink = dataclasses.replace(relu.kinks[0], left=lambda p: 0.5)
+    monkeypatch.setitem(
+        activations.REGISTRY, "relu", dataclasses.replace(relu, kinks=(wrong_kink,))
+    )
+    result = run_cli(["derive", "relu", "--at", "0", "--format", "json"])
+    one_line_error(result, 3, "disagree", "kink")
+    assert run_cli(["derive", "relu", "--at", "0.5"]).exit_code == 0
