@@ -590,3 +590,21 @@ def test_a_kink_contradicting_its_record_exits_3(run_cli, monkeypatch) -> None:
     result = run_cli(["derive", "relu", "--at", "0", "--format", "json"])
     one_line_error(result, 3, "disagree", "kink")
     assert run_cli(["derive", "relu", "--at", "0.5"]).exit_code == 0
+
+
+@pytest.mark.parametrize("into", ["pipe", "file"])
+def test_output_to_dev_stdout(tmp_path, into: str) -> None:
+    args = [sys.executable, "-m", "gradcalc", "derive", "tanh", "--at", "1", "-o", "/dev/stdout"]
+    args += ["--format", "markdown"]
+    if into == "pipe":
+        run = subprocess.run(args, capture_output=True, timeout=60, check=False)
+        assert run.returncode == 0, run.stderr
+        text = run.stdout
+    else:
+        target = tmp_path / "shell-redirect.md"
+        with target.open("wb") as fh:  # as `gradcalc ... -o /dev/stdout > file` does
+            run = subprocess.run(args, stdout=fh, stderr=subprocess.PIPE, timeout=60, check=False)
+        assert run.returncode == 0, run.stderr
+        text = target.read_bytes()
+        assert [p.name for p in tmp_path.iterdir()] == ["shell-redirect.md"]
+    assert text.startswith(b"#") and b"tanh" in text
