@@ -77,7 +77,8 @@ def check_result(command: str, args: list[str], result) -> dict | None:
     else:
         assert result.stderr == "", (args, result.stderr)
     fmt = args[args.index("--format") + 1] if "--format" in args else None
-    if fmt == "json" and "-o" not in args and result.exit_code == 0:
+    helped = "-h" in args or "--help" in args
+    if fmt == "json" and "-o" not in args and not helped and result.exit_code == 0:
         return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c}: {args!r}"))
     return None
 
