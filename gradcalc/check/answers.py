@@ -371,23 +371,21 @@ _COMMENTS = {
 
 def _block(shape: Shape, pad: str) -> list[str]:
     out: list[str] = []
-    keys = shape.step_keys()
-    seen: set[str] = set()
-    for key in keys:
-        q, l = key
-        if q not in seen:
-            seen.add(q)
-            if l is None:
-                names = ", ".join(symbol(key, i, shape) for _, i in indices(key, shape))
-                comment = _COMMENTS[q]
-                if q == "losses":
-                    nulls = "[" + ", ".join("null" for _ in range(shape.examples)) + "]"
-                    out.append(f"{pad}{q}: {nulls}  # {comment}: {names}")
-                else:
-                    out.append(f"{pad}{q}: null  # {comment}")
-                continue
-            out.append(f"{pad}{q}:  # {_COMMENTS[q]}")
-        out += _layer_lines(shape, key, pad + "  ")
+    by_quantity: dict[str, list[Key]] = {}
+    for key in shape.step_keys():
+        by_quantity.setdefault(key[0], []).append(key)
+    for q, keys in by_quantity.items():
+        if keys[0][1] is None:
+            key = keys[0]
+            if q == "losses":
+                nulls = "[" + ", ".join("null" for _ in range(shape.examples)) + "]"
+                out.append(f"{pad}{q}: {nulls}  # {_COMMENTS[q]}, x = 1..{shape.examples}")
+            else:
+                out.append(f"{pad}{q}: null  # {_COMMENTS[q]}")
+            continue
+        out.append(f"{pad}{q}:  # {_COMMENTS[q]}")
+        for key in keys:
+            out += _layer_lines(shape, key, pad + "  ")
     return out
 
 
@@ -406,7 +404,33 @@ def _layer_lines(shape: Shape, key: Key, pad: str) -> list[str]:
     rows, width = dims
     out = [f"{pad}{l}:"]
     for r in range(rows):
-        row = names[r * width : (r + 1) * width]
+        row = [n.split(" (x = ")[0] for n in names[r * width : (r + 1) * width]]
         nulls = ", ".join("null" for _ in row)
-        out.append(f"{pad}  - [{nulls}]  # " + ", ".join(row))
+        lead = f"x = {r + 1}: " if batch_rows else ""
+        out.append(f"{pad}  - [{nulls}]  # {lead}" + ", ".join(row))
+    return out
+
+
+# ---- points per group ------------------------------------------------------------------------
+
+
+def load_points(source: str) -> dict[str, float]:
+    """A YAML mapping of quantity group -> points per cell (`delta: 2`); others count 1."""
+    from gradcalc.check.cells import GROUPS
+
+    name, text = read_text(source, "check the path of the --points file")
+    doc = parse_yaml(text, name, "write e.g. 'delta: 2' for two points per δ cell")
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error(
+            (), f"expected a mapping of quantity groups to points, got {_type_name(data)}"
+        )
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        if key not in GROUPS:
+            raise doc.error((key,), "unknown quantity group", did_you_mean(key, GROUPS))
+        number = _number(doc, value, (key,))
+        if number < 0:
+            raise doc.error((key,), f"points must be ≥ 0, got {number:g}")
+        out[key] = number
     return out

@@ -264,6 +264,8 @@ class _Judge:
         out = []
         for pos, index in indices(key, self.shape):
             v = str(verdict[pos])
+            if v == "missing" and not o.require_all:
+                continue
             m = names[pos]
             record = mistakes_mod.REGISTRY[m] if m else None
             out.append(

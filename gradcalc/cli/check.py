@@ -1,0 +1,204 @@
+"""gradcalc check: grade answers to a step — a hand-worked sheet or another program's numbers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from gradcalc.cli.options import check_output, console, no_color_option, write_atomically
+from gradcalc.errors import GradcalcError
+from gradcalc.limits import MAX_STEPS
+
+
+def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be a finite number ≥ 0, got {value:g}")
+    return value
+
+
+@click.command(
+    "check",
+    short_help="Grade answers to a step cell by cell, naming known mistakes.",
+    epilog="Example: gradcalc check configs/worked-example.yaml answers.yaml --decimals 3",
+)
+@click.argument("config", metavar="CONFIG")
+@click.argument("answers", required=False, metavar="ANSWERS")
+@click.option(
+    "--template",
+    is_flag=True,
+    help="Print a blank answer sheet for CONFIG (every quantity, null values) instead.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, MAX_STEPS),
+    metavar="N",
+    help="SGD steps the answers cover (overrides `steps:` in the config).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "gradescope"]),
+    default="table",
+    show_default=True,
+    help="Output format: a table, the JSON contract, or Gradescope's results.json.",
+)
+@click.option(
+    "--decimals",
+    type=click.IntRange(0, 12),
+    metavar="N",
+    help="The answers were worked rounding every quantity to N decimals: accept what such a "
+    "hand calculation can produce.",
+)
+@click.option(
+    "--sig-figs",
+    "sig_figs",
+    type=click.IntRange(1, 15),
+    metavar="N",
+    help="As --decimals, for N significant figures.",
+)
+@click.option(
+    "--rtol",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    callback=_tolerance,
+    help="Relative tolerance of a correct cell.",
+)
+@click.option(
+    "--atol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    callback=_tolerance,
+    help="Absolute tolerance of a correct cell.",
+)
+@click.option(
+    "--no-carry",
+    is_flag=True,
+    help="Do not accept a cell that is right only given an earlier wrong answer.",
+)
+@click.option(
+    "--require-all",
+    is_flag=True,
+    help="Every cell of the steps must be answered; a missing one fails (status 1).",
+)
+@click.option(
+    "--points",
+    "points_file",
+    metavar="FILE",
+    help="YAML: points per cell of each quantity group (e.g. delta: 2); others count 1.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write the output to FILE instead (atomically; any format).",
+)
+@no_color_option
+@click.pass_context
+def command(
+    ctx: click.Context,
+    config: str,
+    answers: str | None,
+    template: bool,
+    steps: int | None,
+    fmt: str,
+    decimals: int | None,
+    sig_figs: int | None,
+    rtol: float,
+    atol: float,
+    no_carry: bool,
+    require_all: bool,
+    points_file: str | None,
+    output: str | None,
+    no_color: bool,
+) -> None:
+    """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
+    CONFIG, cell by cell: ✓ correct, ≈ correct to the rounding, ↳ right given an earlier error,
+    ✗ wrong (with the known mistake named when one matches). A whole `gradcalc step --format
+    json` document is accepted as answers.
+
+    Exit status: 0 every answered cell is right, 1 at least one is wrong (or, with
+    --require-all, missing), 2 bad input.
+    """
+    from gradcalc import config as config_mod
+    from gradcalc.check import answers as answers_mod
+    from gradcalc.check.cells import Shape
+
+    if template == (answers is not None):
+        raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
+    if config == "-" and answers == "-":
+        raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
+    if decimals is not None and sig_figs is not None:
+        raise click.UsageError("give --decimals or --sig-figs, not both")
+    if output == "-":
+        output = None
+    if output is not None:
+        check_output(output)
+        for source in (config, answers, points_file):
+            if source not in (None, "-") and Path(output).exists() and Path(source).exists():
+                if Path(output).samefile(source):
+                    raise GradcalcError(
+                        f"--output {output}: is an input being read; choose another file"
+                    )
+
+    spec = config_mod.load(config)
+    n_steps = spec.steps if steps is None else steps
+    shape = Shape.of(spec)
+    if template:
+        text = answers_mod.template(shape, max(n_steps, 1), config, _describe(spec, n_steps))
+        _write(text, output)
+        return
+    if n_steps < 1:
+        raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
+    points = answers_mod.load_points(points_file) if points_file else {}
+    assert answers is not None
+    sheet = answers_mod.load(answers, shape, n_steps)
+
+    from gradcalc.check.grade import Options, grade
+
+    options = Options(
+        rtol=rtol,
+        atol=atol,
+        decimals=decimals,
+        sig_figs=sig_figs,
+        carry=not no_carry,
+        require_all=require_all,
+        points=points,
+    )
+    report = grade(spec, sheet, n_steps, options)
+
+    from gradcalc.check import views
+
+    if fmt == "json":
+        _write(views.render_json(report), output)
+    elif fmt == "gradescope":
+        _write(views.render_gradescope(report), output)
+    else:
+        con = console(no_color or output is not None)
+        if output is not None:
+            con.begin_capture()
+        views.render_table(report, con)
+        if output is not None:
+            write_atomically(output, con.end_capture())
+    if not report.passed:
+        ctx.exit(1)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+
+
+def _describe(spec, steps: int) -> str:  # type: ignore[no-untyped-def]
+    sizes = "-".join(str(s) for s in spec.sizes)
+    acts = ", ".join(layer.activation.name for layer in spec.layers)
+    m = spec.x.shape[0]
+    return (
+        f"a {sizes} network ({acts}), {m} example{'s' if m != 1 else ''}, loss "
+        f"{spec.loss.name}, η = {spec.learning_rate:g}, {steps} step{'s' if steps != 1 else ''}"
+    )
