@@ -64,6 +64,9 @@ class Cell:
     explanation: str | None = None
     carried: float | None = None  # the value its inputs as answered lead to, where it differs
     points: float = 1.0
+    # Every known mistake whose value the answer matches; `mistake` is the one that explains
+    # the most cells of the sheet (factor_of_two and a mean over two examples both halve C).
+    matches: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -184,6 +187,7 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
             None,
             final_carried[key],
         )
+    cells = _resolve(cells)
     return Report(spec.source, answers.source, tuple(cells), _first_error(cells, judge), options)
 
 
@@ -252,21 +256,27 @@ class _Judge:
         consistent = answered & self.close(answer, own, slack) & ~self.close(own, exact, slack)
         if o.carry:
             verdict[(verdict == "wrong") & consistent] = "carried"
-        names = np.full(dims, None, dtype=object)
+        names = np.empty(dims, dtype=object)
+        for pos in np.ndindex(*dims):
+            names[pos] = []
         if ctx is not None and step is not None:
             for mistake, candidates in mistakes_mod.named(ctx, key):
+                hit = np.zeros(dims, dtype=bool)
                 for value in candidates:
                     value = np.broadcast_to(value, dims)
-                    hit = (verdict == "wrong") & (names == None) & self.close(answer, value, slack)  # noqa: E711
-                    hit &= ~self.close(value, own, slack)
-                    names[hit] = mistake.id
+                    hit |= self.close(answer, value, slack) & ~self.close(value, own, slack)
+                hit &= verdict == "wrong"
+                for pos in np.ndindex(*dims):
+                    if hit[pos]:
+                        names[pos].append(mistake.id)
         points = o.points.get(key[0] if step is not None else f"final_{key[0]}", 1.0)
         out = []
         for pos, index in indices(key, self.shape):
             v = str(verdict[pos])
             if v == "missing" and not o.require_all:
                 continue
-            m = names[pos]
+            matches = tuple(names[pos])
+            m = matches[0] if matches else None
             record = mistakes_mod.REGISTRY[m] if m else None
             out.append(
                 Cell(
@@ -282,9 +292,26 @@ class _Judge:
                     explanation=record.explanation if record else None,
                     carried=float(own[pos]) if bool(consistent[pos]) else None,
                     points=points,
+                    matches=matches,
                 )
             )
         return out
+
+
+def _resolve(cells: list[Cell]) -> list[Cell]:
+    """Name, on a cell that several mistakes explain, the one that explains the most cells."""
+    from collections import Counter
+    from dataclasses import replace
+
+    counts = Counter(m for c in cells for m in c.matches)
+    order = list(mistakes_mod.REGISTRY)
+    out = []
+    for c in cells:
+        if len(c.matches) > 1:
+            best = max(c.matches, key=lambda m: (counts[m], -order.index(m)))
+            c = replace(c, mistake=best, explanation=mistakes_mod.REGISTRY[best].explanation)
+        out.append(c)
+    return out
 
 
 def _first_error(cells: Sequence[Cell], judge: _Judge) -> FirstError | None:

@@ -90,7 +90,12 @@ def _updated_weights_in_backprop(ctx: Context, key: Key) -> list[np.ndarray]:
     assert l is not None
     if l == ctx.shape.L:
         return []
-    return [ctx.delta_from(l, ctx.given("delta", l + 1) @ ctx.given("weights", l + 1))]
+    # The updated w^(l+1) as answered, or as the answered gradient makes it.
+    w_new = carried(ctx, ("weights", l + 1))
+    answered = ctx.answered("weights", l + 1)
+    if answered is not None:
+        w_new = np.where(np.isnan(answered), w_new, answered)
+    return [ctx.delta_from(l, ctx.given("delta", l + 1) @ w_new)]
 
 
 def _transposed_weights(ctx: Context, key: Key) -> list[np.ndarray]:
@@ -155,7 +160,27 @@ def _softmax_diagonal_only(ctx: Context, key: Key) -> list[np.ndarray]:
     return [ctx.grad_a(l) * s * (1.0 - s)]
 
 
+# Where two records explain a cell equally well (a mean over two examples halves C as a dropped ½
+# would), the sheet's other cells decide, then this order: the more specific records first.
 MISTAKES: list[Mistake] = [
+    Mistake(
+        "softmax_diagonal_only",
+        "δ through the diagonal s_j(1 − s_j) of the softmax Jacobian only, without −s_i s_j",
+        ("delta",),
+        _softmax_diagonal_only,
+    ),
+    Mistake(
+        "sum_instead_of_mean",
+        "the batch's costs and gradients summed where the config averages them (reduction: mean)",
+        ("loss", "grad_weights", "grad_biases"),
+        _reduction("sum"),
+    ),
+    Mistake(
+        "mean_instead_of_sum",
+        "the batch's costs and gradients averaged where the config sums them (reduction: sum)",
+        ("loss", "grad_weights", "grad_biases"),
+        _reduction("mean"),
+    ),
     Mistake(
         "missing_activation_derivative",
         "δ^l without the factor f′(z^l): ∂C/∂a^l (or (w^(l+1))ᵀδ^(l+1)) was taken for δ^l",
@@ -221,24 +246,6 @@ MISTAKES: list[Mistake] = [
         "the biases were left as they were: b^l was not updated",
         ("biases",),
         _biases_not_updated,
-    ),
-    Mistake(
-        "sum_instead_of_mean",
-        "the batch's costs and gradients summed where the config averages them (reduction: mean)",
-        ("loss", "grad_weights", "grad_biases"),
-        _reduction("sum"),
-    ),
-    Mistake(
-        "mean_instead_of_sum",
-        "the batch's costs and gradients averaged where the config sums them (reduction: sum)",
-        ("loss", "grad_weights", "grad_biases"),
-        _reduction("mean"),
-    ),
-    Mistake(
-        "softmax_diagonal_only",
-        "δ through the diagonal s_j(1 − s_j) of the softmax Jacobian only, without −s_i s_j",
-        ("delta",),
-        _softmax_diagonal_only,
     ),
 ]
 
