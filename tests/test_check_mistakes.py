@@ -325,7 +325,7 @@ def by_hand(sheet: dict, mistake: str | None) -> dict:
         "biases": {3: b3n.tolist(), 2: b2n.tolist()},
     }
     if m > 1:
-        doc["losses"] = (Cx * (1.0 if mistake != "factor_of_two" else 1.0)).tolist()
+        doc["losses"] = Cx.tolist()
     return doc
 
 

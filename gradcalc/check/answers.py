@@ -25,7 +25,7 @@ from gradcalc.check.cells import (
     symbol,
 )
 from gradcalc.config import _Doc, _number, _type_name, parse_yaml, read_text
-from gradcalc.errors import ConfigError, KeyPath, did_you_mean
+from gradcalc.errors import KeyPath, did_you_mean
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
@@ -131,8 +131,7 @@ class _Reader:
         if "examples" in data and data["examples"] != shape.examples:
             raise self.doc.error(
                 ("examples",),
-                f"the answers are for {data['examples']} examples, the config has "
-                f"{shape.examples}",
+                f"the answers are for {data['examples']} examples, the config has {shape.examples}",
             )
         final = data.get("final")
         if final is None:
@@ -249,7 +248,11 @@ class _Reader:
             unit = f"one per unit of layer {l if l else shape.L}"
             if not shape.batch:
                 return self._vector(value, path, width, unit)[None, :]
-            if isinstance(value, list) and width == 1 and all(not isinstance(v, list) for v in value):
+            if (
+                isinstance(value, list)
+                and width == 1
+                and all(not isinstance(v, list) for v in value)
+            ):
                 value = [[v] for v in value]  # a batch of one-unit layers may be written flat
             return self._matrix(value, path, rows, width, "example", unit)
         if isinstance(value, list) and rows == 1 and all(not isinstance(v, list) for v in value):

@@ -51,7 +51,9 @@ def sig_figs_unit(n: int) -> Unit:
     return unit
 
 
-def _spread(f: Callable[..., np.ndarray], args: Sequence[np.ndarray], errs: Sequence, rowwise: bool):
+def _spread(
+    f: Callable[..., np.ndarray], args: Sequence[np.ndarray], errs: Sequence, rowwise: bool
+):
     """A bound on |f(args + d) − f(args)| for |d| ≤ errs, per output element (see the module)."""
     with np.errstate(all="ignore"):
         base = np.asarray(f(*args))
@@ -87,7 +89,9 @@ def _param_spread(g: Callable[[dict], np.ndarray], p: dict[str, float], e_p: dic
     total = 0.0
     for name, e in e_p.items():
         if e > 0:
-            total = total + _spread(lambda v, n=name: g({**p, n: float(v)}), [np.array(p[name])], [e], False)  # noqa: E501
+            total = total + _spread(
+                lambda v, n=name: g({**p, n: float(v)}), [np.array(p[name])], [e], False
+            )
     return total
 
 
@@ -112,8 +116,6 @@ class Bounds:
         ]
         scale = 1.0 / spec.x.shape[0] if spec.reduction == "mean" else 1.0
         eta = exact.learning_rate
-        last = spec.layers[-1].activation.name
-        fused = spec.loss.fused.get(last)
         for st in exact.steps:
             glob: dict[Key, np.ndarray] = {}
             loc: dict[Key, np.ndarray] = {}
@@ -131,70 +133,44 @@ class Bounds:
                 glob[("z", l)], glob[("a", l)] = e_z[l - 2], e_a[l - 2]
                 loc[("z", l)] = self.u(lt.z, 0 * lt.z)
                 loc[("a", l)] = self.u(lt.a, 0 * lt.a)
-            e_losses, e_loss, local_loss = self._cost(st.losses, st.layers[-1].z, st.layers[-1].a, e_z[-1], e_a[-1], scale)  # noqa: E501
+            last_layer = st.layers[-1]
+            e_losses, e_loss, local_loss = self._cost(
+                st.losses, last_layer.z, last_layer.a, e_z[-1], e_a[-1], scale
+            )
             glob[("losses", None)], glob[("loss", None)] = e_losses, e_loss
             loc[("losses", None)] = self.u(st.losses, 0 * st.losses)
             loc[("loss", None)] = local_loss
 
-            y, lp = spec.y, spec.loss_params
-            lt_L = st.layers[-1]
-            e_ga = _spread(lambda a: spec.loss.grad(a, y, lp), [lt_L.a], [e_a[-1]], True)
-            e_ga = e_ga + self.u(lt_L.grad_a, e_ga)
-            loc_ga = self.u(lt_L.grad_a, 0 * e_ga)
+            e_ga = _spread(self._loss_grad, [last_layer.a], [e_a[-1]], True)
+            e_ga = e_ga + self.u(last_layer.grad_a, e_ga)
+            loc_ga = self.u(last_layer.grad_a, 0 * e_ga)
             new_w, new_b = list(e_w), list(e_b)
             new_p = [dict(d) for d in e_p]
             for l in range(L, 1, -1):
                 lt, i = st.layers[l - 2], l - 2
-                f, p = spec.layers[i].activation, lt.params_before
-                z, a, ga = lt.z, lt.a, lt.grad_a
-                if l == L and fused is not None:
-                    e_d = _spread(lambda zz: fused.delta(zz, y, lp), [z], [e_z[i]], True)
-                    e_d = e_d + self.u(lt.delta, e_d)
-                    loc_d = self.u(lt.delta, 0 * e_d)
-                elif f.prime is not None:
-                    prime = f.prime
-                    e_f = _spread(lambda zz, aa: prime(zz, aa, p), [z, a], [e_z[i], e_a[i]], False)
-                    e_f = e_f + _param_spread(lambda q: prime(z, a, q), p, e_p[i])
-                    assert lt.prime is not None
-                    e_f = e_f + self.u(lt.prime, e_f)
-                    loc_f = self.u(lt.prime, 0 * e_f)
-                    e_d = np.abs(lt.prime) * e_ga + np.abs(ga) * e_f + e_ga * e_f
-                    e_d = e_d + self.u(lt.delta, e_d)
-                    loc_d = np.abs(lt.prime) * loc_ga + np.abs(ga) * loc_f + loc_ga * loc_f
-                    loc_d = loc_d + self.u(lt.delta, 0 * e_d)
-                else:
-                    vjp = f.backward
-                    e_d = _spread(lambda zz, aa, gg: vjp(zz, aa, gg, p), [z, a, ga], [e_z[i], e_a[i], e_ga], True)  # noqa: E501
-                    e_d = e_d + self.u(lt.delta, e_d)
-                    loc_d = _spread(lambda gg: vjp(z, a, gg, p), [ga], [loc_ga], True)
-                    loc_d = loc_d + self.u(lt.delta, 0 * e_d)
+                f = spec.layers[i].activation
+                e_d, loc_d = self._delta(lt, f, l == L, e_z[i], e_a[i], e_ga, loc_ga, e_p[i])
                 glob[("delta", l)], loc[("delta", l)] = e_d, loc_d
 
                 a_prev = spec.x if l == 2 else st.layers[l - 3].a
                 e_prev = np.zeros(a_prev.shape) if l == 2 else e_a[l - 3]
                 e_gb = scale * e_d.sum(axis=0)
                 e_gb = e_gb + self.u(lt.grad_biases, e_gb)
-                e_gw = scale * (e_d.T @ np.abs(a_prev) + np.abs(lt.delta).T @ e_prev + e_d.T @ e_prev)
+                e_gw = scale * (
+                    e_d.T @ np.abs(a_prev) + np.abs(lt.delta).T @ e_prev + e_d.T @ e_prev
+                )
                 e_gw = e_gw + self.u(lt.grad_weights, e_gw)
                 glob[("grad_biases", l)], glob[("grad_weights", l)] = e_gb, e_gw
                 loc[("grad_biases", l)] = self.u(lt.grad_biases, 0 * e_gb)
                 loc[("grad_weights", l)] = self.u(lt.grad_weights, 0 * e_gw)
 
                 if lt.grad_params:
-                    e_gp = []
-                    for name in lt.grad_params:
-                        part = lt.param_partials[name]
-                        assert f.param_partials is not None
-                        pp = f.param_partials
-                        e_part = _spread(lambda zz, aa, n=name: pp(zz, aa, p)[n], [z, a], [e_z[i], e_a[i]], False)  # noqa: E501
-                        e_part = e_part + self.u(part, e_part)
-                        e_g = scale * np.sum(np.abs(ga) * e_part + np.abs(part) * e_ga + e_ga * e_part)  # noqa: E501
-                        e_g = e_g + float(self.u(np.asarray(lt.grad_params[name]), np.asarray(e_g)))
-                        e_gp.append(e_g)
-                        e_new = e_p[i][name] + eta * e_g
-                        new_p[i][name] = e_new + float(self.u(np.asarray(lt.params[name]), np.asarray(e_new)))  # noqa: E501
-                    glob[("grad_activation_params", l)] = np.array(e_gp)
-                    loc[("grad_activation_params", l)] = np.array(e_gp)
+                    e_gp = self._param_grads(lt, f, scale, e_z[i], e_a[i], e_ga)
+                    glob[("grad_activation_params", l)] = loc[("grad_activation_params", l)] = e_gp
+                    for name, e_g in zip(lt.grad_params, e_gp, strict=True):
+                        e_new = e_p[i][name] + eta * float(e_g)
+                        u_new = self.u(np.asarray(lt.params[name]), np.asarray(e_new))
+                        new_p[i][name] = e_new + float(u_new)
                 if lt.params:
                     values = [new_p[i].get(name, 0.0) for name in lt.params]
                     glob[("activation_params", l)] = np.array(values)
@@ -232,7 +208,48 @@ class Bounds:
         _, e_loss, _ = self._cost(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1], scale)
         self.final = {("output", None): e_a[-1], ("loss", None): e_loss}
 
-    def _forward(self, weights, params, zs, activations, e_w, e_b, e_p):
+    def _loss_grad(self, a: np.ndarray) -> np.ndarray:
+        return self.spec.loss.grad(a, self.spec.y, self.spec.loss_params)
+
+    def _delta(self, lt, f, output: bool, e_z, e_a, e_ga, loc_ga, e_p):  # type: ignore[no-untyped-def]
+        """(global, local) bounds of δ^l: BP1 or BP2's Hadamard product, or a Jacobian product."""
+        spec, p = self.spec, lt.params_before
+        z, a, ga = lt.z, lt.a, lt.grad_a
+        fused = spec.loss.fused.get(spec.layers[-1].activation.name) if output else None
+        if fused is not None:
+            e_d = _spread(lambda zz: fused.delta(zz, spec.y, spec.loss_params), [z], [e_z], True)
+            return e_d + self.u(lt.delta, e_d), self.u(lt.delta, 0 * e_d)
+        if f.prime is not None:
+            prime = f.prime
+            e_f = _spread(lambda zz, aa: prime(zz, aa, p), [z, a], [e_z, e_a], False)
+            e_f = e_f + _param_spread(lambda q: prime(z, a, q), p, e_p)
+            e_f = e_f + self.u(lt.prime, e_f)
+            loc_f = self.u(lt.prime, 0 * e_f)
+            e_d = np.abs(lt.prime) * e_ga + np.abs(ga) * e_f + e_ga * e_f
+            loc_d = np.abs(lt.prime) * loc_ga + np.abs(ga) * loc_f + loc_ga * loc_f
+            return e_d + self.u(lt.delta, e_d), loc_d + self.u(lt.delta, 0 * e_d)
+        e_d = _spread(
+            lambda zz, aa, gg: f.backward(zz, aa, gg, p), [z, a, ga], [e_z, e_a, e_ga], True
+        )
+        loc_d = _spread(lambda gg: f.backward(z, a, gg, p), [ga], [loc_ga], True)
+        return e_d + self.u(lt.delta, e_d), loc_d + self.u(lt.delta, 0 * e_d)
+
+    def _param_grads(self, lt, f, scale: float, e_z, e_a, e_ga) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Bounds of ∂C/∂p = Σ ∂C/∂a ⊙ ∂a/∂p for each learned parameter (PReLU's a)."""
+        p, ga, out = lt.params_before, lt.grad_a, []
+        for name, partial in lt.param_partials.items():
+            e_part = _spread(
+                lambda zz, aa, n=name: f.param_partials(zz, aa, p)[n],
+                [lt.z, lt.a],
+                [e_z, e_a],
+                False,
+            )
+            e_part = e_part + self.u(partial, e_part)
+            e_g = scale * np.sum(np.abs(ga) * e_part + np.abs(partial) * e_ga + e_ga * e_part)
+            out.append(e_g + float(self.u(np.asarray(lt.grad_params[name]), np.asarray(e_g))))
+        return np.array(out)
+
+    def _forward(self, weights, params, zs, activations, e_w, e_b, e_p):  # type: ignore[no-untyped-def]
         spec = self.spec
         a_prev, e_prev = spec.x, np.zeros(spec.x.shape)
         out_z, out_a = [], []

@@ -249,7 +249,11 @@ class _Judge:
             verdict[answered & ~right & near] = "rounding"
         slack = BOUND_SAFETY * local if local is not None else 0.0
         if ctx is not None:
-            own = carried(ctx, key) if key[0] not in ("activation_params", "grad_activation_params") else exact  # noqa: E501
+            own = (
+                carried(ctx, key)
+                if key[0] not in ("activation_params", "grad_activation_params")
+                else exact
+            )
         else:
             own = final_carried if final_carried is not None else exact
         own = np.broadcast_to(own, dims)

@@ -50,7 +50,7 @@ class Context:
         return self.spec.x if l == 2 else self.given("a", l - 1)
 
     def grad_a(self, l: int) -> np.ndarray:
-        """∂C/∂a^l from the given values: the loss's gradient (l = L) or BP2's (w^(l+1))ᵀ δ^(l+1)."""
+        """∂C/∂a^l from the given values: the loss's gradient (l = L), or (w^(l+1))ᵀ δ^(l+1)."""
         if l == self.shape.L:
             with np.errstate(all="ignore"):
                 return self.spec.loss.grad(self.given("a", l), self.spec.y, self.spec.loss_params)

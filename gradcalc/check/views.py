@@ -8,6 +8,7 @@ from typing import Any
 
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, VERDICTS, Cell, Report
+from gradcalc.render.notation import plural
 
 
 def num(value: float | None) -> str:
@@ -38,7 +39,9 @@ def first_error_text(report: Report) -> str | None:
         return text + "; no other cell is wrong."
     if fe.follows:
         return text + "; every later ✗ follows from it (each is right given the answers before it)."
-    return text + f"; {fe.later_wrong} later ✗ {'is an error' if fe.later_wrong == 1 else 'are errors'} of {'its' if fe.later_wrong == 1 else 'their'} own."  # noqa: E501
+    if fe.later_wrong == 1:
+        return text + "; 1 later ✗ is an error of its own."
+    return text + f"; {fe.later_wrong} later ✗ are errors of their own."
 
 
 def _tally(cells: Iterable[Cell]) -> dict[str, float]:
@@ -72,7 +75,7 @@ def render_table(report: Report, console: Any) -> None:
     header = Text()
     header.append(report.answers, style="bold")
     answered = sum(c.answer is not None for c in report.cells)
-    header.append(f" against {report.config}: {answered} answered cell{'s' if answered != 1 else ''}")
+    header.append(f" against {report.config}: {plural(answered, 'answered cell')}")
     header.append(f"\ncorrect within rtol {o.rtol:g}, atol {o.atol:g}")
     if o.decimals is not None:
         header.append(f"; worked to {o.decimals} decimals")
@@ -114,7 +117,9 @@ def render_table(report: Report, console: Any) -> None:
         score.add_column("score", justify="right")
         for group, cells in report.groups():
             t = _tally(cells)
-            row = [GROUPS[group]] + [str(int(t[v])) for v in ("correct", "rounding", "carried", "wrong")]  # noqa: E501
+            row = [GROUPS[group]] + [
+                str(int(t[v])) for v in ("correct", "rounding", "carried", "wrong")
+            ]
             if o.require_all:
                 row.append(str(int(t["missing"])))
             score.add_row(*row, f"{points(t['score'])}/{points(t['max_score'])}")
@@ -189,7 +194,11 @@ def document(report: Report) -> dict[str, Any]:
         "first_error": None
         if fe is None
         else {
-            **{k: v for k, v in _cell(fe.cell).items() if k in ("step", "quantity", "layer", "index", "symbol", "mistake")},  # noqa: E501
+            **{
+                k: v
+                for k, v in _cell(fe.cell).items()
+                if k in ("step", "quantity", "layer", "index", "symbol", "mistake")
+            },
             "later_wrong": fe.later_wrong,
             "follows": fe.follows,
             "text": first_error_text(report),

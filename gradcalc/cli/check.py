@@ -137,12 +137,14 @@ def command(
         output = None
     if output is not None:
         check_output(output)
+        target = Path(output)
         for source in (config, answers, points_file):
-            if source not in (None, "-") and Path(output).exists() and Path(source).exists():
-                if Path(output).samefile(source):
-                    raise GradcalcError(
-                        f"--output {output}: is an input being read; choose another file"
-                    )
+            if source in (None, "-") or not (target.exists() and Path(source).exists()):
+                continue
+            if target.samefile(source):
+                raise GradcalcError(
+                    f"--output {output}: is an input being read; choose another file"
+                )
 
     spec = config_mod.load(config)
     n_steps = spec.steps if steps is None else steps
