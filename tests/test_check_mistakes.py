@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import yaml
 
-from gradcalc import config
 from gradcalc.check.answers import Answers
 from gradcalc.check.cells import Shape
 from gradcalc.check.grade import Options, grade
 from gradcalc.check.mistakes import MISTAKES, REGISTRY, Mistake
 from gradcalc.check.recompute import Context, carried
-from gradcalc.network import run
+from gradcalc.step import config
+from gradcalc.step.engine import run
 
 # ---- generated networks ----------------------------------------------------------------------
 

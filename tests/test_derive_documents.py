@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.render.derive_document import graph_tex, number
-from gradcalc.render.notation import latex_text, markdown_text
+from gradcalc.derivation.solution import graph_tex, number
+from gradcalc.doc.notation import latex_text, markdown_text
 
 HERE = Path(__file__).resolve().parent
 

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.network import hand_round
-from gradcalc.render.notation import Notation, fmt, formula_tex, latex_escape, tex_rows
+from gradcalc.doc.notation import Notation, fmt, formula_tex, latex_escape, tex_rows
+from gradcalc.step.engine import hand_round
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

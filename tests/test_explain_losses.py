@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from gradcalc.cli import cli
+from gradcalc.doc.notation import Notation
 from gradcalc.functions.losses import LOSSES
-from gradcalc.render.explain import COST_FORMS, FUSED_FORMS
-from gradcalc.render.notation import Notation
+from gradcalc.step.solution import COST_FORMS, FUSED_FORMS
 
 # loss -> (its YAML, the output activation, the target): a valid setup for each loss of a 2-2
 # network. A loss not listed gets the default, which suits any loss without constraints.

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcalc.config import LayerSpec, NetworkSpec, load_text
 from gradcalc.functions.activations import ACTIVATIONS
 from gradcalc.functions.losses import LOSSES
 from gradcalc.functions.registry import Activation, Loss, defaults
-from gradcalc.network import Network
+from gradcalc.step.config import LayerSpec, NetworkSpec, load_text
+from gradcalc.step.engine import Network
 
 H = 1e-6  # central-difference step
 TOL = 1e-6  # relative error allowed between analytic and numeric gradients

@@ -7,10 +7,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from gradcalc.config import LayerSpec, NetworkSpec
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.network import run
+from gradcalc.step.config import LayerSpec, NetworkSpec
+from gradcalc.step.engine import run
 
 
 def wide_spec(sizes: tuple[int, ...], batch: int, steps: int) -> NetworkSpec:

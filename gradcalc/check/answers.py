@@ -24,8 +24,8 @@ from gradcalc.check.cells import (
     indices,
     symbol,
 )
-from gradcalc.config import _Doc, _number, _type_name, parse_yaml, read_text
 from gradcalc.errors import KeyPath, did_you_mean
+from gradcalc.step.config import _Doc, _number, _type_name, parse_yaml, read_text
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcalc.check.cells import Key, Shape
-from gradcalc.config import NetworkSpec
-from gradcalc.trace import RunTrace
+from gradcalc.step.config import NetworkSpec
+from gradcalc.step.trace import RunTrace
 
 Unit = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (value, its bound) -> u
 
@@ -176,9 +176,9 @@ class Bounds:
                     glob[("activation_params", l)] = np.array(values)
                     loc[("activation_params", l)] = np.array(values)
 
-                e_wn = e_w[i] + eta * e_gw
+                e_wn = self._update(lt.weights_before, lt.grad_weights, e_w[i], e_gw)
                 new_w[i] = e_wn + self.u(lt.weights, e_wn)
-                e_bn = e_b[i] + eta * e_gb
+                e_bn = self._update(lt.biases_before, lt.grad_biases, e_b[i], e_gb)
                 new_b[i] = e_bn + self.u(lt.biases, e_bn)
                 glob[("weights", l)], glob[("biases", l)] = new_w[i], new_b[i]
                 loc[("weights", l)] = self.u(lt.weights, 0 * e_wn)
@@ -207,6 +207,20 @@ class Bounds:
         )
         _, e_loss, _ = self._cost(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1], scale)
         self.final = {("output", None): e_a[-1], ("loss", None): e_loss}
+
+    def _update(self, theta, g, e_theta, e_g) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """The change of the update rule's θ when θ and g move by their bounds. For SGD that is
+        e(θ) + η e(g) exactly; a rule with state (momentum, …) is bounded with its state exact."""
+        spec, eta = self.spec, self.exact.learning_rate
+        if spec.optimizer.name == "sgd":
+            return e_theta + eta * e_g
+        rule = spec.optimizer
+        zeros = {k: np.zeros_like(theta, dtype=float) for k in rule.state}
+
+        def step(th: np.ndarray, gg: np.ndarray) -> np.ndarray:
+            return rule.update(th, gg, zeros, spec.optimizer_params, eta, 1, lambda v: v)[0]
+
+        return _spread(step, [theta, g], [e_theta, e_g], False)
 
     def _loss_grad(self, a: np.ndarray) -> np.ndarray:
         return self.spec.loss.grad(a, self.spec.y, self.spec.loss_params)

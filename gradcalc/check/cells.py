@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcalc.config import NetworkSpec
-from gradcalc.render.notation import subscript, superscript
-from gradcalc.trace import ForwardTrace, StepTrace
+from gradcalc.doc.notation import subscript, superscript
+from gradcalc.step.config import NetworkSpec
+from gradcalc.step.trace import ForwardTrace, StepTrace
 
 # (quantity, layer): layer is None for the cost.
 Key = tuple[str, int | None]

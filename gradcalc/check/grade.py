@@ -26,8 +26,8 @@ from gradcalc.check.cells import (
     symbol,
 )
 from gradcalc.check.recompute import Context, carried, forward_output
-from gradcalc.config import NetworkSpec
-from gradcalc.trace import ForwardTrace, StepTrace
+from gradcalc.step.config import NetworkSpec
+from gradcalc.step.trace import ForwardTrace, StepTrace
 
 VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
 MARKS = {"correct": "✓", "rounding": "≈", "carried": "↳", "wrong": "✗", "missing": "·"}
@@ -116,7 +116,7 @@ class Report:
 
 def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> Report:
     """Judge every answered cell (every cell with require_all) of the first `steps` steps."""
-    from gradcalc.network import hand_round, run
+    from gradcalc.step.engine import hand_round, run
 
     shape = Shape.of(spec)
     exact = run(spec, steps=steps)
@@ -152,6 +152,8 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
             [dict(lt.params_before) for lt in st.layers],
             st,
             given,
+            s,
+            [dict(lt.optimizer_state) for lt in exact.steps[s - 2].layers] if s > 1 else None,
         )
         for key in shape.step_keys():
             answer = given.get(key)
@@ -193,7 +195,7 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
 
 def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace], ForwardTrace]:
     """The step engine with its rounding hook set to `rounder` (significant figures)."""
-    from gradcalc.network import Network
+    from gradcalc.step.engine import Network
 
     net = Network(spec)
     net.r = rounder

@@ -76,11 +76,15 @@ def _gradient_of(ctx: Context, key: Key) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _update_sign(ctx: Context, key: Key) -> list[np.ndarray]:
+    if ctx.spec.optimizer.name != "sgd":  # the two update mistakes are written for plain SGD
+        return []
     before, grad = _gradient_of(ctx, key)
     return [before + ctx.eta * grad]
 
 
 def _learning_rate_not_applied(ctx: Context, key: Key) -> list[np.ndarray]:
+    if ctx.spec.optimizer.name != "sgd":
+        return []
     before, grad = _gradient_of(ctx, key)
     return [before - grad]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcalc.check.cells import Key, Shape, expected
-from gradcalc.config import LayerSpec, NetworkSpec
 from gradcalc.functions.registry import Fused
-from gradcalc.trace import StepTrace
+from gradcalc.step.config import LayerSpec, NetworkSpec
+from gradcalc.step.trace import StepTrace
 
 
 @dataclass
@@ -31,6 +31,9 @@ class Context:
     params: list[dict[str, float]]  # the activation parameters before the step (exact)
     exact: StepTrace
     answers: dict[Key, np.ndarray]
+    step: int = 1  # t, for update rules that count steps
+    # What the update rule keeps for each layer before this step (exact; empty for SGD).
+    kept: list[dict[str, dict[str, np.ndarray]]] | None = None
 
     def given(self, q: str, l: int | None = None) -> np.ndarray:
         """The student's value where answered, the exact one elsewhere."""
@@ -61,6 +64,15 @@ class Context:
         p = self.params[l - 2]
         return layer.activation.backward(self.given("z", l), self.given("a", l), grad_a, p)
 
+    def update(self, l: int, name: str, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """θ after the config's update rule, from the given θ and g (the rule's state exact)."""
+        rule = self.spec.optimizer
+        kept = (self.kept[l - 2].get(name) if self.kept else None) or {
+            k: np.zeros_like(theta, dtype=float) for k in rule.state
+        }
+        new, _ = rule.update(theta, g, kept, self.spec.optimizer_params, self.eta, self.step, _same)
+        return new
+
     def costs(self) -> np.ndarray:
         """C_x per example from the given output (or z^L for a fused loss)."""
         spec, L = self.spec, self.shape.L
@@ -68,6 +80,10 @@ class Context:
             return self.fused.value(self.given("z", L), spec.y, spec.loss_params)
         with np.errstate(all="ignore"):
             return spec.loss.value(self.given("a", L), spec.y, spec.loss_params)
+
+
+def _same(v: np.ndarray) -> np.ndarray:
+    return v
 
 
 def carried(ctx: Context, key: Key) -> np.ndarray:
@@ -100,10 +116,10 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
         return ctx.scale * (ctx.given("delta", l).T @ ctx.a_prev(l))
     if q == "weights":
         assert l is not None
-        return ctx.weights[l - 2] - ctx.eta * ctx.given("grad_weights", l)
+        return ctx.update(l, "weights", ctx.weights[l - 2], ctx.given("grad_weights", l))
     if q == "biases":
         assert l is not None
-        return ctx.biases[l - 2] - ctx.eta * ctx.given("grad_biases", l)
+        return ctx.update(l, "biases", ctx.biases[l - 2], ctx.given("grad_biases", l))
     # The activation parameters' gradients and updates are judged against the exact trace only.
     return expected(ctx.exact, key)
 

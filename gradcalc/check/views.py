@@ -8,7 +8,7 @@ from typing import Any
 
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, VERDICTS, Cell, Report
-from gradcalc.render.notation import plural
+from gradcalc.doc.notation import plural
 
 
 def num(value: float | None) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import check_output, console, no_color_option, write_atomically
+from gradcalc.cli.options import View, check_output, emit, no_color_option
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
+
+if TYPE_CHECKING:
+    from gradcalc.check.grade import Report
 
 
 def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -123,9 +128,9 @@ def command(
     Exit status: 0 every answered cell is right, 1 at least one is wrong (or, with
     --require-all, missing), 2 bad input.
     """
-    from gradcalc import config as config_mod
     from gradcalc.check import answers as answers_mod
     from gradcalc.check.cells import Shape
+    from gradcalc.step import config as config_mod
 
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
@@ -151,7 +156,7 @@ def command(
     shape = Shape.of(spec)
     if template:
         text = answers_mod.template(shape, max(n_steps, 1), config, _describe(spec, n_steps))
-        _write(text, output)
+        emit(text, output, no_color)
         return
     if n_steps < 1:
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
@@ -174,26 +179,14 @@ def command(
 
     from gradcalc.check import views
 
-    if fmt == "json":
-        _write(views.render_json(report), output)
-    elif fmt == "gradescope":
-        _write(views.render_gradescope(report), output)
-    else:
-        con = console(no_color or output is not None)
-        if output is not None:
-            con.begin_capture()
-        views.render_table(report, con)
-        if output is not None:
-            write_atomically(output, con.end_capture())
+    writers: dict[str, Callable[[Report], View]] = {
+        "table": lambda r: lambda con: views.render_table(r, con),
+        "json": views.render_json,
+        "gradescope": views.render_gradescope,
+    }
+    emit(writers[fmt](report), output, no_color)
     if not report.passed:
         ctx.exit(1)
-
-
-def _write(text: str, output: str | None) -> None:
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomically(output, text)
 
 
 def _describe(spec, steps: int) -> str:  # type: ignore[no-untyped-def]

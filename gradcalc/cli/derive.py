@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
-from gradcalc.cli.options import (
-    check_output,
-    console,
-    format_option,
-    no_color_option,
-    write_atomically,
-)
+from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+
+if TYPE_CHECKING:
+    from gradcalc.derivation.engine import DeriveTrace
 
 
 @click.command(
@@ -69,42 +69,52 @@ def command(
     Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
     standalone worked derivation.
     """
-    from gradcalc.derive import derive
+    from gradcalc.derivation.engine import derive
 
     if output == "-":
         output = None
     if output is not None:
         check_output(output)
     trace = derive(name, at, target, params)
-    text: str
-    if fmt == "json":
-        from gradcalc.render import derive_json
+    emit(WRITERS[fmt](trace), output, no_color)
 
-        text = derive_json.render(trace)
-    elif fmt == "dot":
-        from gradcalc.render import derive_dot
 
-        text = derive_dot.render(trace)
-    elif fmt == "markdown":
-        from gradcalc.render import derive_markdown
+def _json(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import json
 
-        text = derive_markdown.render(trace)
-    elif fmt == "latex":
-        from gradcalc.render import derive_latex
+    return json.render(trace)
 
-        text = derive_latex.render(trace)
-    else:
-        from gradcalc.render import derive_table
 
-        con = console(no_color or output is not None)
-        if output is None:
-            derive_table.render(trace, con)
-            return
-        con.begin_capture()
-        derive_table.render(trace, con)
-        text = con.end_capture()
+def _dot(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import dot
 
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomically(output, text)
+    return dot.render(trace)
+
+
+def _markdown(trace: DeriveTrace) -> View:
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import markdown
+
+    return markdown.write(build(trace, "markdown"))
+
+
+def _latex(trace: DeriveTrace) -> View:
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import latex
+
+    return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
+
+
+def _table(trace: DeriveTrace) -> View:
+    from gradcalc.derivation import table
+
+    return lambda con: table.render(trace, con)
+
+
+WRITERS: dict[str, Callable[[DeriveTrace], View]] = {
+    "table": _table,
+    "json": _json,
+    "dot": _dot,
+    "markdown": _markdown,
+    "latex": _latex,
+}

@@ -21,7 +21,7 @@ def command(fmt: str) -> None:
     Run one with `gradcalc step --example NAME`; copy one with
     `gradcalc examples --format json | jq -r '.[0].path'`.
     """
-    from gradcalc.examples import available, describe
+    from gradcalc.step.examples import available, describe
 
     rows = [
         {"name": name, "description": describe(path), "path": str(path)}

@@ -29,6 +29,28 @@ def console(no_color: bool) -> Any:
     )
 
 
+# What a writer hands back: finished text, or a drawing on a rich console (tables, --explain).
+View = str | Callable[[Any], None]
+
+
+def emit(view: View, output: str | None, no_color: bool) -> None:
+    """Print a view, or write it to --output (captured without colour, atomically)."""
+    if isinstance(view, str):
+        text = view
+    else:
+        con = console(no_color or output is not None)
+        if output is None:
+            view(con)
+            return
+        con.begin_capture()
+        view(con)
+        text = con.end_capture()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+
+
 def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]:
     return click.option(
         "--format",

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import (
-    check_output,
-    console,
-    format_option,
-    no_color_option,
-    write_atomically,
-)
+from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
+
+if TYPE_CHECKING:
+    from gradcalc.doc.blocks import Block
+    from gradcalc.doc.notation import Kind
+    from gradcalc.step.trace import RunTrace
 
 
 def _check_output(output: str, config: Path | None) -> None:
@@ -112,8 +113,8 @@ def command(
     --format json is the machine-readable contract; --explain, markdown and latex write the
     worked solution with every number substituted.
     """
-    from gradcalc import config as config_mod
-    from gradcalc.network import run
+    from gradcalc.step import config as config_mod
+    from gradcalc.step.engine import run
 
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
@@ -128,7 +129,7 @@ def command(
         )
     source: Path | None = None
     if example is not None:
-        from gradcalc.examples import find
+        from gradcalc.step.examples import find
 
         source = find(example)
     elif config != "-":
@@ -146,46 +147,67 @@ def command(
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
-    trace = run(spec, steps=steps, round_to=round_to)
-    exact = None
-    if round_to is not None and fmt != "json":
-        from gradcalc.errors import NumericError
+    # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
+    trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
+    writer = WRITERS["explain" if explain else fmt]
+    emit(writer(trace, _Layout(max_terms, max_rows)), output, no_color)
 
-        try:
-            exact = run(spec, steps=steps)
-        except NumericError:
-            exact = None  # the exact run diverged where the rounded one did not: no drift to show
 
-    text: str
-    if fmt == "json":
-        from gradcalc.render import json as json_render
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    max_terms: int
+    max_rows: int
 
-        text = json_render.render(trace)
-    elif fmt == "markdown":
-        from gradcalc.render import markdown
 
-        text = markdown.render(trace, exact=exact, max_terms=max_terms, max_rows=max_rows)
-    elif fmt == "latex":
-        from gradcalc.render import latex
+def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
+    from gradcalc.doc.notation import Notation
+    from gradcalc.step.solution import build
 
-        text = latex.render(trace, exact=exact, max_terms=max_terms, max_rows=max_rows)
-    else:
-        con = console(no_color or output is not None)
-        if output is not None:
-            con.begin_capture()
-        if explain:
-            from gradcalc.render import explain as explain_render
+    return build(
+        trace,
+        Notation(kind, trace.round_to),
+        exact=trace.exact,
+        max_terms=layout.max_terms,
+        max_rows=layout.max_rows,
+        document=kind != "text",
+    )
 
-            explain_render.render(trace, con, exact=exact, max_terms=max_terms)
-        else:
-            from gradcalc.render import table
 
-            table.render(trace, con, max_rows=max_rows, exact=exact)
-        if output is None:
-            return
-        text = con.end_capture()
+def _json(trace: RunTrace, layout: _Layout) -> View:
+    from gradcalc.step import json
 
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomically(output, text)
+    return json.render(trace)
+
+
+def _table(trace: RunTrace, layout: _Layout) -> View:
+    from gradcalc.step import table
+
+    return lambda con: table.render(trace, con, max_rows=layout.max_rows, exact=trace.exact)
+
+
+def _explain(trace: RunTrace, layout: _Layout) -> View:
+    from gradcalc.doc import text
+
+    blocks = _solution(trace, "text", layout)
+    return lambda con: text.write(blocks, con)
+
+
+def _markdown(trace: RunTrace, layout: _Layout) -> View:
+    from gradcalc.doc import markdown
+
+    return markdown.write(_solution(trace, "markdown", layout))
+
+
+def _latex(trace: RunTrace, layout: _Layout) -> View:
+    from gradcalc.doc import latex
+
+    return latex.write(_solution(trace, "latex", layout))
+
+
+WRITERS: dict[str, Callable[[RunTrace, _Layout], View]] = {
+    "table": _table,
+    "json": _json,
+    "markdown": _markdown,
+    "latex": _latex,
+    "explain": _explain,
+}

@@ -62,6 +62,40 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Written:
+    """A piece of display math in each notation a writer needs, so no writer re-parses another's."""
+
+    text: str  # Unicode: the terminal, tables, JSON
+    tex: str  # TeX math: Markdown's $…$ and LaTeX
+
+
+# A hand calculation rounds every quantity as it is produced; the identity when exact.
+Rounder = Callable[[Array], Array]
+OptimizerState = Mapping[str, Array]
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """How the parameters move once backpropagation has given g = ∂C/∂θ (an optimizer).
+
+    ``update(θ, g, state, hyper, η, t, r)`` returns the new θ and the new state, for one
+    trainable array θ (a layer's weights, its biases, or an activation's learnable parameter).
+    ``state`` names the arrays the rule keeps per parameter (zeros before the first step);
+    ``t`` counts steps from 1; ``r`` rounds each quantity the way a hand calculation would.
+    """
+
+    name: str
+    title: str  # "stochastic gradient descent"
+    equations: tuple[Written, ...]  # the update, written once for any θ with g = ∂C/∂θ
+    update: Callable[
+        [Array, Array, OptimizerState, Params, float, int, Rounder], tuple[Array, dict[str, Array]]
+    ]
+    state: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Kink:
     """A point where the pieces of a piecewise function meet.
 

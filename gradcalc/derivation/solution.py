@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from gradcalc.derive import (
+from gradcalc.derivation.engine import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,
@@ -24,8 +23,8 @@ from gradcalc.derive import (
     SweepRow,
     largest_gap,
 )
-from gradcalc.render.explain import Block, Eq, Eqs, Heading, Para, Table
-from gradcalc.render.notation import (
+from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Mermaid, Para, Table
+from gradcalc.doc.notation import (
     BREAK,
     TEX_SYMBOLS,
     Kind,
@@ -239,16 +238,6 @@ def _split(equation: str) -> tuple[str, str] | None:
 # ---- the document --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Mermaid:
-    """A Mermaid flowchart (Markdown only)."""
-
-    source: str
-
-
-DocBlock = Block | Mermaid
-
-
 def _eq(lhs: str, *rhs: str) -> Eq:
     """lhs = rhs₁ = rhs₂ …, a step that repeats the one before it left out."""
     chain: list[str] = []
@@ -268,10 +257,10 @@ class _Builder:
         self.latex = kind == "latex"
         self.ellipsis = r"\dots{}" if self.latex else "…"
         self.missing = "---" if self.latex else "—"
-        self.blocks: list[DocBlock] = []
+        self.blocks: list[Block] = []
 
     # -- small pieces ----------------------------------------------------------------------------
-    def add(self, *blocks: DocBlock) -> None:
+    def add(self, *blocks: Block) -> None:
         self.blocks.extend(blocks)
 
     def m(self, expr: str) -> str:
@@ -331,7 +320,7 @@ class _Builder:
         return first if self.t.elementwise else first.rstrip("₀₁₂₃₄₅₆₇₈₉")
 
     # -- the whole document ----------------------------------------------------------------------
-    def build(self) -> list[DocBlock]:
+    def build(self) -> list[Block]:
         self.title()
         self.function()
         self.variables()
@@ -899,6 +888,6 @@ def mermaid(graph: GraphTrace) -> str:
     return "\n".join(lines)
 
 
-def build(trace: DeriveTrace, kind: Kind) -> list[DocBlock]:
+def build(trace: DeriveTrace, kind: Kind) -> list[Block]:
     """The worked derivation as blocks in ``kind``'s notation ("markdown" or "latex")."""
     return _Builder(trace, kind).build()

@@ -1,20 +1,19 @@
-"""Feedforward, backpropagation (BP1–BP4) and SGD on a NetworkSpec, in Nielsen's names.
+"""Feedforward, backpropagation (BP1–BP4) and the update rule on a NetworkSpec, in Nielsen's names.
 
 Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from gradcalc.config import NetworkSpec
 from gradcalc.errors import NumericError
-from gradcalc.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
-
-Rounder = Callable[[np.ndarray], np.ndarray]
+from gradcalc.functions.registry import Rounder
+from gradcalc.step.config import NetworkSpec
+from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
 
 def hand_round(decimals: int) -> Rounder:
@@ -35,11 +34,14 @@ def _exact(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Parameters:
-    """The trainable state: w^l, b^l and each layer's learnable activation parameters."""
+    """The trainable state: w^l, b^l and each layer's learnable activation parameters, and what
+    the update rule keeps for each of them (per layer: "weights", "biases" or a parameter's name
+    -> the rule's state arrays)."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     params: list[dict[str, float]]
+    optimizer: list[dict[str, dict[str, np.ndarray]]]
 
     @classmethod
     def from_spec(cls, spec: NetworkSpec) -> Parameters:
@@ -47,6 +49,7 @@ class Parameters:
             [layer.weights.copy() for layer in spec.layers],
             [layer.biases.copy() for layer in spec.layers],
             [dict(layer.params) for layer in spec.layers],
+            [{} for _ in spec.layers],
         )
 
 
@@ -139,7 +142,20 @@ class Network:
             for i, layer in enumerate(self.spec.layers)
         )
 
-    # -- one SGD step --------------------------------------------------------------------------
+    # -- the update rule ----------------------------------------------------------------------
+    def update(
+        self, theta: np.ndarray, g: np.ndarray, kept: dict[str, np.ndarray] | None, t: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """θ and the rule's state after step t, from g = ∂C/∂θ (state starts at zero)."""
+        rule = self.spec.optimizer
+        if kept is None:
+            kept = {name: np.zeros_like(theta, dtype=float) for name in rule.state}
+        theta_new, kept_new = rule.update(
+            theta, g, kept, self.spec.optimizer_params, self.eta, t, self.r
+        )
+        return theta_new, {name: self.r(v) for name, v in kept_new.items()}
+
+    # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
         zs, activations = self.feedforward(step)
@@ -176,11 +192,15 @@ class Network:
                 for name, partial in partials.items():
                     grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
             w_old, b_old = state.weights[i], state.biases[i]
-            w_new = r(w_old - eta * grad_w)
-            b_new = r(b_old - eta * grad_b)
+            kept = state.optimizer[i]
+            w_new, kept["weights"] = self.update(w_old, grad_w, kept.get("weights"), step)
+            b_new, kept["biases"] = self.update(b_old, grad_b, kept.get("biases"), step)
             p_new = dict(p)
             for name, g in grad_p.items():
-                p_new[name] = float(r(np.asarray(p[name] - eta * g)))
+                value, kept[name] = self.update(
+                    np.asarray(p[name]), np.asarray(g), kept.get(name), step
+                )
+                p_new[name] = float(value)
             _finite(w_new, step, f"the updated w^{i + 2}", eta)
             _finite(b_new, step, f"the updated b^{i + 2}", eta)
             for name, value in p_new.items():
@@ -205,6 +225,7 @@ class Network:
                 params=p_new,
                 grad_params=grad_p,
                 param_partials=partials,
+                optimizer_state={k: dict(v) for k, v in kept.items() if v},
             )
             # BP2: the error of the layer below, through the weights before this update.
             grad_a = r(delta @ w_old)
@@ -225,8 +246,17 @@ def run(
     steps: int | None = None,
     learning_rate: float | None = None,
     round_to: int | None = None,
+    exact: bool = False,
 ) -> RunTrace:
-    """Train for `steps` SGD steps and return the whole trace."""
+    """Train for `steps` SGD steps and return the whole trace; with `round_to` and `exact`, the
+    trace also carries the same run without rounding."""
+    if round_to is not None and exact:
+        try:
+            unrounded = run(spec, steps=steps, learning_rate=learning_rate)
+        except NumericError:
+            unrounded = None  # diverged where the rounded run may not: no drift to show
+        rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+        return dataclasses.replace(rounded, exact=unrounded)
     net = Network(spec, learning_rate, round_to)
     n = spec.steps if steps is None else steps
     initial_parameters = net.parameters()  # steps replace the arrays, never write into them

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.trace import LayerTrace, RunTrace
+from gradcalc.step.trace import LayerTrace, RunTrace
 
 
 def _rows(array: np.ndarray, batch: bool) -> list[Any]:

@@ -17,54 +17,19 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
+from gradcalc.doc.notation import BREAK, Notation, formula_tex, plural, sparkline
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.render.notation import BREAK, Notation, formula_tex, plural, sparkline
-from gradcalc.trace import LayerTrace, RunTrace, StepTrace
+from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from rich.console import Console
-    from rich.text import Text
 
     # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
     CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
     # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
     FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int  # 1 the title, 2 a part (a step), 3 a stage of the step
-    text: str
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class Eq:
-    lhs: str
-    rhs: tuple[tuple[str, str], ...]  # (relation, expression), e.g. ("=", "0.2×0.8 + …")
-    tag: str = ""
-
-
-@dataclass(frozen=True)
-class Eqs:
-    items: tuple[Eq, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    note: str = ""
-
-
-Block = Heading | Para | Eqs | Table
 
 
 @dataclass(frozen=True)
@@ -1123,66 +1088,3 @@ def build(
 ) -> list[Block]:
     """The worked solution as blocks; `document` adds the tables Markdown and LaTeX carry."""
     return _Builder(trace, nt, exact, max_terms, max_rows, document).build()
-
-
-# -- the terminal --------------------------------------------------------------------------------
-def _text_table(table: Table) -> list[str]:
-    rows = [table.header, *table.rows]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(table.header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return (
-            "  "
-            + "   ".join(
-                cell.ljust(w) if c == 0 else cell.rjust(w)
-                for c, (cell, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-        )
-
-    out = [line(table.header), "  " + "   ".join("─" * w for w in widths)]
-    out += [line(r) for r in table.rows]
-    if table.note:
-        out.append("  " + table.note)
-    return out
-
-
-def to_text(blocks: Sequence[Block]) -> Text:
-    """Plain lines with bold headings; equations one per line so they can be read and copied."""
-    from rich.text import Text
-
-    text = Text()
-    for i, block in enumerate(blocks):
-        before = blocks[i - 1] if i else None
-        tight = (
-            (isinstance(before, Heading) and before.level > 1)
-            or (
-                isinstance(before, Para)
-                and before.text.endswith(":")
-                and isinstance(block, Eqs | Table)
-            )
-            or (isinstance(before, Para) and isinstance(block, Para))
-        )
-        if before is not None and not tight:
-            text.append("\n")
-        if isinstance(block, Heading):
-            rule = {1: "═", 2: "─"}.get(block.level)
-            text.append(block.text + "\n", style="bold")
-            if rule:
-                text.append(rule * len(block.text) + "\n")
-        elif isinstance(block, Para):
-            text.append(block.text + "\n")
-        elif isinstance(block, Eqs):
-            for eq in block.items:
-                chain = "".join(f" {rel} {expr}" for rel, expr in eq.rhs).replace(BREAK, "")
-                tag = f"   ({eq.tag})" if eq.tag else ""
-                text.append(f"  {eq.lhs}{chain}{tag}\n")
-        else:
-            text.append("\n".join(_text_table(block)) + "\n")
-    return text
-
-
-def render(
-    trace: RunTrace, console: Console, *, exact: RunTrace | None = None, max_terms: int = 6
-) -> None:
-    blocks = build(trace, Notation("text", trace.round_to), exact=exact, max_terms=max_terms)
-    console.print(to_text(blocks), soft_wrap=True, end="")

@@ -8,8 +8,8 @@ from gradcalc.errors import GradcalcError, did_you_mean
 
 
 def config_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "configs", here.parent / "configs"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "configs", package.parent / "configs"):
         if candidate.is_dir():
             return candidate
     raise GradcalcError("the bundled example configs are missing from this installation")

@@ -10,8 +10,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.render.notation import sparkline
-from gradcalc.trace import RunTrace, StepTrace
+from gradcalc.doc.notation import sparkline
+from gradcalc.step.trace import RunTrace, StepTrace
 
 
 def num(value: float) -> str:

@@ -7,8 +7,11 @@ renderer that shows a single example drops that axis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from gradcalc.doc.display import RichDisplay
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class LayerTrace:
     grad_params: dict[str, float] = field(default_factory=dict)  # learnable ones only
     # ∂a^l_j/∂p per example and unit, for each learnable parameter p (BP4's analogue for PReLU).
     param_partials: dict[str, np.ndarray] = field(default_factory=dict)
+    # What the update rule keeps, after this step: "weights", "biases" or a learnable
+    # parameter's name -> the rule's state arrays by name (empty for plain SGD).
+    optimizer_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,9 @@ class ForwardTrace:
 
 
 @dataclass(frozen=True)
-class RunTrace:
+class RunTrace(RichDisplay):
+    """A whole run: what `gradcalc step` renders, and what the Python API's run() returns."""
+
     source: str
     loss: str
     loss_formula: str
@@ -89,3 +97,17 @@ class RunTrace:
     parameters: tuple[LayerState, ...]
     fused: str | None = None  # the output activation the loss was computed from z with
     round_to: int | None = None
+    # With round_to: the same run without rounding, for the drift tables (None when not asked
+    # for, or when the exact run diverged where the rounded one did not).
+    exact: RunTrace | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        from gradcalc.step.json import document
+
+        return document(self)
+
+    def renderables(self) -> list[Any]:
+        from gradcalc.step.table import renderables
+
+        return renderables(self, exact=self.exact)

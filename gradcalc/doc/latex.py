@@ -1,17 +1,18 @@
-"""`gradcalc step --format latex`: the worked solution as a complete LaTeX document.
+"""The LaTeX writer: a worked solution (of `step` or `derive`) as a complete document.
 
-It needs nothing beyond amsmath, booktabs and geometry, and is pure ASCII, so a plain
+It needs nothing beyond amsmath, booktabs and (for `step`) geometry, and is pure ASCII, so a plain
 `pdflatex -interaction=nonstopmode -halt-on-error` compiles it. Long chains of equations break
 into rows of an align* at the relations, and long sums between their terms.
 """
 
 from __future__ import annotations
 
-from gradcalc.render.explain import Block, Eqs, Heading, Para, Table, build
-from gradcalc.render.notation import Notation, tex_rows
-from gradcalc.trace import RunTrace
+from collections.abc import Sequence
 
-_PREAMBLE = r"""\documentclass[11pt]{article}
+from gradcalc.doc.blocks import Block, Eqs, Heading, Mermaid, Para, Table
+from gradcalc.doc.notation import tex_rows
+
+PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[a4paper,margin=2cm]{geometry}
 \usepackage{amsmath}
 \usepackage{booktabs}
@@ -20,6 +21,25 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\parskip}{0.6\baselineskip}
 \begin{document}
 """
+
+# The derivation page sets A4 with 2 cm margins by hand instead of loading geometry.
+COMPACT_PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
+\usepackage{amsmath}
+\usepackage{booktabs}
+\setlength{\textwidth}{17cm}
+\setlength{\textheight}{24.5cm}
+\setlength{\oddsidemargin}{-0.54cm}
+\setlength{\evensidemargin}{-0.54cm}
+\setlength{\topmargin}{-0.54cm}
+\setlength{\headheight}{0pt}
+\setlength{\headsep}{0pt}
+\allowdisplaybreaks
+\setlength{\jot}{6pt}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.6\baselineskip}
+\begin{document}
+"""
+
 
 # A tabular cannot break across pages, so long tables are split into pieces of this many rows.
 _ROWS_PER_TABLE = 40
@@ -63,18 +83,11 @@ def render_block(block: Block) -> str:
         return block.text
     if isinstance(block, Eqs):
         return _equations(block)
+    assert isinstance(block, Table)
     return _table(block)
 
 
-def render(
-    trace: RunTrace, *, exact: RunTrace | None = None, max_terms: int = 6, max_rows: int = 40
-) -> str:
-    blocks = build(
-        trace,
-        Notation("latex", trace.round_to),
-        exact=exact,
-        max_terms=max_terms,
-        max_rows=max_rows,
-        document=True,
-    )
-    return _PREAMBLE + "\n\n".join(render_block(b) for b in blocks) + "\n\n\\end{document}\n"
+def write(blocks: Sequence[Block], preamble: str = PREAMBLE) -> str:
+    """A Mermaid chart has no LaTeX form and is left out."""
+    body = "\n\n".join(render_block(b) for b in blocks if not isinstance(b, Mermaid))
+    return preamble + body + "\n\n\\end{document}\n"

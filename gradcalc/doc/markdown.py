@@ -1,4 +1,4 @@
-"""`gradcalc step --format markdown`: the worked solution as a standalone Markdown document.
+"""The Markdown writer: a worked solution (of `step` or `derive`) as a standalone document.
 
 Math sits between `$…$` and `$$…$$` and every `\\\\` ends its line, which is what GitHub's math
 renderer needs; tables are pipe tables.
@@ -6,9 +6,10 @@ renderer needs; tables are pipe tables.
 
 from __future__ import annotations
 
-from gradcalc.render.explain import Block, Eqs, Heading, Para, Table, build
-from gradcalc.render.notation import Notation, tex_rows
-from gradcalc.trace import RunTrace
+from collections.abc import Sequence
+
+from gradcalc.doc.blocks import Block, Eqs, Heading, Mermaid, Para, Table
+from gradcalc.doc.notation import tex_rows
 
 
 def _equations(block: Eqs) -> str:
@@ -39,18 +40,10 @@ def render_block(block: Block) -> str:
         return block.text
     if isinstance(block, Eqs):
         return _equations(block)
+    if isinstance(block, Mermaid):
+        return "```mermaid\n" + block.source + "\n```"
     return _table(block)
 
 
-def render(
-    trace: RunTrace, *, exact: RunTrace | None = None, max_terms: int = 6, max_rows: int = 40
-) -> str:
-    blocks = build(
-        trace,
-        Notation("markdown", trace.round_to),
-        exact=exact,
-        max_terms=max_terms,
-        max_rows=max_rows,
-        document=True,
-    )
+def write(blocks: Sequence[Block]) -> str:
     return "\n\n".join(render_block(b) for b in blocks) + "\n"

@@ -1,0 +1,1 @@
+"""The document layer shared by every command: blocks, notation, and one writer per format."""

@@ -1,1 +1,0 @@
-"""Renderers: siblings that each turn one trace into one output format."""
