@@ -209,7 +209,7 @@ def test_carried_error_and_no_carry(run_cli, tmp_path) -> None:
     ]
     assert doc["first_error"]["follows"] is True and doc["first_error"]["later_wrong"] == 2
     table = run_cli(["check", SHEET, str(answers), "--no-carry"], env={"NO_COLOR": "1"})
-    assert "every later ✗ follows from it" in table.stdout
+    assert "Every later ✗ follows from it" in table.stdout
 
 
 def test_a_cell_whose_inputs_were_not_answered_cannot_be_carried(run_cli, tmp_path) -> None:
@@ -321,7 +321,7 @@ def test_table_on_a_terminal_and_piped(run_cli, tmp_path) -> None:
     out = result.stdout
     assert "\x1b[" not in out
     assert "✗" in out and "missing_activation_derivative" in out and "≈" in out
-    assert "The first error is δ³₁ (step 1), missing_activation_derivative" in out
+    assert "The first error is δ³₁ (step 1), missing_activation_derivative." in out
     assert "δ^l without the factor f′(z^l)" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 

@@ -23,25 +23,29 @@ def _where(cell: Cell) -> str:
     return "the final forward pass" if cell.step is None else f"step {cell.step}"
 
 
-def first_error_text(report: Report) -> str | None:
+def first_error_lines(report: Report) -> list[str]:
+    """Where the first wrong cell is, and whether the later errors follow from it."""
     fe = report.first_error
     if fe is None:
-        return None
+        return []
     cell = fe.cell
-    text = f"The first error is {cell.symbol} ({_where(cell)})"
-    if cell.mistake:
-        text += f", {cell.mistake}"
+    first = f"The first error is {cell.symbol} ({_where(cell)})"
+    first += f", {cell.mistake}." if cell.mistake else "."
     after = report.cells[report.cells.index(cell) + 1 :]
-    carried = sum(c.verdict == "carried" for c in after)
+    carried = any(c.verdict == "carried" for c in after)
     if fe.later_wrong == 0:
         if carried:
-            return text + "; every later ↳ follows from it, and no other cell is wrong."
-        return text + "; no other cell is wrong."
+            return [first, "Every later ↳ follows from it; no other cell is wrong."]
+        return [first, "No other cell is wrong."]
     if fe.follows:
-        return text + "; every later ✗ follows from it (each is right given the answers before it)."
+        return [first, "Every later ✗ follows from it: each is right given the answers before it."]
     if fe.later_wrong == 1:
-        return text + "; 1 later ✗ is an error of its own."
-    return text + f"; {fe.later_wrong} later ✗ are errors of their own."
+        return [first, "1 later ✗ is an error of its own."]
+    return [first, f"{fe.later_wrong} later ✗ are errors of their own."]
+
+
+def first_error_text(report: Report) -> str | None:
+    return " ".join(first_error_lines(report)) or None
 
 
 def _tally(cells: Iterable[Cell]) -> dict[str, float]:
@@ -75,7 +79,7 @@ def render_table(report: Report, console: Any) -> None:
     header = Text()
     header.append(report.answers, style="bold")
     answered = sum(c.answer is not None for c in report.cells)
-    header.append(f" against {report.config}: {plural(answered, 'answered cell')}")
+    header.append(f"\ngraded against {report.config}: {plural(answered, 'answered cell')}")
     header.append(f"\ncorrect within rtol {o.rtol:g}, atol {o.atol:g}")
     if o.decimals is not None:
         header.append(f"; worked to {o.decimals} decimals")
@@ -132,9 +136,9 @@ def render_table(report: Report, console: Any) -> None:
     else:
         parts.append(Text("\nNo answered cells: nothing to grade."))
 
-    pointer = first_error_text(report)
+    pointer = first_error_lines(report)
     if pointer:
-        parts.append(Text("\n" + pointer))
+        parts.append(Text("\n" + "\n".join(pointer)))
     named = []
     for cell in report.cells:
         if cell.mistake and cell.mistake not in named:
@@ -142,10 +146,12 @@ def render_table(report: Report, console: Any) -> None:
     if named:
         from gradcalc.check.mistakes import REGISTRY
 
-        legend = Text("\nKnown mistakes found:")
+        legend = Table(expand=False)
+        legend.add_column("known mistake", no_wrap=True)
+        legend.add_column("what it is")
         for name in named:
-            legend.append(f"\n  {name}: {REGISTRY[name].explanation}")
-        parts.append(legend)
+            legend.add_row(name, REGISTRY[name].explanation)
+        parts += [Text(""), legend]
     console.print(Group(*parts))
 
 
