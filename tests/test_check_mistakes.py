@@ -382,3 +382,17 @@ def test_each_mistake_by_hand_on_the_sheet(mistake: Mistake, tmp_path, run_cli) 
     assert doc["first_error"]["mistake"] == mistake.id
     assert doc["first_error"]["symbol"] == wrong[0]["symbol"]
     assert doc["first_error"]["later_wrong"] == len(wrong) - 1
+
+
+def test_the_readme_lists_every_record_as_it_is() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Known mistakes", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(MISTAKES)
+    for row, mistake in zip(rows, MISTAKES, strict=True):
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert cells[0] == f"`{mistake.id}`"
+        assert cells[1].replace("\\|", "|") == mistake.explanation
+        assert cells[2] == ", ".join(f"`{q}`" for q in mistake.quantities)

@@ -29,7 +29,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     epilog="Example: gradcalc check configs/worked-example.yaml answers.yaml --decimals 3",
 )
 @click.argument("config", metavar="CONFIG")
-@click.argument("answers", required=False, metavar="ANSWERS")
+@click.argument("answers", required=False, metavar="[ANSWERS]")
 @click.option(
     "--template",
     is_flag=True,
