@@ -73,9 +73,12 @@ def test_the_round_3_trace_grades_full_marks_with_decimals_3(cfg: str, run_cli) 
     doc = _json(result)
     assert doc["score"] == doc["max_score"] > 0
     assert {c["verdict"] for c in doc["cells"]} <= {"correct", "rounding"}
-    # Without --decimals the same numbers are (mostly) wrong: the acceptance is the option's.
-    strict = run_cli(["check", cfg, "-", "--format", "json", "--no-carry"], input=contract)
+    # Without the rounding (the document's own `round: 3` taken out) the numbers are wrong.
+    unmarked = json.dumps({**json.loads(contract), "round": None})
+    strict = run_cli(["check", cfg, "-", "--format", "json", "--no-carry"], input=unmarked)
     assert strict.exit_code == 1
+    # With the document's `round: 3` alone it grades as with --decimals 3.
+    assert run_cli(["check", cfg, "-", "--format", "json"], input=contract).exit_code == 0
 
 
 def test_the_worked_example_exactly_and_to_three_places(run_cli, tmp_path) -> None:
@@ -106,11 +109,29 @@ def test_the_worked_example_exactly_and_to_three_places(run_cli, tmp_path) -> No
     assert doc["score"] == doc["max_score"] == 16
     verdicts = {c["symbol"]: c["verdict"] for c in doc["cells"]}
     assert verdicts["z²₁"] == "correct" and verdicts["a²₁"] == "rounding"
-    # Without --decimals the rounded a² is wrong, and z³ from it is wrong too (−0.3216 ≠ −0.322).
+    # Without --decimals the rounded a² is wrong, and z³ from it is wrong too (−0.3216 ≠ −0.322),
+    # and the report says which option grades the sheet.
     result = run_cli(["check", SHEET, str(issue), "--format", "json"])
     assert result.exit_code == 1
-    verdicts = {c["symbol"]: c["verdict"] for c in _json(result)["cells"]}
+    doc = _json(result)
+    verdicts = {c["symbol"]: c["verdict"] for c in doc["cells"]}
     assert verdicts["a²₁"] == "wrong" and verdicts["z²₁"] == "correct"
+    wrong = sum(v == "wrong" for v in verdicts.values())
+    assert doc["hint"] == (
+        f"The answers look rounded: with --decimals 3, {wrong} of the {wrong} ✗ would be right "
+        "to the rounding."
+    )
+
+
+def test_a_round_n_contract_is_graded_to_its_rounding(run_cli) -> None:
+    contract = step_json(run_cli, SHEET, "--round", "2")
+    assert json.loads(contract)["round"] == 2
+    result = run_cli(["check", SHEET, "-", "--format", "json"], input=contract)
+    assert result.exit_code == 0, result.output
+    assert _json(result)["options"]["decimals"] == 2
+    # An explicit option wins over the document's own rounding.
+    result = run_cli(["check", SHEET, "-", "--format", "json", "--sig-figs", "6"], input=contract)
+    assert result.exit_code == 1
 
 
 def test_the_bundled_answers_grade_full_marks(run_cli) -> None:

@@ -54,6 +54,28 @@ class Answers:
     # step -> (quantity, layer) -> answers, NaN where not answered
     steps: dict[int, dict[Key, np.ndarray]] = field(default_factory=dict)
     final: dict[Key, np.ndarray] = field(default_factory=dict)
+    # A contract document's `round: N`: it was written by `gradcalc step --round N`.
+    round_to: int | None = None
+
+    def digits_written(self) -> tuple[int, int] | None:
+        """The most common count of decimals, and of significant figures, among the answers as
+        written (their shortest repr); None when there are none."""
+        from collections import Counter
+
+        decimals: Counter[int] = Counter()
+        figures: Counter[int] = Counter()
+        for block in [*self.steps.values(), self.final]:
+            for values in block.values():
+                for v in np.ravel(values):
+                    if np.isnan(v) or v == 0:
+                        continue
+                    text = f"{abs(float(v)):.12f}".rstrip("0")
+                    whole, _, frac = text.partition(".")
+                    decimals[len(frac)] += 1
+                    figures[len((whole + frac).lstrip("0"))] += 1
+        if not decimals:
+            return None
+        return decimals.most_common(1)[0][0], figures.most_common(1)[0][0]
 
     def answered(self) -> int:
         blocks = [*self.steps.values(), self.final]
@@ -133,6 +155,13 @@ class _Reader:
                 ("examples",),
                 f"the answers are for {data['examples']} examples, the config has {shape.examples}",
             )
+        rounded = data.get("round")
+        if rounded is not None:
+            if isinstance(rounded, bool) or not isinstance(rounded, int) or not 0 <= rounded <= 12:
+                raise self.doc.error(
+                    ("round",), f"expected null or decimals 0..12, got {_type_name(rounded)}"
+                )
+            self.out.round_to = rounded
         final = data.get("final")
         if final is None:
             return

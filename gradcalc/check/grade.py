@@ -93,6 +93,7 @@ class Report:
     cells: tuple[Cell, ...]
     first_error: FirstError | None
     options: Options
+    hint: str | None = None  # e.g. the answers look rounded: try --decimals 3
 
     @property
     def score(self) -> float:
@@ -190,7 +191,32 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
             final_carried[key],
         )
     cells = _resolve(cells)
-    return Report(spec.source, answers.source, tuple(cells), _first_error(cells, judge), options)
+    report = Report(spec.source, answers.source, tuple(cells), _first_error(cells, judge), options)
+    wrong = sum(c.verdict == "wrong" for c in cells)
+    written = answers.digits_written()
+    if wrong and not options.rounding and written and len(cells) <= 5000:
+        # A sheet worked to a few places fails every rounded cell: say what would grade it.
+        from dataclasses import replace
+
+        best = (0, "")
+        decimals, figures = written
+        for flag, rule in (
+            ("--decimals", {"decimals": decimals}),
+            ("--sig-figs", {"sig_figs": figures}),
+        ):
+            if not 0 < next(iter(rule.values())) <= 8:
+                continue
+            again = grade(spec, answers, steps, replace(options, **rule))
+            fixed = wrong - sum(c.verdict == "wrong" for c in again.cells)
+            if fixed > best[0]:
+                best = (fixed, f"{flag} {next(iter(rule.values()))}")
+        if best[0]:
+            report = replace(
+                report,
+                hint=f"The answers look rounded: with {best[1]},\n{best[0]} of the {wrong} ✗ "
+                "would be right to the rounding.",
+            )
+    return report
 
 
 def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace], ForwardTrace]:

@@ -139,6 +139,8 @@ def render_table(report: Report, console: Any) -> None:
     pointer = first_error_lines(report)
     if pointer:
         parts.append(Text("\n" + "\n".join(pointer)))
+    if report.hint:
+        parts.append(Text("\n" + report.hint))
     named = []
     for cell in report.cells:
         if cell.mistake and cell.mistake not in named:
@@ -209,6 +211,7 @@ def document(report: Report) -> dict[str, Any]:
             "follows": fe.follows,
             "text": first_error_text(report),
         },
+        "hint": report.hint.replace("\n", " ") if report.hint else None,
     }
 
 

@@ -166,6 +166,8 @@ def command(
 
     from gradcalc.check.grade import Options, grade
 
+    if decimals is None and sig_figs is None and sheet.round_to is not None:
+        decimals = sheet.round_to  # a `gradcalc step --round N` document says how it was worked
     options = Options(
         rtol=rtol,
         atol=atol,
