@@ -431,3 +431,28 @@ def test_bad_options_and_files_exit_2(run_cli, tmp_path) -> None:
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
     assert answers.read_text(encoding="utf-8") == ISSUE_SHEET
+
+
+def test_softmax_cross_entropy_is_carried_from_the_answered_output(run_cli) -> None:
+    """With cross-entropy after softmax, δ^L = a − y and C = −Σ y ln a from the student's a."""
+    cfg = str(ROOT / "configs" / "softmax-classifier.yaml")
+    doc = json.loads(step_json(run_cli, cfg, "--steps", "1"))
+    layer = doc["steps"][0]["layers"][1]
+    a = np.array(layer["a"])
+    a[0] = [a[0][1], a[0][0], a[0][2]]  # the first example's outputs swapped: a slip
+    y = np.array(config.load(cfg).y)
+    costs = -(y * np.log(a)).sum(axis=1)
+    sheet = {
+        "step": 1,
+        "a": {3: a.tolist()},
+        "losses": costs.tolist(),
+        "loss": float(costs.mean()),
+        "delta": {3: (a - y).tolist()},
+    }
+    result = run_cli(
+        ["check", cfg, "-", "--steps", "1", "--format", "json"], input=json.dumps(sheet)
+    )
+    verdicts = {c["symbol"]: c["verdict"] for c in _json(result)["cells"]}
+    assert verdicts["a³₁ (x = 1)"] == "wrong" and verdicts["a³₃ (x = 1)"] == "correct"
+    assert verdicts["δ³₁ (x = 1)"] == "carried" and verdicts["C"] == "carried"
+    assert verdicts["C_x (x = 1)"] == "carried" and verdicts["C_x (x = 2)"] == "correct"

@@ -73,13 +73,21 @@ class Context:
         new, _ = rule.update(theta, g, kept, self.spec.optimizer_params, self.eta, self.step, _same)
         return new
 
+    def from_output(self) -> bool:
+        """Whether the cost and δ^L are worked from the given a^L: always, except for a loss
+        computed from z^L (cross-entropy after softmax) whose a^L was not answered."""
+        return self.fused is None or self.answered("a", self.shape.L) is not None
+
     def costs(self) -> np.ndarray:
-        """C_x per example from the given output (or z^L for a fused loss)."""
+        """C_x per example from the given output (or from z^L for a fused loss)."""
         spec, L = self.spec, self.shape.L
-        if self.fused is not None:
-            return self.fused.value(self.given("z", L), spec.y, spec.loss_params)
         with np.errstate(all="ignore"):
-            return spec.loss.value(self.given("a", L), spec.y, spec.loss_params)
+            if self.from_output():
+                costs = spec.loss.value(self.given("a", L), spec.y, spec.loss_params)
+                if self.fused is None or np.all(np.isfinite(costs)):
+                    return costs
+            assert self.fused is not None
+            return self.fused.value(self.given("z", L), spec.y, spec.loss_params)
 
 
 def _same(v: np.ndarray) -> np.ndarray:
@@ -107,6 +115,11 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
     if q == "delta":
         assert l is not None
         if l == ctx.shape.L and ctx.fused is not None:
+            if ctx.from_output():
+                with np.errstate(all="ignore"):
+                    delta = ctx.delta_from(l, ctx.grad_a(l))
+                if np.all(np.isfinite(delta)):
+                    return delta
             return ctx.fused.delta(ctx.given("z", l), spec.y, spec.loss_params)
         return ctx.delta_from(l, ctx.grad_a(l))
     if q == "grad_biases":
