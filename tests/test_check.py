@@ -456,3 +456,64 @@ def test_softmax_cross_entropy_is_carried_from_the_answered_output(run_cli) -> N
     assert verdicts["a³₁ (x = 1)"] == "wrong" and verdicts["a³₃ (x = 1)"] == "correct"
     assert verdicts["δ³₁ (x = 1)"] == "carried" and verdicts["C"] == "carried"
     assert verdicts["C_x (x = 1)"] == "carried" and verdicts["C_x (x = 2)"] == "correct"
+
+
+# ---- the versioned contract and colour -------------------------------------------------------
+
+
+def test_json_validates_against_its_schema(run_cli, tmp_path) -> None:
+    pytest.importorskip("jsonschema")
+    from test_json_schemas import validate
+
+    slip = str(ROOT / "configs" / "answers" / "worked-example-slip.yaml")
+    for args in (
+        ["check", SHEET, slip, "--decimals", "3", "--format", "json"],
+        ["check", SHEET, slip, "--format", "json", "--require-all", "--no-carry"],
+        [
+            "check",
+            SHEET,
+            str(ROOT / "configs" / "answers" / "worked-example.yaml"),
+            "--format",
+            "json",
+        ],
+    ):
+        doc = _json(run_cli(args))
+        assert doc["format_version"] == 1
+        validate(doc, "check")
+    for cfg in BUNDLED:
+        contract = step_json(run_cli, cfg)
+        doc = _json(run_cli(["check", cfg, "-", "--format", "json"], input=contract))
+        validate(doc, "check")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "coloured"),
+    [
+        ([], {}, False),
+        ([], {"FORCE_COLOR": "1"}, True),
+        (["--color", "always"], {"NO_COLOR": "1"}, True),
+        (["--color", "never"], {"FORCE_COLOR": "1"}, False),
+        (["--no-color"], {"FORCE_COLOR": "1"}, False),
+    ],
+)
+def test_colour_control(run_cli, flags, env, coloured) -> None:
+    slip = str(ROOT / "configs" / "answers" / "worked-example-slip.yaml")
+    env = {"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": "100", **env}
+    result = run_cli(
+        ["check", "--example", "worked-example", slip, "--decimals", "3", *flags], env=env
+    )
+    assert result.exit_code == 1
+    assert ("\x1b[" in result.stdout) is coloured
+
+
+def test_example_config_and_template_from_an_empty_folder(run_cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["check", "--example", "worked-example", "--template"])
+    assert (
+        result.exit_code == 0
+        and "# Grade with: gradcalc check --example worked-example ANSWERS" in result.stdout
+    )
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(ISSUE_SHEET, encoding="utf-8")
+    result = run_cli(["check", "--example", "worked-example", "answers.yaml", "--decimals", "3"])
+    assert result.exit_code == 0, result.output

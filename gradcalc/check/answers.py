@@ -31,6 +31,8 @@ STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANT
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 # The rest of the contract's top level: read (sizes and examples must fit), not graded.
 CONTRACT_KEYS = (
+    "format_version",
+    "gradcalc_version",
     "config",
     "loss_function",
     "loss_params",
@@ -367,13 +369,13 @@ def _dashed(sizes: Any) -> str:
 # ---- the blank sheet -------------------------------------------------------------------------
 
 
-def template(shape: Shape, steps: int, source: str, describe: str) -> str:
+def template(shape: Shape, steps: int, source: str, describe: str, graded: str) -> str:
     """A blank answer sheet for every quantity of `steps` steps, with comments in Nielsen's
     notation; it loads back as an empty set of answers."""
     lines = [
         f"# Answers for {source}: {describe}.",
         "# Replace each null with your number; leave null what you do not answer.",
-        f"# Grade with: gradcalc check {source} ANSWERS.yaml",
+        f"# Grade with: gradcalc check {graded} ANSWERS.yaml",
     ]
     if steps == 1:
         lines.append("step: 1")

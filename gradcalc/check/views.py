@@ -216,7 +216,9 @@ def document(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(document(report), ensure_ascii=False, allow_nan=False) + "\n"
+    from gradcalc.contract import versioned
+
+    return json.dumps(versioned(document(report)), ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # ---- Gradescope ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ COMMANDS = {
     "list": "gradcalc.cli.listing",
     "examples": "gradcalc.cli.examples",
     "check": "gradcalc.cli.check",
+    "completion": "gradcalc.cli.completion",
 }
 
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, no_color_option
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    color_option,
+    complete_example,
+    complete_path,
+    emit,
+)
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -26,10 +33,17 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 @click.command(
     "check",
     short_help="Grade answers to a step cell by cell, naming known mistakes.",
-    epilog="Example: gradcalc check configs/worked-example.yaml answers.yaml --decimals 3",
+    epilog=("\b\nExample:\n  gradcalc check --example worked-example --template > answers.yaml"),
 )
-@click.argument("config", metavar="CONFIG")
-@click.argument("answers", required=False, metavar="[ANSWERS]")
+@click.argument("config", required=False, metavar="[CONFIG]", shell_complete=complete_path)
+@click.argument("answers", required=False, metavar="[ANSWERS]", shell_complete=complete_path)
+@click.option(
+    "--example",
+    "example",
+    metavar="NAME",
+    shell_complete=complete_example,
+    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`).",
+)
 @click.option(
     "--template",
     is_flag=True,
@@ -99,14 +113,16 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead (atomically; any format).",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
-@no_color_option
+@color_option
 @click.pass_context
 def command(
     ctx: click.Context,
-    config: str,
+    config: str | None,
     answers: str | None,
+    example: str | None,
     template: bool,
     steps: int | None,
     fmt: str,
@@ -118,12 +134,13 @@ def command(
     require_all: bool,
     points_file: str | None,
     output: str | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
     CONFIG, cell by cell: ✓ correct, ≈ correct to the rounding, ↳ right given an earlier error,
     ✗ wrong (with the known mistake named when one matches). A whole `gradcalc step --format
-    json` document is accepted as answers.
+    json` document is accepted as answers. --example NAME replaces CONFIG with a config
+    bundled with gradcalc.
 
     Exit status: 0 every answered cell is right, 1 at least one is wrong (or, with
     --require-all, missing), 2 bad input.
@@ -132,6 +149,10 @@ def command(
     from gradcalc.check.cells import Shape
     from gradcalc.step import config as config_mod
 
+    if example is not None and answers is None:
+        config, answers = None, config  # the one positional argument is the answers
+    if (config is None) == (example is None):
+        raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
     if config == "-" and answers == "-":
@@ -151,12 +172,23 @@ def command(
                     f"--output {output}: is an input being read; choose another file"
                 )
 
-    spec = config_mod.load(config)
+    if example is not None:
+        from gradcalc.step.examples import find
+
+        found = find(example)
+        config = f"{found.stem}.yaml"
+        spec = config_mod.load_text(found.read_text(encoding="utf-8"), config)
+    else:
+        assert config is not None
+        spec = config_mod.load(config)
     n_steps = spec.steps if steps is None else steps
     shape = Shape.of(spec)
     if template:
-        text = answers_mod.template(shape, max(n_steps, 1), config, _describe(spec, n_steps))
-        emit(text, output, no_color)
+        graded = f"--example {example}" if example is not None else config
+        text = answers_mod.template(
+            shape, max(n_steps, 1), config, _describe(spec, n_steps), graded
+        )
+        emit(text, output, color)
         return
     if n_steps < 1:
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
@@ -186,7 +218,7 @@ def command(
         "json": views.render_json,
         "gradescope": views.render_gradescope,
     }
-    emit(writers[fmt](report), output, no_color)
+    emit(writers[fmt](report), output, color)
     if not report.passed:
         ctx.exit(1)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.contract import versioned
 from gradcalc.step.trace import LayerTrace, RunTrace
 
 
@@ -37,7 +38,7 @@ def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
 def document(trace: RunTrace) -> dict[str, Any]:
     batch = trace.batch
     final = trace.final
-    return {
+    doc = {
         "config": trace.source,
         "loss_function": trace.loss,
         "loss_params": trace.loss_params,
@@ -58,6 +59,7 @@ def document(trace: RunTrace) -> dict[str, Any]:
         "initial": {"loss": trace.initial.loss, "output": _rows(trace.initial.output, batch)},
         "final": {"loss": final.loss, "output": _rows(final.output, batch)},
     }
+    return versioned(doc)
 
 
 def render(trace: RunTrace) -> str:
