@@ -9,7 +9,7 @@ answers, see recompute.py); wrong with a known mistake named (mistakes.py); wron
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -191,36 +191,45 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
             final_carried[key],
         )
     cells = _resolve(cells)
-    report = Report(spec.source, answers.source, tuple(cells), _first_error(cells, judge), options)
-    wrong = sum(c.verdict == "wrong" for c in cells)
-    written = answers.digits_written()
-    if wrong and not options.rounding and written and len(cells) <= 5000:
-        # A sheet worked to a few places fails every rounded cell: say what would grade it.
-        from dataclasses import replace
-
-        best = (0, "")
-        decimals, figures = written
-        for flag, rule in (
-            ("--decimals", {"decimals": decimals}),
-            ("--sig-figs", {"sig_figs": figures}),
-        ):
-            if not 0 < next(iter(rule.values())) <= 8:
-                continue
-            again = grade(spec, answers, steps, replace(options, **rule))
-            fixed = wrong - sum(c.verdict == "wrong" for c in again.cells)
-            if fixed > best[0]:
-                best = (fixed, f"{flag} {next(iter(rule.values()))}")
-        if best[0]:
-            report = replace(
-                report,
-                hint=f"The answers look rounded: with {best[1]},\n{best[0]} of the {wrong} ✗ "
-                "would be right to the rounding.",
-            )
+    report = Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
+    if not options.rounding:
+        hint = _rounding_hint(spec, answers, steps, options, cells)
+        if hint:
+            report = replace(report, hint=hint)
     return report
 
 
+def _rounding_hint(
+    spec: NetworkSpec, answers: Answers, steps: int, options: Options, cells: list[Cell]
+) -> str | None:
+    """A sheet worked to a few places fails every rounded cell: say which option grades it,
+    trying the decimals and the significant figures its answers are most often written with."""
+    wrong = sum(c.verdict == "wrong" for c in cells)
+    written = answers.digits_written()
+    if not wrong or written is None or len(cells) > 5000:
+        return None
+    decimals, figures = written
+    best, flag = 0, ""
+    for name, option, n in (
+        ("--decimals", "decimals", decimals),
+        ("--sig-figs", "sig_figs", figures),
+    ):
+        if not 0 < n <= 8:
+            continue
+        again = grade(spec, answers, steps, replace(options, **{option: n}))
+        fixed = wrong - sum(c.verdict == "wrong" for c in again.cells)
+        if fixed > best:
+            best, flag = fixed, f"{name} {n}"
+    if not best:
+        return None
+    return (
+        f"The answers look rounded: with {flag},\n{best} of the {wrong} ✗ would be right to the "
+        "rounding."
+    )
+
+
 def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace], ForwardTrace]:
-    """The step engine with its rounding hook set to `rounder` (significant figures)."""
+    """The step engine's steps and final pass with its rounding hook set to `rounder`."""
     from gradcalc.step.engine import Network
 
     net = Network(spec)
@@ -333,7 +342,6 @@ class _Judge:
 def _resolve(cells: list[Cell]) -> list[Cell]:
     """Name, on a cell that several mistakes explain, the one that explains the most cells."""
     from collections import Counter
-    from dataclasses import replace
 
     counts = Counter(m for c in cells for m in c.matches)
     order = list(mistakes_mod.REGISTRY)
@@ -346,7 +354,7 @@ def _resolve(cells: list[Cell]) -> list[Cell]:
     return out
 
 
-def _first_error(cells: Sequence[Cell], judge: _Judge) -> FirstError | None:
+def _first_error(cells: Sequence[Cell]) -> FirstError | None:
     wrong = [i for i, c in enumerate(cells) if c.verdict == "wrong"]
     if not wrong:
         return None
