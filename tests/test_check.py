@@ -389,6 +389,11 @@ BAD = [
         "(that is the transpose",
     ),
     ("[1, 2]\n", "an answer sheet is a mapping"),
+    (
+        "steps:\n  - layers:\n      - {z: [0.1]}\n",
+        "line 3: steps[0].layers[0]: missing key 'layer'",
+    ),
+    ("steps:\n  - layers:\n      - {layer: 3, zz: [0.1]}\n", "steps[0].layers[0].zz: unknown key"),
     ("loss: [0.1\n", "YAML syntax error"),
     ("steps: [{step: 1}]\nloss: 0.1\n", "line 2: loss: give the quantities of one step"),
     ("losses: [0.1]\n", "'losses' (one cost per example) is for a batch"),

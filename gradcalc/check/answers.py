@@ -233,7 +233,9 @@ class _Reader:
             if not isinstance(item, dict):
                 raise doc.error(where, f"expected a layer record, got {_type_name(item)}")
             self._keys(item, where, LAYER_ITEM_KEYS, "a layer record")
-            l = self._layer(item.get("layer", i + 2), (*where, "layer"))
+            if "layer" not in item:
+                raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
+            l = self._layer(item["layer"], (*where, "layer"))
             for q in (*LAYER_QUANTITIES, *PARAM_QUANTITIES):
                 if item.get(q) is not None:
                     self._put(answers, (q, l), item[q], (*where, q))
