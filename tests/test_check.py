@@ -172,6 +172,26 @@ def test_the_rounded_trace_lies_within_the_drift_bound(cfg: str, rule: str) -> N
     assert worst > 0.01  # the bound is not vacuous: some cell drifts a visible part of it
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_drift_bound_holds_on_generated_networks(seed: int) -> None:
+    """Kinked and smooth activations, fused and plain losses, batches: two steps each."""
+    from test_check_mistakes import NETWORKS, make_spec
+
+    spec = make_spec(seed, *NETWORKS[seed])
+    exact = run(spec, steps=2)
+    shape = Shape.of(spec)
+    for unit, rounder in (
+        (decimals_unit(2), hand_round(2)),
+        (sig_figs_unit(2), sig_figs_rounder(2)),
+    ):
+        steps, _ = _run_rounded(spec, 2, rounder)
+        bounds = Bounds(spec, exact, unit)
+        for s in range(2):
+            for key in shape.step_keys():
+                gap = np.abs(expected(steps[s], key) - expected(exact.steps[s], key))
+                assert np.all(gap <= bounds.steps[s][key] + 1e-12), (s + 1, key)
+
+
 def test_the_bound_grows_with_the_rounding_and_starts_at_half_a_unit() -> None:
     spec = config.load(SHEET)
     exact = run(spec)
