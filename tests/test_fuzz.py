@@ -40,6 +40,7 @@ STATUSES = {
     "list": {0, 2},
     "examples": {0, 2},
     "completion": {0, 2},
+    "check": {0, 1, 2},
 }
 
 
@@ -68,6 +69,10 @@ def check_result(command: str, args: list[str], result) -> dict | None:
     with contextlib.suppress(Exception):  # outside a hypothesis run there is no statistics
         event(f"{command} exit {result.exit_code}")
     assert result.exit_code in STATUSES[command], (args, result.exit_code, result.output[-500:])
+    if command == "check" and result.exit_code == 1:
+        # A wrong cell is a verdict, not an error: the report is the output, as diff's is.
+        assert result.stdout and "Traceback" not in result.output, (args, result.output)
+        return None
     if result.exit_code != 0:
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].strip(), (args, result.stderr)
@@ -576,6 +581,51 @@ def test_output_targets_end_cleanly(command: str, target: str) -> None:
             assert (base / "ro.md").read_text(encoding="utf-8") == "keep"
         if result.exit_code == 0 and target not in ("-", ""):
             assert Path(out).read_text(encoding="utf-8").startswith("#")
+
+
+ANSWERS = ROOT / "configs" / "answers"
+
+
+@st.composite
+def check_args(draw) -> tuple[list[str], bytes | None]:
+    args = ["check", str(WORKED)]
+    stdin = None
+    answers = draw(st.sampled_from(["good", "slip", "stdin-corrupted", "stdin-mutated", "none"]))
+    if answers == "good":
+        args.append(str(ANSWERS / "worked-example.yaml"))
+    elif answers == "slip":
+        args.append(str(ANSWERS / "worked-example-slip.yaml"))
+    elif answers != "none":
+        args.append("-")
+        text = (ANSWERS / "worked-example.yaml").read_bytes()
+        if answers == "stdin-corrupted":
+            at = draw(st.integers(0, len(text)))
+            stdin = text[:at] + draw(NOISE).encode("utf-8", "surrogatepass") + text[at:]
+        else:
+            stdin = text.replace(
+                b"0.", draw(st.sampled_from([b"1:3", b"x", b"0x", b"9e999", b"-"])), 1
+            )
+    options = {
+        "--decimals": TOKENS,
+        "--sig-figs": TOKENS,
+        "--rtol": NUMBER_TEXT,
+        "--atol": NUMBER_TEXT,
+        "--steps": TOKENS,
+        "--format": st.sampled_from(["table", "json", "gradescope", "csv"]),
+    }
+    flags = ["--no-carry", "--require-all", "--template", "--no-color"]
+    for option in draw(st.lists(st.sampled_from([*options, *flags]), max_size=4)):
+        args.append(option)
+        if option in options:
+            args.append(draw(options[option]))
+    return args, stdin
+
+
+@fuzz_settings(100)
+@given(check_args())
+def test_check_arguments_end_cleanly(case: tuple[list[str], bytes | None]) -> None:
+    args, stdin = case
+    check_result("check", args, invoke(args, input=stdin))
 
 
 def test_fuzz_is_not_vacuous() -> None:
