@@ -25,6 +25,8 @@ class Node:
     extra: dict[str, Any] = field(default_factory=dict)
     # The adjoint with its exponent kept apart; ``adjoint`` is it rounded to float64.
     wide_adjoint: Wide = ZERO
+    # A node's value never changes once added, so neither do its partials: computed once.
+    _partials: tuple[Wide, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_const(self) -> bool:
@@ -53,11 +55,17 @@ class Node:
 
     def wide_partials(self) -> tuple[Wide, ...]:
         """∂self/∂arg for each argument, with the exponent kept apart (see Wide)."""
-        prim = self.primitive
-        if prim is None:
-            return ()
-        values = tuple(a.value for a in self.args)
-        return tuple(Wide.of(d) for d in prim.partials(values, self.value, **self._params(prim)))
+        if self._partials is None:
+            prim = self.primitive
+            values = tuple(a.value for a in self.args)
+            self._partials = (
+                ()
+                if prim is None
+                else tuple(
+                    Wide.of(d) for d in prim.partials(values, self.value, **self._params(prim))
+                )
+            )
+        return self._partials
 
     def symbolic_partials(self) -> tuple[str, ...]:
         prim = self.primitive
