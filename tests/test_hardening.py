@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradcalc.cli import EXIT_STATUSES, cli
+from gradcalc.functions.activations import REGISTRY as ACTIVATION_RECORDS
 from gradcalc.step.engine import hand_round
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -608,3 +609,28 @@ def test_output_to_dev_stdout(tmp_path, into: str) -> None:
         text = target.read_bytes()
         assert [p.name for p in tmp_path.iterdir()] == ["shell-redirect.md"]
     assert text.startswith(b"#") and b"tanh" in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for name, rec in ACTIVATION_RECORDS.items() if rec.elementwise and name == rec.name],
+)
+@pytest.mark.parametrize("x", [-700, -400, -100, 100, 400, 700])
+def test_every_activations_graph_matches_its_closed_form_far_out(
+    run_cli, name: str, x: float
+) -> None:
+    """The class of fault, for every registry entry: no path of the graph is lost far out."""
+    doc = json_of(run_cli(["derive", name, f"--at={x}", "--format", "json"]))
+    graph, closed = doc["derivative"], doc["closed_form"]
+    if isinstance(closed, dict):  # prelu: with its parameter gradients
+        closed = closed["derivative"]
+    assert doc["agreement"]["ok"] is True
+    resolved = any("below what float64 resolves" in note for note in doc["notes"])
+    assert abs(graph - closed) <= 1e-9 * abs(closed) or (
+        resolved and abs(graph - closed) < 1e-15
+    ), (
+        name,
+        x,
+        graph,
+        closed,
+    )
