@@ -634,3 +634,31 @@ def test_every_activations_graph_matches_its_closed_form_far_out(
         graph,
         closed,
     )
+
+
+def test_wide_numbers_against_exact_fractions() -> None:
+    """Wide's arithmetic checked against Python's exact rationals, far outside float64."""
+    from fractions import Fraction
+
+    from gradcalc.graph.wide import ONE, ZERO, Wide
+
+    def exact(w: Wide) -> Fraction:
+        return Fraction(w.m) * Fraction(2) ** w.e
+
+    def rounded(w: Wide, truth: Fraction) -> bool:  # within one rounding of float64
+        return abs(exact(w) - truth) <= abs(truth) * Fraction(2) ** -52
+
+    tiny, huge = Wide.of(1e-300), Wide.of(1e300)
+    product = tiny * tiny * huge  # 1e-300, through 1e-600
+    assert float(product) == pytest.approx(1e-300, rel=1e-15)
+    assert (tiny * tiny).leaves_float64() and not product.leaves_float64()
+    assert rounded(tiny * tiny, exact(tiny) ** 2)
+    assert float(huge * huge) == math.inf and (huge * huge).leaves_float64()
+    quotient = Wide.of(1.0) / Wide.of(5e-324)  # 1/(smallest subnormal) is past float64
+    assert rounded(quotient, Fraction(1) / Fraction(5e-324))
+    total = Wide.of(1e300) * Wide.of(1e300) + Wide.of(-1e300) * Wide.of(1e300)
+    assert float(total) == 0.0 and not total
+    assert float(Wide.of(2.0) + Wide.of(-0.5)) == 1.5
+    assert float(ONE + ZERO) == 1.0 and float(-ONE) == -1.0
+    assert math.isnan(float(Wide.of(0.0) / Wide.of(0.0)))
+    assert float(Wide.of(1.0) / Wide.of(0.0)) == math.inf
