@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +192,13 @@ def write_atomically(output: str, text: str, force: bool = False) -> None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    tmp: str | None = None
     try:
         # A short name of its own, not the target's: a legal 255-byte target name must work.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
-    except OSError as exc:
-        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
-    try:
+        # Signals wait while the file is created and its name bound, so the `finally` below
+        # always knows what to remove.
+        with _signals_held():
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         os.chmod(tmp, mode)
@@ -205,7 +207,23 @@ def write_atomically(output: str, text: str, force: bool = False) -> None:
         raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     finally:
         # Also on Ctrl-C and SIGTERM (the CLI turns it into an exception): no temp file left.
-        Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # Shell completion (see `gradcalc completion`): each returns the candidates for `incomplete`.
