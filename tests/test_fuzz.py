@@ -58,6 +58,14 @@ def invoke(args: list[str], input: bytes | str | None = None):
     return CliRunner().invoke(cli, args, input=input, env={"COLUMNS": "100"})
 
 
+def _format(args: list[str]) -> str | None:
+    """The format a successful run printed on stdout: click takes the last --format given."""
+    if {"-h", "--help", "-o", "--template"} & set(args):
+        return None  # help, a file, or check's blank sheet (YAML)
+    given = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--format"]
+    return given[-1] if given else None
+
+
 def check_result(command: str, args: list[str], result) -> dict | None:
     """The invariants every run must keep; returns the parsed JSON of a successful JSON run."""
     exc = result.exception
@@ -81,9 +89,7 @@ def check_result(command: str, args: list[str], result) -> dict | None:
             return None
     else:
         assert result.stderr == "", (args, result.stderr)
-    fmt = args[args.index("--format") + 1] if "--format" in args else None
-    helped = "-h" in args or "--help" in args
-    if fmt == "json" and "-o" not in args and not helped and result.exit_code == 0:
+    if _format(args) == "json" and result.exit_code == 0:
         return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c}: {args!r}"))
     return None
 
