@@ -19,7 +19,15 @@ import numpy as np
 from gradcalc.errors import GradcalcError, did_you_mean
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.functions.registry import Activation, Loss, Param, fresh, subscript
+from gradcalc.functions.registry import (
+    Activation,
+    ElementwiseActivation,
+    Loss,
+    Param,
+    VectorActivation,
+    fresh,
+    subscript,
+)
 from gradcalc.graph import CONSTANTS, Graph, Node, PathLimitExceeded, parse_expression
 
 MAX_VALUES = 100  # values in --at: every point gets its graph, sweeps and differences
@@ -190,6 +198,8 @@ class DeriveTrace:
     points: tuple[PointTrace, ...]
     notes: tuple[str, ...]
     tolerance: tuple[float, float] = (REL_TOL, ABS_TOL)
+    # The registry record derived, which owns its written forms; None for a formula.
+    record: Activation | Loss | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -330,7 +340,7 @@ class _Subject:
     closed_params: Callable[[Sequence[float]], dict[str, float]] | None = None
     kinks: Callable[[Sequence[float], int], list[_KinkHit]] = lambda values, j: []
     notes: tuple[str, ...] = ()
-    registry: bool = True
+    record: Activation | Loss | None = None
 
 
 def _param_nodes(g: Graph, params: Sequence[Param], values: Mapping[str, float]) -> dict[str, Node]:
@@ -351,7 +361,7 @@ def _quiet(fn: Callable[[], np.ndarray]) -> np.ndarray:
         return fn()
 
 
-def _activation(rec: Activation, params: dict[str, float]) -> _Subject:
+def _activation(rec: ElementwiseActivation, params: dict[str, float]) -> _Subject:
     learnable = [p.name for p in rec.params if p.learnable]
 
     def build(values: Sequence[float], p: Mapping[str, float]) -> _Built:
@@ -395,9 +405,9 @@ def _activation(rec: Activation, params: dict[str, float]) -> _Subject:
     return _Subject(
         "activation",
         rec.name,
-        rec.formula,
-        rec.derivative,
-        rec.symbol,
+        rec.formula.text,
+        rec.derivative.text,
+        rec.symbol.text,
         params,
         build,
         evaluate,
@@ -405,11 +415,11 @@ def _activation(rec: Activation, params: dict[str, float]) -> _Subject:
         closed_params if learnable else None,
         kinks,
         rec.notes,
+        rec,
     )
 
 
-def _vector_activation(rec: Activation, params: dict[str, float]) -> _Subject:
-    assert rec.vjp is not None
+def _vector_activation(rec: VectorActivation, params: dict[str, float]) -> _Subject:
 
     def build(values: Sequence[float], p: Mapping[str, float]) -> _Built:
         g = Graph()
@@ -430,14 +440,15 @@ def _vector_activation(rec: Activation, params: dict[str, float]) -> _Subject:
     return _Subject(
         "vector_activation",
         rec.name,
-        rec.formula,
-        rec.derivative,
-        rec.symbol,
+        rec.formula.text,
+        rec.derivative.text,
+        rec.symbol.text,
         params,
         build,
         evaluate,
         closed,
         notes=rec.notes,
+        record=rec,
     )
 
 
@@ -476,8 +487,8 @@ def _loss(rec: Loss, params: dict[str, float], target: list[float]) -> _Subject:
     return _Subject(
         "loss",
         rec.name,
-        rec.formula,
-        rec.derivative,
+        rec.formula.text,
+        rec.derivative.text,
         "C",
         params,
         build,
@@ -485,22 +496,23 @@ def _loss(rec: Loss, params: dict[str, float], target: list[float]) -> _Subject:
         closed,
         kinks=kinks,
         notes=rec.notes,
+        record=rec,
     )
 
 
 def _expression(text: str, given: Sequence[str]) -> _Subject:
-    scalar = {k: r for k, r in ACTIVATIONS.items() if r.elementwise and r.graph is not None}
+    scalar = {k: r for k, r in ACTIVATIONS.items() if isinstance(r, ElementwiseActivation)}
     params = _expression_params(given, scalar)
     remarks: list[str] = []
-    called: dict[str, Activation] = {}
+    called: dict[str, ElementwiseActivation] = {}
 
-    def wrap(rec: Activation) -> Callable[[Graph, Node], Node]:
+    def wrap(rec: ElementwiseActivation) -> Callable[[Graph, Node], Node]:
         def call(g: Graph, arg: Node) -> Node:
             called[rec.name] = rec
             values = {p.name: params.get(p.name, p.default) for p in rec.params}
             nodes = _param_nodes(g, [_as_constant(p) for p in rec.params], values)
             out = rec.graph(g, arg, nodes)
-            g.rename(out, fresh(g, rec.symbol))
+            g.rename(out, fresh(g, rec.symbol.text))
             for k in rec.kinks:
                 if arg.value == k.at(values) and k.left(values) != k.right(values):
                     remarks.append(
@@ -545,7 +557,6 @@ def _expression(text: str, given: Sequence[str]) -> _Subject:
         build,
         evaluate,
         notes=notes,
-        registry=False,
     )
 
 
@@ -554,7 +565,9 @@ def _as_constant(p: Param) -> Param:
     return Param(p.name, p.default, p.description, symbol=p.symbol) if p.learnable else p
 
 
-def _expression_params(given: Sequence[str], scalar: Mapping[str, Activation]) -> dict[str, float]:
+def _expression_params(
+    given: Sequence[str], scalar: Mapping[str, ElementwiseActivation]
+) -> dict[str, float]:
     """--param for a formula: a key some activation takes; its range is checked once the
     formula's functions are known."""
     known = {p.name for rec in scalar.values() for p in rec.params}
@@ -583,7 +596,9 @@ def resolve(
         rec = ACTIVATIONS[text]
         _no_target(target, f"{rec.name} is an activation")
         params = parse_params(given, rec.params, rec.name)
-        return _activation(rec, params) if rec.elementwise else _vector_activation(rec, params)
+        if isinstance(rec, ElementwiseActivation):
+            return _activation(rec, params)
+        return _vector_activation(rec, params)
     if text in LOSSES:
         rec_loss = LOSSES[text]
         params = parse_params(given, rec_loss.params, rec_loss.name)
@@ -645,6 +660,7 @@ def derive(
         target=tuple(targets) if targets is not None else None,
         points=points,
         notes=tuple(notes),
+        record=subject.record,
     )
 
 
@@ -682,7 +698,7 @@ def _work(s: _Subject, values: list[float]) -> PointTrace:
     for j in one_sided:
         if hits[j]:
             kinks.extend(_kink_trace(s, built, values, j, hit, numeric, jac) for hit in hits[j])
-        elif not s.registry:
+        elif s.record is None:
             kinks.append(_kink_trace(s, built, values, j, None, numeric, jac))
     graph_ok = not graph.non_finite
     reported = tuple(

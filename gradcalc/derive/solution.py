@@ -30,12 +30,12 @@ from gradcalc.doc.notation import (
     Kind,
     Notation,
     fmt,
-    formula_tex,
     greek_tex,
     latex_escape,
     plural,
     tex_width,
 )
+from gradcalc.functions.registry import VectorActivation
 
 MAX_LINES = 30  # equations per section, and rows per table, before "… n more"
 MAX_TERMS = 6  # terms of a sum written out (a sweep over many consumers, a long sum node)
@@ -374,17 +374,18 @@ class _Builder:
             )
             self.add(Para(r"{\raggedright " + text + r"\par}" if self.latex else text))
         else:
-            formula = _with_input(t.formula, self.input_name())
+            assert t.record is not None  # a registry entry owns its written forms
+            formula = _with_input(t.record.formula.tex, self.input_name())
             items = []
             for text in [
                 formula,
-                *_with_input(t.derivative_text or "", self.input_name()).split(";"),
+                *_with_input(t.record.derivative.tex, self.input_name()).split(";"),
             ]:
                 parts = _split(text.strip())
                 if parts:
-                    items.append(_eq(formula_tex(parts[0]), formula_tex(parts[1])))
+                    items.append(_eq(*parts))
             split = _split(formula)
-            lhs = formula_tex(split[0]) if split else lhs
+            lhs = split[0] if split else lhs
             self.add(Para("The function and, for the check, its derivative in closed form:"))
             self.add(Eqs(tuple(items)))
         if t.params:
@@ -402,7 +403,8 @@ class _Builder:
                 items.append(_eq("y", self.vec(t.target)))
                 items.append(_eq("C", self.n(point.value[0])))
             else:
-                items.append(_eq("s", self.vec(point.value)))
+                assert isinstance(t.record, VectorActivation)
+                items.append(_eq(t.record.output, self.vec(point.value)))
         lead = "The point and the value there:" if not t.several else "The first point:"
         if t.target is not None:
             lead = f"The output {self.m('a')}, the target {self.m('y')} and the loss there:"
@@ -650,13 +652,15 @@ class _Builder:
 
     def three_ways_jacobian(self) -> None:
         point, graph, t = self.point, self.graph, self.t
+        assert isinstance(t.record, VectorActivation)
+        s = t.record.output
         n = len(point.at)
         self.add(Heading(2, "The Jacobian three ways"))
-        entry = self.m(r"J_{ij} = \partial s_i/\partial a_j")
+        entry = self.m(rf"J_{{ij}} = \partial {s}_i/\partial a_j")
         self.add(
             Para(
                 f"Row {self.m('i')} holds the adjoints of the inputs in the sweep from output "
-                f"{self.m('s_i')}, so the graph gives the Jacobian {entry}:"
+                f"{self.m(s + '_i')}, so the graph gives the Jacobian {entry}:"
             )
         )
         rows = point.graph_jacobian
@@ -664,9 +668,8 @@ class _Builder:
         shown = _fitting(widths[:MAX_MATRIX], WIDTH)
         limit = 0 if shown == n else shown
         self.add(Eqs((_eq("J", self.nt.matrix(rows, limit=limit)),)))
-        if t.derivative_text:
-            closed = self.nt.formula(_with_input(t.derivative_text, self.input_name()))
-            self.add(Para(f"The closed form is {closed}."))
+        closed = self.m(_with_input(t.record.derivative.tex, self.input_name()))
+        self.add(Para(f"The closed form is {closed}."))
         closed_j, central = point.closed_jacobian, point.numeric.central
         if n <= 4:
             rows = [

@@ -10,7 +10,10 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from gradcalc.functions.registry import Written
 
 Kind = Literal["text", "markdown", "latex"]
 Index = int | str
@@ -83,7 +86,7 @@ def fmt(
     return text if tex else text.replace("-", "−")
 
 
-# The Unicode of the formulas and graphs as TeX math (and the characters TeX math reserves).
+# The Unicode of the graphs' names and of prose as TeX math (and the characters TeX math reserves).
 TEX_SYMBOLS = {
     "½": r"\tfrac{1}{2}",
     "Σ": r"\sum ",
@@ -103,24 +106,6 @@ TEX_SYMBOLS = {
     "$": r"\$",
     **{k: v + " " for k, v in _TEX_NAMES.items()},
 }
-
-
-def formula_tex(text: str) -> str:
-    """A registry formula (Unicode, e.g. 'C = ½ Σ_j (y_j − a_j)²') as TeX math."""
-    functions = {"ln": r"\ln", "exp": r"\exp", "max": r"\max", "min": r"\min", "tanh": r"\tanh"}
-
-    def word(match: re.Match[str]) -> str:
-        run = match.group(0)
-        if run in functions:
-            return functions[run]
-        if run in ("sgn", "clip", "ReLU", "PReLU", "softmax", "softplus"):
-            return rf"\operatorname{{{run}}}"
-        return rf"\text{{ {run} }}"
-
-    out = re.sub(r"\^\(([^()]*)\)", r"^{\1}", text)
-    out = re.sub(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})*", word, out)
-    out = "".join(TEX_SYMBOLS.get(c, c if c.isascii() else "?") for c in out)
-    return re.sub(r" +", " ", out).strip()
 
 
 _LATEX_PROSE = str.maketrans(
@@ -259,8 +244,10 @@ class Notation:
         self.ln = r"\ln" if self.tex else "ln"
 
     # -- symbols -------------------------------------------------------------------------------
-    def sym(self, name: str, layer: Index | None = None, *units: Index) -> str:
+    def sym(self, name: str | Written, layer: Index | None = None, *units: Index) -> str:
         """sym('w', 2, 1, 2) → w²₁₂ or w^{2}_{12}; an index ≥ 10 separates them with commas."""
+        if not isinstance(name, str):
+            name = self.written(name)
         if self.tex:
             out = _TEX_NAMES.get(name, name)
             if layer is not None:
@@ -278,16 +265,6 @@ class Notation:
     def d(self, of: str) -> str:
         """∂C/∂(of)."""
         return rf"\partial C/\partial {of}" if self.tex else f"∂C/∂{of}"
-
-    def fn(self, symbol: str) -> str:
-        """An activation's symbol as a function name: σ, tanh, ReLU …"""
-        if not self.tex:
-            return symbol
-        if symbol in _TEX_NAMES:
-            return _TEX_NAMES[symbol]
-        if symbol == "tanh":
-            return r"\tanh"
-        return rf"\operatorname{{{symbol}}}"
 
     def total_sym(self, index: str) -> str:
         return rf"\sum\nolimits_{{{index}}}" if self.tex else "Σ" + subscript(index)
@@ -378,9 +355,13 @@ class Notation:
             return latex_text(text)
         return text
 
-    def formula(self, text: str) -> str:
+    def written(self, w: Written) -> str:
+        """Display math from a registry in this kind's form (TeX or Unicode)."""
+        return w.tex if self.tex else w.text
+
+    def formula(self, w: Written) -> str:
         """A registry formula as inline math."""
-        return self.math(formula_tex(text)) if self.tex else text
+        return self.math(w.tex) if self.tex else w.text
 
 
 def plural(n: int, word: str) -> str:

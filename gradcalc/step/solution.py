@@ -9,27 +9,21 @@ product and norms are worked out from the trace's y and a, as a student would).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
-from gradcalc.doc.notation import BREAK, Notation, formula_tex, plural, sparkline
+from gradcalc.doc.notation import BREAK, Notation, plural, sparkline
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
+from gradcalc.functions.registry import VectorActivation, Written
 from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
-    CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
-    # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
-    FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
+# The function of a layer whose activation the trace does not name.
+_ANY = Written("f", r"\operatorname{f}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +31,7 @@ class _Forward:
     """One layer of a forward pass, for the example that is written out."""
 
     layer: int
-    symbol: str  # the activation's, "f" when the trace does not say (a run of zero steps)
+    activation: str
     elementwise: bool
     a_prev: np.ndarray  # a^{l−1}
     z: np.ndarray
@@ -110,9 +104,20 @@ class _Builder:
             return ""
         return self.nt.formula(record.derivative if derivative else record.formula)
 
-    def param_sym(self, name: str, layer: int) -> str:
-        # PReLU's learned slope is called a; α keeps it apart from the activations a^l_j.
-        return self.nt.sym("α" if name == "a" else name, layer)
+    def fn(self, activation: str | None) -> str:
+        """The activation's symbol as a function name: σ, tanh, ReLU …"""
+        record = ACTIVATIONS.get(activation or "")
+        return self.nt.written(record.symbol if record else _ANY)
+
+    def bare(self, activation: str | None) -> bool:
+        """a = z is written without the function (the identity)."""
+        record = ACTIVATIONS.get(activation or "")
+        return record is not None and record.elementwise and record.bare
+
+    def param_sym(self, activation: str, name: str, layer: int) -> str:
+        record = ACTIVATIONS.get(activation)
+        param = next((p for p in record.params if p.name == name), None) if record else None
+        return self.nt.sym(param.written if param and param.written else name, layer)
 
     # -- the whole document --------------------------------------------------------------------
     def build(self) -> list[Block]:
@@ -176,7 +181,7 @@ class _Builder:
                     + "."
                 )
             )
-        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(t.loss_formula)}"
+        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(LOSSES[t.loss].formula)}"
         if t.loss_params:
             loss += (
                 " ("
@@ -310,7 +315,7 @@ class _Builder:
         return [
             _Forward(
                 layer=lt.layer,
-                symbol=lt.activation_symbol,
+                activation=lt.activation,
                 elementwise=lt.prime is not None,
                 a_prev=lt.a_prev[0],
                 z=lt.z[0],
@@ -329,7 +334,7 @@ class _Builder:
         return [
             _Forward(
                 layer=p.layer,
-                symbol=p.activation_symbol,
+                activation=p.activation,
                 elementwise=p.elementwise,
                 a_prev=a_prev[i],
                 z=t.final.z[i][0],
@@ -352,7 +357,7 @@ class _Builder:
                 if f.elementwise:
                     items.append(self.a_eq(f, j))
             if not f.elementwise:
-                fn = nt.fn(f.symbol)
+                fn = self.fn(f.activation)
                 items.append(
                     _eq(
                         nt.sym("a", l),
@@ -391,125 +396,19 @@ class _Builder:
     def a_eq(self, f: _Forward, j: int) -> Eq:
         nt, l = self.nt, f.layer
         lhs, z = nt.sym("a", l, j + 1), nt.sym("z", l, j + 1)
-        if f.symbol == "id":
+        if self.bare(f.activation):
             return _eq(lhs, z, nt.num(f.a[j]))
-        fn = nt.fn(f.symbol)
+        fn = self.fn(f.activation)
         return _eq(lhs, f"{fn}({z})", f"{fn}({nt.num(f.z[j])})", nt.num(f.a[j]))
 
     # -- cost ----------------------------------------------------------------------------------
-    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """The cost of one example with its numbers, as the stages of a hand calculation (none for
-        a loss that has no form in COST_FORMS)."""
-        form = self.COST_FORMS.get(self.t.loss)
-        return form(self, a, y) if form else ()
-
-    def cost_pairs(self, a: np.ndarray, y: np.ndarray) -> tuple[list[tuple[float, float]], int]:
-        """The (y_j, a_j) written out under --max-terms, and how many units that leaves."""
-        shown, hidden = self.cut(a.shape[0])
-        return list(zip(y[:shown].tolist(), a[:shown].tolist(), strict=True)), hidden
-
-    def scaled(self, scale: str, terms: Sequence[str], hidden: int) -> str:
-        """scale·(sum of the terms): a sum of several terms behind a factor goes in brackets."""
-        body = self.nt.total(terms, hidden)
-        if scale and (len(terms) > 1 or hidden):
-            body = f"[{body}]"
-        return f"{scale}{body}"
-
-    def mean_scale(self, n: int) -> str:
-        return self.nt.frac(1, n) if n > 1 else ""
-
-    def residual(self, yv: float, av: float) -> str:
-        """y_j − a_j with its numbers."""
-        return f"{self.nt.num(yv, True)} {self.nt.minus} {self.nt.par(av)}"
-
-    def _quadratic_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.nt.half, terms, hidden),)
-
-    def _mse_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _l1_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"|{self.residual(yv, av)}|" for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _huber_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """Each h_δ(r) as the branch that applies: ½r² where |r| ≤ δ, else δ(|r| − δ/2)."""
-        nt = self.nt
-        delta = self.t.loss_params["delta"]
-        d = nt.par(delta, True)
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            nt.half + nt.squared(f"({self.residual(yv, av)})")
-            if abs(yv - av) <= delta  # the registry's test, on the same numbers
-            else f"{d}(|{self.residual(yv, av)}| {nt.minus} {d}/2)"
-            for yv, av in pairs
-        ]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
-        return (f"{nt.minus}[{nt.total(terms, hidden)}]",)
-
-    def _binary_cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            f"[{nt.num(yv, True)} {nt.ln} {nt.par(av)} + "
-            f"(1 {nt.minus} {nt.par(yv, True)}) {nt.ln}(1 {nt.minus} {nt.par(av)})]"
-            for yv, av in pairs
-        ]
-        body = nt.total(terms, hidden)
-        return (f"{nt.minus}({body})" if len(terms) > 1 or hidden else f"{nt.minus}{body}",)
-
-    def _hinge_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        fn = r"\max" if nt.tex else "max"
-        terms = [f"{fn}(0, 1 {nt.minus} {nt.prod((yv, True), (av, False))})" for yv, av in pairs]
-        return (nt.total(terms, hidden),)
-
-    def _cosine_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """1 − (y·a)/(‖y‖ ‖a‖): the dot product term by term, then as a number; the norms as
-        numbers (computed here for the writing, like the products of a sum)."""
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        with np.errstate(over="ignore"):
-            dot = float(np.dot(y, a))
-        norms = nt.prod((math.hypot(*y.tolist()), False), (math.hypot(*a.tolist()), False))
-        products = nt.total(
-            [nt.prod((yv, True), (av, False), lead=i == 0) for i, (yv, av) in enumerate(pairs)],
-            hidden,
-        )
-        return (
-            f"1 {nt.minus} ({products})/({norms})",
-            f"1 {nt.minus} {nt.par(dot)}/({norms})",
-        )
-
-    # loss name -> the stages of its cost with the numbers substituted; a loss without an entry
-    # is written as its formula and its value.
-    COST_FORMS: ClassVar[dict[str, CostForm]] = {
-        "quadratic": _quadratic_cost,
-        "mse": _mse_cost,
-        "l1": _l1_cost,
-        "huber": _huber_cost,
-        "cross_entropy": _cross_entropy_cost,
-        "binary_cross_entropy": _binary_cross_entropy_cost,
-        "hinge": _hinge_cost,
-        "cosine": _cosine_cost,
-    }
-
     def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
         nt, t = self.nt, self.t
-        symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
+        record = LOSSES[t.loss]
         lhs = nt.sym("C", None, 1) if t.batch else "C"
-        rhs = [self.cost_symbolic(symbolic), *self.cost_substitution(output[0], t.y[0])]
+        shown, _ = self.cut(output.shape[1])
+        written = record.cost_written(nt, output[0], t.y[0], shown, t.loss_params)
+        rhs = [self.cost_symbolic(record.formula), *written]
         items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
         if t.batch:
             shown, hidden = self.cut(losses.shape[0])
@@ -526,11 +425,12 @@ class _Builder:
             )
         self.eqs(items)
 
-    def cost_symbolic(self, formula: str) -> str:
+    def cost_symbolic(self, formula: Written) -> str:
         """The registry's formula as the middle of a chain (only when it is a single expression)."""
-        if not formula or "," in formula:
+        sides = formula.split(" = ")
+        if len(sides) != 2 or "," in sides[1].text:
             return ""
-        return formula_tex(formula) if self.nt.tex else formula
+        return self.nt.written(sides[1])
 
     # -- BP1 -----------------------------------------------------------------------------------
     def output_error(self, st: StepTrace) -> None:
@@ -549,18 +449,14 @@ class _Builder:
                     "directly rather than through the derivative of the cost:"
                 )
             )
+            fused = LOSSES[t.loss].fused[t.fused]
             for j in range(units):
-                lhs = nt.sym("δ", l, j + 1)
-                form = self.fused_delta(j, a, y)
-                items.append(
-                    _eq(lhs, *form, nt.num(lt.delta[0, j]))
-                    if form
-                    else _eq(lhs, nt.num(lt.delta[0, j]))
-                )
+                form = fused.written(nt, j, a, y, *self.output_unit(j))
+                items.append(_eq(nt.sym("δ", l, j + 1), *form, nt.num(lt.delta[0, j])))
         elif lt.prime is not None:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
-            fn = nt.fn(lt.activation_symbol)
+            record = LOSSES[t.loss]
+            derivative = nt.formula(record.derivative)
+            fn = self.fn(lt.activation)
             self.add(
                 Para(
                     f"BP1 with the derivative of the {nt.name(t.loss)} cost, "
@@ -572,8 +468,8 @@ class _Builder:
                 aj, yj, zj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1), nt.sym("z", l, j + 1)
                 prime = nt.par(lt.prime[0, j])
                 lhs = nt.sym("δ", l, j + 1)
-                if t.loss in ("quadratic", "mse"):
-                    scale = "" if t.loss == "quadratic" else ("2" if n == 1 else nt.frac(2, n))
+                if record.residual_scale is not None:
+                    scale = record.residual_scale(nt, n)
                     error = f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
                     items.append(
                         _eq(
@@ -594,8 +490,7 @@ class _Builder:
                         )
                     )
         else:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
+            derivative = nt.formula(LOSSES[t.loss].derivative)
             self.add(Para(f"The derivative of the {nt.name(t.loss)} cost, {derivative}:"))
             items = [
                 _eq(nt.d(nt.sym("a", l, j + 1)), nt.num(lt.grad_a[0, j])) for j in range(units)
@@ -605,52 +500,15 @@ class _Builder:
         self.eqs(items)
         self.more(hidden, "unit", f"in layer {l}")
 
-    def fused_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str] | None:
-        """δ^L_j as the fused loss computes it from z (the derivative of cost and activation)."""
-        form = self.FUSED_DELTAS.get((self.t.loss, self.t.fused or ""))
-        return form(self, j, a, y) if form else None
-
     def output_unit(self, j: int) -> tuple[str, str]:
         """a^L_j and y_j as symbols."""
         return self.nt.sym("a", len(self.t.sizes), j + 1), self.nt.sym("y", None, j + 1)
 
-    def _output_minus_target(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return f"{aj} {nt.minus} {yj}", f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
-
-    def _softmax_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        # δ_j = a_j Σ_i y_i − y_j, which is a_j − y_j when the targets sum to 1.
-        if abs(float(np.sum(y)) - 1.0) < 1e-12:
-            return self._output_minus_target(j, a, y)
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
-        return (
-            f"{aj} {total} {nt.minus} {yj}",
-            f"{nt.num(a[j])}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} "
-            f"{nt.par(y[j], True)}",
-        )
-
-    def _sigmoid_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return (
-            f"{nt.minus}{yj}(1 {nt.minus} {aj})",
-            f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {nt.num(a[j])})",
-        )
-
-    # (loss, output activation) -> δ^L_j from z, symbolic and with its numbers, for each pair in
-    # a loss record's `fused`; tests/test_explain_losses.py checks that none is missing.
-    FUSED_DELTAS: ClassVar[dict[tuple[str, str], FusedForm]] = {
-        ("cross_entropy", "softmax"): _softmax_cross_entropy_delta,
-        ("cross_entropy", "sigmoid"): _sigmoid_cross_entropy_delta,
-        ("binary_cross_entropy", "sigmoid"): _output_minus_target,
-    }
-
     def jacobian(self, lt: LayerTrace, l: int) -> list[Eq]:
-        """δ_j = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i): a softmax layer's Jacobian applied to ∂C/∂a."""
+        """δ^l = Jᵀ ∂C/∂a^l for an activation that couples its units, as its record writes it."""
         nt = self.nt
+        record = ACTIVATIONS[lt.activation]
+        assert isinstance(record, VectorActivation)  # only a vector activation has no f'(z)
         self.add(
             Para(
                 f"{nt.name(lt.activation)} couples its units "
@@ -658,24 +516,16 @@ class _Builder:
                 "Jacobian-vector product:"
             )
         )
-        shown, hidden = self.cut(lt.z.shape[1])
+        shown, _ = self.cut(lt.z.shape[1])
         a, g = lt.a[0], lt.grad_a[0]
-        inner = nt.total(
-            [nt.prod((a[i], False), (g[i], False), lead=i == 0) for i in range(shown)], hidden
-        )
-        isum = f"{nt.total_sym('i')} {nt.sym('a', l, 'i')} {nt.d(nt.sym('a', l, 'i'))}"
-        items = []
-        for j in range(shown):
-            aj = nt.sym("a", l, j + 1)
-            items.append(
-                _eq(
-                    nt.sym("δ", l, j + 1),
-                    f"{aj}({nt.d(aj)} {nt.minus} {isum})",
-                    f"{nt.num(a[j])}{nt.ttimes}({nt.num(g[j])} {nt.minus} ({inner}))",
-                    nt.num(lt.delta[0, j]),
-                )
+        return [
+            _eq(
+                nt.sym("δ", l, j + 1),
+                *record.vjp_written(nt, l, j, a, g, shown),
+                nt.num(lt.delta[0, j]),
             )
-        return items
+            for j in range(shown)
+        ]
 
     # -- BP2 -----------------------------------------------------------------------------------
     def hidden_error(self, st: StepTrace, i: int) -> None:
@@ -717,7 +567,7 @@ class _Builder:
                 items.append(_eq(nt.d(nt.sym("a", l, j + 1)), symbolic, terms, nt.num(g)))
                 continue
             prime = nt.par(lt.prime[0, j])
-            fn = nt.fn(lt.activation_symbol)
+            fn = self.fn(lt.activation)
             rhs = [f"({symbolic}) {fn}'({nt.sym('z', l, j + 1)})", f"({terms}){nt.ttimes}{prime}"]
             if nxt.z.shape[1] > 1:
                 rhs.append(f"{nt.num(g)}{nt.ttimes}{prime}")
@@ -779,7 +629,7 @@ class _Builder:
                     _eq(nt.d(nt.sym("w", l, j + 1, k + 1)), *rhs, nt.num(lt.grad_weights[j, k]))
                 )
         for name, g in lt.grad_params.items():
-            p = self.param_sym(name, l)
+            p = self.param_sym(lt.activation, name, l)
             aj = nt.sym("a", l, "j")
             partial = rf"\partial {aj}/\partial {p}" if nt.tex else f"∂{aj}/∂{p}"
             dot = r" \cdot " if nt.tex else " · "
@@ -846,7 +696,13 @@ class _Builder:
             )
         for name, g in lt.grad_params.items():
             items.append(
-                update(self.param_sym(name, l), lt.params_before[name], g, lt.params[name], given)
+                update(
+                    self.param_sym(lt.activation, name, l),
+                    lt.params_before[name],
+                    g,
+                    lt.params[name],
+                    given,
+                )
             )
         self.eqs(items)
         self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
@@ -960,7 +816,7 @@ class _Builder:
             [
                 str(lt.layer),
                 nt.name(lt.activation),
-                m(self.param_sym(name, lt.layer)),
+                m(self.param_sym(lt.activation, name, lt.layer)),
                 self.cell(lt.params_before[name], given),
                 self.cell(g),
                 self.cell(lt.params[name]),
@@ -1070,11 +926,6 @@ class _Builder:
 def fmt_drift(nt: Notation, value: float) -> str:
     """A difference keeps three significant digits even under --round."""
     return Notation(nt.kind).num(value)
-
-
-# What the worked solution writes with numbers: the costs, and the fused pairs' δ^L.
-COST_FORMS: frozenset[str] = frozenset(_Builder.COST_FORMS)
-FUSED_FORMS: frozenset[tuple[str, str]] = frozenset(_Builder.FUSED_DELTAS)
 
 
 def build(
