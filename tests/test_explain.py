@@ -22,7 +22,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.doc.notation import Notation, fmt, latex_escape, tex_rows
+from gradcalc.doc.notation import Notation, latex_escape, tex_rows
+from gradcalc.doc.numbers import Style
 from gradcalc.step.engine import hand_round
 
 HERE = Path(__file__).resolve().parent
@@ -283,11 +284,14 @@ def test_symbols_in_nielsens_notation() -> None:
 
 
 def test_numbers_keep_significant_digits_or_exact_decimals() -> None:
+    fmt = Style(3, "sheet")
     assert fmt(0.21) == "0.210" and fmt(-0.116883) == "−0.117"
     assert fmt(0.000867027) == "0.000867" and fmt(-0.0645553) == "−0.0646"
-    assert fmt(1.234e-7) == "1.23×10⁻⁷" and fmt(1.234e-7, tex=True) == r"1.23 \times 10^{-7}"
-    assert fmt(0.0) == fmt(-0.0) == "0" and fmt(-0.0, decimals=3) == "0.000"
-    assert fmt(0.2, 6, strip=True) == "0.2" and fmt(0.0045, decimals=3) == "0.004"
+    tex = Style(3, "sheet", tex=True)
+    assert fmt(1.234e-7) == "1.23×10⁻⁷" and tex(1.234e-7) == r"1.23 \times 10^{-7}"
+    three = Style(3, "sheet", decimals=3)
+    assert fmt(0.0) == fmt(-0.0) == "0" and three(-0.0) == "0.000"
+    assert Style(6, "sheet", trim=True)(0.2) == "0.2" and three(0.0045) == "0.004"
     nt = Notation("text", round_to=3)
     assert nt.num(0.21) == "0.210" and nt.num(0.2, given=True) == "0.2"
     assert nt.par(-0.2) == "(−0.200)" and nt.par(0.2) == "0.200"

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    digits_option,
+    emit,
+    format_option,
+    no_color_option,
+)
 
 if TYPE_CHECKING:
     from gradcalc.derive.engine import DeriveTrace
@@ -49,6 +56,7 @@ if TYPE_CHECKING:
     metavar="FILE",
     help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
 )
+@digits_option("default 6")
 @no_color_option
 def command(
     name: str,
@@ -57,6 +65,7 @@ def command(
     params: tuple[str, ...],
     fmt: str,
     output: str | None,
+    digits: int | None,
     no_color: bool,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
@@ -76,42 +85,43 @@ def command(
     if output is not None:
         check_output(output)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace), output, no_color)
+    emit(WRITERS[fmt](trace, digits or 6), output, no_color)
 
 
-def _json(trace: DeriveTrace) -> View:
+def _json(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derive import json
 
     return json.render(trace)
 
 
-def _dot(trace: DeriveTrace) -> View:
+def _dot(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derive import dot
 
-    return dot.render(trace)
+    return dot.render(trace, digits)
 
 
-def _markdown(trace: DeriveTrace) -> View:
+def _markdown(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derive.solution import build
     from gradcalc.doc import markdown
 
-    return markdown.write(build(trace, "markdown"))
+    return markdown.write(build(trace, "markdown", digits))
 
 
-def _latex(trace: DeriveTrace) -> View:
+def _latex(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derive.solution import build
     from gradcalc.doc import latex
 
-    return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
+    return latex.write(build(trace, "latex", digits), preamble=latex.COMPACT_PREAMBLE)
 
 
-def _table(trace: DeriveTrace) -> View:
+def _table(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derive import table
 
-    return lambda con: table.render(trace, con)
+    return lambda con: table.render(trace, con, digits)
 
 
-WRITERS: dict[str, Callable[[DeriveTrace], View]] = {
+# --format -> the writer; every writer takes the trace and the significant digits to write.
+WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
     "json": _json,
     "dot": _dot,

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    digits_option,
+    emit,
+    format_option,
+    no_color_option,
+)
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -93,6 +100,7 @@ def _check_output(output: str, config: Path | None) -> None:
     metavar="FILE",
     help="Write the output to FILE instead (atomically; any format).",
 )
+@digits_option("default 6 in the tables, 3 in the worked solutions")
 @no_color_option
 def command(
     config: str | None,
@@ -105,6 +113,7 @@ def command(
     max_terms: int,
     max_rows: int,
     output: str | None,
+    digits: int | None,
     no_color: bool,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
@@ -150,13 +159,14 @@ def command(
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
     writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows)), output, no_color)
+    emit(writer(trace, _Layout(max_terms, max_rows, digits)), output, no_color)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     max_terms: int
     max_rows: int
+    digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
 
 
 def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
@@ -165,7 +175,7 @@ def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
 
     return build(
         trace,
-        Notation(kind, trace.round_to),
+        Notation(kind, trace.round_to, layout.digits or 3),
         exact=trace.exact,
         max_terms=layout.max_terms,
         max_rows=layout.max_rows,
@@ -182,7 +192,9 @@ def _json(trace: RunTrace, layout: _Layout) -> View:
 def _table(trace: RunTrace, layout: _Layout) -> View:
     from gradcalc.step import table
 
-    return lambda con: table.render(trace, con, max_rows=layout.max_rows, exact=trace.exact)
+    return lambda con: table.render(
+        trace, con, max_rows=layout.max_rows, exact=trace.exact, digits=layout.digits or 6
+    )
 
 
 def _explain(trace: RunTrace, layout: _Layout) -> View:

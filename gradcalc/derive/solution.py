@@ -10,7 +10,6 @@ number comes from the trace.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -29,12 +28,12 @@ from gradcalc.doc.notation import (
     TEX_SYMBOLS,
     Kind,
     Notation,
-    fmt,
     greek_tex,
     latex_escape,
     plural,
     tex_width,
 )
+from gradcalc.doc.numbers import Style
 from gradcalc.functions.registry import VectorActivation
 
 MAX_LINES = 30  # equations per section, and rows per table, before "… n more"
@@ -54,30 +53,19 @@ WIDTH = 72
 # ---- numbers and the engine's text as TeX --------------------------------------------------------
 
 
-def number(value: float, tex: bool = True) -> str:
-    """A number short when it is exact in few digits (−0.3, 1, 0.5), else to six significant
-    digits (0.740818, −0.0220330), six decimals from 1 up (1.740818)."""
-    v = float(value) + 0.0
-    if math.isnan(v):
-        return r"\mathrm{nan}" if tex else "nan"
-    if math.isinf(v) or v == 0:
-        return fmt(v, tex=tex)
-    if float(f"{v:.6g}") == v:
-        return fmt(v, 6, strip=True, tex=tex)
-    if 1 <= abs(float(f"{v:.6g}")) < 1e6:  # 0.9999999 too: it is written 1.000000
-        text = f"{v:.6f}"
-        return text if tex else text.replace("-", "−")
-    return fmt(v, 6, tex=tex)
+def derive_style(digits: int = 6, tex: bool = True) -> Style:
+    """A number short when it is exact in few digits (−0.3, 1, 0.5), else to `digits`
+    significant digits (0.740818, −0.0220330), `digits` decimals from 1 up (1.740818)."""
+    return Style(digits, "sheet", exact_short=True, fixed_from_one=True, tex=tex)
 
 
 class DeriveNotation(Notation):
     """The step documents' notation, with derive's numbers (six digits, exact values short)."""
 
-    def __init__(self, kind: Kind) -> None:
-        super().__init__(kind, digits=6)
-
-    def num(self, value: float, given: bool = False) -> str:
-        return number(value, self.tex)
+    def __init__(self, kind: Kind, digits: int = 6) -> None:
+        super().__init__(kind, digits=digits)
+        self.result = self.given = self.precise = derive_style(digits, self.tex)
+        self.unicode = derive_style(digits, tex=False)  # the Mermaid chart's labels
 
 
 _FUNCTIONS = {
@@ -248,9 +236,9 @@ def _eq(lhs: str, *rhs: str) -> Eq:
 
 
 class _Builder:
-    def __init__(self, trace: DeriveTrace, kind: Kind) -> None:
+    def __init__(self, trace: DeriveTrace, kind: Kind, digits: int) -> None:
         self.t = trace
-        self.nt = DeriveNotation(kind)
+        self.nt = DeriveNotation(kind, digits)
         self.point = trace.points[0]
         self.graph = self.point.graph
         self.out_name = self.graph.outputs[0]
@@ -267,7 +255,7 @@ class _Builder:
         return self.nt.math(expr)
 
     def n(self, value: float | None) -> str:
-        return number(value) if value is not None else r"\text{n/a}"
+        return self.nt.num(value) if value is not None else r"\text{n/a}"
 
     def code(self, text: str) -> str:
         """A name or formula as typed, in code face; in LaTeX it may break after an operator."""
@@ -464,7 +452,7 @@ class _Builder:
                 )
             )
         )
-        self.add(Mermaid(mermaid(self.graph)))
+        self.add(Mermaid(mermaid(self.graph, self.nt.unicode)))
         self.more(len(self.graph.edges) - MAX_DIAGRAM_EDGES, "edge", "not drawn")
 
     def edges(self) -> None:
@@ -615,8 +603,11 @@ class _Builder:
     def numeric(self, point: PointTrace, i: int, j: int) -> tuple[str, str]:
         """(the method, the value) of the finite difference for entry [i][j]."""
         numeric = point.numeric
-        h = f"{numeric.steps[j]:.3g}"
-        step = self.m("h = " + (fmt(float(h), 3, strip=True, tex=True) if "e" in h else h))
+        # The step of a difference quotient, a setting of the method: three digits always.
+        h = Style(3)(numeric.steps[j])
+        step = self.m(
+            "h = " + (Style(3, "sheet", trim=True, tex=True)(float(h)) if "e" in h else h)
+        )
         central = numeric.central[i][j]
         if central is not None:
             return f"central difference ({step})", self.cell(central)
@@ -731,11 +722,9 @@ class _Builder:
             routes.append("the closed form")
         if agreement.numeric is not None:
             routes.append("the finite differences")
-        absolute = fmt(floor, 1, strip=True, tex=True) + r" \cdot \max(1, \vert f\vert)"
-        within = (
-            f"within {self.m(fmt(rel, 1, strip=True, tex=True))} relative and "
-            f"{self.m(absolute)} absolute"
-        )
+        tolerance = Style(1, "sheet", trim=True, tex=True)
+        absolute = tolerance(floor) + r" \cdot \max(1, \vert f\vert)"
+        within = f"within {self.m(tolerance(rel))} relative and {self.m(absolute)} absolute"
         if len(routes) < 2:
             text = "There is no second route to compare with here (see the notes)."
         elif agreement.ok:
@@ -864,7 +853,7 @@ def _unicode_var(name: str) -> str:
     return name if _bare(name) else f"({name})"
 
 
-def mermaid(graph: GraphTrace) -> str:
+def mermaid(graph: GraphTrace, number: Style) -> str:
     """The graph as a flowchart: nodes labelled with definition, value and adjoint (of the first
     output), edges with their local partial."""
     out = graph.outputs[0]
@@ -877,13 +866,13 @@ def mermaid(graph: GraphTrace) -> str:
         head = node.name if node.kind == "input" else f"{node.name} = {short_sum(node.definition)}"
         label = _label(
             head,
-            f"= {number(node.value, tex=False)}",
-            f"∂{_unicode_var(out)}/∂{_unicode_var(node.name)} = {number(node.adjoint, tex=False)}",
+            f"= {number(node.value)}",
+            f"∂{_unicode_var(out)}/∂{_unicode_var(node.name)} = {number(node.adjoint)}",
         )
         shape = "([{}])" if node.kind == "input" else "[{}]"
         lines.append(f"  {ids[node.name]}{shape.format(label)}")
     for e in graph.edges[:MAX_DIAGRAM_EDGES]:
-        value = number(e.local, tex=False)
+        value = number(e.local)
         text = f"∂{_unicode_var(e.dst)}/∂{_unicode_var(e.src)} = {e.symbolic}"
         if e.symbolic != value:
             text += f" = {value}"
@@ -891,6 +880,6 @@ def mermaid(graph: GraphTrace) -> str:
     return "\n".join(lines)
 
 
-def build(trace: DeriveTrace, kind: Kind) -> list[Block]:
+def build(trace: DeriveTrace, kind: Kind, digits: int = 6) -> list[Block]:
     """The worked derivation as blocks in ``kind``'s notation ("markdown" or "latex")."""
-    return _Builder(trace, kind).build()
+    return _Builder(trace, kind, digits).build()

@@ -6,11 +6,12 @@ and differ only in how prose is escaped.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
+
+from gradcalc.doc.numbers import Style
 
 if TYPE_CHECKING:
     from gradcalc.functions.registry import Written
@@ -43,47 +44,6 @@ def _indices(units: Sequence[Index]) -> str:
     # w²₁₂ reads as j = 1, k = 2 only while every index is one character.
     parts = [str(u) for u in units]
     return ("," if any(len(p) > 1 for p in parts) else "").join(parts)
-
-
-def fmt(
-    value: float,
-    digits: int = 3,
-    *,
-    decimals: int | None = None,
-    strip: bool = False,
-    tex: bool = False,
-) -> str:
-    """A number as a person writes it: `decimals` places, or `digits` significant digits.
-
-    Significant digits keep a small gradient readable (0.000867, not 0.001); very small or large
-    magnitudes switch to 8.67×10⁻⁶. `strip` drops trailing zeros (for values given in a config).
-    """
-    v = float(value)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return ("-" if v < 0 else "") + (r"\infty" if tex else "∞")
-    v = v + 0.0  # turns −0.0 into 0.0
-    if decimals is not None:
-        text = f"{v:.{decimals}f}"
-        if float(text) == 0:
-            text = text.lstrip("-")
-    else:
-        if v == 0:
-            return "0"
-        mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
-        e = int(exponent)
-        if -5 <= e < 6:
-            text = f"{v:.{max(digits - 1 - e, 0)}f}"
-            if strip and "." in text:
-                text = text.rstrip("0").rstrip(".")
-        else:
-            if strip and "." in mantissa:
-                mantissa = mantissa.rstrip("0").rstrip(".")
-            mantissa = mantissa.replace("-", "−") if not tex else mantissa
-            power = f"10^{{{e}}}" if tex else "10" + superscript(str(e))
-            return f"{mantissa} \\times {power}" if tex else f"{mantissa}×{power}"
-    return text if tex else text.replace("-", "−")
 
 
 # The Unicode of the graphs' names and of prose as TeX math (and the characters TeX math reserves).
@@ -234,7 +194,12 @@ class Notation:
         self.kind: Kind = kind
         self.tex = kind != "text"
         self.round_to = round_to
-        self.digits = digits
+        self.digits = digits  # significant digits of a result (--digits)
+        # Results; values given in the config, as given (0.2, not 0.200); exact values beside
+        # rounded ones, which need more digits than the results they are compared with.
+        self.result = Style(digits, "sheet", decimals=round_to, tex=self.tex)
+        self.given = Style(max(6, digits), "sheet", trim=True, tex=self.tex)
+        self.precise = Style(max(6, digits), "sheet", tex=self.tex)
         self.times = r" \times " if self.tex else "×"  # inside a sum: 0.2×0.8
         self.ttimes = r" \times " if self.tex else " × "  # between factors of a product
         self.minus = "-" if self.tex else "−"
@@ -283,12 +248,10 @@ class Notation:
     def num(self, value: float, given: bool = False) -> str:
         """A result: exactly N decimals under --round N, else significant digits. Values `given`
         in the config are written as given (0.2, not 0.200)."""
-        if given:
-            return fmt(value, 6, strip=True, tex=self.tex)
-        return fmt(value, self.digits, decimals=self.round_to, tex=self.tex)
+        return (self.given if given else self.result)(value)
 
     def exact(self, value: float) -> str:
-        return fmt(value, 6, tex=self.tex)
+        return self.precise(value)
 
     def par(self, value: float, given: bool = False) -> str:
         """A number substituted after an operator: negatives (and 10-powers) in parentheses."""

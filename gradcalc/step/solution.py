@@ -925,7 +925,7 @@ class _Builder:
 
 def fmt_drift(nt: Notation, value: float) -> str:
     """A difference keeps three significant digits even under --round."""
-    return Notation(nt.kind).num(value)
+    return Notation(nt.kind, digits=nt.digits).num(value)
 
 
 def build(
