@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.derive.solution import derive_style, graph_tex
+from gradcalc.derivation.solution import derive_style, graph_tex
 from gradcalc.doc.notation import latex_text, markdown_text
 
 HERE = Path(__file__).resolve().parent

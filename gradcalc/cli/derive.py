@@ -17,7 +17,7 @@ from gradcalc.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from gradcalc.derive.engine import DeriveTrace
+    from gradcalc.derivation.engine import DeriveTrace
 
 
 @click.command(
@@ -78,7 +78,7 @@ def command(
     Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
     standalone worked derivation.
     """
-    from gradcalc.derive.engine import derive
+    from gradcalc.derivation.engine import derive
 
     if output == "-":
         output = None
@@ -89,33 +89,33 @@ def command(
 
 
 def _json(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derive import json
+    from gradcalc.derivation import json
 
     return json.render(trace)
 
 
 def _dot(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derive import dot
+    from gradcalc.derivation import dot
 
     return dot.render(trace, digits)
 
 
 def _markdown(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import markdown
 
     return markdown.write(build(trace, "markdown", digits))
 
 
 def _latex(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import latex
 
     return latex.write(build(trace, "latex", digits), preamble=latex.COMPACT_PREAMBLE)
 
 
 def _table(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derive import table
+    from gradcalc.derivation import table
 
     return lambda con: table.render(trace, con, digits)
 

@@ -15,7 +15,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.derive.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
 from gradcalc.doc.numbers import Style
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
@@ -33,6 +33,10 @@ def numbers(digits: int = 6) -> Number:
 
 
 def render(trace: DeriveTrace, console: Console, digits: int = 6) -> None:
+    console.print(Group(*renderables(trace, digits)))
+
+
+def renderables(trace: DeriveTrace, digits: int = 6) -> list[RenderableType]:
     num = numbers(digits)
     point = trace.points[0]
     parts: list[RenderableType] = [_header(trace, num)]
@@ -61,7 +65,7 @@ def render(trace: DeriveTrace, console: Console, digits: int = 6) -> None:
         parts.append(_summary(trace, num))
     if trace.notes:
         parts.append(_notes(trace.notes))
-    console.print(Group(*parts))
+    return parts
 
 
 # ---- sections --------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
 
 
 def _paths(graph: GraphTrace, path_set: object, num: Number) -> RenderableType:
-    from gradcalc.derive.engine import PathSet
+    from gradcalc.derivation.engine import PathSet
 
     assert isinstance(path_set, PathSet)
     table = _table(("path", "product of edge partials", "value"), justify=("left", "left", "right"))

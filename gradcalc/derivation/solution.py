@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from gradcalc.derive.engine import (
+from gradcalc.derivation.engine import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,
