@@ -8,7 +8,7 @@ output s₁ (the JSON has every output's).
 
 from __future__ import annotations
 
-from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace
+from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PointTrace
 from gradcalc.doc.numbers import Style
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from gradcalc.derivation.engine import (
+from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.trace import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,
     PathSet,
     PointTrace,
     SweepRow,
-    largest_gap,
 )
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Mermaid, Para, Table
 from gradcalc.doc.notation import (

@@ -15,7 +15,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
+from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
@@ -161,8 +162,6 @@ def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
 
 
 def _paths(graph: GraphTrace, path_set: object, num: Number) -> RenderableType:
-    from gradcalc.derivation.engine import PathSet
-
     assert isinstance(path_set, PathSet)
     table = _table(("path", "product of edge partials", "value"), justify=("left", "left", "right"))
     for path in path_set.paths:
