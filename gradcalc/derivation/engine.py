@@ -19,7 +19,7 @@ from gradcalc.derivation.agreement import (
     param_agreement,
 )
 from gradcalc.derivation.kinks import kink_trace
-from gradcalc.derivation.notes import point_notes
+from gradcalc.derivation.notes import point_notes, resolution_note
 from gradcalc.derivation.numeric import (
     branch_mask,
     branch_state,
@@ -165,11 +165,7 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     agreement = param_agreement(agreement, param_graph, param_closed, numeric, scale)
     notes = point_notes(s, values, graph, kinks, closed, built)
     if agreement.ok and below_resolution(jac if graph_ok else closed, closed, numeric, scale):
-        notes.append(
-            f"at {', '.join(short(v) for v in values)} the derivative is below what float64 "
-            f"resolves next to f ({short(scale)}): the routes agree only to within "
-            f"{ABS_TOL:g}·max(1, |f|), not to {REL_TOL:g} relative"
-        )
+        notes.append(resolution_note(values, scale))
     return PointTrace(
         at=tuple(values),
         value=f0,

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
@@ -54,7 +55,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     }
     doc.update(_graph(first.graph))
     doc["kinks"] = [_kink(k) for p in trace.points for k in p.kinks]
-    doc["notes"] = list(trace.notes)
+    doc["notes"] = [write(note) for note in trace.notes]
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
     return doc
@@ -187,7 +188,7 @@ def _point(trace: DeriveTrace, point: PointTrace) -> dict[str, Any]:
     }
     doc.update(_graph(point.graph))
     doc["kinks"] = [_kink(k) for k in point.kinks]
-    doc["notes"] = list(point.notes)
+    doc["notes"] = [write(note) for note in point.notes]
     return doc
 
 

@@ -4,6 +4,7 @@ convention it reports), or, in a formula, from the branching nodes that switch t
 from __future__ import annotations
 
 from gradcalc.derivation.agreement import close
+from gradcalc.derivation.notes import write
 from gradcalc.derivation.numeric import MAX_SHRINKS, branch_mask, branch_state, first_step, shift
 from gradcalc.derivation.subjects import Built, KinkHit, Subject
 from gradcalc.derivation.trace import KinkTrace, Matrix, NumericTrace
@@ -61,6 +62,6 @@ def _branch_description(s: Subject, built: Built, values: list[float], j: int) -
             wheres.append(f"{node.name} = {node.definition} at its kink")
             rule = "sgn(0) = 0" if node.prim == "abs" else "max(0, ·) passes no gradient at 0"
             conventions.append(f"{node.name}: {rule}")
-    conventions.extend(built.remarks)
+    conventions.extend(write(remark) for remark in built.remarks)
     where = "; ".join(wheres)
     return where, "; ".join(dict.fromkeys(conventions)) or "the primitives' own rules"

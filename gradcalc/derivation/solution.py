@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import (
     DeriveTrace,
     GraphTrace,
@@ -239,6 +240,7 @@ class _Builder:
     def __init__(self, trace: DeriveTrace, kind: Kind, digits: int) -> None:
         self.t = trace
         self.nt = DeriveNotation(kind, digits)
+        self.plain = Style(digits)  # numbers inside the notes' sentences, as the table has them
         self.point = trace.points[0]
         self.graph = self.point.graph
         self.out_name = self.graph.outputs[0]
@@ -815,7 +817,7 @@ class _Builder:
         if not self.t.notes:
             return
         self.add(Heading(2, "Notes"))
-        items = [self.nt.text(note) for note in self.t.notes]
+        items = [self.nt.text(write(note, self.plain)) for note in self.t.notes]
         if self.latex:
             body = "\n".join(r"\item " + item for item in items)
             self.add(Para("\\begin{itemize}\n" + body + "\n\\end{itemize}"))

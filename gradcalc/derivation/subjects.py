@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcalc.derivation.trace import Matrix, Row
+from gradcalc.derivation.trace import Matrix, Note, Row
 from gradcalc.errors import GradcalcError, did_you_mean
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
@@ -92,7 +92,7 @@ class Built:
     inputs: list[Node]
     outputs: list[Node]
     learnable: dict[str, Node]
-    remarks: list[str] = field(default_factory=list)  # registry kinks met inside a formula
+    remarks: list[Note] = field(default_factory=list)  # registry kinks met inside a formula
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,12 @@ class Subject:
     closed: Callable[[Sequence[float]], Matrix] | None = None
     closed_params: Callable[[Sequence[float]], dict[str, float]] | None = None
     kinks: Callable[[Sequence[float], int], list[KinkHit]] = lambda values, j: []
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     record: Activation | Loss | None = None
+
+
+def _record_notes(rec: Activation | Loss) -> tuple[Note, ...]:
+    return tuple(Note("record", words={"text": text}) for text in rec.notes)
 
 
 def _param_nodes(g: Graph, params: Sequence[Param], values: Mapping[str, float]) -> dict[str, Node]:
@@ -192,7 +196,7 @@ def _activation(rec: ElementwiseActivation, params: dict[str, float]) -> Subject
         closed,
         closed_params if learnable else None,
         kinks,
-        rec.notes,
+        _record_notes(rec),
         rec,
     )
 
@@ -225,7 +229,7 @@ def _vector_activation(rec: VectorActivation, params: dict[str, float]) -> Subje
         build,
         evaluate,
         closed,
-        notes=rec.notes,
+        notes=_record_notes(rec),
         record=rec,
     )
 
@@ -273,7 +277,7 @@ def _loss(rec: Loss, params: dict[str, float], target: list[float]) -> Subject:
         evaluate,
         closed,
         kinks=kinks,
-        notes=rec.notes,
+        notes=_record_notes(rec),
         record=rec,
     )
 
@@ -281,7 +285,7 @@ def _loss(rec: Loss, params: dict[str, float], target: list[float]) -> Subject:
 def _expression(text: str, given: Sequence[str]) -> Subject:
     scalar = {k: r for k, r in ACTIVATIONS.items() if isinstance(r, ElementwiseActivation)}
     params = _expression_params(given, scalar)
-    remarks: list[str] = []
+    remarks: list[Note] = []
     called: dict[str, ElementwiseActivation] = {}
 
     def wrap(rec: ElementwiseActivation) -> Callable[[Graph, Node], Node]:
@@ -294,9 +298,12 @@ def _expression(text: str, given: Sequence[str]) -> Subject:
             for k in rec.kinks:
                 if arg.value == k.at(values) and k.left(values) != k.right(values):
                     remarks.append(
-                        f"{rec.name}({arg.name}) sits on its kink at {arg.name} = "
-                        f"{short(arg.value)} and reports {short(k.reported(values))} there "
-                        f"({k.convention})"
+                        Note(
+                            "function_kink",
+                            rec.name,
+                            {"x": arg.value, "reported": k.reported(values)},
+                            {"arg": arg.name, "convention": k.convention},
+                        )
                     )
             return out
 
@@ -316,12 +323,12 @@ def _expression(text: str, given: Sequence[str]) -> Subject:
     def evaluate(values: Sequence[float], p: Mapping[str, float]) -> Row:
         return tuple(out.value for out in build(values, p).outputs)
 
-    notes = ("a formula has no closed form here: the graph and finite differences are the routes",)
+    notes = (Note("formula"),)
     build([0.0], params)  # to learn which activations the formula calls
     for key, value in params.items():
         takers = [p for rec in called.values() for p in rec.params if p.name == key]
         if not takers:
-            notes += (f"--param {key} has no effect: no function in the formula takes it",)
+            notes += (Note("param_unused", key),)
         for p in takers:
             if problem := p.problem(value):
                 raise DeriveError(f"--param {key}: {problem}")

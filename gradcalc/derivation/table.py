@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
 
@@ -65,7 +66,7 @@ def renderables(trace: DeriveTrace, digits: int = 6) -> list[RenderableType]:
     if trace.several:
         parts.append(_summary(trace, num))
     if trace.notes:
-        parts.append(_notes(trace.notes))
+        parts.append(_notes([write(note, Style(digits)) for note in trace.notes]))
     return parts
 
 

@@ -22,6 +22,16 @@ OptMatrix = tuple[OptRow, ...]
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something a derivation points out, as data; `notes.write` makes it a sentence."""
+
+    kind: str  # which sentence: a key of notes.TEMPLATES
+    node: str = ""  # the function, parameter or node it is about
+    values: Mapping[str, float | tuple[float, ...] | None] = field(default_factory=dict)
+    words: Mapping[str, str] = field(default_factory=dict)  # a kink's place, a convention
+
+
+@dataclass(frozen=True)
 class NodeRow:
     name: str
     definition: str
@@ -144,7 +154,7 @@ class PointTrace:
     param_closed: Mapping[str, float] | None
     kinks: tuple[KinkTrace, ...]
     agreement: Agreement
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
 
     @property
     def parameter_gradients(self) -> dict[str, float | None]:
@@ -165,7 +175,7 @@ class DeriveTrace(RichDisplay):
     params: Mapping[str, float]
     target: Row | None
     points: tuple[PointTrace, ...]
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     tolerance: tuple[float, float] = (REL_TOL, ABS_TOL)
     # The registry record derived, which owns its written forms; None for a formula.
     record: Activation | Loss | None = None
