@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from itertools import islice
 
 import numpy as np
@@ -14,20 +15,22 @@ from gradcalc.doc.notation import sparkline
 from gradcalc.doc.numbers import Style
 from gradcalc.step.trace import RunTrace, StepTrace
 
+# The tables' numbers: six significant digits, so 0.000867027 keeps its digits instead of
+# rounding to 0.001, or --digits N; `render` sets them for the tables it builds.
+_DIGITS: ContextVar[int] = ContextVar("digits", default=6)
 
-class Numbers:
-    """The tables' numbers: `digits` significant digits, so 0.000867027 keeps its digits
-    instead of rounding to 0.001; a drift between rounded and exact to three."""
 
-    def __init__(self, digits: int = 6) -> None:
-        self.style = Style(digits)
-        self.drift = Style(min(3, digits))
+def num(value: float) -> str:
+    return Style(_DIGITS.get())(value)
 
-    def __call__(self, value: float) -> str:
-        return self.style(value)
 
-    def vec(self, values: Iterable[float]) -> str:
-        return "[" + ", ".join(self.style(v) for v in values) + "]"
+def vec(values: Iterable[float]) -> str:
+    return "[" + ", ".join(num(v) for v in values) + "]"
+
+
+def num_drift(value: float) -> str:
+    """A drift between the rounded and the exact run: three digits (fewer with --digits)."""
+    return Style(min(3, _DIGITS.get()))(value)
 
 
 def _table(
@@ -51,11 +54,7 @@ def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
 
 
 def _forward(
-    trace: RunTrace,
-    zs: Sequence[np.ndarray],
-    activations: Sequence[np.ndarray],
-    limit: int,
-    num: Numbers,
+    trace: RunTrace, zs: Sequence[np.ndarray], activations: Sequence[np.ndarray], limit: int
 ) -> RenderableType:
     def rows() -> Iterator[tuple[str, ...]]:
         for x in range(m):
@@ -72,9 +71,7 @@ def _forward(
     return _table(title, cols, rows(), m * sum(trace.sizes), limit)
 
 
-def _loss_line(
-    trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndarray, num: Numbers
-) -> Text:
+def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndarray) -> Text:
     text = Text()
     text.append("Loss  ", style="bold")
     text.append(f"{trace.loss}: {trace.loss_formula}")
@@ -83,21 +80,17 @@ def _loss_line(
             "  (" + ", ".join(f"{k} = {num(v)}" for k, v in trace.loss_params.items()) + ")"
         )
     if trace.batch:
-        text.append(
-            f"\n      per example: {num.vec(losses[:20])}" + (" …" if len(losses) > 20 else "")
-        )
+        text.append(f"\n      per example: {vec(losses[:20])}" + (" …" if len(losses) > 20 else ""))
         text.append(f"\n      {trace.reduction} over {len(losses)} examples: ")
     else:
-        text.append(
-            f"\n      y = {num.vec(trace.y[0][:20])},  a^L = {num.vec(output[0][:20])}:  C = "
-        )
+        text.append(f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(output[0][:20])}:  C = ")
     text.append(num(loss), style="bold")
     if trace.fused:
         text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
     return text
 
 
-def _backward(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> RenderableType:
+def _backward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     def rows() -> Iterator[tuple[str, ...]]:
         for x in range(m):
             lead = _lead(trace, x)
@@ -120,7 +113,7 @@ def _backward(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> Rende
     return _table(title, cols, rows(), m * sum(trace.sizes[1:]), limit)
 
 
-def _biases(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> RenderableType:
+def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     def rows() -> Iterator[tuple[str, ...]]:
         for lt in reversed(st.layers):
             for j in range(lt.biases.shape[0]):
@@ -139,7 +132,7 @@ def _biases(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> Rendera
     return _table(title, cols, rows(), sum(trace.sizes[1:]), limit)
 
 
-def _weights(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> RenderableType:
+def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     def rows() -> Iterator[tuple[str, ...]]:
         for lt in reversed(st.layers):
             n_out, n_in = lt.weights.shape
@@ -167,7 +160,7 @@ def _weights(trace: RunTrace, st: StepTrace, limit: int, num: Numbers) -> Render
     return _table(title, cols, rows(), total, limit)
 
 
-def _params(trace: RunTrace, st: StepTrace, num: Numbers) -> RenderableType | None:
+def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
     learnable = [lt for lt in st.layers if lt.grad_params]
     if not learnable:
         return None
@@ -187,7 +180,7 @@ def _params(trace: RunTrace, st: StepTrace, num: Numbers) -> RenderableType | No
     return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
 
 
-def _summary(trace: RunTrace, num: Numbers, exact: RunTrace | None = None) -> RenderableType:
+def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     after = f"after step {len(trace.steps)}" if trace.steps else "(no steps run)"
     table = Table()
     table.add_column("")
@@ -201,10 +194,7 @@ def _summary(trace: RunTrace, num: Numbers, exact: RunTrace | None = None) -> Re
     def drift(rounded: np.ndarray, exact_value: np.ndarray) -> list[str]:
         if exact is None:
             return []
-        return [
-            num.vec(np.ravel(exact_value)),
-            num.drift(float(np.max(np.abs(rounded - exact_value)))),
-        ]
+        return [vec(np.ravel(exact_value)), num_drift(float(np.max(np.abs(rounded - exact_value))))]
 
     n = trace.x.shape[0]
     shown = min(n, 10)
@@ -212,21 +202,19 @@ def _summary(trace: RunTrace, num: Numbers, exact: RunTrace | None = None) -> Re
         label = f"output a^L (example {x + 1})" if trace.batch else "output a^L"
         final = trace.final.output[x]
         extra = drift(final, exact.final.output[x]) if exact is not None else []
-        table.add_row(
-            label, num.vec(trace.initial.output[x]), num.vec(final), *extra, num.vec(trace.y[x])
-        )
+        table.add_row(label, vec(trace.initial.output[x]), vec(final), *extra, vec(trace.y[x]))
     if shown < n:
         table.add_row(f"… {n - shown} more examples", *[""] * (len(table.columns) - 1))
     extra = []
     if exact is not None:
-        extra = [num(exact.final.loss), num.drift(abs(trace.final.loss - exact.final.loss))]
+        extra = [num(exact.final.loss), num_drift(abs(trace.final.loss - exact.final.loss))]
     table.add_row(
         f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
     )
     return Group(Text("\nSummary", style="bold"), table)
 
 
-def _header(trace: RunTrace, num: Numbers) -> RenderableType:
+def _header(trace: RunTrace) -> RenderableType:
     sizes = "-".join(str(s) for s in trace.sizes)
     acts = ", ".join(p.activation for p in trace.initial_parameters)
     text = Text()
@@ -252,8 +240,17 @@ def renderables(
     exact: RunTrace | None = None,
     digits: int = 6,
 ) -> list[RenderableType]:
-    num = Numbers(digits)
-    parts: list[RenderableType] = [_header(trace, num)]
+    token = _DIGITS.set(digits)
+    try:
+        return _renderables(trace, max_rows, max_steps, exact)
+    finally:
+        _DIGITS.reset(token)
+
+
+def _renderables(
+    trace: RunTrace, max_rows: int, max_steps: int, exact: RunTrace | None
+) -> list[RenderableType]:
+    parts: list[RenderableType] = [_header(trace)]
     steps = trace.steps
     shown = steps if len(steps) <= max_steps else steps[: max_steps - 1] + steps[-1:]
     for st in shown:
@@ -267,19 +264,19 @@ def renderables(
             )
         parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
         zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
-        parts.append(_forward(trace, zs, activations, max_rows, num))
-        parts.append(_loss_line(trace, st.losses, st.loss, activations[-1], num))
-        parts.append(_backward(trace, st, max_rows, num))
-        parts.append(_weights(trace, st, max_rows, num))
-        parts.append(_biases(trace, st, max_rows, num))
-        extra = _params(trace, st, num)
+        parts.append(_forward(trace, zs, activations, max_rows))
+        parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
+        parts.append(_backward(trace, st, max_rows))
+        parts.append(_weights(trace, st, max_rows))
+        parts.append(_biases(trace, st, max_rows))
+        extra = _params(trace, st)
         if extra is not None:
             parts.append(extra)
     if not steps:
         final = trace.final
-        parts.append(_forward(trace, final.z, final.a, max_rows, num))
-        parts.append(_loss_line(trace, final.losses, final.loss, final.output, num))
-    parts.append(_summary(trace, num, exact))
+        parts.append(_forward(trace, final.z, final.a, max_rows))
+        parts.append(_loss_line(trace, final.losses, final.loss, final.output))
+    parts.append(_summary(trace, exact))
     if len(steps) > 1:
         losses = [st.loss for st in steps] + [trace.final.loss]
         parts.append(
