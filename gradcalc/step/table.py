@@ -11,6 +11,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gradcalc.doc.fit import Fit
 from gradcalc.doc.notation import sparkline
 from gradcalc.doc.numbers import Style
 from gradcalc.step.trace import RunTrace, StepTrace
@@ -33,6 +34,11 @@ def num_drift(value: float) -> str:
     return Style(min(3, _DIGITS.get()))(value)
 
 
+# The columns that say which row it is (example, layer, unit, input): repeated in every piece
+# of a table split to fit the terminal.
+_KEYS = ("x", "l", "j", "k")
+
+
 def _table(
     title: str, columns: Sequence[str], rows: Iterator[tuple[str, ...]], total: int, limit: int
 ) -> RenderableType:
@@ -43,10 +49,11 @@ def _table(
     for row in islice(rows, limit or None):
         table.add_row(*row)
     hidden = total - limit if limit else 0
+    caption = ""
     if hidden > 0:
-        table.caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
-        table.caption_justify = "left"
-    return Group(Text("\n" + title, style="bold"), table)
+        caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+    keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
+    return Group(Text("\n" + title, style="bold"), Fit(table, keys, caption))
 
 
 def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
@@ -177,7 +184,7 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(grad),
                 num(lt.params[name]),
             )
-    return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
+    return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), Fit(table, 1))
 
 
 def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
@@ -211,7 +218,7 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     table.add_row(
         f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
     )
-    return Group(Text("\nSummary", style="bold"), table)
+    return Group(Text("\nSummary", style="bold"), Fit(table, 1))
 
 
 def _header(trace: RunTrace) -> RenderableType:
