@@ -36,11 +36,16 @@ regen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(regen)
 
 
+# What the equations say, not how they wrap: one equation a line (tests/test_terminal_width.py
+# checks the wrapping).
+WIDE = "1000"
+
+
 def gradcalc(*args: str, cwd: Path = ROOT) -> Result:
     """Run the real command from `cwd` (the repository root, like a user in a checkout)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(cwd)
-        return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": "100"})
+        return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": WIDE})
 
 
 def ok(*args: str, cwd: Path = ROOT) -> str:

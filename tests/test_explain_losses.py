@@ -41,6 +41,11 @@ LOSS_NAMES = [loss.name for loss in LOSSES]
 FUSED_PAIRS = [(loss.name, activation) for loss in LOSSES for activation in loss.fused]
 
 
+# What the equations say, not how they wrap: one equation a line (tests/test_terminal_width.py
+# checks the wrapping).
+WIDE = "1000"
+
+
 def config(loss: str, activation: str, target: list[float]) -> str:
     return (
         "input: [0.5, -0.4]\n"
@@ -61,7 +66,7 @@ def setup(name: str) -> tuple[str, list[float]]:
 
 
 def gradcalc(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": "100"})
+    result = CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": WIDE})
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.stdout
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 from rich.console import Console
@@ -80,3 +81,33 @@ def test_fit_splits_repeating_keys_and_folds_when_even_one_column_is_too_wide() 
     out = console.export_text()
     assert "…" not in out  # folded onto the next lines, not cut
     assert "│ 2 │ 1 │ 0. │" in out and "│   │   │ 12 │" in out
+
+
+@pytest.mark.parametrize("width", [100, 80, 60, 40])
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_explain_wraps_at_words_and_terms_within_the_width(
+    run_cli, example: str, width: int
+) -> None:
+    wide = table_output(run_cli, example, 1000, "--explain", "--round", "3")
+    text = table_output(run_cli, example, width, "--explain", "--round", "3")
+
+    # Only line breaks were added (and a split table repeats its labels): every word and number
+    # of the wide text is still there whole.
+    def words(t: str) -> Counter[str]:
+        return Counter(w for w in t.split() if set(w) - set("─═"))
+
+    assert not words(wide) - words(text)
+    for line in text.splitlines():
+        # A line runs over only when it is one unbreakable word after its indent.
+        assert len(line) <= width or " " not in line.strip(), line
+        assert line == line.rstrip(), repr(line)
+    assert max(len(line) for line in wide.splitlines()) > width  # there was something to wrap
+
+
+def test_explain_continues_an_equation_under_its_first_relation(run_cli) -> None:
+    text = table_output(run_cli, "worked-example", 80, "--explain")
+    lines = text.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("  z²₂ = "))
+    assert len(lines[i]) <= 80
+    # the continuation starts further in than the equation, under its right-hand side
+    assert lines[i + 1].startswith(" " * len("  z²₂ ")) and lines[i + 1].strip()
