@@ -56,6 +56,12 @@ def _check_output(output: str, config: Path | None) -> None:
     metavar="η",
     help="Learning rate η > 0 (overrides `learning_rate:`).",
 )
+@click.option(
+    "--optimizer",
+    metavar="NAME",
+    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw, with its default parameters (see `gradcalc list`).",
+)
 @format_option("table", "json", "markdown", "latex")
 @click.option(
     "--explain",
@@ -99,6 +105,7 @@ def command(
     example: str | None,
     steps: int | None,
     learning_rate: float | None,
+    optimizer: str | None,
     fmt: str,
     explain: bool,
     round_to: int | None,
@@ -147,6 +154,8 @@ def command(
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    if optimizer is not None:
+        spec = config_mod.with_optimizer(spec, optimizer)
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
     writer = WRITERS["explain" if explain else fmt]
