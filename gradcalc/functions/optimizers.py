@@ -72,8 +72,10 @@ def _unit_interval(name: str, default: float, description: str, symbol: str) -> 
     return Param(name, default, description, low=0.0, high=1.0, high_open=True, symbol=symbol)
 
 
-_EPS = Param("eps", 1e-8, "added to the root, outside it (PyTorch)", low=0.0, low_open=True,
-             symbol="ε")  # fmt: skip
+_ROOT_STEP_TEX = r"\theta \leftarrow \theta - \eta\, g/(\sqrt{s} + \epsilon)"
+_EPS = Param(
+    "eps", 1e-8, "added to the root, outside it (PyTorch)", low=0.0, low_open=True, symbol="ε"
+)
 _MOMENTUM = _unit_interval("momentum", 0.9, "the velocity's decay μ", "μ")
 _ADAM_PARAMS = (
     _unit_interval("beta1", 0.9, "decay of the first moment m", "β₁"),
@@ -87,8 +89,11 @@ _ADAM_EQUATIONS = (
         "m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)",
         r"\hat m = m/(1 - \beta_1^{t}),\quad \hat v = v/(1 - \beta_2^{t})",
     ),
-    Written("θ ← θ − η m̂/(√v̂ + ε)", r"\theta \leftarrow \theta - \eta\, \hat m/(\sqrt{\hat v} + \epsilon)"),
-)  # fmt: skip
+    Written(
+        "θ ← θ − η m̂/(√v̂ + ε)",
+        (r"\theta \leftarrow \theta - \eta\, \hat m/(\sqrt{\hat v} + \epsilon)"),
+    ),
+)
 _ADAM_SYMBOLS = {
     "m": Written("m", "m"),
     "v": Written("v", "v"),
@@ -136,10 +141,8 @@ OPTIMIZERS: list[UpdateRule] = [
         title="AdaGrad, as torch.optim.Adagrad (no learning-rate decay)",
         equations=(
             Written("s ← s + g²", r"s \leftarrow s + g^{2}"),
-            Written(
-                "θ ← θ − η g/(√s + ε)", r"\theta \leftarrow \theta - \eta\, g/(\sqrt{s} + \epsilon)"
-            ),
-        ),  # fmt: skip
+            Written("θ ← θ − η g/(√s + ε)", _ROOT_STEP_TEX),
+        ),
         update=_adagrad,
         state=("sum_sq",),
         params=(_EPS,),
@@ -150,10 +153,8 @@ OPTIMIZERS: list[UpdateRule] = [
         title="RMSProp, as torch.optim.RMSprop (no momentum, not centred)",
         equations=(
             Written("s ← β s + (1 − β) g²", r"s \leftarrow \beta s + (1 - \beta)\, g^{2}"),
-            Written(
-                "θ ← θ − η g/(√s + ε)", r"\theta \leftarrow \theta - \eta\, g/(\sqrt{s} + \epsilon)"
-            ),
-        ),  # fmt: skip
+            Written("θ ← θ − η g/(√s + ε)", _ROOT_STEP_TEX),
+        ),
         update=_rmsprop,
         state=("square_avg",),
         params=(
@@ -161,7 +162,7 @@ OPTIMIZERS: list[UpdateRule] = [
             _EPS,
         ),
         symbols={"square_avg": Written("s", "s")},
-    ),  # fmt: skip
+    ),
     UpdateRule(
         name="adam",
         title="Adam (Kingma & Ba) with bias correction, as torch.optim.Adam",
@@ -178,10 +179,10 @@ OPTIMIZERS: list[UpdateRule] = [
         equations=(
             Written(
                 "w ← w − η λ w  (weights only)",
-                r"w \leftarrow w - \eta \lambda w \quad \text{(weights only)}",
+                (r"w \leftarrow w - \eta \lambda w \quad \text{(weights only)}"),
             ),
             *_ADAM_EQUATIONS,
-        ),  # fmt: skip
+        ),
         update=_adam,
         state=("m", "v"),
         derived=("m_hat", "v_hat"),
