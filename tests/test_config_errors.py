@@ -554,7 +554,7 @@ def test_unknown_optimizer_parameter(refuse) -> None:
         _with("optimizer: {name: adam, betta1: 0.9}\n"),
         "unknown parameter",
         "did you mean 'beta1'",
-        key=("optimizer", "beta"),
+        key=("optimizer", "betta1"),
         line=OPT_LINE,
     )
 
