@@ -10,7 +10,7 @@ import click
 from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
 
 if TYPE_CHECKING:
-    from gradcalc.derive.engine import DeriveTrace
+    from gradcalc.derivation.engine import DeriveTrace
 
 
 @click.command(
@@ -69,7 +69,7 @@ def command(
     Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
     standalone worked derivation.
     """
-    from gradcalc.derive.engine import derive
+    from gradcalc.derivation.engine import derive
 
     if output == "-":
         output = None
@@ -80,33 +80,33 @@ def command(
 
 
 def _json(trace: DeriveTrace) -> View:
-    from gradcalc.derive import json
+    from gradcalc.derivation import json
 
     return json.render(trace)
 
 
 def _dot(trace: DeriveTrace) -> View:
-    from gradcalc.derive import dot
+    from gradcalc.derivation import dot
 
     return dot.render(trace)
 
 
 def _markdown(trace: DeriveTrace) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import markdown
 
     return markdown.write(build(trace, "markdown"))
 
 
 def _latex(trace: DeriveTrace) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import latex
 
     return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
 
 
 def _table(trace: DeriveTrace) -> View:
-    from gradcalc.derive import table
+    from gradcalc.derivation import table
 
     return lambda con: table.render(trace, con)
 

@@ -7,8 +7,11 @@ renderer that shows a single example drops that axis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from gradcalc.doc.display import RichDisplay
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,18 @@ class LayerState:
 
 
 @dataclass(frozen=True)
+class StepTrace:
+    step: int
+    loss: float  # the reduced cost before this step's update (at θ, with the penalty)
+    losses: np.ndarray  # C_x per example
+    layers: tuple[LayerTrace, ...]
+    data_loss: float | None = None  # the reduced data cost; None: the same as loss
+    penalty: float = 0.0  # (λ/2) Σ_l Σ_jk (w^l_jk)² at θ
+    # A look-ahead rule's pass at θ̃, whose z and a the layers hold (None for other rules).
+    ahead: ForwardTrace | None = None
+
+
+@dataclass(frozen=True)
 class ForwardTrace:
     loss: float  # the reduced cost, with the L2 penalty when there is one
     losses: np.ndarray  # C_x per example (the data cost, no penalty)
@@ -75,19 +90,9 @@ class ForwardTrace:
 
 
 @dataclass(frozen=True)
-class StepTrace:
-    step: int
-    loss: float  # the reduced cost before this step's update (at θ, with the penalty)
-    losses: np.ndarray  # C_x per example
-    layers: tuple[LayerTrace, ...]
-    data_loss: float | None = None  # the reduced data cost; None: the same as loss
-    penalty: float = 0.0  # (λ/2) Σ_l Σ_jk (w^l_jk)² at θ
-    # A look-ahead rule's pass at θ̃, whose z and a the layers hold (None for other rules).
-    ahead: ForwardTrace | None = None
+class RunTrace(RichDisplay):
+    """A whole run: what `gradcalc step` renders, and what the Python API's run() returns."""
 
-
-@dataclass(frozen=True)
-class RunTrace:
     source: str
     loss: str
     loss_formula: str
@@ -113,3 +118,14 @@ class RunTrace:
     optimizer: str = "sgd"  # the update rule's registry name
     optimizer_params: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0  # λ of the L2 penalty in the cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        from gradcalc.step.json import document
+
+        return document(self)
+
+    def renderables(self) -> list[Any]:
+        from gradcalc.step.table import renderables
+
+        return renderables(self, exact=self.exact)

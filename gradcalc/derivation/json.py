@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from gradcalc.derive.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:
