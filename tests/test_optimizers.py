@@ -499,3 +499,34 @@ def test_sgd_written_out_is_the_default(run_cli, write_config, tmp_path: Path) -
     da, db = json.loads(a.stdout), json.loads(b.stdout)
     assert da["steps"] == db["steps"] and da["final"] == db["final"]
     assert da["optimizer"] == {"name": "sgd"} and da["weight_decay"] == 0.0
+
+
+# ---- gradcalc list -------------------------------------------------------------------------
+
+
+def test_list_json_has_every_update_rule(run_cli) -> None:
+    result = run_cli(["list", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rules = json.loads(result.stdout)["optimizers"]
+    assert [r["name"] for r in rules] == RULES
+    for row, rule in zip(rules, OPTIMIZERS, strict=True):
+        assert row["equations"] == [e.text for e in rule.equations]
+        assert row["equations_tex"] == [e.tex for e in rule.equations]
+        assert row["state"] == list(rule.state)
+        assert [p["name"] for p in row["params"]] == [p.name for p in rule.params]
+    adam = next(r for r in rules if r["name"] == "adam")
+    assert "θ ← θ − η m̂/(√v̂ + ε)" in adam["equations"]
+    assert {p["name"]: p["default"] for p in adam["params"]} == {
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+    }
+
+
+def test_list_table_shows_every_update_rule(run_cli) -> None:
+    result = run_cli(["list", "--no-color"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for rule in OPTIMIZERS:
+        assert rule.name in result.stdout
+        for equation in rule.equations:
+            assert equation.text in result.stdout, equation.text

@@ -85,10 +85,8 @@ _ADAM_PARAMS = (
 _ADAM_EQUATIONS = (
     Written("m ← β₁ m + (1 − β₁) g", r"m \leftarrow \beta_1 m + (1 - \beta_1)\, g"),
     Written("v ← β₂ v + (1 − β₂) g²", r"v \leftarrow \beta_2 v + (1 - \beta_2)\, g^{2}"),
-    Written(
-        "m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)",
-        r"\hat m = m/(1 - \beta_1^{t}),\quad \hat v = v/(1 - \beta_2^{t})",
-    ),
+    Written("m̂ = m/(1 − β₁ᵗ)", r"\hat m = m/(1 - \beta_1^{t})"),
+    Written("v̂ = v/(1 − β₂ᵗ)", r"\hat v = v/(1 - \beta_2^{t})"),
     Written(
         "θ ← θ − η m̂/(√v̂ + ε)",
         (r"\theta \leftarrow \theta - \eta\, \hat m/(\sqrt{\hat v} + \epsilon)"),
