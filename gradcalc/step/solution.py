@@ -398,6 +398,7 @@ class _Builder:
             self.add(Heading(3, f"Update ({self.rule.name}, t = {st.step})"))
             for lt in reversed(st.layers):
                 self.rule_updates(lt, st.step == 1, st.step)
+            self.lost_state(st)
         if self.document:
             self.tables(st)
 
@@ -1163,6 +1164,37 @@ class _Builder:
         self.eqs(items)
         self.more(hidden_w, "weight", f"of layer {lt.layer}")
         self.more(hidden_b, "bias", f"of layer {lt.layer}")
+
+    def lost_state(self, st: StepTrace) -> None:
+        """Say so when hand rounding wiped out a state the gradient fed (Adam's v ~ (1 − β₂)g²):
+        the step then divides by ε alone."""
+        if self.t.round_to is None:
+            return
+        lost = [
+            name
+            for lt in st.layers
+            for kind, arrays in lt.optimizer_state.items()
+            for name, after in arrays.items()
+            if np.any((after == 0) & (np.asarray(self.grad_of(lt, kind)) != 0))
+        ]
+        if lost:
+            names = ", ".join(sorted({self.state_name(n) for n in lost}))
+            self.add(
+                Para(
+                    f"Rounded to {plural(self.t.round_to, 'decimal')}, some values of the "
+                    f"state ({self.nt.math(names)}) became 0 although their gradients are not: "
+                    "the step then divides by a bare ε or forgets the gradient. Round to more "
+                    f"decimals ({self.nt.name('--round')}) to follow this rule by hand."
+                )
+            )
+
+    @staticmethod
+    def grad_of(lt: LayerTrace, kind: str) -> np.ndarray | float:
+        if kind == "weights":
+            return lt.grad_weights
+        if kind == "biases":
+            return lt.grad_biases
+        return lt.grad_params[kind]
 
     def decay_eq(self, th: _Theta) -> Eq:
         """AdamW's decoupled decay, before the update."""
