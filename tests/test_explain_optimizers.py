@@ -179,3 +179,13 @@ def test_latex_compiles(run_cli, write_config, tmp_path: Path, pdflatex, rule: s
     _run(run_cli, path, "--format", "latex", "-o", str(tex))
     log = pdflatex(tex)
     assert "Missing" not in log and "Undefined control sequence" not in log
+
+
+def test_readme_update_lines_are_what_the_tool_writes(run_cli, write_config, tmp_path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in readme.split("```") if b.lstrip("\n").startswith("m³₁₁ →"))
+    text = WORKED.read_text(encoding="utf-8")
+    out = _run(run_cli, write_config(tmp_path, text), "--optimizer", "adam", "--explain")
+    written = {line.strip() for line in out.splitlines()}
+    for line in block.strip().splitlines():
+        assert line in written, line
