@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    color_option,
+    complete_example,
+    complete_path,
+    emit,
+    format_option,
+)
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -33,14 +41,19 @@ def _check_output(output: str, config: Path | None) -> None:
 @click.command(
     "step",
     short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
-    epilog="Example: gradcalc step configs/worked-example.yaml --explain --round 3",
+    epilog=(
+        "\b\nExample:\n"
+        "  gradcalc step --example worked-example --explain --round 3\n"
+        "  gradcalc step --example tanh-mse --format json -o trace.json"
+    ),
 )
-@click.argument("config", required=False, metavar="CONFIG")
+@click.argument("config", required=False, metavar="[CONFIG]", shell_complete=complete_path)
 @click.option(
     "--example",
     "example",
     metavar="NAME",
-    help="Run a bundled example config instead (see `gradcalc examples`).",
+    shell_complete=complete_example,
+    help="Run a bundled example config instead of CONFIG (see `gradcalc examples`).",
 )
 @click.option(
     "--steps",
@@ -91,15 +104,17 @@ def _check_output(output: str, config: Path | None) -> None:
     type=click.IntRange(min=0),
     default=40,
     show_default=True,
+    metavar="N",
     help="Rows per table before the rest is summarised; 0 shows all.",
 )
 @click.option(
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead (atomically; any format).",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
-@no_color_option
+@color_option
 def command(
     config: str | None,
     example: str | None,
@@ -112,10 +127,11 @@ def command(
     max_terms: int,
     max_rows: int,
     output: str | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
+    --example NAME replaces CONFIG with a config bundled with gradcalc (`gradcalc examples`).
 
     --format json is the machine-readable contract; --explain, markdown and latex write the
     worked solution with every number substituted.
@@ -159,7 +175,7 @@ def command(
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
     writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows)), output, no_color)
+    emit(writer(trace, _Layout(max_terms, max_rows)), output, color)
 
 
 @dataclasses.dataclass(frozen=True)

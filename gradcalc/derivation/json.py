@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from gradcalc.contract import versioned
 from gradcalc.derivation.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
@@ -57,7 +58,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     doc["notes"] = list(trace.notes)
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
-    return doc
+    return versioned(doc)
 
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.contract import versioned
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
 
@@ -68,7 +69,7 @@ def _step(st: StepTrace, batch: bool) -> dict[str, Any]:
 def document(trace: RunTrace) -> dict[str, Any]:
     batch = trace.batch
     final = trace.final
-    return {
+    doc = {
         "config": trace.source,
         "loss_function": trace.loss,
         "loss_params": trace.loss_params,
@@ -83,6 +84,7 @@ def document(trace: RunTrace) -> dict[str, Any]:
         "initial": _forward(trace.initial, batch),
         "final": _forward(final, batch),
     }
+    return versioned(doc)
 
 
 def _forward(ft: ForwardTrace, batch: bool) -> dict[str, Any]:
