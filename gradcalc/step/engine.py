@@ -199,12 +199,23 @@ class Network:
             return rule.lookahead(theta, self.kept(kept, theta), hyper, eta, r)
 
         weights, biases, params = [], [], []
-        for w, b, p, kept in zip(
-            state.weights, state.biases, state.params, state.optimizer, strict=True
+        for layer, w, b, p, kept in zip(
+            self.spec.layers,
+            state.weights,
+            state.biases,
+            state.params,
+            state.optimizer,
+            strict=True,
         ):
             weights.append(at(w, kept.get("weights")))
             biases.append(at(b, kept.get("biases")))
-            params.append({k: float(at(np.asarray(v), kept.get(k))) for k, v in p.items()})
+            learnable = {q.name for q in layer.activation.params if q.learnable}
+            params.append(
+                {
+                    k: float(at(np.asarray(v), kept.get(k))) if k in learnable else v
+                    for k, v in p.items()
+                }
+            )
         return weights, biases, params
 
     # -- one step ------------------------------------------------------------------------------
@@ -317,7 +328,7 @@ class Network:
                 optimizer_derived={k: v for k, v in derived.items() if v},
                 weights_ahead=None if ahead is None else w_pass[i],
                 biases_ahead=None if ahead is None else b_pass[i],
-                params_ahead=None if ahead is None else dict(p),
+                params_ahead=None if ahead is None else {k: p[k] for k in grad_p},
             )
             # BP2: the error of the layer below, through the weights of this pass (before the
             # update).
