@@ -162,6 +162,7 @@ def registry_names() -> list[str]:
         ("gradcalc derive bi", ["binary_cross_entropy"]),
         ("gradcalc list ", ["activations", "losses", "optimizers"]),
         ("gradcalc list l", ["losses"]),
+        ("gradcalc step --optimizer ad", ["adagrad", "adam", "adamw"]),
         ("gradcalc step --color ", ["auto", "always", "never"]),
         ("gradcalc derive tanh --format ", ["table", "json", "dot", "markdown", "latex"]),
         ("gradcalc completion ", ["bash", "zsh", "fish"]),

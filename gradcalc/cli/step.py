@@ -38,6 +38,12 @@ def _check_output(output: str, config: Path | None) -> None:
         )
 
 
+def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
 @click.command(
     "step",
     short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
@@ -72,6 +78,7 @@ def _check_output(output: str, config: Path | None) -> None:
 @click.option(
     "--optimizer",
     metavar="NAME",
+    shell_complete=_complete_optimizer,
     help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
     "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
