@@ -109,7 +109,7 @@ OPTIMIZERS: list[UpdateRule] = [
     ),
     UpdateRule(
         name="momentum",
-        title="SGD with momentum (heavy ball), as torch.optim.SGD(momentum=μ)",
+        title="SGD with momentum (heavy ball), as PyTorch's SGD with momentum μ",
         equations=(
             Written("v ← μ v + g", r"v \leftarrow \mu v + g"),
             Written("θ ← θ − η v", r"\theta \leftarrow \theta - \eta\, v"),
@@ -136,7 +136,7 @@ OPTIMIZERS: list[UpdateRule] = [
     ),
     UpdateRule(
         name="adagrad",
-        title="AdaGrad, as torch.optim.Adagrad (no learning-rate decay)",
+        title="AdaGrad, as PyTorch's Adagrad (no learning-rate decay)",
         equations=(
             Written("s ← s + g²", r"s \leftarrow s + g^{2}"),
             Written("θ ← θ − η g/(√s + ε)", _ROOT_STEP_TEX),
@@ -148,7 +148,7 @@ OPTIMIZERS: list[UpdateRule] = [
     ),
     UpdateRule(
         name="rmsprop",
-        title="RMSProp, as torch.optim.RMSprop (no momentum, not centred)",
+        title="RMSProp, as PyTorch's RMSprop (no momentum, not centred)",
         equations=(
             Written("s ← β s + (1 − β) g²", r"s \leftarrow \beta s + (1 - \beta)\, g^{2}"),
             Written("θ ← θ − η g/(√s + ε)", _ROOT_STEP_TEX),
@@ -163,7 +163,7 @@ OPTIMIZERS: list[UpdateRule] = [
     ),
     UpdateRule(
         name="adam",
-        title="Adam (Kingma & Ba) with bias correction, as torch.optim.Adam",
+        title="Adam (Kingma & Ba) with bias correction, as PyTorch's Adam",
         equations=_ADAM_EQUATIONS,
         update=_adam,
         state=("m", "v"),
@@ -173,7 +173,7 @@ OPTIMIZERS: list[UpdateRule] = [
     ),
     UpdateRule(
         name="adamw",
-        title="AdamW: Adam with decoupled weight decay on the weights, as torch.optim.AdamW",
+        title="AdamW: Adam with decoupled weight decay on the weights, as PyTorch's AdamW",
         equations=(
             Written(
                 "w ← w − η λ w  (weights only)",
