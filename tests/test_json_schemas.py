@@ -24,7 +24,7 @@ from gradcalc.functions.losses import LOSSES  # noqa: E402
 from gradcalc.step.examples import available  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-DOCUMENTS = ("step", "derive", "list")
+DOCUMENTS = ("step", "derive", "list", "check")
 
 
 def schema(name: str) -> dict[str, Any]:

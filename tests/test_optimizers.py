@@ -530,3 +530,67 @@ def test_list_table_shows_every_update_rule(run_cli) -> None:
         assert rule.name in result.stdout
         for equation in rule.equations:
             assert equation.text in result.stdout, equation.text
+
+
+# ---- gradcalc check with an update rule ------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_check_carries_an_error_through_each_rule(run_cli, write_config, tmp_path, rule) -> None:
+    """A wrong δ³ carried correctly into ∂C/∂w³ (with the L2 term, at Nesterov's look-ahead
+    weights) and into the new w³ (AdamW's decay first) is graded as carried, not wrong."""
+    config = write_config(
+        tmp_path,
+        _yaml(
+            X[:1],
+            Y[:1],
+            batch=False,
+            loss="quadratic",
+            reduction="mean",
+            lr=0.1,
+            lam=0.03,
+            rule=rule,
+            hyper=HYPER[rule],
+        ),
+    )
+    doc = json.loads(run_cli(["step", str(config), "--format", "json"]).stdout)
+    full = run_cli(["check", str(config), "-", "--format", "json"], input=json.dumps(doc))
+    assert full.exit_code == 0, full.output
+    assert json.loads(full.stdout)["score"] == json.loads(full.stdout)["max_score"]
+
+    st1, st2 = doc["steps"][0]["layers"], doc["steps"][1]["layers"]
+    out, hidden = st2[-1], st2[-2]
+    w_pass = np.array(out.get("weights_lookahead", st1[-1]["weights"]))
+    delta = np.array(out["delta"]) + 0.5
+    grad_w = np.outer(delta, hidden["a"]) + 0.03 * w_pass
+    # The student's new w³ from the carried gradient, by the reference (a second route).
+    ref = REFERENCES[rule](HYPER[rule], 0.1)
+    ref.t = 2
+    theta = np.array(st1[-1]["weights"])
+    before = {k: np.array(v) for k, v in st1[-1]["optimizer_state"].get("weights", {}).items()}
+    ref.state[(2, "w")] = before
+    if rule == "nesterov":  # the reference works in PyTorch's variable φ = θ − ημv
+        phi = ref.apply(
+            (2, "w"), theta - 0.1 * HYPER[rule]["momentum"] * before["velocity"], grad_w
+        )
+        new_w = ref.theta((2, "w"), phi)
+    else:
+        new_w = ref.apply((2, "w"), theta, grad_w)
+    sheet = {
+        "steps": [
+            {
+                "step": 2,
+                "layers": [
+                    {
+                        "layer": 4,
+                        "delta": delta.tolist(),
+                        "grad_weights": grad_w.tolist(),
+                        "weights": new_w.tolist(),
+                    }
+                ],
+            }
+        ]
+    }
+    result = run_cli(["check", str(config), "-", "--format", "json"], input=json.dumps(sheet))
+    verdicts = {(c["quantity"], c["verdict"]) for c in json.loads(result.stdout)["cells"]}
+    assert verdicts == {("delta", "wrong"), ("grad_weights", "carried"), ("weights", "carried")}

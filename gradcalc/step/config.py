@@ -122,7 +122,11 @@ class _Doc:
         return ConfigError(message, source=self.source, path=path, line=self.line(path), hint=hint)
 
 
-def read_text(source: str) -> tuple[str, str]:
+CONFIG_HINT = "check the path, or run 'gradcalc examples' for bundled configs"
+EMPTY_HINT = "see 'gradcalc step --example worked-example' for a complete config"
+
+
+def read_text(source: str, missing_hint: str = CONFIG_HINT) -> tuple[str, str]:
     """Return (display name, text) for a path or '-' (standard input)."""
     if source == "-":
         import sys
@@ -133,10 +137,10 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError(
             "no such file",
             source=source,
-            hint="check the path, or run 'gradcalc examples' for bundled configs",
+            hint=missing_hint,
         )
     if path.is_dir():
-        raise ConfigError("is a directory, not a config file", source=source)
+        raise ConfigError("is a directory, not a file", source=source)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -152,7 +156,9 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError("is not UTF-8 text", source=source) from None
 
 
-def parse_yaml(text: str, source: str) -> _Doc:
+def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
+    """Compose YAML (or JSON) safely into data plus the line of every key path; any YAML file
+    gradcalc reads (configs, answer sheets, points) goes through here."""
     if len(text) > MAX_BYTES:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
@@ -170,7 +176,7 @@ def parse_yaml(text: str, source: str) -> _Doc:
         raise ConfigError(
             "the file is empty",
             source=source,
-            hint="see 'gradcalc step --example worked-example' for a complete config",
+            hint=empty_hint,
         )
     _check_size(node, source)
     lines: dict[KeyPath, int] = {}
