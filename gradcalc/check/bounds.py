@@ -159,6 +159,7 @@ class Bounds:
                 e_gw = scale * (
                     e_d.T @ np.abs(a_prev) + np.abs(lt.delta).T @ e_prev + e_d.T @ e_prev
                 )
+                e_gw = e_gw + spec.weight_decay * e_w[i]  # the L2 term λw
                 e_gw = e_gw + self.u(lt.grad_weights, e_gw)
                 glob[("grad_biases", l)], glob[("grad_weights", l)] = e_gb, e_gw
                 loc[("grad_biases", l)] = self.u(lt.grad_biases, 0 * e_gb)
