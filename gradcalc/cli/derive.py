@@ -10,10 +10,12 @@ import click
 from gradcalc.cli.options import (
     View,
     check_output,
+    color_option,
+    complete_function,
+    complete_path,
     digits_option,
     emit,
     format_option,
-    no_color_option,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
         "  gradcalc derive tanh --at 0.5 --format latex -o tanh.tex && pdflatex tanh.tex"
     ),
 )
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete_function)
 @click.option(
     "--at",
     "at",
@@ -54,10 +56,12 @@ if TYPE_CHECKING:
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
+    "- is standard output.",
 )
 @digits_option("default 6")
-@no_color_option
+@color_option
 def command(
     name: str,
     at: str | None,
@@ -66,7 +70,7 @@ def command(
     fmt: str,
     output: str | None,
     digits: int | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
     of primitives, put the local partial derivative on every edge, sweep backwards, and check
@@ -85,7 +89,7 @@ def command(
     if output is not None:
         check_output(output)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace, digits or 6), output, no_color)
+    emit(WRITERS[fmt](trace, digits or 6), output, color)
 
 
 def _json(trace: DeriveTrace, digits: int) -> View:

@@ -7,31 +7,52 @@ from typing import Any
 
 import click
 
-from gradcalc.cli.options import console, format_option, no_color_option
+from gradcalc.cli.options import color_option, console, format_option
+
+
+def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [kind for kind in catalogue() if kind.startswith(incomplete)]
 
 
 @click.command(
     "list",
-    short_help="List the activations and losses with their formulas.",
-    epilog="Example: gradcalc list --format json | jq -r '.activations[].name'",
+    short_help="List the activations, losses and update rules with their formulas.",
+    epilog=(
+        "\b\nExample:\n"
+        "  gradcalc list losses\n"
+        "  gradcalc list --format json | jq -r '.activations[].name'"
+    ),
 )
+@click.argument("kind", metavar="[KIND]", required=False, shell_complete=_complete_kind)
 @format_option("table", "json")
-@no_color_option
-def command(fmt: str, no_color: bool) -> None:
+@color_option
+def command(kind: str | None, fmt: str, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
-    KEY=VALUE) and where it has kinks.
+    KEY=VALUE) and where it has kinks; and every update rule (`optimizer:` in a config,
+    --optimizer) with its equations, the state it keeps and its parameters. KIND
+    (activations, losses or optimizers) lists only those.
     """
     doc = catalogue()
+    if kind is not None:
+        if kind not in doc:
+            from gradcalc.errors import GradcalcError, did_you_mean
+
+            raise GradcalcError(f"no kind '{kind}' to list ({did_you_mean(kind, list(doc))})")
+        doc = {kind: doc[kind]}
     if fmt == "json":
+        from gradcalc.contract import versioned
+
+        doc = versioned(doc)
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    _table(doc, console(no_color))
+    _table(doc, console(color))
 
 
 def catalogue() -> dict[str, list[dict[str, Any]]]:
     from gradcalc.functions.activations import ACTIVATIONS
     from gradcalc.functions.losses import LOSSES
+    from gradcalc.functions.optimizers import OPTIMIZERS
 
     def params(record: Any) -> list[dict[str, Any]]:
         return [
@@ -84,6 +105,18 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             }
             for loss in LOSSES
         ],
+        "optimizers": [
+            {
+                "name": rule.name,
+                "aliases": list(rule.aliases),
+                "title": rule.title,
+                "equations": [e.text for e in rule.equations],
+                "equations_tex": [e.tex for e in rule.equations],
+                "state": list(rule.state),
+                "params": params(rule),
+            }
+            for rule in OPTIMIZERS
+        ],
     }
 
 
@@ -92,6 +125,9 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
     from rich.text import Text
 
     for section, rows in doc.items():
+        if section == "optimizers":
+            _rules_table(rows, out)
+            continue
         table = Table(
             title=Text(section.capitalize(), style="bold"), title_justify="left", show_lines=True
         )
@@ -115,6 +151,34 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
             table.add_row(Text(name), Text(row["formula"]), Text(derivative), Text(parameters))
         out.print(table)
         out.print()
+
+
+def _parameters(row: dict[str, Any]) -> str:
+    return (
+        "\n".join(
+            f"{p['name']} = {p['default']:g} ({p['range']}): {p['description']}"
+            for p in row["params"]
+        )
+        or "—"
+    )
+
+
+def _rules_table(rows: list[dict[str, Any]], out: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=Text("Update rules (optimizer:)", style="bold"), title_justify="left", show_lines=True
+    )
+    table.add_column(Text("name"), no_wrap=True)
+    table.add_column(Text("update, with g = ∂C/∂θ"), overflow="fold")
+    table.add_column(Text("parameters"), overflow="fold")
+    for row in rows:
+        name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
+        rule = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
+        table.add_row(Text(name), Text(rule), Text(_parameters(row)))
+    out.print(table)
+    out.print()
 
 
 def _kink_word(differentiable: bool) -> str:

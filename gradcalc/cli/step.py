@@ -12,10 +12,12 @@ import click
 from gradcalc.cli.options import (
     View,
     check_output,
+    color_option,
+    complete_example,
+    complete_path,
     digits_option,
     emit,
     format_option,
-    no_color_option,
 )
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
@@ -37,17 +39,28 @@ def _check_output(output: str, config: Path | None) -> None:
         )
 
 
+def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
 @click.command(
     "step",
     short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
-    epilog="Example: gradcalc step configs/worked-example.yaml --explain --round 3",
+    epilog=(
+        "\b\nExample:\n"
+        "  gradcalc step --example worked-example --explain --round 3\n"
+        "  gradcalc step --example tanh-mse --format json -o trace.json"
+    ),
 )
-@click.argument("config", required=False, metavar="CONFIG")
+@click.argument("config", required=False, metavar="[CONFIG]", shell_complete=complete_path)
 @click.option(
     "--example",
     "example",
     metavar="NAME",
-    help="Run a bundled example config instead (see `gradcalc examples`).",
+    shell_complete=complete_example,
+    help="Run a bundled example config instead of CONFIG (see `gradcalc examples`).",
 )
 @click.option(
     "--steps",
@@ -62,6 +75,13 @@ def _check_output(output: str, config: Path | None) -> None:
     type=float,
     metavar="η",
     help="Learning rate η > 0 (overrides `learning_rate:`).",
+)
+@click.option(
+    "--optimizer",
+    metavar="NAME",
+    shell_complete=_complete_optimizer,
+    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
 @format_option("table", "json", "markdown", "latex")
 @click.option(
@@ -92,21 +112,24 @@ def _check_output(output: str, config: Path | None) -> None:
     type=click.IntRange(min=0),
     default=40,
     show_default=True,
+    metavar="N",
     help="Rows per table before the rest is summarised; 0 shows all.",
 )
 @click.option(
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead (atomically; any format).",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
 @digits_option("default 6 in the tables, 3 in the worked solutions")
-@no_color_option
+@color_option
 def command(
     config: str | None,
     example: str | None,
     steps: int | None,
     learning_rate: float | None,
+    optimizer: str | None,
     fmt: str,
     explain: bool,
     round_to: int | None,
@@ -114,10 +137,11 @@ def command(
     max_rows: int,
     output: str | None,
     digits: int | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
+    --example NAME replaces CONFIG with a config bundled with gradcalc (`gradcalc examples`).
 
     --format json is the machine-readable contract; --explain, markdown and latex write the
     worked solution with every number substituted.
@@ -156,10 +180,12 @@ def command(
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    if optimizer is not None:
+        spec = config_mod.with_optimizer(spec, optimizer)
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
     writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows, digits)), output, no_color)
+    emit(writer(trace, _Layout(max_terms, max_rows, digits)), output, color)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from gradcalc.contract import versioned
 from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
@@ -58,7 +59,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     doc["notes"] = [write(note) for note in trace.notes]
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
-    return doc
+    return versioned(doc)
 
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:

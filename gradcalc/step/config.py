@@ -33,6 +33,8 @@ TOP_KEYS = (
     "steps",
     "reduction",
     "layers",
+    "optimizer",
+    "weight_decay",
 )
 LAYER_KEYS = ("weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -60,6 +62,7 @@ class NetworkSpec:
     layers: tuple[LayerSpec, ...]
     optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
     optimizer_params: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0  # λ of the L2 penalty (λ/2) Σ w² added to the cost
 
     @property
     def sizes(self) -> list[int]:
@@ -119,7 +122,11 @@ class _Doc:
         return ConfigError(message, source=self.source, path=path, line=self.line(path), hint=hint)
 
 
-def read_text(source: str) -> tuple[str, str]:
+CONFIG_HINT = "check the path, or run 'gradcalc examples' for bundled configs"
+EMPTY_HINT = "see 'gradcalc step --example worked-example' for a complete config"
+
+
+def read_text(source: str, missing_hint: str = CONFIG_HINT) -> tuple[str, str]:
     """Return (display name, text) for a path or '-' (standard input)."""
     if source == "-":
         import sys
@@ -130,10 +137,10 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError(
             "no such file",
             source=source,
-            hint="check the path, or run 'gradcalc examples' for bundled configs",
+            hint=missing_hint,
         )
     if path.is_dir():
-        raise ConfigError("is a directory, not a config file", source=source)
+        raise ConfigError("is a directory, not a file", source=source)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -149,7 +156,9 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError("is not UTF-8 text", source=source) from None
 
 
-def parse_yaml(text: str, source: str) -> _Doc:
+def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
+    """Compose YAML (or JSON) safely into data plus the line of every key path; any YAML file
+    gradcalc reads (configs, answer sheets, points) goes through here."""
     if len(text) > MAX_BYTES:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
@@ -167,7 +176,7 @@ def parse_yaml(text: str, source: str) -> _Doc:
         raise ConfigError(
             "the file is empty",
             source=source,
-            hint="see 'gradcalc step --example worked-example' for a complete config",
+            hint=empty_hint,
         )
     _check_size(node, source)
     lines: dict[KeyPath, int] = {}
@@ -481,6 +490,13 @@ def build_spec(doc: _Doc) -> NetworkSpec:
             did_you_mean(str(reduction), REDUCTIONS),
         )
 
+    optimizer, optimizer_params = _named(
+        doc, data.get("optimizer", "sgd"), ("optimizer",), OPTIMIZERS, "optimizer"
+    )
+    weight_decay = _number(doc, data.get("weight_decay", 0.0), ("weight_decay",))
+    if weight_decay < 0:
+        raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
+
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
         got = "an empty list" if raw_layers == [] else _type_name(raw_layers)
@@ -543,7 +559,28 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         steps=steps,
         reduction=reduction,
         layers=tuple(layers),
+        optimizer=optimizer,
+        optimizer_params=optimizer_params,
+        weight_decay=weight_decay,
     )
+
+
+def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
+    """The spec with another update rule (--optimizer): the file's parameters when it names the
+    same rule, the rule's defaults otherwise."""
+    from dataclasses import replace
+
+    from gradcalc.errors import GradcalcError
+    from gradcalc.functions.registry import defaults
+
+    if name not in OPTIMIZERS:
+        raise GradcalcError(
+            f"--optimizer: unknown update rule '{name}' ({did_you_mean(name, OPTIMIZERS)})"
+        )
+    rule = OPTIMIZERS[name]
+    if rule is spec.optimizer:
+        return spec
+    return replace(spec, optimizer=rule, optimizer_params=defaults(rule.params))
 
 
 def load(source: str) -> NetworkSpec:
