@@ -122,3 +122,9 @@ def test_update_rule_equations_are_written_both_ways(rule: object) -> None:
     assert rule.equations  # type: ignore[attr-defined]
     for w in rule.equations:  # type: ignore[attr-defined]
         assert_written(w)
+    for w in rule.symbols.values():  # type: ignore[attr-defined]
+        assert_written(w)
+    for p in rule.params:  # type: ignore[attr-defined]
+        assert p.written is not None, f"{rule.name}.{p.name} has no written symbol"  # type: ignore[attr-defined]
+        assert_written(p.written)
+    assert callable(rule.written)  # type: ignore[attr-defined]

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 if TYPE_CHECKING:
+    from gradcalc.doc.blocks import Eq
     from gradcalc.doc.notation import Notation
     from gradcalc.graph import Graph, Node
+    from gradcalc.step.solution import Theta, UpdateWriter
 
 Array = np.ndarray
 Params = Mapping[str, float]
@@ -104,6 +106,9 @@ class UpdateRule:
     update: Callable[
         [Array, Array, OptimizerState, Params, float, int, Rounder], tuple[Array, dict[str, Array]]
     ]
+    # How one parameter's update is written with its numbers: (writer, θ, t) -> its equations
+    # (the worked solutions' blocks; see gradcalc/step/solution.py's UpdateWriter and Theta).
+    written: Callable[[UpdateWriter, Theta, int], list[Eq]]
     state: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
@@ -119,6 +124,10 @@ class UpdateRule:
     # parameter it shrinks by θ ← θ − η λ θ before the update ("weights"; never the biases).
     decay: str = ""
     decays: tuple[str, ...] = ()
+    # Plain gradient descent, θ ← θ − η g with nothing kept: the worked solutions write it as
+    # Nielsen's SGD line and the tables need no Update table.
+    plain: bool = False
+    short: str = ""  # how headings name it ("SGD"); the name when empty
 
 
 @dataclass(frozen=True)

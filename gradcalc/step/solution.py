@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -20,7 +19,6 @@ from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
 from gradcalc.doc.notation import (
     BREAK,
     Notation,
-    greek_tex,
     plural,
     sparkline,
     superscript,
@@ -31,13 +29,8 @@ from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 from gradcalc.functions.registry import UpdateRule, VectorActivation, Written
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
-_SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
 # The function of a layer whose activation the trace does not name.
 _ANY = Written("f", r"\operatorname{f}")
-
-if TYPE_CHECKING:
-    # How one update rule writes a parameter's update: (builder, θ, t) -> its equations.
-    UpdateForm = Callable[["_Builder", "_Theta", int], list[Eq]]
 
 
 @dataclass(frozen=True)
@@ -99,7 +92,7 @@ class _Builder:
             "the tables list them" if document else (nt.name("--format json") + " lists them")
         )
         self.rule: UpdateRule = OPTIMIZERS[trace.optimizer]
-        self.sgd = trace.optimizer == "sgd"
+        self.sgd = self.rule.plain
 
     # -- small pieces --------------------------------------------------------------------------
     def add(self, *blocks: Block) -> None:
@@ -156,7 +149,7 @@ class _Builder:
     def build(self) -> list[Block]:
         t, nt = self.t, self.nt
         n = len(t.steps)
-        kind = "SGD" if self.sgd else self.rule.name
+        kind = self.rule.short or self.rule.name
         count = f"one {kind} step" if n == 1 else f"{n} {kind} steps"
         title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
         self.add(Heading(1, title))
@@ -351,7 +344,7 @@ class _Builder:
     # -- one SGD step --------------------------------------------------------------------------
     def step(self, st: StepTrace, n: int) -> None:
         t = self.t
-        single = "The SGD step" if self.sgd else f"The {self.rule.name} step"
+        single = f"The {self.rule.short or self.rule.name} step"
         self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else single))
         if t.batch:
             self.add(
@@ -825,21 +818,10 @@ class _Builder:
     def written(self, w: Written) -> str:
         return w.tex if self.nt.tex else w.text
 
-    def symbol(self, text: str) -> str:
-        """A parameter's symbol (μ, β₁, ε) in this notation."""
-        if not self.nt.tex:
-            return text
-        out = ""
-        for c in text:
-            if c in _SUBSCRIPT_DIGITS:
-                out += "_{" + str(_SUBSCRIPT_DIGITS.index(c)) + "}"
-            else:
-                out += greek_tex(c) or c
-        return out
-
     def hyper_sym(self, name: str) -> str:
+        """A hyperparameter's symbol (μ, β₁, ε) as its record writes it."""
         param = next(p for p in self.rule.params if p.name == name)
-        return self.symbol(param.label)
+        return self.written(param.written) if param.written else param.label
 
     def hyper(self, name: str) -> tuple[str, float]:
         """A hyperparameter's symbol and value."""
@@ -1011,7 +993,7 @@ class _Builder:
             self.more(hidden_b, "bias", f"of layer {lt.layer}")
 
     def rule_updates(self, lt: LayerTrace, given: bool, t: int) -> None:
-        form = self.UPDATE_FORMS[self.rule.name]
+        form = self.rule.written
         thetas, hidden_w, hidden_b = self.thetas(lt, given)
         items: list[Eq] = []
         for th in thetas:
@@ -1094,134 +1076,6 @@ class _Builder:
                 ("=", self.nt.num(th.state_after[name])),
             ),
         )
-
-    def _velocity_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        mu_sym, mu = self.hyper("momentum")
-        v, v_new = th.state("velocity"), th.state_after["velocity"]
-        return [
-            self.state_eq(
-                th,
-                "velocity",
-                f"{mu_sym} {v} + {self.grad_sym(th)}",
-                nt.prod((mu, True), (th.state_before["velocity"], False), lead=True)
-                + f" + {nt.par(th.grad)}",
-            ),
-            self.move(
-                th,
-                f"{nt.eta} {v}",
-                nt.prod((self.t.learning_rate, True), (v_new, False), lead=True, tight=False),
-            ),
-        ]
-
-    def root_step(self, th: _Theta, s_name: str) -> Eq:
-        """θ → θ − η g/(√s + ε), AdaGrad's and RMSProp's step."""
-        nt = self.nt
-        eps_sym, eps = self.hyper("eps")
-        s = th.state(s_name)
-        return self.move(
-            th,
-            f"{nt.eta} {self.grad_sym(th)}/({self.sqrt(s)} + {eps_sym})",
-            nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False)
-            + f"/({self.sqrt(nt.num(th.state_after[s_name]))} + {nt.num(eps, True)})",
-        )
-
-    def _adagrad_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        s = th.state("sum_sq")
-        return [
-            self.state_eq(
-                th,
-                "sum_sq",
-                f"{s} + " + nt.squared(f"({self.grad_sym(th)})"),
-                f"{nt.num(th.state_before['sum_sq'])} + " + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            self.root_step(th, "sum_sq"),
-        ]
-
-    def _rmsprop_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        beta_sym, beta = self.hyper("beta")
-        s = th.state("square_avg")
-        return [
-            self.state_eq(
-                th,
-                "square_avg",
-                f"{beta_sym} {s} + (1 {nt.minus} {beta_sym})"
-                + nt.squared(f"({self.grad_sym(th)})"),
-                nt.prod((beta, True), (th.state_before["square_avg"], False), lead=True)
-                + f" + {nt.num(1 - beta, True)}{nt.times}"
-                + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            self.root_step(th, "square_avg"),
-        ]
-
-    def _adam_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        (b1_sym, b1), (b2_sym, b2) = self.hyper("beta1"), self.hyper("beta2")
-        eps_sym, eps = self.hyper("eps")
-        m, v = th.state("m"), th.state("v")
-        m_hat, v_hat = th.state("m_hat"), th.state("v_hat")
-        g = self.grad_sym(th)
-        after, derived = th.state_after, th.derived
-
-        def corrected(sym: str, of: str, beta_sym: str, beta: float, name: str) -> Eq:
-            return _eq(
-                sym,
-                f"{of}/(1 {nt.minus} {self.power(beta_sym, 't')})",
-                f"{nt.par(after[of_name[name]])}/(1 {nt.minus} "
-                f"{self.power(nt.num(beta, True), t)})",
-                nt.num(derived[name]),
-            )
-
-        of_name = {"m_hat": "m", "v_hat": "v"}
-        return [
-            self.state_eq(
-                th,
-                "m",
-                f"{b1_sym} {m} + (1 {nt.minus} {b1_sym}) {g}",
-                nt.prod((b1, True), (th.state_before["m"], False), lead=True)
-                + f" + {nt.prod((1 - b1, True), (th.grad, False))}",
-            ),
-            self.state_eq(
-                th,
-                "v",
-                f"{b2_sym} {v} + (1 {nt.minus} {b2_sym})" + nt.squared(f"({g})"),
-                nt.prod((b2, True), (th.state_before["v"], False), lead=True)
-                + f" + {nt.num(1 - b2, True)}{nt.times}"
-                + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            corrected(m_hat, m, b1_sym, b1, "m_hat"),
-            corrected(v_hat, v, b2_sym, b2, "v_hat"),
-            self.move(
-                th,
-                f"{nt.eta} {m_hat}/({self.sqrt(v_hat)} + {eps_sym})",
-                nt.prod(
-                    (self.t.learning_rate, True), (derived["m_hat"], False), lead=True, tight=False
-                )
-                + f"/({self.sqrt(nt.num(derived['v_hat']))} + {nt.num(eps, True)})",
-            ),
-        ]
-
-    def _sgd_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        return [
-            self.move(
-                th,
-                f"{nt.eta} {self.grad_sym(th)}",
-                nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False),
-            )
-        ]
-
-    UPDATE_FORMS: ClassVar[dict[str, UpdateForm]] = {
-        "sgd": _sgd_form,
-        "momentum": _velocity_form,
-        "nesterov": _velocity_form,
-        "adagrad": _adagrad_form,
-        "rmsprop": _rmsprop_form,
-        "adam": _adam_form,
-        "adamw": _adam_form,
-    }
 
     # -- tables (documents) --------------------------------------------------------------------
     def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> None:
@@ -1503,3 +1357,8 @@ def build(
 ) -> list[Block]:
     """The worked solution as blocks; `document` adds the tables Markdown and LaTeX carry."""
     return _Builder(trace, nt, exact, max_terms, max_rows, document).build()
+
+
+# What an update rule's `written` form receives (gradcalc/functions/optimizers.py).
+UpdateWriter = _Builder
+Theta = _Theta

@@ -176,8 +176,15 @@ def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     return _table(title, cols, rows(), total, limit)
 
 
+def _plain(trace: RunTrace) -> bool:
+    """The update is plain gradient descent (its record says so)."""
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return REGISTRY[trace.optimizer].plain
+
+
 def _rule_text(trace: RunTrace, sym: str) -> str:
-    if trace.optimizer == "sgd":
+    if _plain(trace):
         return f"{sym} → {sym} − {num(trace.learning_rate)}·∂C/∂{sym}"
     return f"{sym} → new {sym} by {trace.optimizer} (see Update)"
 
@@ -266,7 +273,7 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(grad),
                 num(lt.params[name]),
             )
-    title = "p → p − η·∂C/∂p" if trace.optimizer == "sgd" else _rule_text(trace, "p")
+    title = "p → p − η·∂C/∂p" if _plain(trace) else _rule_text(trace, "p")
     return Group(Text(f"\nActivation parameters   {title}", style="bold"), Fit(table, 1))
 
 
@@ -318,7 +325,7 @@ def _header(trace: RunTrace) -> RenderableType:
         f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
         f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}"
     )
-    if trace.optimizer != "sgd":
+    if not _plain(trace):
         hyper = ", ".join(f"{k} = {num(v)}" for k, v in trace.optimizer_params.items())
         text.append(f", optimizer {trace.optimizer}" + (f" ({hyper})" if hyper else ""))
     if trace.weight_decay:
