@@ -214,7 +214,7 @@ class Bounds:
         """The change of the update rule's θ when θ and g move by their bounds. For SGD that is
         e(θ) + η e(g) exactly; a rule with state (momentum, …) is bounded with its state exact."""
         spec, eta = self.spec, self.exact.learning_rate
-        if spec.optimizer.name == "sgd":
+        if spec.optimizer.plain:
             return e_theta + eta * e_g
         rule = spec.optimizer
         zeros = {k: np.zeros_like(theta, dtype=float) for k in rule.state}

@@ -76,14 +76,14 @@ def _gradient_of(ctx: Context, key: Key) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _update_sign(ctx: Context, key: Key) -> list[np.ndarray]:
-    if ctx.spec.optimizer.name != "sgd":  # the two update mistakes are written for plain SGD
+    if not ctx.spec.optimizer.plain:  # the two update mistakes are written for plain SGD
         return []
     before, grad = _gradient_of(ctx, key)
     return [before + ctx.eta * grad]
 
 
 def _learning_rate_not_applied(ctx: Context, key: Key) -> list[np.ndarray]:
-    if ctx.spec.optimizer.name != "sgd":
+    if not ctx.spec.optimizer.plain:
         return []
     before, grad = _gradient_of(ctx, key)
     return [before - grad]

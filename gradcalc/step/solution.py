@@ -140,10 +140,14 @@ class _Builder:
         record = ACTIVATIONS.get(activation or "")
         return record is not None and record.elementwise and record.bare
 
-    def param_sym(self, activation: str, name: str, layer: int) -> str:
+    def param_letter(self, activation: str, name: str) -> str:
+        """A learnable parameter's symbol as its record writes it (PReLU's a is α here)."""
         record = ACTIVATIONS.get(activation)
         param = next((p for p in record.params if p.name == name), None) if record else None
-        return self.nt.sym(param.written if param and param.written else name, layer)
+        return self.nt.written(param.written) if param and param.written else name
+
+    def param_sym(self, activation: str, name: str, layer: int) -> str:
+        return self.nt.sym(self.param_letter(activation, name), layer)
 
     # -- the whole document --------------------------------------------------------------------
     def build(self) -> list[Block]:
@@ -943,7 +947,6 @@ class _Builder:
             )
         for name, g in lt.grad_params.items():
             sym = self.param_sym(lt.activation, name, l)
-            letter = r"\alpha" if nt.tex else "α"
             ahead = None if lt.params_ahead is None else lt.params_ahead[name]
             out.append(
                 make(
@@ -951,7 +954,7 @@ class _Builder:
                     0,
                     sym,
                     lambda s, sym=sym: f"{self.state_name(s)}({sym})",
-                    nt.sym(tilde(letter) if name == "a" else tilde(name), l),
+                    nt.sym(tilde(self.param_letter(lt.activation, name)), l),
                     lt.params_before[name],
                     g,
                     lt.params[name],
