@@ -665,7 +665,7 @@ class _Builder:
         self.add(Para(f"The closed form is {closed}."))
         closed_j, central = point.closed_jacobian, point.numeric.central
         if n <= 4:
-            rows = [
+            entries = [
                 [
                     self.m(partial(o, x, frac=False)),
                     self.cell(point.graph_jacobian[i][j]),
@@ -675,7 +675,7 @@ class _Builder:
                 for i, o in enumerate(graph.outputs)
                 for j, x in enumerate(graph.inputs)
             ]
-            self.table(("entry", "graph", "closed form", "central difference"), rows, "entry")
+            self.table(("entry", "graph", "closed form", "central difference"), entries, "entry")
         else:
             gap_closed = self.cell(largest_gap(point.graph_jacobian, closed_j))
             gap_numeric = self.cell(largest_gap(point.graph_jacobian, central))

@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from gradcalc.functions.registry import (
 )
 from gradcalc.graph import CONSTANTS, Graph, Node, parse_expression
 
+_T = TypeVar("_T")
 MAX_VALUES = 100  # values in --at: every point gets its graph, sweeps and differences
 
 
@@ -137,7 +139,7 @@ def _param_nodes(g: Graph, params: Sequence[Param], values: Mapping[str, float])
     return nodes
 
 
-def quiet(fn: Callable[[], np.ndarray]) -> np.ndarray:
+def quiet(fn: Callable[[], _T]) -> _T:
     # Overflow is reported as a non-finite result and a note, never as a warning.
     with np.errstate(all="ignore"):
         return fn()
@@ -165,10 +167,11 @@ def _activation(rec: ElementwiseActivation, params: dict[str, float]) -> Subject
         return ((float(prime[0, 0]),),)
 
     def closed_params(values: Sequence[float]) -> dict[str, float]:
-        if rec.param_partials is None:
+        partial = rec.param_partials
+        if partial is None:
             return {}
         z = column(values)
-        partials = quiet(lambda: rec.param_partials(z, rec.forward(z, params), params))
+        partials = quiet(lambda: partial(z, rec.forward(z, params), params))
         return {k: float(v[0, 0]) for k, v in partials.items()}
 
     def kinks(values: Sequence[float], j: int) -> list[KinkHit]:
@@ -323,7 +326,7 @@ def _expression(text: str, given: Sequence[str]) -> Subject:
     def evaluate(values: Sequence[float], p: Mapping[str, float]) -> Row:
         return tuple(out.value for out in build(values, p).outputs)
 
-    notes = (Note("formula"),)
+    notes: tuple[Note, ...] = (Note("formula"),)
     build([0.0], params)  # to learn which activations the formula calls
     for key, value in params.items():
         takers = [p for rec in called.values() for p in rec.params if p.name == key]

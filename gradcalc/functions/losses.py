@@ -155,7 +155,7 @@ def _huber_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
 
 
 def _cross_entropy_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
-    vs = []
+    vs: list[Node | float] = []
     for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
         # A term with y_j = 0 is 0 whatever a_j is (0·ln 0 = 0): it is left out of the graph, so
         # an a_j ≤ 0 there cannot put ln of a non-positive number into it.
