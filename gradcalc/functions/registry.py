@@ -81,9 +81,6 @@ class Written:
             raise ValueError(f"{self.text!r} and {self.tex!r} split differently at {sep!r}")
         return tuple(Written(a.strip(), b.strip()) for a, b in zip(texts, texs, strict=True))
 
-    def replace(self, old: str, new: str) -> Written:
-        return Written(self.text.replace(old, new), self.tex.replace(old, new))
-
 
 # A hand calculation rounds every quantity as it is produced; the identity when exact.
 Rounder = Callable[[Array], Array]
