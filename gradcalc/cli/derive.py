@@ -17,6 +17,7 @@ from gradcalc.cli.options import (
     emit,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS, write_document
 
 if TYPE_CHECKING:
     from gradcalc.derivation.engine import DeriveTrace
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
-@format_option("table", "json", "dot", "markdown", "latex")
+@format_option("table", "json", "dot", *DOCUMENTS)
 @click.option(
     "--output",
     "-o",
@@ -104,18 +105,15 @@ def _dot(trace: DeriveTrace, digits: int) -> View:
     return dot.render(trace, digits)
 
 
-def _markdown(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import markdown
+def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
+    """A document format of gradcalc.doc.DOCUMENTS: the derivation as one compact page."""
 
-    return markdown.write(build(trace, "markdown", digits))
+    def write(trace: DeriveTrace, digits: int) -> View:
+        from gradcalc.derivation.solution import build
 
+        return write_document(fmt, build(trace, DOCUMENTS[fmt][1], digits), compact=True)
 
-def _latex(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import latex
-
-    return latex.write(build(trace, "latex", digits), preamble=latex.COMPACT_PREAMBLE)
+    return write
 
 
 def _table(trace: DeriveTrace, digits: int) -> View:
@@ -129,6 +127,5 @@ WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
     "json": _json,
     "dot": _dot,
-    "markdown": _markdown,
-    "latex": _latex,
+    **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }

@@ -19,6 +19,7 @@ from gradcalc.cli.options import (
     emit,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS, write_document
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -83,7 +84,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
     "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
-@format_option("table", "json", "markdown", "latex")
+@format_option("table", "json", *DOCUMENTS)
 @click.option(
     "--explain",
     is_flag=True,
@@ -230,22 +231,18 @@ def _explain(trace: RunTrace, layout: _Layout) -> View:
     return lambda con: text.write(blocks, con)
 
 
-def _markdown(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import markdown
+def _document(fmt: str) -> Callable[[RunTrace, _Layout], View]:
+    """A document format of gradcalc.doc.DOCUMENTS: the worked solution in its notation."""
 
-    return markdown.write(_solution(trace, "markdown", layout))
+    def write(trace: RunTrace, layout: _Layout) -> View:
+        return write_document(fmt, _solution(trace, DOCUMENTS[fmt][1], layout))
 
-
-def _latex(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import latex
-
-    return latex.write(_solution(trace, "latex", layout))
+    return write
 
 
 WRITERS: dict[str, Callable[[RunTrace, _Layout], View]] = {
     "table": _table,
     "json": _json,
-    "markdown": _markdown,
-    "latex": _latex,
     "explain": _explain,
+    **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }
