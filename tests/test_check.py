@@ -151,6 +151,10 @@ def test_the_rounded_trace_lies_within_the_drift_bound(cfg: str, rule: str) -> N
     """The bound is a first-order bound; the engine's own hand-rounded run must be inside it."""
     kind, n = rule.split()
     spec = config.load(cfg)
+    if spec.optimizer.name in ("adagrad", "rmsprop", "adam", "adamw"):
+        # A first-order bound with the rule's state exact cannot hold where the step divides by
+        # the root of a rounded state: Adam's v ~ (1 − β₂)g² rounds to 0 at a few places.
+        pytest.skip(f"the drift bound does not cover {spec.optimizer.name}'s root of its state")
     exact = run(spec)
     if kind == "decimals":
         unit, rounder = decimals_unit(int(n)), hand_round(int(n))

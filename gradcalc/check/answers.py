@@ -29,6 +29,14 @@ from gradcalc.step.config import _Doc, _number, _type_name, parse_yaml, read_tex
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
+# What the contract says about the update rule, per step and per layer: read, not graded.
+STEP_CONTRACT_KEYS = ("data_loss", "penalty", "lookahead")
+LAYER_CONTRACT_KEYS = (
+    "optimizer_state",
+    "weights_lookahead",
+    "biases_lookahead",
+    "activation_params_lookahead",
+)
 # The rest of the contract's top level: read (sizes and examples must fit), not graded.
 CONTRACT_KEYS = (
     "format_version",
@@ -43,8 +51,10 @@ CONTRACT_KEYS = (
     "round",
     "initial",
     "final",
+    "optimizer",
+    "weight_decay",
 )
-TOP_KEYS = ("steps", *STEP_KEYS, *CONTRACT_KEYS)
+TOP_KEYS = ("steps", *STEP_KEYS, *CONTRACT_KEYS, *STEP_CONTRACT_KEYS)
 
 MISSING_HINT = "check the path, or write a blank sheet with 'gradcalc check CONFIG --template'"
 EMPTY_HINT = "'gradcalc check CONFIG --template' writes a blank sheet to fill in"
@@ -171,7 +181,8 @@ class _Reader:
             raise self.doc.error(
                 ("final",), f"expected a mapping with loss and output, got {_type_name(final)}"
             )
-        self._keys(final, ("final",), FINAL_QUANTITIES, "'final'")
+        # The contract's final pass also splits its cost into data_loss and penalty: not graded.
+        self._keys(final, ("final",), (*FINAL_QUANTITIES, "data_loss", "penalty"), "'final'")
         for q in FINAL_QUANTITIES:
             if final.get(q) is not None:
                 key: Key = (q, None)
@@ -179,7 +190,7 @@ class _Reader:
 
     def _block(self, block: dict[str, Any], path: KeyPath, default_step: int) -> None:
         doc = self.doc
-        self._keys(block, path, STEP_KEYS, "a step block")
+        self._keys(block, path, (*STEP_KEYS, *STEP_CONTRACT_KEYS), "a step block")
         step = block.get("step", default_step)
         if isinstance(step, float) and step.is_integer():
             step = int(step)
@@ -232,7 +243,7 @@ class _Reader:
             where = (*path, "layers", i)
             if not isinstance(item, dict):
                 raise doc.error(where, f"expected a layer record, got {_type_name(item)}")
-            self._keys(item, where, LAYER_ITEM_KEYS, "a layer record")
+            self._keys(item, where, (*LAYER_ITEM_KEYS, *LAYER_CONTRACT_KEYS), "a layer record")
             if "layer" not in item:
                 raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
             l = self._layer(item["layer"], (*where, "layer"))

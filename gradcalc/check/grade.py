@@ -150,7 +150,8 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
             fused,
             weights,
             biases,
-            [dict(lt.params_before) for lt in st.layers],
+            # The activation parameters of this step's passes (a look-ahead rule's θ̃).
+            [{**lt.params_before, **(lt.params_ahead or {})} for lt in st.layers],
             st,
             given,
             s,
@@ -174,7 +175,11 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
         biases = [ctx.given("biases", l) for l in range(2, shape.L + 1)]
     final_params = [dict(p.params) for p in exact.parameters]
     output, costs = forward_output(spec, weights, biases, final_params)
-    final_carried = {("output", None): output, ("loss", None): np.asarray(scale * costs.sum())}
+    penalty = spec.weight_decay / 2 * sum(float(np.sum(w * w)) for w in weights)
+    final_carried = {
+        ("output", None): output,
+        ("loss", None): np.asarray(scale * costs.sum() + penalty),
+    }
     for key in shape.final_keys():
         answer = answers.final.get(key)
         if answer is None:  # the final pass is graded when answered, never required

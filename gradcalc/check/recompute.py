@@ -57,21 +57,46 @@ class Context:
         if l == self.shape.L:
             with np.errstate(all="ignore"):
                 return self.spec.loss.grad(self.given("a", l), self.spec.y, self.spec.loss_params)
-        return self.given("delta", l + 1) @ self.weights[l - 1]
+        return self.given("delta", l + 1) @ self.w_pass(l + 1)
 
     def delta_from(self, l: int, grad_a: np.ndarray) -> np.ndarray:
         layer = self.layer(l)
         p = self.params[l - 2]
         return layer.activation.backward(self.given("z", l), self.given("a", l), grad_a, p)
 
+    def state(self, l: int, name: str, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The rule's state for a parameter before this step (exact; zeros at step 1)."""
+        return (self.kept[l - 2].get(name) if self.kept else None) or {
+            k: np.zeros_like(theta, dtype=float) for k in self.spec.optimizer.state
+        }
+
     def update(self, l: int, name: str, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
         """θ after the config's update rule, from the given θ and g (the rule's state exact)."""
-        rule = self.spec.optimizer
-        kept = (self.kept[l - 2].get(name) if self.kept else None) or {
-            k: np.zeros_like(theta, dtype=float) for k in rule.state
-        }
-        new, _ = rule.update(theta, g, kept, self.spec.optimizer_params, self.eta, self.step, _same)
+        rule, hyper = self.spec.optimizer, self.spec.optimizer_params
+        if rule.decay and name in rule.decays:  # AdamW's decoupled decay comes first
+            theta = theta - self.eta * hyper[rule.decay] * theta
+        kept = self.state(l, name, theta)
+        new, _ = rule.update(theta, g, kept, hyper, self.eta, self.step, _same)
         return new
+
+    def w_pass(self, l: int) -> np.ndarray:
+        """w^l of this step's passes: θ, or a look-ahead rule's θ̃ (Nesterov)."""
+        return self._ahead(l, "weights", self.weights[l - 2])
+
+    def b_pass(self, l: int) -> np.ndarray:
+        return self._ahead(l, "biases", self.biases[l - 2])
+
+    def _ahead(self, l: int, name: str, theta: np.ndarray) -> np.ndarray:
+        rule = self.spec.optimizer
+        if rule.lookahead is None:
+            return theta
+        kept = self.state(l, name, theta)
+        return rule.lookahead(theta, kept, self.spec.optimizer_params, self.eta, _same)
+
+    def penalty(self) -> float:
+        """The L2 penalty (λ/2) Σ w² at the given weights before the step."""
+        lam = self.spec.weight_decay
+        return lam / 2 * sum(float(np.sum(w * w)) for w in self.weights) if lam else 0.0
 
     def from_output(self) -> bool:
         """Whether the cost and δ^L are worked from the given a^L: always, except for a loss
@@ -100,10 +125,13 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
     spec = ctx.spec
     if q == "z":
         assert l is not None
-        return ctx.a_prev(l) @ ctx.weights[l - 2].T + ctx.biases[l - 2]
+        return ctx.a_prev(l) @ ctx.w_pass(l).T + ctx.b_pass(l)
     if q == "a":
         assert l is not None
         return ctx.layer(l).activation.forward(ctx.given("z", l), ctx.params[l - 2])
+    if q in ("losses", "loss") and spec.optimizer.lookahead is not None:
+        # The step's cost is at θ, its z and a at the look-ahead point: judged as exact only.
+        return expected(ctx.exact, key)
     if q == "losses":
         return ctx.costs()
     if q == "loss":
@@ -111,7 +139,7 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
         answered = ctx.answered("losses")
         if answered is not None:
             losses = np.where(np.isnan(answered), losses, answered)
-        return np.asarray(ctx.scale * losses.sum())
+        return np.asarray(ctx.scale * losses.sum() + ctx.penalty())
     if q == "delta":
         assert l is not None
         if l == ctx.shape.L and ctx.fused is not None:
@@ -126,7 +154,8 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
         return ctx.scale * ctx.given("delta", l).sum(axis=0)
     if q == "grad_weights":
         assert l is not None
-        return ctx.scale * (ctx.given("delta", l).T @ ctx.a_prev(l))
+        grad = ctx.scale * (ctx.given("delta", l).T @ ctx.a_prev(l))
+        return grad + spec.weight_decay * ctx.w_pass(l) if spec.weight_decay else grad
     if q == "weights":
         assert l is not None
         return ctx.update(l, "weights", ctx.weights[l - 2], ctx.given("grad_weights", l))

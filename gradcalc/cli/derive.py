@@ -13,10 +13,12 @@ from gradcalc.cli.options import (
     color_option,
     complete_function,
     complete_path,
+    digits_option,
     emit,
     force_option,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS, write_document
 
 if TYPE_CHECKING:
     from gradcalc.derivation.engine import DeriveTrace
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
-@format_option("table", "json", "dot", "markdown", "latex")
+@format_option("table", "json", "dot", *DOCUMENTS)
 @click.option(
     "--output",
     "-o",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     "- is standard output.",
 )
 @force_option
+@digits_option("default 6")
 @color_option
 def command(
     name: str,
@@ -70,6 +73,7 @@ def command(
     fmt: str,
     output: str | None,
     force: bool,
+    digits: int | None,
     color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
@@ -89,13 +93,13 @@ def command(
     if output is not None:
         check_output(output, force)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace), output, color, force)
+    emit(WRITERS[fmt](trace, digits or 6), output, color, force)
     _exit_if_suspect(trace)
 
 
 def _exit_if_suspect(trace: DeriveTrace) -> None:
     """A calculator that knows its answer is suspect must not exit 0 (exit status 3)."""
-    from gradcalc.derivation.engine import disagreement
+    from gradcalc.derivation.agreement import disagreement
     from gradcalc.errors import SuspectResult
 
     problem = disagreement(trace)
@@ -103,42 +107,39 @@ def _exit_if_suspect(trace: DeriveTrace) -> None:
         raise SuspectResult(problem)
 
 
-def _json(trace: DeriveTrace) -> View:
+def _json(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import json
 
     return json.render(trace)
 
 
-def _dot(trace: DeriveTrace) -> View:
+def _dot(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import dot
 
-    return dot.render(trace)
+    return dot.render(trace, digits)
 
 
-def _markdown(trace: DeriveTrace) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import markdown
+def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
+    """A document format of gradcalc.doc.DOCUMENTS: the derivation as one compact page."""
 
-    return markdown.write(build(trace, "markdown"))
+    def write(trace: DeriveTrace, digits: int) -> View:
+        from gradcalc.derivation.solution import build
 
+        return write_document(fmt, build(trace, DOCUMENTS[fmt][1], digits), compact=True)
 
-def _latex(trace: DeriveTrace) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import latex
-
-    return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
+    return write
 
 
-def _table(trace: DeriveTrace) -> View:
+def _table(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import table
 
-    return lambda con: table.render(trace, con)
+    return lambda con: table.render(trace, con, digits)
 
 
-WRITERS: dict[str, Callable[[DeriveTrace], View]] = {
+# --format -> the writer; every writer takes the trace and the significant digits to write.
+WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
     "json": _json,
     "dot": _dot,
-    "markdown": _markdown,
-    "latex": _latex,
+    **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }

@@ -118,6 +118,16 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
     )
 
 
+def digits_option(defaults: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--digits",
+        type=click.IntRange(1, 17),
+        metavar="N",
+        help=f"Significant digits of the numbers written ({defaults}); JSON always has "
+        "every digit.",
+    )
+
+
 force_option = click.option(
     "--force",
     is_flag=True,

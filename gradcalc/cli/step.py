@@ -16,10 +16,12 @@ from gradcalc.cli.options import (
     color_option,
     complete_example,
     complete_path,
+    digits_option,
     emit,
     force_option,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS, write_document
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -38,6 +40,12 @@ def _check_output(output: str, config: Path | None, force: bool) -> None:
             f"--output {output}: is the config being read; "
             "choose another file so the config is not overwritten"
         )
+
+
+def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
 
 
 @click.command(
@@ -71,7 +79,14 @@ def _check_output(output: str, config: Path | None, force: bool) -> None:
     metavar="η",
     help="Learning rate η > 0 (overrides `learning_rate:`).",
 )
-@format_option("table", "json", "markdown", "latex")
+@click.option(
+    "--optimizer",
+    metavar="NAME",
+    shell_complete=_complete_optimizer,
+    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw, with its default parameters (see `gradcalc list`).",
+)
+@format_option("table", "json", *DOCUMENTS)
 @click.option(
     "--explain",
     is_flag=True,
@@ -112,12 +127,14 @@ def _check_output(output: str, config: Path | None, force: bool) -> None:
     "A symlink is written through, a FIFO or device directly.",
 )
 @force_option
+@digits_option("default 6 in the tables, 3 in the worked solutions")
 @color_option
 def command(
     config: str | None,
     example: str | None,
     steps: int | None,
     learning_rate: float | None,
+    optimizer: str | None,
     fmt: str,
     explain: bool,
     round_to: int | None,
@@ -125,6 +142,7 @@ def command(
     max_rows: int,
     output: str | None,
     force: bool,
+    digits: int | None,
     color: str,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
@@ -168,16 +186,19 @@ def command(
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    if optimizer is not None:
+        spec = config_mod.with_optimizer(spec, optimizer)
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
     writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows)), output, color, force)
+    emit(writer(trace, _Layout(max_terms, max_rows, digits)), output, color, force)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     max_terms: int
     max_rows: int
+    digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
 
 
 def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
@@ -186,7 +207,7 @@ def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
 
     return build(
         trace,
-        Notation(kind, trace.round_to),
+        Notation(kind, trace.round_to, layout.digits or 3),
         exact=trace.exact,
         max_terms=layout.max_terms,
         max_rows=layout.max_rows,
@@ -203,7 +224,9 @@ def _json(trace: RunTrace, layout: _Layout) -> View:
 def _table(trace: RunTrace, layout: _Layout) -> View:
     from gradcalc.step import table
 
-    return lambda con: table.render(trace, con, max_rows=layout.max_rows, exact=trace.exact)
+    return lambda con: table.render(
+        trace, con, max_rows=layout.max_rows, exact=trace.exact, digits=layout.digits or 6
+    )
 
 
 def _explain(trace: RunTrace, layout: _Layout) -> View:
@@ -213,22 +236,18 @@ def _explain(trace: RunTrace, layout: _Layout) -> View:
     return lambda con: text.write(blocks, con)
 
 
-def _markdown(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import markdown
+def _document(fmt: str) -> Callable[[RunTrace, _Layout], View]:
+    """A document format of gradcalc.doc.DOCUMENTS: the worked solution in its notation."""
 
-    return markdown.write(_solution(trace, "markdown", layout))
+    def write(trace: RunTrace, layout: _Layout) -> View:
+        return write_document(fmt, _solution(trace, DOCUMENTS[fmt][1], layout))
 
-
-def _latex(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import latex
-
-    return latex.write(_solution(trace, "latex", layout))
+    return write
 
 
 WRITERS: dict[str, Callable[[RunTrace, _Layout], View]] = {
     "table": _table,
     "json": _json,
-    "markdown": _markdown,
-    "latex": _latex,
     "explain": _explain,
+    **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }

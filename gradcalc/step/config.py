@@ -33,6 +33,8 @@ TOP_KEYS = (
     "steps",
     "reduction",
     "layers",
+    "optimizer",
+    "weight_decay",
 )
 LAYER_KEYS = ("weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -60,6 +62,7 @@ class NetworkSpec:
     layers: tuple[LayerSpec, ...]
     optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
     optimizer_params: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0  # λ of the L2 penalty (λ/2) Σ w² added to the cost
 
     @property
     def sizes(self) -> list[int]:
@@ -614,6 +617,13 @@ def build_spec(doc: _Doc) -> NetworkSpec:
             did_you_mean(str(reduction), REDUCTIONS),
         )
 
+    optimizer, optimizer_params = _named(
+        doc, data.get("optimizer", "sgd"), ("optimizer",), OPTIMIZERS, "optimizer"
+    )
+    weight_decay = _number(doc, data.get("weight_decay", 0.0), ("weight_decay",))
+    if weight_decay < 0:
+        raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
+
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
         got = "an empty list" if raw_layers == [] else _type_name(raw_layers)
@@ -676,7 +686,28 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         steps=steps,
         reduction=reduction,
         layers=tuple(layers),
+        optimizer=optimizer,
+        optimizer_params=optimizer_params,
+        weight_decay=weight_decay,
     )
+
+
+def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
+    """The spec with another update rule (--optimizer): the file's parameters when it names the
+    same rule, the rule's defaults otherwise."""
+    from dataclasses import replace
+
+    from gradcalc.errors import GradcalcError
+    from gradcalc.functions.registry import defaults
+
+    if name not in OPTIMIZERS:
+        raise GradcalcError(
+            f"--optimizer: unknown update rule '{name}' ({did_you_mean(name, OPTIMIZERS)})"
+        )
+    rule = OPTIMIZERS[name]
+    if rule is spec.optimizer:
+        return spec
+    return replace(spec, optimizer=rule, optimizer_params=defaults(rule.params))
 
 
 def load(source: str) -> NetworkSpec:

@@ -103,17 +103,24 @@ class Network:
             )
 
     # -- feedforward ---------------------------------------------------------------------------
-    def feedforward(self, step: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """zs and activations (activations[0] is the input a^1), like network.py."""
+    def feedforward(
+        self,
+        step: int | None,
+        weights: list[np.ndarray] | None = None,
+        biases: list[np.ndarray] | None = None,
+        params: list[dict[str, float]] | None = None,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """zs and activations (activations[0] is the input a^1), like network.py; at the current
+        parameters unless others are given (Nesterov's look-ahead point)."""
         r = self.r
         activation = self.spec.x
         activations, zs = [activation], []
         for l, (layer, w, b, p) in enumerate(
             zip(
                 self.spec.layers,
-                self.state.weights,
-                self.state.biases,
-                self.state.params,
+                self.state.weights if weights is None else weights,
+                self.state.biases if biases is None else biases,
+                self.state.params if params is None else params,
                 strict=True,
             ),
             2,
@@ -161,10 +168,20 @@ class Network:
     def reduce(self, losses: np.ndarray) -> float:
         return float(self.r(np.asarray(losses.sum() * self.scale)))
 
+    def regularized(self, data: float, weights: list[np.ndarray]) -> tuple[float, float]:
+        """The cost with the L2 penalty (λ/2) Σ_l Σ_jk (w^l_jk)², and the penalty itself."""
+        lam = self.spec.weight_decay
+        if not lam:
+            return data, 0.0
+        penalty = float(self.r(np.asarray(lam / 2 * sum(float(np.sum(w * w)) for w in weights))))
+        return float(self.r(np.asarray(data + penalty))), penalty
+
     def forward_trace(self) -> ForwardTrace:
         zs, activations = self.feedforward(None)
         losses = self.cost(zs, activations, None)
-        return ForwardTrace(self.reduce(losses), losses, tuple(zs), tuple(activations[1:]))
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, self.state.weights)
+        return ForwardTrace(loss, losses, tuple(zs), tuple(activations[1:]), data, penalty)
 
     def parameters(self) -> tuple[LayerState, ...]:
         state = self.state
@@ -172,7 +189,7 @@ class Network:
             LayerState(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol,
+                activation_symbol=layer.activation.symbol.text,
                 elementwise=layer.activation.elementwise,
                 weights=state.weights[i],
                 biases=state.biases[i],
@@ -182,23 +199,89 @@ class Network:
         )
 
     # -- the update rule ----------------------------------------------------------------------
-    def update(
-        self, theta: np.ndarray, g: np.ndarray, kept: dict[str, np.ndarray] | None, t: int
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """θ and the rule's state after step t, from g = ∂C/∂θ (state starts at zero)."""
-        rule = self.spec.optimizer
+    def kept(self, kept: dict[str, np.ndarray] | None, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The rule's state for θ: zeros before the first step."""
         if kept is None:
-            kept = {name: np.zeros_like(theta, dtype=float) for name in rule.state}
-        theta_new, kept_new = rule.update(
-            theta, g, kept, self.spec.optimizer_params, self.eta, t, self.r
-        )
-        return theta_new, {name: self.r(v) for name, v in kept_new.items()}
+            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
+        return kept
+
+    def update(
+        self,
+        kind: str,
+        theta: np.ndarray,
+        g: np.ndarray,
+        kept: dict[str, np.ndarray],
+        t: int,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """θ after step t from g = ∂C/∂θ, the rule's state after it, and what the rule worked
+        out on the way (m̂, v̂; "decayed": θ after a decoupled decay). `kind` is "weights",
+        "biases" or an activation parameter's name."""
+        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
+        derived: dict[str, np.ndarray] = {}
+        if rule.decay and kind in rule.decays and hyper[rule.decay]:
+            theta = r(theta - self.eta * hyper[rule.decay] * theta)
+            derived["decayed"] = theta
+        theta_new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
+        state = {name: r(out[name]) for name in rule.state}
+        derived.update({name: r(out[name]) for name in rule.derived})
+        return theta_new, state, derived
+
+    def ahead(self) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, float]]] | None:
+        """The look-ahead point θ̃ of every parameter, for a rule that takes its gradient there."""
+        rule, state = self.spec.optimizer, self.state
+        if rule.lookahead is None:
+            return None
+        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
+
+        def at(theta: np.ndarray, kept: dict[str, np.ndarray] | None) -> np.ndarray:
+            assert rule.lookahead is not None
+            return rule.lookahead(theta, self.kept(kept, theta), hyper, eta, r)
+
+        weights, biases, params = [], [], []
+        for layer, w, b, p, kept in zip(
+            self.spec.layers,
+            state.weights,
+            state.biases,
+            state.params,
+            state.optimizer,
+            strict=True,
+        ):
+            weights.append(at(w, kept.get("weights")))
+            biases.append(at(b, kept.get("biases")))
+            learnable = {q.name for q in layer.activation.params if q.learnable}
+            params.append(
+                {
+                    k: float(at(np.asarray(v), kept.get(k))) if k in learnable else v
+                    for k, v in p.items()
+                }
+            )
+        return weights, biases, params
 
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
+        lam = spec.weight_decay
+        # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
         zs, activations = self.feedforward(step)
         losses = self.cost(zs, activations, step)
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, state.weights)
+        ahead = self.ahead()
+        ahead_trace: ForwardTrace | None = None
+        w_pass, b_pass, p_pass = ahead or (state.weights, state.biases, state.params)
+        if ahead is not None:
+            zs, activations = self.feedforward(step, w_pass, b_pass, p_pass)
+            ahead_losses = self.cost(zs, activations, step)
+            ahead_data = self.reduce(ahead_losses)
+            ahead_loss, ahead_penalty = self.regularized(ahead_data, w_pass)
+            ahead_trace = ForwardTrace(
+                ahead_loss,
+                ahead_losses,
+                tuple(zs),
+                tuple(activations[1:]),
+                ahead_data,
+                ahead_penalty,
+            )
         layers = spec.layers
         L = len(layers)
 
@@ -213,7 +296,7 @@ class Network:
         records: list[LayerTrace | None] = [None] * L
         for i in range(L - 1, -1, -1):
             layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
-            p = state.params[i]
+            p = p_pass[i]
             prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
             if i < L - 1 or not self.fused:
                 delta = (
@@ -224,6 +307,8 @@ class Network:
             self._check(delta, step, f"δ^{i + 2}", f"layers[{i}]")
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
             grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
+            if lam:
+                grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
             self._check(grad_b, step, f"∂C/∂b^{i + 2}", f"layers[{i}]")
             self._check(grad_w, step, f"∂C/∂w^{i + 2}", f"layers[{i}]")
             grad_p: dict[str, float] = {}
@@ -234,12 +319,25 @@ class Network:
                     grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
             w_old, b_old = state.weights[i], state.biases[i]
             kept = state.optimizer[i]
-            w_new, kept["weights"] = self.update(w_old, grad_w, kept.get("weights"), step)
-            b_new, kept["biases"] = self.update(b_old, grad_b, kept.get("biases"), step)
-            p_new = dict(p)
+            before = {
+                "weights": self.kept(kept.get("weights"), w_old),
+                "biases": self.kept(kept.get("biases"), b_old),
+                **{
+                    name: self.kept(kept.get(name), np.asarray(state.params[i][name]))
+                    for name in grad_p
+                },
+            }
+            derived: dict[str, dict[str, np.ndarray]] = {}
+            w_new, kept["weights"], derived["weights"] = self.update(
+                "weights", w_old, grad_w, before["weights"], step
+            )
+            b_new, kept["biases"], derived["biases"] = self.update(
+                "biases", b_old, grad_b, before["biases"], step
+            )
+            p_new = dict(state.params[i])
             for name, g in grad_p.items():
-                value, kept[name] = self.update(
-                    np.asarray(p[name]), np.asarray(g), kept.get(name), step
+                value, kept[name], derived[name] = self.update(
+                    name, np.asarray(state.params[i][name]), np.asarray(g), before[name], step
                 )
                 p_new[name] = float(value)
             _finite(w_new, step, f"the updated w^{i + 2}", eta)
@@ -249,7 +347,7 @@ class Network:
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol,
+                activation_symbol=layer.activation.symbol.text,
                 a_prev=a_prev,
                 z=z,
                 a=a,
@@ -262,14 +360,20 @@ class Network:
                 biases_before=b_old,
                 weights=w_new,
                 biases=b_new,
-                params_before=dict(p),
+                params_before=dict(state.params[i]),
                 params=p_new,
                 grad_params=grad_p,
                 param_partials=partials,
                 optimizer_state={k: dict(v) for k, v in kept.items() if v},
+                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
+                optimizer_derived={k: v for k, v in derived.items() if v},
+                weights_ahead=None if ahead is None else w_pass[i],
+                biases_ahead=None if ahead is None else b_pass[i],
+                params_ahead=None if ahead is None else {k: p[k] for k in grad_p},
             )
-            # BP2: the error of the layer below, through the weights before this update.
-            grad_a = r(delta @ w_old)
+            # BP2: the error of the layer below, through the weights of this pass (before the
+            # update).
+            grad_a = r(delta @ w_pass[i])
 
         for i, record in enumerate(records):
             assert record is not None
@@ -279,7 +383,15 @@ class Network:
                 record.params,
             )
         self.updated = True
-        return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
+        return StepTrace(
+            step,
+            loss,
+            losses,
+            tuple(records),  # type: ignore[arg-type]
+            data_loss=data,
+            penalty=penalty,
+            ahead=ahead_trace,
+        )
 
 
 def _key_path(key: str) -> tuple[str | int, ...]:
@@ -318,13 +430,15 @@ def run(
             first.losses,
             tuple(lt.z for lt in first.layers),
             tuple(lt.a for lt in first.layers),
+            first.data_loss,
+            first.penalty,
         )
     else:
         initial = final
     return RunTrace(
         source=spec.source,
         loss=spec.loss.name,
-        loss_formula=spec.loss.formula,
+        loss_formula=spec.loss.formula.text,
         loss_params=dict(spec.loss_params),
         learning_rate=net.eta,
         reduction=spec.reduction,
@@ -339,4 +453,7 @@ def run(
         parameters=net.parameters(),
         fused=net.fused_name,
         round_to=round_to,
+        optimizer=spec.optimizer.name,
+        optimizer_params=dict(spec.optimizer_params),
+        weight_decay=spec.weight_decay,
     )

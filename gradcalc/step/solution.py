@@ -9,27 +9,45 @@ product and norms are worked out from the trace's y and a, as a student would).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
-from gradcalc.doc.notation import BREAK, Notation, formula_tex, plural, sparkline
+from gradcalc.doc.notation import (
+    BREAK,
+    Notation,
+    plural,
+    sparkline,
+    superscript,
+)
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+from gradcalc.functions.registry import UpdateRule, VectorActivation, Written
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+# The function of a layer whose activation the trace does not name.
+_ANY = Written("f", r"\operatorname{f}")
 
-    # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
-    CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
-    # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
-    FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
+
+@dataclass(frozen=True)
+class _Theta:
+    """One trainable number of a step, as the update writes it: w³₁₁, b³₁ or PReLU's α²."""
+
+    sym: str  # w³₁₁
+    state: Callable[[str], str]  # a state or derived name -> its symbol for this θ (m³₁₁)
+    ahead_sym: str  # w̃³₁₁, the look-ahead point
+    before: float
+    grad: float
+    after: float
+    state_before: dict[str, float]
+    state_after: dict[str, float]
+    derived: dict[str, float]
+    ahead: float | None
+    given: bool  # `before` is the config's own number
 
 
 @dataclass(frozen=True)
@@ -37,7 +55,7 @@ class _Forward:
     """One layer of a forward pass, for the example that is written out."""
 
     layer: int
-    symbol: str  # the activation's, "f" when the trace does not say (a run of zero steps)
+    activation: str
     elementwise: bool
     a_prev: np.ndarray  # a^{l−1}
     z: np.ndarray
@@ -73,6 +91,8 @@ class _Builder:
         self.listed = (
             "the tables list them" if document else (nt.name("--format json") + " lists them")
         )
+        self.rule: UpdateRule = OPTIMIZERS[trace.optimizer]
+        self.sgd = self.rule.plain
 
     # -- small pieces --------------------------------------------------------------------------
     def add(self, *blocks: Block) -> None:
@@ -110,15 +130,31 @@ class _Builder:
             return ""
         return self.nt.formula(record.derivative if derivative else record.formula)
 
-    def param_sym(self, name: str, layer: int) -> str:
-        # PReLU's learned slope is called a; α keeps it apart from the activations a^l_j.
-        return self.nt.sym("α" if name == "a" else name, layer)
+    def fn(self, activation: str | None) -> str:
+        """The activation's symbol as a function name: σ, tanh, ReLU …"""
+        record = ACTIVATIONS.get(activation or "")
+        return self.nt.written(record.symbol if record else _ANY)
+
+    def bare(self, activation: str | None) -> bool:
+        """a = z is written without the function (the identity)."""
+        record = ACTIVATIONS.get(activation or "")
+        return record is not None and record.elementwise and record.bare
+
+    def param_letter(self, activation: str, name: str) -> str:
+        """A learnable parameter's symbol as its record writes it (PReLU's a is α here)."""
+        record = ACTIVATIONS.get(activation)
+        param = next((p for p in record.params if p.name == name), None) if record else None
+        return self.nt.written(param.written) if param and param.written else name
+
+    def param_sym(self, activation: str, name: str, layer: int) -> str:
+        return self.nt.sym(self.param_letter(activation, name), layer)
 
     # -- the whole document --------------------------------------------------------------------
     def build(self) -> list[Block]:
         t, nt = self.t, self.nt
         n = len(t.steps)
-        count = "one SGD step" if n == 1 else f"{n} SGD steps"
+        kind = self.rule.short or self.rule.name
+        count = f"one {kind} step" if n == 1 else f"{n} {kind} steps"
         title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
         self.add(Heading(1, title))
         self.intro()
@@ -140,7 +176,8 @@ class _Builder:
             self.add(Heading(2, "Forward pass"))
             self.add(Para("No SGD step was run: the forward pass with the initial parameters."))
         self.forward(self.final_layers())
-        self.cost(t.final.output, t.final.losses, t.final.loss)
+        self.cost(t.final.output, t.final.losses, self.data(t.final))
+        self.penalty(t.final, [p.weights for p in t.parameters])
         self.summary()
         return self.out
 
@@ -156,6 +193,28 @@ class _Builder:
             )
         text += f", learning rate {nt.math(nt.eta + ' = ' + nt.num(t.learning_rate, True))}."
         self.add(Para(text))
+        if not self.sgd:
+            hyper = ", ".join(
+                nt.math(f"{self.hyper_sym(p.name)} = {nt.num(t.optimizer_params[p.name], True)}")
+                for p in self.rule.params
+            )
+            self.add(
+                Para(
+                    f"Update rule: {nt.name(self.rule.name)}, {nt.text(self.rule.title)}"
+                    + (f" ({hyper})" if hyper else "")
+                    + "; its state starts at zero and t counts the steps from 1."
+                )
+            )
+        if t.weight_decay:
+            lam = nt.math(self.lam + " = " + nt.num(t.weight_decay, True))
+            self.add(
+                Para(
+                    f"L2 regularization {lam}: the cost gains "
+                    f"{nt.math(self.penalty_sym())}, so each weight's gradient gains "
+                    f"{nt.math(self.lam + ' ' + nt.sym('w', 'l', 'j', 'k'))} "
+                    "(biases and activation parameters are not regularized)."
+                )
+            )
         if t.round_to is not None:
             self.add(
                 Para(
@@ -176,7 +235,7 @@ class _Builder:
                     + "."
                 )
             )
-        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(t.loss_formula)}"
+        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(LOSSES[t.loss].formula)}"
         if t.loss_params:
             loss += (
                 " ("
@@ -255,19 +314,33 @@ class _Builder:
                     f"{s('a', 'l-1', 'k')} {s('δ', 'l', 'j')}",
                     tag="BP4",
                 ),
-                Eq(
-                    s("w", "l", "j", "k"),
-                    (
-                        (
-                            self.to(),
-                            f"{s('w', 'l', 'j', 'k')} {nt.minus} {nt.eta} "
-                            f"{nt.d(s('w', 'l', 'j', 'k'))}",
-                        ),
-                    ),
-                    tag="SGD",
+                *(
+                    [
+                        Eq(
+                            s("w", "l", "j", "k"),
+                            (
+                                (
+                                    self.to(),
+                                    f"{s('w', 'l', 'j', 'k')} {nt.minus} {nt.eta} "
+                                    f"{nt.d(s('w', 'l', 'j', 'k'))}",
+                                ),
+                            ),
+                            tag="SGD",
+                        )
+                    ]
+                    if self.sgd
+                    else []
                 ),
             ]
         )
+        if not self.sgd:
+            self.add(
+                Para(
+                    f"The update ({nt.name(self.rule.name)}), for every parameter "
+                    f"{nt.math(self.theta)} with {nt.math('g = ' + nt.d(self.theta))}:"
+                )
+            )
+            self.add(Para(", ".join(nt.math(self.written(e)) for e in self.rule.equations) + "."))
 
     def to(self) -> str:
         return r"\to" if self.nt.tex else "→"
@@ -275,7 +348,8 @@ class _Builder:
     # -- one SGD step --------------------------------------------------------------------------
     def step(self, st: StepTrace, n: int) -> None:
         t = self.t
-        self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else "The SGD step"))
+        single = f"The {self.rule.short or self.rule.name} step"
+        self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else single))
         if t.batch:
             self.add(
                 Para(
@@ -287,10 +361,27 @@ class _Builder:
                     )
                 )
             )
+        if st.ahead is not None:
+            self.lookahead(st)
         self.add(Heading(3, "Feedforward"))
         self.forward(self.step_layers(st))
         self.add(Heading(3, "Cost"))
-        self.cost(st.layers[-1].a, st.losses, st.loss)
+        cost = st.ahead or st
+        self.cost(st.layers[-1].a, cost.losses, self.data(cost))
+        self.penalty(
+            cost,
+            [
+                lt.weights_before if lt.weights_ahead is None else lt.weights_ahead
+                for lt in st.layers
+            ],
+        )
+        if st.ahead is not None:
+            self.add(
+                Para(
+                    "That is the cost at the look-ahead point; the step's cost, at the "
+                    f"parameters before the step, is {self.nt.math('C = ' + self.nt.num(st.loss))}."
+                )
+            )
         self.add(Heading(3, "Output error (BP1)"))
         self.output_error(st)
         if len(st.layers) > 1:
@@ -298,11 +389,19 @@ class _Builder:
             for i in range(len(st.layers) - 2, -1, -1):
                 self.hidden_error(st, i)
         self.add(Heading(3, "Gradients (BP3, BP4)"))
+        if st.ahead is not None:
+            self.add(Para("At the look-ahead point, so these are the g of the update below."))
         for lt in reversed(st.layers):
             self.gradients(lt)
-        self.add(Heading(3, "Gradient descent"))
-        for lt in reversed(st.layers):
-            self.updates(lt, st.step == 1)
+        if self.sgd:
+            self.add(Heading(3, "Gradient descent"))
+            for lt in reversed(st.layers):
+                self.updates(lt, st.step == 1)
+        else:
+            self.add(Heading(3, f"Update ({self.rule.name}, t = {st.step})"))
+            for lt in reversed(st.layers):
+                self.rule_updates(lt, st.step == 1, st.step)
+            self.lost_state(st)
         if self.document:
             self.tables(st)
 
@@ -310,13 +409,13 @@ class _Builder:
         return [
             _Forward(
                 layer=lt.layer,
-                symbol=lt.activation_symbol,
+                activation=lt.activation,
                 elementwise=lt.prime is not None,
                 a_prev=lt.a_prev[0],
                 z=lt.z[0],
                 a=lt.a[0],
-                weights=lt.weights_before,
-                biases=lt.biases_before,
+                weights=lt.weights_before if lt.weights_ahead is None else lt.weights_ahead,
+                biases=lt.biases_before if lt.biases_ahead is None else lt.biases_ahead,
                 given=st.step == 1,
             )
             for lt in st.layers
@@ -329,7 +428,7 @@ class _Builder:
         return [
             _Forward(
                 layer=p.layer,
-                symbol=p.activation_symbol,
+                activation=p.activation,
                 elementwise=p.elementwise,
                 a_prev=a_prev[i],
                 z=t.final.z[i][0],
@@ -352,7 +451,7 @@ class _Builder:
                 if f.elementwise:
                     items.append(self.a_eq(f, j))
             if not f.elementwise:
-                fn = nt.fn(f.symbol)
+                fn = self.fn(f.activation)
                 items.append(
                     _eq(
                         nt.sym("a", l),
@@ -391,125 +490,20 @@ class _Builder:
     def a_eq(self, f: _Forward, j: int) -> Eq:
         nt, l = self.nt, f.layer
         lhs, z = nt.sym("a", l, j + 1), nt.sym("z", l, j + 1)
-        if f.symbol == "id":
+        if self.bare(f.activation):
             return _eq(lhs, z, nt.num(f.a[j]))
-        fn = nt.fn(f.symbol)
+        fn = self.fn(f.activation)
         return _eq(lhs, f"{fn}({z})", f"{fn}({nt.num(f.z[j])})", nt.num(f.a[j]))
 
     # -- cost ----------------------------------------------------------------------------------
-    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """The cost of one example with its numbers, as the stages of a hand calculation (none for
-        a loss that has no form in COST_FORMS)."""
-        form = self.COST_FORMS.get(self.t.loss)
-        return form(self, a, y) if form else ()
-
-    def cost_pairs(self, a: np.ndarray, y: np.ndarray) -> tuple[list[tuple[float, float]], int]:
-        """The (y_j, a_j) written out under --max-terms, and how many units that leaves."""
-        shown, hidden = self.cut(a.shape[0])
-        return list(zip(y[:shown].tolist(), a[:shown].tolist(), strict=True)), hidden
-
-    def scaled(self, scale: str, terms: Sequence[str], hidden: int) -> str:
-        """scale·(sum of the terms): a sum of several terms behind a factor goes in brackets."""
-        body = self.nt.total(terms, hidden)
-        if scale and (len(terms) > 1 or hidden):
-            body = f"[{body}]"
-        return f"{scale}{body}"
-
-    def mean_scale(self, n: int) -> str:
-        return self.nt.frac(1, n) if n > 1 else ""
-
-    def residual(self, yv: float, av: float) -> str:
-        """y_j − a_j with its numbers."""
-        return f"{self.nt.num(yv, True)} {self.nt.minus} {self.nt.par(av)}"
-
-    def _quadratic_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.nt.half, terms, hidden),)
-
-    def _mse_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _l1_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"|{self.residual(yv, av)}|" for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _huber_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """Each h_δ(r) as the branch that applies: ½r² where |r| ≤ δ, else δ(|r| − δ/2)."""
-        nt = self.nt
-        delta = self.t.loss_params["delta"]
-        d = nt.par(delta, True)
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            nt.half + nt.squared(f"({self.residual(yv, av)})")
-            if abs(yv - av) <= delta  # the registry's test, on the same numbers
-            else f"{d}(|{self.residual(yv, av)}| {nt.minus} {d}/2)"
-            for yv, av in pairs
-        ]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
-        return (f"{nt.minus}[{nt.total(terms, hidden)}]",)
-
-    def _binary_cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            f"[{nt.num(yv, True)} {nt.ln} {nt.par(av)} + "
-            f"(1 {nt.minus} {nt.par(yv, True)}) {nt.ln}(1 {nt.minus} {nt.par(av)})]"
-            for yv, av in pairs
-        ]
-        body = nt.total(terms, hidden)
-        return (f"{nt.minus}({body})" if len(terms) > 1 or hidden else f"{nt.minus}{body}",)
-
-    def _hinge_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        fn = r"\max" if nt.tex else "max"
-        terms = [f"{fn}(0, 1 {nt.minus} {nt.prod((yv, True), (av, False))})" for yv, av in pairs]
-        return (nt.total(terms, hidden),)
-
-    def _cosine_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """1 − (y·a)/(‖y‖ ‖a‖): the dot product term by term, then as a number; the norms as
-        numbers (computed here for the writing, like the products of a sum)."""
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        with np.errstate(over="ignore"):
-            dot = float(np.dot(y, a))
-        norms = nt.prod((math.hypot(*y.tolist()), False), (math.hypot(*a.tolist()), False))
-        products = nt.total(
-            [nt.prod((yv, True), (av, False), lead=i == 0) for i, (yv, av) in enumerate(pairs)],
-            hidden,
-        )
-        return (
-            f"1 {nt.minus} ({products})/({norms})",
-            f"1 {nt.minus} {nt.par(dot)}/({norms})",
-        )
-
-    # loss name -> the stages of its cost with the numbers substituted; a loss without an entry
-    # is written as its formula and its value.
-    COST_FORMS: ClassVar[dict[str, CostForm]] = {
-        "quadratic": _quadratic_cost,
-        "mse": _mse_cost,
-        "l1": _l1_cost,
-        "huber": _huber_cost,
-        "cross_entropy": _cross_entropy_cost,
-        "binary_cross_entropy": _binary_cross_entropy_cost,
-        "hinge": _hinge_cost,
-        "cosine": _cosine_cost,
-    }
-
     def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
         nt, t = self.nt, self.t
-        symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
-        lhs = nt.sym("C", None, 1) if t.batch else "C"
-        rhs = [self.cost_symbolic(symbolic), *self.cost_substitution(output[0], t.y[0])]
+        record = LOSSES[t.loss]
+        whole = self.data_sym()
+        lhs = nt.sym("C", None, 1) if t.batch else whole
+        shown, _ = self.cut(output.shape[1])
+        written = record.cost_written(nt, output[0], t.y[0], shown, t.loss_params)
+        rhs = [self.cost_symbolic(record.formula), *written]
         items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
         if t.batch:
             shown, hidden = self.cut(losses.shape[0])
@@ -518,7 +512,7 @@ class _Builder:
             )
             items.append(
                 _eq(
-                    "C",
+                    whole,
                     self.batch_sum(nt.sym("C", None, "x")),
                     f"{self.reduction()}({terms})",
                     nt.num(total),
@@ -526,11 +520,12 @@ class _Builder:
             )
         self.eqs(items)
 
-    def cost_symbolic(self, formula: str) -> str:
+    def cost_symbolic(self, formula: Written) -> str:
         """The registry's formula as the middle of a chain (only when it is a single expression)."""
-        if not formula or "," in formula:
+        sides = formula.split(" = ")
+        if len(sides) != 2 or "," in sides[1].text:
             return ""
-        return formula_tex(formula) if self.nt.tex else formula
+        return self.nt.written(sides[1])
 
     # -- BP1 -----------------------------------------------------------------------------------
     def output_error(self, st: StepTrace) -> None:
@@ -549,18 +544,14 @@ class _Builder:
                     "directly rather than through the derivative of the cost:"
                 )
             )
+            fused = LOSSES[t.loss].fused[t.fused]
             for j in range(units):
-                lhs = nt.sym("δ", l, j + 1)
-                form = self.fused_delta(j, a, y)
-                items.append(
-                    _eq(lhs, *form, nt.num(lt.delta[0, j]))
-                    if form
-                    else _eq(lhs, nt.num(lt.delta[0, j]))
-                )
+                form = fused.written(nt, j, a, y, *self.output_unit(j))
+                items.append(_eq(nt.sym("δ", l, j + 1), *form, nt.num(lt.delta[0, j])))
         elif lt.prime is not None:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
-            fn = nt.fn(lt.activation_symbol)
+            record = LOSSES[t.loss]
+            derivative = nt.formula(record.derivative)
+            fn = self.fn(lt.activation)
             self.add(
                 Para(
                     f"BP1 with the derivative of the {nt.name(t.loss)} cost, "
@@ -572,8 +563,8 @@ class _Builder:
                 aj, yj, zj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1), nt.sym("z", l, j + 1)
                 prime = nt.par(lt.prime[0, j])
                 lhs = nt.sym("δ", l, j + 1)
-                if t.loss in ("quadratic", "mse"):
-                    scale = "" if t.loss == "quadratic" else ("2" if n == 1 else nt.frac(2, n))
+                if record.residual_scale is not None:
+                    scale = record.residual_scale(nt, n)
                     error = f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
                     items.append(
                         _eq(
@@ -594,8 +585,7 @@ class _Builder:
                         )
                     )
         else:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
+            derivative = nt.formula(LOSSES[t.loss].derivative)
             self.add(Para(f"The derivative of the {nt.name(t.loss)} cost, {derivative}:"))
             items = [
                 _eq(nt.d(nt.sym("a", l, j + 1)), nt.num(lt.grad_a[0, j])) for j in range(units)
@@ -605,52 +595,15 @@ class _Builder:
         self.eqs(items)
         self.more(hidden, "unit", f"in layer {l}")
 
-    def fused_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str] | None:
-        """δ^L_j as the fused loss computes it from z (the derivative of cost and activation)."""
-        form = self.FUSED_DELTAS.get((self.t.loss, self.t.fused or ""))
-        return form(self, j, a, y) if form else None
-
     def output_unit(self, j: int) -> tuple[str, str]:
         """a^L_j and y_j as symbols."""
         return self.nt.sym("a", len(self.t.sizes), j + 1), self.nt.sym("y", None, j + 1)
 
-    def _output_minus_target(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return f"{aj} {nt.minus} {yj}", f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
-
-    def _softmax_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        # δ_j = a_j Σ_i y_i − y_j, which is a_j − y_j when the targets sum to 1.
-        if abs(float(np.sum(y)) - 1.0) < 1e-12:
-            return self._output_minus_target(j, a, y)
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
-        return (
-            f"{aj} {total} {nt.minus} {yj}",
-            f"{nt.num(a[j])}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} "
-            f"{nt.par(y[j], True)}",
-        )
-
-    def _sigmoid_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return (
-            f"{nt.minus}{yj}(1 {nt.minus} {aj})",
-            f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {nt.num(a[j])})",
-        )
-
-    # (loss, output activation) -> δ^L_j from z, symbolic and with its numbers, for each pair in
-    # a loss record's `fused`; tests/test_explain_losses.py checks that none is missing.
-    FUSED_DELTAS: ClassVar[dict[tuple[str, str], FusedForm]] = {
-        ("cross_entropy", "softmax"): _softmax_cross_entropy_delta,
-        ("cross_entropy", "sigmoid"): _sigmoid_cross_entropy_delta,
-        ("binary_cross_entropy", "sigmoid"): _output_minus_target,
-    }
-
     def jacobian(self, lt: LayerTrace, l: int) -> list[Eq]:
-        """δ_j = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i): a softmax layer's Jacobian applied to ∂C/∂a."""
+        """δ^l = Jᵀ ∂C/∂a^l for an activation that couples its units, as its record writes it."""
         nt = self.nt
+        record = ACTIVATIONS[lt.activation]
+        assert isinstance(record, VectorActivation)  # only a vector activation has no f'(z)
         self.add(
             Para(
                 f"{nt.name(lt.activation)} couples its units "
@@ -658,24 +611,16 @@ class _Builder:
                 "Jacobian-vector product:"
             )
         )
-        shown, hidden = self.cut(lt.z.shape[1])
+        shown, _ = self.cut(lt.z.shape[1])
         a, g = lt.a[0], lt.grad_a[0]
-        inner = nt.total(
-            [nt.prod((a[i], False), (g[i], False), lead=i == 0) for i in range(shown)], hidden
-        )
-        isum = f"{nt.total_sym('i')} {nt.sym('a', l, 'i')} {nt.d(nt.sym('a', l, 'i'))}"
-        items = []
-        for j in range(shown):
-            aj = nt.sym("a", l, j + 1)
-            items.append(
-                _eq(
-                    nt.sym("δ", l, j + 1),
-                    f"{aj}({nt.d(aj)} {nt.minus} {isum})",
-                    f"{nt.num(a[j])}{nt.ttimes}({nt.num(g[j])} {nt.minus} ({inner}))",
-                    nt.num(lt.delta[0, j]),
-                )
+        return [
+            _eq(
+                nt.sym("δ", l, j + 1),
+                *record.vjp_written(nt, l, j, a, g, shown),
+                nt.num(lt.delta[0, j]),
             )
-        return items
+            for j in range(shown)
+        ]
 
     # -- BP2 -----------------------------------------------------------------------------------
     def hidden_error(self, st: StepTrace, i: int) -> None:
@@ -685,6 +630,8 @@ class _Builder:
         given = st.step == 1
         units, hidden = self.cut(lt.z.shape[1])
         shown_k, hidden_k = self.cut(nxt.z.shape[1])
+        # The weights of this step's pass: Nesterov's look-ahead ones when it has them.
+        w_next = nxt.weights_before if nxt.weights_ahead is None else nxt.weights_ahead
         if lt.prime is not None:
             self.add(
                 Para(
@@ -705,9 +652,7 @@ class _Builder:
                 )
             terms = nt.total(
                 [
-                    nt.prod(
-                        (nxt.weights_before[k, j], given), (nxt.delta[0, k], False), lead=k == 0
-                    )
+                    nt.prod((w_next[k, j], given), (nxt.delta[0, k], False), lead=k == 0)
                     for k in range(shown_k)
                 ],
                 hidden_k,
@@ -717,7 +662,7 @@ class _Builder:
                 items.append(_eq(nt.d(nt.sym("a", l, j + 1)), symbolic, terms, nt.num(g)))
                 continue
             prime = nt.par(lt.prime[0, j])
-            fn = nt.fn(lt.activation_symbol)
+            fn = self.fn(lt.activation)
             rhs = [f"({symbolic}) {fn}'({nt.sym('z', l, j + 1)})", f"({terms}){nt.ttimes}{prime}"]
             if nxt.z.shape[1] > 1:
                 rhs.append(f"{nt.num(g)}{nt.ttimes}{prime}")
@@ -775,11 +720,18 @@ class _Builder:
                             tight=False,
                         ),
                     )
+                if t.weight_decay:
+                    w = lt.weights_before if lt.weights_ahead is None else lt.weights_ahead
+                    decay = nt.prod((t.weight_decay, True), (w[j, k], lt.weights_ahead is None))
+                    rhs = (
+                        f"{rhs[0]} + {self.lam} {nt.sym('w', l, j + 1, k + 1)}",
+                        f"{rhs[1]} + {decay}",
+                    )
                 items.append(
                     _eq(nt.d(nt.sym("w", l, j + 1, k + 1)), *rhs, nt.num(lt.grad_weights[j, k]))
                 )
         for name, g in lt.grad_params.items():
-            p = self.param_sym(name, l)
+            p = self.param_sym(lt.activation, name, l)
             aj = nt.sym("a", l, "j")
             partial = rf"\partial {aj}/\partial {p}" if nt.tex else f"∂{aj}/∂{p}"
             dot = r" \cdot " if nt.tex else " · "
@@ -846,11 +798,287 @@ class _Builder:
             )
         for name, g in lt.grad_params.items():
             items.append(
-                update(self.param_sym(name, l), lt.params_before[name], g, lt.params[name], given)
+                update(
+                    self.param_sym(lt.activation, name, l),
+                    lt.params_before[name],
+                    g,
+                    lt.params[name],
+                    given,
+                )
             )
         self.eqs(items)
         self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
         self.more(hidden, "bias", f"of layer {l}")
+
+    # -- other update rules, the L2 penalty --------------------------------------------------
+    @property
+    def lam(self) -> str:
+        return r"\lambda" if self.nt.tex else "λ"
+
+    @property
+    def theta(self) -> str:
+        return r"\theta" if self.nt.tex else "θ"
+
+    def written(self, w: Written) -> str:
+        return w.tex if self.nt.tex else w.text
+
+    def hyper_sym(self, name: str) -> str:
+        """A hyperparameter's symbol (μ, β₁, ε) as its record writes it."""
+        param = next(p for p in self.rule.params if p.name == name)
+        return self.written(param.written) if param.written else param.label
+
+    def hyper(self, name: str) -> tuple[str, float]:
+        """A hyperparameter's symbol and value."""
+        return self.hyper_sym(name), self.t.optimizer_params[name]
+
+    def sqrt(self, x: str) -> str:
+        if self.nt.tex:
+            return rf"\sqrt{{{x}}}"
+        return f"√({x})" if "×" in x else f"√{x}"
+
+    def power(self, base: str, t: int | str) -> str:
+        return (
+            f"{base}^{{{t}}}" if self.nt.tex else base + ("ᵗ" if t == "t" else superscript(str(t)))
+        )
+
+    def data(self, cost: StepTrace | ForwardTrace) -> float:
+        return cost.loss if cost.data_loss is None else cost.data_loss
+
+    def data_sym(self) -> str:
+        """The data cost's symbol: C, or C₀ when the L2 penalty makes C their sum."""
+        return self.nt.sym("C", None, 0) if self.t.weight_decay else "C"
+
+    def penalty_sym(self) -> str:
+        nt = self.nt
+        w = nt.squared("(" + nt.sym("w", "l", "j", "k") + ")")
+        return f"{nt.frac(self.lam, 2)} {nt.total_sym('l')} {nt.total_sym('jk')} {w}"
+
+    def penalty(self, cost: StepTrace | ForwardTrace, weights: Sequence[np.ndarray]) -> None:
+        """C = C₀ + (λ/2) Σ w², with its numbers."""
+        nt, lam = self.nt, self.t.weight_decay
+        if not lam:
+            return
+        squares = float(sum(float(np.sum(w * w)) for w in weights))
+        self.eqs(
+            [
+                _eq(
+                    "C",
+                    f"{self.data_sym()} + {self.penalty_sym()}",
+                    f"{nt.num(self.data(cost))} + {nt.frac(nt.num(lam, True), 2)}"
+                    f"{nt.times}{nt.num(squares)}",
+                    f"{nt.num(self.data(cost))} + {nt.num(cost.penalty)}",
+                    nt.num(cost.loss),
+                )
+            ]
+        )
+
+    def thetas(self, lt: LayerTrace, given: bool) -> tuple[list[_Theta], int, int]:
+        """The parameters of a layer written out under --max-terms, and the weights and biases
+        that leaves."""
+        nt, l = self.nt, lt.layer
+        units, hidden = self.cut(lt.z.shape[1])
+        inputs, _ = self.cut(lt.a_prev.shape[1])
+        tilde = (lambda c: rf"\tilde{{{c}}}") if nt.tex else (lambda c: c + "\u0303")
+
+        def values(kind: str, n: int, arrays: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
+            return {k: float(np.ravel(v)[n]) for k, v in arrays.get(kind, {}).items()}
+
+        def make(
+            kind: str,
+            n: int,
+            sym: str,
+            state: Callable[[str], str],
+            ahead_sym: str,
+            before: float,
+            grad: float,
+            after: float,
+            ahead: float | None,
+        ) -> _Theta:
+            return _Theta(
+                sym,
+                state,
+                ahead_sym,
+                before,
+                grad,
+                after,
+                values(kind, n, lt.optimizer_state_before),
+                values(kind, n, lt.optimizer_state),
+                values(kind, n, lt.optimizer_derived),
+                ahead,
+                given,
+            )
+
+        def indexed(*units: int) -> Callable[[str], str]:
+            return lambda name: nt.sym(self.state_name(name), l, *units)
+
+        out = []
+        n_in = lt.weights.shape[1]
+        for j in range(units):
+            for k in range(inputs):
+                n = j * n_in + k
+                ahead = None if lt.weights_ahead is None else float(lt.weights_ahead[j, k])
+                out.append(
+                    make(
+                        "weights",
+                        n,
+                        nt.sym("w", l, j + 1, k + 1),
+                        indexed(j + 1, k + 1),
+                        nt.sym(tilde("w"), l, j + 1, k + 1),
+                        lt.weights_before[j, k],
+                        lt.grad_weights[j, k],
+                        lt.weights[j, k],
+                        ahead,
+                    )
+                )
+        for j in range(units):
+            ahead = None if lt.biases_ahead is None else float(lt.biases_ahead[j])
+            out.append(
+                make(
+                    "biases",
+                    j,
+                    nt.sym("b", l, j + 1),
+                    indexed(j + 1),
+                    nt.sym(tilde("b"), l, j + 1),
+                    lt.biases_before[j],
+                    lt.grad_biases[j],
+                    lt.biases[j],
+                    ahead,
+                )
+            )
+        for name, g in lt.grad_params.items():
+            sym = self.param_sym(lt.activation, name, l)
+            ahead = None if lt.params_ahead is None else lt.params_ahead[name]
+            out.append(
+                make(
+                    name,
+                    0,
+                    sym,
+                    lambda s, sym=sym: f"{self.state_name(s)}({sym})",
+                    nt.sym(tilde(self.param_letter(lt.activation, name)), l),
+                    lt.params_before[name],
+                    g,
+                    lt.params[name],
+                    ahead,
+                )
+            )
+        return out, lt.weights.size - units * inputs, hidden
+
+    def state_name(self, name: str) -> str:
+        return self.written(self.rule.symbols[name])
+
+    def lookahead(self, st: StepTrace) -> None:
+        nt = self.nt
+        self.add(Heading(3, "Look-ahead point"))
+        mu_sym, mu = self.hyper("momentum")
+        self.add(
+            Para(
+                "Nesterov's gradient is taken at the look-ahead point "
+                f"{nt.math(self.written(self.rule.equations[0]))}: the feedforward, the cost, "
+                "the errors and the gradients below are those of the look-ahead parameters."
+            )
+        )
+        for lt in reversed(st.layers):
+            thetas, hidden_w, hidden_b = self.thetas(lt, st.step == 1)
+            items = []
+            for th in thetas:
+                v = th.state_before["velocity"]
+                items.append(
+                    _eq(
+                        th.ahead_sym,
+                        f"{th.sym} {nt.minus} {nt.eta} {mu_sym} {th.state('velocity')}",
+                        f"{nt.num(th.before, th.given)} {nt.minus} "
+                        + nt.prod((self.t.learning_rate, True), (mu, True), (v, False)),
+                        nt.num(th.ahead if th.ahead is not None else th.before),
+                    )
+                )
+            self.eqs(items)
+            self.more(hidden_w, "weight", f"of layer {lt.layer}")
+            self.more(hidden_b, "bias", f"of layer {lt.layer}")
+
+    def rule_updates(self, lt: LayerTrace, given: bool, t: int) -> None:
+        form = self.rule.written
+        thetas, hidden_w, hidden_b = self.thetas(lt, given)
+        items: list[Eq] = []
+        for th in thetas:
+            if "decayed" in th.derived:
+                items.append(self.decay_eq(th))
+            items.extend(form(self, th, t))
+        self.eqs(items)
+        self.more(hidden_w, "weight", f"of layer {lt.layer}")
+        self.more(hidden_b, "bias", f"of layer {lt.layer}")
+
+    def lost_state(self, st: StepTrace) -> None:
+        """Say so when hand rounding wiped out a state the gradient fed (Adam's v ~ (1 − β₂)g²):
+        the step then divides by ε alone."""
+        if self.t.round_to is None:
+            return
+        lost = [
+            name
+            for lt in st.layers
+            for kind, arrays in lt.optimizer_state.items()
+            for name, after in arrays.items()
+            if np.any((after == 0) & (np.asarray(self.grad_of(lt, kind)) != 0))
+        ]
+        if lost:
+            names = ", ".join(sorted({self.state_name(n) for n in lost}))
+            self.add(
+                Para(
+                    f"Rounded to {plural(self.t.round_to, 'decimal')}, some values of the "
+                    f"state ({self.nt.math(names)}) became 0 although their gradients are not: "
+                    "the step then divides by a bare ε or forgets the gradient. Round to more "
+                    f"decimals ({self.nt.name('--round')}) to follow this rule by hand."
+                )
+            )
+
+    @staticmethod
+    def grad_of(lt: LayerTrace, kind: str) -> np.ndarray | float:
+        if kind == "weights":
+            return lt.grad_weights
+        if kind == "biases":
+            return lt.grad_biases
+        return lt.grad_params[kind]
+
+    def decay_eq(self, th: _Theta) -> Eq:
+        """AdamW's decoupled decay, before the update."""
+        nt = self.nt
+        lam_sym, lam = self.hyper(self.rule.decay)
+        factors = nt.prod((self.t.learning_rate, True), (lam, True), (th.before, th.given))
+        return Eq(
+            th.sym,
+            (
+                (self.to(), f"{th.sym} {nt.minus} {nt.eta} {lam_sym} {th.sym}"),
+                ("=", f"{nt.num(th.before, th.given)} {nt.minus} {factors}"),
+                ("=", nt.num(th.derived["decayed"])),
+            ),
+        )
+
+    def grad_sym(self, th: _Theta) -> str:
+        """g: ∂C/∂θ, at the look-ahead point when the rule takes it there."""
+        return self.nt.d(th.ahead_sym if th.ahead is not None else th.sym)
+
+    def move(self, th: _Theta, symbolic: str, substituted: str) -> Eq:
+        """θ → θ − (symbolic) = old − (substituted) = new."""
+        nt = self.nt
+        old = th.derived.get("decayed", th.before)
+        given = th.given and "decayed" not in th.derived
+        return Eq(
+            th.sym,
+            (
+                (self.to(), f"{th.sym} {nt.minus} {symbolic}"),
+                ("=", f"{nt.num(old, given)} {nt.minus} {substituted}"),
+                ("=", nt.num(th.after)),
+            ),
+        )
+
+    def state_eq(self, th: _Theta, name: str, symbolic: str, substituted: str) -> Eq:
+        return Eq(
+            th.state(name),
+            (
+                (self.to(), symbolic),
+                ("=", substituted),
+                ("=", self.nt.num(th.state_after[name])),
+            ),
+        )
 
     # -- tables (documents) --------------------------------------------------------------------
     def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> None:
@@ -960,7 +1188,7 @@ class _Builder:
             [
                 str(lt.layer),
                 nt.name(lt.activation),
-                m(self.param_sym(name, lt.layer)),
+                m(self.param_sym(lt.activation, name, lt.layer)),
                 self.cell(lt.params_before[name], given),
                 self.cell(g),
                 self.cell(lt.params[name]),
@@ -975,6 +1203,55 @@ class _Builder:
                 params,
                 len(params),
             )
+        if not self.sgd:
+            self.update_table(st)
+
+    def update_table(self, st: StepTrace) -> None:
+        """Every parameter's update, one row per quantity: the rule's state before and after,
+        what it works out on the way, and the parameter itself."""
+        nt, rule = self.nt, self.rule
+        m = nt.math
+        names = [*rule.state, *rule.derived]
+        per = len(names) + 1 + (rule.lookahead is not None)
+
+        def rows() -> Iterator[list[str]]:
+            for lt in reversed(st.layers):
+                # --max-terms does not apply to a table: every parameter, --max-rows caps it.
+                saved, self.mt = self.mt, max(lt.weights.shape) + 1
+                thetas, _, _ = self.thetas(lt, st.step == 1)
+                self.mt = saved
+                for th in thetas:
+                    lead = [str(lt.layer), m(th.sym), self.cell(th.grad)]
+                    if th.ahead is not None:
+                        yield [*lead, m(th.ahead_sym), "", self.cell(th.ahead)]
+                        lead = ["", "", ""]
+                    if "decayed" in th.derived:
+                        yield [
+                            *lead,
+                            m(f"{th.sym} {nt.minus} {nt.eta} {self.lam} {th.sym}"),
+                            "",
+                            self.cell(th.derived["decayed"]),
+                        ]
+                        lead = ["", "", ""]
+                    for name in names:
+                        old = th.state_before.get(name)
+                        new = th.state_after.get(name, th.derived.get(name, 0.0))
+                        yield [
+                            *lead,
+                            m(th.state(name)),
+                            "" if old is None else self.cell(old),
+                            self.cell(new),
+                        ]
+                        lead = ["", "", ""]
+                    yield [*lead, m(th.sym), self.cell(th.before, th.given), self.cell(th.after)]
+
+        total = sum((lt.weights.size + lt.biases.size + len(lt.grad_params)) for lt in st.layers)
+        self.add(Para(f"The update ({nt.name(rule.name)}), quantity by quantity:"))
+        self.table(
+            ["layer", m(self.theta), m(nt.d(self.theta)), "quantity", "before", "after"],
+            rows(),
+            total * per,
+        )
 
     # -- summary -------------------------------------------------------------------------------
     def summary(self) -> None:
@@ -1069,12 +1346,7 @@ class _Builder:
 
 def fmt_drift(nt: Notation, value: float) -> str:
     """A difference keeps three significant digits even under --round."""
-    return Notation(nt.kind).num(value)
-
-
-# What the worked solution writes with numbers: the costs, and the fused pairs' δ^L.
-COST_FORMS: frozenset[str] = frozenset(_Builder.COST_FORMS)
-FUSED_FORMS: frozenset[tuple[str, str]] = frozenset(_Builder.FUSED_DELTAS)
+    return Notation(nt.kind, digits=nt.digits).num(value)
 
 
 def build(
@@ -1088,3 +1360,8 @@ def build(
 ) -> list[Block]:
     """The worked solution as blocks; `document` adds the tables Markdown and LaTeX carry."""
     return _Builder(trace, nt, exact, max_terms, max_rows, document).build()
+
+
+# What an update rule's `written` form receives (gradcalc/functions/optimizers.py).
+UpdateWriter = _Builder
+Theta = _Theta

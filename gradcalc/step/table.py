@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from itertools import islice
 
 import numpy as np
@@ -10,17 +11,32 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gradcalc.doc.fit import Fit
 from gradcalc.doc.notation import sparkline
-from gradcalc.step.trace import RunTrace, StepTrace
+from gradcalc.doc.numbers import Style
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+
+# The tables' numbers: six significant digits, so 0.000867027 keeps its digits instead of
+# rounding to 0.001, or --digits N; `render` sets them for the tables it builds.
+_DIGITS: ContextVar[int] = ContextVar("digits", default=6)
 
 
 def num(value: float) -> str:
-    """Six significant digits: 0.000867027 keeps its digits instead of rounding to 0.001."""
-    return f"{value:.6g}"
+    return Style(_DIGITS.get())(value)
 
 
 def vec(values: Iterable[float]) -> str:
     return "[" + ", ".join(num(v) for v in values) + "]"
+
+
+def num_drift(value: float) -> str:
+    """A drift between the rounded and the exact run: three digits (fewer with --digits)."""
+    return Style(min(3, _DIGITS.get()))(value)
+
+
+# The columns that say which row it is (example, layer, unit, input): repeated in every piece
+# of a table split to fit the terminal.
+_KEYS = ("x", "l", "j", "k")
 
 
 def _table(
@@ -33,10 +49,11 @@ def _table(
     for row in islice(rows, limit or None):
         table.add_row(*row)
     hidden = total - limit if limit else 0
+    caption = ""
     if hidden > 0:
-        table.caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
-        table.caption_justify = "left"
-    return Group(Text("\n" + title, style="bold"), table)
+        caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+    keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
+    return Group(Text("\n" + title, style="bold"), Fit(table, keys, caption))
 
 
 def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
@@ -61,7 +78,14 @@ def _forward(
     return _table(title, cols, rows(), m * sum(trace.sizes), limit)
 
 
-def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndarray) -> Text:
+def _loss_line(
+    trace: RunTrace,
+    losses: np.ndarray,
+    loss: float,
+    output: np.ndarray,
+    cost: ForwardTrace | StepTrace | None = None,
+) -> Text:
+    """The cost line; `cost` (a pass or a step) adds its data cost and L2 penalty apart."""
     text = Text()
     text.append("Loss  ", style="bold")
     text.append(f"{trace.loss}: {trace.loss_formula}")
@@ -75,6 +99,9 @@ def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndar
     else:
         text.append(f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(output[0][:20])}:  C = ")
     text.append(num(loss), style="bold")
+    if trace.weight_decay and cost is not None:
+        data = cost.loss if cost.data_loss is None else cost.data_loss
+        text.append(f"\n      = {num(data)} (data) + {num(cost.penalty)} (penalty (λ/2) Σ w²)")
     if trace.fused:
         text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
     return text
@@ -115,9 +142,8 @@ def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
                     num(lt.biases[j]),
                 )
 
-    eta = num(trace.learning_rate)
     mean = " (batch " + trace.reduction + ")" if trace.batch else ""
-    title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  b → b − {eta}·∂C/∂b"
+    title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  {_rule_text(trace, 'b')}"
     cols = ["l", "j", "b^l_j", "∂C/∂b^l_j", "b^l_j new"]
     return _table(title, cols, rows(), sum(trace.sizes[1:]), limit)
 
@@ -139,14 +165,94 @@ def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
                         num(lt.weights[j, k]),
                     )
 
-    eta = num(trace.learning_rate)
-    title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j (BP4),  w → w − {eta}·∂C/∂w"
+    l2 = f" + {num(trace.weight_decay)}·w^l_jk" if trace.weight_decay else ""
+    title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j{l2} (BP4),  {_rule_text(trace, 'w')}"
     cols = (
         ["l", "j", "k", "w^l_jk"]
         + ([] if trace.batch else ["a^(l-1)_k", "δ^l_j"])
         + ["∂C/∂w^l_jk", "w^l_jk new"]
     )
     total = sum(a * b for a, b in zip(trace.sizes[:-1], trace.sizes[1:], strict=True))
+    return _table(title, cols, rows(), total, limit)
+
+
+def _plain(trace: RunTrace) -> bool:
+    """The update is plain gradient descent (its record says so)."""
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return REGISTRY[trace.optimizer].plain
+
+
+def _rule_text(trace: RunTrace, sym: str) -> str:
+    if _plain(trace):
+        return f"{sym} → {sym} − {num(trace.learning_rate)}·∂C/∂{sym}"
+    return f"{sym} → new {sym} by {trace.optimizer} (see Update)"
+
+
+def _update(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType | None:
+    """Each parameter's update, one row per quantity the rule works out (so the table fits a
+    terminal however many the rule has): its state before and after, m̂ and v̂, and θ itself."""
+    from gradcalc.functions.optimizers import REGISTRY
+
+    rule = REGISTRY[trace.optimizer]
+    if not rule.state and not rule.derived and not rule.decays:
+        return None  # plain SGD: the weight and bias tables say it all
+    symbol = {name: rule.symbols[name].text for name in (*rule.state, *rule.derived)}
+
+    def parameters(lt: LayerTrace) -> Iterator[tuple[str, str, int, float, float, float]]:
+        """(kind, label, flat index, θ before, ∂C/∂θ, θ after) of each of the layer's θ."""
+        wide = max(lt.weights.shape) >= 10
+        n_in = lt.weights.shape[1]
+        for n, (before, grad, after) in enumerate(
+            zip(lt.weights_before.flat, lt.grad_weights.flat, lt.weights.flat, strict=True)
+        ):
+            j, k = divmod(n, n_in)
+            yield (
+                "weights",
+                f"w_{j + 1},{k + 1}" if wide else f"w_{j + 1}{k + 1}",
+                n,
+                before,
+                grad,
+                after,
+            )
+        for j, (before, grad, after) in enumerate(
+            zip(lt.biases_before, lt.grad_biases, lt.biases, strict=True)
+        ):
+            yield "biases", f"b_{j + 1}", j, before, grad, after
+        for name, g in lt.grad_params.items():
+            yield name, name, 0, lt.params_before[name], g, lt.params[name]
+
+    def rows() -> Iterator[tuple[str, ...]]:
+        for lt in reversed(st.layers):
+            ahead = {"weights": lt.weights_ahead, "biases": lt.biases_ahead}
+            for kind, label, n, before, grad, after in parameters(lt):
+                lead = [str(lt.layer), label, num(grad)]
+                blank = ["", "", ""]
+                at = ahead.get(kind) if kind in ahead else (lt.params_ahead or {}).get(kind)
+                if at is not None:
+                    yield (*lead, "θ̃", "", num(np.ravel(at)[n]))
+                    lead = blank
+                derived = lt.optimizer_derived.get(kind, {})
+                if "decayed" in derived:
+                    yield (*lead, "θ − ηλθ", "", num(np.ravel(derived["decayed"])[n]))
+                    lead = blank
+                for name in rule.state:
+                    old = np.ravel(lt.optimizer_state_before[kind][name])[n]
+                    new = np.ravel(lt.optimizer_state[kind][name])[n]
+                    yield (*lead, symbol[name], num(old), num(new))
+                    lead = blank
+                for name in rule.derived:
+                    yield (*lead, symbol[name], "", num(np.ravel(derived[name])[n]))
+                    lead = blank
+                yield (*lead, "θ", num(before), num(after))
+
+    equations = ";  ".join(e.text for e in rule.equations)
+    title = f"Update   {rule.name}: {equations}"
+    per = len(rule.state) + len(rule.derived) + 1 + (rule.lookahead is not None)
+    decays = 1 if rule.decay and trace.optimizer_params.get(rule.decay) else 0
+    total = sum((lt.weights.size + lt.biases.size + len(lt.grad_params)) * per for lt in st.layers)
+    total += decays * sum(lt.weights.size for lt in st.layers)
+    cols = ["l", "θ", "∂C/∂θ", "quantity", "before", "after"]
     return _table(title, cols, rows(), total, limit)
 
 
@@ -167,7 +273,8 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(grad),
                 num(lt.params[name]),
             )
-    return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
+    title = "p → p − η·∂C/∂p" if _plain(trace) else _rule_text(trace, "p")
+    return Group(Text(f"\nActivation parameters   {title}", style="bold"), Fit(table, 1))
 
 
 def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
@@ -184,7 +291,7 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     def drift(rounded: np.ndarray, exact_value: np.ndarray) -> list[str]:
         if exact is None:
             return []
-        return [vec(np.ravel(exact_value)), f"{float(np.max(np.abs(rounded - exact_value))):.3g}"]
+        return [vec(np.ravel(exact_value)), num_drift(float(np.max(np.abs(rounded - exact_value))))]
 
     n = trace.x.shape[0]
     shown = min(n, 10)
@@ -197,11 +304,11 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
         table.add_row(f"… {n - shown} more examples", *[""] * (len(table.columns) - 1))
     extra = []
     if exact is not None:
-        extra = [num(exact.final.loss), f"{abs(trace.final.loss - exact.final.loss):.3g}"]
+        extra = [num(exact.final.loss), num_drift(abs(trace.final.loss - exact.final.loss))]
     table.add_row(
         f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
     )
-    return Group(Text("\nSummary", style="bold"), table)
+    return Group(Text("\nSummary", style="bold"), Fit(table, 1))
 
 
 def _header(trace: RunTrace) -> RenderableType:
@@ -218,13 +325,32 @@ def _header(trace: RunTrace) -> RenderableType:
         f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
         f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}"
     )
+    if not _plain(trace):
+        hyper = ", ".join(f"{k} = {num(v)}" for k, v in trace.optimizer_params.items())
+        text.append(f", optimizer {trace.optimizer}" + (f" ({hyper})" if hyper else ""))
+    if trace.weight_decay:
+        text.append(f", L2 weight decay λ = {num(trace.weight_decay)}")
     if trace.round_to is not None:
         text.append(f", every quantity rounded to {trace.round_to} decimals")
     return text
 
 
 def renderables(
-    trace: RunTrace, max_rows: int = 40, max_steps: int = 20, exact: RunTrace | None = None
+    trace: RunTrace,
+    max_rows: int = 40,
+    max_steps: int = 20,
+    exact: RunTrace | None = None,
+    digits: int = 6,
+) -> list[RenderableType]:
+    token = _DIGITS.set(digits)
+    try:
+        return _renderables(trace, max_rows, max_steps, exact)
+    finally:
+        _DIGITS.reset(token)
+
+
+def _renderables(
+    trace: RunTrace, max_rows: int, max_steps: int, exact: RunTrace | None
 ) -> list[RenderableType]:
     parts: list[RenderableType] = [_header(trace)]
     steps = trace.steps
@@ -240,18 +366,30 @@ def renderables(
             )
         parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
         zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
+        if st.ahead is not None:
+            parts.append(
+                Text(
+                    "\nThe gradient is taken at the look-ahead point θ̃ = θ − η μ v: the passes "
+                    "below are at θ̃.\n"
+                    f"The step's loss is the cost at θ before the step: C = {num(st.loss)}",
+                )
+            )
         parts.append(_forward(trace, zs, activations, max_rows))
-        parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
+        cost = st.ahead or st
+        parts.append(_loss_line(trace, cost.losses, cost.loss, activations[-1], cost))
         parts.append(_backward(trace, st, max_rows))
         parts.append(_weights(trace, st, max_rows))
         parts.append(_biases(trace, st, max_rows))
         extra = _params(trace, st)
         if extra is not None:
             parts.append(extra)
+        update = _update(trace, st, max_rows)
+        if update is not None:
+            parts.append(update)
     if not steps:
         final = trace.final
         parts.append(_forward(trace, final.z, final.a, max_rows))
-        parts.append(_loss_line(trace, final.losses, final.loss, final.output))
+        parts.append(_loss_line(trace, final.losses, final.loss, final.output, final))
     parts.append(_summary(trace, exact))
     if len(steps) > 1:
         losses = [st.loss for st in steps] + [trace.final.loss]
@@ -262,7 +400,11 @@ def renderables(
 
 
 def render(
-    trace: RunTrace, console: Console, max_rows: int = 40, exact: RunTrace | None = None
+    trace: RunTrace,
+    console: Console,
+    max_rows: int = 40,
+    exact: RunTrace | None = None,
+    digits: int = 6,
 ) -> None:
     """`exact`: the same run without rounding, when `trace` was rounded (--round)."""
-    console.print(Group(*renderables(trace, max_rows, exact=exact)))
+    console.print(Group(*renderables(trace, max_rows, exact=exact, digits=digits)))
