@@ -662,3 +662,47 @@ def test_wide_numbers_against_exact_fractions() -> None:
     assert float(ONE + ZERO) == 1.0 and float(-ONE) == -1.0
     assert math.isnan(float(Wide.of(0.0) / Wide.of(0.0)))
     assert float(Wide.of(1.0) / Wide.of(0.0)) == math.inf
+
+
+# ---- found by the long fuzz run: the finite-difference route's own limits ----------------
+
+
+@pytest.mark.parametrize(
+    ("args", "truth"),
+    [
+        # cosine of 1-D vectors is constant away from 0: an absolute step crossed 0
+        (["cosine", "--at=1e-12", "--target=1e-12"], [0.0]),
+        # a cosine of vectors of size 1e-70 varies on that scale, not on 6e-6
+        (
+            ["cosine", "--at=2.58e-70,2.79e-289,2.58e-70,2.58e-70", "--target=1,0,0,0"],
+            None,
+        ),
+        # softmax at 800: the step 800·6e-6 is too coarse for 1e-6 agreement
+        (["softmax", "--at=800,800,0"], None),
+        # max(0, x)^0.996 a hair right of its kink: smooth on a step relative to x
+        (["identity((max(0, x))**(tanh(pi)))", "--at=1e-300"], None),
+    ],
+)
+def test_finite_differences_shrink_until_they_are_stable(run_cli, args, truth) -> None:
+    result = run_cli(["derive", *args, "--format", "json"])
+    doc = json_of(result)
+    assert doc["agreement"]["ok"] is True and result.stderr == ""
+    if truth is not None:
+        assert doc["gradient"] == truth
+
+
+def test_no_stable_difference_is_said_not_a_disagreement(run_cli) -> None:
+    # At −1e300 the smallest representable step (an ulp, 1e284) saturates the softmax.
+    result = run_cli(["derive", "softmax", "--at=-1e300,-1e300", "--format", "json"])
+    doc = json_of(result)
+    assert doc["jacobian"] == [[0.25, -0.25], [-0.25, 0.25]]  # the closed form, exact here
+    assert doc["numeric"]["jacobian"] == [[None, None], [None, None]]
+    assert any("no finite difference in a₁ is stable" in note for note in doc["notes"])
+
+
+def test_a_difference_below_its_rounding_floor_confirms_nothing(run_cli) -> None:
+    # f = e − √x at x = 1e-300: √x is far below f's last bit, so every quotient is 0.
+    result = run_cli(["derive", "e - sqrt(x)", "--at=1e-300", "--format", "json"])
+    doc = json_of(result)
+    assert doc["derivative"] == pytest.approx(-0.5e150, rel=1e-12)  # −1/(2√x)
+    assert any("cannot resolve the derivative" in note for note in doc["notes"])

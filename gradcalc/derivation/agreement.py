@@ -48,7 +48,8 @@ def check_agreement(
                 continue
             central = numeric.central[i][j]
             if central is not None:
-                numeric_ok.append(close(best, central, scale))
+                within = abs(best - central) <= numeric.floor(j)  # below what h can resolve
+                numeric_ok.append(close(best, central, scale) or within)
                 continue
             nl, nr = numeric.left[i][j], numeric.right[i][j]
             kink = by_input.get(j)
@@ -67,6 +68,20 @@ def check_agreement(
         all(closed_ok) if closed_ok else None,
         all(numeric_ok) if numeric_ok else None,
     )
+
+
+def below_numeric_floor(best: Matrix | None, numeric: NumericTrace, scale: float) -> list[int]:
+    """The inputs whose finite difference agrees with ``best`` only thanks to its rounding
+    floor (f = e − √x at x = 1e-300: −√x is below f's last bit, so the quotient is 0)."""
+    found = []
+    for i, row in enumerate(best or ()):
+        for j, value in enumerate(row):
+            central = numeric.central[i][j]
+            if central is None or not math.isfinite(value) or close(value, central, scale):
+                continue
+            if abs(value - central) <= numeric.floor(j) and j not in found:
+                found.append(j)
+    return found
 
 
 def below_resolution(

@@ -13,13 +13,14 @@ import math
 from collections.abc import Sequence
 
 from gradcalc.derivation.agreement import (
+    below_numeric_floor,
     below_resolution,
     check_agreement,
     largest_gap,
     param_agreement,
 )
 from gradcalc.derivation.kinks import kink_trace
-from gradcalc.derivation.notes import point_notes, resolution_note
+from gradcalc.derivation.notes import numeric_note, point_notes, resolution_note
 from gradcalc.derivation.numeric import (
     branch_mask,
     branch_state,
@@ -174,6 +175,10 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     notes = point_notes(s, values, graph, kinks, closed, built)
     if agreement.ok and below_resolution(jac if graph_ok else closed, closed, numeric, scale):
         notes.append(resolution_note(values, scale))
+    for j in below_numeric_floor(jac if graph_ok else closed, numeric, scale):
+        notes.append(numeric_note("numeric_floor", values, built.inputs[j].name, numeric, j))
+    for j in numeric.unstable:
+        notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
     return PointTrace(
         at=tuple(values),
         value=f0,

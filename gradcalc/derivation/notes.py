@@ -11,7 +11,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from gradcalc.derivation.subjects import Built, Subject
-from gradcalc.derivation.trace import ABS_TOL, REL_TOL, GraphTrace, KinkTrace, Matrix, Note
+from gradcalc.derivation.trace import (
+    ABS_TOL,
+    REL_TOL,
+    GraphTrace,
+    KinkTrace,
+    Matrix,
+    Note,
+    NumericTrace,
+)
 from gradcalc.doc.numbers import Style
 
 Number = Callable[[float], str]
@@ -43,6 +51,12 @@ TEMPLATES: dict[str, str] = {
     "out_of_range": "at {point} a local partial or a product of them along {edges} leaves "
     "float64's range (below about 1e-308 or above about 1e308); the sweep carries its exponent "
     "apart, so no path is lost (in plain float64 it would have vanished)",
+    "numeric_floor": "at {point} the finite difference in {input} cannot resolve the derivative: "
+    "rounding alone moves its quotient by up to {floor} at the step {step}, so it confirms "
+    "nothing there",
+    "numeric_unstable": "at {point} no finite difference in {input} is stable: the quotient "
+    "keeps changing as the step shrinks (a singularity within a step, or a function that "
+    "float64 cannot step across), so the finite-difference route has no number there",
     "closed_non_finite": "the closed form leaves float64 at {point}",
     "value_non_finite": "the value is not finite at {point}, so there are no finite differences",
     "below_resolution": "at {point} the derivative is below what float64 resolves next to f "
@@ -70,6 +84,14 @@ def resolution_note(values: Sequence[float], scale: float) -> Note:
         "below_resolution",
         values={"point": tuple(values), "scale": scale, "abs_tol": ABS_TOL, "rel_tol": REL_TOL},
     )
+
+
+def numeric_note(
+    kind: str, values: Sequence[float], name: str, numeric: NumericTrace, j: int
+) -> Note:
+    """What the finite-difference route could not do in input ``name`` (see TEMPLATES)."""
+    found = {"point": tuple(values), "floor": numeric.floor(j), "step": numeric.steps[j]}
+    return Note(kind, values=found, words={"input": name})
 
 
 def _kink(name: str, values: Sequence[float], k: KinkTrace) -> Note:

@@ -10,10 +10,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcalc.derivation.subjects import Built, Subject
-from gradcalc.derivation.trace import NumericTrace, OptMatrix, Row, finite_or_none
+from gradcalc.derivation.trace import (
+    REL_TOL,
+    NumericTrace,
+    OptMatrix,
+    Row,
+    finite_or_none,
+)
 from gradcalc.graph import Graph, Node
 
-STEP = float(np.finfo(float).eps) ** (1 / 3)  # the step that balances truncation and rounding
+EPS = float(np.finfo(float).eps)
+STEP = EPS ** (1 / 3)  # the step that balances truncation and rounding
 MAX_SHRINKS = 12  # quarterings of the step before a branch point counts as reached
 BRANCHING = ("abs", "max0", "select")
 
@@ -60,19 +67,24 @@ def differences(
     left: list[list[float | None]] = [[None] * n for _ in range(m)]
     right: list[list[float | None]] = [[None] * n for _ in range(m)]
     steps = []
+    floors = []
+    unstable = []
     one_sided = []
     finite0 = _finite(f0)
     for j in range(n):
-        h = _central_step(s, values, j, base, signature) if finite0 and j not in forced else None
-        if h is not None:
-            lo = s.evaluate(shift(values, j, -h), s.params)
-            hi = s.evaluate(shift(values, j, h), s.params)
+        found = _central(s, values, j, base, signature) if finite0 and j not in forced else None
+        if found is not None:
+            h, quotient, floor = found
             for i in range(m):
-                central[i][j] = (hi[i] - lo[i]) / (2 * h)
+                central[i][j] = quotient[i] if quotient is not None else None
+            if quotient is None:
+                unstable.append(j)
             steps.append(h)
+            floors.append(floor)
             continue
         one_sided.append(j)
         step = first_step(values[j])
+        floors.append(0.0)
         if not finite0:
             steps.append(step)
             continue
@@ -85,8 +97,78 @@ def differences(
     def freeze(table: list[list[float | None]]) -> OptMatrix:
         return tuple(tuple(finite_or_none(v) for v in row) for row in table)
 
-    trace = NumericTrace(freeze(central), freeze(left), freeze(right), tuple(steps))
+    trace = NumericTrace(
+        freeze(central),
+        freeze(left),
+        freeze(right),
+        tuple(steps),
+        floors=tuple(floors),
+        unstable=tuple(unstable),
+    )
     return trace, one_sided
+
+
+def _quotient(s: Subject, values: list[float], j: int, h: float) -> tuple[Row, float] | None:
+    """The central difference quotient at step h, and its rounding floor 8·ε·max|f|/h."""
+    lo = s.evaluate(shift(values, j, -h), s.params)
+    hi = s.evaluate(shift(values, j, h), s.params)
+    if not (_finite(lo) and _finite(hi)):
+        return None
+    size = max(abs(v) for v in (*lo, *hi))
+    return tuple((b - a) / (2 * h) for a, b in zip(lo, hi, strict=True)), 8 * EPS * size / h
+
+
+def _central(
+    s: Subject,
+    values: list[float],
+    j: int,
+    base: tuple[object, ...],
+    signature: Callable[[Sequence[float]], tuple[object, ...] | None],
+) -> tuple[float, Row | None, float] | None:
+    """(h, quotient, floor) for the first step whose quotient a quarter of it confirms; the
+    quotient is None when none does before the step runs out (the point is too close to a
+    singularity, or the function varies on a scale float64 cannot step across). None when no
+    step keeps the point's branch (a kink): then one-sided differences are taken."""
+    h = _central_step(s, values, j, base, signature)
+    if h is None:
+        return None
+    first = h
+    relative = STEP * abs(values[j])
+    if 0 < relative < h / 4 and _keeps_branch(values, j, relative, base, signature):
+        # |x| ≪ 1: a function whose scale is x's own (cosine of tiny vectors) is flat across an
+        # absolute step. If a step relative to x tells another story, follow that one.
+        at_h, at_relative = _quotient(s, values, j, h), _quotient(s, values, j, relative)
+        if at_relative is not None and (at_h is None or not _confirms(at_h, at_relative)):
+            h = relative
+    for _ in range(MAX_SHRINKS):
+        at_h, at_quarter = _quotient(s, values, j, h), _quotient(s, values, j, h / 4)
+        if at_h is None or at_quarter is None:
+            break
+        if _confirms(at_h, at_quarter):
+            return h, at_h[0], at_h[1]
+        h /= 4
+        if not _keeps_branch(values, j, h, base, signature):
+            break
+    return first, None, 0.0
+
+
+def _confirms(a: tuple[Row, float], b: tuple[Row, float]) -> bool:
+    """Two difference quotients agree to REL_TOL, or within what rounding can move them."""
+    (d, floor), (e, other) = a, b
+    return all(
+        abs(u - v) <= REL_TOL * max(abs(u), abs(v)) + floor + other
+        for u, v in zip(d, e, strict=True)
+    )
+
+
+def _keeps_branch(
+    values: list[float],
+    j: int,
+    h: float,
+    base: tuple[object, ...],
+    signature: Callable[[Sequence[float]], tuple[object, ...] | None],
+) -> bool:
+    return signature(shift(values, j, -h)) == base == signature(shift(values, j, h))
 
 
 def _central_step(
@@ -111,7 +193,11 @@ def _central_step(
         if signature(lo) == base == signature(hi):
             return h
         h /= 4
-    return None
+    # A point a hair from a branch point (max(0, x) at x = 1e-300) keeps its branch within a
+    # step relative to x, where the function is as smooth as anywhere on that side.
+    h = STEP * abs(x)
+    inside = h > 0 and all(_finite(s.evaluate(shift(values, j, d), s.params)) for d in (-h, h))
+    return h if inside and _keeps_branch(values, j, h, base, signature) else None
 
 
 def _one_sided(

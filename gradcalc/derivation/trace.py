@@ -129,9 +129,20 @@ class NumericTrace:
     right: OptMatrix
     steps: Row  # per input
     params: Mapping[str, float | None] = field(default_factory=dict)
+    # Per input: how far rounding alone can move its difference quotient (8·ε·|f|/h); a route
+    # within that of the quotient agrees with it, whatever the relative gap.
+    floors: Row = ()
+    # Inputs where no step gave a stable central difference (the quotient kept changing as the
+    # step shrank): the finite-difference route has no number there.
+    unstable: tuple[int, ...] = ()
 
     def method(self, j: int) -> str:
+        if j in self.unstable:
+            return "central"
         return "central" if any(row[j] is not None for row in self.central) else "one-sided"
+
+    def floor(self, j: int) -> float:
+        return self.floors[j] if j < len(self.floors) else 0.0
 
 
 @dataclass(frozen=True)
