@@ -254,7 +254,12 @@ def test_valid_smooth_configs_give_gradients_equal_to_central_differences(
     doc = check_result("step", args, result)
     if result.exit_code == 2 and "zero vector" in result.stderr:
         return  # tanh(0) = 0: a cosine loss on a zero output is refused, rightly
-    assert result.exit_code == 0, (result.stderr, text)  # smooth and small: never diverges
+    if result.exit_code == 1:
+        # η = 1 on a deep linear net of weights 2 does diverge (to inf within 3 steps): after
+        # an update, and said so.
+        assert config["steps"] > 1 and "diverged" in result.stderr, result.stderr
+        return
+    assert result.exit_code == 0, (result.stderr, text)
     assert doc is not None
     if config["steps"] > 0:
         check_gradients(config, doc)
