@@ -72,6 +72,102 @@ def check_output(output: str) -> None:
         raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
 
 
+def _mode(target: Path) -> int:
+    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class Sink:
+    """Where a streamed output goes as it is produced: standard output, or --output through a
+    temporary file beside the target that replaces it only when the run succeeds."""
+
+    def __init__(self, output: str | None, no_color: bool, hold: int = 0) -> None:
+        self.output = output
+        self.no_color = no_color
+        self.fh: Any = None
+        self.tmp: str | None = None
+        # Standard output keeps its first `hold` bytes back, so a run that fails early (a
+        # diverging step) prints nothing rather than half a JSON document.
+        self.hold = hold
+        self.held: list[bytes] = []
+        self.held_size = 0
+
+    def __enter__(self) -> Sink:
+        if self.output is not None:
+            import tempfile
+
+            check_output(self.output)
+            target = Path(self.output)
+            try:
+                fd, self.tmp = tempfile.mkstemp(
+                    dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+                )
+            except OSError as exc:
+                raise GradcalcError(
+                    f"--output {self.output}: cannot write ({exc.strerror or exc})"
+                ) from None
+            self.fh = os.fdopen(fd, "wb")
+        return self
+
+    def write(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if self.fh is None:
+            if self.held_size + len(data) <= self.hold:
+                self.held.append(data)
+                self.held_size += len(data)
+                return
+            self._release()
+            click.echo(data, nl=False)
+        else:
+            try:
+                self.fh.write(data)
+            except OSError as exc:
+                raise GradcalcError(
+                    f"--output {self.output}: cannot write ({exc.strerror or exc})"
+                ) from None
+
+    def _release(self) -> None:
+        if self.held:
+            click.echo(b"".join(self.held), nl=False)
+        self.held = []
+        self.hold = 0
+
+    def draw(self, view: View) -> None:
+        if self.fh is None:
+            self._release()
+            emit(view, None, self.no_color)
+            return
+        if not isinstance(view, str):
+            con = console(True)
+            con.begin_capture()
+            view(con)
+            view = con.end_capture()
+        self.write(view)
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self.fh is None or self.tmp is None:
+            if kind is None:
+                self._release()
+            return
+        assert self.output is not None
+        try:
+            self.fh.close()
+            if kind is None:
+                os.chmod(self.tmp, _mode(Path(self.output)))
+                os.replace(self.tmp, self.output)
+        except OSError as err:
+            raise GradcalcError(
+                f"--output {self.output}: cannot write ({err.strerror or err})"
+            ) from None
+        finally:
+            Path(self.tmp).unlink(missing_ok=True)
+
+
 def write_atomically(output: str, text: str) -> None:
     """Write to a temporary file beside the target, then rename it over the target: a reader
     (or a failed run) never sees half a file."""
@@ -79,13 +175,7 @@ def write_atomically(output: str, text: str) -> None:
 
     check_output(output)
     target = Path(output)
-    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
-    if target.exists():
-        mode = target.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+    mode = _mode(target)
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+from gradcalc.cli.options import check_output, format_option, no_color_option
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
-if TYPE_CHECKING:
-    from gradcalc.doc.blocks import Block
-    from gradcalc.doc.notation import Kind
-    from gradcalc.step.trace import RunTrace
+SHOW = ("all", "summary", "final")
 
 
 def _check_output(output: str, config: Path | None) -> None:
@@ -56,7 +54,29 @@ def _check_output(output: str, config: Path | None) -> None:
     metavar="η",
     help="Learning rate η > 0 (overrides `learning_rate:`).",
 )
-@format_option("table", "json", "markdown", "latex")
+@format_option("table", "json", "jsonl", "markdown", "latex")
+@click.option(
+    "--show",
+    type=click.Choice(SHOW),
+    default="all",
+    show_default=True,
+    help="all: every quantity of the steps shown; summary: one line (record) per step with "
+    "the cost and the norms of the gradients and updates; final: only the final state.",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Show in full every N-th step (1, 1+N, …) and the last.",
+)
+@click.option(
+    "--last", type=click.IntRange(min=1), metavar="K", help="Show in full the last K steps."
+)
+@click.option(
+    "--explain-steps",
+    metavar="LIST",
+    help="Show in full these steps, e.g. 1,4 or 2-5 (with --every/--last: all of them).",
+)
 @click.option(
     "--explain",
     is_flag=True,
@@ -93,6 +113,12 @@ def _check_output(output: str, config: Path | None) -> None:
     metavar="FILE",
     help="Write the output to FILE instead (atomically; any format).",
 )
+@click.option(
+    "--save-weights",
+    metavar="FILE",
+    help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
 @no_color_option
 def command(
     config: str | None,
@@ -100,21 +126,29 @@ def command(
     steps: int | None,
     learning_rate: float | None,
     fmt: str,
+    show: str,
+    every: int | None,
+    last: int | None,
+    explain_steps: str | None,
     explain: bool,
     round_to: int | None,
     max_terms: int,
     max_rows: int,
     output: str | None,
+    save_weights: str | None,
+    quiet: bool,
     no_color: bool,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
 
-    --format json is the machine-readable contract; --explain, markdown and latex write the
-    worked solution with every number substituted.
+    --format json is the machine-readable contract (jsonl: one record per step as it is
+    produced); --explain, markdown and latex write the worked solution with every number
+    substituted. --show, --every, --last and --explain-steps choose what is shown of a long run.
     """
     from gradcalc.step import config as config_mod
-    from gradcalc.step.engine import run
+    from gradcalc.step.engine import Stream, exact_run
+    from gradcalc.step.select import Selection, parse_steps
 
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
@@ -127,6 +161,18 @@ def command(
             f"--explain is the worked solution as terminal text and --format {fmt} a format of "
             "its own; give one or the other"
         )
+    picked: tuple[int, ...] = ()
+    if explain_steps is not None:
+        try:
+            picked = parse_steps(explain_steps)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--explain-steps") from None
+    selection = Selection(every, last, picked)
+    if selection.given and show != "all":
+        raise click.UsageError(
+            f"--every, --last and --explain-steps pick the steps shown in full; --show {show} "
+            "shows none in full: give one or the other"
+        )
     source: Path | None = None
     if example is not None:
         from gradcalc.step.examples import find
@@ -138,76 +184,123 @@ def command(
         output = None
     if output is not None:
         _check_output(output, source)
+    if save_weights is not None:
+        _check_output(save_weights, source)
 
     if example is not None:
         assert source is not None
-        spec = config_mod.load_text(source.read_text(encoding="utf-8"), f"{source.stem}.yaml")
+        spec = config_mod.load_text(
+            source.read_text(encoding="utf-8"), f"{source.stem}.yaml", base=source.parent
+        )
     else:
         assert config is not None
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    n = spec.steps if steps is None else steps
+    beyond = [k for k in picked if k > n]
+    if beyond:
+        raise click.BadParameter(
+            f"step {beyond[0]} asked for, but the run has {n} step{'s' if n != 1 else ''}",
+            param_hint="--explain-steps",
+        )
+    name = "explain" if explain else fmt
+    shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
+    _check_size(spec, n, name, show, shown_mask, max_rows)
+
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
-    trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
-    writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows)), output, no_color)
+    exact = None
+    if round_to is not None and name not in ("json", "jsonl"):
+        exact = exact_run(spec, n, None)
+    stream = Stream(spec, steps=n, round_to=round_to)
+
+    def shown(step: int) -> bool:
+        return shown_mask is not None and bool(shown_mask[step])
+
+    from gradcalc.cli.options import Sink
+    from gradcalc.cli.progress import track, wanted
+
+    streams = name in ("json", "jsonl") or (name == "table" and show == "summary")
+    # A JSON document to standard output is held back while small, so an early failure (a
+    # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
+    with Sink(output, no_color, hold=8_000_000 if name == "json" else 0) as sink:
+        writer = _writer(name, show, shown, sink, max_terms, max_rows)
+        writer.start(stream.head())
+        for st in track(stream, n, wanted(quiet, streams and output is None)):
+            writer.step(st)
+        trace = dataclasses.replace(stream.finish(), exact=exact)
+        view = writer.finish(trace)
+        if view is not None:
+            sink.draw(view)
+    if save_weights is not None:
+        from gradcalc.step.files import save_weights as save
+
+        save(trace, save_weights)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Layout:
-    max_terms: int
-    max_rows: int
-
-
-def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
-    from gradcalc.doc.notation import Notation
-    from gradcalc.step.solution import build
-
-    return build(
-        trace,
-        Notation(kind, trace.round_to),
-        exact=trace.exact,
-        max_terms=layout.max_terms,
-        max_rows=layout.max_rows,
-        document=kind != "text",
-    )
-
-
-def _json(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.step import json
-
-    return json.render(trace)
-
-
-def _table(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.step import table
-
-    return lambda con: table.render(trace, con, max_rows=layout.max_rows, exact=trace.exact)
-
-
-def _explain(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import text
-
-    blocks = _solution(trace, "text", layout)
-    return lambda con: text.write(blocks, con)
-
-
-def _markdown(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import markdown
-
-    return markdown.write(_solution(trace, "markdown", layout))
-
-
-def _latex(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import latex
-
-    return latex.write(_solution(trace, "latex", layout))
-
-
-WRITERS: dict[str, Callable[[RunTrace, _Layout], View]] = {
-    "table": _table,
-    "json": _json,
-    "markdown": _markdown,
-    "latex": _latex,
-    "explain": _explain,
+# The steps a view shows in full when no --every/--last/--explain-steps is given: the first
+# HEAD and the last (None: every step).
+HEAD: dict[str, int | None] = {
+    "table": 19,
+    "json": None,
+    "jsonl": None,
+    "markdown": 3,
+    "latex": 3,
+    "explain": 3,
 }
+
+
+def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: int) -> None:
+    """Refuse, before any step, a run whose output (or what a view must keep to write it) would
+    be enormous: say how large and how to ask for less."""
+    from gradcalc.limits import MAX_OUTPUT_BYTES
+
+    sizes = spec.sizes
+    m = spec.x.shape[0]
+    units = sum(sizes[1:])
+    params = sum(a * b for a, b in pairwise(sizes))
+    drawn = 0 if shown is None else int(shown.sum())
+    if name in ("json", "jsonl"):
+        # ≈ 20 bytes a number at full precision.
+        per_step = 20 * (3 * m * units + 2 * params + 2 * units + m) if show == "all" else 0
+        what = f"--format {name} would write"
+    elif name == "table":
+        rows = m * sum(sizes) + m * units + params + units
+        per_step = 60 * (min(rows, 5 * max_rows) if max_rows else rows)
+        what = "the tables would be"
+    else:
+        # A worked solution keeps the steps it writes out: their arrays.
+        per_step = 8 * (5 * m * units + 3 * params + 3 * units)
+        what = "the worked solution would hold"
+    total = per_step * drawn
+    if total > MAX_OUTPUT_BYTES:
+        raise GradcalcError(
+            f"{what} about {_bytes(total)} ({drawn:,} steps shown in full × "
+            f"{_bytes(per_step)}); refusing. Ask for less: --show summary, --every N, "
+            "--last K or --explain-steps LIST"
+        )
+
+
+def _bytes(size: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError
+
+
+def _writer(
+    name: str, show: str, shown: Callable[[int], bool], sink: Any, max_terms: int, max_rows: int
+) -> Any:
+    from gradcalc.step import writers
+
+    if name in ("json", "jsonl"):
+        from gradcalc.step.json import Writer
+
+        return Writer(sink.write, lines=name == "jsonl", show=show, shown=shown)
+    if name == "table":
+        if show == "summary":
+            return writers.SummaryLines(sink.write)
+        return writers.TableWriter(shown, max_rows)
+    kind = "text" if name == "explain" else name
+    return writers.SolutionWriter(shown, kind, max_terms, max_rows)

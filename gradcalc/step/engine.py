@@ -6,6 +6,7 @@ Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{lâˆ
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,6 +241,82 @@ class Network:
         return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
 
 
+class Stream:
+    """A run produced one step at a time: iterate for the StepTraces (each is dropped once the
+    caller lets go of it), then `finish` with the steps worth keeping. Memory stays that of one
+    step plus 8 bytes of cost per step, however many steps run."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        *,
+        steps: int | None = None,
+        learning_rate: float | None = None,
+        round_to: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.net = Network(spec, learning_rate, round_to)
+        self.n = spec.steps if steps is None else steps
+        self.round_to = round_to
+        self.step_losses = np.empty(self.n)  # C before each step's update, for the loss curve
+        self.initial_parameters = self.net.parameters()  # steps replace arrays, never write
+        self.initial: ForwardTrace | None = None
+
+    def __iter__(self) -> Iterator[StepTrace]:
+        net = self.net
+        for s in range(1, self.n + 1):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                st = net.step(s)
+            self.step_losses[s - 1] = st.loss
+            if s == 1:
+                self.initial = ForwardTrace(
+                    st.loss,
+                    st.losses,
+                    tuple(lt.z for lt in st.layers),
+                    tuple(lt.a for lt in st.layers),
+                )
+            yield st
+
+    def head(self) -> RunTrace:
+        """What a writer needs before the first step: the run's settings, no steps yet (the
+        initial and final passes are the forward pass with the initial parameters)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            forward = self.net.forward_trace()
+        return self._trace((), forward, forward)
+
+    def finish(self, kept: Iterable[StepTrace] = ()) -> RunTrace:
+        """The run after its last step, with the steps a writer kept."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            final = self.net.forward_trace()
+        return self._trace(tuple(kept), self.initial or final, final)
+
+    def _trace(
+        self, steps: tuple[StepTrace, ...], initial: ForwardTrace, final: ForwardTrace
+    ) -> RunTrace:
+        spec, net = self.spec, self.net
+        return RunTrace(
+            source=spec.source,
+            loss=spec.loss.name,
+            loss_formula=spec.loss.formula,
+            loss_params=dict(spec.loss_params),
+            learning_rate=net.eta,
+            reduction=spec.reduction,
+            batch=spec.batch,
+            x=spec.x,
+            y=spec.y,
+            sizes=tuple(spec.sizes),
+            initial=initial,
+            steps=steps,
+            final=final,
+            initial_parameters=self.initial_parameters,
+            parameters=net.parameters(),
+            fused=net.fused_name,
+            round_to=self.round_to,
+            total_steps=self.n,
+            step_losses=self.step_losses,
+        )
+
+
 def run(
     spec: NetworkSpec,
     *,
@@ -247,48 +324,27 @@ def run(
     learning_rate: float | None = None,
     round_to: int | None = None,
     exact: bool = False,
+    keep: Callable[[int], bool] | None = None,
 ) -> RunTrace:
-    """Train for `steps` SGD steps and return the whole trace; with `round_to` and `exact`, the
-    trace also carries the same run without rounding."""
+    """Train for `steps` SGD steps and return the trace, with every step or those `keep`
+    accepts; with `round_to` and `exact`, the trace also carries the same run without rounding
+    (its final state only)."""
     if round_to is not None and exact:
-        try:
-            unrounded = run(spec, steps=steps, learning_rate=learning_rate)
-        except NumericError:
-            unrounded = None  # diverged where the rounded run may not: no drift to show
-        rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
-        return dataclasses.replace(rounded, exact=unrounded)
-    net = Network(spec, learning_rate, round_to)
-    n = spec.steps if steps is None else steps
-    initial_parameters = net.parameters()  # steps replace the arrays, never write into them
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        traces = tuple(net.step(s) for s in range(1, n + 1))
-        final = net.forward_trace()
-    if traces:
-        first = traces[0]
-        initial = ForwardTrace(
-            first.loss,
-            first.losses,
-            tuple(lt.z for lt in first.layers),
-            tuple(lt.a for lt in first.layers),
-        )
-    else:
-        initial = final
-    return RunTrace(
-        source=spec.source,
-        loss=spec.loss.name,
-        loss_formula=spec.loss.formula,
-        loss_params=dict(spec.loss_params),
-        learning_rate=net.eta,
-        reduction=spec.reduction,
-        batch=spec.batch,
-        x=spec.x,
-        y=spec.y,
-        sizes=tuple(spec.sizes),
-        initial=initial,
-        steps=traces,
-        final=final,
-        initial_parameters=initial_parameters,
-        parameters=net.parameters(),
-        fused=net.fused_name,
-        round_to=round_to,
-    )
+        rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to, keep=keep)
+        return dataclasses.replace(rounded, exact=exact_run(spec, steps, learning_rate))
+    stream = Stream(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+    if keep is None:
+        return stream.finish(tuple(stream))
+    return stream.finish(tuple(st for st in stream if keep(st.step)))
+
+
+def exact_run(spec: NetworkSpec, steps: int | None, learning_rate: float | None) -> RunTrace | None:
+    """The run without rounding, keeping no step: what the drift tables compare with (None when
+    it diverged where the rounded run may not: no drift to show)."""
+    stream = Stream(spec, steps=steps, learning_rate=learning_rate)
+    try:
+        for _ in stream:
+            pass
+        return stream.finish()
+    except NumericError:
+        return None

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcalc.doc.notation import sparkline
+from gradcalc.step.select import gaps
 from gradcalc.step.trace import RunTrace, StepTrace
 
 
@@ -171,7 +172,7 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
 
 
 def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
-    after = f"after step {len(trace.steps)}" if trace.steps else "(no steps run)"
+    after = f"after step {trace.n_steps}" if trace.n_steps else "(no steps run)"
     table = Table()
     table.add_column("")
     table.add_column("before training", justify="right")
@@ -216,53 +217,79 @@ def _header(trace: RunTrace) -> RenderableType:
     text.append(f", {examples} example{'s' if examples != 1 else ''}")
     text.append(
         f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
-        f"{len(trace.steps)} step{'s' if len(trace.steps) != 1 else ''}"
+        f"{trace.n_steps} step{'s' if trace.n_steps != 1 else ''}"
     )
     if trace.round_to is not None:
         text.append(f", every quantity rounded to {trace.round_to} decimals")
     return text
 
 
+def step_renderables(trace: RunTrace, st: StepTrace, max_rows: int = 40) -> list[RenderableType]:
+    """One step's section; `trace` gives the run's settings (a streamed run's head will do)."""
+    parts: list[RenderableType] = [
+        Text(f"\nStep {st.step} of {trace.n_steps}", style="bold underline")
+    ]
+    zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
+    parts.append(_forward(trace, zs, activations, max_rows))
+    parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
+    parts.append(_backward(trace, st, max_rows))
+    parts.append(_weights(trace, st, max_rows))
+    parts.append(_biases(trace, st, max_rows))
+    extra = _params(trace, st)
+    if extra is not None:
+        parts.append(extra)
+    return parts
+
+
+def loss_curve(trace: RunTrace, width: int = 80) -> Text | None:
+    """The cost before every step and after the last, as a sparkline that fits `width`."""
+    if trace.n_steps < 2:
+        return None
+    first, last = float(trace.losses[0]), trace.final.loss
+    words = f"  {num(first)} → {num(last)}"
+    label = "loss per step: "
+    bars = max(width - len(label) - len(words) - 1, 10)
+    curve = sparkline(np.append(trace.losses, last), bars)
+    return Text(f"{label}{curve}{words}")
+
+
 def renderables(
-    trace: RunTrace, max_rows: int = 40, max_steps: int = 20, exact: RunTrace | None = None
+    trace: RunTrace,
+    max_rows: int = 40,
+    exact: RunTrace | None = None,
+    drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
+    width: int = 80,
 ) -> list[RenderableType]:
+    """The header, the sections of the steps the trace kept (or those already `drawn`, as
+    (step, its renderables)), a note for each run of steps not shown, and the summary."""
     parts: list[RenderableType] = [_header(trace)]
-    steps = trace.steps
-    shown = steps if len(steps) <= max_steps else steps[: max_steps - 1] + steps[-1:]
-    for st in shown:
-        if st is steps[-1] and len(shown) < len(steps):
-            parts.append(
-                Text(
-                    f"\n… steps {max_steps} to {len(steps) - 1} not shown "
-                    "(--format json has every step)",
-                    style="dim",
-                )
-            )
-        parts.append(Text(f"\nStep {st.step} of {len(steps)}", style="bold underline"))
-        zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
-        parts.append(_forward(trace, zs, activations, max_rows))
-        parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
-        parts.append(_backward(trace, st, max_rows))
-        parts.append(_weights(trace, st, max_rows))
-        parts.append(_biases(trace, st, max_rows))
-        extra = _params(trace, st)
-        if extra is not None:
-            parts.append(extra)
-    if not steps:
+    if drawn is None:
+        drawn = [(st.step, step_renderables(trace, st, max_rows)) for st in trace.steps]
+    n = trace.n_steps
+    notes = {i: (lo, hi) for i, lo, hi in gaps([s for s, _ in drawn], n)} if n else {}
+    for i, (_, section) in enumerate([*drawn, (0, [])]):
+        if i in notes:
+            lo, hi = notes[i]
+            what = f"step {lo}" if lo == hi else f"steps {lo} to {hi}"
+            parts.append(Text(f"\n… {what} not shown (--format json has every step)", style="dim"))
+        parts.extend(section)
+    if not n:
         final = trace.final
         parts.append(_forward(trace, final.z, final.a, max_rows))
         parts.append(_loss_line(trace, final.losses, final.loss, final.output))
     parts.append(_summary(trace, exact))
-    if len(steps) > 1:
-        losses = [st.loss for st in steps] + [trace.final.loss]
-        parts.append(
-            Text(f"loss per step: {sparkline(losses)}  {num(losses[0])} → {num(losses[-1])}")
-        )
+    curve = loss_curve(trace, width)
+    if curve is not None:
+        parts.append(curve)
     return parts
 
 
 def render(
-    trace: RunTrace, console: Console, max_rows: int = 40, exact: RunTrace | None = None
+    trace: RunTrace,
+    console: Console,
+    max_rows: int = 40,
+    exact: RunTrace | None = None,
+    drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
 ) -> None:
     """`exact`: the same run without rounding, when `trace` was rounded (--round)."""
-    console.print(Group(*renderables(trace, max_rows, exact=exact)))
+    console.print(Group(*renderables(trace, max_rows, exact, drawn, console.width)))

@@ -95,3 +95,18 @@ class RunTrace:
     # With round_to: the same run without rounding, for the drift tables (None when not asked
     # for, or when the exact run diverged where the rounded one did not).
     exact: RunTrace | None = None
+    # A streamed run keeps only the steps its writer shows: `steps` holds those, `total_steps`
+    # counts every step run and `step_losses` holds C before each of them (None: all kept).
+    total_steps: int | None = None
+    step_losses: np.ndarray | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps) if self.total_steps is None else self.total_steps
+
+    @property
+    def losses(self) -> np.ndarray:
+        """C before each step's update, for every step run."""
+        if self.step_losses is not None:
+            return self.step_losses
+        return np.array([st.loss for st in self.steps])
