@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from gradcalc.functions.initializers import Initializer
 import itertools
 
-from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES, MAX_PARAMETERS, MAX_STEPS
+from gradcalc.limits import (
+    MAX_ACTIVATIONS,
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_PARAMETERS,
+    MAX_STEPS,
+)
 
 TOP_KEYS = (
     "input",
@@ -424,9 +431,32 @@ def _examples(doc: _Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.
             (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
         )
     if one in data:
+        if isinstance(data[one], dict):
+            array = _from_file(doc, data[one], (one,))
+            if array.ndim != 1:
+                raise doc.error(
+                    (one, "file"),
+                    f"'{one}' is one example (a 1-D array); the file holds shape "
+                    f"{list(array.shape)}",
+                    f"use '{many}' for a batch",
+                )
+            return array[None, :], False
         return _vector(doc, data[one], (one,), "one example")[None, :], False
     if many in data:
         rows = data[many]
+        if isinstance(rows, dict):
+            array = _from_file(doc, rows, (many,))
+            if array.ndim == 1:
+                array = array[:, None]  # one value per example
+            if array.ndim != 2:
+                raise doc.error(
+                    (many, "file"),
+                    f"'{many}' needs one row per example (a 2-D array); the file holds shape "
+                    f"{list(array.shape)}",
+                )
+            if array.size > MAX_ACTIVATIONS:
+                raise doc.error((many, "file"), f"more than {MAX_ACTIVATIONS:,} numbers")
+            return array, True
         if isinstance(rows, list) and rows and not isinstance(rows[0], list):
             # A batch of single-unit examples may be written flat: [0.1, 0.5, 0.9].
             rows = [[v] for v in rows]
@@ -492,6 +522,19 @@ def build_spec(doc: _Doc) -> NetworkSpec:
     else:
         layers = _layer_list(doc, raw_layers, x.shape[1], y.shape[1])
     width = layers[-1].weights.shape[0]
+    weights = sum(layer.weights.size for layer in layers)
+    if weights > MAX_PARAMETERS:
+        raise doc.error(
+            ("layers",), f"{weights:,} weights; gradcalc takes at most {MAX_PARAMETERS:,}"
+        )
+    held = x.shape[0] * (x.shape[1] + sum(layer.weights.shape[0] for layer in layers))
+    if held > MAX_ACTIVATIONS:
+        raise doc.error(
+            ("inputs",),
+            f"{x.shape[0]:,} examples × the network's units is {held:,} numbers per pass; "
+            f"at most {MAX_ACTIVATIONS:,}",
+            "use fewer examples",
+        )
     if y.shape[1] != width:
         key = "targets" if batch_y else "target"
         raise doc.error(

@@ -63,6 +63,24 @@ def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) 
         )
 
 
+Checks = list[tuple[np.ndarray, str]]
+
+
+def _all_finite(checks: Checks) -> bool:
+    # One sum per array instead of an isfinite mask each: inf and nan survive a sum, and a
+    # finite sum that overflows only sends us to the exact scan below.
+    total = 0.0
+    for value, _ in checks:
+        total += value.sum()
+    return bool(np.isfinite(total))
+
+
+def _scan(checks: Checks, step: int | None, eta: float) -> None:
+    """Name the first quantity that is not finite, in the order they were computed."""
+    for value, what in checks:
+        _finite(value, step, what, eta)
+
+
 class Network:
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
@@ -79,8 +97,11 @@ class Network:
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
 
     # -- feedforward ---------------------------------------------------------------------------
-    def feedforward(self, step: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """zs and activations (activations[0] is the input a^1), like network.py."""
+    def feedforward(
+        self, step: int | None, checks: Checks | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """zs and activations (activations[0] is the input a^1), like network.py. With
+        `checks`, what must be finite is listed there for one check at the end of the step."""
         r, eta = self.r, self.eta
         activation = self.spec.x
         activations, zs = [activation], []
@@ -95,18 +116,28 @@ class Network:
             2,
         ):
             z = r(activation @ w.T + b)
-            _finite(z, step, f"z^{l}", eta)
+            if checks is None:
+                _finite(z, step, f"z^{l}", eta)
             activation = r(layer.activation.forward(z, p))
-            _finite(activation, step, f"a^{l}", eta)
+            if checks is None:
+                _finite(activation, step, f"a^{l}", eta)
+            else:
+                checks += ((z, f"z^{l}"), (activation, f"a^{l}"))
             zs.append(z)
             activations.append(activation)
         return zs, activations
 
     def cost(
-        self, zs: list[np.ndarray], activations: list[np.ndarray], step: int | None
+        self,
+        zs: list[np.ndarray],
+        activations: list[np.ndarray],
+        step: int | None,
+        checks: Checks | None = None,
     ) -> np.ndarray:
         """C_x for each example."""
         spec = self.spec
+        if checks is not None and spec.loss.check_output is not None and not _all_finite(checks):
+            _scan(checks, step, self.eta)  # a non-finite output is not the loss's domain error
         if self.fused:
             losses = self.fused.value(zs[-1], spec.y, spec.loss_params)
         else:
@@ -117,7 +148,10 @@ class Network:
                     raise NumericError(f"{where}: loss '{spec.loss.name}' {problem}")
             losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
         losses = self.r(losses)
-        _finite(losses, step, "the loss", self.eta)
+        if checks is None:
+            _finite(losses, step, "the loss", self.eta)
+        else:
+            checks.append((losses, "the loss"))
         return losses
 
     def reduce(self, losses: np.ndarray) -> float:
@@ -159,8 +193,9 @@ class Network:
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
-        zs, activations = self.feedforward(step)
-        losses = self.cost(zs, activations, step)
+        checks: Checks = []  # checked once, after the update
+        zs, activations = self.feedforward(step, checks)
+        losses = self.cost(zs, activations, step, checks)
         layers = spec.layers
         L = len(layers)
 
@@ -170,7 +205,7 @@ class Network:
         if self.fused:
             delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
         else:
-            _finite(grad_a, step, f"∂C/∂a^{L + 1}", eta)
+            checks.append((grad_a, f"∂C/∂a^{L + 1}"))
 
         records: list[LayerTrace | None] = [None] * L
         for i in range(L - 1, -1, -1):
@@ -183,9 +218,10 @@ class Network:
                     if prime is not None
                     else r(layer.activation.backward(z, a, grad_a, p))
                 )
-            _finite(delta, step, f"δ^{i + 2}", eta)
+            checks.append((delta, f"δ^{i + 2}"))
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
-            grad_w = r(self.scale * (delta.T @ a_prev))  # BP4
+            # BP4, scaling the (examples × n_l) δ rather than the (n_l × n_{l−1}) product.
+            grad_w = r((self.scale * delta).T @ a_prev)
             grad_p: dict[str, float] = {}
             partials: dict[str, np.ndarray] = {}
             if layer.activation.param_partials is not None:
@@ -202,10 +238,9 @@ class Network:
                     np.asarray(p[name]), np.asarray(g), kept.get(name), step
                 )
                 p_new[name] = float(value)
-            _finite(w_new, step, f"the updated w^{i + 2}", eta)
-            _finite(b_new, step, f"the updated b^{i + 2}", eta)
+            checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
             for name, value in p_new.items():
-                _finite(value, step, f"the updated {name} of layer {i + 2}", eta)
+                checks.append((np.asarray(value), f"the updated {name} of layer {i + 2}"))
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
@@ -228,9 +263,13 @@ class Network:
                 param_partials=partials,
                 optimizer_state={k: dict(v) for k, v in kept.items() if v},
             )
-            # BP2: the error of the layer below, through the weights before this update.
-            grad_a = r(delta @ w_old)
+            # BP2: the error of the layer below, through the weights before this update
+            # (none below the first layer: the input has no error to carry).
+            if i:
+                grad_a = r(delta @ w_old)
 
+        if not _all_finite(checks):
+            _scan(checks, step, eta)
         for i, record in enumerate(records):
             assert record is not None
             state.weights[i], state.biases[i], state.params[i] = (
