@@ -28,6 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import itertools
+
 from gradcalc.step import config  # noqa: E402
 from gradcalc.step.engine import Stream  # noqa: E402
 from gradcalc.step.json import encode, step_record, summary_record  # noqa: E402
@@ -286,7 +288,7 @@ def main() -> None:
             f"loss: cross_entropy\nlearning_rate: {ETA}\nlayers:\n{layers}",
             encoding="utf-8",
         )
-        params = sum(a * b for a, b in zip(big_sizes[:-1], big_sizes[1:], strict=True))
+        params = sum(a * b for a, b in itertools.pairwise(big_sizes))
         one = command_medians(
             {
                 "sizes + init": ["step", str(big), "--show", "final"],
