@@ -263,7 +263,7 @@ def test_dot_is_a_digraph_with_one_line_per_edge(args: tuple[str, ...]) -> None:
 
 
 def test_dot_escapes_quotes_and_backslashes() -> None:
-    from gradcalc.derive.dot import _quote
+    from gradcalc.derivation.dot import _quote
 
     assert _quote('say "hi" \\ bye\nnext') == '"say \\"hi\\" \\\\ bye\\nnext"'
 

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.derive.solution import graph_tex, number
+from gradcalc.derivation.solution import graph_tex, number
 from gradcalc.doc.notation import latex_text, markdown_text
 
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcalc.derive.engine import derive
+from gradcalc.derivation.engine import derive
 from gradcalc.functions.activations import ACTIVATIONS
 from gradcalc.functions.losses import LOSSES
 from gradcalc.functions.registry import Activation, Kink, Loss, Param, subscript

@@ -7,10 +7,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gradcalc.cli.options import View, check_output, emit, format_option, no_color_option
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    color_option,
+    complete_function,
+    complete_path,
+    emit,
+    format_option,
+)
 
 if TYPE_CHECKING:
-    from gradcalc.derive.engine import DeriveTrace
+    from gradcalc.derivation.engine import DeriveTrace
 
 
 @click.command(
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
         "  gradcalc derive tanh --at 0.5 --format latex -o tanh.tex && pdflatex tanh.tex"
     ),
 )
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete_function)
 @click.option(
     "--at",
     "at",
@@ -47,9 +55,11 @@ if TYPE_CHECKING:
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md.",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
+    "- is standard output.",
 )
-@no_color_option
+@color_option
 def command(
     name: str,
     at: str | None,
@@ -57,7 +67,7 @@ def command(
     params: tuple[str, ...],
     fmt: str,
     output: str | None,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
     of primitives, put the local partial derivative on every edge, sweep backwards, and check
@@ -69,44 +79,44 @@ def command(
     Markdown (with the graph as a Mermaid diagram) and LaTeX write the same page as a
     standalone worked derivation.
     """
-    from gradcalc.derive.engine import derive
+    from gradcalc.derivation.engine import derive
 
     if output == "-":
         output = None
     if output is not None:
         check_output(output)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace), output, no_color)
+    emit(WRITERS[fmt](trace), output, color)
 
 
 def _json(trace: DeriveTrace) -> View:
-    from gradcalc.derive import json
+    from gradcalc.derivation import json
 
     return json.render(trace)
 
 
 def _dot(trace: DeriveTrace) -> View:
-    from gradcalc.derive import dot
+    from gradcalc.derivation import dot
 
     return dot.render(trace)
 
 
 def _markdown(trace: DeriveTrace) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import markdown
 
     return markdown.write(build(trace, "markdown"))
 
 
 def _latex(trace: DeriveTrace) -> View:
-    from gradcalc.derive.solution import build
+    from gradcalc.derivation.solution import build
     from gradcalc.doc import latex
 
     return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
 
 
 def _table(trace: DeriveTrace) -> View:
-    from gradcalc.derive import table
+    from gradcalc.derivation import table
 
     return lambda con: table.render(trace, con)
 

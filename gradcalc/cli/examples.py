@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gradcalc.cli.options import format_option
+from gradcalc.cli.options import color_option, colour_wanted, format_option
 
 
 @click.command(
@@ -15,7 +15,8 @@ from gradcalc.cli.options import format_option
     epilog="Example: gradcalc examples && gradcalc step --example worked-example",
 )
 @format_option("table", "json")
-def command(fmt: str) -> None:
+@color_option
+def command(fmt: str, color: str) -> None:
     """List the example configs bundled with gradcalc, each with a one-line description.
 
     Run one with `gradcalc step --example NAME`; copy one with
@@ -31,5 +32,8 @@ def command(fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     width = max((len(r["name"]) for r in rows), default=0)
+    bold = colour_wanted(color)
     for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['description']}")
+        name = click.style(r["name"], bold=True) if bold else r["name"]
+        padding = " " * (width - len(r["name"]))
+        click.echo(f"{name}{padding}  {r['description']}", color=bold)

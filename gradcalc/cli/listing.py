@@ -7,26 +7,44 @@ from typing import Any
 
 import click
 
-from gradcalc.cli.options import console, format_option, no_color_option
+from gradcalc.cli.options import color_option, console, format_option
+
+
+def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [kind for kind in catalogue() if kind.startswith(incomplete)]
 
 
 @click.command(
     "list",
     short_help="List the activations and losses with their formulas.",
-    epilog="Example: gradcalc list --format json | jq -r '.activations[].name'",
+    epilog=(
+        "\b\nExample:\n"
+        "  gradcalc list losses\n"
+        "  gradcalc list --format json | jq -r '.activations[].name'"
+    ),
 )
+@click.argument("kind", metavar="[KIND]", required=False, shell_complete=_complete_kind)
 @format_option("table", "json")
-@no_color_option
-def command(fmt: str, no_color: bool) -> None:
+@color_option
+def command(kind: str | None, fmt: str, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
-    KEY=VALUE) and where it has kinks.
+    KEY=VALUE) and where it has kinks. KIND (activations or losses) lists only those.
     """
     doc = catalogue()
+    if kind is not None:
+        if kind not in doc:
+            from gradcalc.errors import GradcalcError, did_you_mean
+
+            raise GradcalcError(f"no kind '{kind}' to list ({did_you_mean(kind, list(doc))})")
+        doc = {kind: doc[kind]}
     if fmt == "json":
+        from gradcalc.contract import versioned
+
+        doc = versioned(doc)
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    _table(doc, console(no_color))
+    _table(doc, console(color))
 
 
 def catalogue() -> dict[str, list[dict[str, Any]]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,34 +13,79 @@ import click
 
 from gradcalc.errors import GradcalcError
 
-no_color_option = click.option(
-    "--no-color", is_flag=True, help="Plain text even on a terminal (NO_COLOR=1 does the same)."
-)
+COLOR_MODES = ("auto", "always", "never")
 
 
-def console(no_color: bool) -> Any:
+def color_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--color auto|always|never, with --no-color kept as the alias of --color never; the
+    command receives one ``color`` argument."""
+
+    @click.option(
+        "--color",
+        type=click.Choice(COLOR_MODES),
+        default="auto",
+        show_default=True,
+        help="Colour and bold in the terminal output: auto (only on a terminal; NO_COLOR "
+        "turns it off, FORCE_COLOR on), always or never. A file written with -o is plain.",
+    )
+    @click.option("--no-color", is_flag=True, help="The same as --color never.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, color: str, no_color: bool, **kwargs: Any) -> Any:
+        if no_color:
+            if color == "always":
+                raise click.UsageError("--no-color and --color always contradict each other")
+            color = "never"
+        return fn(*args, color=color, **kwargs)
+
+    return wrapper
+
+
+def colour_wanted(color: str) -> bool:
+    """Resolve --color auto against NO_COLOR (no-color.org) and FORCE_COLOR (force-color.org):
+    each counts when set and not empty, NO_COLOR wins, and --color always/never beats both."""
+    if color == "auto":
+        if os.environ.get("NO_COLOR"):
+            return False
+        if os.environ.get("FORCE_COLOR"):
+            return True
+        return sys.stdout.isatty()
+    return color == "always"
+
+
+def console(color: str) -> Any:
+    """A rich console for --color ``color`` (a file written with -o passes "never")."""
     from rich.console import Console
 
-    plain = no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(
-        no_color=plain,
+    wanted = colour_wanted(color)
+    con = Console(
+        force_terminal=wanted,
+        no_color=not wanted,
         highlight=False,
         emoji=False,
         soft_wrap=False,
-        color_system=None if plain else "auto",
+        color_system="auto" if wanted else None,
     )
+    if wanted and con.color_system is None:  # TERM=dumb: colour was asked for all the same
+        con = Console(
+            force_terminal=True,
+            highlight=False,
+            emoji=False,
+            soft_wrap=False,
+            color_system="standard",
+        )
+    return con
 
 
 # What a writer hands back: finished text, or a drawing on a rich console (tables, --explain).
 View = str | Callable[[Any], None]
 
 
-def emit(view: View, output: str | None, no_color: bool) -> None:
+def emit(view: View, output: str | None, color: str) -> None:
     """Print a view, or write it to --output (captured without colour, atomically)."""
     if isinstance(view, str):
         text = view
     else:
-        con = console(no_color or output is not None)
+        con = console("never" if output is not None else color)
         if output is None:
             view(con)
             return
@@ -85,9 +132,9 @@ class Sink:
     """Where a streamed output goes as it is produced: standard output, or --output through a
     temporary file beside the target that replaces it only when the run succeeds."""
 
-    def __init__(self, output: str | None, no_color: bool, hold: int = 0) -> None:
+    def __init__(self, output: str | None, color: str, hold: int = 0) -> None:
         self.output = output
-        self.no_color = no_color
+        self.color = color
         self.fh: Any = None
         self.tmp: str | None = None
         # Standard output keeps its first `hold` bytes back, so a run that fails early (a
@@ -140,10 +187,10 @@ class Sink:
     def draw(self, view: View) -> None:
         if self.fh is None:
             self._release()
-            emit(view, None, self.no_color)
+            emit(view, None, self.color)
             return
         if not isinstance(view, str):
-            con = console(True)
+            con = console("never")
             con.begin_capture()
             view(con)
             view = con.end_capture()
@@ -189,3 +236,27 @@ def write_atomically(output: str, text: str) -> None:
         raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     finally:
         Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
+
+
+# Shell completion (see `gradcalc completion`): each returns the candidates for `incomplete`.
+
+
+def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]  # the shell lists the files itself
+
+
+def complete_example(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.step.examples import available
+
+    return [name for name in available() if name.startswith(incomplete)]
+
+
+def complete_function(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Every activation and loss name and alias; a formula in x is the user's to type."""
+    from gradcalc.functions.activations import ACTIVATIONS
+    from gradcalc.functions.losses import LOSSES
+
+    names = [n for r in (*ACTIVATIONS, *LOSSES) for n in (r.name, *r.aliases)]
+    return [n for n in names if n.startswith(incomplete)]

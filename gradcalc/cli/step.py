@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from gradcalc.cli.options import check_output, format_option, no_color_option
+from gradcalc.cli.options import (
+    check_output,
+    color_option,
+    complete_example,
+    complete_path,
+    format_option,
+)
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -31,14 +37,19 @@ def _check_output(output: str, config: Path | None) -> None:
 @click.command(
     "step",
     short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
-    epilog="Example: gradcalc step configs/worked-example.yaml --explain --round 3",
+    epilog=(
+        "\b\nExample:\n"
+        "  gradcalc step --example worked-example --explain --round 3\n"
+        "  gradcalc step --example tanh-mse --format json -o trace.json"
+    ),
 )
-@click.argument("config", required=False, metavar="CONFIG")
+@click.argument("config", required=False, metavar="[CONFIG]", shell_complete=complete_path)
 @click.option(
     "--example",
     "example",
     metavar="NAME",
-    help="Run a bundled example config instead (see `gradcalc examples`).",
+    shell_complete=complete_example,
+    help="Run a bundled example config instead of CONFIG (see `gradcalc examples`).",
 )
 @click.option(
     "--steps",
@@ -105,13 +116,15 @@ def _check_output(output: str, config: Path | None) -> None:
     type=click.IntRange(min=0),
     default=40,
     show_default=True,
+    metavar="N",
     help="Rows per table before the rest is summarised; 0 shows all.",
 )
 @click.option(
     "--output",
     "-o",
     metavar="FILE",
-    help="Write the output to FILE instead (atomically; any format).",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
 @click.option(
     "--save-weights",
@@ -119,7 +132,7 @@ def _check_output(output: str, config: Path | None) -> None:
     help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
-@no_color_option
+@color_option
 def command(
     config: str | None,
     example: str | None,
@@ -137,10 +150,11 @@ def command(
     output: str | None,
     save_weights: str | None,
     quiet: bool,
-    no_color: bool,
+    color: str,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
+    --example NAME replaces CONFIG with a config bundled with gradcalc (`gradcalc examples`).
 
     --format json is the machine-readable contract (jsonl: one record per step as it is
     produced); --explain, markdown and latex write the worked solution with every number
@@ -223,7 +237,7 @@ def command(
     streams = name in ("json", "jsonl") or (name == "table" and show == "summary")
     # A JSON document to standard output is held back while small, so an early failure (a
     # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
-    with Sink(output, no_color, hold=8_000_000 if name == "json" else 0) as sink:
+    with Sink(output, color, hold=8_000_000 if name == "json" else 0) as sink:
         writer = _writer(name, show, shown, sink, max_terms, max_rows)
         writer.start(stream.head())
         for st in track(stream, n, wanted(quiet, streams and output is None)):

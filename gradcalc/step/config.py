@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -849,3 +850,33 @@ def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec:
     if base is not None:
         doc.base = base
     return build_spec(doc)
+
+
+def load_data(data: Any, name: str) -> NetworkSpec:
+    """Validate a config given as Python data (the Python API's from_dict): the same checks as
+    a file, with key paths but no line numbers. numpy arrays and tuples count as lists."""
+    return build_spec(_Doc(name, _plain(data, (), name), {}))
+
+
+def _plain(value: Any, path: KeyPath, source: str, depth: int = 0) -> Any:
+    """Python data in the shapes the YAML loader produces, refusing what YAML cannot hold."""
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", source=source, path=path)
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"a key must be a name, got {key!r}", source=source, path=path)
+            out[key] = _plain(item, (*path, key), source, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(item, (*path, i), source, depth + 1) for i, item in enumerate(value)]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ConfigError(
+        f"expected numbers, names, lists and mappings, got {type(value).__name__}",
+        source=source,
+        path=path,
+    )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.contract import versioned
 from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
 
 try:
@@ -107,18 +108,20 @@ RECORDS: dict[str, Callable[[StepTrace, bool], dict[str, Any]] | None] = {
 
 def head(trace: RunTrace, show: str = "all") -> dict[str, Any]:
     """The settings, known before the first step."""
-    return {
-        "config": trace.source,
-        "loss_function": trace.loss,
-        "loss_params": trace.loss_params,
-        "learning_rate": trace.learning_rate,
-        "reduction": trace.reduction if trace.batch else None,
-        "examples": int(trace.x.shape[0]),
-        "sizes": list(trace.sizes),
-        "round": trace.round_to,
-        "steps_run": trace.n_steps,
-        "show": show,
-    }
+    return versioned(
+        {
+            "config": trace.source,
+            "loss_function": trace.loss,
+            "loss_params": trace.loss_params,
+            "learning_rate": trace.learning_rate,
+            "reduction": trace.reduction if trace.batch else None,
+            "examples": int(trace.x.shape[0]),
+            "sizes": list(trace.sizes),
+            "round": trace.round_to,
+            "steps_run": trace.n_steps,
+            "show": show,
+        }
+    )
 
 
 def tail(trace: RunTrace) -> dict[str, Any]:

@@ -7,8 +7,11 @@ renderer that shows a single example drops that axis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from gradcalc.doc.display import RichDisplay
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class ForwardTrace:
 
 
 @dataclass(frozen=True)
-class RunTrace:
+class RunTrace(RichDisplay):
+    """A whole run: what `gradcalc step` renders, and what the Python API's run() returns."""
+
     source: str
     loss: str
     loss_formula: str
@@ -110,3 +115,14 @@ class RunTrace:
         if self.step_losses is not None:
             return self.step_losses
         return np.array([st.loss for st in self.steps])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        from gradcalc.step.json import document
+
+        return document(self)
+
+    def renderables(self) -> list[Any]:
+        from gradcalc.step.table import renderables
+
+        return renderables(self, exact=self.exact)

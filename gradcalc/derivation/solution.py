@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from gradcalc.derive.engine import (
+from gradcalc.derivation.engine import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,

@@ -8,7 +8,7 @@ output s₁ (the JSON has every output's).
 
 from __future__ import annotations
 
-from gradcalc.derive.engine import DeriveTrace, GraphTrace, PointTrace
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:

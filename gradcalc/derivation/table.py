@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.derive.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
 FULL_JACOBIAN_ROWS = 4  # softmax: every entry three ways up to this size, else a summary
@@ -36,6 +36,10 @@ def num(value: float | None) -> str:
 
 
 def render(trace: DeriveTrace, console: Console) -> None:
+    console.print(Group(*renderables(trace)))
+
+
+def renderables(trace: DeriveTrace) -> list[RenderableType]:
     point = trace.points[0]
     parts: list[RenderableType] = [_header(trace)]
     if trace.several:
@@ -63,7 +67,7 @@ def render(trace: DeriveTrace, console: Console) -> None:
         parts.append(_summary(trace))
     if trace.notes:
         parts.append(_notes(trace.notes))
-    console.print(Group(*parts))
+    return parts
 
 
 # ---- sections --------------------------------------------------------------------------------
@@ -159,7 +163,7 @@ def _sweeps_side_by_side(graph: GraphTrace) -> RenderableType:
 
 
 def _paths(graph: GraphTrace, path_set: object) -> RenderableType:
-    from gradcalc.derive.engine import PathSet
+    from gradcalc.derivation.engine import PathSet
 
     assert isinstance(path_set, PathSet)
     table = _table(("path", "product of edge partials", "value"), justify=("left", "left", "right"))

@@ -12,7 +12,8 @@ import json
 import math
 from typing import Any
 
-from gradcalc.derive.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+from gradcalc.contract import versioned
+from gradcalc.derivation.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:
@@ -57,7 +58,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     doc["notes"] = list(trace.notes)
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
-    return doc
+    return versioned(doc)
 
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:

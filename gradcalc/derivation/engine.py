@@ -13,9 +13,11 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from gradcalc.doc.display import RichDisplay
 from gradcalc.errors import GradcalcError, did_you_mean
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
@@ -179,7 +181,7 @@ class PointTrace:
 
 
 @dataclass(frozen=True)
-class DeriveTrace:
+class DeriveTrace(RichDisplay):
     name: str  # the registry name, or the formula as typed
     kind: str  # "activation", "vector_activation", "loss" or "expression"
     formula: str
@@ -194,6 +196,17 @@ class DeriveTrace:
     @property
     def elementwise(self) -> bool:
         return self.kind in ("activation", "expression")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        from gradcalc.derivation.json import document
+
+        return document(self)
+
+    def renderables(self) -> list[Any]:
+        from gradcalc.derivation.table import renderables
+
+        return renderables(self)
 
     @property
     def several(self) -> bool:
