@@ -21,8 +21,13 @@ try:
     # 20× faster than float.__repr__ per element, which is what json.dumps pays.
     import orjson
 
+    def _contiguous(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return np.ascontiguousarray(value, dtype=float)
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
     def encode(obj: Any) -> bytes:
-        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(obj, default=_contiguous, option=orjson.OPT_SERIALIZE_NUMPY)
 
 except ImportError:  # pragma: no cover - exercised by tests that hide orjson
 

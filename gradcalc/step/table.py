@@ -266,7 +266,8 @@ def renderables(
     if drawn is None:
         drawn = [(st.step, step_renderables(trace, st, max_rows)) for st in trace.steps]
     n = trace.n_steps
-    notes = {i: (lo, hi) for i, lo, hi in gaps([s for s, _ in drawn], n)} if n else {}
+    # No note when no step was to be drawn (--show final or summary).
+    notes = {i: (lo, hi) for i, lo, hi in gaps([s for s, _ in drawn], n)} if drawn else {}
     for i, (_, section) in enumerate([*drawn, (0, [])]):
         if i in notes:
             lo, hi = notes[i]
