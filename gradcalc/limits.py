@@ -1,6 +1,6 @@
 """Bounds on what gradcalc accepts, shared by the config loader and the CLI (numpy-free)."""
 
-MAX_BYTES = 64_000_000  # a config file: 10⁶ parameters at full precision (≈ 25 MB) fit
+MAX_BYTES = 32_000_000  # a config file: 10⁶ parameters at full precision (≈ 21 MB) fit
 # Aliases let a few lines expand into a huge structure; refuse it before converting anything.
 MAX_NODES = 2_000_000
 MAX_DEPTH = 32

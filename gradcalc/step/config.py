@@ -6,6 +6,7 @@ value keeps its line and every refusal can name the key path, the line and a lik
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Mapping
@@ -167,6 +168,26 @@ def parse_yaml(text: str, source: str) -> _Doc:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
         )
+    if text.count(",") + text.count("\n") + text.count(": ") > MAX_NODES:
+        # Every value but the first is preceded by one of these: more values than the limit
+        # would need gigabytes of nodes, so refuse before composing them.
+        raise ConfigError(
+            f"holds more than {MAX_NODES:,} values; put large arrays in a .npy or .npz file "
+            "(weights: {file: w.npy})",
+            source=source,
+        )
+    # No cyclic garbage is made while loading, and a million nodes would make the collector
+    # walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, source)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, source: str) -> _Doc:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -182,7 +203,11 @@ def parse_yaml(text: str, source: str) -> _Doc:
             source=source,
             hint="see 'gradcalc step --example worked-example' for a complete config",
         )
-    _check_size(node, source)
+    if "&" in text:
+        # Only an anchor lets a node appear twice (an alias): then walk the graph for the
+        # expanded size and cycles. Without one, the node count is bounded above, and depth is
+        # checked while converting.
+        _check_size(node, source)
     lines: dict[KeyPath, int] = {}
     data = _convert(node, (), lines, _Loader(""), source)
     return _Doc(source, data, lines)
@@ -194,6 +219,41 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     return []
+
+
+class _Numbers(list):  # type: ignore[type-arg]
+    """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
+    of their own: an error in one names the sequence's line)."""
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
+_DECIMAL = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+_PLAIN_ROW = re.compile(rf"{_DECIMAL}(?:,{_DECIMAL})*")
+
+
+def _plain_numbers(node: yaml.SequenceNode) -> _Numbers | None:
+    """The numbers of a row such as [0.1, -2.5e-3, 1], or None when any item is not a plain
+    decimal (those go the careful way, item by item)."""
+    items = node.value
+    if not items or len(items) > 1_000_000:
+        return None
+    try:
+        tags = {item.tag for item in items}
+        values = [item.value for item in items]
+    except AttributeError:
+        return None
+    if not tags <= {_FLOAT_TAG, _INT_TAG} or any(type(i) is not yaml.ScalarNode for i in items):
+        return None
+    # One regex pass over the joined row rather than one per number.
+    if not _PLAIN_ROW.fullmatch(",".join(values)):
+        return None
+    if tags == {_FLOAT_TAG}:
+        return _Numbers(map(float, values))
+    return _Numbers(
+        float(v) if item.tag == _FLOAT_TAG else int(v)
+        for v, item in zip(values, items, strict=True)
+    )
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
@@ -248,6 +308,12 @@ def _convert(
 ) -> Any:
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(
+            f"nested more than {MAX_DEPTH} levels deep; a config needs at most a few",
+            source=source,
+            line=line,
+        )
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
             raise ConfigError(
@@ -286,6 +352,9 @@ def _convert(
             raise ConfigError(
                 f"unsupported YAML tag {node.tag!r}", source=source, path=path, line=line
             )
+        numbers = _plain_numbers(node)
+        if numbers is not None:
+            return numbers
         return [
             _convert(item, (*path, i), lines, loader, source) for i, item in enumerate(node.value)
         ]
@@ -347,6 +416,10 @@ def _vector(doc: _Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
         raise doc.error(path, f"expected {what}: a list of numbers, got {_type_name(value)}")
     if not value:
         raise doc.error(path, f"expected {what}: a list of numbers, got an empty list")
+    if type(value) is _Numbers:
+        array = np.array(value, dtype=float)
+        if np.isfinite(array).all():
+            return array
     return np.array([_number(doc, v, (*path, i)) for i, v in enumerate(value)], dtype=float)
 
 
