@@ -362,3 +362,30 @@ def test_progress_shows_on_a_terminal_only(run_cli) -> None:
         check=True,
     )
     assert piped.stderr == b"" and piped.stdout.decode() == out
+
+
+# ---- the fast tables -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [200, 30])
+def test_fast_grid_draws_what_rich_table_draws(width: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gradcalc.step.table import _Grid
+
+    columns = ("l", "j", "∂C/∂a^l_j", "δ^l_j")
+    rows = [("2", str(j), f"{j * 0.123456:.6g}", f"{-j / 7:.6g}") for j in range(1, 30)]
+    table = Table(expand=False)
+    for c in columns:
+        table.add_column(c, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(*r)
+
+    def draw(renderable) -> str:
+        con = Console(width=width, no_color=True, color_system=None, file=open(os.devnull, "w"))
+        con.begin_capture()
+        con.print(renderable)
+        return con.end_capture()
+
+    assert draw(_Grid(columns, rows, "")) == draw(table)
