@@ -161,7 +161,7 @@ def command(
     substituted. --show, --every, --last and --explain-steps choose what is shown of a long run.
     """
     from gradcalc.step import config as config_mod
-    from gradcalc.step.engine import Stream, exact_run
+    from gradcalc.step.engine import Stream, exact_run, reuse_freed_memory
     from gradcalc.step.select import Selection, parse_steps
 
     if (config is None) == (example is None):
@@ -226,6 +226,7 @@ def command(
     exact = None
     if round_to is not None and name not in ("json", "jsonl"):
         exact = exact_run(spec, n, None)
+    reuse_freed_memory()
     stream = Stream(spec, steps=n, round_to=round_to)
 
     def shown(step: int) -> bool:

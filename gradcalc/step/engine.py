@@ -387,3 +387,25 @@ def exact_run(spec: NetworkSpec, steps: int | None, learning_rate: float | None)
         return stream.finish()
     except NumericError:
         return None
+
+
+def reuse_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed large blocks for reuse instead of returning each to
+    the kernel at once. A step allocates and frees arrays of the network's size (w^l, ∂C/∂w^l,
+    the updated w^l); by default each comes from a fresh mmap and is paid for again in page
+    faults (measured: 0.8 ms instead of 0.08 ms for `w − η g` at 128×784). Peak memory is the
+    same; it is only not handed back before the process ends. A no-op off glibc."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 256 * 1024 * 1024)
+    mallopt(m_trim_threshold, 512 * 1024 * 1024)

@@ -85,6 +85,20 @@ def _norm(v: np.ndarray) -> float:
     return float(np.sqrt(flat @ flat))
 
 
+# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
+# (and fault in) a network-sized array per layer and step just to take a norm.
+_scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _update_norm(new: np.ndarray, old: np.ndarray) -> float:
+    buffer = _scratch.get(new.shape)
+    if buffer is None:
+        if len(_scratch) > 64:
+            _scratch.clear()
+        buffer = _scratch[new.shape] = np.empty(new.shape)
+    return _norm(np.subtract(new, old, out=buffer))
+
+
 def summary_record(st: StepTrace, batch: bool = False) -> dict[str, Any]:
     """The step in a line (--show summary): the cost, and per layer the norms of the gradients
     and of the updates the rule made."""
@@ -96,8 +110,8 @@ def summary_record(st: StepTrace, batch: bool = False) -> dict[str, Any]:
                 "layer": lt.layer,
                 "grad_weights_norm": _norm(lt.grad_weights),
                 "grad_biases_norm": _norm(lt.grad_biases),
-                "update_weights_norm": _norm(lt.weights - lt.weights_before),
-                "update_biases_norm": _norm(lt.biases - lt.biases_before),
+                "update_weights_norm": _update_norm(lt.weights, lt.weights_before),
+                "update_biases_norm": _update_norm(lt.biases, lt.biases_before),
             }
             for lt in st.layers
         ],
