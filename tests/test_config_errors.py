@@ -514,3 +514,96 @@ def test_stdin_error_names_stdin(run_cli) -> None:
     assert "<stdin>" in result.stderr
     assert f"line {LINE['loss']}" in result.stderr
     assert "did you mean 'quadratic'" in result.stderr
+
+
+# ---- optimizer and weight_decay --------------------------------------------------------------
+
+
+def _with(text: str) -> str:
+    return edit(BASE, "steps: 1\n", "steps: 1\n" + text)
+
+
+OPT_LINE = LINE["steps"] + 1
+
+
+def test_unknown_optimizer_suggests_nearest(refuse) -> None:
+    refuse(
+        _with("optimizer: adma\n"),
+        "unknown optimizer 'adma'",
+        "did you mean 'adam'",
+        key=("optimizer",),
+        line=OPT_LINE,
+    )
+
+
+def test_unknown_optimizer_in_a_mapping(refuse) -> None:
+    refuse(
+        _with("optimizer: {name: rmsprp}\n"),
+        "did you mean 'rmsprop'",
+        key=("optimizer", "name"),
+        line=OPT_LINE,
+    )
+
+
+def test_optimizer_mapping_needs_a_name(refuse) -> None:
+    refuse(_with("optimizer: {momentum: 0.9}\n"), "'name'", key=("optimizer",), line=OPT_LINE)
+
+
+def test_unknown_optimizer_parameter(refuse) -> None:
+    refuse(
+        _with("optimizer: {name: adam, betta1: 0.9}\n"),
+        "unknown parameter",
+        "did you mean 'beta1'",
+        key=("optimizer", "betta1"),
+        line=OPT_LINE,
+    )
+
+
+def test_sgd_takes_no_parameters(refuse) -> None:
+    refuse(
+        _with("optimizer: {name: sgd, momentum: 0.9}\n"),
+        "takes no parameters",
+        key=("optimizer", "momentum"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "key", "fragment"),
+    [
+        ("{name: momentum, momentum: 1}", "momentum", "< 1"),
+        ("{name: nesterov, momentum: -0.1}", "momentum", "≥ 0"),
+        ("{name: rmsprop, beta: 1.0}", "beta", "< 1"),
+        ("{name: adam, beta1: 1}", "beta1", "< 1"),
+        ("{name: adam, beta2: -0.5}", "beta2", "≥ 0"),
+        ("{name: adagrad, eps: 0}", "eps", "> 0"),
+        ("{name: adam, eps: -1e-8}", "eps", "> 0"),
+        ("{name: adamw, weight_decay: -0.01}", "weight_decay", "≥ 0"),
+    ],
+)
+def test_optimizer_parameter_out_of_range(refuse, optimizer: str, key: str, fragment: str) -> None:
+    refuse(_with(f"optimizer: {optimizer}\n"), fragment, key=("optimizer", key), line=OPT_LINE)
+
+
+def test_optimizer_parameter_must_be_a_number(refuse) -> None:
+    refuse(
+        _with("optimizer: {name: momentum, momentum: '0.9'}\n"),
+        "remove the quotes",
+        key=("optimizer", "momentum"),
+        line=OPT_LINE,
+    )
+
+
+def test_optimizer_name_must_be_a_string(refuse) -> None:
+    refuse(_with("optimizer: [adam]\n"), "optimizer name", key=("optimizer",), line=OPT_LINE)
+
+
+def test_negative_weight_decay(refuse) -> None:
+    refuse(_with("weight_decay: -0.1\n"), "≥ 0", key=("weight_decay",), line=OPT_LINE)
+
+
+def test_weight_decay_must_be_a_number(refuse) -> None:
+    refuse(_with("weight_decay: lots\n"), "expected a number", key=("weight_decay",), line=OPT_LINE)
+
+
+def test_misspelt_weight_decay_key(refuse) -> None:
+    refuse(_with("weight_decy: 0.1\n"), "did you mean 'weight_decay'", line=OPT_LINE)

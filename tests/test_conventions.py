@@ -160,8 +160,9 @@ def registry_names() -> list[str]:
         ("gradcalc derive ", registry_names()),
         ("gradcalc derive s", [n for n in registry_names() if n.startswith("s")]),
         ("gradcalc derive bi", ["binary_cross_entropy"]),
-        ("gradcalc list ", ["activations", "losses"]),
+        ("gradcalc list ", ["activations", "losses", "optimizers"]),
         ("gradcalc list l", ["losses"]),
+        ("gradcalc step --optimizer ad", ["adagrad", "adam", "adamw"]),
         ("gradcalc step --color ", ["auto", "always", "never"]),
         ("gradcalc derive tanh --format ", ["table", "json", "dot", "markdown", "latex"]),
         ("gradcalc completion ", ["bash", "zsh", "fish"]),
@@ -223,7 +224,7 @@ def test_fish_completes_through_the_installed_script(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     derive, kinds = run.stdout.split("==\n")
     assert sorted(derive.split()) == sorted(n for n in registry_names() if n.startswith("si"))
-    assert kinds.split() == ["activations", "losses"]
+    assert kinds.split() == ["activations", "losses", "optimizers"]
 
 
 def test_readme_documents_completion_install() -> None:

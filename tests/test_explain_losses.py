@@ -157,10 +157,13 @@ def test_markdown_writes_every_cost_with_its_numbers(tmp_path: Path, name: str) 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_latex_writes_every_cost_with_its_numbers_and_compiles(
-    tmp_path: Path, name: str, pdflatex: Callable[[Path], str]
+    tmp_path: Path, name: str, pdflatex: Callable[[Path], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text, y = setup(name)
-    path = write(tmp_path, text)
+    # The config's name is printed in the document: a short relative one keeps the line-width
+    # check about the equations, not about how deep the temporary directory is.
+    monkeypatch.chdir(tmp_path)
+    path = Path(write(tmp_path, text)).name
     a, cost, _ = first_step(path)
     tex = gradcalc("step", path, "--format", "latex")
     line = tex_cost_line(tex, "\\subsection*{Cost}", "\\begin{align*}\n", "\n\\end{align*}")

@@ -24,7 +24,7 @@ from gradcalc.functions.losses import LOSSES  # noqa: E402
 from gradcalc.step.examples import available  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-DOCUMENTS = ("step", "derive", "list")
+DOCUMENTS = ("step", "derive", "list", "check")
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -135,13 +135,13 @@ def test_derive_output_validates(run_cli, args: tuple[str, ...]) -> None:
 # ---- list ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [None, "activations", "losses"])
+@pytest.mark.parametrize("kind", [None, "activations", "losses", "optimizers"])
 def test_list_output_validates(run_cli, kind: str | None) -> None:
     doc = output(run_cli, "list", *([kind] if kind else []), "--format", "json")
     validate(doc, "list")
     assert doc["format_version"] == FORMAT_VERSION
     assert doc["gradcalc_version"] == __version__
-    sections = {"activations", "losses"} if kind is None else {kind}
+    sections = {"activations", "losses", "optimizers"} if kind is None else {kind}
     assert set(doc) - {"format_version", "gradcalc_version"} == sections
     if kind is None:
         assert [r["name"] for r in doc["activations"]] == [a.name for a in ACTIVATIONS]

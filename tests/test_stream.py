@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
 import json
 import math
 import os
@@ -383,7 +384,7 @@ def test_fast_grid_draws_what_rich_table_draws(width: int) -> None:
         table.add_row(*r)
 
     def draw(renderable) -> str:
-        con = Console(width=width, no_color=True, color_system=None, file=open(os.devnull, "w"))
+        con = Console(width=width, no_color=True, color_system=None, file=io.StringIO())
         con.begin_capture()
         con.print(renderable)
         return con.end_capture()

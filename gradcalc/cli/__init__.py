@@ -20,6 +20,7 @@ COMMANDS = {
     "derive": "gradcalc.cli.derive",
     "list": "gradcalc.cli.listing",
     "examples": "gradcalc.cli.examples",
+    "check": "gradcalc.cli.check",
     "completion": "gradcalc.cli.completion",
 }
 

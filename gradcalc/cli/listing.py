@@ -16,7 +16,7 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 @click.command(
     "list",
-    short_help="List the activations and losses with their formulas.",
+    short_help="List the activations, losses and update rules with their formulas.",
     epilog=(
         "\b\nExample:\n"
         "  gradcalc list losses\n"
@@ -29,7 +29,9 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def command(kind: str | None, fmt: str, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
-    KEY=VALUE) and where it has kinks. KIND (activations or losses) lists only those.
+    KEY=VALUE) and where it has kinks; and every update rule (`optimizer:` in a config,
+    --optimizer) with its equations, the state it keeps and its parameters. KIND
+    (activations, losses or optimizers) lists only those.
     """
     doc = catalogue()
     if kind is not None:
@@ -50,6 +52,7 @@ def command(kind: str | None, fmt: str, color: str) -> None:
 def catalogue() -> dict[str, list[dict[str, Any]]]:
     from gradcalc.functions.activations import ACTIVATIONS
     from gradcalc.functions.losses import LOSSES
+    from gradcalc.functions.optimizers import OPTIMIZERS
 
     def params(record: Any) -> list[dict[str, Any]]:
         return [
@@ -102,6 +105,18 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             }
             for loss in LOSSES
         ],
+        "optimizers": [
+            {
+                "name": rule.name,
+                "aliases": list(rule.aliases),
+                "title": rule.title,
+                "equations": [e.text for e in rule.equations],
+                "equations_tex": [e.tex for e in rule.equations],
+                "state": list(rule.state),
+                "params": params(rule),
+            }
+            for rule in OPTIMIZERS
+        ],
     }
 
 
@@ -110,6 +125,9 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
     from rich.text import Text
 
     for section, rows in doc.items():
+        if section == "optimizers":
+            _rules_table(rows, out)
+            continue
         table = Table(
             title=Text(section.capitalize(), style="bold"), title_justify="left", show_lines=True
         )
@@ -133,6 +151,34 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
             table.add_row(Text(name), Text(row["formula"]), Text(derivative), Text(parameters))
         out.print(table)
         out.print()
+
+
+def _parameters(row: dict[str, Any]) -> str:
+    return (
+        "\n".join(
+            f"{p['name']} = {p['default']:g} ({p['range']}): {p['description']}"
+            for p in row["params"]
+        )
+        or "—"
+    )
+
+
+def _rules_table(rows: list[dict[str, Any]], out: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=Text("Update rules (optimizer:)", style="bold"), title_justify="left", show_lines=True
+    )
+    table.add_column(Text("name"), no_wrap=True)
+    table.add_column(Text("update, with g = ∂C/∂θ"), overflow="fold")
+    table.add_column(Text("parameters"), overflow="fold")
+    for row in rows:
+        name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
+        rule = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
+        table.add_row(Text(name), Text(rule), Text(_parameters(row)))
+    out.print(table)
+    out.print()
 
 
 def _kink_word(differentiable: bool) -> str:

@@ -34,6 +34,12 @@ def _check_output(output: str, config: Path | None) -> None:
         )
 
 
+def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
 @click.command(
     "step",
     short_help="Trace SGD steps of a YAML network: z, a, δ, gradients, updates.",
@@ -64,6 +70,13 @@ def _check_output(output: str, config: Path | None) -> None:
     type=float,
     metavar="η",
     help="Learning rate η > 0 (overrides `learning_rate:`).",
+)
+@click.option(
+    "--optimizer",
+    metavar="NAME",
+    shell_complete=_complete_optimizer,
+    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
 @format_option("table", "json", "jsonl", "markdown", "latex")
 @click.option(
@@ -138,6 +151,7 @@ def command(
     example: str | None,
     steps: int | None,
     learning_rate: float | None,
+    optimizer: str | None,
     fmt: str,
     show: str,
     every: int | None,
@@ -211,6 +225,8 @@ def command(
         spec = config_mod.load(config)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    if optimizer is not None:
+        spec = config_mod.with_optimizer(spec, optimizer)
     n = spec.steps if steps is None else steps
     beyond = [k for k in picked if k > n]
     if beyond:

@@ -93,6 +93,18 @@ class UpdateRule:
     state: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
+    # Quantities the update works out on the way and returns beside the state (Adam's m̂, v̂):
+    # shown in the tables and worked solutions, never carried to the next step.
+    derived: tuple[str, ...] = ()
+    # How each state or derived array is written (velocity -> v), in both notations.
+    symbols: Mapping[str, Written] = field(default_factory=dict)
+    # Where the gradient is taken, when not at θ (Nesterov's look-ahead point):
+    # (θ, state, hyper, η, r) -> θ̃. The step's forward and backward passes run at θ̃.
+    lookahead: Callable[[Array, OptimizerState, Params, float, Rounder], Array] | None = None
+    # Decoupled weight decay (AdamW): the hyperparameter that holds λ, and the kinds of
+    # parameter it shrinks by θ ← θ − η λ θ before the update ("weights"; never the biases).
+    decay: str = ""
+    decays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ TOP_KEYS = (
     "steps",
     "reduction",
     "layers",
+    "optimizer",
+    "weight_decay",
 )
 LAYER_KEYS = ("weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -73,6 +75,7 @@ class NetworkSpec:
     layers: tuple[LayerSpec, ...]
     optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
     optimizer_params: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0  # λ of the L2 penalty (λ/2) Σ w² added to the cost
 
     @property
     def sizes(self) -> list[int]:
@@ -133,7 +136,11 @@ class _Doc:
         return ConfigError(message, source=self.source, path=path, line=self.line(path), hint=hint)
 
 
-def read_text(source: str) -> tuple[str, str]:
+CONFIG_HINT = "check the path, or run 'gradcalc examples' for bundled configs"
+EMPTY_HINT = "see 'gradcalc step --example worked-example' for a complete config"
+
+
+def read_text(source: str, missing_hint: str = CONFIG_HINT) -> tuple[str, str]:
     """Return (display name, text) for a path or '-' (standard input)."""
     if source == "-":
         import sys
@@ -144,10 +151,10 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError(
             "no such file",
             source=source,
-            hint="check the path, or run 'gradcalc examples' for bundled configs",
+            hint=missing_hint,
         )
     if path.is_dir():
-        raise ConfigError("is a directory, not a config file", source=source)
+        raise ConfigError("is a directory, not a file", source=source)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -163,7 +170,9 @@ def read_text(source: str) -> tuple[str, str]:
         raise ConfigError("is not UTF-8 text", source=source) from None
 
 
-def parse_yaml(text: str, source: str) -> _Doc:
+def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
+    """Compose YAML (or JSON) safely into data plus the line of every key path; any YAML file
+    gradcalc reads (configs, answer sheets, points) goes through here."""
     if len(text) > MAX_BYTES:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
@@ -181,13 +190,13 @@ def parse_yaml(text: str, source: str) -> _Doc:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse(text, source)
+        return _parse(text, source, empty_hint)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse(text: str, source: str) -> _Doc:
+def _parse(text: str, source: str, empty_hint: str) -> _Doc:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -201,7 +210,7 @@ def _parse(text: str, source: str) -> _Doc:
         raise ConfigError(
             "the file is empty",
             source=source,
-            hint="see 'gradcalc step --example worked-example' for a complete config",
+            hint=empty_hint,
         )
     if "&" in text:
         # Only an anchor lets a node appear twice (an alias): then walk the graph for the
@@ -590,6 +599,13 @@ def build_spec(doc: _Doc) -> NetworkSpec:
             did_you_mean(str(reduction), REDUCTIONS),
         )
 
+    optimizer, optimizer_params = _named(
+        doc, data.get("optimizer", "sgd"), ("optimizer",), OPTIMIZERS, "optimizer"
+    )
+    weight_decay = _number(doc, data.get("weight_decay", 0.0), ("weight_decay",))
+    if weight_decay < 0:
+        raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
+
     raw_layers = data["layers"]
     if isinstance(raw_layers, dict):
         layers = _shorthand(doc, raw_layers, x.shape[1])
@@ -630,6 +646,9 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         steps=steps,
         reduction=reduction,
         layers=tuple(layers),
+        optimizer=optimizer,
+        optimizer_params=optimizer_params,
+        weight_decay=weight_decay,
     )
 
 
@@ -906,6 +925,24 @@ def _init_record(doc: _Doc, value: Any, path: KeyPath) -> tuple[Initializer, tup
     if value == "normal" and numbers[1] < 0:
         raise doc.error((*name_path, "std"), f"must be ≥ 0, got {numbers[1]:g}")
     return record, numbers
+
+
+def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
+    """The spec with another update rule (--optimizer): the file's parameters when it names the
+    same rule, the rule's defaults otherwise."""
+    from dataclasses import replace
+
+    from gradcalc.errors import GradcalcError
+    from gradcalc.functions.registry import defaults
+
+    if name not in OPTIMIZERS:
+        raise GradcalcError(
+            f"--optimizer: unknown update rule '{name}' ({did_you_mean(name, OPTIMIZERS)})"
+        )
+    rule = OPTIMIZERS[name]
+    if rule is spec.optimizer:
+        return spec
+    return replace(spec, optimizer=rule, optimizer_params=defaults(rule.params))
 
 
 def load(source: str) -> NetworkSpec:

@@ -98,19 +98,25 @@ class Network:
 
     # -- feedforward ---------------------------------------------------------------------------
     def feedforward(
-        self, step: int | None, checks: Checks | None = None
+        self,
+        step: int | None,
+        weights: list[np.ndarray] | None = None,
+        biases: list[np.ndarray] | None = None,
+        params: list[dict[str, float]] | None = None,
+        checks: Checks | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """zs and activations (activations[0] is the input a^1), like network.py. With
-        `checks`, what must be finite is listed there for one check at the end of the step."""
+        """zs and activations (activations[0] is the input a^1), like network.py; at the current
+        parameters unless others are given (Nesterov's look-ahead point). With `checks`, what
+        must be finite is listed there for one check at the end of the step."""
         r, eta = self.r, self.eta
         activation = self.spec.x
         activations, zs = [activation], []
         for l, (layer, w, b, p) in enumerate(
             zip(
                 self.spec.layers,
-                self.state.weights,
-                self.state.biases,
-                self.state.params,
+                self.state.weights if weights is None else weights,
+                self.state.biases if biases is None else biases,
+                self.state.params if params is None else params,
                 strict=True,
             ),
             2,
@@ -157,10 +163,20 @@ class Network:
     def reduce(self, losses: np.ndarray) -> float:
         return float(self.r(np.asarray(losses.sum() * self.scale)))
 
+    def regularized(self, data: float, weights: list[np.ndarray]) -> tuple[float, float]:
+        """The cost with the L2 penalty (λ/2) Σ_l Σ_jk (w^l_jk)², and the penalty itself."""
+        lam = self.spec.weight_decay
+        if not lam:
+            return data, 0.0
+        penalty = float(self.r(np.asarray(lam / 2 * sum(float(np.sum(w * w)) for w in weights))))
+        return float(self.r(np.asarray(data + penalty))), penalty
+
     def forward_trace(self) -> ForwardTrace:
         zs, activations = self.feedforward(None)
         losses = self.cost(zs, activations, None)
-        return ForwardTrace(self.reduce(losses), losses, tuple(zs), tuple(activations[1:]))
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, self.state.weights)
+        return ForwardTrace(loss, losses, tuple(zs), tuple(activations[1:]), data, penalty)
 
     def parameters(self) -> tuple[LayerState, ...]:
         state = self.state
@@ -178,24 +194,90 @@ class Network:
         )
 
     # -- the update rule ----------------------------------------------------------------------
-    def update(
-        self, theta: np.ndarray, g: np.ndarray, kept: dict[str, np.ndarray] | None, t: int
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """θ and the rule's state after step t, from g = ∂C/∂θ (state starts at zero)."""
-        rule = self.spec.optimizer
+    def kept(self, kept: dict[str, np.ndarray] | None, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The rule's state for θ: zeros before the first step."""
         if kept is None:
-            kept = {name: np.zeros_like(theta, dtype=float) for name in rule.state}
-        theta_new, kept_new = rule.update(
-            theta, g, kept, self.spec.optimizer_params, self.eta, t, self.r
-        )
-        return theta_new, {name: self.r(v) for name, v in kept_new.items()}
+            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
+        return kept
+
+    def update(
+        self,
+        kind: str,
+        theta: np.ndarray,
+        g: np.ndarray,
+        kept: dict[str, np.ndarray],
+        t: int,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """θ after step t from g = ∂C/∂θ, the rule's state after it, and what the rule worked
+        out on the way (m̂, v̂; "decayed": θ after a decoupled decay). `kind` is "weights",
+        "biases" or an activation parameter's name."""
+        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
+        derived: dict[str, np.ndarray] = {}
+        if rule.decay and kind in rule.decays and hyper[rule.decay]:
+            theta = r(theta - self.eta * hyper[rule.decay] * theta)
+            derived["decayed"] = theta
+        theta_new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
+        state = {name: r(out[name]) for name in rule.state}
+        derived.update({name: r(out[name]) for name in rule.derived})
+        return theta_new, state, derived
+
+    def ahead(self) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, float]]] | None:
+        """The look-ahead point θ̃ of every parameter, for a rule that takes its gradient there."""
+        rule, state = self.spec.optimizer, self.state
+        if rule.lookahead is None:
+            return None
+        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
+
+        def at(theta: np.ndarray, kept: dict[str, np.ndarray] | None) -> np.ndarray:
+            assert rule.lookahead is not None
+            return rule.lookahead(theta, self.kept(kept, theta), hyper, eta, r)
+
+        weights, biases, params = [], [], []
+        for layer, w, b, p, kept in zip(
+            self.spec.layers,
+            state.weights,
+            state.biases,
+            state.params,
+            state.optimizer,
+            strict=True,
+        ):
+            weights.append(at(w, kept.get("weights")))
+            biases.append(at(b, kept.get("biases")))
+            learnable = {q.name for q in layer.activation.params if q.learnable}
+            params.append(
+                {
+                    k: float(at(np.asarray(v), kept.get(k))) if k in learnable else v
+                    for k, v in p.items()
+                }
+            )
+        return weights, biases, params
 
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
+        lam = spec.weight_decay
+        # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
         checks: Checks = []  # checked once, after the update
-        zs, activations = self.feedforward(step, checks)
+        zs, activations = self.feedforward(step, checks=checks)
         losses = self.cost(zs, activations, step, checks)
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, state.weights)
+        ahead = self.ahead()
+        ahead_trace: ForwardTrace | None = None
+        w_pass, b_pass, p_pass = ahead or (state.weights, state.biases, state.params)
+        if ahead is not None:
+            zs, activations = self.feedforward(step, w_pass, b_pass, p_pass, checks)
+            ahead_losses = self.cost(zs, activations, step, checks)
+            ahead_data = self.reduce(ahead_losses)
+            ahead_loss, ahead_penalty = self.regularized(ahead_data, w_pass)
+            ahead_trace = ForwardTrace(
+                ahead_loss,
+                ahead_losses,
+                tuple(zs),
+                tuple(activations[1:]),
+                ahead_data,
+                ahead_penalty,
+            )
         layers = spec.layers
         L = len(layers)
 
@@ -210,7 +292,7 @@ class Network:
         records: list[LayerTrace | None] = [None] * L
         for i in range(L - 1, -1, -1):
             layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
-            p = state.params[i]
+            p = p_pass[i]
             prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
             if i < L - 1 or not self.fused:
                 delta = (
@@ -222,6 +304,8 @@ class Network:
             grad_b = r(self.scale * delta.sum(axis=0))  # BP3
             # BP4, scaling the (examples × n_l) δ rather than the (n_l × n_{l−1}) product.
             grad_w = r((self.scale * delta).T @ a_prev)
+            if lam:
+                grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
             grad_p: dict[str, float] = {}
             partials: dict[str, np.ndarray] = {}
             if layer.activation.param_partials is not None:
@@ -230,12 +314,25 @@ class Network:
                     grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
             w_old, b_old = state.weights[i], state.biases[i]
             kept = state.optimizer[i]
-            w_new, kept["weights"] = self.update(w_old, grad_w, kept.get("weights"), step)
-            b_new, kept["biases"] = self.update(b_old, grad_b, kept.get("biases"), step)
-            p_new = dict(p)
+            before = {
+                "weights": self.kept(kept.get("weights"), w_old),
+                "biases": self.kept(kept.get("biases"), b_old),
+                **{
+                    name: self.kept(kept.get(name), np.asarray(state.params[i][name]))
+                    for name in grad_p
+                },
+            }
+            derived: dict[str, dict[str, np.ndarray]] = {}
+            w_new, kept["weights"], derived["weights"] = self.update(
+                "weights", w_old, grad_w, before["weights"], step
+            )
+            b_new, kept["biases"], derived["biases"] = self.update(
+                "biases", b_old, grad_b, before["biases"], step
+            )
+            p_new = dict(state.params[i])
             for name, g in grad_p.items():
-                value, kept[name] = self.update(
-                    np.asarray(p[name]), np.asarray(g), kept.get(name), step
+                value, kept[name], derived[name] = self.update(
+                    name, np.asarray(state.params[i][name]), np.asarray(g), before[name], step
                 )
                 p_new[name] = float(value)
             checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
@@ -257,16 +354,21 @@ class Network:
                 biases_before=b_old,
                 weights=w_new,
                 biases=b_new,
-                params_before=dict(p),
+                params_before=dict(state.params[i]),
                 params=p_new,
                 grad_params=grad_p,
                 param_partials=partials,
                 optimizer_state={k: dict(v) for k, v in kept.items() if v},
+                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
+                optimizer_derived={k: v for k, v in derived.items() if v},
+                weights_ahead=None if ahead is None else w_pass[i],
+                biases_ahead=None if ahead is None else b_pass[i],
+                params_ahead=None if ahead is None else {k: p[k] for k in grad_p},
             )
-            # BP2: the error of the layer below, through the weights before this update
-            # (none below the first layer: the input has no error to carry).
+            # BP2: the error of the layer below, through the weights of this pass (before the
+            # update); none below the first layer, as the input has no error to carry.
             if i:
-                grad_a = r(delta @ w_old)
+                grad_a = r(delta @ w_pass[i])
 
         if not _all_finite(checks):
             _scan(checks, step, eta)
@@ -277,7 +379,15 @@ class Network:
                 record.biases,
                 record.params,
             )
-        return StepTrace(step, self.reduce(losses), losses, tuple(records))  # type: ignore[arg-type]
+        return StepTrace(
+            step,
+            loss,
+            losses,
+            tuple(records),  # type: ignore[arg-type]
+            data_loss=data,
+            penalty=penalty,
+            ahead=ahead_trace,
+        )
 
 
 class Stream:
@@ -313,6 +423,8 @@ class Stream:
                     st.losses,
                     tuple(lt.z for lt in st.layers),
                     tuple(lt.a for lt in st.layers),
+                    st.data_loss,
+                    st.penalty,
                 )
             yield st
 
@@ -351,6 +463,9 @@ class Stream:
             parameters=net.parameters(),
             fused=net.fused_name,
             round_to=self.round_to,
+            optimizer=spec.optimizer.name,
+            optimizer_params=dict(spec.optimizer_params),
+            weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
         )

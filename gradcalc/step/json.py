@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.contract import versioned
-from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
 try:
     # orjson writes a float64 array in C with the shortest repr that round-trips (Ryu): about
@@ -47,8 +47,9 @@ def _rows(array: np.ndarray, batch: bool) -> np.ndarray:
     return np.ascontiguousarray(array if batch else array[0])
 
 
-def _c(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array)
+def _c(array: np.ndarray) -> np.ndarray | float:
+    # A 0-d array is a number in JSON, not a one-element list.
+    return float(array) if np.ndim(array) == 0 else np.ascontiguousarray(array)
 
 
 def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
@@ -67,17 +68,39 @@ def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
         doc["activation_params"] = dict(lt.params)
     if lt.grad_params:
         doc["grad_activation_params"] = dict(lt.grad_params)
+    # The update rule's state after the step, by parameter ("weights", "biases", "a") and name.
+    doc["optimizer_state"] = {
+        kind: {name: _c(array) for name, array in arrays.items()}
+        for kind, arrays in lt.optimizer_state.items()
+    }
+    if lt.weights_ahead is not None and lt.biases_ahead is not None:
+        doc["weights_lookahead"] = _c(lt.weights_ahead)
+        doc["biases_lookahead"] = _c(lt.biases_ahead)
+        if lt.params_ahead:
+            doc["activation_params_lookahead"] = dict(lt.params_ahead)
     return doc
+
+
+def _costs(data_loss: float | None, loss: float, penalty: float) -> dict[str, float]:
+    return {"data_loss": loss if data_loss is None else data_loss, "penalty": penalty}
 
 
 def step_record(st: StepTrace, batch: bool) -> dict[str, Any]:
     """Everything a step computed (--show all)."""
-    return {
+    doc: dict[str, Any] = {
         "step": st.step,
         "loss": st.loss,
+        **_costs(st.data_loss, st.loss, st.penalty),
         **({"losses": _c(st.losses)} if batch else {}),
-        "layers": [_layer(lt, batch) for lt in st.layers],
     }
+    if st.ahead is not None:
+        doc["lookahead"] = {
+            "loss": st.ahead.loss,
+            **_costs(st.ahead.data_loss, st.ahead.loss, st.ahead.penalty),
+            **({"losses": _c(st.ahead.losses)} if batch else {}),
+        }
+    doc["layers"] = [_layer(lt, batch) for lt in st.layers]
+    return doc
 
 
 def _norm(v: np.ndarray) -> float:
@@ -137,10 +160,20 @@ def head(trace: RunTrace, show: str = "all") -> dict[str, Any]:
             "examples": int(trace.x.shape[0]),
             "sizes": list(trace.sizes),
             "round": trace.round_to,
+            "optimizer": {"name": trace.optimizer, **trace.optimizer_params},
+            "weight_decay": trace.weight_decay,
             "steps_run": trace.n_steps,
             "show": show,
         }
     )
+
+
+def _forward(ft: ForwardTrace, batch: bool) -> dict[str, Any]:
+    return {
+        "loss": ft.loss,
+        **_costs(ft.data_loss, ft.loss, ft.penalty),
+        "output": _rows(ft.output, batch),
+    }
 
 
 def tail(trace: RunTrace) -> dict[str, Any]:
@@ -158,8 +191,8 @@ def tail(trace: RunTrace) -> dict[str, Any]:
             record["activation_params"] = dict(p.params)
         parameters.append(record)
     return {
-        "initial": {"loss": trace.initial.loss, "output": _rows(trace.initial.output, batch)},
-        "final": {"loss": trace.final.loss, "output": _rows(trace.final.output, batch)},
+        "initial": _forward(trace.initial, batch),
+        "final": _forward(trace.final, batch),
         "parameters": parameters,  # after the last step: what --save-weights writes
     }
 

@@ -10,7 +10,7 @@ product and norms are worked out from the trace's y and a, as a student would).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, ClassVar
@@ -18,19 +18,49 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
-from gradcalc.doc.notation import BREAK, Notation, formula_tex, plural, sparkline
+from gradcalc.doc.notation import (
+    BREAK,
+    Notation,
+    formula_tex,
+    greek_tex,
+    plural,
+    sparkline,
+    superscript,
+)
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+from gradcalc.functions.registry import UpdateRule, Written
 from gradcalc.step.select import gaps, hidden
-from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+
+_SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    # How one update rule writes a parameter's update: (builder, θ, t) -> its equations.
+    UpdateForm = Callable[["_Builder", "_Theta", int], list[Eq]]
 
     # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
     CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
     # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
     FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Theta:
+    """One trainable number of a step, as the update writes it: w³₁₁, b³₁ or PReLU's α²."""
+
+    sym: str  # w³₁₁
+    state: Callable[[str], str]  # a state or derived name -> its symbol for this θ (m³₁₁)
+    ahead_sym: str  # w̃³₁₁, the look-ahead point
+    before: float
+    grad: float
+    after: float
+    state_before: dict[str, float]
+    state_after: dict[str, float]
+    derived: dict[str, float]
+    ahead: float | None
+    given: bool  # `before` is the config's own number
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,8 @@ class _Builder:
         self.listed = (
             "the tables list them" if document else (nt.name("--format json") + " lists them")
         )
+        self.rule: UpdateRule = OPTIMIZERS[trace.optimizer]
+        self.sgd = trace.optimizer == "sgd"
 
     # -- small pieces --------------------------------------------------------------------------
     def add(self, *blocks: Block) -> None:
@@ -119,7 +151,8 @@ class _Builder:
     def build(self) -> list[Block]:
         t, nt = self.t, self.nt
         n = t.n_steps
-        count = "one SGD step" if n == 1 else f"{n} SGD steps"
+        kind = "SGD" if self.sgd else self.rule.name
+        count = f"one {kind} step" if n == 1 else f"{n} {kind} steps"
         title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
         self.add(Heading(1, title))
         self.intro()
@@ -137,13 +170,14 @@ class _Builder:
                 )
             if st is not None:
                 self.step(st, n)
-        if steps:
+        if n:
             self.add(Heading(2, "Forward pass with the updated parameters"))
         else:
             self.add(Heading(2, "Forward pass"))
             self.add(Para("No SGD step was run: the forward pass with the initial parameters."))
         self.forward(self.final_layers())
-        self.cost(t.final.output, t.final.losses, t.final.loss)
+        self.cost(t.final.output, t.final.losses, self.data(t.final))
+        self.penalty(t.final, [p.weights for p in t.parameters])
         self.summary()
         return self.out
 
@@ -159,6 +193,28 @@ class _Builder:
             )
         text += f", learning rate {nt.math(nt.eta + ' = ' + nt.num(t.learning_rate, True))}."
         self.add(Para(text))
+        if not self.sgd:
+            hyper = ", ".join(
+                nt.math(f"{self.hyper_sym(p.name)} = {nt.num(t.optimizer_params[p.name], True)}")
+                for p in self.rule.params
+            )
+            self.add(
+                Para(
+                    f"Update rule: {nt.name(self.rule.name)}, {nt.text(self.rule.title)}"
+                    + (f" ({hyper})" if hyper else "")
+                    + "; its state starts at zero and t counts the steps from 1."
+                )
+            )
+        if t.weight_decay:
+            lam = nt.math(self.lam + " = " + nt.num(t.weight_decay, True))
+            self.add(
+                Para(
+                    f"L2 regularization {lam}: the cost gains "
+                    f"{nt.math(self.penalty_sym())}, so each weight's gradient gains "
+                    f"{nt.math(self.lam + ' ' + nt.sym('w', 'l', 'j', 'k'))} "
+                    "(biases and activation parameters are not regularized)."
+                )
+            )
         if t.round_to is not None:
             self.add(
                 Para(
@@ -258,19 +314,33 @@ class _Builder:
                     f"{s('a', 'l-1', 'k')} {s('δ', 'l', 'j')}",
                     tag="BP4",
                 ),
-                Eq(
-                    s("w", "l", "j", "k"),
-                    (
-                        (
-                            self.to(),
-                            f"{s('w', 'l', 'j', 'k')} {nt.minus} {nt.eta} "
-                            f"{nt.d(s('w', 'l', 'j', 'k'))}",
-                        ),
-                    ),
-                    tag="SGD",
+                *(
+                    [
+                        Eq(
+                            s("w", "l", "j", "k"),
+                            (
+                                (
+                                    self.to(),
+                                    f"{s('w', 'l', 'j', 'k')} {nt.minus} {nt.eta} "
+                                    f"{nt.d(s('w', 'l', 'j', 'k'))}",
+                                ),
+                            ),
+                            tag="SGD",
+                        )
+                    ]
+                    if self.sgd
+                    else []
                 ),
             ]
         )
+        if not self.sgd:
+            self.add(
+                Para(
+                    f"The update ({nt.name(self.rule.name)}), for every parameter "
+                    f"{nt.math(self.theta)} with {nt.math('g = ' + nt.d(self.theta))}:"
+                )
+            )
+            self.add(Para(", ".join(nt.math(self.written(e)) for e in self.rule.equations) + "."))
 
     def to(self) -> str:
         return r"\to" if self.nt.tex else "→"
@@ -278,7 +348,8 @@ class _Builder:
     # -- one SGD step --------------------------------------------------------------------------
     def step(self, st: StepTrace, n: int) -> None:
         t = self.t
-        self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else "The SGD step"))
+        single = "The SGD step" if self.sgd else f"The {self.rule.name} step"
+        self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else single))
         if t.batch:
             self.add(
                 Para(
@@ -290,10 +361,27 @@ class _Builder:
                     )
                 )
             )
+        if st.ahead is not None:
+            self.lookahead(st)
         self.add(Heading(3, "Feedforward"))
         self.forward(self.step_layers(st))
         self.add(Heading(3, "Cost"))
-        self.cost(st.layers[-1].a, st.losses, st.loss)
+        cost = st.ahead or st
+        self.cost(st.layers[-1].a, cost.losses, self.data(cost))
+        self.penalty(
+            cost,
+            [
+                lt.weights_before if lt.weights_ahead is None else lt.weights_ahead
+                for lt in st.layers
+            ],
+        )
+        if st.ahead is not None:
+            self.add(
+                Para(
+                    "That is the cost at the look-ahead point; the step's cost, at the "
+                    f"parameters before the step, is {self.nt.math('C = ' + self.nt.num(st.loss))}."
+                )
+            )
         self.add(Heading(3, "Output error (BP1)"))
         self.output_error(st)
         if len(st.layers) > 1:
@@ -301,11 +389,19 @@ class _Builder:
             for i in range(len(st.layers) - 2, -1, -1):
                 self.hidden_error(st, i)
         self.add(Heading(3, "Gradients (BP3, BP4)"))
+        if st.ahead is not None:
+            self.add(Para("At the look-ahead point, so these are the g of the update below."))
         for lt in reversed(st.layers):
             self.gradients(lt)
-        self.add(Heading(3, "Gradient descent"))
-        for lt in reversed(st.layers):
-            self.updates(lt, st.step == 1)
+        if self.sgd:
+            self.add(Heading(3, "Gradient descent"))
+            for lt in reversed(st.layers):
+                self.updates(lt, st.step == 1)
+        else:
+            self.add(Heading(3, f"Update ({self.rule.name}, t = {st.step})"))
+            for lt in reversed(st.layers):
+                self.rule_updates(lt, st.step == 1, st.step)
+            self.lost_state(st)
         if self.document:
             self.tables(st)
 
@@ -318,8 +414,8 @@ class _Builder:
                 a_prev=lt.a_prev[0],
                 z=lt.z[0],
                 a=lt.a[0],
-                weights=lt.weights_before,
-                biases=lt.biases_before,
+                weights=lt.weights_before if lt.weights_ahead is None else lt.weights_ahead,
+                biases=lt.biases_before if lt.biases_ahead is None else lt.biases_ahead,
                 given=st.step == 1,
             )
             for lt in st.layers
@@ -511,7 +607,8 @@ class _Builder:
     def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
         nt, t = self.nt, self.t
         symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
-        lhs = nt.sym("C", None, 1) if t.batch else "C"
+        whole = self.data_sym()
+        lhs = nt.sym("C", None, 1) if t.batch else whole
         rhs = [self.cost_symbolic(symbolic), *self.cost_substitution(output[0], t.y[0])]
         items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
         if t.batch:
@@ -521,7 +618,7 @@ class _Builder:
             )
             items.append(
                 _eq(
-                    "C",
+                    whole,
                     self.batch_sum(nt.sym("C", None, "x")),
                     f"{self.reduction()}({terms})",
                     nt.num(total),
@@ -688,6 +785,8 @@ class _Builder:
         given = st.step == 1
         units, hidden = self.cut(lt.z.shape[1])
         shown_k, hidden_k = self.cut(nxt.z.shape[1])
+        # The weights of this step's pass: Nesterov's look-ahead ones when it has them.
+        w_next = nxt.weights_before if nxt.weights_ahead is None else nxt.weights_ahead
         if lt.prime is not None:
             self.add(
                 Para(
@@ -708,9 +807,7 @@ class _Builder:
                 )
             terms = nt.total(
                 [
-                    nt.prod(
-                        (nxt.weights_before[k, j], given), (nxt.delta[0, k], False), lead=k == 0
-                    )
+                    nt.prod((w_next[k, j], given), (nxt.delta[0, k], False), lead=k == 0)
                     for k in range(shown_k)
                 ],
                 hidden_k,
@@ -777,6 +874,13 @@ class _Builder:
                             lead=True,
                             tight=False,
                         ),
+                    )
+                if t.weight_decay:
+                    w = lt.weights_before if lt.weights_ahead is None else lt.weights_ahead
+                    decay = nt.prod((t.weight_decay, True), (w[j, k], lt.weights_ahead is None))
+                    rhs = (
+                        f"{rhs[0]} + {self.lam} {nt.sym('w', l, j + 1, k + 1)}",
+                        f"{rhs[1]} + {decay}",
                     )
                 items.append(
                     _eq(nt.d(nt.sym("w", l, j + 1, k + 1)), *rhs, nt.num(lt.grad_weights[j, k]))
@@ -854,6 +958,416 @@ class _Builder:
         self.eqs(items)
         self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
         self.more(hidden, "bias", f"of layer {l}")
+
+    # -- other update rules, the L2 penalty --------------------------------------------------
+    @property
+    def lam(self) -> str:
+        return r"\lambda" if self.nt.tex else "λ"
+
+    @property
+    def theta(self) -> str:
+        return r"\theta" if self.nt.tex else "θ"
+
+    def written(self, w: Written) -> str:
+        return w.tex if self.nt.tex else w.text
+
+    def symbol(self, text: str) -> str:
+        """A parameter's symbol (μ, β₁, ε) in this notation."""
+        if not self.nt.tex:
+            return text
+        out = ""
+        for c in text:
+            if c in _SUBSCRIPT_DIGITS:
+                out += "_{" + str(_SUBSCRIPT_DIGITS.index(c)) + "}"
+            else:
+                out += greek_tex(c) or c
+        return out
+
+    def hyper_sym(self, name: str) -> str:
+        param = next(p for p in self.rule.params if p.name == name)
+        return self.symbol(param.label)
+
+    def hyper(self, name: str) -> tuple[str, float]:
+        """A hyperparameter's symbol and value."""
+        return self.hyper_sym(name), self.t.optimizer_params[name]
+
+    def sqrt(self, x: str) -> str:
+        if self.nt.tex:
+            return rf"\sqrt{{{x}}}"
+        return f"√({x})" if "×" in x else f"√{x}"
+
+    def power(self, base: str, t: int | str) -> str:
+        return (
+            f"{base}^{{{t}}}" if self.nt.tex else base + ("ᵗ" if t == "t" else superscript(str(t)))
+        )
+
+    def data(self, cost: StepTrace | ForwardTrace) -> float:
+        return cost.loss if cost.data_loss is None else cost.data_loss
+
+    def data_sym(self) -> str:
+        """The data cost's symbol: C, or C₀ when the L2 penalty makes C their sum."""
+        return self.nt.sym("C", None, 0) if self.t.weight_decay else "C"
+
+    def penalty_sym(self) -> str:
+        nt = self.nt
+        w = nt.squared("(" + nt.sym("w", "l", "j", "k") + ")")
+        return f"{nt.frac(self.lam, 2)} {nt.total_sym('l')} {nt.total_sym('jk')} {w}"
+
+    def penalty(self, cost: StepTrace | ForwardTrace, weights: Sequence[np.ndarray]) -> None:
+        """C = C₀ + (λ/2) Σ w², with its numbers."""
+        nt, lam = self.nt, self.t.weight_decay
+        if not lam:
+            return
+        squares = float(sum(float(np.sum(w * w)) for w in weights))
+        self.eqs(
+            [
+                _eq(
+                    "C",
+                    f"{self.data_sym()} + {self.penalty_sym()}",
+                    f"{nt.num(self.data(cost))} + {nt.frac(nt.num(lam, True), 2)}"
+                    f"{nt.times}{nt.num(squares)}",
+                    f"{nt.num(self.data(cost))} + {nt.num(cost.penalty)}",
+                    nt.num(cost.loss),
+                )
+            ]
+        )
+
+    def thetas(self, lt: LayerTrace, given: bool) -> tuple[list[_Theta], int, int]:
+        """The parameters of a layer written out under --max-terms, and the weights and biases
+        that leaves."""
+        nt, l = self.nt, lt.layer
+        units, hidden = self.cut(lt.z.shape[1])
+        inputs, _ = self.cut(lt.a_prev.shape[1])
+        tilde = (lambda c: rf"\tilde{{{c}}}") if nt.tex else (lambda c: c + "\u0303")
+
+        def values(kind: str, n: int, arrays: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
+            return {k: float(np.ravel(v)[n]) for k, v in arrays.get(kind, {}).items()}
+
+        def make(
+            kind: str,
+            n: int,
+            sym: str,
+            state: Callable[[str], str],
+            ahead_sym: str,
+            before: float,
+            grad: float,
+            after: float,
+            ahead: float | None,
+        ) -> _Theta:
+            return _Theta(
+                sym,
+                state,
+                ahead_sym,
+                before,
+                grad,
+                after,
+                values(kind, n, lt.optimizer_state_before),
+                values(kind, n, lt.optimizer_state),
+                values(kind, n, lt.optimizer_derived),
+                ahead,
+                given,
+            )
+
+        def indexed(*units: int) -> Callable[[str], str]:
+            return lambda name: nt.sym(self.state_name(name), l, *units)
+
+        out = []
+        n_in = lt.weights.shape[1]
+        for j in range(units):
+            for k in range(inputs):
+                n = j * n_in + k
+                ahead = None if lt.weights_ahead is None else float(lt.weights_ahead[j, k])
+                out.append(
+                    make(
+                        "weights",
+                        n,
+                        nt.sym("w", l, j + 1, k + 1),
+                        indexed(j + 1, k + 1),
+                        nt.sym(tilde("w"), l, j + 1, k + 1),
+                        lt.weights_before[j, k],
+                        lt.grad_weights[j, k],
+                        lt.weights[j, k],
+                        ahead,
+                    )
+                )
+        for j in range(units):
+            ahead = None if lt.biases_ahead is None else float(lt.biases_ahead[j])
+            out.append(
+                make(
+                    "biases",
+                    j,
+                    nt.sym("b", l, j + 1),
+                    indexed(j + 1),
+                    nt.sym(tilde("b"), l, j + 1),
+                    lt.biases_before[j],
+                    lt.grad_biases[j],
+                    lt.biases[j],
+                    ahead,
+                )
+            )
+        for name, g in lt.grad_params.items():
+            sym = self.param_sym(name, l)
+            letter = r"\alpha" if nt.tex else "α"
+            ahead = None if lt.params_ahead is None else lt.params_ahead[name]
+            out.append(
+                make(
+                    name,
+                    0,
+                    sym,
+                    lambda s, sym=sym: f"{self.state_name(s)}({sym})",
+                    nt.sym(tilde(letter) if name == "a" else tilde(name), l),
+                    lt.params_before[name],
+                    g,
+                    lt.params[name],
+                    ahead,
+                )
+            )
+        return out, lt.weights.size - units * inputs, hidden
+
+    def state_name(self, name: str) -> str:
+        return self.written(self.rule.symbols[name])
+
+    def lookahead(self, st: StepTrace) -> None:
+        nt = self.nt
+        self.add(Heading(3, "Look-ahead point"))
+        mu_sym, mu = self.hyper("momentum")
+        self.add(
+            Para(
+                "Nesterov's gradient is taken at the look-ahead point "
+                f"{nt.math(self.written(self.rule.equations[0]))}: the feedforward, the cost, "
+                "the errors and the gradients below are those of the look-ahead parameters."
+            )
+        )
+        for lt in reversed(st.layers):
+            thetas, hidden_w, hidden_b = self.thetas(lt, st.step == 1)
+            items = []
+            for th in thetas:
+                v = th.state_before["velocity"]
+                items.append(
+                    _eq(
+                        th.ahead_sym,
+                        f"{th.sym} {nt.minus} {nt.eta} {mu_sym} {th.state('velocity')}",
+                        f"{nt.num(th.before, th.given)} {nt.minus} "
+                        + nt.prod((self.t.learning_rate, True), (mu, True), (v, False)),
+                        nt.num(th.ahead if th.ahead is not None else th.before),
+                    )
+                )
+            self.eqs(items)
+            self.more(hidden_w, "weight", f"of layer {lt.layer}")
+            self.more(hidden_b, "bias", f"of layer {lt.layer}")
+
+    def rule_updates(self, lt: LayerTrace, given: bool, t: int) -> None:
+        form = self.UPDATE_FORMS[self.rule.name]
+        thetas, hidden_w, hidden_b = self.thetas(lt, given)
+        items: list[Eq] = []
+        for th in thetas:
+            if "decayed" in th.derived:
+                items.append(self.decay_eq(th))
+            items.extend(form(self, th, t))
+        self.eqs(items)
+        self.more(hidden_w, "weight", f"of layer {lt.layer}")
+        self.more(hidden_b, "bias", f"of layer {lt.layer}")
+
+    def lost_state(self, st: StepTrace) -> None:
+        """Say so when hand rounding wiped out a state the gradient fed (Adam's v ~ (1 − β₂)g²):
+        the step then divides by ε alone."""
+        if self.t.round_to is None:
+            return
+        lost = [
+            name
+            for lt in st.layers
+            for kind, arrays in lt.optimizer_state.items()
+            for name, after in arrays.items()
+            if np.any((after == 0) & (np.asarray(self.grad_of(lt, kind)) != 0))
+        ]
+        if lost:
+            names = ", ".join(sorted({self.state_name(n) for n in lost}))
+            self.add(
+                Para(
+                    f"Rounded to {plural(self.t.round_to, 'decimal')}, some values of the "
+                    f"state ({self.nt.math(names)}) became 0 although their gradients are not: "
+                    "the step then divides by a bare ε or forgets the gradient. Round to more "
+                    f"decimals ({self.nt.name('--round')}) to follow this rule by hand."
+                )
+            )
+
+    @staticmethod
+    def grad_of(lt: LayerTrace, kind: str) -> np.ndarray | float:
+        if kind == "weights":
+            return lt.grad_weights
+        if kind == "biases":
+            return lt.grad_biases
+        return lt.grad_params[kind]
+
+    def decay_eq(self, th: _Theta) -> Eq:
+        """AdamW's decoupled decay, before the update."""
+        nt = self.nt
+        lam_sym, lam = self.hyper(self.rule.decay)
+        factors = nt.prod((self.t.learning_rate, True), (lam, True), (th.before, th.given))
+        return Eq(
+            th.sym,
+            (
+                (self.to(), f"{th.sym} {nt.minus} {nt.eta} {lam_sym} {th.sym}"),
+                ("=", f"{nt.num(th.before, th.given)} {nt.minus} {factors}"),
+                ("=", nt.num(th.derived["decayed"])),
+            ),
+        )
+
+    def grad_sym(self, th: _Theta) -> str:
+        """g: ∂C/∂θ, at the look-ahead point when the rule takes it there."""
+        return self.nt.d(th.ahead_sym if th.ahead is not None else th.sym)
+
+    def move(self, th: _Theta, symbolic: str, substituted: str) -> Eq:
+        """θ → θ − (symbolic) = old − (substituted) = new."""
+        nt = self.nt
+        old = th.derived.get("decayed", th.before)
+        given = th.given and "decayed" not in th.derived
+        return Eq(
+            th.sym,
+            (
+                (self.to(), f"{th.sym} {nt.minus} {symbolic}"),
+                ("=", f"{nt.num(old, given)} {nt.minus} {substituted}"),
+                ("=", nt.num(th.after)),
+            ),
+        )
+
+    def state_eq(self, th: _Theta, name: str, symbolic: str, substituted: str) -> Eq:
+        return Eq(
+            th.state(name),
+            (
+                (self.to(), symbolic),
+                ("=", substituted),
+                ("=", self.nt.num(th.state_after[name])),
+            ),
+        )
+
+    def _velocity_form(self, th: _Theta, t: int) -> list[Eq]:
+        nt = self.nt
+        mu_sym, mu = self.hyper("momentum")
+        v, v_new = th.state("velocity"), th.state_after["velocity"]
+        return [
+            self.state_eq(
+                th,
+                "velocity",
+                f"{mu_sym} {v} + {self.grad_sym(th)}",
+                nt.prod((mu, True), (th.state_before["velocity"], False), lead=True)
+                + f" + {nt.par(th.grad)}",
+            ),
+            self.move(
+                th,
+                f"{nt.eta} {v}",
+                nt.prod((self.t.learning_rate, True), (v_new, False), lead=True, tight=False),
+            ),
+        ]
+
+    def root_step(self, th: _Theta, s_name: str) -> Eq:
+        """θ → θ − η g/(√s + ε), AdaGrad's and RMSProp's step."""
+        nt = self.nt
+        eps_sym, eps = self.hyper("eps")
+        s = th.state(s_name)
+        return self.move(
+            th,
+            f"{nt.eta} {self.grad_sym(th)}/({self.sqrt(s)} + {eps_sym})",
+            nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False)
+            + f"/({self.sqrt(nt.num(th.state_after[s_name]))} + {nt.num(eps, True)})",
+        )
+
+    def _adagrad_form(self, th: _Theta, t: int) -> list[Eq]:
+        nt = self.nt
+        s = th.state("sum_sq")
+        return [
+            self.state_eq(
+                th,
+                "sum_sq",
+                f"{s} + " + nt.squared(f"({self.grad_sym(th)})"),
+                f"{nt.num(th.state_before['sum_sq'])} + " + nt.squared(f"({nt.num(th.grad)})"),
+            ),
+            self.root_step(th, "sum_sq"),
+        ]
+
+    def _rmsprop_form(self, th: _Theta, t: int) -> list[Eq]:
+        nt = self.nt
+        beta_sym, beta = self.hyper("beta")
+        s = th.state("square_avg")
+        return [
+            self.state_eq(
+                th,
+                "square_avg",
+                f"{beta_sym} {s} + (1 {nt.minus} {beta_sym})"
+                + nt.squared(f"({self.grad_sym(th)})"),
+                nt.prod((beta, True), (th.state_before["square_avg"], False), lead=True)
+                + f" + {nt.num(1 - beta, True)}{nt.times}"
+                + nt.squared(f"({nt.num(th.grad)})"),
+            ),
+            self.root_step(th, "square_avg"),
+        ]
+
+    def _adam_form(self, th: _Theta, t: int) -> list[Eq]:
+        nt = self.nt
+        (b1_sym, b1), (b2_sym, b2) = self.hyper("beta1"), self.hyper("beta2")
+        eps_sym, eps = self.hyper("eps")
+        m, v = th.state("m"), th.state("v")
+        m_hat, v_hat = th.state("m_hat"), th.state("v_hat")
+        g = self.grad_sym(th)
+        after, derived = th.state_after, th.derived
+
+        def corrected(sym: str, of: str, beta_sym: str, beta: float, name: str) -> Eq:
+            return _eq(
+                sym,
+                f"{of}/(1 {nt.minus} {self.power(beta_sym, 't')})",
+                f"{nt.par(after[of_name[name]])}/(1 {nt.minus} "
+                f"{self.power(nt.num(beta, True), t)})",
+                nt.num(derived[name]),
+            )
+
+        of_name = {"m_hat": "m", "v_hat": "v"}
+        return [
+            self.state_eq(
+                th,
+                "m",
+                f"{b1_sym} {m} + (1 {nt.minus} {b1_sym}) {g}",
+                nt.prod((b1, True), (th.state_before["m"], False), lead=True)
+                + f" + {nt.prod((1 - b1, True), (th.grad, False))}",
+            ),
+            self.state_eq(
+                th,
+                "v",
+                f"{b2_sym} {v} + (1 {nt.minus} {b2_sym})" + nt.squared(f"({g})"),
+                nt.prod((b2, True), (th.state_before["v"], False), lead=True)
+                + f" + {nt.num(1 - b2, True)}{nt.times}"
+                + nt.squared(f"({nt.num(th.grad)})"),
+            ),
+            corrected(m_hat, m, b1_sym, b1, "m_hat"),
+            corrected(v_hat, v, b2_sym, b2, "v_hat"),
+            self.move(
+                th,
+                f"{nt.eta} {m_hat}/({self.sqrt(v_hat)} + {eps_sym})",
+                nt.prod(
+                    (self.t.learning_rate, True), (derived["m_hat"], False), lead=True, tight=False
+                )
+                + f"/({self.sqrt(nt.num(derived['v_hat']))} + {nt.num(eps, True)})",
+            ),
+        ]
+
+    def _sgd_form(self, th: _Theta, t: int) -> list[Eq]:
+        nt = self.nt
+        return [
+            self.move(
+                th,
+                f"{nt.eta} {self.grad_sym(th)}",
+                nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False),
+            )
+        ]
+
+    UPDATE_FORMS: ClassVar[dict[str, UpdateForm]] = {
+        "sgd": _sgd_form,
+        "momentum": _velocity_form,
+        "nesterov": _velocity_form,
+        "adagrad": _adagrad_form,
+        "rmsprop": _rmsprop_form,
+        "adam": _adam_form,
+        "adamw": _adam_form,
+    }
 
     # -- tables (documents) --------------------------------------------------------------------
     def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> None:
@@ -978,6 +1492,55 @@ class _Builder:
                 params,
                 len(params),
             )
+        if not self.sgd:
+            self.update_table(st)
+
+    def update_table(self, st: StepTrace) -> None:
+        """Every parameter's update, one row per quantity: the rule's state before and after,
+        what it works out on the way, and the parameter itself."""
+        nt, rule = self.nt, self.rule
+        m = nt.math
+        names = [*rule.state, *rule.derived]
+        per = len(names) + 1 + (rule.lookahead is not None)
+
+        def rows() -> Iterator[list[str]]:
+            for lt in reversed(st.layers):
+                # --max-terms does not apply to a table: every parameter, --max-rows caps it.
+                saved, self.mt = self.mt, max(lt.weights.shape) + 1
+                thetas, _, _ = self.thetas(lt, st.step == 1)
+                self.mt = saved
+                for th in thetas:
+                    lead = [str(lt.layer), m(th.sym), self.cell(th.grad)]
+                    if th.ahead is not None:
+                        yield [*lead, m(th.ahead_sym), "", self.cell(th.ahead)]
+                        lead = ["", "", ""]
+                    if "decayed" in th.derived:
+                        yield [
+                            *lead,
+                            m(f"{th.sym} {nt.minus} {nt.eta} {self.lam} {th.sym}"),
+                            "",
+                            self.cell(th.derived["decayed"]),
+                        ]
+                        lead = ["", "", ""]
+                    for name in names:
+                        old = th.state_before.get(name)
+                        new = th.state_after.get(name, th.derived.get(name, 0.0))
+                        yield [
+                            *lead,
+                            m(th.state(name)),
+                            "" if old is None else self.cell(old),
+                            self.cell(new),
+                        ]
+                        lead = ["", "", ""]
+                    yield [*lead, m(th.sym), self.cell(th.before, th.given), self.cell(th.after)]
+
+        total = sum((lt.weights.size + lt.biases.size + len(lt.grad_params)) for lt in st.layers)
+        self.add(Para(f"The update ({nt.name(rule.name)}), quantity by quantity:"))
+        self.table(
+            ["layer", m(self.theta), m(nt.d(self.theta)), "quantity", "before", "after"],
+            rows(),
+            total * per,
+        )
 
     # -- summary -------------------------------------------------------------------------------
     def summary(self) -> None:

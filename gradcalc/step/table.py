@@ -14,7 +14,7 @@ from rich.text import Text
 
 from gradcalc.doc.notation import sparkline
 from gradcalc.step.select import gaps
-from gradcalc.step.trace import RunTrace, StepTrace
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
 
 def num(value: float) -> str:
@@ -113,7 +113,14 @@ def _forward(
     return _table(title, cols, rows(), m * sum(trace.sizes), limit)
 
 
-def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndarray) -> Text:
+def _loss_line(
+    trace: RunTrace,
+    losses: np.ndarray,
+    loss: float,
+    output: np.ndarray,
+    cost: ForwardTrace | StepTrace | None = None,
+) -> Text:
+    """The cost line; `cost` (a pass or a step) adds its data cost and L2 penalty apart."""
     text = Text()
     text.append("Loss  ", style="bold")
     text.append(f"{trace.loss}: {trace.loss_formula}")
@@ -127,6 +134,9 @@ def _loss_line(trace: RunTrace, losses: np.ndarray, loss: float, output: np.ndar
     else:
         text.append(f"\n      y = {vec(trace.y[0][:20])},  a^L = {vec(output[0][:20])}:  C = ")
     text.append(num(loss), style="bold")
+    if trace.weight_decay and cost is not None:
+        data = cost.loss if cost.data_loss is None else cost.data_loss
+        text.append(f"\n      = {num(data)} (data) + {num(cost.penalty)} (penalty (λ/2) Σ w²)")
     if trace.fused:
         text.append(f"\n      (computed from z^L through {trace.fused}, which avoids log(0))")
     return text
@@ -167,9 +177,8 @@ def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
                     num(lt.biases[j]),
                 )
 
-    eta = num(trace.learning_rate)
     mean = " (batch " + trace.reduction + ")" if trace.batch else ""
-    title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  b → b − {eta}·∂C/∂b"
+    title = f"Biases   ∂C/∂b^l_j = δ^l_j{mean} (BP3),  {_rule_text(trace, 'b')}"
     cols = ["l", "j", "b^l_j", "∂C/∂b^l_j", "b^l_j new"]
     return _table(title, cols, rows(), sum(trace.sizes[1:]), limit)
 
@@ -191,14 +200,87 @@ def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
                         num(lt.weights[j, k]),
                     )
 
-    eta = num(trace.learning_rate)
-    title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j (BP4),  w → w − {eta}·∂C/∂w"
+    l2 = f" + {num(trace.weight_decay)}·w^l_jk" if trace.weight_decay else ""
+    title = f"Weights   ∂C/∂w^l_jk = a^(l-1)_k δ^l_j{l2} (BP4),  {_rule_text(trace, 'w')}"
     cols = (
         ["l", "j", "k", "w^l_jk"]
         + ([] if trace.batch else ["a^(l-1)_k", "δ^l_j"])
         + ["∂C/∂w^l_jk", "w^l_jk new"]
     )
     total = sum(a * b for a, b in zip(trace.sizes[:-1], trace.sizes[1:], strict=True))
+    return _table(title, cols, rows(), total, limit)
+
+
+def _rule_text(trace: RunTrace, sym: str) -> str:
+    if trace.optimizer == "sgd":
+        return f"{sym} → {sym} − {num(trace.learning_rate)}·∂C/∂{sym}"
+    return f"{sym} → new {sym} by {trace.optimizer} (see Update)"
+
+
+def _update(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType | None:
+    """Each parameter's update, one row per quantity the rule works out (so the table fits a
+    terminal however many the rule has): its state before and after, m̂ and v̂, and θ itself."""
+    from gradcalc.functions.optimizers import REGISTRY
+
+    rule = REGISTRY[trace.optimizer]
+    if not rule.state and not rule.derived and not rule.decays:
+        return None  # plain SGD: the weight and bias tables say it all
+    symbol = {name: rule.symbols[name].text for name in (*rule.state, *rule.derived)}
+
+    def parameters(lt: LayerTrace) -> Iterator[tuple[str, str, int, float, float, float]]:
+        """(kind, label, flat index, θ before, ∂C/∂θ, θ after) of each of the layer's θ."""
+        wide = max(lt.weights.shape) >= 10
+        n_in = lt.weights.shape[1]
+        for n, (before, grad, after) in enumerate(
+            zip(lt.weights_before.flat, lt.grad_weights.flat, lt.weights.flat, strict=True)
+        ):
+            j, k = divmod(n, n_in)
+            yield (
+                "weights",
+                f"w_{j + 1},{k + 1}" if wide else f"w_{j + 1}{k + 1}",
+                n,
+                before,
+                grad,
+                after,
+            )
+        for j, (before, grad, after) in enumerate(
+            zip(lt.biases_before, lt.grad_biases, lt.biases, strict=True)
+        ):
+            yield "biases", f"b_{j + 1}", j, before, grad, after
+        for name, g in lt.grad_params.items():
+            yield name, name, 0, lt.params_before[name], g, lt.params[name]
+
+    def rows() -> Iterator[tuple[str, ...]]:
+        for lt in reversed(st.layers):
+            ahead = {"weights": lt.weights_ahead, "biases": lt.biases_ahead}
+            for kind, label, n, before, grad, after in parameters(lt):
+                lead = [str(lt.layer), label, num(grad)]
+                blank = ["", "", ""]
+                at = ahead.get(kind) if kind in ahead else (lt.params_ahead or {}).get(kind)
+                if at is not None:
+                    yield (*lead, "θ̃", "", num(np.ravel(at)[n]))
+                    lead = blank
+                derived = lt.optimizer_derived.get(kind, {})
+                if "decayed" in derived:
+                    yield (*lead, "θ − ηλθ", "", num(np.ravel(derived["decayed"])[n]))
+                    lead = blank
+                for name in rule.state:
+                    old = np.ravel(lt.optimizer_state_before[kind][name])[n]
+                    new = np.ravel(lt.optimizer_state[kind][name])[n]
+                    yield (*lead, symbol[name], num(old), num(new))
+                    lead = blank
+                for name in rule.derived:
+                    yield (*lead, symbol[name], "", num(np.ravel(derived[name])[n]))
+                    lead = blank
+                yield (*lead, "θ", num(before), num(after))
+
+    equations = ";  ".join(e.text for e in rule.equations)
+    title = f"Update   {rule.name}: {equations}"
+    per = len(rule.state) + len(rule.derived) + 1 + (rule.lookahead is not None)
+    decays = 1 if rule.decay and trace.optimizer_params.get(rule.decay) else 0
+    total = sum((lt.weights.size + lt.biases.size + len(lt.grad_params)) * per for lt in st.layers)
+    total += decays * sum(lt.weights.size for lt in st.layers)
+    cols = ["l", "θ", "∂C/∂θ", "quantity", "before", "after"]
     return _table(title, cols, rows(), total, limit)
 
 
@@ -219,7 +301,8 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(grad),
                 num(lt.params[name]),
             )
-    return Group(Text("\nActivation parameters   p → p − η·∂C/∂p", style="bold"), table)
+    title = "p → p − η·∂C/∂p" if trace.optimizer == "sgd" else _rule_text(trace, "p")
+    return Group(Text(f"\nActivation parameters   {title}", style="bold"), table)
 
 
 def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
@@ -270,6 +353,11 @@ def _header(trace: RunTrace) -> RenderableType:
         f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
         f"{trace.n_steps} step{'s' if trace.n_steps != 1 else ''}"
     )
+    if trace.optimizer != "sgd":
+        hyper = ", ".join(f"{k} = {num(v)}" for k, v in trace.optimizer_params.items())
+        text.append(f", optimizer {trace.optimizer}" + (f" ({hyper})" if hyper else ""))
+    if trace.weight_decay:
+        text.append(f", L2 weight decay λ = {num(trace.weight_decay)}")
     if trace.round_to is not None:
         text.append(f", every quantity rounded to {trace.round_to} decimals")
     return text
@@ -281,14 +369,26 @@ def step_renderables(trace: RunTrace, st: StepTrace, max_rows: int = 40) -> list
         Text(f"\nStep {st.step} of {trace.n_steps}", style="bold underline")
     ]
     zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
+    if st.ahead is not None:
+        parts.append(
+            Text(
+                "\nThe gradient is taken at the look-ahead point θ̃ = θ − η μ v: the passes "
+                "below are at θ̃.\n"
+                f"The step's loss is the cost at θ before the step: C = {num(st.loss)}",
+            )
+        )
     parts.append(_forward(trace, zs, activations, max_rows))
-    parts.append(_loss_line(trace, st.losses, st.loss, activations[-1]))
+    cost = st.ahead or st
+    parts.append(_loss_line(trace, cost.losses, cost.loss, activations[-1], cost))
     parts.append(_backward(trace, st, max_rows))
     parts.append(_weights(trace, st, max_rows))
     parts.append(_biases(trace, st, max_rows))
     extra = _params(trace, st)
     if extra is not None:
         parts.append(extra)
+    update = _update(trace, st, max_rows)
+    if update is not None:
+        parts.append(update)
     return parts
 
 
@@ -328,7 +428,7 @@ def renderables(
     if not n:
         final = trace.final
         parts.append(_forward(trace, final.z, final.a, max_rows))
-        parts.append(_loss_line(trace, final.losses, final.loss, final.output))
+        parts.append(_loss_line(trace, final.losses, final.loss, final.output, final))
     parts.append(_summary(trace, exact))
     curve = loss_curve(trace, width)
     if curve is not None:

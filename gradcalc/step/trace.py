@@ -39,6 +39,15 @@ class LayerTrace:
     # What the update rule keeps, after this step: "weights", "biases" or a learnable
     # parameter's name -> the rule's state arrays by name (empty for plain SGD).
     optimizer_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # The same before this step (zeros at step 1), and what the rule worked out on the way
+    # (Adam's m_hat, v_hat; "decayed": the weights after AdamW's decoupled decay).
+    optimizer_state_before: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    optimizer_derived: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # A look-ahead rule (Nesterov) ran this step's passes at θ̃: z, a, δ and the gradients above
+    # are those of θ̃; *_before are θ, which the update moves.
+    weights_ahead: np.ndarray | None = None
+    biases_ahead: np.ndarray | None = None
+    params_ahead: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,17 +66,23 @@ class LayerState:
 @dataclass(frozen=True)
 class StepTrace:
     step: int
-    loss: float  # the reduced cost before this step's update
+    loss: float  # the reduced cost before this step's update (at θ, with the penalty)
     losses: np.ndarray  # C_x per example
     layers: tuple[LayerTrace, ...]
+    data_loss: float | None = None  # the reduced data cost; None: the same as loss
+    penalty: float = 0.0  # (λ/2) Σ_l Σ_jk (w^l_jk)² at θ
+    # A look-ahead rule's pass at θ̃, whose z and a the layers hold (None for other rules).
+    ahead: ForwardTrace | None = None
 
 
 @dataclass(frozen=True)
 class ForwardTrace:
-    loss: float
-    losses: np.ndarray
+    loss: float  # the reduced cost, with the L2 penalty when there is one
+    losses: np.ndarray  # C_x per example (the data cost, no penalty)
     z: tuple[np.ndarray, ...]
     a: tuple[np.ndarray, ...]  # a^2 .. a^L
+    data_loss: float | None = None  # the reduced data cost; None: the same as loss
+    penalty: float = 0.0  # (λ/2) Σ w²
 
     @property
     def output(self) -> np.ndarray:
@@ -100,6 +115,9 @@ class RunTrace(RichDisplay):
     # With round_to: the same run without rounding, for the drift tables (None when not asked
     # for, or when the exact run diverged where the rounded one did not).
     exact: RunTrace | None = None
+    optimizer: str = "sgd"  # the update rule's registry name
+    optimizer_params: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0  # λ of the L2 penalty in the cost
     # A streamed run keeps only the steps its writer shows: `steps` holds those, `total_steps`
     # counts every step run and `step_losses` holds C before each of them (None: all kept).
     total_steps: int | None = None

@@ -1,0 +1,486 @@
+"""Answer sheets: YAML or JSON -> arrays of answers (NaN where not answered), and the blank sheet.
+
+Two shapes are read. The sheet form addresses each quantity by layer number:
+`z: {2: [0.21, -0.24], 3: [-0.322]}`; the contract form is `gradcalc step --format json`'s own
+document (or any subset of it), `steps: [{step, loss, layers: [{layer, z, a, ...}]}]`. Either
+may be one step (`step: N` at the top) or `steps:` a list of step blocks. The file goes through
+the config loader, so every refusal names the file, the key path and the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcalc.check.cells import (
+    COST_QUANTITIES,
+    FINAL_QUANTITIES,
+    LAYER_QUANTITIES,
+    PARAM_QUANTITIES,
+    Key,
+    Shape,
+    indices,
+    symbol,
+)
+from gradcalc.errors import KeyPath, did_you_mean
+from gradcalc.step.config import _Doc, _number, _type_name, parse_yaml, read_text
+
+STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
+LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
+# What the contract says about the update rule, per step and per layer: read, not graded.
+STEP_CONTRACT_KEYS = ("data_loss", "penalty", "lookahead")
+LAYER_CONTRACT_KEYS = (
+    "optimizer_state",
+    "weights_lookahead",
+    "biases_lookahead",
+    "activation_params_lookahead",
+)
+# The rest of the contract's top level: read (sizes and examples must fit), not graded.
+CONTRACT_KEYS = (
+    "format_version",
+    "gradcalc_version",
+    "config",
+    "loss_function",
+    "loss_params",
+    "learning_rate",
+    "reduction",
+    "examples",
+    "sizes",
+    "round",
+    "initial",
+    "final",
+    "optimizer",
+    "weight_decay",
+    "steps_run",
+    "show",
+    "parameters",
+)
+TOP_KEYS = ("steps", *STEP_KEYS, *CONTRACT_KEYS, *STEP_CONTRACT_KEYS)
+
+MISSING_HINT = "check the path, or write a blank sheet with 'gradcalc check CONFIG --template'"
+EMPTY_HINT = "'gradcalc check CONFIG --template' writes a blank sheet to fill in"
+
+
+@dataclass
+class Answers:
+    source: str
+    # step -> (quantity, layer) -> answers, NaN where not answered
+    steps: dict[int, dict[Key, np.ndarray]] = field(default_factory=dict)
+    final: dict[Key, np.ndarray] = field(default_factory=dict)
+    # A contract document's `round: N`: it was written by `gradcalc step --round N`.
+    round_to: int | None = None
+
+    def digits_written(self) -> tuple[int, int] | None:
+        """The most common count of decimals, and of significant figures, among the answers as
+        written (their shortest repr); None when there are none."""
+        from collections import Counter
+
+        decimals: Counter[int] = Counter()
+        figures: Counter[int] = Counter()
+        for block in [*self.steps.values(), self.final]:
+            for values in block.values():
+                for v in np.ravel(values):
+                    if np.isnan(v) or v == 0:
+                        continue
+                    text = f"{abs(float(v)):.12f}".rstrip("0")
+                    whole, _, frac = text.partition(".")
+                    decimals[len(frac)] += 1
+                    figures[len((whole + frac).lstrip("0"))] += 1
+        if not decimals:
+            return None
+        return decimals.most_common(1)[0][0], figures.most_common(1)[0][0]
+
+    def answered(self) -> int:
+        blocks = [*self.steps.values(), self.final]
+        return sum(int(np.count_nonzero(~np.isnan(v))) for block in blocks for v in block.values())
+
+
+def load(source: str, shape: Shape, steps: int) -> Answers:
+    """Read an answer file ('-' for standard input) for a network of `shape` run `steps` steps."""
+    name, text = read_text(source, MISSING_HINT)
+    return load_text(text, name, shape, steps)
+
+
+def load_text(text: str, name: str, shape: Shape, steps: int) -> Answers:
+    doc = parse_yaml(text, name, EMPTY_HINT)
+    return _Reader(doc, shape, steps).read()
+
+
+class _Reader:
+    def __init__(self, doc: _Doc, shape: Shape, steps: int) -> None:
+        self.doc, self.shape, self.steps = doc, shape, steps
+        self.out = Answers(doc.source)
+
+    def read(self) -> Answers:
+        doc, data = self.doc, self.doc.data
+        if not isinstance(data, dict):
+            raise doc.error(
+                (),
+                f"an answer sheet is a mapping of quantities (z, a, loss, delta, ...), "
+                f"got {_type_name(data)}",
+                EMPTY_HINT,
+            )
+        self._keys(data, (), TOP_KEYS, "an answer sheet")
+        self._contract(data)
+        if "steps" in data:
+            clash = [k for k in STEP_KEYS if k in data]
+            if clash:
+                raise doc.error(
+                    (clash[0],),
+                    "give the quantities of one step at the top, or 'steps:' a list of step "
+                    "blocks, not both",
+                )
+            blocks = data["steps"]
+            if not isinstance(blocks, list):
+                raise doc.error(
+                    ("steps",), f"expected a list of step blocks, got {_type_name(blocks)}"
+                )
+            for i, block in enumerate(blocks):
+                if not isinstance(block, dict):
+                    raise doc.error(
+                        ("steps", i),
+                        f"expected a step block (step: N and its quantities), "
+                        f"got {_type_name(block)}",
+                    )
+                self._block(block, ("steps", i), default_step=i + 1)
+        else:
+            self._block(data, (), default_step=1)
+        return self.out
+
+    # -- the structure -----------------------------------------------------------------------
+    def _keys(self, mapping: dict[str, Any], path: KeyPath, allowed: tuple[str, ...], what: str):
+        for key in mapping:
+            if key not in allowed:
+                raise self.doc.error(
+                    (*path, key), f"unknown key in {what}", did_you_mean(key, allowed)
+                )
+
+    def _contract(self, data: dict[str, Any]) -> None:
+        shape = self.shape
+        if "sizes" in data and data["sizes"] != list(shape.sizes):
+            raise self.doc.error(
+                ("sizes",),
+                f"the answers are for a {_dashed(data['sizes'])} network, the config's is "
+                f"{_dashed(shape.sizes)}",
+            )
+        if "examples" in data and data["examples"] != shape.examples:
+            raise self.doc.error(
+                ("examples",),
+                f"the answers are for {data['examples']} examples, the config has {shape.examples}",
+            )
+        rounded = data.get("round")
+        if rounded is not None:
+            if isinstance(rounded, bool) or not isinstance(rounded, int) or not 0 <= rounded <= 12:
+                raise self.doc.error(
+                    ("round",), f"expected null or decimals 0..12, got {_type_name(rounded)}"
+                )
+            self.out.round_to = rounded
+        final = data.get("final")
+        if final is None:
+            return
+        if not isinstance(final, dict):
+            raise self.doc.error(
+                ("final",), f"expected a mapping with loss and output, got {_type_name(final)}"
+            )
+        # The contract's final pass also splits its cost into data_loss and penalty: not graded.
+        self._keys(final, ("final",), (*FINAL_QUANTITIES, "data_loss", "penalty"), "'final'")
+        for q in FINAL_QUANTITIES:
+            if final.get(q) is not None:
+                key: Key = (q, None)
+                self.out.final[key] = self._cells(final[q], ("final", q), key)
+
+    def _block(self, block: dict[str, Any], path: KeyPath, default_step: int) -> None:
+        doc = self.doc
+        self._keys(block, path, (*STEP_KEYS, *STEP_CONTRACT_KEYS), "a step block")
+        step = block.get("step", default_step)
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise doc.error((*path, "step"), f"expected a step number, got {_type_name(step)}")
+        if not 1 <= step <= self.steps:
+            runs = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+            raise doc.error(
+                (*path, "step"),
+                f"there is no step {step}: the config runs {runs}",
+                f"pass --steps {step}" if step > self.steps else None,
+            )
+        if step in self.out.steps:
+            raise doc.error((*path, "step"), f"step {step} is answered twice")
+        answers: dict[Key, np.ndarray] = {}
+        self.out.steps[step] = answers
+        for q in COST_QUANTITIES:
+            if q == "losses" and not self.shape.batch and q in block:
+                raise doc.error(
+                    (*path, q),
+                    "'losses' (one cost per example) is for a batch; one example has only 'loss'",
+                )
+            if block.get(q) is not None:
+                key: Key = (q, None)
+                answers[key] = self._cells(block[q], (*path, q), key)
+        for q in (*LAYER_QUANTITIES, *PARAM_QUANTITIES):
+            by_layer = block.get(q)
+            if by_layer is None:
+                continue
+            if not isinstance(by_layer, dict):
+                raise doc.error(
+                    (*path, q),
+                    f"expected a mapping from layer number to values, e.g. {{2: [...]}}, "
+                    f"got {_type_name(by_layer)}",
+                )
+            for name, value in by_layer.items():
+                l = self._layer(name, (*path, q, name))
+                if value is not None:
+                    self._put(answers, (q, l), value, (*path, q, name))
+        layers = block.get("layers")
+        if layers is None:
+            return
+        if not isinstance(layers, list):
+            raise doc.error(
+                (*path, "layers"),
+                f"expected a list of layer records (layer: l, z: ..., a: ...), "
+                f"got {_type_name(layers)}",
+            )
+        for i, item in enumerate(layers):
+            where = (*path, "layers", i)
+            if not isinstance(item, dict):
+                raise doc.error(where, f"expected a layer record, got {_type_name(item)}")
+            self._keys(item, where, (*LAYER_ITEM_KEYS, *LAYER_CONTRACT_KEYS), "a layer record")
+            if "layer" not in item:
+                raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
+            l = self._layer(item["layer"], (*where, "layer"))
+            for q in (*LAYER_QUANTITIES, *PARAM_QUANTITIES):
+                if item.get(q) is not None:
+                    self._put(answers, (q, l), item[q], (*where, q))
+
+    def _put(self, answers: dict[Key, np.ndarray], key: Key, value: Any, path: KeyPath) -> None:
+        if key in answers:
+            raise self.doc.error(path, f"layer {key[1]}'s {key[0]} is answered twice")
+        answers[key] = self._cells(value, path, key)
+
+    def _layer(self, name: Any, path: KeyPath) -> int:
+        L = self.shape.L
+        text = str(name)
+        if isinstance(name, bool) or not text.lstrip("-").isdigit():
+            raise self.doc.error(
+                path, f"expected a layer number 2..{L}, got {_type_name(name)}", "e.g. 2"
+            )
+        l = int(text)
+        if l == 1:
+            raise self.doc.error(path, "layer 1 is the input; answers start at layer 2")
+        if not 2 <= l <= L:
+            raise self.doc.error(path, f"there is no layer {l}: the network has layers 2..{L}")
+        return l
+
+    # -- the numbers -------------------------------------------------------------------------
+    def _cells(self, value: Any, path: KeyPath, key: Key) -> np.ndarray:
+        shape = self.shape
+        q, l = key
+        dims = shape.array_shape(key)
+        if q in PARAM_QUANTITIES:
+            names = shape.param_names(key)
+            return self._params(value, path, names, l)
+        if not dims:
+            return np.asarray(self._number(value, path))
+        if len(dims) == 1:
+            what = {
+                "losses": "one cost per example",
+                "grad_biases": f"one per unit of layer {l}",
+                "biases": f"one per unit of layer {l}",
+            }[q]
+            return self._vector(value, path, dims[0], what)
+        rows, width = dims
+        if q in ("z", "a", "delta", "output"):
+            unit = f"one per unit of layer {l if l else shape.L}"
+            if not shape.batch:
+                return self._vector(value, path, width, unit)[None, :]
+            if (
+                isinstance(value, list)
+                and width == 1
+                and all(not isinstance(v, list) for v in value)
+            ):
+                value = [[v] for v in value]  # a batch of one-unit layers may be written flat
+            return self._matrix(value, path, rows, width, "example", unit)
+        if isinstance(value, list) and rows == 1 and all(not isinstance(v, list) for v in value):
+            value = [value]  # one row may be written flat
+        return self._matrix(
+            value, path, rows, width, "unit j", f"w^{l}_jk for k = 1..{width}", transpose_hint=True
+        )
+
+    def _number(self, value: Any, path: KeyPath) -> float:
+        if value is None:
+            return float("nan")
+        return _number(self.doc, value, path)
+
+    def _vector(self, value: Any, path: KeyPath, n: int, what: str) -> np.ndarray:
+        if not isinstance(value, list):
+            if n == 1 and not isinstance(value, dict):
+                return np.array([self._number(value, path)])
+            raise self.doc.error(
+                path, f"expected a list of {n} numbers ({what}), got {_type_name(value)}"
+            )
+        if len(value) != n:
+            raise self.doc.error(path, f"expected {n} numbers ({what}), got {len(value)}")
+        return np.array([self._number(v, (*path, i)) for i, v in enumerate(value)], dtype=float)
+
+    def _matrix(
+        self,
+        value: Any,
+        path: KeyPath,
+        rows: int,
+        width: int,
+        row_name: str,
+        what: str,
+        transpose_hint: bool = False,
+    ) -> np.ndarray:
+        if not isinstance(value, list):
+            raise self.doc.error(
+                path,
+                f"expected {rows} rows (one per {row_name}) of {width} numbers, "
+                f"got {_type_name(value)}",
+            )
+        hint = None
+        if (
+            transpose_hint
+            and rows != width
+            and len(value) == width
+            and all(isinstance(r, list) and len(r) == rows for r in value)
+        ):
+            hint = "that is the transpose: row j holds the unit's weights w_jk, k = 1..n_(l−1)"
+        if len(value) != rows:
+            raise self.doc.error(
+                path,
+                f"expected {rows} rows (one per {row_name}) of {width} numbers, got "
+                f"{len(value)} rows",
+                hint,
+            )
+        out = np.empty((rows, width))
+        for i, row in enumerate(value):
+            if row is None:
+                out[i] = np.nan
+                continue
+            out[i] = self._vector(row, (*path, i), width, what)
+        return out
+
+    def _params(self, value: Any, path: KeyPath, names: tuple[str, ...], l: int | None):
+        if not names:
+            raise self.doc.error(path, f"layer {l}'s activation has no such parameters")
+        if not isinstance(value, dict):
+            raise self.doc.error(
+                path,
+                f"expected a mapping of parameter values, e.g. {{{names[0]}: 0.25}}, "
+                f"got {_type_name(value)}",
+            )
+        self._keys(value, path, names, f"layer {l}'s parameters")
+        return np.array([self._number(value.get(n), (*path, n)) for n in names], dtype=float)
+
+
+def _dashed(sizes: Any) -> str:
+    if isinstance(sizes, list | tuple):
+        return "-".join(str(s) for s in sizes)
+    return str(sizes)
+
+
+# ---- the blank sheet -------------------------------------------------------------------------
+
+
+def template(shape: Shape, steps: int, source: str, describe: str, graded: str) -> str:
+    """A blank answer sheet for every quantity of `steps` steps, with comments in Nielsen's
+    notation; it loads back as an empty set of answers."""
+    lines = [
+        f"# Answers for {source}: {describe}.",
+        "# Replace each null with your number; leave null what you do not answer.",
+        f"# Grade with: gradcalc check {graded} ANSWERS.yaml",
+    ]
+    if steps == 1:
+        lines.append("step: 1")
+        lines += _block(shape, "")
+    else:
+        lines.append("steps:")
+        for s in range(1, steps + 1):
+            lines.append(f"  - step: {s}")
+            lines += _block(shape, "    ")
+    return "\n".join(lines) + "\n"
+
+
+_COMMENTS = {
+    "z": "z^l = w^l a^(l−1) + b^l",
+    "a": "a^l = f(z^l)",
+    "losses": "C_x, the cost of each example",
+    "loss": "C, the cost before the update",
+    "delta": "δ^l = ∂C/∂z^l (BP1 for l = L, BP2 below it)",
+    "grad_weights": "∂C/∂w^l_jk = a^(l−1)_k δ^l_j (BP4); row j, column k",
+    "grad_biases": "∂C/∂b^l_j = δ^l_j (BP3)",
+    "grad_activation_params": "∂C/∂p for the learned activation parameters",
+    "weights": "w^l_jk after the update w → w − η ∂C/∂w; row j, column k",
+    "biases": "b^l_j after the update b → b − η ∂C/∂b",
+    "activation_params": "the activation's parameters after the update",
+}
+
+
+def _block(shape: Shape, pad: str) -> list[str]:
+    out: list[str] = []
+    by_quantity: dict[str, list[Key]] = {}
+    for key in shape.step_keys():
+        by_quantity.setdefault(key[0], []).append(key)
+    for q, keys in by_quantity.items():
+        if keys[0][1] is None:
+            key = keys[0]
+            if q == "losses":
+                nulls = "[" + ", ".join("null" for _ in range(shape.examples)) + "]"
+                out.append(f"{pad}{q}: {nulls}  # {_COMMENTS[q]}, x = 1..{shape.examples}")
+            else:
+                out.append(f"{pad}{q}: null  # {_COMMENTS[q]}")
+            continue
+        out.append(f"{pad}{q}:  # {_COMMENTS[q]}")
+        for key in keys:
+            out += _layer_lines(shape, key, pad + "  ")
+    return out
+
+
+def _layer_lines(shape: Shape, key: Key, pad: str) -> list[str]:
+    q, l = key
+    dims = shape.array_shape(key)
+    cells = list(indices(key, shape))
+    names = [symbol(key, i, shape) for _, i in cells]
+    if q in PARAM_QUANTITIES:
+        body = ", ".join(f"{n}: null" for n in shape.param_names(key))
+        return [f"{pad}{l}: {{{body}}}  # " + ", ".join(names)]
+    batch_rows = q in ("z", "a", "delta") and shape.batch
+    if len(dims) == 1 or (q in ("z", "a", "delta") and not batch_rows):
+        nulls = ", ".join("null" for _ in names)
+        return [f"{pad}{l}: [{nulls}]  # " + ", ".join(names)]
+    rows, width = dims
+    out = [f"{pad}{l}:"]
+    for r in range(rows):
+        row = [n.split(" (x = ")[0] for n in names[r * width : (r + 1) * width]]
+        nulls = ", ".join("null" for _ in row)
+        lead = f"x = {r + 1}: " if batch_rows else ""
+        out.append(f"{pad}  - [{nulls}]  # {lead}" + ", ".join(row))
+    return out
+
+
+# ---- points per group ------------------------------------------------------------------------
+
+
+def load_points(source: str) -> dict[str, float]:
+    """A YAML mapping of quantity group -> points per cell (`delta: 2`); others count 1."""
+    from gradcalc.check.cells import GROUPS
+
+    name, text = read_text(source, "check the path of the --points file")
+    doc = parse_yaml(text, name, "write e.g. 'delta: 2' for two points per δ cell")
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error(
+            (), f"expected a mapping of quantity groups to points, got {_type_name(data)}"
+        )
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        if key not in GROUPS:
+            raise doc.error((key,), "unknown quantity group", did_you_mean(key, GROUPS))
+        number = _number(doc, value, (key,))
+        if number < 0:
+            raise doc.error((key,), f"points must be ≥ 0, got {number:g}")
+        out[key] = number
+    return out

@@ -1,0 +1,233 @@
+"""gradcalc check: grade answers to a step — a hand-worked sheet or another program's numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from gradcalc.cli.options import (
+    View,
+    check_output,
+    color_option,
+    complete_example,
+    complete_path,
+    emit,
+)
+from gradcalc.errors import GradcalcError
+from gradcalc.limits import MAX_STEPS
+
+if TYPE_CHECKING:
+    from gradcalc.check.grade import Report
+
+
+def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be a finite number ≥ 0, got {value:g}")
+    return value
+
+
+@click.command(
+    "check",
+    short_help="Grade answers to a step cell by cell, naming known mistakes.",
+    epilog=("\b\nExample:\n  gradcalc check --example worked-example --template > answers.yaml"),
+)
+@click.argument("config", required=False, metavar="[CONFIG]", shell_complete=complete_path)
+@click.argument("answers", required=False, metavar="[ANSWERS]", shell_complete=complete_path)
+@click.option(
+    "--example",
+    "example",
+    metavar="NAME",
+    shell_complete=complete_example,
+    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`).",
+)
+@click.option(
+    "--template",
+    is_flag=True,
+    help="Print a blank answer sheet for CONFIG (every quantity, null values) instead.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, MAX_STEPS),
+    metavar="N",
+    help="SGD steps the answers cover (overrides `steps:` in the config).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "gradescope"]),
+    default="table",
+    show_default=True,
+    help="Output format: a table, the JSON contract, or Gradescope's results.json.",
+)
+@click.option(
+    "--decimals",
+    type=click.IntRange(0, 12),
+    metavar="N",
+    help="The answers were worked rounding every quantity to N decimals: accept what such a "
+    "hand calculation can produce.",
+)
+@click.option(
+    "--sig-figs",
+    "sig_figs",
+    type=click.IntRange(1, 15),
+    metavar="N",
+    help="As --decimals, for N significant figures.",
+)
+@click.option(
+    "--rtol",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    callback=_tolerance,
+    help="Relative tolerance of a correct cell.",
+)
+@click.option(
+    "--atol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    callback=_tolerance,
+    help="Absolute tolerance of a correct cell.",
+)
+@click.option(
+    "--no-carry",
+    is_flag=True,
+    help="Do not accept a cell that is right only given an earlier wrong answer.",
+)
+@click.option(
+    "--require-all",
+    is_flag=True,
+    help="Every cell of the steps must be answered; a missing one fails (status 1).",
+)
+@click.option(
+    "--points",
+    "points_file",
+    metavar="FILE",
+    help="YAML: points per cell of each quantity group (e.g. delta: 2); others count 1.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Write the output to FILE instead (atomically; any format); - is standard output.",
+)
+@color_option
+@click.pass_context
+def command(
+    ctx: click.Context,
+    config: str | None,
+    answers: str | None,
+    example: str | None,
+    template: bool,
+    steps: int | None,
+    fmt: str,
+    decimals: int | None,
+    sig_figs: int | None,
+    rtol: float,
+    atol: float,
+    no_carry: bool,
+    require_all: bool,
+    points_file: str | None,
+    output: str | None,
+    color: str,
+) -> None:
+    """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
+    CONFIG, cell by cell: ✓ correct, ≈ correct to the rounding, ↳ right given an earlier error,
+    ✗ wrong (with the known mistake named when one matches). A whole `gradcalc step --format
+    json` document is accepted as answers. --example NAME replaces CONFIG with a config
+    bundled with gradcalc.
+
+    Exit status: 0 every answered cell is right, 1 at least one is wrong (or, with
+    --require-all, missing), 2 bad input.
+    """
+    from gradcalc.check import answers as answers_mod
+    from gradcalc.check.cells import Shape
+    from gradcalc.step import config as config_mod
+
+    if example is not None and answers is None:
+        config, answers = None, config  # the one positional argument is the answers
+    if (config is None) == (example is None):
+        raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
+    if template == (answers is not None):
+        raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
+    if config == "-" and answers == "-":
+        raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
+    if decimals is not None and sig_figs is not None:
+        raise click.UsageError("give --decimals or --sig-figs, not both")
+    if output == "-":
+        output = None
+    if output is not None:
+        check_output(output)
+        target = Path(output)
+        for source in (config, answers, points_file):
+            if source in (None, "-") or not (target.exists() and Path(source).exists()):
+                continue
+            if target.samefile(source):
+                raise GradcalcError(
+                    f"--output {output}: is an input being read; choose another file"
+                )
+
+    if example is not None:
+        from gradcalc.step.examples import find
+
+        found = find(example)
+        config = f"{found.stem}.yaml"
+        spec = config_mod.load_text(found.read_text(encoding="utf-8"), config)
+    else:
+        assert config is not None
+        spec = config_mod.load(config)
+    n_steps = spec.steps if steps is None else steps
+    shape = Shape.of(spec)
+    if template:
+        graded = f"--example {example}" if example is not None else config
+        text = answers_mod.template(
+            shape, max(n_steps, 1), config, _describe(spec, n_steps), graded
+        )
+        emit(text, output, color)
+        return
+    if n_steps < 1:
+        raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
+    points = answers_mod.load_points(points_file) if points_file else {}
+    assert answers is not None
+    sheet = answers_mod.load(answers, shape, n_steps)
+
+    from gradcalc.check.grade import Options, grade
+
+    if decimals is None and sig_figs is None and sheet.round_to is not None:
+        decimals = sheet.round_to  # a `gradcalc step --round N` document says how it was worked
+    options = Options(
+        rtol=rtol,
+        atol=atol,
+        decimals=decimals,
+        sig_figs=sig_figs,
+        carry=not no_carry,
+        require_all=require_all,
+        points=points,
+    )
+    report = grade(spec, sheet, n_steps, options)
+
+    from gradcalc.check import views
+
+    writers: dict[str, Callable[[Report], View]] = {
+        "table": lambda r: lambda con: views.render_table(r, con),
+        "json": views.render_json,
+        "gradescope": views.render_gradescope,
+    }
+    emit(writers[fmt](report), output, color)
+    if not report.passed:
+        ctx.exit(1)
+
+
+def _describe(spec, steps: int) -> str:  # type: ignore[no-untyped-def]
+    sizes = "-".join(str(s) for s in spec.sizes)
+    acts = ", ".join(layer.activation.name for layer in spec.layers)
+    m = spec.x.shape[0]
+    return (
+        f"a {sizes} network ({acts}), {m} example{'s' if m != 1 else ''}, loss "
+        f"{spec.loss.name}, η = {spec.learning_rate:g}, {steps} step{'s' if steps != 1 else ''}"
+    )
