@@ -33,7 +33,8 @@ def load_array(name: str, key: str | None, base: Path, path: KeyPath, fail: Fail
     if file.suffix.lower() not in SUFFIXES:
         raise fail(where, f"'{name}': expected a .npy, .npz, .csv or .txt file", None)
     if not file.is_file():
-        hint = f"paths are relative to the config's folder ({base})"
+        folder = "" if str(base) == "." else f" {base}"
+        hint = f"paths are relative to the config's folder{folder}"
         raise fail(where, f"no such file '{name}'", hint)
     if key is not None and file.suffix.lower() != ".npz":
         raise fail((*path, "key"), "'key' names an array inside a .npz file", None)
