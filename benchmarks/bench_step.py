@@ -12,23 +12,28 @@ time of one step of a 10⁶-parameter network.
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
+# One BLAS/OpenMP thread for every contender: on a small machine numpy's and torch's thread pools
+# otherwise fight over the cores and the figures measure the fight. Set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import itertools  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-import itertools
 
 from gradcalc.step import config  # noqa: E402
 from gradcalc.step.engine import Stream, reuse_freed_memory  # noqa: E402
@@ -105,7 +110,7 @@ def gradcalc_json(spec: config.NetworkSpec, n: int) -> float:
 def torch_loop(spec: config.NetworkSpec, n: int) -> float:
     import torch
 
-    torch.set_num_threads(1) if os.environ.get("BENCH_TORCH_ONE_THREAD") else None
+    torch.set_num_threads(1)
     ws = [torch.tensor(layer.weights, requires_grad=True) for layer in spec.layers]
     bs = [torch.tensor(layer.biases, requires_grad=True) for layer in spec.layers]
     x = torch.tensor(spec.x)
@@ -123,7 +128,7 @@ def torch_loop(spec: config.NetworkSpec, n: int) -> float:
         with torch.no_grad():
             for p in ws + bs:
                 p -= ETA * p.grad
-    return float(loss)
+    return float(loss.detach())
 
 
 def medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -137,20 +142,38 @@ def medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[s
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+# The child reports its own high-water mark (VmHWM belongs to the process image after exec;
+# ru_maxrss would still count the benchmark's own memory, copied by fork before the exec).
+_PEAK = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as fh:
+        kb = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(str(kb * 1024))
+atexit.register(_peak)
+sys.argv = ["gradcalc", *sys.argv[1:]]
+from gradcalc.cli import main
+main()
+"""
+
+
 def run_command(args: list[str]) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of one `gradcalc` process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradcalc", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=REPO,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"gradcalc {' '.join(args)} failed: {proc.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss * 1024
+    with tempfile.NamedTemporaryFile() as peak:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _PEAK, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            env={**os.environ, "BENCH_PEAK_FILE": peak.name},
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"gradcalc {' '.join(args)} failed: {proc.stderr.decode()}")
+        return elapsed, int(Path(peak.name).read_text() or 0)
 
 
 def command_medians(runs: dict[str, list[str]], repeats: int) -> dict[str, tuple[float, int]]:
@@ -247,6 +270,7 @@ def main() -> None:
             f"table, {long} steps": ["step", str(net), "--steps", str(long), "--no-color"],
             "json, 10 steps": ["step", str(net), "--steps", "10", "--format", "json"],
             "json, 100 steps": ["step", str(net), "--steps", "100", "--format", "json"],
+            f"json, {long} steps": ["step", str(net), "--steps", str(long), "--format", "json"],
         }
         cmd = command_medians(runs, 7 if not options.quick else 3)
         print("\nthe command, end to end (median wall time, peak RSS):")
@@ -261,10 +285,9 @@ def main() -> None:
         )
         for kind in ("table", "json"):
             small = cmd[f"{kind}, 10 steps"][1]
-            big = cmd[f"{kind}, {long} steps" if kind == "table" else f"{kind}, 100 steps"][1]
-            label = f"{long}" if kind == "table" else "100"
-            print(f"  peak RSS {kind}: {label} steps / 10 steps = {big / small:.2f}×")
-        json_step = (cmd["json, 100 steps"][0] - cmd["json, 10 steps"][0]) / 90
+            big = cmd[f"{kind}, {long} steps"][1]
+            print(f"  peak RSS {kind}: {long} steps / 10 steps = {big / small:.2f}×")
+        json_step = (cmd[f"json, {long} steps"][0] - cmd["json, 100 steps"][0]) / (long - 100)
         print(f"  full JSON, per step end to end: {json_step * 1e3:.1f} ms")
 
         # One step of a 10⁶-parameter network, declared by sizes + init and from .npz.

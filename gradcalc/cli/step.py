@@ -284,7 +284,7 @@ HEAD: dict[str, int | None] = {
 def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: int) -> None:
     """Refuse, before any step, a run whose output (or what a view must keep to write it) would
     be enormous: say how large and how to ask for less."""
-    from gradcalc.limits import MAX_OUTPUT_BYTES
+    from gradcalc.limits import MAX_HELD_BYTES, MAX_OUTPUT_BYTES
 
     sizes = spec.sizes
     m = spec.x.shape[0]
@@ -304,7 +304,7 @@ def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: i
         per_step = 8 * (5 * m * units + 3 * params + 3 * units)
         what = "the worked solution would hold"
     total = per_step * drawn
-    if total > MAX_OUTPUT_BYTES:
+    if total > (MAX_OUTPUT_BYTES if name in ("json", "jsonl") else MAX_HELD_BYTES):
         raise GradcalcError(
             f"{what} about {_bytes(total)} ({drawn:,} steps shown in full × "
             f"{_bytes(per_step)}); refusing. Ask for less: --show summary, --every N, "
