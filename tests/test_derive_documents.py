@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.derivation.solution import graph_tex, number
+from gradcalc.derivation.solution import derive_style, graph_tex
 from gradcalc.doc.notation import latex_text, markdown_text
 
 HERE = Path(__file__).resolve().parent
@@ -134,7 +134,7 @@ def test_sigmoid_markdown_draws_the_sheets_graph() -> None:
 
 def test_tanh_lists_the_four_paths_and_their_sum() -> None:
     doc = derive_json("tanh", "--at", "0.5")
-    products = [number(p["product"]) for p in doc["paths"][0]["paths"]]
+    products = [derive_style()(p["product"]) for p in doc["paths"][0]["paths"]]
     for fmt in ("markdown", "latex"):
         text = document(fmt, "tanh", "--at", "0.5")
         assert "there are 4 paths" in text

@@ -22,7 +22,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.doc.notation import Notation, fmt, formula_tex, latex_escape, tex_rows
+from gradcalc.doc.notation import Notation, latex_escape, tex_rows
+from gradcalc.doc.numbers import Style
 from gradcalc.step.engine import hand_round
 
 HERE = Path(__file__).resolve().parent
@@ -35,11 +36,16 @@ regen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(regen)
 
 
+# What the equations say, not how they wrap: one equation a line (tests/test_terminal_width.py
+# checks the wrapping).
+WIDE = "1000"
+
+
 def gradcalc(*args: str, cwd: Path = ROOT) -> Result:
     """Run the real command from `cwd` (the repository root, like a user in a checkout)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(cwd)
-        return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": "100"})
+        return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1", "COLUMNS": WIDE})
 
 
 def ok(*args: str, cwd: Path = ROOT) -> str:
@@ -283,11 +289,14 @@ def test_symbols_in_nielsens_notation() -> None:
 
 
 def test_numbers_keep_significant_digits_or_exact_decimals() -> None:
+    fmt = Style(3, "sheet")
     assert fmt(0.21) == "0.210" and fmt(-0.116883) == "−0.117"
     assert fmt(0.000867027) == "0.000867" and fmt(-0.0645553) == "−0.0646"
-    assert fmt(1.234e-7) == "1.23×10⁻⁷" and fmt(1.234e-7, tex=True) == r"1.23 \times 10^{-7}"
-    assert fmt(0.0) == fmt(-0.0) == "0" and fmt(-0.0, decimals=3) == "0.000"
-    assert fmt(0.2, 6, strip=True) == "0.2" and fmt(0.0045, decimals=3) == "0.004"
+    tex = Style(3, "sheet", tex=True)
+    assert fmt(1.234e-7) == "1.23×10⁻⁷" and tex(1.234e-7) == r"1.23 \times 10^{-7}"
+    three = Style(3, "sheet", decimals=3)
+    assert fmt(0.0) == fmt(-0.0) == "0" and three(-0.0) == "0.000"
+    assert Style(6, "sheet", trim=True)(0.2) == "0.2" and three(0.0045) == "0.004"
     nt = Notation("text", round_to=3)
     assert nt.num(0.21) == "0.210" and nt.num(0.2, given=True) == "0.2"
     assert nt.par(-0.2) == "(−0.200)" and nt.par(0.2) == "0.200"
@@ -299,11 +308,6 @@ def test_tex_helpers_escape_and_break() -> None:
         r"a\_b\%c\#d\&e\textbackslash{}f\{g\}\~{}h\^{}i\textless{}j\textgreater{}"
     )
     assert latex_escape("données.yaml") == "donnees.yaml"
-    assert formula_tex("C = ½ Σ_j (y_j − a_j)²") == r"C = \tfrac{1}{2} \sum _j (y_j - a_j)^{2}"
-    assert (
-        formula_tex("f'(z) = 1 if z > 0, else α")
-        == r"f'(z) = 1 \text{ if } z > 0, \text{ else } \alpha"
-    )
     nt = Notation("latex")
     long_sum = nt.total([f"0.{k}{nt.times}0.{k}" for k in range(1, 10)])
     rows = tex_rows("z^{2}_{1}", [("=", long_sum), ("=", "0.5")], limit=40)
@@ -457,7 +461,7 @@ def test_every_registry_formula_compiles_as_tex(
     texts = [r.formula for r in [*ACTIVATIONS, *LOSSES]] + [
         r.derivative for r in [*ACTIVATIONS, *LOSSES]
     ]
-    body = "\n\n".join(f"${formula_tex(t)}$" for t in texts)
+    body = "\n\n".join(f"${t.tex}$" for t in texts)
     (tmp_path / "f.tex").write_text(
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
         + body

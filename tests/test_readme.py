@@ -85,3 +85,14 @@ def same_data(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
     return a == b
+
+
+def test_activation_and_loss_tables_are_the_registries() -> None:
+    """Every registry record has its row, with its formula, derivative and parameters as the
+    record writes them; `python tests/readme_tables.py` rewrites the tables."""
+    from readme_tables import BLOCK, rewrite, tables
+
+    found = {m.group(2): m.group(3) for m in BLOCK.finditer(README)}
+    assert set(found) == {"activations", "losses"}
+    assert found == tables(), "run: python tests/readme_tables.py"
+    assert rewrite(README) == README

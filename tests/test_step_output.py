@@ -10,7 +10,9 @@ from gradcalc.cli import cli
 
 
 def invoke(*args: str) -> str:
-    result = CliRunner().invoke(cli, ["step", "--example", "worked-example", *args])
+    result = CliRunner().invoke(
+        cli, ["step", "--example", "worked-example", *args], env={"COLUMNS": "1000"}
+    )
     assert result.exit_code == 0, result.output
     return result.output
 

@@ -369,10 +369,11 @@ def test_progress_shows_on_a_terminal_only(run_cli) -> None:
 
 
 @pytest.mark.parametrize("width", [200, 30])
-def test_fast_grid_draws_what_rich_table_draws(width: int) -> None:
+def test_fast_grid_draws_what_rich_table_and_fit_draw(width: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from gradcalc.doc.fit import Fit
     from gradcalc.step.table import _Grid
 
     columns = ("l", "j", "∂C/∂a^l_j", "δ^l_j")
@@ -389,4 +390,7 @@ def test_fast_grid_draws_what_rich_table_draws(width: int) -> None:
         con.print(renderable)
         return con.end_capture()
 
-    assert draw(_Grid(columns, rows, "")) == draw(table)
+    caption = "… 12 more rows (--max-rows 0 shows all; --format json)"
+    assert draw(_Grid(columns, rows, 2, caption)) == draw(Fit(table, 2, caption))
+    if width == 200:
+        assert draw(_Grid(columns, rows, 2, "")) == draw(table)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcalc.check.cells import Key, Shape
+from gradcalc.functions.registry import ElementwiseActivation
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import RunTrace
 
@@ -213,7 +214,7 @@ class Bounds:
         """The change of the update rule's θ when θ and g move by their bounds. For SGD that is
         e(θ) + η e(g) exactly; a rule with state (momentum, …) is bounded with its state exact."""
         spec, eta = self.spec, self.exact.learning_rate
-        if spec.optimizer.name == "sgd":
+        if spec.optimizer.plain:
             return e_theta + eta * e_g
         rule = spec.optimizer
         zeros = {k: np.zeros_like(theta, dtype=float) for k in rule.state}
@@ -234,7 +235,7 @@ class Bounds:
         if fused is not None:
             e_d = _spread(lambda zz: fused.delta(zz, spec.y, spec.loss_params), [z], [e_z], True)
             return e_d + self.u(lt.delta, e_d), self.u(lt.delta, 0 * e_d)
-        if f.prime is not None:
+        if isinstance(f, ElementwiseActivation):
             prime = f.prime
             e_f = _spread(lambda zz, aa: prime(zz, aa, p), [z, a], [e_z, e_a], False)
             e_f = e_f + _param_spread(lambda q: prime(z, a, q), p, e_p)

@@ -18,6 +18,7 @@ import numpy as np
 
 from gradcalc.check.cells import Key
 from gradcalc.check.recompute import Context, carried
+from gradcalc.functions.registry import ElementwiseActivation
 
 Values = Callable[[Context, Key], list[np.ndarray]]
 
@@ -42,9 +43,8 @@ def _derivative_of_wrong_argument(ctx: Context, key: Key) -> list[np.ndarray]:
     _, l = key
     assert l is not None
     f = ctx.layer(l).activation
-    if not f.elementwise:
+    if not isinstance(f, ElementwiseActivation):
         return []
-    assert f.prime is not None
     p = ctx.params[l - 2]
     a = ctx.given("a", l)
     with np.errstate(all="ignore"):
@@ -76,14 +76,14 @@ def _gradient_of(ctx: Context, key: Key) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _update_sign(ctx: Context, key: Key) -> list[np.ndarray]:
-    if ctx.spec.optimizer.name != "sgd":  # the two update mistakes are written for plain SGD
+    if not ctx.spec.optimizer.plain:  # the two update mistakes are written for plain SGD
         return []
     before, grad = _gradient_of(ctx, key)
     return [before + ctx.eta * grad]
 
 
 def _learning_rate_not_applied(ctx: Context, key: Key) -> list[np.ndarray]:
-    if ctx.spec.optimizer.name != "sgd":
+    if not ctx.spec.optimizer.plain:
         return []
     before, grad = _gradient_of(ctx, key)
     return [before - grad]

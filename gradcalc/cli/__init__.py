@@ -35,18 +35,13 @@ class UserError(click.ClickException):
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self.get_command(ctx, name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        try:
-            return importlib.import_module(module).command
-        except ModuleNotFoundError as exc:
-            if exc.name == module:  # a command not built yet
-                return None
-            raise
+        return importlib.import_module(module).command
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""

@@ -13,9 +13,11 @@ from gradcalc.cli.options import (
     color_option,
     complete_function,
     complete_path,
+    digits_option,
     emit,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS, write_document
 
 if TYPE_CHECKING:
     from gradcalc.derivation.engine import DeriveTrace
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
-@format_option("table", "json", "dot", "markdown", "latex")
+@format_option("table", "json", "dot", *DOCUMENTS)
 @click.option(
     "--output",
     "-o",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     help="Write the output to FILE instead, atomically (any format), e.g. -o sigmoid.md; "
     "- is standard output.",
 )
+@digits_option("default 6")
 @color_option
 def command(
     name: str,
@@ -67,6 +70,7 @@ def command(
     params: tuple[str, ...],
     fmt: str,
     output: str | None,
+    digits: int | None,
     color: str,
 ) -> None:
     """Differentiate NAME at a point the way the sheet does by hand: decompose it into a graph
@@ -86,45 +90,42 @@ def command(
     if output is not None:
         check_output(output)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace), output, color)
+    emit(WRITERS[fmt](trace, digits or 6), output, color)
 
 
-def _json(trace: DeriveTrace) -> View:
+def _json(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import json
 
     return json.render(trace)
 
 
-def _dot(trace: DeriveTrace) -> View:
+def _dot(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import dot
 
-    return dot.render(trace)
+    return dot.render(trace, digits)
 
 
-def _markdown(trace: DeriveTrace) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import markdown
+def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
+    """A document format of gradcalc.doc.DOCUMENTS: the derivation as one compact page."""
 
-    return markdown.write(build(trace, "markdown"))
+    def write(trace: DeriveTrace, digits: int) -> View:
+        from gradcalc.derivation.solution import build
 
+        return write_document(fmt, build(trace, DOCUMENTS[fmt][1], digits), compact=True)
 
-def _latex(trace: DeriveTrace) -> View:
-    from gradcalc.derivation.solution import build
-    from gradcalc.doc import latex
-
-    return latex.write(build(trace, "latex"), preamble=latex.COMPACT_PREAMBLE)
+    return write
 
 
-def _table(trace: DeriveTrace) -> View:
+def _table(trace: DeriveTrace, digits: int) -> View:
     from gradcalc.derivation import table
 
-    return lambda con: table.render(trace, con)
+    return lambda con: table.render(trace, con, digits)
 
 
-WRITERS: dict[str, Callable[[DeriveTrace], View]] = {
+# --format -> the writer; every writer takes the trace and the significant digits to write.
+WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
     "json": _json,
     "dot": _dot,
-    "markdown": _markdown,
-    "latex": _latex,
+    **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }

@@ -85,10 +85,10 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             {
                 "name": a.name,
                 "aliases": list(a.aliases),
-                "symbol": a.symbol,
+                "symbol": a.symbol.text,
                 "elementwise": a.elementwise,
-                "formula": a.formula,
-                "derivative": a.derivative,
+                "formula": a.formula.text,
+                "derivative": a.derivative.text,
                 "params": params(a),
                 "kinks": kinks(a, loss=False),
             }
@@ -98,8 +98,8 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             {
                 "name": loss.name,
                 "aliases": list(loss.aliases),
-                "formula": loss.formula,
-                "derivative": loss.derivative,
+                "formula": loss.formula.text,
+                "derivative": loss.derivative.text,
                 "params": params(loss),
                 "kinks": kinks(loss, loss=True),
             }

@@ -109,6 +109,16 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
     )
 
 
+def digits_option(defaults: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--digits",
+        type=click.IntRange(1, 17),
+        metavar="N",
+        help=f"Significant digits of the numbers written ({defaults}); JSON always has "
+        "every digit.",
+    )
+
+
 def check_output(output: str) -> None:
     """Refuse, before any work, an --output that cannot become a file: a directory, or a name in
     a directory that does not exist."""

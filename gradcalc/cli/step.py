@@ -15,8 +15,10 @@ from gradcalc.cli.options import (
     color_option,
     complete_example,
     complete_path,
+    digits_option,
     format_option,
 )
+from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
@@ -78,7 +80,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
     "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
-@format_option("table", "json", "jsonl", "markdown", "latex")
+@format_option("table", "json", "jsonl", *DOCUMENTS)
 @click.option(
     "--show",
     type=click.Choice(SHOW),
@@ -142,9 +144,11 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
 @click.option(
     "--save-weights",
     metavar="FILE",
+    shell_complete=complete_path,
     help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
+@digits_option("default 6 in the tables, 3 in the worked solutions")
 @color_option
 def command(
     config: str | None,
@@ -164,6 +168,7 @@ def command(
     output: str | None,
     save_weights: str | None,
     quiet: bool,
+    digits: int | None,
     color: str,
 ) -> None:
     """Run SGD steps on the network in CONFIG (a YAML file, or - for standard input) and show
@@ -255,7 +260,7 @@ def command(
     # A JSON document to standard output is held back while small, so an early failure (a
     # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
     with Sink(output, color, hold=8_000_000 if name == "json" else 0) as sink:
-        writer = _writer(name, show, shown, sink, max_terms, max_rows)
+        writer = WRITERS[name](sink, _Layout(show, shown, max_terms, max_rows, digits))
         writer.start(stream.head())
         for st in track(stream, n, wanted(quiet, streams and output is None)):
             writer.step(st)
@@ -275,9 +280,8 @@ HEAD: dict[str, int | None] = {
     "table": 19,
     "json": None,
     "jsonl": None,
-    "markdown": 3,
-    "latex": 3,
     "explain": 3,
+    **dict.fromkeys(DOCUMENTS, 3),
 }
 
 
@@ -320,18 +324,54 @@ def _bytes(size: float) -> str:
     raise AssertionError
 
 
-def _writer(
-    name: str, show: str, shown: Callable[[int], bool], sink: Any, max_terms: int, max_rows: int
-) -> Any:
-    from gradcalc.step import writers
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    show: str  # --show
+    shown: Callable[[int], bool]  # the steps shown in full
+    max_terms: int
+    max_rows: int
+    digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
 
-    if name in ("json", "jsonl"):
+
+# What each --format (and --explain) writes with: a writer takes the run's head, each step as
+# it is produced and the finished trace (gradcalc/step/writers.py, gradcalc/step/json.py).
+Writer = Callable[[Any, _Layout], Any]
+
+
+def _json(lines: bool) -> Writer:
+    def make(sink: Any, layout: _Layout) -> Any:
         from gradcalc.step.json import Writer
 
-        return Writer(sink.write, lines=name == "jsonl", show=show, shown=shown)
-    if name == "table":
-        if show == "summary":
-            return writers.SummaryLines(sink.write)
-        return writers.TableWriter(shown, max_rows)
-    kind = "text" if name == "explain" else name
-    return writers.SolutionWriter(shown, kind, max_terms, max_rows)
+        return Writer(sink.write, lines=lines, show=layout.show, shown=layout.shown)
+
+    return make
+
+
+def _table(sink: Any, layout: _Layout) -> Any:
+    from gradcalc.step import writers
+
+    if layout.show == "summary":
+        return writers.SummaryLines(sink.write, layout.digits or 6)
+    return writers.TableWriter(layout.shown, layout.max_rows, layout.digits or 6)
+
+
+def _solution(fmt: str) -> Writer:
+    """The worked solution: in the terminal ("explain") or as a document of DOCUMENTS."""
+
+    def make(sink: Any, layout: _Layout) -> Any:
+        from gradcalc.step import writers
+
+        return writers.SolutionWriter(
+            layout.shown, fmt, layout.max_terms, layout.max_rows, layout.digits or 3
+        )
+
+    return make
+
+
+WRITERS: dict[str, Writer] = {
+    "table": _table,
+    "json": _json(lines=False),
+    "jsonl": _json(lines=True),
+    "explain": _solution("explain"),
+    **{fmt: _solution(fmt) for fmt in DOCUMENTS},
+}

@@ -13,7 +13,8 @@ import math
 from typing import Any
 
 from gradcalc.contract import versioned
-from gradcalc.derivation.engine import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+from gradcalc.derivation.notes import write
+from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
 
 
 def render(trace: DeriveTrace) -> str:
@@ -55,7 +56,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     }
     doc.update(_graph(first.graph))
     doc["kinks"] = [_kink(k) for p in trace.points for k in p.kinks]
-    doc["notes"] = list(trace.notes)
+    doc["notes"] = [write(note) for note in trace.notes]
     if trace.several:
         doc["points"] = [_point(trace, p) for p in trace.points]
     return versioned(doc)
@@ -188,7 +189,7 @@ def _point(trace: DeriveTrace, point: PointTrace) -> dict[str, Any]:
     }
     doc.update(_graph(point.graph))
     doc["kinks"] = [_kink(k) for k in point.kinks]
-    doc["notes"] = list(point.notes)
+    doc["notes"] = [write(note) for note in point.notes]
     return doc
 
 

@@ -10,18 +10,18 @@ number comes from the trace.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
-from gradcalc.derivation.engine import (
+from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.notes import write
+from gradcalc.derivation.trace import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,
     PathSet,
     PointTrace,
     SweepRow,
-    largest_gap,
 )
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Mermaid, Para, Table
 from gradcalc.doc.notation import (
@@ -29,13 +29,13 @@ from gradcalc.doc.notation import (
     TEX_SYMBOLS,
     Kind,
     Notation,
-    fmt,
-    formula_tex,
     greek_tex,
     latex_escape,
     plural,
     tex_width,
 )
+from gradcalc.doc.numbers import Style
+from gradcalc.functions.registry import VectorActivation
 
 MAX_LINES = 30  # equations per section, and rows per table, before "… n more"
 MAX_TERMS = 6  # terms of a sum written out (a sweep over many consumers, a long sum node)
@@ -54,30 +54,19 @@ WIDTH = 72
 # ---- numbers and the engine's text as TeX --------------------------------------------------------
 
 
-def number(value: float, tex: bool = True) -> str:
-    """A number short when it is exact in few digits (−0.3, 1, 0.5), else to six significant
-    digits (0.740818, −0.0220330), six decimals from 1 up (1.740818)."""
-    v = float(value) + 0.0
-    if math.isnan(v):
-        return r"\mathrm{nan}" if tex else "nan"
-    if math.isinf(v) or v == 0:
-        return fmt(v, tex=tex)
-    if float(f"{v:.6g}") == v:
-        return fmt(v, 6, strip=True, tex=tex)
-    if 1 <= abs(float(f"{v:.6g}")) < 1e6:  # 0.9999999 too: it is written 1.000000
-        text = f"{v:.6f}"
-        return text if tex else text.replace("-", "−")
-    return fmt(v, 6, tex=tex)
+def derive_style(digits: int = 6, tex: bool = True) -> Style:
+    """A number short when it is exact in few digits (−0.3, 1, 0.5), else to `digits`
+    significant digits (0.740818, −0.0220330), `digits` decimals from 1 up (1.740818)."""
+    return Style(digits, "sheet", exact_short=True, fixed_from_one=True, tex=tex)
 
 
 class DeriveNotation(Notation):
     """The step documents' notation, with derive's numbers (six digits, exact values short)."""
 
-    def __init__(self, kind: Kind) -> None:
-        super().__init__(kind, digits=6)
-
-    def num(self, value: float, given: bool = False) -> str:
-        return number(value, self.tex)
+    def __init__(self, kind: Kind, digits: int = 6) -> None:
+        super().__init__(kind, digits=digits)
+        self.result = self.given = self.precise = derive_style(digits, self.tex)
+        self.unicode = derive_style(digits, tex=False)  # the Mermaid chart's labels
 
 
 _FUNCTIONS = {
@@ -248,9 +237,10 @@ def _eq(lhs: str, *rhs: str) -> Eq:
 
 
 class _Builder:
-    def __init__(self, trace: DeriveTrace, kind: Kind) -> None:
+    def __init__(self, trace: DeriveTrace, kind: Kind, digits: int) -> None:
         self.t = trace
-        self.nt = DeriveNotation(kind)
+        self.nt = DeriveNotation(kind, digits)
+        self.plain = Style(digits)  # numbers inside the notes' sentences, as the table has them
         self.point = trace.points[0]
         self.graph = self.point.graph
         self.out_name = self.graph.outputs[0]
@@ -267,7 +257,7 @@ class _Builder:
         return self.nt.math(expr)
 
     def n(self, value: float | None) -> str:
-        return number(value) if value is not None else r"\text{n/a}"
+        return self.nt.num(value) if value is not None else r"\text{n/a}"
 
     def code(self, text: str) -> str:
         """A name or formula as typed, in code face; in LaTeX it may break after an operator."""
@@ -374,17 +364,18 @@ class _Builder:
             )
             self.add(Para(r"{\raggedright " + text + r"\par}" if self.latex else text))
         else:
-            formula = _with_input(t.formula, self.input_name())
+            assert t.record is not None  # a registry entry owns its written forms
+            formula = _with_input(t.record.formula.tex, self.input_name())
             items = []
             for text in [
                 formula,
-                *_with_input(t.derivative_text or "", self.input_name()).split(";"),
+                *_with_input(t.record.derivative.tex, self.input_name()).split(";"),
             ]:
                 parts = _split(text.strip())
                 if parts:
-                    items.append(_eq(formula_tex(parts[0]), formula_tex(parts[1])))
+                    items.append(_eq(*parts))
             split = _split(formula)
-            lhs = formula_tex(split[0]) if split else lhs
+            lhs = split[0] if split else lhs
             self.add(Para("The function and, for the check, its derivative in closed form:"))
             self.add(Eqs(tuple(items)))
         if t.params:
@@ -402,7 +393,8 @@ class _Builder:
                 items.append(_eq("y", self.vec(t.target)))
                 items.append(_eq("C", self.n(point.value[0])))
             else:
-                items.append(_eq("s", self.vec(point.value)))
+                assert isinstance(t.record, VectorActivation)
+                items.append(_eq(t.record.output, self.vec(point.value)))
         lead = "The point and the value there:" if not t.several else "The first point:"
         if t.target is not None:
             lead = f"The output {self.m('a')}, the target {self.m('y')} and the loss there:"
@@ -462,7 +454,7 @@ class _Builder:
                 )
             )
         )
-        self.add(Mermaid(mermaid(self.graph)))
+        self.add(Mermaid(mermaid(self.graph, self.nt.unicode)))
         self.more(len(self.graph.edges) - MAX_DIAGRAM_EDGES, "edge", "not drawn")
 
     def edges(self) -> None:
@@ -613,8 +605,11 @@ class _Builder:
     def numeric(self, point: PointTrace, i: int, j: int) -> tuple[str, str]:
         """(the method, the value) of the finite difference for entry [i][j]."""
         numeric = point.numeric
-        h = f"{numeric.steps[j]:.3g}"
-        step = self.m("h = " + (fmt(float(h), 3, strip=True, tex=True) if "e" in h else h))
+        # The step of a difference quotient, a setting of the method: three digits always.
+        h = Style(3)(numeric.steps[j])
+        step = self.m(
+            "h = " + (Style(3, "sheet", trim=True, tex=True)(float(h)) if "e" in h else h)
+        )
         central = numeric.central[i][j]
         if central is not None:
             return f"central difference ({step})", self.cell(central)
@@ -650,13 +645,15 @@ class _Builder:
 
     def three_ways_jacobian(self) -> None:
         point, graph, t = self.point, self.graph, self.t
+        assert isinstance(t.record, VectorActivation)
+        s = t.record.output
         n = len(point.at)
         self.add(Heading(2, "The Jacobian three ways"))
-        entry = self.m(r"J_{ij} = \partial s_i/\partial a_j")
+        entry = self.m(rf"J_{{ij}} = \partial {s}_i/\partial a_j")
         self.add(
             Para(
                 f"Row {self.m('i')} holds the adjoints of the inputs in the sweep from output "
-                f"{self.m('s_i')}, so the graph gives the Jacobian {entry}:"
+                f"{self.m(s + '_i')}, so the graph gives the Jacobian {entry}:"
             )
         )
         rows = point.graph_jacobian
@@ -664,12 +661,11 @@ class _Builder:
         shown = _fitting(widths[:MAX_MATRIX], WIDTH)
         limit = 0 if shown == n else shown
         self.add(Eqs((_eq("J", self.nt.matrix(rows, limit=limit)),)))
-        if t.derivative_text:
-            closed = self.nt.formula(_with_input(t.derivative_text, self.input_name()))
-            self.add(Para(f"The closed form is {closed}."))
+        closed = self.m(_with_input(t.record.derivative.tex, self.input_name()))
+        self.add(Para(f"The closed form is {closed}."))
         closed_j, central = point.closed_jacobian, point.numeric.central
         if n <= 4:
-            rows = [
+            entries = [
                 [
                     self.m(partial(o, x, frac=False)),
                     self.cell(point.graph_jacobian[i][j]),
@@ -679,7 +675,7 @@ class _Builder:
                 for i, o in enumerate(graph.outputs)
                 for j, x in enumerate(graph.inputs)
             ]
-            self.table(("entry", "graph", "closed form", "central difference"), rows, "entry")
+            self.table(("entry", "graph", "closed form", "central difference"), entries, "entry")
         else:
             gap_closed = self.cell(largest_gap(point.graph_jacobian, closed_j))
             gap_numeric = self.cell(largest_gap(point.graph_jacobian, central))
@@ -728,11 +724,9 @@ class _Builder:
             routes.append("the closed form")
         if agreement.numeric is not None:
             routes.append("the finite differences")
-        absolute = fmt(floor, 1, strip=True, tex=True) + r" \cdot \max(1, \vert f\vert)"
-        within = (
-            f"within {self.m(fmt(rel, 1, strip=True, tex=True))} relative and "
-            f"{self.m(absolute)} absolute"
-        )
+        tolerance = Style(1, "sheet", trim=True, tex=True)
+        absolute = tolerance(floor) + r" \cdot \max(1, \vert f\vert)"
+        within = f"within {self.m(tolerance(rel))} relative and {self.m(absolute)} absolute"
         if len(routes) < 2:
             text = "There is no second route to compare with here (see the notes)."
         elif agreement.ok:
@@ -823,7 +817,7 @@ class _Builder:
         if not self.t.notes:
             return
         self.add(Heading(2, "Notes"))
-        items = [self.nt.text(note) for note in self.t.notes]
+        items = [self.nt.text(write(note, self.plain)) for note in self.t.notes]
         if self.latex:
             body = "\n".join(r"\item " + item for item in items)
             self.add(Para("\\begin{itemize}\n" + body + "\n\\end{itemize}"))
@@ -861,7 +855,7 @@ def _unicode_var(name: str) -> str:
     return name if _bare(name) else f"({name})"
 
 
-def mermaid(graph: GraphTrace) -> str:
+def mermaid(graph: GraphTrace, number: Style) -> str:
     """The graph as a flowchart: nodes labelled with definition, value and adjoint (of the first
     output), edges with their local partial."""
     out = graph.outputs[0]
@@ -874,13 +868,13 @@ def mermaid(graph: GraphTrace) -> str:
         head = node.name if node.kind == "input" else f"{node.name} = {short_sum(node.definition)}"
         label = _label(
             head,
-            f"= {number(node.value, tex=False)}",
-            f"∂{_unicode_var(out)}/∂{_unicode_var(node.name)} = {number(node.adjoint, tex=False)}",
+            f"= {number(node.value)}",
+            f"∂{_unicode_var(out)}/∂{_unicode_var(node.name)} = {number(node.adjoint)}",
         )
         shape = "([{}])" if node.kind == "input" else "[{}]"
         lines.append(f"  {ids[node.name]}{shape.format(label)}")
     for e in graph.edges[:MAX_DIAGRAM_EDGES]:
-        value = number(e.local, tex=False)
+        value = number(e.local)
         text = f"∂{_unicode_var(e.dst)}/∂{_unicode_var(e.src)} = {e.symbolic}"
         if e.symbolic != value:
             text += f" = {value}"
@@ -888,6 +882,6 @@ def mermaid(graph: GraphTrace) -> str:
     return "\n".join(lines)
 
 
-def build(trace: DeriveTrace, kind: Kind) -> list[Block]:
+def build(trace: DeriveTrace, kind: Kind, digits: int = 6) -> list[Block]:
     """The worked derivation as blocks in ``kind``'s notation ("markdown" or "latex")."""
-    return _Builder(trace, kind).build()
+    return _Builder(trace, kind, digits).build()

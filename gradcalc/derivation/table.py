@@ -8,40 +8,40 @@ table of every point.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.derivation.engine import DeriveTrace, GraphTrace, PointTrace, largest_gap
+from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.notes import write
+from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
+from gradcalc.doc.numbers import Style
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
 FULL_JACOBIAN_ROWS = 4  # softmax: every entry three ways up to this size, else a summary
 
 
-def num(value: float | None) -> str:
-    """Six decimals from 1 up (1.740818), six significant digits below (0.0819251)."""
-    if value is None:
-        return "—"
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    if 1 <= abs(value) < 1e6:
-        return f"{value:.6f}".rstrip("0").rstrip(".")
-    return f"{value:.6g}"
+Number = Callable[[float | None], str]
 
 
-def render(trace: DeriveTrace, console: Console) -> None:
-    console.print(Group(*renderables(trace)))
+def numbers(digits: int = 6) -> Number:
+    """`digits` decimals from 1 up (1.740818), `digits` significant digits below (0.0819251),
+    "—" where there is no value."""
+    style = Style(digits, fixed_from_one=True)
+    return lambda value: "—" if value is None else style(value)
 
 
-def renderables(trace: DeriveTrace) -> list[RenderableType]:
+def render(trace: DeriveTrace, console: Console, digits: int = 6) -> None:
+    console.print(Group(*renderables(trace, digits)))
+
+
+def renderables(trace: DeriveTrace, digits: int = 6) -> list[RenderableType]:
+    num = numbers(digits)
     point = trace.points[0]
-    parts: list[RenderableType] = [_header(trace)]
+    parts: list[RenderableType] = [_header(trace, num)]
     if trace.several:
         parts.append(
             Text(
@@ -51,29 +51,29 @@ def renderables(trace: DeriveTrace) -> list[RenderableType]:
             )
         )
     graph = point.graph
-    parts.append(_nodes(graph))
+    parts.append(_nodes(graph, num))
     if graph.edges:
-        parts.append(_edges(graph))
-    parts.append(_sweep(graph))
+        parts.append(_edges(graph, num))
+    parts.append(_sweep(graph, num))
     for path_set in graph.paths:
-        parts.append(_paths(graph, path_set))
+        parts.append(_paths(graph, path_set, num))
     if trace.elementwise:
-        parts.append(_three_ways_scalar(trace, point))
+        parts.append(_three_ways_scalar(trace, point, num))
     elif trace.kind == "vector_activation":
-        parts.append(_three_ways_jacobian(trace, point))
+        parts.append(_three_ways_jacobian(trace, point, num))
     else:
-        parts.append(_three_ways_gradient(trace, point))
+        parts.append(_three_ways_gradient(trace, point, num))
     if trace.several:
-        parts.append(_summary(trace))
+        parts.append(_summary(trace, num))
     if trace.notes:
-        parts.append(_notes(trace.notes))
+        parts.append(_notes([write(note, Style(digits)) for note in trace.notes]))
     return parts
 
 
 # ---- sections --------------------------------------------------------------------------------
 
 
-def _header(trace: DeriveTrace) -> RenderableType:
+def _header(trace: DeriveTrace, num: Number) -> RenderableType:
     lines = Text()
     lines.append(trace.name, style="bold")
     lines.append(f"    {trace.formula}\n")
@@ -87,14 +87,14 @@ def _header(trace: DeriveTrace) -> RenderableType:
     if trace.elementwise:
         lines.append("x = " + ", ".join(num(p.at[0]) for p in trace.points))
     else:
-        lines.append("a = " + _vector(point.at))
+        lines.append("a = " + _vector(point.at, num))
     if trace.target is not None:
         lines.append("\ntarget       ", style="dim")
-        lines.append("y = " + _vector(trace.target))
+        lines.append("y = " + _vector(trace.target, num))
     value = point.value[0] if trace.kind != "vector_activation" else None
     lines.append("\nvalue        ", style="dim")
     if value is None:
-        lines.append("s = " + _vector(point.value))
+        lines.append("s = " + _vector(point.value, num))
     elif trace.several:
         lines.append(", ".join(num(p.value[0]) for p in trace.points))
     else:
@@ -102,7 +102,7 @@ def _header(trace: DeriveTrace) -> RenderableType:
     return lines
 
 
-def _nodes(graph: GraphTrace) -> RenderableType:
+def _nodes(graph: GraphTrace, num: Number) -> RenderableType:
     table = _table(("node", "definition", "value"), justify=("left", "left", "right"))
     for node in graph.nodes:
         # Bare numbers are read inside the definitions; named constants (y₁, α, n) get a row.
@@ -117,7 +117,7 @@ def _nodes(graph: GraphTrace) -> RenderableType:
     return _titled("Nodes, in evaluation order", table)
 
 
-def _edges(graph: GraphTrace) -> RenderableType:
+def _edges(graph: GraphTrace, num: Number) -> RenderableType:
     table = _table(
         ("edge", "local partial", "symbolic", "value"), justify=("left",) * 3 + ("right",)
     )
@@ -126,9 +126,9 @@ def _edges(graph: GraphTrace) -> RenderableType:
     return _titled("Edges: the local partial derivative on each (constants left out)", table)
 
 
-def _sweep(graph: GraphTrace) -> RenderableType:
+def _sweep(graph: GraphTrace, num: Number) -> RenderableType:
     if len(graph.outputs) > 1:
-        return _sweeps_side_by_side(graph)
+        return _sweeps_side_by_side(graph, num)
     out = graph.outputs[0]
     table = _table(
         ("node", "adjoint", "= Σ over consumers", "numbers", "value"),
@@ -144,7 +144,7 @@ def _sweep(graph: GraphTrace) -> RenderableType:
     return _titled(f"Reverse sweep, from {out} back to the inputs", table)
 
 
-def _sweeps_side_by_side(graph: GraphTrace) -> RenderableType:
+def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
     shown = graph.outputs[:MAX_SWEEP_COLUMNS]
     table = _table(
         ("node", *(f"∂{o}/∂·" for o in shown)), justify=("left",) + ("right",) * len(shown)
@@ -162,9 +162,7 @@ def _sweeps_side_by_side(graph: GraphTrace) -> RenderableType:
     return _titled(title, table)
 
 
-def _paths(graph: GraphTrace, path_set: object) -> RenderableType:
-    from gradcalc.derivation.engine import PathSet
-
+def _paths(graph: GraphTrace, path_set: object, num: Number) -> RenderableType:
     assert isinstance(path_set, PathSet)
     table = _table(("path", "product of edge partials", "value"), justify=("left", "left", "right"))
     for path in path_set.paths:
@@ -182,13 +180,13 @@ def _paths(graph: GraphTrace, path_set: object) -> RenderableType:
     return _titled(title, table)
 
 
-def _three_ways_scalar(trace: DeriveTrace, point: PointTrace) -> RenderableType:
+def _three_ways_scalar(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
     table = _table(("route", "value"), justify=("left", "right"))
     graph_value = point.graph_jacobian[0][0]
     table.add_row("graph (reverse sweep)", num(graph_value))
     closed = point.closed_jacobian
     table.add_row("closed form", num(closed[0][0]) if closed else "none (a formula)")
-    table.add_row(*_numeric_cells(point, 0, 0))
+    table.add_row(*_numeric_cells(point, 0, 0, num))
     out = point.graph.outputs[0]
     for key, value in point.param_graph.items():
         closed_params = point.param_closed or {}
@@ -198,7 +196,7 @@ def _three_ways_scalar(trace: DeriveTrace, point: PointTrace) -> RenderableType:
     return _titled("The derivative three ways", Group(table, _agreement_line(trace, point)))
 
 
-def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace) -> RenderableType:
+def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
     n = len(point.at)
     outputs = point.graph.outputs
     inputs = point.graph.inputs
@@ -236,7 +234,7 @@ def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace) -> RenderableTyp
     return _titled("The Jacobian three ways", Group(*parts))
 
 
-def _three_ways_gradient(trace: DeriveTrace, point: PointTrace) -> RenderableType:
+def _three_ways_gradient(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
     assert trace.target is not None
     out = point.graph.outputs[0]
     table = _table(
@@ -251,13 +249,13 @@ def _three_ways_gradient(trace: DeriveTrace, point: PointTrace) -> RenderableTyp
             num(trace.target[j]),
             num(point.graph_jacobian[0][j]),
             num(closed[0][j] if closed else None),
-            _numeric_cells(point, 0, j)[1],
+            _numeric_cells(point, 0, j, num)[1],
         )
     title = f"The gradient ∂{out}/∂a_j three ways"
     return _titled(title, Group(table, _agreement_line(trace, point)))
 
 
-def _summary(trace: DeriveTrace) -> RenderableType:
+def _summary(trace: DeriveTrace, num: Number) -> RenderableType:
     first = trace.points[0]
     out = first.graph.outputs[0]
     extra = [f"∂{out}/∂{key}" for key in first.param_graph]
@@ -272,7 +270,7 @@ def _summary(trace: DeriveTrace) -> RenderableType:
             num(point.value[0]),
             num(point.graph_jacobian[0][0]),
             num(closed[0][0]) if closed else "—",
-            _numeric_cells(point, 0, 0)[1],
+            _numeric_cells(point, 0, 0, num)[1],
             *(num(v) for v in point.param_graph.values()),
             _verdict(point.agreement.ok),
         )
@@ -289,7 +287,7 @@ def _notes(notes: Sequence[str]) -> RenderableType:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _numeric_cells(point: PointTrace, i: int, j: int) -> tuple[str, str]:
+def _numeric_cells(point: PointTrace, i: int, j: int, num: Number) -> tuple[str, str]:
     numeric = point.numeric
     step = numeric.steps[j]
     central = numeric.central[i][j]
@@ -337,7 +335,7 @@ def _factor(symbolic: str) -> str:
     return symbolic if re.fullmatch(r"[\w.₀-₉‖]+", symbolic) else f"({symbolic})"
 
 
-def _vector(values: Sequence[float]) -> str:
+def _vector(values: Sequence[float], num: Number) -> str:
     return "(" + ", ".join(num(v) for v in values) + ")"
 
 

@@ -87,7 +87,9 @@ def render_block(block: Block) -> str:
     return _table(block)
 
 
-def write(blocks: Sequence[Block], preamble: str = PREAMBLE) -> str:
-    """A Mermaid chart has no LaTeX form and is left out."""
+def write(blocks: Sequence[Block], compact: bool = False) -> str:
+    """A complete document; `compact` sets the derivation's page (no geometry package). A Mermaid
+    chart has no LaTeX form and is left out."""
+    preamble = COMPACT_PREAMBLE if compact else PREAMBLE
     body = "\n\n".join(render_block(b) for b in blocks if not isinstance(b, Mermaid))
     return preamble + body + "\n\n\\end{document}\n"

@@ -45,5 +45,5 @@ def render_block(block: Block) -> str:
     return _table(block)
 
 
-def write(blocks: Sequence[Block]) -> str:
+def write(blocks: Sequence[Block], compact: bool = False) -> str:
     return "\n\n".join(render_block(b) for b in blocks) + "\n"

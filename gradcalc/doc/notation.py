@@ -6,11 +6,15 @@ and differ only in how prose is escaped.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from gradcalc.doc.numbers import Style
+
+if TYPE_CHECKING:
+    from gradcalc.functions.registry import Written
 
 Kind = Literal["text", "markdown", "latex"]
 Index = int | str
@@ -42,48 +46,7 @@ def _indices(units: Sequence[Index]) -> str:
     return ("," if any(len(p) > 1 for p in parts) else "").join(parts)
 
 
-def fmt(
-    value: float,
-    digits: int = 3,
-    *,
-    decimals: int | None = None,
-    strip: bool = False,
-    tex: bool = False,
-) -> str:
-    """A number as a person writes it: `decimals` places, or `digits` significant digits.
-
-    Significant digits keep a small gradient readable (0.000867, not 0.001); very small or large
-    magnitudes switch to 8.67×10⁻⁶. `strip` drops trailing zeros (for values given in a config).
-    """
-    v = float(value)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return ("-" if v < 0 else "") + (r"\infty" if tex else "∞")
-    v = v + 0.0  # turns −0.0 into 0.0
-    if decimals is not None:
-        text = f"{v:.{decimals}f}"
-        if float(text) == 0:
-            text = text.lstrip("-")
-    else:
-        if v == 0:
-            return "0"
-        mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
-        e = int(exponent)
-        if -5 <= e < 6:
-            text = f"{v:.{max(digits - 1 - e, 0)}f}"
-            if strip and "." in text:
-                text = text.rstrip("0").rstrip(".")
-        else:
-            if strip and "." in mantissa:
-                mantissa = mantissa.rstrip("0").rstrip(".")
-            mantissa = mantissa.replace("-", "−") if not tex else mantissa
-            power = f"10^{{{e}}}" if tex else "10" + superscript(str(e))
-            return f"{mantissa} \\times {power}" if tex else f"{mantissa}×{power}"
-    return text if tex else text.replace("-", "−")
-
-
-# The Unicode of the formulas and graphs as TeX math (and the characters TeX math reserves).
+# The Unicode of the graphs' names and of prose as TeX math (and the characters TeX math reserves).
 TEX_SYMBOLS = {
     "½": r"\tfrac{1}{2}",
     "Σ": r"\sum ",
@@ -103,24 +66,6 @@ TEX_SYMBOLS = {
     "$": r"\$",
     **{k: v + " " for k, v in _TEX_NAMES.items()},
 }
-
-
-def formula_tex(text: str) -> str:
-    """A registry formula (Unicode, e.g. 'C = ½ Σ_j (y_j − a_j)²') as TeX math."""
-    functions = {"ln": r"\ln", "exp": r"\exp", "max": r"\max", "min": r"\min", "tanh": r"\tanh"}
-
-    def word(match: re.Match[str]) -> str:
-        run = match.group(0)
-        if run in functions:
-            return functions[run]
-        if run in ("sgn", "clip", "ReLU", "PReLU", "softmax", "softplus"):
-            return rf"\operatorname{{{run}}}"
-        return rf"\text{{ {run} }}"
-
-    out = re.sub(r"\^\(([^()]*)\)", r"^{\1}", text)
-    out = re.sub(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})*", word, out)
-    out = "".join(TEX_SYMBOLS.get(c, c if c.isascii() else "?") for c in out)
-    return re.sub(r" +", " ", out).strip()
 
 
 _LATEX_PROSE = str.maketrans(
@@ -249,7 +194,12 @@ class Notation:
         self.kind: Kind = kind
         self.tex = kind != "text"
         self.round_to = round_to
-        self.digits = digits
+        self.digits = digits  # significant digits of a result (--digits)
+        # Results; values given in the config, as given (0.2, not 0.200); exact values beside
+        # rounded ones, which need more digits than the results they are compared with.
+        self.result = Style(digits, "sheet", decimals=round_to, tex=self.tex)
+        self.given = Style(max(6, digits), "sheet", trim=True, tex=self.tex)
+        self.precise = Style(max(6, digits), "sheet", tex=self.tex)
         self.times = r" \times " if self.tex else "×"  # inside a sum: 0.2×0.8
         self.ttimes = r" \times " if self.tex else " × "  # between factors of a product
         self.minus = "-" if self.tex else "−"
@@ -259,8 +209,10 @@ class Notation:
         self.ln = r"\ln" if self.tex else "ln"
 
     # -- symbols -------------------------------------------------------------------------------
-    def sym(self, name: str, layer: Index | None = None, *units: Index) -> str:
+    def sym(self, name: str | Written, layer: Index | None = None, *units: Index) -> str:
         """sym('w', 2, 1, 2) → w²₁₂ or w^{2}_{12}; an index ≥ 10 separates them with commas."""
+        if not isinstance(name, str):
+            name = self.written(name)
         if self.tex:
             out = _TEX_NAMES.get(name, name)
             if layer is not None:
@@ -279,16 +231,6 @@ class Notation:
         """∂C/∂(of)."""
         return rf"\partial C/\partial {of}" if self.tex else f"∂C/∂{of}"
 
-    def fn(self, symbol: str) -> str:
-        """An activation's symbol as a function name: σ, tanh, ReLU …"""
-        if not self.tex:
-            return symbol
-        if symbol in _TEX_NAMES:
-            return _TEX_NAMES[symbol]
-        if symbol == "tanh":
-            return r"\tanh"
-        return rf"\operatorname{{{symbol}}}"
-
     def total_sym(self, index: str) -> str:
         return rf"\sum\nolimits_{{{index}}}" if self.tex else "Σ" + subscript(index)
 
@@ -306,12 +248,10 @@ class Notation:
     def num(self, value: float, given: bool = False) -> str:
         """A result: exactly N decimals under --round N, else significant digits. Values `given`
         in the config are written as given (0.2, not 0.200)."""
-        if given:
-            return fmt(value, 6, strip=True, tex=self.tex)
-        return fmt(value, self.digits, decimals=self.round_to, tex=self.tex)
+        return (self.given if given else self.result)(value)
 
     def exact(self, value: float) -> str:
-        return fmt(value, 6, tex=self.tex)
+        return self.precise(value)
 
     def par(self, value: float, given: bool = False) -> str:
         """A number substituted after an operator: negatives (and 10-powers) in parentheses."""
@@ -378,9 +318,13 @@ class Notation:
             return latex_text(text)
         return text
 
-    def formula(self, text: str) -> str:
+    def written(self, w: Written) -> str:
+        """Display math from a registry in this kind's form (TeX or Unicode)."""
+        return w.tex if self.tex else w.text
+
+    def formula(self, w: Written) -> str:
         """A registry formula as inline math."""
-        return self.math(formula_tex(text)) if self.tex else text
+        return self.math(w.tex) if self.tex else w.text
 
 
 def plural(n: int, word: str) -> str:
@@ -400,7 +344,7 @@ def sparkline(values: Sequence[float], width: int | None = None) -> str:
         v = np.add.reduceat(v, edges[:-1]) / np.diff(edges)
     low, high = float(v.min()), float(v.max())
     if low > 0 and high / low > 100:
-        v, low, high = np.log10(v), math.log10(low), math.log10(high)
+        v, low, high = np.log10(v), float(np.log10(low)), float(np.log10(high))
     if high == low:
         return ticks[0] * len(v)
     return "".join(ticks[i] for i in np.rint((v - low) / (high - low) * 7).astype(int))

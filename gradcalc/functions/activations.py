@@ -9,10 +9,13 @@ import numpy as np
 from gradcalc.functions.registry import (
     Activation,
     Array,
+    ElementwiseActivation,
     Kink,
     NodeParams,
     Param,
     Params,
+    VectorActivation,
+    Written,
     fresh,
     index,
     subscript,
@@ -21,6 +24,7 @@ from gradcalc.functions.registry import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from gradcalc.doc.notation import Notation
     from gradcalc.graph import Graph, Node
 
 
@@ -130,73 +134,128 @@ def _kink_at_zero(slope: str, convention: str) -> Kink:
     )
 
 
+def _softmax_vjp_written(
+    nt: Notation, l: int, j: int, a: Array, g: Array, shown: int
+) -> tuple[str, str]:
+    """δ_j = a_j(∂C/∂a_j − Σ_i a_i ∂C/∂a_i), the sum written out for its first `shown` terms."""
+    inner = nt.total(
+        [nt.prod((a[i], False), (g[i], False), lead=i == 0) for i in range(shown)],
+        a.shape[0] - shown,
+    )
+    isum = f"{nt.total_sym('i')} {nt.sym('a', l, 'i')} {nt.d(nt.sym('a', l, 'i'))}"
+    aj = nt.sym("a", l, j + 1)
+    return (
+        f"{aj}({nt.d(aj)} {nt.minus} {isum})",
+        f"{nt.num(a[j])}{nt.ttimes}({nt.num(g[j])} {nt.minus} ({inner}))",
+    )
+
+
+def _op(name: str) -> Written:
+    """A function name as the sheet writes it: upright in TeX."""
+    return Written(name, rf"\operatorname{{{name}}}")
+
+
 ACTIVATIONS: list[Activation] = [
-    Activation(
+    ElementwiseActivation(
         name="identity",
-        symbol="id",
-        formula="f(z) = z",
-        derivative="f'(z) = 1",
+        symbol=_op("id"),
+        formula=Written("f(z) = z", "f(z) = z"),
+        derivative=Written("f'(z) = 1", "f'(z) = 1"),
         forward=lambda z, p: z.copy(),
         prime=lambda z, a, p: np.ones_like(z),
         aliases=("linear",),
         graph=_identity_graph,
+        bare=True,
     ),
-    Activation(
+    ElementwiseActivation(
         name="sigmoid",
-        symbol="σ",
-        formula="σ(z) = 1/(1 + e^(−z))",
-        derivative="σ'(z) = σ(z)(1 − σ(z))",
+        symbol=Written("σ", r"\sigma"),
+        formula=Written("σ(z) = 1/(1 + e^(−z))", r"\sigma (z) = 1/(1 + e^{-z})"),
+        derivative=Written("σ'(z) = σ(z)(1 − σ(z))", r"\sigma '(z) = \sigma (z)(1 - \sigma (z))"),
         forward=lambda z, p: sigmoid(z),
         prime=lambda z, a, p: a * (1.0 - a),
         graph=_sigmoid_graph,
     ),
-    Activation(
+    ElementwiseActivation(
         name="tanh",
-        symbol="tanh",
-        formula="tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))",
-        derivative="tanh'(z) = 1 − tanh²(z)",
+        symbol=Written("tanh", r"\tanh"),
+        formula=Written(
+            "tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))", r"\tanh(z) = (e^z - e^{-z})/(e^z + e^{-z})"
+        ),
+        derivative=Written("tanh'(z) = 1 − tanh²(z)", r"\tanh'(z) = 1 - \tanh^{2}(z)"),
         forward=lambda z, p: np.tanh(z),
         prime=lambda z, a, p: 1.0 - a * a,
         graph=_tanh_graph,
     ),
-    Activation(
+    ElementwiseActivation(
         name="relu",
-        symbol="ReLU",
-        formula="ReLU(z) = max(0, z)",
-        derivative="ReLU'(z) = 1 if z > 0, else 0 (0 at z = 0 by convention)",
+        symbol=_op("ReLU"),
+        formula=Written("ReLU(z) = max(0, z)", r"\operatorname{ReLU}(z) = \max(0, z)"),
+        derivative=Written(
+            "ReLU'(z) = 1 if z > 0, else 0 (0 at z = 0 by convention)",
+            r"\operatorname{ReLU}'(z) = 1 \text{ if } z > 0, \text{ else } 0 (0 \text{ at } z = 0"
+            r" \text{ by convention })",
+        ),
         forward=lambda z, p: np.maximum(z, 0.0),
         prime=lambda z, a, p: _step(z),
         graph=_relu_graph,
         kinks=(_kink_at_zero("0", "the sheet's choice: the max gate passes no gradient at 0"),),
     ),
-    Activation(
+    ElementwiseActivation(
         name="leaky_relu",
-        symbol="LReLU",
-        formula="f(z) = z if z > 0, else α·z",
-        derivative="f'(z) = 1 if z > 0, else α",
+        symbol=_op("LReLU"),
+        formula=Written(
+            "f(z) = z if z > 0, else α·z",
+            r"f(z) = z \text{ if } z > 0, \text{ else } \alpha \cdot z",
+        ),
+        derivative=Written(
+            "f'(z) = 1 if z > 0, else α", r"f'(z) = 1 \text{ if } z > 0, \text{ else } \alpha"
+        ),
         forward=lambda z, p: np.where(z > 0, z, p["alpha"] * z),
         prime=lambda z, a, p: np.where(z > 0, 1.0, p["alpha"]),
         params=(Param("alpha", 0.01, "slope for z ≤ 0", low=0.0, symbol="α"),),
         graph=_negative_slope_graph("alpha"),
         kinks=(_kink_at_zero("alpha", "the negative-side slope α, the sheet's 'α otherwise'"),),
     ),
-    Activation(
+    ElementwiseActivation(
         name="prelu",
-        symbol="PReLU",
-        formula="f(z) = z if z > 0, else a·z (a learned)",
-        derivative="∂f/∂z = 1 if z > 0, else a;  ∂f/∂a = z if z ≤ 0, else 0",
+        symbol=_op("PReLU"),
+        formula=Written(
+            "f(z) = z if z > 0, else a·z (a learned)",
+            r"f(z) = z \text{ if } z > 0, \text{ else } a\cdot z (a \text{ learned })",
+        ),
+        derivative=Written(
+            "∂f/∂z = 1 if z > 0, else a;  ∂f/∂a = z if z ≤ 0, else 0",
+            r"\partial f/\partial z = 1 \text{ if } z > 0, \text{ else } a; \partial f/\partial a"
+            r" = z \text{ if } z \le 0, \text{ else } 0",
+        ),
         forward=lambda z, p: np.where(z > 0, z, p["a"] * z),
         prime=lambda z, a, p: np.where(z > 0, 1.0, p["a"]),
         param_partials=lambda z, a, p: {"a": np.where(z > 0, 0.0, z)},
-        params=(Param("a", 0.25, "slope for z ≤ 0, learned by SGD", learnable=True),),
+        params=(
+            Param(
+                "a",
+                0.25,
+                "slope for z ≤ 0, learned by SGD",
+                learnable=True,
+                # α on the sheet keeps it apart from the activations a^l_j.
+                written=Written("α", r"\alpha"),
+            ),
+        ),
         graph=_negative_slope_graph("a"),
         kinks=(_kink_at_zero("a", "the negative-side slope a, the sheet's 'a otherwise'"),),
     ),
-    Activation(
+    ElementwiseActivation(
         name="elu",
-        symbol="ELU",
-        formula="f(z) = z if z > 0, else α(e^z − 1)",
-        derivative="f'(z) = 1 if z > 0, else α·e^z",
+        symbol=_op("ELU"),
+        formula=Written(
+            "f(z) = z if z > 0, else α(e^z − 1)",
+            r"f(z) = z \text{ if } z > 0, \text{ else } \alpha (e^z - 1)",
+        ),
+        derivative=Written(
+            "f'(z) = 1 if z > 0, else α·e^z",
+            r"f'(z) = 1 \text{ if } z > 0, \text{ else } \alpha \cdot e^z",
+        ),
         forward=lambda z, p: np.where(z > 0, z, p["alpha"] * np.expm1(np.minimum(z, 0.0))),
         prime=lambda z, a, p: np.where(z > 0, 1.0, p["alpha"] * np.exp(np.minimum(z, 0.0))),
         params=(
@@ -205,33 +264,41 @@ ACTIVATIONS: list[Activation] = [
         graph=_elu_graph,
         kinks=(_kink_at_zero("alpha", "the negative-side slope α·e⁰ = α"),),
     ),
-    Activation(
+    ElementwiseActivation(
         name="softplus",
-        symbol="softplus",
-        formula="f(z) = ln(1 + e^z)",
-        derivative="f'(z) = σ(z)",
+        symbol=_op("softplus"),
+        formula=Written("f(z) = ln(1 + e^z)", r"f(z) = \ln(1 + e^z)"),
+        derivative=Written("f'(z) = σ(z)", r"f'(z) = \sigma (z)"),
         forward=lambda z, p: np.logaddexp(0.0, z),
         prime=lambda z, a, p: sigmoid(z),
         graph=_softplus_graph,
     ),
-    Activation(
+    ElementwiseActivation(
         name="silu",
-        symbol="SiLU",
-        formula="f(z) = z·σ(z)",
-        derivative="f'(z) = σ(z)(1 + z(1 − σ(z)))",
+        symbol=_op("SiLU"),
+        formula=Written("f(z) = z·σ(z)", r"f(z) = z\cdot \sigma (z)"),
+        derivative=Written(
+            "f'(z) = σ(z)(1 + z(1 − σ(z)))", r"f'(z) = \sigma (z)(1 + z(1 - \sigma (z)))"
+        ),
         forward=lambda z, p: z * sigmoid(z),
         prime=lambda z, a, p: sigmoid(z) * (1.0 + z * (1.0 - sigmoid(z))),
         aliases=("swish",),
         graph=_silu_graph,
     ),
-    Activation(
+    VectorActivation(
         name="softmax",
-        symbol="softmax",
-        formula="s_j(z) = e^(z_j) / Σ_k e^(z_k)",
-        derivative="∂s_i/∂z_j = s_i(1 − s_j) if i = j, else −s_i·s_j",
+        symbol=_op("softmax"),
+        formula=Written("s_j(z) = e^(z_j) / Σ_k e^(z_k)", r"s_j(z) = e^{z_j} / \sum _k e^{z_k}"),
+        derivative=Written(
+            "∂s_i/∂z_j = s_i(1 − s_j) if i = j, else −s_i·s_j",
+            r"\partial s_i/\partial z_j = s_i(1 - s_j) \text{ if } i = j,"
+            r" \text{ else } -s_i\cdot s_j",
+        ),
         forward=lambda z, p: softmax(z),
         vjp=_softmax_vjp,
+        vjp_written=_softmax_vjp_written,
         graph=_softmax_graph,
+        output="s",
     ),
 ]
 

@@ -20,12 +20,14 @@ from gradcalc.functions.registry import (
     NodeParams,
     Param,
     Params,
+    Written,
     fresh,
     index,
     subscript,
 )
 
 if TYPE_CHECKING:
+    from gradcalc.doc.notation import Notation
     from gradcalc.graph import Graph, Node
 
 
@@ -153,7 +155,7 @@ def _huber_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
 
 
 def _cross_entropy_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
-    vs = []
+    vs: list[Node | float] = []
     for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1):
         # A term with y_j = 0 is 0 whatever a_j is (0·ln 0 = 0): it is left out of the graph, so
         # an a_j ≤ 0 there cannot put ln of a non-positive number into it.
@@ -203,6 +205,138 @@ def _cosine_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
     return g.sub(1.0, c, name=fresh(g, "C"))
 
 
+# The costs as a hand calculation writes them, with one example's numbers: y_j given (written as
+# in the config), a_j computed. Each returns the stages after the formula, in the notation `nt`.
+
+
+def _pairs(y: Array, a: Array, shown: int) -> list[tuple[float, float]]:
+    return list(zip(y[:shown].tolist(), a[:shown].tolist(), strict=True))
+
+
+def _scaled(nt: Notation, scale: str, terms: list[str], hidden: int) -> str:
+    """scale·(sum of the terms): a sum of several terms behind a factor goes in brackets."""
+    body = nt.total(terms, hidden)
+    if scale and (len(terms) > 1 or hidden):
+        body = f"[{body}]"
+    return f"{scale}{body}"
+
+
+def _mean_scale(nt: Notation, n: int) -> str:
+    return nt.frac(1, n) if n > 1 else ""
+
+
+def _residual(nt: Notation, yv: float, av: float) -> str:
+    """y_j − a_j with its numbers."""
+    return f"{nt.num(yv, True)} {nt.minus} {nt.par(av)}"
+
+
+def _squares_written(mean: bool) -> Callable[..., tuple[str, ...]]:
+    def write(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+        terms = [nt.squared(f"({_residual(nt, yv, av)})") for yv, av in _pairs(y, a, shown)]
+        scale = _mean_scale(nt, a.shape[0]) if mean else nt.half
+        return (_scaled(nt, scale, terms, a.shape[0] - shown),)
+
+    return write
+
+
+def _l1_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+    terms = [f"|{_residual(nt, yv, av)}|" for yv, av in _pairs(y, a, shown)]
+    return (_scaled(nt, _mean_scale(nt, a.shape[0]), terms, a.shape[0] - shown),)
+
+
+def _huber_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+    """Each h_δ(r) as the branch that applies: ½r² where |r| ≤ δ, else δ(|r| − δ/2)."""
+    delta = p["delta"]
+    d = nt.par(delta, True)
+    terms = [
+        nt.half + nt.squared(f"({_residual(nt, yv, av)})")
+        if abs(yv - av) <= delta  # the value's test, on the same numbers
+        else f"{d}(|{_residual(nt, yv, av)}| {nt.minus} {d}/2)"
+        for yv, av in _pairs(y, a, shown)
+    ]
+    return (_scaled(nt, _mean_scale(nt, a.shape[0]), terms, a.shape[0] - shown),)
+
+
+def _cross_entropy_written(
+    nt: Notation, a: Array, y: Array, shown: int, p: Params
+) -> tuple[str, ...]:
+    terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in _pairs(y, a, shown)]
+    return (f"{nt.minus}[{nt.total(terms, a.shape[0] - shown)}]",)
+
+
+def _binary_cross_entropy_written(
+    nt: Notation, a: Array, y: Array, shown: int, p: Params
+) -> tuple[str, ...]:
+    terms = [
+        f"[{nt.num(yv, True)} {nt.ln} {nt.par(av)} + "
+        f"(1 {nt.minus} {nt.par(yv, True)}) {nt.ln}(1 {nt.minus} {nt.par(av)})]"
+        for yv, av in _pairs(y, a, shown)
+    ]
+    hidden = a.shape[0] - shown
+    body = nt.total(terms, hidden)
+    return (f"{nt.minus}({body})" if len(terms) > 1 or hidden else f"{nt.minus}{body}",)
+
+
+def _hinge_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+    fn = r"\max" if nt.tex else "max"
+    terms = [
+        f"{fn}(0, 1 {nt.minus} {nt.prod((yv, True), (av, False))})"
+        for yv, av in _pairs(y, a, shown)
+    ]
+    return (nt.total(terms, a.shape[0] - shown),)
+
+
+def _cosine_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+    """1 − (y·a)/(‖y‖ ‖a‖): the dot product term by term, then as a number; the norms as
+    numbers (worked out here for the writing, like the products of a sum)."""
+    with np.errstate(over="ignore"):
+        dot = float(np.dot(y, a))
+    norms = nt.prod((math.hypot(*y.tolist()), False), (math.hypot(*a.tolist()), False))
+    products = nt.total(
+        [
+            nt.prod((yv, True), (av, False), lead=i == 0)
+            for i, (yv, av) in enumerate(_pairs(y, a, shown))
+        ],
+        a.shape[0] - shown,
+    )
+    return (
+        f"1 {nt.minus} ({products})/({norms})",
+        f"1 {nt.minus} {nt.par(dot)}/({norms})",
+    )
+
+
+# δ^L_j of a fused pair, written from z: symbolically and with its numbers.
+
+
+def _output_minus_target(
+    nt: Notation, j: int, a: Array, y: Array, aj: str, yj: str
+) -> tuple[str, str]:
+    return f"{aj} {nt.minus} {yj}", f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
+
+
+def _softmax_cross_entropy_written(
+    nt: Notation, j: int, a: Array, y: Array, aj: str, yj: str
+) -> tuple[str, str]:
+    # δ_j = a_j Σ_i y_i − y_j, which is a_j − y_j when the targets sum to 1.
+    if abs(float(np.sum(y)) - 1.0) < 1e-12:
+        return _output_minus_target(nt, j, a, y, aj, yj)
+    total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
+    return (
+        f"{aj} {total} {nt.minus} {yj}",
+        f"{nt.num(a[j])}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} "
+        f"{nt.par(y[j], True)}",
+    )
+
+
+def _sigmoid_cross_entropy_written(
+    nt: Notation, j: int, a: Array, y: Array, aj: str, yj: str
+) -> tuple[str, str]:
+    return (
+        f"{nt.minus}{yj}(1 {nt.minus} {aj})",
+        f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {nt.num(a[j])})",
+    )
+
+
 def _huber_kink(sign: float) -> Kink:
     """Where r = y_j − a_j = sign·δ: the quadratic piece meets the linear one, slopes equal."""
 
@@ -222,29 +356,40 @@ def _huber_kink(sign: float) -> Kink:
 LOSSES: list[Loss] = [
     Loss(
         name="quadratic",
-        formula="C = ½ Σ_j (y_j − a_j)²",
-        derivative="∂C/∂a_j = a_j − y_j",
+        formula=Written("C = ½ Σ_j (y_j − a_j)²", r"C = \tfrac{1}{2} \sum _j (y_j - a_j)^{2}"),
+        derivative=Written("∂C/∂a_j = a_j − y_j", r"\partial C/\partial a_j = a_j - y_j"),
         value=lambda a, y, p: 0.5 * np.sum((y - a) ** 2, axis=-1),
         grad=lambda a, y, p: a - y,
         graph=_quadratic_graph,
+        cost_written=_squares_written(mean=False),
+        residual_scale=lambda nt, n: "",
     ),
     Loss(
         name="mse",
-        formula="C = (1/n) Σ_j (y_j − a_j)²",
-        derivative="∂C/∂a_j = (2/n)(a_j − y_j)",
+        formula=Written("C = (1/n) Σ_j (y_j − a_j)²", r"C = (1/n) \sum _j (y_j - a_j)^{2}"),
+        derivative=Written(
+            "∂C/∂a_j = (2/n)(a_j − y_j)", r"\partial C/\partial a_j = (2/n)(a_j - y_j)"
+        ),
         value=lambda a, y, p: np.mean((y - a) ** 2, axis=-1),
         grad=lambda a, y, p: 2.0 * (a - y) / _n(a),
         aliases=("l2",),
         graph=_mean_graph("square"),
+        cost_written=_squares_written(mean=True),
+        residual_scale=lambda nt, n: "2" if n == 1 else nt.frac(2, n),
     ),
     Loss(
         name="l1",
-        formula="C = (1/n) Σ_j |y_j − a_j|",
-        derivative="∂C/∂a_j = −sgn(y_j − a_j)/n (0 where y_j = a_j)",
+        formula=Written("C = (1/n) Σ_j |y_j − a_j|", r"C = (1/n) \sum _j |y_j - a_j|"),
+        derivative=Written(
+            "∂C/∂a_j = −sgn(y_j − a_j)/n (0 where y_j = a_j)",
+            r"\partial C/\partial a_j = -\operatorname{sgn}(y_j - a_j)/n"
+            r" (0 \text{ where } y_j = a_j)",
+        ),
         value=lambda a, y, p: np.mean(np.abs(y - a), axis=-1),
         grad=lambda a, y, p: np.sign(a - y) / _n(a),
         aliases=("mae",),
         graph=_mean_graph("abs"),
+        cost_written=_l1_written,
         kinks=(
             Kink(
                 where="a_j = y_j",
@@ -258,8 +403,15 @@ LOSSES: list[Loss] = [
     ),
     Loss(
         name="huber",
-        formula="C = (1/n) Σ_j h_δ(y_j − a_j),  h_δ(r) = ½r² if |r| ≤ δ, else δ(|r| − δ/2)",
-        derivative="∂C/∂a_j = clip(a_j − y_j, −δ, δ)/n",
+        formula=Written(
+            "C = (1/n) Σ_j h_δ(y_j − a_j),  h_δ(r) = ½r² if |r| ≤ δ, else δ(|r| − δ/2)",
+            r"C = (1/n) \sum _j h_\delta (y_j - a_j), h_\delta (r) = \tfrac{1}{2}r^{2} \text{ if } "
+            r"|r| \le \delta , \text{ else } \delta (|r| - \delta /2)",
+        ),
+        derivative=Written(
+            "∂C/∂a_j = clip(a_j − y_j, −δ, δ)/n",
+            r"\partial C/\partial a_j = \operatorname{clip}(a_j - y_j, -\delta , \delta )/n",
+        ),
         value=lambda a, y, p: np.mean(_huber(y - a, p["delta"]), axis=-1),
         grad=lambda a, y, p: np.clip(a - y, -p["delta"], p["delta"]) / _n(a),
         params=(
@@ -273,12 +425,13 @@ LOSSES: list[Loss] = [
             ),
         ),
         graph=_huber_graph,
+        cost_written=_huber_written,
         kinks=(_huber_kink(1.0), _huber_kink(-1.0)),
     ),
     Loss(
         name="cross_entropy",
-        formula="C = −Σ_j y_j ln a_j",
-        derivative="∂C/∂a_j = −y_j/a_j",
+        formula=Written("C = −Σ_j y_j ln a_j", r"C = -\sum _j y_j \ln a_j"),
+        derivative=Written("∂C/∂a_j = −y_j/a_j", r"\partial C/\partial a_j = -y_j/a_j"),
         value=lambda a, y, p: -np.sum(_xlogy(y, a), axis=-1),
         grad=lambda a, y, p: np.where(y == 0, 0.0, -y / np.where(y == 0, 1.0, a)),
         check_target=_nonnegative,
@@ -287,18 +440,27 @@ LOSSES: list[Loss] = [
             "softmax": Fused(
                 value=_ce_softmax_value,
                 delta=lambda z, y, p: softmax(z) * np.sum(y, axis=-1, keepdims=True) - y,
+                written=_softmax_cross_entropy_written,
             ),
             "sigmoid": Fused(
                 value=lambda z, y, p: -np.sum(y * log_sigmoid(z), axis=-1),
                 delta=lambda z, y, p: -y * sigmoid(-z),
+                written=_sigmoid_cross_entropy_written,
             ),
         },
         graph=_cross_entropy_graph,
+        cost_written=_cross_entropy_written,
     ),
     Loss(
         name="binary_cross_entropy",
-        formula="C = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]",
-        derivative="∂C/∂a_j = (a_j − y_j)/(a_j(1 − a_j))",
+        formula=Written(
+            "C = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]",
+            r"C = -\sum _j [y_j \ln a_j + (1 - y_j) \ln(1 - a_j)]",
+        ),
+        derivative=Written(
+            "∂C/∂a_j = (a_j − y_j)/(a_j(1 − a_j))",
+            r"\partial C/\partial a_j = (a_j - y_j)/(a_j(1 - a_j))",
+        ),
         value=lambda a, y, p: -np.sum(_xlogy(y, a) + _xlogy(1.0 - y, 1.0 - a), axis=-1),
         grad=lambda a, y, p: (a - y) / (a * (1.0 - a)),
         aliases=("bce",),
@@ -310,18 +472,25 @@ LOSSES: list[Loss] = [
                     -np.sum(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z), axis=-1)
                 ),
                 delta=lambda z, y, p: sigmoid(z) - y,
+                written=_output_minus_target,
             ),
         },
         graph=_binary_cross_entropy_graph,
+        cost_written=_binary_cross_entropy_written,
     ),
     Loss(
         name="hinge",
-        formula="C = Σ_j max(0, 1 − y_j a_j)",
-        derivative="∂C/∂a_j = −y_j if y_j a_j < 1, else 0 (0 at the margin)",
+        formula=Written("C = Σ_j max(0, 1 − y_j a_j)", r"C = \sum _j \max(0, 1 - y_j a_j)"),
+        derivative=Written(
+            "∂C/∂a_j = −y_j if y_j a_j < 1, else 0 (0 at the margin)",
+            r"\partial C/\partial a_j = -y_j \text{ if } y_j a_j < 1, \text{ else } 0 (0 \text{ at "
+            r"the margin })",
+        ),
         value=lambda a, y, p: np.sum(np.maximum(0.0, 1.0 - y * a), axis=-1),
         grad=lambda a, y, p: np.where(y * a < 1.0, -y, 0.0),
         check_target=_plus_minus_one,
         graph=_hinge_graph,
+        cost_written=_hinge_written,
         kinks=(
             Kink(
                 where="y_j a_j = 1",
@@ -335,13 +504,20 @@ LOSSES: list[Loss] = [
     ),
     Loss(
         name="cosine",
-        formula="C = 1 − (y·a)/(‖y‖ ‖a‖)",
-        derivative="∂C/∂a_j = −y_j/(‖y‖‖a‖) + (y·a) a_j/(‖y‖‖a‖³)",
+        formula=Written(
+            "C = 1 − (y·a)/(‖y‖ ‖a‖)", r"C = 1 - (y\cdot a)/(\Vert y\Vert \Vert a\Vert )"
+        ),
+        derivative=Written(
+            "∂C/∂a_j = −y_j/(‖y‖‖a‖) + (y·a) a_j/(‖y‖‖a‖³)",
+            r"\partial C/\partial a_j = -y_j/(\Vert y\Vert \Vert a\Vert ) + (y\cdot a) a_j/(\Vert "
+            r"y\Vert \Vert a\Vert ^{3})",
+        ),
         value=_cosine_value,
         grad=_cosine_grad,
         check_target=_nonzero_rows("the target y"),
         check_output=_nonzero_rows("the output a"),
         graph=_cosine_graph,
+        cost_written=_cosine_written,
         notes=(
             "the sheet's ∂C/∂a_j = −y_j/n is the gradient of its simplified loss "
             "−(1/n) Σ_j y_j a_j for normalised vectors, not of 1 − cos(y, a); the exact gradient "

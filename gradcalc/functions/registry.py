@@ -1,8 +1,10 @@
 """The record types of the activation and loss registries.
 
 An activation or a loss is one record: its name, its parameters, a vectorized value, a closed-form
-derivative, the formula text shown to the user, its decomposition into graph primitives and where
-it has kinks. Nothing else in gradcalc knows a function by name; everything looks it up here.
+derivative, its decomposition into graph primitives, where it has kinks, and everything written
+about it — formula, derivative and symbol in Unicode and TeX (`Written`), and how it is written
+with numbers substituted (a loss's cost and fused δ^L, a vector activation's Jacobian product).
+Nothing else in gradcalc knows a function by name; everything looks it up here.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from gradcalc.errors import did_you_mean
-
 if TYPE_CHECKING:
+    from gradcalc.doc.blocks import Eq
+    from gradcalc.doc.notation import Notation
     from gradcalc.graph import Graph, Node
+    from gradcalc.step.solution import Theta, UpdateWriter
 
 Array = np.ndarray
 Params = Mapping[str, float]
@@ -35,6 +38,9 @@ class Param:
     high_open: bool = False
     learnable: bool = False  # updated by SGD like the weights (PReLU's a)
     symbol: str = ""  # how a graph names it (α, δ); the name when empty
+    # How the worked solution writes it beside the network's symbols, when not as its label
+    # (PReLU's learned a is α there, apart from the activations a^l_j).
+    written: Written | None = None
 
     @property
     def label(self) -> str:
@@ -68,6 +74,13 @@ class Written:
     text: str  # Unicode: the terminal, tables, JSON
     tex: str  # TeX math: Markdown's $…$ and LaTeX
 
+    def split(self, sep: str) -> tuple[Written, ...]:
+        """The pieces between ``sep`` in both forms: a formula's sides (" = "), its equations."""
+        texts, texs = self.text.split(sep), self.tex.split(sep)
+        if len(texts) != len(texs):
+            raise ValueError(f"{self.text!r} and {self.tex!r} split differently at {sep!r}")
+        return tuple(Written(a.strip(), b.strip()) for a, b in zip(texts, texs, strict=True))
+
 
 # A hand calculation rounds every quantity as it is produced; the identity when exact.
 Rounder = Callable[[Array], Array]
@@ -90,6 +103,9 @@ class UpdateRule:
     update: Callable[
         [Array, Array, OptimizerState, Params, float, int, Rounder], tuple[Array, dict[str, Array]]
     ]
+    # How one parameter's update is written with its numbers: (writer, θ, t) -> its equations
+    # (the worked solutions' blocks; see gradcalc/step/solution.py's UpdateWriter and Theta).
+    written: Callable[[UpdateWriter, Theta, int], list[Eq]]
     state: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
@@ -105,6 +121,10 @@ class UpdateRule:
     # parameter it shrinks by θ ← θ − η λ θ before the update ("weights"; never the biases).
     decay: str = ""
     decays: tuple[str, ...] = ()
+    # Plain gradient descent, θ ← θ − η g with nothing kept: the worked solutions write it as
+    # Nielsen's SGD line and the tables need no Update table.
+    plain: bool = False
+    short: str = ""  # how headings name it ("SGD"); the name when empty
 
 
 @dataclass(frozen=True)
@@ -128,41 +148,78 @@ class Kink:
     reported: Callable[..., float]
 
 
+# How a record writes itself with its numbers substituted. The Notation (gradcalc/doc/notation.py)
+# is the writer's: the same function serves the terminal's Unicode and Markdown's and LaTeX's TeX.
+# (nt, a, y, shown, params) -> the stages of one example's cost, its first `shown` units written
+# out; a and y are that example's output and target.
+CostForm = Callable[["Notation", Array, Array, int, Params], tuple[str, ...]]
+# (nt, j, a, y, a_j, y_j) -> δ^L_j from z, symbolically and with its numbers; a_j and y_j are the
+# symbols of the output unit and its target.
+FusedForm = Callable[["Notation", int, Array, Array, str, str], tuple[str, str]]
+# (nt, l, j, a, g, shown) -> δ^l_j = (Jᵀ ∂C/∂a)_j symbolically and with its numbers, for a vector
+# activation at layer l, its first `shown` units written out in sums.
+VjpForm = Callable[["Notation", int, int, Array, Array, int], tuple[str, str]]
+
+
 @dataclass(frozen=True)
-class Activation:
-    """a = f(z) for one layer. Elementwise unless `jacobian` is given (softmax)."""
+class ElementwiseActivation:
+    """a_j = f(z_j) for one layer: f'(z) is a vector, and BP1/BP2 take a Hadamard product."""
 
     name: str
-    symbol: str  # how the sheet writes it: σ, tanh, ReLU, ...
-    formula: str
-    derivative: str
+    symbol: Written  # how the sheet writes it: σ, tanh, ReLU, ...
+    formula: Written
+    derivative: Written
     forward: Callable[[Array, Params], Array]
-    # f'(z) elementwise, given z and a = f(z); None for a non-elementwise activation.
-    prime: Callable[[Array, Array, Params], Array] | None = None
-    # For non-elementwise activations: the vector-Jacobian product (z, a, ∂C/∂a) -> ∂C/∂z, row-wise.
-    vjp: Callable[[Array, Array, Array, Params], Array] | None = None
+    prime: Callable[[Array, Array, Params], Array]  # f'(z), given z and a = f(z)
+    # Its computational graph: (g, x, params) -> the output node. Parameters arrive as nodes
+    # (PReLU's a as an input node, so the sweep gives ∂f/∂a too).
+    graph: Callable[[Graph, Node, NodeParams], Node]
     # ∂a_j/∂p elementwise for each learnable parameter p.
     param_partials: Callable[[Array, Array, Params], dict[str, Array]] | None = None
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    # Its computational graph: (g, x, params) -> output node for an elementwise activation,
-    # (g, xs, params) -> output nodes otherwise. Parameters arrive as nodes (PReLU's a as an
-    # input node, so the sweep gives ∂f/∂a too).
-    graph: Callable[..., Any] | None = None
     kinks: tuple[Kink, ...] = ()
     notes: tuple[str, ...] = ()  # what a derivation of it should point out
+    # a = z is written without the function (the identity).
+    bare: bool = False
 
-    @property
-    def elementwise(self) -> bool:
-        return self.prime is not None
+    elementwise: ClassVar[Literal[True]] = True
 
     def backward(self, z: Array, a: Array, grad_a: Array, params: Params) -> Array:
-        """δ = ∂C/∂z from ∂C/∂a: Hadamard product with f'(z) for elementwise f (BP1, BP2)."""
-        if self.prime is not None:
-            return grad_a * self.prime(z, a, params)
-        assert self.vjp is not None
+        """δ = ∂C/∂z from ∂C/∂a: the Hadamard product with f'(z) (BP1, BP2)."""
+        return grad_a * self.prime(z, a, params)
+
+
+@dataclass(frozen=True)
+class VectorActivation:
+    """a = f(z) for a whole layer (softmax): each a_j depends on every z_k, so BP1/BP2 apply the
+    Jacobian through its vector-Jacobian product."""
+
+    name: str
+    symbol: Written
+    formula: Written
+    derivative: Written  # the Jacobian's entries ∂s_i/∂z_j
+    forward: Callable[[Array, Params], Array]
+    # The vector-Jacobian product (z, a, ∂C/∂a) -> ∂C/∂z, row-wise.
+    vjp: Callable[[Array, Array, Array, Params], Array]
+    vjp_written: VjpForm  # the same product, written with its numbers
+    # Its computational graph: (g, xs, params) -> the output nodes, named output₁, output₂ …
+    graph: Callable[[Graph, list[Node], NodeParams], list[Node]]
+    output: str  # the name of its outputs in formulas and graphs (s for softmax)
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    elementwise: ClassVar[Literal[False]] = False
+    kinks: ClassVar[tuple[Kink, ...]] = ()
+    param_partials: ClassVar[None] = None  # no learnable parameters
+
+    def backward(self, z: Array, a: Array, grad_a: Array, params: Params) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a: the Jacobian's transpose applied to ∂C/∂a (BP1, BP2)."""
         return self.vjp(z, a, grad_a, params)
+
+
+Activation = ElementwiseActivation | VectorActivation
 
 
 @dataclass(frozen=True)
@@ -171,6 +228,7 @@ class Fused:
 
     value: Callable[[Array, Array, Params], Array]  # (z, y) -> per-example cost
     delta: Callable[[Array, Array, Params], Array]  # (z, y) -> δ^L = ∂C_x/∂z^L
+    written: FusedForm  # δ^L_j as the worked solution writes it
 
 
 @dataclass(frozen=True)
@@ -178,10 +236,13 @@ class Loss:
     """C_x(a, y) for one example; arrays are (examples, units) and the value is per example."""
 
     name: str
-    formula: str
-    derivative: str
+    formula: Written
+    derivative: Written
     value: Callable[[Array, Array, Params], Array]
     grad: Callable[[Array, Array, Params], Array]  # ∂C_x/∂a
+    # Its computational graph: (g, a, y, params) -> the node of C; y_j are constant nodes.
+    graph: Callable[[Graph, list[Node], list[Node], NodeParams], Node]
+    cost_written: CostForm  # one example's cost with its numbers
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
     # What the target must satisfy, checked when the config is loaded: y -> problem or None.
@@ -189,9 +250,9 @@ class Loss:
     # What the output must satisfy for the loss to be defined: (a, y) -> problem or None.
     check_output: Callable[[Array, Array], str | None] | None = None
     fused: Mapping[str, Fused] = field(default_factory=dict)  # keyed by output activation
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    # Its computational graph: (g, a, y, params) -> the node of C; y_j are constant nodes.
-    graph: Callable[[Graph, list[Node], list[Node], NodeParams], Node] | None = None
+    # ∂C/∂a_j = scale·(a_j − y_j): (nt, n) -> the scale as written ("" for 1), so BP1 is written
+    # as scale(a_j − y_j) f'(z_j) in one line; None for a derivative of another shape.
+    residual_scale: Callable[[Notation, int], str] | None = None
     kinks: tuple[Kink, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -205,13 +266,6 @@ def index(records: list[Any]) -> dict[str, Any]:
                 raise ValueError(f"duplicate registry name {key!r}")
             table[key] = record
     return table
-
-
-def lookup(table: Mapping[str, Any], name: str, kind: str) -> Any:
-    try:
-        return table[name]
-    except KeyError:
-        raise KeyError(f"unknown {kind} '{name}' ({did_you_mean(name, table)})") from None
 
 
 def defaults(params: tuple[Param, ...]) -> dict[str, float]:

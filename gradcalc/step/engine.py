@@ -184,7 +184,7 @@ class Network:
             LayerState(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol,
+                activation_symbol=layer.activation.symbol.text,
                 elementwise=layer.activation.elementwise,
                 weights=state.weights[i],
                 biases=state.biases[i],
@@ -341,7 +341,7 @@ class Network:
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol,
+                activation_symbol=layer.activation.symbol.text,
                 a_prev=a_prev,
                 z=z,
                 a=a,
@@ -448,7 +448,7 @@ class Stream:
         return RunTrace(
             source=spec.source,
             loss=spec.loss.name,
-            loss_formula=spec.loss.formula,
+            loss_formula=spec.loss.formula.text,
             loss_params=dict(spec.loss_params),
             learning_rate=net.eta,
             reduction=spec.reduction,

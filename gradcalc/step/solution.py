@@ -9,11 +9,9 @@ product and norms are worked out from the trace's y and a, as a student would).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -21,8 +19,6 @@ from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para, Table
 from gradcalc.doc.notation import (
     BREAK,
     Notation,
-    formula_tex,
-    greek_tex,
     plural,
     sparkline,
     superscript,
@@ -30,20 +26,12 @@ from gradcalc.doc.notation import (
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
-from gradcalc.functions.registry import UpdateRule, Written
+from gradcalc.functions.registry import UpdateRule, VectorActivation, Written
 from gradcalc.step.select import gaps, hidden
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
-_SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
-
-if TYPE_CHECKING:
-    # How one update rule writes a parameter's update: (builder, θ, t) -> its equations.
-    UpdateForm = Callable[["_Builder", "_Theta", int], list[Eq]]
-
-    # How one loss writes an example's cost with its numbers: (builder, a, y) -> the stages.
-    CostForm = Callable[["_Builder", np.ndarray, np.ndarray], tuple[str, ...]]
-    # How one fused (loss, activation) pair writes δ^L_j: (builder, j, a, y) -> (symbols, numbers).
-    FusedForm = Callable[["_Builder", int, np.ndarray, np.ndarray], tuple[str, str]]
+# The function of a layer whose activation the trace does not name.
+_ANY = Written("f", r"\operatorname{f}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +56,7 @@ class _Forward:
     """One layer of a forward pass, for the example that is written out."""
 
     layer: int
-    symbol: str  # the activation's, "f" when the trace does not say (a run of zero steps)
+    activation: str
     elementwise: bool
     a_prev: np.ndarray  # a^{l−1}
     z: np.ndarray
@@ -105,7 +93,7 @@ class _Builder:
             "the tables list them" if document else (nt.name("--format json") + " lists them")
         )
         self.rule: UpdateRule = OPTIMIZERS[trace.optimizer]
-        self.sgd = trace.optimizer == "sgd"
+        self.sgd = self.rule.plain
 
     # -- small pieces --------------------------------------------------------------------------
     def add(self, *blocks: Block) -> None:
@@ -143,15 +131,30 @@ class _Builder:
             return ""
         return self.nt.formula(record.derivative if derivative else record.formula)
 
-    def param_sym(self, name: str, layer: int) -> str:
-        # PReLU's learned slope is called a; α keeps it apart from the activations a^l_j.
-        return self.nt.sym("α" if name == "a" else name, layer)
+    def fn(self, activation: str | None) -> str:
+        """The activation's symbol as a function name: σ, tanh, ReLU …"""
+        record = ACTIVATIONS.get(activation or "")
+        return self.nt.written(record.symbol if record else _ANY)
+
+    def bare(self, activation: str | None) -> bool:
+        """a = z is written without the function (the identity)."""
+        record = ACTIVATIONS.get(activation or "")
+        return record is not None and record.elementwise and record.bare
+
+    def param_letter(self, activation: str, name: str) -> str:
+        """A learnable parameter's symbol as its record writes it (PReLU's a is α here)."""
+        record = ACTIVATIONS.get(activation)
+        param = next((p for p in record.params if p.name == name), None) if record else None
+        return self.nt.written(param.written) if param and param.written else name
+
+    def param_sym(self, activation: str, name: str, layer: int) -> str:
+        return self.nt.sym(self.param_letter(activation, name), layer)
 
     # -- the whole document --------------------------------------------------------------------
     def build(self) -> list[Block]:
         t, nt = self.t, self.nt
         n = t.n_steps
-        kind = "SGD" if self.sgd else self.rule.name
+        kind = self.rule.short or self.rule.name
         count = f"one {kind} step" if n == 1 else f"{n} {kind} steps"
         title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
         self.add(Heading(1, title))
@@ -235,7 +238,7 @@ class _Builder:
                     + "."
                 )
             )
-        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(t.loss_formula)}"
+        loss = f"Cost: {nt.name(t.loss)}, {nt.formula(LOSSES[t.loss].formula)}"
         if t.loss_params:
             loss += (
                 " ("
@@ -348,7 +351,7 @@ class _Builder:
     # -- one SGD step --------------------------------------------------------------------------
     def step(self, st: StepTrace, n: int) -> None:
         t = self.t
-        single = "The SGD step" if self.sgd else f"The {self.rule.name} step"
+        single = f"The {self.rule.short or self.rule.name} step"
         self.add(Heading(2, f"Step {st.step} of {n}" if n > 1 else single))
         if t.batch:
             self.add(
@@ -409,7 +412,7 @@ class _Builder:
         return [
             _Forward(
                 layer=lt.layer,
-                symbol=lt.activation_symbol,
+                activation=lt.activation,
                 elementwise=lt.prime is not None,
                 a_prev=lt.a_prev[0],
                 z=lt.z[0],
@@ -428,7 +431,7 @@ class _Builder:
         return [
             _Forward(
                 layer=p.layer,
-                symbol=p.activation_symbol,
+                activation=p.activation,
                 elementwise=p.elementwise,
                 a_prev=a_prev[i],
                 z=t.final.z[i][0],
@@ -451,7 +454,7 @@ class _Builder:
                 if f.elementwise:
                     items.append(self.a_eq(f, j))
             if not f.elementwise:
-                fn = nt.fn(f.symbol)
+                fn = self.fn(f.activation)
                 items.append(
                     _eq(
                         nt.sym("a", l),
@@ -490,126 +493,20 @@ class _Builder:
     def a_eq(self, f: _Forward, j: int) -> Eq:
         nt, l = self.nt, f.layer
         lhs, z = nt.sym("a", l, j + 1), nt.sym("z", l, j + 1)
-        if f.symbol == "id":
+        if self.bare(f.activation):
             return _eq(lhs, z, nt.num(f.a[j]))
-        fn = nt.fn(f.symbol)
+        fn = self.fn(f.activation)
         return _eq(lhs, f"{fn}({z})", f"{fn}({nt.num(f.z[j])})", nt.num(f.a[j]))
 
     # -- cost ----------------------------------------------------------------------------------
-    def cost_substitution(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """The cost of one example with its numbers, as the stages of a hand calculation (none for
-        a loss that has no form in COST_FORMS)."""
-        form = self.COST_FORMS.get(self.t.loss)
-        return form(self, a, y) if form else ()
-
-    def cost_pairs(self, a: np.ndarray, y: np.ndarray) -> tuple[list[tuple[float, float]], int]:
-        """The (y_j, a_j) written out under --max-terms, and how many units that leaves."""
-        shown, hidden = self.cut(a.shape[0])
-        return list(zip(y[:shown].tolist(), a[:shown].tolist(), strict=True)), hidden
-
-    def scaled(self, scale: str, terms: Sequence[str], hidden: int) -> str:
-        """scale·(sum of the terms): a sum of several terms behind a factor goes in brackets."""
-        body = self.nt.total(terms, hidden)
-        if scale and (len(terms) > 1 or hidden):
-            body = f"[{body}]"
-        return f"{scale}{body}"
-
-    def mean_scale(self, n: int) -> str:
-        return self.nt.frac(1, n) if n > 1 else ""
-
-    def residual(self, yv: float, av: float) -> str:
-        """y_j − a_j with its numbers."""
-        return f"{self.nt.num(yv, True)} {self.nt.minus} {self.nt.par(av)}"
-
-    def _quadratic_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.nt.half, terms, hidden),)
-
-    def _mse_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [self.nt.squared(f"({self.residual(yv, av)})") for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _l1_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"|{self.residual(yv, av)}|" for yv, av in pairs]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _huber_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """Each h_δ(r) as the branch that applies: ½r² where |r| ≤ δ, else δ(|r| − δ/2)."""
-        nt = self.nt
-        delta = self.t.loss_params["delta"]
-        d = nt.par(delta, True)
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            nt.half + nt.squared(f"({self.residual(yv, av)})")
-            if abs(yv - av) <= delta  # the registry's test, on the same numbers
-            else f"{d}(|{self.residual(yv, av)}| {nt.minus} {d}/2)"
-            for yv, av in pairs
-        ]
-        return (self.scaled(self.mean_scale(a.shape[0]), terms, hidden),)
-
-    def _cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [f"{nt.num(yv, True)} {nt.ln} {nt.num(av)}" for yv, av in pairs]
-        return (f"{nt.minus}[{nt.total(terms, hidden)}]",)
-
-    def _binary_cross_entropy_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        terms = [
-            f"[{nt.num(yv, True)} {nt.ln} {nt.par(av)} + "
-            f"(1 {nt.minus} {nt.par(yv, True)}) {nt.ln}(1 {nt.minus} {nt.par(av)})]"
-            for yv, av in pairs
-        ]
-        body = nt.total(terms, hidden)
-        return (f"{nt.minus}({body})" if len(terms) > 1 or hidden else f"{nt.minus}{body}",)
-
-    def _hinge_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        fn = r"\max" if nt.tex else "max"
-        terms = [f"{fn}(0, 1 {nt.minus} {nt.prod((yv, True), (av, False))})" for yv, av in pairs]
-        return (nt.total(terms, hidden),)
-
-    def _cosine_cost(self, a: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
-        """1 − (y·a)/(‖y‖ ‖a‖): the dot product term by term, then as a number; the norms as
-        numbers (computed here for the writing, like the products of a sum)."""
-        nt = self.nt
-        pairs, hidden = self.cost_pairs(a, y)
-        with np.errstate(over="ignore"):
-            dot = float(np.dot(y, a))
-        norms = nt.prod((math.hypot(*y.tolist()), False), (math.hypot(*a.tolist()), False))
-        products = nt.total(
-            [nt.prod((yv, True), (av, False), lead=i == 0) for i, (yv, av) in enumerate(pairs)],
-            hidden,
-        )
-        return (
-            f"1 {nt.minus} ({products})/({norms})",
-            f"1 {nt.minus} {nt.par(dot)}/({norms})",
-        )
-
-    # loss name -> the stages of its cost with the numbers substituted; a loss without an entry
-    # is written as its formula and its value.
-    COST_FORMS: ClassVar[dict[str, CostForm]] = {
-        "quadratic": _quadratic_cost,
-        "mse": _mse_cost,
-        "l1": _l1_cost,
-        "huber": _huber_cost,
-        "cross_entropy": _cross_entropy_cost,
-        "binary_cross_entropy": _binary_cross_entropy_cost,
-        "hinge": _hinge_cost,
-        "cosine": _cosine_cost,
-    }
-
     def cost(self, output: np.ndarray, losses: np.ndarray, total: float) -> None:
         nt, t = self.nt, self.t
-        symbolic = t.loss_formula.split(" = ", 1)[1] if " = " in t.loss_formula else ""
+        record = LOSSES[t.loss]
         whole = self.data_sym()
         lhs = nt.sym("C", None, 1) if t.batch else whole
-        rhs = [self.cost_symbolic(symbolic), *self.cost_substitution(output[0], t.y[0])]
+        shown, _ = self.cut(output.shape[1])
+        written = record.cost_written(nt, output[0], t.y[0], shown, t.loss_params)
+        rhs = [self.cost_symbolic(record.formula), *written]
         items = [_eq(lhs, *[r for r in rhs if r], nt.num(losses[0]))]
         if t.batch:
             shown, hidden = self.cut(losses.shape[0])
@@ -626,11 +523,12 @@ class _Builder:
             )
         self.eqs(items)
 
-    def cost_symbolic(self, formula: str) -> str:
+    def cost_symbolic(self, formula: Written) -> str:
         """The registry's formula as the middle of a chain (only when it is a single expression)."""
-        if not formula or "," in formula:
+        sides = formula.split(" = ")
+        if len(sides) != 2 or "," in sides[1].text:
             return ""
-        return formula_tex(formula) if self.nt.tex else formula
+        return self.nt.written(sides[1])
 
     # -- BP1 -----------------------------------------------------------------------------------
     def output_error(self, st: StepTrace) -> None:
@@ -649,18 +547,14 @@ class _Builder:
                     "directly rather than through the derivative of the cost:"
                 )
             )
+            fused = LOSSES[t.loss].fused[t.fused]
             for j in range(units):
-                lhs = nt.sym("δ", l, j + 1)
-                form = self.fused_delta(j, a, y)
-                items.append(
-                    _eq(lhs, *form, nt.num(lt.delta[0, j]))
-                    if form
-                    else _eq(lhs, nt.num(lt.delta[0, j]))
-                )
+                form = fused.written(nt, j, a, y, *self.output_unit(j))
+                items.append(_eq(nt.sym("δ", l, j + 1), *form, nt.num(lt.delta[0, j])))
         elif lt.prime is not None:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
-            fn = nt.fn(lt.activation_symbol)
+            record = LOSSES[t.loss]
+            derivative = nt.formula(record.derivative)
+            fn = self.fn(lt.activation)
             self.add(
                 Para(
                     f"BP1 with the derivative of the {nt.name(t.loss)} cost, "
@@ -672,8 +566,8 @@ class _Builder:
                 aj, yj, zj = nt.sym("a", l, j + 1), nt.sym("y", None, j + 1), nt.sym("z", l, j + 1)
                 prime = nt.par(lt.prime[0, j])
                 lhs = nt.sym("δ", l, j + 1)
-                if t.loss in ("quadratic", "mse"):
-                    scale = "" if t.loss == "quadratic" else ("2" if n == 1 else nt.frac(2, n))
+                if record.residual_scale is not None:
+                    scale = record.residual_scale(nt, n)
                     error = f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
                     items.append(
                         _eq(
@@ -694,8 +588,7 @@ class _Builder:
                         )
                     )
         else:
-            record = LOSSES.get(t.loss)
-            derivative = nt.formula(record.derivative) if record else ""
+            derivative = nt.formula(LOSSES[t.loss].derivative)
             self.add(Para(f"The derivative of the {nt.name(t.loss)} cost, {derivative}:"))
             items = [
                 _eq(nt.d(nt.sym("a", l, j + 1)), nt.num(lt.grad_a[0, j])) for j in range(units)
@@ -705,52 +598,15 @@ class _Builder:
         self.eqs(items)
         self.more(hidden, "unit", f"in layer {l}")
 
-    def fused_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str] | None:
-        """δ^L_j as the fused loss computes it from z (the derivative of cost and activation)."""
-        form = self.FUSED_DELTAS.get((self.t.loss, self.t.fused or ""))
-        return form(self, j, a, y) if form else None
-
     def output_unit(self, j: int) -> tuple[str, str]:
         """a^L_j and y_j as symbols."""
         return self.nt.sym("a", len(self.t.sizes), j + 1), self.nt.sym("y", None, j + 1)
 
-    def _output_minus_target(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return f"{aj} {nt.minus} {yj}", f"{nt.num(a[j])} {nt.minus} {nt.par(y[j], True)}"
-
-    def _softmax_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        # δ_j = a_j Σ_i y_i − y_j, which is a_j − y_j when the targets sum to 1.
-        if abs(float(np.sum(y)) - 1.0) < 1e-12:
-            return self._output_minus_target(j, a, y)
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        total = nt.total_sym("i") + " " + nt.sym("y", None, "i")
-        return (
-            f"{aj} {total} {nt.minus} {yj}",
-            f"{nt.num(a[j])}{nt.ttimes}{nt.par(float(np.sum(y)), True)} {nt.minus} "
-            f"{nt.par(y[j], True)}",
-        )
-
-    def _sigmoid_cross_entropy_delta(self, j: int, a: np.ndarray, y: np.ndarray) -> tuple[str, str]:
-        nt = self.nt
-        aj, yj = self.output_unit(j)
-        return (
-            f"{nt.minus}{yj}(1 {nt.minus} {aj})",
-            f"{nt.minus}{nt.par(y[j], True)}{nt.ttimes}(1 {nt.minus} {nt.num(a[j])})",
-        )
-
-    # (loss, output activation) -> δ^L_j from z, symbolic and with its numbers, for each pair in
-    # a loss record's `fused`; tests/test_explain_losses.py checks that none is missing.
-    FUSED_DELTAS: ClassVar[dict[tuple[str, str], FusedForm]] = {
-        ("cross_entropy", "softmax"): _softmax_cross_entropy_delta,
-        ("cross_entropy", "sigmoid"): _sigmoid_cross_entropy_delta,
-        ("binary_cross_entropy", "sigmoid"): _output_minus_target,
-    }
-
     def jacobian(self, lt: LayerTrace, l: int) -> list[Eq]:
-        """δ_j = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i): a softmax layer's Jacobian applied to ∂C/∂a."""
+        """δ^l = Jᵀ ∂C/∂a^l for an activation that couples its units, as its record writes it."""
         nt = self.nt
+        record = ACTIVATIONS[lt.activation]
+        assert isinstance(record, VectorActivation)  # only a vector activation has no f'(z)
         self.add(
             Para(
                 f"{nt.name(lt.activation)} couples its units "
@@ -758,24 +614,16 @@ class _Builder:
                 "Jacobian-vector product:"
             )
         )
-        shown, hidden = self.cut(lt.z.shape[1])
+        shown, _ = self.cut(lt.z.shape[1])
         a, g = lt.a[0], lt.grad_a[0]
-        inner = nt.total(
-            [nt.prod((a[i], False), (g[i], False), lead=i == 0) for i in range(shown)], hidden
-        )
-        isum = f"{nt.total_sym('i')} {nt.sym('a', l, 'i')} {nt.d(nt.sym('a', l, 'i'))}"
-        items = []
-        for j in range(shown):
-            aj = nt.sym("a", l, j + 1)
-            items.append(
-                _eq(
-                    nt.sym("δ", l, j + 1),
-                    f"{aj}({nt.d(aj)} {nt.minus} {isum})",
-                    f"{nt.num(a[j])}{nt.ttimes}({nt.num(g[j])} {nt.minus} ({inner}))",
-                    nt.num(lt.delta[0, j]),
-                )
+        return [
+            _eq(
+                nt.sym("δ", l, j + 1),
+                *record.vjp_written(nt, l, j, a, g, shown),
+                nt.num(lt.delta[0, j]),
             )
-        return items
+            for j in range(shown)
+        ]
 
     # -- BP2 -----------------------------------------------------------------------------------
     def hidden_error(self, st: StepTrace, i: int) -> None:
@@ -817,7 +665,7 @@ class _Builder:
                 items.append(_eq(nt.d(nt.sym("a", l, j + 1)), symbolic, terms, nt.num(g)))
                 continue
             prime = nt.par(lt.prime[0, j])
-            fn = nt.fn(lt.activation_symbol)
+            fn = self.fn(lt.activation)
             rhs = [f"({symbolic}) {fn}'({nt.sym('z', l, j + 1)})", f"({terms}){nt.ttimes}{prime}"]
             if nxt.z.shape[1] > 1:
                 rhs.append(f"{nt.num(g)}{nt.ttimes}{prime}")
@@ -886,7 +734,7 @@ class _Builder:
                     _eq(nt.d(nt.sym("w", l, j + 1, k + 1)), *rhs, nt.num(lt.grad_weights[j, k]))
                 )
         for name, g in lt.grad_params.items():
-            p = self.param_sym(name, l)
+            p = self.param_sym(lt.activation, name, l)
             aj = nt.sym("a", l, "j")
             partial = rf"\partial {aj}/\partial {p}" if nt.tex else f"∂{aj}/∂{p}"
             dot = r" \cdot " if nt.tex else " · "
@@ -953,7 +801,13 @@ class _Builder:
             )
         for name, g in lt.grad_params.items():
             items.append(
-                update(self.param_sym(name, l), lt.params_before[name], g, lt.params[name], given)
+                update(
+                    self.param_sym(lt.activation, name, l),
+                    lt.params_before[name],
+                    g,
+                    lt.params[name],
+                    given,
+                )
             )
         self.eqs(items)
         self.more(lt.weights.size - units * inputs, "weight", f"of layer {l}")
@@ -971,21 +825,10 @@ class _Builder:
     def written(self, w: Written) -> str:
         return w.tex if self.nt.tex else w.text
 
-    def symbol(self, text: str) -> str:
-        """A parameter's symbol (μ, β₁, ε) in this notation."""
-        if not self.nt.tex:
-            return text
-        out = ""
-        for c in text:
-            if c in _SUBSCRIPT_DIGITS:
-                out += "_{" + str(_SUBSCRIPT_DIGITS.index(c)) + "}"
-            else:
-                out += greek_tex(c) or c
-        return out
-
     def hyper_sym(self, name: str) -> str:
+        """A hyperparameter's symbol (μ, β₁, ε) as its record writes it."""
         param = next(p for p in self.rule.params if p.name == name)
-        return self.symbol(param.label)
+        return self.written(param.written) if param.written else param.label
 
     def hyper(self, name: str) -> tuple[str, float]:
         """A hyperparameter's symbol and value."""
@@ -1106,8 +949,7 @@ class _Builder:
                 )
             )
         for name, g in lt.grad_params.items():
-            sym = self.param_sym(name, l)
-            letter = r"\alpha" if nt.tex else "α"
+            sym = self.param_sym(lt.activation, name, l)
             ahead = None if lt.params_ahead is None else lt.params_ahead[name]
             out.append(
                 make(
@@ -1115,7 +957,7 @@ class _Builder:
                     0,
                     sym,
                     lambda s, sym=sym: f"{self.state_name(s)}({sym})",
-                    nt.sym(tilde(letter) if name == "a" else tilde(name), l),
+                    nt.sym(tilde(self.param_letter(lt.activation, name)), l),
                     lt.params_before[name],
                     g,
                     lt.params[name],
@@ -1157,7 +999,7 @@ class _Builder:
             self.more(hidden_b, "bias", f"of layer {lt.layer}")
 
     def rule_updates(self, lt: LayerTrace, given: bool, t: int) -> None:
-        form = self.UPDATE_FORMS[self.rule.name]
+        form = self.rule.written
         thetas, hidden_w, hidden_b = self.thetas(lt, given)
         items: list[Eq] = []
         for th in thetas:
@@ -1240,134 +1082,6 @@ class _Builder:
                 ("=", self.nt.num(th.state_after[name])),
             ),
         )
-
-    def _velocity_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        mu_sym, mu = self.hyper("momentum")
-        v, v_new = th.state("velocity"), th.state_after["velocity"]
-        return [
-            self.state_eq(
-                th,
-                "velocity",
-                f"{mu_sym} {v} + {self.grad_sym(th)}",
-                nt.prod((mu, True), (th.state_before["velocity"], False), lead=True)
-                + f" + {nt.par(th.grad)}",
-            ),
-            self.move(
-                th,
-                f"{nt.eta} {v}",
-                nt.prod((self.t.learning_rate, True), (v_new, False), lead=True, tight=False),
-            ),
-        ]
-
-    def root_step(self, th: _Theta, s_name: str) -> Eq:
-        """θ → θ − η g/(√s + ε), AdaGrad's and RMSProp's step."""
-        nt = self.nt
-        eps_sym, eps = self.hyper("eps")
-        s = th.state(s_name)
-        return self.move(
-            th,
-            f"{nt.eta} {self.grad_sym(th)}/({self.sqrt(s)} + {eps_sym})",
-            nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False)
-            + f"/({self.sqrt(nt.num(th.state_after[s_name]))} + {nt.num(eps, True)})",
-        )
-
-    def _adagrad_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        s = th.state("sum_sq")
-        return [
-            self.state_eq(
-                th,
-                "sum_sq",
-                f"{s} + " + nt.squared(f"({self.grad_sym(th)})"),
-                f"{nt.num(th.state_before['sum_sq'])} + " + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            self.root_step(th, "sum_sq"),
-        ]
-
-    def _rmsprop_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        beta_sym, beta = self.hyper("beta")
-        s = th.state("square_avg")
-        return [
-            self.state_eq(
-                th,
-                "square_avg",
-                f"{beta_sym} {s} + (1 {nt.minus} {beta_sym})"
-                + nt.squared(f"({self.grad_sym(th)})"),
-                nt.prod((beta, True), (th.state_before["square_avg"], False), lead=True)
-                + f" + {nt.num(1 - beta, True)}{nt.times}"
-                + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            self.root_step(th, "square_avg"),
-        ]
-
-    def _adam_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        (b1_sym, b1), (b2_sym, b2) = self.hyper("beta1"), self.hyper("beta2")
-        eps_sym, eps = self.hyper("eps")
-        m, v = th.state("m"), th.state("v")
-        m_hat, v_hat = th.state("m_hat"), th.state("v_hat")
-        g = self.grad_sym(th)
-        after, derived = th.state_after, th.derived
-
-        def corrected(sym: str, of: str, beta_sym: str, beta: float, name: str) -> Eq:
-            return _eq(
-                sym,
-                f"{of}/(1 {nt.minus} {self.power(beta_sym, 't')})",
-                f"{nt.par(after[of_name[name]])}/(1 {nt.minus} "
-                f"{self.power(nt.num(beta, True), t)})",
-                nt.num(derived[name]),
-            )
-
-        of_name = {"m_hat": "m", "v_hat": "v"}
-        return [
-            self.state_eq(
-                th,
-                "m",
-                f"{b1_sym} {m} + (1 {nt.minus} {b1_sym}) {g}",
-                nt.prod((b1, True), (th.state_before["m"], False), lead=True)
-                + f" + {nt.prod((1 - b1, True), (th.grad, False))}",
-            ),
-            self.state_eq(
-                th,
-                "v",
-                f"{b2_sym} {v} + (1 {nt.minus} {b2_sym})" + nt.squared(f"({g})"),
-                nt.prod((b2, True), (th.state_before["v"], False), lead=True)
-                + f" + {nt.num(1 - b2, True)}{nt.times}"
-                + nt.squared(f"({nt.num(th.grad)})"),
-            ),
-            corrected(m_hat, m, b1_sym, b1, "m_hat"),
-            corrected(v_hat, v, b2_sym, b2, "v_hat"),
-            self.move(
-                th,
-                f"{nt.eta} {m_hat}/({self.sqrt(v_hat)} + {eps_sym})",
-                nt.prod(
-                    (self.t.learning_rate, True), (derived["m_hat"], False), lead=True, tight=False
-                )
-                + f"/({self.sqrt(nt.num(derived['v_hat']))} + {nt.num(eps, True)})",
-            ),
-        ]
-
-    def _sgd_form(self, th: _Theta, t: int) -> list[Eq]:
-        nt = self.nt
-        return [
-            self.move(
-                th,
-                f"{nt.eta} {self.grad_sym(th)}",
-                nt.prod((self.t.learning_rate, True), (th.grad, False), lead=True, tight=False),
-            )
-        ]
-
-    UPDATE_FORMS: ClassVar[dict[str, UpdateForm]] = {
-        "sgd": _sgd_form,
-        "momentum": _velocity_form,
-        "nesterov": _velocity_form,
-        "adagrad": _adagrad_form,
-        "rmsprop": _rmsprop_form,
-        "adam": _adam_form,
-        "adamw": _adam_form,
-    }
 
     # -- tables (documents) --------------------------------------------------------------------
     def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> None:
@@ -1477,7 +1191,7 @@ class _Builder:
             [
                 str(lt.layer),
                 nt.name(lt.activation),
-                m(self.param_sym(name, lt.layer)),
+                m(self.param_sym(lt.activation, name, lt.layer)),
                 self.cell(lt.params_before[name], given),
                 self.cell(g),
                 self.cell(lt.params[name]),
@@ -1640,12 +1354,7 @@ class _Builder:
 
 def fmt_drift(nt: Notation, value: float) -> str:
     """A difference keeps three significant digits even under --round."""
-    return Notation(nt.kind).num(value)
-
-
-# What the worked solution writes with numbers: the costs, and the fused pairs' δ^L.
-COST_FORMS: frozenset[str] = frozenset(_Builder.COST_FORMS)
-FUSED_FORMS: frozenset[tuple[str, str]] = frozenset(_Builder.FUSED_DELTAS)
+    return Notation(nt.kind, digits=nt.digits).num(value)
 
 
 def build(
@@ -1659,3 +1368,8 @@ def build(
 ) -> list[Block]:
     """The worked solution as blocks; `document` adds the tables Markdown and LaTeX carry."""
     return _Builder(trace, nt, exact, max_terms, max_rows, document).build()
+
+
+# What an update rule's `written` form receives (gradcalc/functions/optimizers.py).
+UpdateWriter = _Builder
+Theta = _Theta

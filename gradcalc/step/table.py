@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from itertools import islice
 
 import numpy as np
@@ -12,18 +14,33 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from gradcalc.doc.fit import Fit
 from gradcalc.doc.notation import sparkline
+from gradcalc.doc.numbers import Style
 from gradcalc.step.select import gaps
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
+# The tables' numbers: six significant digits, so 0.000867027 keeps its digits instead of
+# rounding to 0.001, or --digits N; `render` sets them for the tables it builds.
+_DIGITS: ContextVar[int] = ContextVar("digits", default=6)
+
 
 def num(value: float) -> str:
-    """Six significant digits: 0.000867027 keeps its digits instead of rounding to 0.001."""
-    return f"{value:.6g}"
+    return Style(_DIGITS.get())(value)
 
 
 def vec(values: Iterable[float]) -> str:
     return "[" + ", ".join(num(v) for v in values) + "]"
+
+
+def num_drift(value: float) -> str:
+    """A drift between the rounded and the exact run: three digits (fewer with --digits)."""
+    return Style(min(3, _DIGITS.get()))(value)
+
+
+# The columns that say which row it is (example, layer, unit, input): repeated in every piece
+# of a table split to fit the terminal.
+_KEYS = ("x", "l", "j", "k")
 
 
 def _table(
@@ -32,19 +49,25 @@ def _table(
     """A titled table of at most `limit` rows (0: all); only the rows shown are formatted."""
     shown = list(islice(rows, limit or None))
     hidden = total - limit if limit else 0
-    caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)" if hidden > 0 else ""
-    return Group(Text("\n" + title, style="bold"), _Grid(tuple(columns), shown, caption))
+    caption = ""
+    if hidden > 0:
+        caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+    keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
+    return Group(Text("\n" + title, style="bold"), _Grid(tuple(columns), shown, keys, caption))
 
 
 class _Grid:
     """A right-justified table drawn like rich's default Table (heavy head, padded cells), in
     one pass of string formatting: rich lays out every cell on its own, ~0.1 ms each, which
-    made a drawn step of a 784-128-64-10 network take ~100 ms. A table wider than the
-    console goes to rich's Table, which wraps cells to fit."""
+    made a drawn step of a 784-128-64-10 network take ~100 ms. A table wider than the console
+    goes to Fit, which splits it into pieces repeating the key columns."""
 
-    def __init__(self, columns: tuple[str, ...], rows: list[tuple[str, ...]], caption: str):
+    def __init__(
+        self, columns: tuple[str, ...], rows: list[tuple[str, ...]], keys: int, caption: str
+    ) -> None:
         self.columns = columns
         self.rows = rows
+        self.keys = keys
         self.caption = caption
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -54,7 +77,7 @@ class _Grid:
                 if len(cell) > widths[i]:
                     widths[i] = len(cell)
         if sum(widths) + 3 * len(widths) + 1 > options.max_width:
-            yield self._rich()
+            yield Fit(self._rich(), self.keys, self.caption)
             return
         bars = ["━" * (w + 2) for w in widths]
         line = Segment.line()
@@ -77,7 +100,8 @@ class _Grid:
         yield Segment("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
         yield line
         if self.caption:
-            yield Text(self.caption, style="table.caption")
+            # As Fit writes it: wrapped at words, no trailing spaces.
+            yield Text("\n".join(textwrap.wrap(self.caption, options.max_width)), style="dim")
 
     def _rich(self) -> Table:
         table = Table(expand=False)
@@ -85,9 +109,6 @@ class _Grid:
             table.add_column(column, justify="right", no_wrap=True)
         for row in self.rows:
             table.add_row(*row)
-        if self.caption:
-            table.caption = self.caption
-            table.caption_justify = "left"
         return table
 
 
@@ -211,8 +232,15 @@ def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     return _table(title, cols, rows(), total, limit)
 
 
+def _plain(trace: RunTrace) -> bool:
+    """The update is plain gradient descent (its record says so)."""
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return REGISTRY[trace.optimizer].plain
+
+
 def _rule_text(trace: RunTrace, sym: str) -> str:
-    if trace.optimizer == "sgd":
+    if _plain(trace):
         return f"{sym} → {sym} − {num(trace.learning_rate)}·∂C/∂{sym}"
     return f"{sym} → new {sym} by {trace.optimizer} (see Update)"
 
@@ -301,8 +329,8 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(grad),
                 num(lt.params[name]),
             )
-    title = "p → p − η·∂C/∂p" if trace.optimizer == "sgd" else _rule_text(trace, "p")
-    return Group(Text(f"\nActivation parameters   {title}", style="bold"), table)
+    title = "p → p − η·∂C/∂p" if _plain(trace) else _rule_text(trace, "p")
+    return Group(Text(f"\nActivation parameters   {title}", style="bold"), Fit(table, 1))
 
 
 def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
@@ -319,7 +347,7 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     def drift(rounded: np.ndarray, exact_value: np.ndarray) -> list[str]:
         if exact is None:
             return []
-        return [vec(np.ravel(exact_value)), f"{float(np.max(np.abs(rounded - exact_value))):.3g}"]
+        return [vec(np.ravel(exact_value)), num_drift(float(np.max(np.abs(rounded - exact_value))))]
 
     n = trace.x.shape[0]
     shown = min(n, 10)
@@ -332,11 +360,11 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
         table.add_row(f"… {n - shown} more examples", *[""] * (len(table.columns) - 1))
     extra = []
     if exact is not None:
-        extra = [num(exact.final.loss), f"{abs(trace.final.loss - exact.final.loss):.3g}"]
+        extra = [num(exact.final.loss), num_drift(abs(trace.final.loss - exact.final.loss))]
     table.add_row(
         f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
     )
-    return Group(Text("\nSummary", style="bold"), table)
+    return Group(Text("\nSummary", style="bold"), Fit(table, 1))
 
 
 def _header(trace: RunTrace) -> RenderableType:
@@ -353,7 +381,7 @@ def _header(trace: RunTrace) -> RenderableType:
         f", loss {trace.loss}, η = {num(trace.learning_rate)}, "
         f"{trace.n_steps} step{'s' if trace.n_steps != 1 else ''}"
     )
-    if trace.optimizer != "sgd":
+    if not _plain(trace):
         hyper = ", ".join(f"{k} = {num(v)}" for k, v in trace.optimizer_params.items())
         text.append(f", optimizer {trace.optimizer}" + (f" ({hyper})" if hyper else ""))
     if trace.weight_decay:
@@ -410,6 +438,21 @@ def renderables(
     exact: RunTrace | None = None,
     drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
     width: int = 80,
+    digits: int = 6,
+) -> list[RenderableType]:
+    token = _DIGITS.set(digits)
+    try:
+        return _renderables(trace, max_rows, exact, drawn, width)
+    finally:
+        _DIGITS.reset(token)
+
+
+def _renderables(
+    trace: RunTrace,
+    max_rows: int,
+    exact: RunTrace | None,
+    drawn: Sequence[tuple[int, list[RenderableType]]] | None,
+    width: int,
 ) -> list[RenderableType]:
     """The header, the sections of the steps the trace kept (or those already `drawn`, as
     (step, its renderables)), a note for each run of steps not shown, and the summary."""
@@ -442,6 +485,7 @@ def render(
     max_rows: int = 40,
     exact: RunTrace | None = None,
     drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
+    digits: int = 6,
 ) -> None:
     """`exact`: the same run without rounding, when `trace` was rounded (--round)."""
-    console.print(Group(*renderables(trace, max_rows, exact, drawn, console.width)))
+    console.print(Group(*renderables(trace, max_rows, exact, drawn, console.width, digits)))

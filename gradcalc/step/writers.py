@@ -20,9 +20,10 @@ View = str | Callable[[Any], None]
 
 
 class TableWriter:
-    def __init__(self, shown: Callable[[int], bool], max_rows: int) -> None:
+    def __init__(self, shown: Callable[[int], bool], max_rows: int, digits: int = 6) -> None:
         self.shown = shown
         self.max_rows = max_rows
+        self.digits = digits
         self.drawn: list[tuple[int, list[RenderableType]]] = []
         self.head: RunTrace | None = None
 
@@ -31,23 +32,31 @@ class TableWriter:
 
     def step(self, st: StepTrace) -> None:
         if self.shown(st.step):
-            from gradcalc.step.table import step_renderables
+            from gradcalc.step.table import _DIGITS, step_renderables
 
             assert self.head is not None
-            self.drawn.append((st.step, step_renderables(self.head, st, self.max_rows)))
+            token = _DIGITS.set(self.digits)
+            try:
+                section = step_renderables(self.head, st, self.max_rows)
+            finally:
+                _DIGITS.reset(token)
+            self.drawn.append((st.step, section))
 
     def finish(self, trace: RunTrace) -> View:
         from gradcalc.step import table
 
-        drawn = self.drawn
-        return lambda con: table.render(trace, con, self.max_rows, exact=trace.exact, drawn=drawn)
+        drawn, digits = self.drawn, self.digits
+        return lambda con: table.render(
+            trace, con, self.max_rows, exact=trace.exact, drawn=drawn, digits=digits
+        )
 
 
 class SummaryLines:
     """--show summary as a table: one line per step, written as the step is produced."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], None], digits: int = 6) -> None:
         self.write = write
+        self.digits = digits
         self.widths: list[int] = []
 
     def start(self, trace: RunTrace) -> None:
@@ -63,9 +72,10 @@ class SummaryLines:
         return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)) + "\n"
 
     def step(self, st: StepTrace) -> None:
+        from gradcalc.doc.numbers import Style
         from gradcalc.step.json import summary_record
-        from gradcalc.step.table import num
 
+        num = Style(self.digits)
         record = summary_record(st)
         cells = [str(st.step), num(st.loss)]
         for layer in record["layers"]:
@@ -78,10 +88,14 @@ class SummaryLines:
         from gradcalc.step import table
 
         def draw(con: Any) -> None:
-            parts = [table._summary(trace, trace.exact)]
-            curve = table.loss_curve(trace, con.width)
-            if curve is not None:
-                parts.append(curve)
+            token = table._DIGITS.set(self.digits)
+            try:
+                parts = [table._summary(trace, trace.exact)]
+                curve = table.loss_curve(trace, con.width)
+                if curve is not None:
+                    parts.append(curve)
+            finally:
+                table._DIGITS.reset(token)
             con.print(Group(*parts))
 
         return draw
@@ -91,10 +105,17 @@ class SolutionWriter:
     """The worked solution (--explain, Markdown, LaTeX): keeps the steps it writes out."""
 
     def __init__(
-        self, shown: Callable[[int], bool], kind: str, max_terms: int, max_rows: int
+        self,
+        shown: Callable[[int], bool],
+        fmt: str,
+        max_terms: int,
+        max_rows: int,
+        digits: int = 3,
     ) -> None:
+        """`fmt`: "explain" (terminal text) or a document format of gradcalc.doc.DOCUMENTS."""
         self.shown = shown
-        self.kind = kind
+        self.fmt = fmt
+        self.digits = digits
         self.max_terms = max_terms
         self.max_rows = max_rows
         self.kept: list[StepTrace] = []
@@ -109,27 +130,23 @@ class SolutionWriter:
     def finish(self, trace: RunTrace) -> View:
         import dataclasses
 
+        from gradcalc.doc import DOCUMENTS, write_document
         from gradcalc.doc.notation import Notation
         from gradcalc.step.solution import build
 
+        kind = "text" if self.fmt == "explain" else DOCUMENTS[self.fmt][1]
         trace = dataclasses.replace(trace, steps=tuple(self.kept))
         self.kept = []
         blocks = build(
             trace,
-            Notation(self.kind, trace.round_to),  # type: ignore[arg-type]
+            Notation(kind, trace.round_to, self.digits),
             exact=trace.exact,
             max_terms=self.max_terms,
             max_rows=self.max_rows,
-            document=self.kind != "text",
+            document=kind != "text",
         )
-        if self.kind == "text":
+        if kind == "text":
             from gradcalc.doc import text
 
             return lambda con: text.write(blocks, con)
-        if self.kind == "markdown":
-            from gradcalc.doc import markdown
-
-            return markdown.write(blocks)
-        from gradcalc.doc import latex
-
-        return latex.write(blocks)
+        return write_document(self.fmt, blocks)

@@ -1,0 +1,110 @@
+"""What a derivation should point out, as data, and the one place that writes it as a sentence.
+
+The engine returns each note as a `Note` (kind, node, values, words); a view writes it with
+`write(note, number)` in its own number style, so `--digits` reaches the notes too and JSON keeps
+the sentences it always had.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from gradcalc.derivation.subjects import Built, Subject
+from gradcalc.derivation.trace import ABS_TOL, REL_TOL, GraphTrace, KinkTrace, Matrix, Note
+from gradcalc.doc.numbers import Style
+
+Number = Callable[[float], str]
+
+# kind -> the sentence, with {node}, {words[...]} and {values as written} filled in. A value that
+# is a sequence is written comma-separated (a point of several coordinates).
+TEMPLATES: dict[str, str] = {
+    # the record's own remark, as the registry words it
+    "record": "{text}",
+    "formula": "a formula has no closed form here: the graph and finite differences are the routes",
+    "param_unused": "--param {node} has no effect: no function in the formula takes it",
+    # a kink in a formula, found by the branching nodes that switch there
+    "formula_kink": "at x = {x}, {where}: one-sided differences give {numeric_left} (left) and "
+    "{numeric_right} (right), so the formula is {state} there; the sweep reports {reported} "
+    "({convention})",
+    # a record's kink where both sides have the same slope (huber at |r| = δ)
+    "branch": "at {where} the formula of {node} changes branch, but both one-sided derivatives "
+    "are {left}, so it is differentiable there (the graph takes {convention}); one-sided "
+    "differences give {numeric_left} (left) and {numeric_right} (right)",
+    "kink": "{node} is not differentiable at {where}: the derivative from the left is {left} and "
+    "from the right {right}; reported: {reported} ({convention}); one-sided differences give "
+    "{numeric_left} (left) and {numeric_right} (right)",
+    # an activation called inside a formula, at its kink
+    "function_kink": "{node}({arg}) sits on its kink at {arg} = {x} and reports {reported} there "
+    "({convention})",
+    "graph_non_finite": "the graph leaves float64 at {point} (non-finite value or adjoint at "
+    "{where}); its derivative is not usable there, so {fallback}",
+    "closed_non_finite": "the closed form leaves float64 at {point}",
+    "value_non_finite": "the value is not finite at {point}, so there are no finite differences",
+    "below_resolution": "at {point} the derivative is below what float64 resolves next to f "
+    "({scale}): the routes agree only to within {abs_tol}·max(1, |f|), not to {rel_tol} relative",
+}
+
+# The default style: JSON's sentences, and every view's without --digits.
+SHORT = Style(6)
+
+
+def write(note: Note, number: Number = SHORT) -> str:
+    """The note as a sentence, its numbers written by ``number`` ("n/a" where there is none)."""
+
+    def one(v: float | None) -> str:
+        return "n/a" if v is None else number(v)
+
+    fields: dict[str, str] = {"node": note.node, **note.words}
+    for key, value in note.values.items():
+        fields[key] = ", ".join(one(v) for v in value) if isinstance(value, tuple) else one(value)
+    return TEMPLATES[note.kind].format(**fields)
+
+
+def resolution_note(values: Sequence[float], scale: float) -> Note:
+    return Note(
+        "below_resolution",
+        values={"point": tuple(values), "scale": scale, "abs_tol": ABS_TOL, "rel_tol": REL_TOL},
+    )
+
+
+def _kink(name: str, values: Sequence[float], k: KinkTrace) -> Note:
+    sides: Mapping[str, float | None] = {
+        "numeric_left": k.numeric_left,
+        "numeric_right": k.numeric_right,
+        "reported": k.reported,
+    }
+    words = {"where": k.where, "convention": k.convention}
+    if k.left is None:
+        state = "differentiable" if k.differentiable else "not differentiable"
+        return Note("formula_kink", "", {"x": values[k.index], **sides}, {**words, "state": state})
+    if k.differentiable:
+        return Note("branch", name, {"left": k.left, **sides}, words)
+    return Note("kink", name, {"left": k.left, "right": k.right, **sides}, words)
+
+
+def point_notes(
+    s: Subject,
+    values: list[float],
+    graph: GraphTrace,
+    kinks: list[KinkTrace],
+    closed: Matrix | None,
+    built: Built,
+) -> list[Note]:
+    notes = [_kink(s.name, values, k) for k in kinks]
+    point = {"point": tuple(values)}
+    if graph.non_finite:
+        fallback = (
+            "the closed form and the finite differences are reported instead"
+            if closed is not None
+            else "only the finite differences remain"
+        )
+        words = {"where": ", ".join(graph.non_finite[:4]), "fallback": fallback}
+        notes.append(Note("graph_non_finite", values=point, words=words))
+    if s.kind == "expression" and not kinks:
+        notes.extend(built.remarks)
+    if closed is not None and not all(math.isfinite(v) for row in closed for v in row):
+        notes.append(Note("closed_non_finite", values=point))
+    if not all(math.isfinite(v) for v in s.evaluate(values, s.params)):
+        notes.append(Note("value_non_finite", values=point))
+    return notes

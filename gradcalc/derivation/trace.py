@@ -1,0 +1,243 @@
+"""What `gradcalc derive` computed, as plain frozen records: the graph at each point (nodes,
+edges, sweeps, paths), the finite differences, the kinks, the agreement of the routes, and the
+notes. The views (table, JSON, DOT, the worked derivation) read these; nothing here formats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradcalc.doc.display import RichDisplay
+from gradcalc.functions.registry import Activation, Loss
+
+REL_TOL = 1e-6
+ABS_TOL = 1e-9  # times max(1, |f|): the rounding floor of a difference quotient in float64
+
+Row = tuple[float, ...]
+Matrix = tuple[Row, ...]
+OptRow = tuple[float | None, ...]
+OptMatrix = tuple[OptRow, ...]
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a derivation points out, as data; `notes.write` makes it a sentence."""
+
+    kind: str  # which sentence: a key of notes.TEMPLATES
+    node: str = ""  # the function, parameter or node it is about
+    values: Mapping[str, float | tuple[float, ...] | None] = field(default_factory=dict)
+    words: Mapping[str, str] = field(default_factory=dict)  # a kink's place, a convention
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    definition: str
+    kind: str  # "input", "const" or "operation"
+    value: float
+    adjoints: Row  # ∂output/∂node for each output (softmax: s₁ … s_N), 0 where unused
+
+    @property
+    def adjoint(self) -> float:
+        return self.adjoints[0]
+
+
+@dataclass(frozen=True)
+class EdgeRow:
+    src: str
+    dst: str
+    symbolic: str  # ∂dst/∂src in the names of dst's arguments
+    local: float
+
+
+@dataclass(frozen=True)
+class SweepTerm:
+    """One consumer's share of a node's adjoint: consumer adjoint × local partial."""
+
+    consumer: str
+    consumer_adjoint: float
+    symbolic: str
+    local: float
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    node: str
+    adjoint: float
+    terms: tuple[SweepTerm, ...]  # empty for the output itself (adjoint 1)
+
+
+@dataclass(frozen=True)
+class PathRow:
+    nodes: tuple[str, ...]
+    symbolic: tuple[str, ...]  # the edge partials along the path
+    locals: Row
+    product: float
+
+
+@dataclass(frozen=True)
+class PathSet:
+    """The chain rule from ``src`` to ``dst`` as a sum over paths; ``total`` is the adjoint."""
+
+    src: str
+    dst: str
+    count: int
+    paths: tuple[PathRow, ...]  # the first PATH_LIMIT when count is larger
+    total: float
+
+    @property
+    def capped(self) -> bool:
+        return len(self.paths) < self.count
+
+
+@dataclass(frozen=True)
+class GraphTrace:
+    inputs: tuple[str, ...]  # differentiated inputs: x (and PReLU's a), or a₁ … a_n
+    outputs: tuple[str, ...]
+    nodes: tuple[NodeRow, ...]  # evaluation order
+    edges: tuple[EdgeRow, ...]  # evaluation order, constant sources left out
+    sweeps: tuple[tuple[SweepRow, ...], ...]  # one per output, output first
+    paths: tuple[PathSet, ...]
+    non_finite: tuple[str, ...]  # nodes whose value or adjoint left float64
+
+
+@dataclass(frozen=True)
+class KinkTrace:
+    index: int  # which input
+    input: str
+    where: str
+    differentiable: bool
+    left: float | None  # the stated one-sided derivatives (registry records; None for a formula)
+    right: float | None
+    reported: float | None  # what the closed form and the graph report there
+    convention: str
+    numeric_left: float | None
+    numeric_right: float | None
+
+
+@dataclass(frozen=True)
+class NumericTrace:
+    """Finite differences in float64, [output][input]; central is None where one-sided."""
+
+    central: OptMatrix
+    left: OptMatrix
+    right: OptMatrix
+    steps: Row  # per input
+    params: Mapping[str, float | None] = field(default_factory=dict)
+
+    def method(self, j: int) -> str:
+        return "central" if any(row[j] is not None for row in self.central) else "one-sided"
+
+
+@dataclass(frozen=True)
+class Agreement:
+    closed_form: bool | None  # graph vs closed form (None: no closed form, or graph unusable)
+    numeric: bool | None  # graph (closed form if the graph is unusable) vs finite differences
+
+    @property
+    def ok(self) -> bool:
+        return self.closed_form is not False and self.numeric is not False
+
+
+@dataclass(frozen=True)
+class PointTrace:
+    at: Row
+    value: Row  # the outputs: closed-form value (a formula's graph value)
+    graph: GraphTrace
+    graph_jacobian: Matrix  # [output][input] from the sweeps
+    closed_jacobian: Matrix | None
+    numeric: NumericTrace
+    jacobian: OptMatrix  # reported: the graph's, or the closed form's where the graph overflowed
+    param_graph: Mapping[str, float]
+    param_closed: Mapping[str, float] | None
+    kinks: tuple[KinkTrace, ...]
+    agreement: Agreement
+    notes: tuple[Note, ...]
+
+    @property
+    def parameter_gradients(self) -> dict[str, float | None]:
+        closed = self.param_closed or {}
+        return {
+            k: v if math.isfinite(v) else finite_or_none(closed.get(k))
+            for k, v in self.param_graph.items()
+        }
+
+
+@dataclass(frozen=True)
+class DeriveTrace(RichDisplay):
+    name: str  # the registry name, or the formula as typed
+    kind: str  # "activation", "vector_activation", "loss" or "expression"
+    formula: str
+    derivative_text: str | None  # the closed form's text; None for a formula
+    symbol: str
+    params: Mapping[str, float]
+    target: Row | None
+    points: tuple[PointTrace, ...]
+    notes: tuple[Note, ...]
+    tolerance: tuple[float, float] = (REL_TOL, ABS_TOL)
+    # The registry record derived, which owns its written forms; None for a formula.
+    record: Activation | Loss | None = None
+
+    @property
+    def elementwise(self) -> bool:
+        return self.kind in ("activation", "expression")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        from gradcalc.derivation.json import document
+
+        return document(self)
+
+    def renderables(self) -> list[Any]:
+        from gradcalc.derivation.table import renderables
+
+        return renderables(self)
+
+    @property
+    def several(self) -> bool:
+        return len(self.points) > 1
+
+    @property
+    def value(self) -> float | list[float]:
+        if self.elementwise:
+            values = [p.value[0] for p in self.points]
+            return values if self.several else values[0]
+        point = self.points[0]
+        return list(point.value) if self.kind == "vector_activation" else point.value[0]
+
+    @property
+    def derivative(self) -> float | list[float | None] | None:
+        values = [p.jacobian[0][0] for p in self.points]
+        return values if self.several else values[0]
+
+    @property
+    def jacobian(self) -> list[list[float | None]]:
+        return [list(row) for row in self.points[0].jacobian]
+
+    @property
+    def gradient(self) -> list[float | None]:
+        return list(self.points[0].jacobian[0])
+
+    @property
+    def parameter_gradients(self) -> dict[str, float | list[float | None] | None]:
+        names = list(self.points[0].param_graph)
+        if not self.several:
+            return dict(self.points[0].parameter_gradients)
+        return {k: [p.parameter_gradients[k] for p in self.points] for k in names}
+
+    @property
+    def agreement(self) -> Agreement:
+        def combine(values: list[bool | None]) -> bool | None:
+            known = [v for v in values if v is not None]
+            return all(known) if known else None
+
+        return Agreement(
+            combine([p.agreement.closed_form for p in self.points]),
+            combine([p.agreement.numeric for p in self.points]),
+        )
+
+
+def finite_or_none(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
