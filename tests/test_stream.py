@@ -394,3 +394,34 @@ def test_fast_grid_draws_what_rich_table_and_fit_draw(width: int) -> None:
     assert draw(_Grid(columns, rows, 2, caption)) == draw(Fit(table, 2, caption))
     if width == 200:
         assert draw(_Grid(columns, rows, 2, "")) == draw(table)
+
+
+DIVERGING = """\
+input: [1.0]
+target: [0.0]
+loss: quadratic
+learning_rate: 10
+steps: 1000
+layers:
+  - weights: [[1.0]]
+    biases: [0.0]
+    activation: identity
+"""
+
+
+def test_a_diverging_stream_keeps_the_records_before_the_failing_step(
+    run_cli, write_config, tmp_path
+) -> None:
+    path = str(write_config(tmp_path, DIVERGING))
+    result = run_cli(["step", path, "--format", "jsonl"])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    failing = int(result.stderr.split("step ", 1)[1].split(":")[0])
+    records = _lines(result.stdout)
+    assert [r["step"] for r in records] == list(range(1, failing))
+    assert all(math.isfinite(r["loss"]) for r in records)
+    # The document form is held back: nothing half-written on standard output.
+    assert run_cli(["step", path, "--format", "json"]).stdout == ""
+    out = tmp_path / "out.json"
+    out.write_text("before")
+    assert run_cli(["step", path, "--format", "json", "-o", str(out)]).exit_code == 1
+    assert out.read_text() == "before" and len(list(tmp_path.iterdir())) == 2

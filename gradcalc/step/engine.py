@@ -6,6 +6,7 @@ Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{lâˆ
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -429,11 +430,11 @@ class Stream:
             yield st
 
     def head(self) -> RunTrace:
-        """What a writer needs before the first step: the run's settings, no steps yet (the
-        initial and final passes are the forward pass with the initial parameters)."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            forward = self.net.forward_trace()
-        return self._trace((), forward, forward)
+        """What a writer needs before the first step: the run's settings. No pass has run yet,
+        so its initial and final passes are empty (a diverging first step must report itself,
+        not a pass run here ahead of it)."""
+        nothing = ForwardTrace(math.nan, np.empty(0), (), ())
+        return self._trace((), nothing, nothing)
 
     def finish(self, kept: Iterable[StepTrace] = ()) -> RunTrace:
         """The run after its last step, with the steps a writer kept."""
