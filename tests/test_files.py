@@ -251,3 +251,35 @@ def test_save_weights_refuses_a_bad_path_before_running(run_cli) -> None:
     result = run_cli(["step", "--example", "tanh-mse", "--save-weights", "/nonexistent/dir/w.npz"])
     assert result.exit_code == 2 and "does not exist" in result.stderr
     assert result.stdout == ""
+
+
+# ---- big inline YAML -------------------------------------------------------------------------
+
+
+def test_too_many_values_are_refused_before_composing(run_cli, write_config, tmp_path) -> None:
+    from gradcalc.limits import MAX_NODES
+
+    row = "[" + "0," * MAX_NODES + "0]"
+    path = write_config(tmp_path, f"input: {row}\n")
+    result = run_cli(["step", str(path)])
+    assert result.exit_code == 2 and f"more than {MAX_NODES:,} values" in result.stderr
+    assert ".npy" in result.stderr
+
+
+def test_deep_nesting_without_anchors_is_refused(run_cli, write_config, tmp_path) -> None:
+    path = write_config(tmp_path, "input: " + "[" * 40 + "1" + "]" * 40 + "\n")
+    result = run_cli(["step", str(path)])
+    assert result.exit_code == 2 and "nested more than" in result.stderr
+
+
+def test_a_bad_number_in_a_fast_row_names_its_element_and_line(
+    run_cli, write_config, tmp_path
+) -> None:
+    path = write_config(
+        tmp_path,
+        "input: [0.5, 0.5]\ntarget: [0.1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        "  - weights:\n      - [0.1, 1e999]\n    biases: [0.0]\n    activation: sigmoid\n",
+    )
+    result = run_cli(["step", str(path)])
+    assert result.exit_code == 2
+    assert "line 7: layers[0].weights[0][1]: expected a finite number" in result.stderr

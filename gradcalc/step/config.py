@@ -177,9 +177,10 @@ def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
         raise ConfigError(
             f"larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", source=source
         )
-    if text.count(",") + text.count("\n") + text.count(": ") > MAX_NODES:
-        # Every value but the first is preceded by one of these: more values than the limit
-        # would need gigabytes of nodes, so refuse before composing them.
+    separators = sum(text.count(mark) for mark in (",", "\n", ": ", "- ", "[", "{"))
+    if separators > MAX_NODES:
+        # Every value but the first follows one of these: more values than the limit would
+        # need gigabytes of nodes, so refuse before composing them.
         raise ConfigError(
             f"holds more than {MAX_NODES:,} values; put large arrays in a .npy or .npz file "
             "(weights: {file: w.npy})",
