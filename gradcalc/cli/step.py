@@ -247,7 +247,8 @@ def command(
     exact = None
     if round_to is not None and name not in ("json", "jsonl"):
         exact = exact_run(spec, n, None)
-    reuse_freed_memory()
+    if max(layer.weights.size for layer in spec.layers) >= 16_384:
+        reuse_freed_memory()  # arrays past malloc's 128 kB mmap threshold, every step
     stream = Stream(spec, steps=n, round_to=round_to)
 
     def shown(step: int) -> bool:
