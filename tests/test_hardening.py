@@ -706,3 +706,35 @@ def test_a_difference_below_its_rounding_floor_confirms_nothing(run_cli) -> None
     doc = json_of(result)
     assert doc["derivative"] == pytest.approx(-0.5e150, rel=1e-12)  # −1/(2√x)
     assert any("cannot resolve the derivative" in note for note in doc["notes"])
+
+
+def test_step_streams_through_a_symlink_and_into_a_fifo(run_cli, tmp_path) -> None:
+    """step writes through its streaming sink: the same rules as every --output."""
+    (tmp_path / "real.json").write_text("old", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to("real.json")
+    assert run_cli(["step", str(WORKED), "--format", "json", "-o", str(link)]).exit_code == 0
+    assert link.is_symlink() and json.loads((tmp_path / "real.json").read_text(encoding="utf-8"))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = run_cli(["step", str(WORKED), "--format", "jsonl", "-o", str(fifo)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and received and received[0].startswith(b"{")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "real.json"]
+
+
+def test_save_weights_follows_the_output_rules(run_cli, tmp_path) -> None:
+    target = tmp_path / "w.npz"
+    target.write_bytes(b"keep")
+    target.chmod(0o444)
+    one_line_error(run_cli(["step", str(WORKED), "--save-weights", str(target)]), 2, "read-only")
+    assert target.read_bytes() == b"keep"
+    assert run_cli(["step", str(WORKED), "--save-weights", str(target), "--force"]).exit_code == 0
+    assert set(np.load(target)) == {"w2", "b2", "w3", "b3"}
+    long = tmp_path / ("w" * 250 + ".npz")
+    assert run_cli(["step", str(WORKED), "--save-weights", str(long)]).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, "w.npz"])

@@ -90,6 +90,24 @@ def test_step_output_of_every_example_validates(run_cli, example: str, extra: tu
     assert list(doc)[:2] == ["format_version", "gradcalc_version"]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--show", "summary"),
+        ("--show", "final"),
+        ("--every", "2"),
+        ("--explain-steps", "1,4"),
+        ("--optimizer", "nesterov", "--show", "summary"),
+    ],
+)
+def test_step_long_run_output_validates(run_cli, extra: tuple) -> None:
+    doc = output(run_cli, "step", "--example", "tanh-mse", "--format", "json", *extra)
+    validate(doc, "step")
+    result = run_cli(["step", "--example", "tanh-mse", "--format", "jsonl", *extra])
+    *records, last = [json.loads(line) for line in result.stdout.splitlines()]
+    validate({**last, "steps": records}, "step")
+
+
 def test_step_from_standard_input_validates(run_cli) -> None:
     text = available()["worked-example"].read_text(encoding="utf-8")
     doc = output(run_cli, "step", "-", "--format", "json", input=text)

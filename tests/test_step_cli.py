@@ -157,10 +157,12 @@ def test_issue_examples_are_bundled() -> None:
     for path in CONFIGS.glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         loss = data["loss"] if isinstance(data["loss"], str) else data["loss"]["name"]
-        acts = {
-            a if isinstance(a, str) else a["name"]
-            for a in (layer["activation"] for layer in data["layers"])
-        }
+        layers = data["layers"]
+        if isinstance(layers, dict):  # the sizes: shorthand
+            named = [layers["activation"], layers.get("output", layers["activation"])]
+        else:
+            named = [layer["activation"] for layer in layers]
+        acts = {a if isinstance(a, str) else a["name"] for a in named}
         steps = data.get("steps", 1)
         if loss == "cross_entropy" and "softmax" in acts and "inputs" in data:
             seen.add("softmax-ce-batch")

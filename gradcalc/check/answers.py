@@ -53,6 +53,9 @@ CONTRACT_KEYS = (
     "final",
     "optimizer",
     "weight_decay",
+    "steps_run",
+    "show",
+    "parameters",
 )
 TOP_KEYS = ("steps", *STEP_KEYS, *CONTRACT_KEYS, *STEP_CONTRACT_KEYS)
 

@@ -159,62 +159,165 @@ def _read_only(path: Path) -> bool:
     return not (st.st_mode & 0o222) or not os.access(path, os.W_OK)
 
 
-def check_output(output: str, force: bool = False) -> None:
+def check_output(output: str, force: bool = False, option: str = "--output") -> None:
     """Refuse, before any work, an --output that cannot become a file (a directory, or a name
     in a directory that does not exist) or that is read-only, unless --force."""
     if _written_in_place(output):
         return
     target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced
     if target.is_dir():
-        raise GradcalcError(f"--output {output}: is a directory; give a file name")
+        raise GradcalcError(f"{option} {output}: is a directory; give a file name")
     if not target.parent.is_dir():
-        raise GradcalcError(f"--output {output}: directory {target.parent} does not exist")
+        raise GradcalcError(f"{option} {output}: directory {target.parent} does not exist")
     if not force and _read_only(target):
         raise GradcalcError(
-            f"--output {output}: is read-only; give --force to replace it, or another name"
+            f"{option} {output}: is read-only; give --force to replace it, or another name"
         )
 
 
-def write_atomically(output: str, text: str, force: bool = False) -> None:
+def _mode(target: Path) -> int:
+    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temp_beside(output: str, target: Path, mode: str, option: str = "--output") -> tuple[Any, str]:
+    """An open temporary file in the target's directory, with a short name of its own (a
+    legal 255-byte target name must work). Signals wait while it is created and its name
+    returned, so whoever removes it on failure always knows its name."""
+    import tempfile
+
+    try:
+        with _signals_held():
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
+    except OSError as exc:
+        raise GradcalcError(f"{option} {output}: cannot write ({exc.strerror or exc})") from None
+    return os.fdopen(fd, mode), tmp
+
+
+class Sink:
+    """Where a streamed output goes as it is produced: standard output, or --output through a
+    temporary file beside the target that replaces it only when the run succeeds (a FIFO or
+    a device is written in place; a symlink's target is the file replaced)."""
+
+    def __init__(self, output: str | None, color: str, hold: int = 0, force: bool = False) -> None:
+        self.output = output
+        self.color = color
+        self.force = force
+        self.fh: Any = None
+        self.tmp: str | None = None
+        self.target: Path | None = None
+        # Standard output keeps its first `hold` bytes back, so a run that fails early (a
+        # diverging step) prints nothing rather than half a JSON document.
+        self.hold = hold
+        self.held: list[bytes] = []
+        self.held_size = 0
+
+    def __enter__(self) -> Sink:
+        if self.output is not None:
+            check_output(self.output, self.force)
+            if _written_in_place(self.output):
+                try:
+                    self.fh = open(self.output, "wb")  # closed in __exit__
+                except OSError as exc:
+                    raise GradcalcError(
+                        f"--output {self.output}: cannot write ({exc.strerror or exc})"
+                    ) from None
+            else:
+                self.target = Path(os.path.realpath(self.output))
+                self.fh, self.tmp = _temp_beside(self.output, self.target, "wb")
+        return self
+
+    def write(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if self.fh is None:
+            if self.held_size + len(data) <= self.hold:
+                self.held.append(data)
+                self.held_size += len(data)
+                return
+            self._release()
+            click.echo(data, nl=False)
+        else:
+            try:
+                self.fh.write(data)
+            except OSError as exc:
+                raise GradcalcError(
+                    f"--output {self.output}: cannot write ({exc.strerror or exc})"
+                ) from None
+
+    def _release(self) -> None:
+        if self.held:
+            click.echo(b"".join(self.held), nl=False)
+        self.held = []
+        self.hold = 0
+
+    def draw(self, view: View) -> None:
+        if self.fh is None:
+            self._release()
+            emit(view, None, self.color)
+            return
+        if not isinstance(view, str):
+            con = console("never")
+            con.begin_capture()
+            view(con)
+            view = con.end_capture()
+        self.write(view)
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self.fh is None:
+            if kind is None:
+                self._release()
+            return
+        assert self.output is not None
+        try:
+            self.fh.close()
+            if kind is None and self.tmp is not None and self.target is not None:
+                os.chmod(self.tmp, _mode(self.target))
+                os.replace(self.tmp, self.target)
+        except OSError as err:
+            raise GradcalcError(
+                f"--output {self.output}: cannot write ({err.strerror or err})"
+            ) from None
+        finally:
+            if self.tmp is not None:
+                Path(self.tmp).unlink(missing_ok=True)
+
+
+def write_atomically(
+    output: str, text: str | bytes, force: bool = False, option: str = "--output"
+) -> None:
     """Write ``text`` to ``output`` so that a reader (or a failed, interrupted or killed run)
     never sees half a file: a temporary file beside the target, renamed over it.
 
     A symlink is written through: its target is replaced, atomically, and the link stays.
     A FIFO, a terminal or a device is written directly (there is nothing to replace).
     """
-    import tempfile
-
-    check_output(output, force)
+    check_output(output, force, option)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if _written_in_place(output):
         try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
+            with open(output, "wb") as fh:
+                fh.write(data)
         except OSError as exc:  # /dev/full: ENOSPC
             raise GradcalcError(
-                f"--output {output}: cannot write ({exc.strerror or exc})"
+                f"{option} {output}: cannot write ({exc.strerror or exc})"
             ) from None
         return
     target = Path(os.path.realpath(output))
-    # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
-    if target.exists():
-        mode = target.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+    mode = _mode(target)
     tmp: str | None = None
     try:
-        # A short name of its own, not the target's: a legal 255-byte target name must work.
-        # Signals wait while the file is created and its name bound, so the `finally` below
-        # always knows what to remove.
-        with _signals_held():
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        fh, tmp = _temp_beside(output, target, "wb", option)
+        with fh:
+            fh.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
-        raise GradcalcError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+        raise GradcalcError(f"{option} {output}: cannot write ({exc.strerror or exc})") from None
     finally:
         # Also on Ctrl-C and SIGTERM (the CLI turns it into an exception): no temp file left.
         if tmp is not None:

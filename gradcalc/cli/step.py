@@ -5,39 +5,35 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from gradcalc.cli.options import (
-    View,
     check_output,
     color_option,
     complete_example,
     complete_path,
     digits_option,
-    emit,
     force_option,
     format_option,
 )
-from gradcalc.doc import DOCUMENTS, write_document
+from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
-if TYPE_CHECKING:
-    from gradcalc.doc.blocks import Block
-    from gradcalc.doc.notation import Kind
-    from gradcalc.step.trace import RunTrace
+SHOW = ("all", "summary", "final")
 
 
-def _check_output(output: str, config: Path | None, force: bool) -> None:
+def _check_output(output: str, config: Path | None, force: bool, option: str = "--output") -> None:
     """Refuse, before any work, an --output that cannot be written or is the config being read."""
-    check_output(output, force)
+    check_output(output, force, option)
     target = Path(output)
     if config is not None and target.exists() and config.exists() and target.samefile(config):
         raise GradcalcError(
-            f"--output {output}: is the config being read; "
+            f"{option} {output}: is the config being read; "
             "choose another file so the config is not overwritten"
         )
 
@@ -86,7 +82,29 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
     "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
-@format_option("table", "json", *DOCUMENTS)
+@format_option("table", "json", "jsonl", *DOCUMENTS)
+@click.option(
+    "--show",
+    type=click.Choice(SHOW),
+    default="all",
+    show_default=True,
+    help="all: every quantity of the steps shown; summary: one line (record) per step with "
+    "the cost and the norms of the gradients and updates; final: only the final state.",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Show in full every N-th step (1, 1+N, …) and the last.",
+)
+@click.option(
+    "--last", type=click.IntRange(min=1), metavar="K", help="Show in full the last K steps."
+)
+@click.option(
+    "--explain-steps",
+    metavar="LIST",
+    help="Show in full these steps, e.g. 1,4 or 2-5 (with --every/--last: all of them).",
+)
 @click.option(
     "--explain",
     is_flag=True,
@@ -127,6 +145,13 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     "A symlink is written through, a FIFO or device directly.",
 )
 @force_option
+@click.option(
+    "--save-weights",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
 @digits_option("default 6 in the tables, 3 in the worked solutions")
 @color_option
 def command(
@@ -136,12 +161,18 @@ def command(
     learning_rate: float | None,
     optimizer: str | None,
     fmt: str,
+    show: str,
+    every: int | None,
+    last: int | None,
+    explain_steps: str | None,
     explain: bool,
     round_to: int | None,
     max_terms: int,
     max_rows: int,
     output: str | None,
     force: bool,
+    save_weights: str | None,
+    quiet: bool,
     digits: int | None,
     color: str,
 ) -> None:
@@ -149,11 +180,13 @@ def command(
     z, a, δ, every gradient and the updated parameters of each step (equations BP1–BP4).
     --example NAME replaces CONFIG with a config bundled with gradcalc (`gradcalc examples`).
 
-    --format json is the machine-readable contract; --explain, markdown and latex write the
-    worked solution with every number substituted.
+    --format json is the machine-readable contract (jsonl: one record per step as it is
+    produced); --explain, markdown and latex write the worked solution with every number
+    substituted. --show, --every, --last and --explain-steps choose what is shown of a long run.
     """
     from gradcalc.step import config as config_mod
-    from gradcalc.step.engine import run
+    from gradcalc.step.engine import Stream, exact_run, reuse_freed_memory
+    from gradcalc.step.select import Selection, parse_steps
 
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
@@ -166,6 +199,18 @@ def command(
             f"--explain is the worked solution as terminal text and --format {fmt} a format of "
             "its own; give one or the other"
         )
+    picked: tuple[int, ...] = ()
+    if explain_steps is not None:
+        try:
+            picked = parse_steps(explain_steps)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--explain-steps") from None
+    selection = Selection(every, last, picked)
+    if selection.given and show != "all":
+        raise click.UsageError(
+            f"--every, --last and --explain-steps pick the steps shown in full; --show {show} "
+            "shows none in full: give one or the other"
+        )
     source: Path | None = None
     if example is not None:
         from gradcalc.step.examples import find
@@ -177,10 +222,14 @@ def command(
         output = None
     if output is not None:
         _check_output(output, source, force)
+    if save_weights is not None:
+        _check_output(save_weights, source, force, "--save-weights")
 
     if example is not None:
         assert source is not None
-        spec = config_mod.load_text(source.read_text(encoding="utf-8"), f"{source.stem}.yaml")
+        spec = config_mod.load_text(
+            source.read_text(encoding="utf-8"), f"{source.stem}.yaml", base=source.parent
+        )
     else:
         assert config is not None
         spec = config_mod.load(config)
@@ -188,66 +237,148 @@ def command(
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
     if optimizer is not None:
         spec = config_mod.with_optimizer(spec, optimizer)
+    n = spec.steps if steps is None else steps
+    beyond = [k for k in picked if k > n]
+    if beyond:
+        raise click.BadParameter(
+            f"step {beyond[0]} asked for, but the run has {n} step{'s' if n != 1 else ''}",
+            param_hint="--explain-steps",
+        )
+    name = "explain" if explain else fmt
+    shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
+    _check_size(spec, n, name, show, shown_mask, max_rows)
+
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
-    trace = run(spec, steps=steps, round_to=round_to, exact=fmt != "json")
-    writer = WRITERS["explain" if explain else fmt]
-    emit(writer(trace, _Layout(max_terms, max_rows, digits)), output, color, force)
+    exact = None
+    if round_to is not None and name not in ("json", "jsonl"):
+        exact = exact_run(spec, n, None)
+    if max(layer.weights.size for layer in spec.layers) >= 16_384:
+        reuse_freed_memory()  # arrays past malloc's 128 kB mmap threshold, every step
+    stream = Stream(spec, steps=n, round_to=round_to)
+
+    def shown(step: int) -> bool:
+        return shown_mask is not None and bool(shown_mask[step])
+
+    from gradcalc.cli.options import Sink
+    from gradcalc.cli.progress import track, wanted
+
+    streams = name in ("json", "jsonl") or (name == "table" and show == "summary")
+    # A JSON document to standard output is held back while small, so an early failure (a
+    # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
+    with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
+        writer = WRITERS[name](sink, _Layout(show, shown, max_terms, max_rows, digits))
+        writer.start(stream.head())
+        for st in track(stream, n, wanted(quiet, streams and output is None)):
+            writer.step(st)
+        trace = dataclasses.replace(stream.finish(), exact=exact)
+        view = writer.finish(trace)
+        if view is not None:
+            sink.draw(view)
+    if save_weights is not None:
+        from gradcalc.cli.options import write_atomically
+        from gradcalc.step.files import weights_npz
+
+        write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
+
+
+# The steps a view shows in full when no --every/--last/--explain-steps is given: the first
+# HEAD and the last (None: every step).
+HEAD: dict[str, int | None] = {
+    "table": 19,
+    "json": None,
+    "jsonl": None,
+    "explain": 3,
+    **dict.fromkeys(DOCUMENTS, 3),
+}
+
+
+def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: int) -> None:
+    """Refuse, before any step, a run whose output (or what a view must keep to write it) would
+    be enormous: say how large and how to ask for less."""
+    from gradcalc.limits import MAX_HELD_BYTES, MAX_OUTPUT_BYTES
+
+    sizes = spec.sizes
+    m = spec.x.shape[0]
+    units = sum(sizes[1:])
+    params = sum(a * b for a, b in pairwise(sizes))
+    drawn = 0 if shown is None else int(shown.sum())
+    if name in ("json", "jsonl"):
+        # ≈ 20 bytes a number at full precision.
+        per_step = 20 * (3 * m * units + 2 * params + 2 * units + m) if show == "all" else 0
+        what = f"--format {name} would write"
+    elif name == "table":
+        rows = m * sum(sizes) + m * units + params + units
+        per_step = 60 * (min(rows, 5 * max_rows) if max_rows else rows)
+        what = "the tables would be"
+    else:
+        # A worked solution keeps the steps it writes out: their arrays.
+        per_step = 8 * (5 * m * units + 3 * params + 3 * units)
+        what = "the worked solution would hold"
+    total = per_step * drawn
+    if total > (MAX_OUTPUT_BYTES if name in ("json", "jsonl") else MAX_HELD_BYTES):
+        raise GradcalcError(
+            f"{what} about {_bytes(total)} ({drawn:,} steps shown in full × "
+            f"{_bytes(per_step)}); refusing. Ask for less: --show summary, --every N, "
+            "--last K or --explain-steps LIST"
+        )
+
+
+def _bytes(size: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError
 
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
+    show: str  # --show
+    shown: Callable[[int], bool]  # the steps shown in full
     max_terms: int
     max_rows: int
     digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
 
 
-def _solution(trace: RunTrace, kind: Kind, layout: _Layout) -> list[Block]:
-    from gradcalc.doc.notation import Notation
-    from gradcalc.step.solution import build
-
-    return build(
-        trace,
-        Notation(kind, trace.round_to, layout.digits or 3),
-        exact=trace.exact,
-        max_terms=layout.max_terms,
-        max_rows=layout.max_rows,
-        document=kind != "text",
-    )
+# What each --format (and --explain) writes with: a writer takes the run's head, each step as
+# it is produced and the finished trace (gradcalc/step/writers.py, gradcalc/step/json.py).
+Writer = Callable[[Any, _Layout], Any]
 
 
-def _json(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.step import json
+def _json(lines: bool) -> Writer:
+    def make(sink: Any, layout: _Layout) -> Any:
+        from gradcalc.step.json import Writer
 
-    return json.render(trace)
+        return Writer(sink.write, lines=lines, show=layout.show, shown=layout.shown)
 
-
-def _table(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.step import table
-
-    return lambda con: table.render(
-        trace, con, max_rows=layout.max_rows, exact=trace.exact, digits=layout.digits or 6
-    )
+    return make
 
 
-def _explain(trace: RunTrace, layout: _Layout) -> View:
-    from gradcalc.doc import text
+def _table(sink: Any, layout: _Layout) -> Any:
+    from gradcalc.step import writers
 
-    blocks = _solution(trace, "text", layout)
-    return lambda con: text.write(blocks, con)
-
-
-def _document(fmt: str) -> Callable[[RunTrace, _Layout], View]:
-    """A document format of gradcalc.doc.DOCUMENTS: the worked solution in its notation."""
-
-    def write(trace: RunTrace, layout: _Layout) -> View:
-        return write_document(fmt, _solution(trace, DOCUMENTS[fmt][1], layout))
-
-    return write
+    if layout.show == "summary":
+        return writers.SummaryLines(sink.write, layout.digits or 6)
+    return writers.TableWriter(layout.shown, layout.max_rows, layout.digits or 6)
 
 
-WRITERS: dict[str, Callable[[RunTrace, _Layout], View]] = {
+def _solution(fmt: str) -> Writer:
+    """The worked solution: in the terminal ("explain") or as a document of DOCUMENTS."""
+
+    def make(sink: Any, layout: _Layout) -> Any:
+        from gradcalc.step import writers
+
+        return writers.SolutionWriter(
+            layout.shown, fmt, layout.max_terms, layout.max_rows, layout.digits or 3
+        )
+
+    return make
+
+
+WRITERS: dict[str, Writer] = {
     "table": _table,
-    "json": _json,
-    "explain": _explain,
-    **{fmt: _document(fmt) for fmt in DOCUMENTS},
+    "json": _json(lines=False),
+    "jsonl": _json(lines=True),
+    "explain": _solution("explain"),
+    **{fmt: _solution(fmt) for fmt in DOCUMENTS},
 }

@@ -331,10 +331,20 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x')) else 's'}"
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """One bar per value, scaled from the smallest to the largest (a loss curve in one line)."""
+def sparkline(values: Sequence[float], width: int | None = None) -> str:
+    """A loss curve in one line: one bar per value, or, past `width` values, one bar per bucket
+    of consecutive values (their mean); on a log scale when the values are positive and span
+    more than two decades, so the descent after the first steps stays visible."""
+    import numpy as np
+
     ticks = "▁▂▃▄▅▆▇█"
-    low, high = min(values), max(values)
+    v = np.asarray(values, dtype=float)
+    if width is not None and len(v) > width > 0:
+        edges = np.linspace(0, len(v), width + 1).astype(int)
+        v = np.add.reduceat(v, edges[:-1]) / np.diff(edges)
+    low, high = float(v.min()), float(v.max())
+    if low > 0 and high / low > 100:
+        v, low, high = np.log10(v), float(np.log10(low)), float(np.log10(high))
     if high == low:
-        return ticks[0] * len(values)
-    return "".join(ticks[round((v - low) / (high - low) * 7)] for v in values)
+        return ticks[0] * len(v)
+    return "".join(ticks[i] for i in np.rint((v - low) / (high - low) * 7).astype(int))

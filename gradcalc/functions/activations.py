@@ -31,9 +31,15 @@ if TYPE_CHECKING:
 
 
 def sigmoid(z: Array) -> Array:
-    # exp of −|z| only, so neither branch can overflow for large |z|.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # exp of −|z| only, so neither branch can overflow for large |z|: 1/(1 + e) for z ≥ 0,
+    # e/(1 + e) below, written with one buffer (this runs on every layer of every step).
+    z = np.asarray(z)
+    e = np.abs(z, out=np.empty(z.shape))
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    out = np.where(z >= 0, 1.0, e)
+    np.divide(out, np.add(e, 1.0, out=e), out=out)
+    return out
 
 
 def log_sigmoid(z: Array) -> Array:

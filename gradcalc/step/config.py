@@ -6,12 +6,13 @@ value keeps its line and every refusal can name the key path, the line and a lik
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -21,7 +22,19 @@ from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 from gradcalc.functions.registry import Activation, Loss, Param, UpdateRule
-from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES, MAX_STEPS
+
+if TYPE_CHECKING:
+    from gradcalc.functions.initializers import Initializer
+import itertools
+
+from gradcalc.limits import (
+    MAX_ACTIVATIONS,
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_PARAMETERS,
+    MAX_STEPS,
+)
 
 TOP_KEYS = (
     "input",
@@ -158,6 +171,7 @@ class _Doc:
     source: str
     data: Any
     lines: dict[KeyPath, int]
+    base: Path = field(default_factory=Path)  # the folder file paths are relative to
 
     def line(self, path: KeyPath) -> int | None:
         while path:
@@ -234,6 +248,27 @@ def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
             source=source,
             line=line,
         )
+    separators = sum(text.count(mark) for mark in (",", "\n", ": ", "- ", "[", "{"))
+    if separators > MAX_NODES:
+        # Every value but the first follows one of these: more values than the limit would
+        # need gigabytes of nodes, so refuse before composing them.
+        raise ConfigError(
+            f"holds more than {MAX_NODES:,} values; put large arrays in a .npy or .npz file "
+            "(weights: {file: w.npy})",
+            source=source,
+        )
+    # No cyclic garbage is made while loading, and a million nodes would make the collector
+    # walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, source, empty_hint)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, source: str, empty_hint: str) -> _Doc:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -249,7 +284,11 @@ def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> _Doc:
             source=source,
             hint=empty_hint,
         )
-    _check_size(node, source)
+    if "&" in text:
+        # Only an anchor lets a node appear twice (an alias): then walk the graph for the
+        # expanded size and cycles. Without one, the node count is bounded above, and depth is
+        # checked while converting.
+        _check_size(node, source)
     lines: dict[KeyPath, int] = {}
     data = _convert(node, (), lines, _Loader(""), source)
     return _Doc(source, data, lines)
@@ -261,6 +300,44 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     return []
+
+
+class _Numbers(list):  # type: ignore[type-arg]
+    """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
+    of their own: an error in one names the sequence's line)."""
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
+_DECIMAL = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+_PLAIN_ROW = re.compile(rf"{_DECIMAL}(?:,{_DECIMAL})*")
+
+
+def _plain_numbers(node: yaml.SequenceNode) -> _Numbers | None:
+    """The numbers of a row such as [0.1, -2.5e-3, 1], or None when any item is not a plain
+    decimal (those go the careful way, item by item)."""
+    items = node.value
+    if not items or len(items) > 1_000_000:
+        return None
+    try:
+        tags = {item.tag for item in items}
+        values = [item.value for item in items]
+    except AttributeError:
+        return None
+    if not tags <= {_FLOAT_TAG, _INT_TAG} or any(type(i) is not yaml.ScalarNode for i in items):
+        return None
+    # One regex pass over the joined row rather than one per number.
+    if not _PLAIN_ROW.fullmatch(",".join(values)):
+        return None
+    if max(map(len, values)) > 300:
+        return None  # a number too long for float64 (or for int()): refused the careful way
+    if tags == {_FLOAT_TAG}:
+        numbers = _Numbers(map(float, values))
+        return None if any(map(math.isinf, numbers)) else numbers  # 1e400: said the careful way
+    return _Numbers(
+        float(v) if item.tag == _FLOAT_TAG else int(v)
+        for v, item in zip(values, items, strict=True)
+    )
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
@@ -315,6 +392,12 @@ def _convert(
 ) -> Any:
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(
+            f"nested more than {MAX_DEPTH} levels deep; a config needs at most a few",
+            source=source,
+            line=line,
+        )
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
             raise ConfigError(
@@ -353,6 +436,9 @@ def _convert(
             raise ConfigError(
                 f"unsupported YAML tag {node.tag!r}", source=source, path=path, line=line
             )
+        numbers = _plain_numbers(node)
+        if numbers is not None:
+            return numbers
         return [
             _convert(item, (*path, i), lines, loader, source) for i, item in enumerate(node.value)
         ]
@@ -467,6 +553,10 @@ def _vector(doc: _Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
         raise doc.error(path, f"expected {what}: a list of numbers, got {_type_name(value)}")
     if not value:
         raise doc.error(path, f"expected {what}: a list of numbers, got an empty list")
+    if type(value) is _Numbers:
+        array = np.array(value, dtype=float)
+        if np.isfinite(array).all():
+            return array
     return np.array([_number(doc, v, (*path, i)) for i, v in enumerate(value)], dtype=float)
 
 
@@ -552,9 +642,32 @@ def _examples(doc: _Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.
             (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
         )
     if one in data:
+        if isinstance(data[one], dict):
+            array = _from_file(doc, data[one], (one,))
+            if array.ndim != 1:
+                raise doc.error(
+                    (one, "file"),
+                    f"'{one}' is one example (a 1-D array); the file holds shape "
+                    f"{list(array.shape)}",
+                    f"use '{many}' for a batch",
+                )
+            return array[None, :], False
         return _vector(doc, data[one], (one,), "one example")[None, :], False
     if many in data:
         rows = data[many]
+        if isinstance(rows, dict):
+            array = _from_file(doc, rows, (many,))
+            if array.ndim == 1:
+                array = array[:, None]  # one value per example
+            if array.ndim != 2:
+                raise doc.error(
+                    (many, "file"),
+                    f"'{many}' needs one row per example (a 2-D array); the file holds shape "
+                    f"{list(array.shape)}",
+                )
+            if array.size > MAX_ACTIVATIONS:
+                raise doc.error((many, "file"), f"more than {MAX_ACTIVATIONS:,} numbers")
+            return array, True
         if isinstance(rows, list) and rows and not isinstance(rows[0], list):
             # A batch of single-unit examples may be written flat: [0.1, 0.5, 0.9].
             rows = [[v] for v in rows]
@@ -625,46 +738,24 @@ def build_spec(doc: _Doc) -> NetworkSpec:
         raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
 
     raw_layers = data["layers"]
-    if not isinstance(raw_layers, list) or not raw_layers:
-        got = "an empty list" if raw_layers == [] else _type_name(raw_layers)
+    if isinstance(raw_layers, dict):
+        layers = _shorthand(doc, raw_layers, x.shape[1])
+    else:
+        layers = _layer_list(doc, raw_layers, x.shape[1], y.shape[1])
+    width = layers[-1].weights.shape[0]
+    weights = sum(layer.weights.size for layer in layers)
+    if weights > MAX_PARAMETERS:
         raise doc.error(
-            ("layers",),
-            f"expected a list of layers (each with weights, biases and activation), got {got}",
+            ("layers",), f"{weights:,} weights; gradcalc takes at most {MAX_PARAMETERS:,}"
         )
-    layers = []
-    width = x.shape[1]
-    for i, raw in enumerate(raw_layers):
-        path: KeyPath = ("layers", i)
-        if not isinstance(raw, dict):
-            raise doc.error(
-                path,
-                f"expected a mapping with weights, biases and activation, got {_type_name(raw)}",
-            )
-        _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
-        for key in LAYER_KEYS:
-            if key not in raw:
-                raise doc.error(path, f"missing key '{key}'")
-        weights = _matrix(doc, raw["weights"], (*path, "weights"), "weights")
-        if weights.shape[1] != width:
-            before = "the input" if i == 0 else f"layers[{i - 1}]"
-            raise doc.error(
-                (*path, "weights"),
-                f"rows have {weights.shape[1]} weights but {before} has {width} units",
-                f"each row needs {width} numbers",
-            )
-        biases = _vector(doc, raw["biases"], (*path, "biases"), "biases")
-        if biases.shape[0] != weights.shape[0]:
-            raise doc.error(
-                (*path, "biases"),
-                f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
-                "give one bias per unit, i.e. per weight row",
-            )
-        activation, params = _named(
-            doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
+    held = x.shape[0] * (x.shape[1] + sum(layer.weights.shape[0] for layer in layers))
+    if held > MAX_ACTIVATIONS:
+        raise doc.error(
+            ("inputs",),
+            f"{x.shape[0]:,} examples × the network's units is {held:,} numbers per pass; "
+            f"at most {MAX_ACTIVATIONS:,}",
+            "use fewer examples",
         )
-        layers.append(LayerSpec(weights, biases, activation, params))
-        width = weights.shape[0]
-
     if y.shape[1] != width:
         key = "targets" if batch_y else "target"
         raise doc.error(
@@ -692,6 +783,281 @@ def build_spec(doc: _Doc) -> NetworkSpec:
     )
 
 
+def _layer_list(doc: _Doc, raw_layers: Any, width: int, outputs: int) -> list[LayerSpec]:
+    if not isinstance(raw_layers, list) or not raw_layers:
+        got = "an empty list" if raw_layers == [] else _type_name(raw_layers)
+        raise doc.error(
+            ("layers",),
+            f"expected a list of layers (each with weights, biases and activation), got {got}",
+            "or the shorthand {sizes: [...], activation: ..., init: ...}",
+        )
+    layers = []
+    last = len(raw_layers) - 1
+    for i, raw in enumerate(raw_layers):
+        path: KeyPath = ("layers", i)
+        if not isinstance(raw, dict):
+            raise doc.error(
+                path,
+                f"expected a mapping with weights, biases and activation, got {_type_name(raw)}",
+            )
+        _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
+        for key in LAYER_KEYS:
+            if key not in raw:
+                raise doc.error(path, f"missing key '{key}'")
+        w_raw, b_raw = raw["weights"], raw["biases"]
+        w_path, b_path = (*path, "weights"), (*path, "biases")
+        weights = biases = None
+        if not _is_init(w_raw):
+            weights = _weights(doc, w_raw, w_path)
+        if not _is_init(b_raw):
+            biases = _biases(doc, b_raw, b_path)
+        if weights is None:
+            units = _units(doc, w_raw, w_path)
+            if units is None and biases is not None:
+                units = biases.shape[0]
+            if units is None and i == last:
+                units = outputs
+            if units is None:
+                raise doc.error(
+                    w_path,
+                    "initialized weights need the layer's width",
+                    "add units: N, e.g. {init: he_normal, seed: 0, units: 64}",
+                )
+            weights = _initialized(doc, w_raw, w_path, (units, width), i + 2, 0)
+        if weights.shape[1] != width:
+            before = "the input" if i == 0 else f"layers[{i - 1}]"
+            raise doc.error(
+                w_path,
+                f"rows have {weights.shape[1]} weights but {before} has {width} units",
+                f"each row needs {width} numbers",
+            )
+        if biases is None:
+            biases = _initialized(doc, b_raw, b_path, (weights.shape[0],), i + 2, 1, width)
+        if biases.shape[0] != weights.shape[0]:
+            raise doc.error(
+                b_path,
+                f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
+                "give one bias per unit, i.e. per weight row",
+            )
+        activation, params = _named(
+            doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
+        )
+        layers.append(LayerSpec(weights, biases, activation, params))
+        width = weights.shape[0]
+    return layers
+
+
+SHORTHAND_KEYS = ("sizes", "activation", "output", "init", "seed", "bias_init")
+
+
+def _shorthand(doc: _Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
+    """layers: {sizes: [784, 128, 10], activation: sigmoid, output: softmax, init: he_normal,
+    seed: 0, bias_init: zeros}: every layer drawn from one seed."""
+    path: KeyPath = ("layers",)
+    _check_keys(doc, raw, path, SHORTHAND_KEYS, "the layers shorthand")
+    for key in ("sizes", "activation", "init"):
+        if key not in raw:
+            raise doc.error(path, f"missing key '{key}' in the layers shorthand")
+    sizes = raw["sizes"]
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise doc.error(
+            (*path, "sizes"),
+            f"expected the layer widths, input first (e.g. [784, 128, 10]), got "
+            f"{_type_name(sizes)}",
+        )
+    for k, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise doc.error(
+                (*path, "sizes", k), f"expected a whole number ≥ 1, got {_type_name(n)}"
+            )
+    if sizes[0] != inputs:
+        raise doc.error(
+            (*path, "sizes", 0),
+            f"the input has {inputs} values but sizes starts with {sizes[0]}",
+            "sizes includes the input width first",
+        )
+    _check_parameters(doc, path, sizes)
+    hidden = _named(doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation")
+    output = hidden
+    if "output" in raw:
+        output = _named(doc, raw["output"], (*path, "output"), ACTIVATIONS, "activation")
+    seed = _seed(doc, raw.get("seed", 0), (*path, "seed"))
+    w_init = _init_record(doc, raw["init"], (*path, "init"))
+    b_init = _init_record(doc, raw.get("bias_init", "zeros"), (*path, "bias_init"))
+    layers = []
+    for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes), 2):
+        activation, params = output if l == len(sizes) else hidden
+        weights = _draw(w_init, seed, l, 0, (n_out, n_in), n_in, n_out)
+        biases = _draw(b_init, seed, l, 1, (n_out,), n_in, n_out)
+        layers.append(LayerSpec(weights, biases, activation, dict(params)))
+    return layers
+
+
+def _check_parameters(doc: _Doc, path: KeyPath, sizes: list[int]) -> None:
+    count = sum(a * b for a, b in itertools.pairwise(sizes))
+    if count > MAX_PARAMETERS:
+        raise doc.error(
+            path, f"{count:,} weights; gradcalc takes at most {MAX_PARAMETERS:,} in one network"
+        )
+
+
+def _is_init(value: Any) -> bool:
+    return isinstance(value, dict) and "init" in value
+
+
+def _weights(doc: _Doc, value: Any, path: KeyPath) -> np.ndarray:
+    if isinstance(value, dict):
+        array = _from_file(doc, value, path)
+        if array.ndim != 2:
+            raise doc.error(
+                (*path, "file"),
+                f"weights need a 2-D array (n_l rows of n_(l-1)), the file holds shape "
+                f"{list(array.shape)}",
+            )
+        return array
+    return _matrix(doc, value, path, "weights")
+
+
+def _biases(doc: _Doc, value: Any, path: KeyPath) -> np.ndarray:
+    if isinstance(value, dict):
+        array = _from_file(doc, value, path)
+        if array.ndim == 2 and 1 in array.shape:
+            array = array.ravel()
+        if array.ndim != 1:
+            raise doc.error(
+                (*path, "file"),
+                f"biases need a 1-D array, the file holds shape {list(array.shape)}",
+            )
+        return array
+    return _vector(doc, value, path, "biases")
+
+
+FILE_KEYS = ("file", "key")
+INIT_KEYS = ("init", "seed", "units")
+
+
+def _from_file(doc: _Doc, value: dict[str, Any], path: KeyPath) -> np.ndarray:
+    from gradcalc.step.files import load_array
+
+    if "file" not in value:
+        raise doc.error(
+            path,
+            "a mapping here needs 'file' (an array file) or 'init' (an initializer)",
+            "e.g. {file: w2.npy} or {init: he_normal, seed: 0}",
+        )
+    _check_keys(doc, value, path, FILE_KEYS, "a file reference")
+    name = value["file"]
+    if not isinstance(name, str):
+        raise doc.error((*path, "file"), f"expected a file name, got {_type_name(name)}")
+    key = value.get("key")
+    if key is not None and not isinstance(key, str):
+        raise doc.error((*path, "key"), f"expected an array name, got {_type_name(key)}")
+    return load_array(name, key, doc.base, path, lambda p, m, h: doc.error(p, m, h))
+
+
+def _units(doc: _Doc, value: dict[str, Any], path: KeyPath) -> int | None:
+    _check_keys(doc, value, path, INIT_KEYS, "an initializer")
+    units = value.get("units")
+    if units is None:
+        return None
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise doc.error((*path, "units"), f"expected a whole number ≥ 1, got {_type_name(units)}")
+    return units
+
+
+def _initialized(
+    doc: _Doc,
+    value: dict[str, Any],
+    path: KeyPath,
+    shape: tuple[int, ...],
+    layer: int,
+    which: int,
+    fan_in: int | None = None,
+) -> np.ndarray:
+    _check_keys(doc, value, path, INIT_KEYS if which == 0 else ("init", "seed"), "an initializer")
+    if math.prod(shape) > MAX_PARAMETERS:
+        raise doc.error(path, f"{math.prod(shape):,} numbers; at most {MAX_PARAMETERS:,}")
+    record = _init_record(doc, value["init"], (*path, "init"))
+    seed = _seed(doc, value.get("seed", 0), (*path, "seed"))
+    n_in = shape[1] if len(shape) == 2 else (fan_in or 1)
+    return _draw(record, seed, layer, which, shape, n_in, shape[0])
+
+
+def _draw(
+    record: tuple[Initializer, tuple[float, ...]],
+    seed: int,
+    layer: int,
+    which: int,
+    shape: tuple[int, ...],
+    fan_in: int,
+    fan_out: int,
+) -> np.ndarray:
+    from gradcalc.functions.initializers import generator
+
+    init, params = record
+    return init.draw(generator(seed, layer, which), shape, fan_in, fan_out, params)
+
+
+def _seed(doc: _Doc, value: Any, path: KeyPath) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise doc.error(path, f"expected a whole number ≥ 0, got {_type_name(value)}")
+    return value
+
+
+def _init_record(doc: _Doc, value: Any, path: KeyPath) -> tuple[Initializer, tuple[float, ...]]:
+    """'he_normal', {uniform: [lo, hi]} or {normal: {mean: 0, std: 0.1}}."""
+    from gradcalc.functions.initializers import REGISTRY as INITIALIZERS
+
+    given: Any = None
+    name_path = path
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise doc.error(
+                path,
+                "expected one initializer, e.g. {uniform: [-0.1, 0.1]} or "
+                "{normal: {mean: 0, std: 0.1}}",
+            )
+        value, given = next(iter(value.items()))
+        name_path = (*path, value)
+    if not isinstance(value, str):
+        raise doc.error(path, f"expected an initializer name, got {_type_name(value)}")
+    if value not in INITIALIZERS:
+        raise doc.error(
+            name_path, f"unknown initializer '{value}'", did_you_mean(value, INITIALIZERS)
+        )
+    record = INITIALIZERS[value]
+    if not record.params:
+        if given is not None:
+            raise doc.error(name_path, f"initializer '{value}' takes no parameters")
+        return record, ()
+    example = {"uniform": "uniform: [-0.1, 0.1]", "normal": "normal: {mean: 0, std: 0.1}"}
+    if given is None:
+        raise doc.error(
+            path,
+            f"initializer '{value}' needs {' and '.join(record.params)}",
+            f"e.g. {{{example.get(value, value)}}}",
+        )
+    if isinstance(given, list) and len(given) == len(record.params):
+        numbers = tuple(_number(doc, v, (*name_path, k)) for k, v in enumerate(given))
+    elif isinstance(given, dict):
+        _check_keys(doc, given, name_path, record.params, f"initializer '{value}'")
+        for key in record.params:
+            if key not in given:
+                raise doc.error(name_path, f"missing key '{key}'")
+        numbers = tuple(_number(doc, given[k], (*name_path, k)) for k in record.params)
+    else:
+        raise doc.error(
+            name_path,
+            f"expected {' and '.join(record.params)}, got {_type_name(given)}",
+            f"e.g. {{{example.get(value, value)}}}",
+        )
+    if value == "uniform" and not numbers[0] < numbers[1]:
+        raise doc.error(name_path, f"expected lo < hi, got [{numbers[0]:g}, {numbers[1]:g}]")
+    if value == "normal" and numbers[1] < 0:
+        raise doc.error((*name_path, "std"), f"must be ≥ 0, got {numbers[1]:g}")
+    return record, numbers
+
+
 def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
     """The spec with another update rule (--optimizer): the file's parameters when it names the
     same rule, the rule's defaults otherwise."""
@@ -711,13 +1077,20 @@ def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
 
 
 def load(source: str) -> NetworkSpec:
-    """Read, parse and validate a config file ('-' for standard input)."""
+    """Read, parse and validate a config file ('-' for standard input); files it names are
+    relative to its folder (the working directory for standard input)."""
     name, text = read_text(source)
-    return build_spec(parse_yaml(text, name))
+    doc = parse_yaml(text, name)
+    if source != "-":
+        doc.base = Path(source).parent
+    return build_spec(doc)
 
 
-def load_text(text: str, name: str) -> NetworkSpec:
-    return build_spec(parse_yaml(text, name))
+def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec:
+    doc = parse_yaml(text, name)
+    if base is not None:
+        doc.base = base
+    return build_spec(doc)
 
 
 def load_data(data: Any, name: str) -> NetworkSpec:

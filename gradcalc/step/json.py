@@ -1,8 +1,14 @@
-"""The JSON contract of `gradcalc step --format json`: full float precision, one document."""
+"""The JSON contract of `gradcalc step --format json` and `--format jsonl`: full float precision,
+written step by step as the run produces them.
+
+`--format json` is one document {settings…, "steps": [records], "initial", "final"};
+`--format jsonl` writes the same step records one per line, then the document without "steps".
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,10 +16,40 @@ import numpy as np
 from gradcalc.contract import versioned
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
+try:
+    # orjson writes a float64 array in C with the shortest repr that round-trips (Ryu): about
+    # 20× faster than float.__repr__ per element, which is what json.dumps pays.
+    import orjson
 
-def _rows(array: np.ndarray, batch: bool) -> list[Any]:
+    def _contiguous(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return np.ascontiguousarray(value, dtype=float)
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+    def encode(obj: Any) -> bytes:
+        return orjson.dumps(obj, default=_contiguous, option=orjson.OPT_SERIALIZE_NUMPY)
+
+except ImportError:  # pragma: no cover - exercised by tests that hide orjson
+
+    def _plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+    def encode(obj: Any) -> bytes:
+        return json.dumps(obj, default=_plain, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _rows(array: np.ndarray, batch: bool) -> np.ndarray:
     # One example shows as a vector; a batch keeps one row per example.
-    return array.tolist() if batch else array[0].tolist()
+    return np.ascontiguousarray(array if batch else array[0])
+
+
+def _c(array: np.ndarray) -> np.ndarray | float:
+    # A 0-d array is a number in JSON, not a one-element list.
+    return float(array) if np.ndim(array) == 0 else np.ascontiguousarray(array)
 
 
 def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
@@ -23,10 +59,10 @@ def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
         "z": _rows(lt.z, batch),
         "a": _rows(lt.a, batch),
         "delta": _rows(lt.delta, batch),
-        "grad_weights": lt.grad_weights.tolist(),
-        "grad_biases": lt.grad_biases.tolist(),
-        "weights": lt.weights.tolist(),
-        "biases": lt.biases.tolist(),
+        "grad_weights": _c(lt.grad_weights),
+        "grad_biases": _c(lt.grad_biases),
+        "weights": _c(lt.weights),
+        "biases": _c(lt.biases),
     }
     if lt.params:
         doc["activation_params"] = dict(lt.params)
@@ -34,12 +70,12 @@ def _layer(lt: LayerTrace, batch: bool) -> dict[str, Any]:
         doc["grad_activation_params"] = dict(lt.grad_params)
     # The update rule's state after the step, by parameter ("weights", "biases", "a") and name.
     doc["optimizer_state"] = {
-        kind: {name: array.tolist() for name, array in arrays.items()}
+        kind: {name: _c(array) for name, array in arrays.items()}
         for kind, arrays in lt.optimizer_state.items()
     }
     if lt.weights_ahead is not None and lt.biases_ahead is not None:
-        doc["weights_lookahead"] = lt.weights_ahead.tolist()
-        doc["biases_lookahead"] = lt.biases_ahead.tolist()
+        doc["weights_lookahead"] = _c(lt.weights_ahead)
+        doc["biases_lookahead"] = _c(lt.biases_ahead)
         if lt.params_ahead:
             doc["activation_params_lookahead"] = dict(lt.params_ahead)
     return doc
@@ -49,42 +85,87 @@ def _costs(data_loss: float | None, loss: float, penalty: float) -> dict[str, fl
     return {"data_loss": loss if data_loss is None else data_loss, "penalty": penalty}
 
 
-def _step(st: StepTrace, batch: bool) -> dict[str, Any]:
+def step_record(st: StepTrace, batch: bool) -> dict[str, Any]:
+    """Everything a step computed (--show all)."""
     doc: dict[str, Any] = {
         "step": st.step,
         "loss": st.loss,
         **_costs(st.data_loss, st.loss, st.penalty),
-        **({"losses": st.losses.tolist()} if batch else {}),
+        **({"losses": _c(st.losses)} if batch else {}),
     }
     if st.ahead is not None:
         doc["lookahead"] = {
             "loss": st.ahead.loss,
             **_costs(st.ahead.data_loss, st.ahead.loss, st.ahead.penalty),
-            **({"losses": st.ahead.losses.tolist()} if batch else {}),
+            **({"losses": _c(st.ahead.losses)} if batch else {}),
         }
     doc["layers"] = [_layer(lt, batch) for lt in st.layers]
     return doc
 
 
-def document(trace: RunTrace) -> dict[str, Any]:
-    batch = trace.batch
-    final = trace.final
-    doc = {
-        "config": trace.source,
-        "loss_function": trace.loss,
-        "loss_params": trace.loss_params,
-        "learning_rate": trace.learning_rate,
-        "reduction": trace.reduction if batch else None,
-        "examples": int(trace.x.shape[0]),
-        "sizes": list(trace.sizes),
-        "round": trace.round_to,
-        "optimizer": {"name": trace.optimizer, **trace.optimizer_params},
-        "weight_decay": trace.weight_decay,
-        "steps": [_step(st, batch) for st in trace.steps],
-        "initial": _forward(trace.initial, batch),
-        "final": _forward(final, batch),
+def _norm(v: np.ndarray) -> float:
+    flat = v.ravel()
+    return float(np.sqrt(flat @ flat))
+
+
+# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
+# (and fault in) a network-sized array per layer and step just to take a norm.
+_scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _update_norm(new: np.ndarray, old: np.ndarray) -> float:
+    buffer = _scratch.get(new.shape)
+    if buffer is None:
+        if len(_scratch) > 64:
+            _scratch.clear()
+        buffer = _scratch[new.shape] = np.empty(new.shape)
+    return _norm(np.subtract(new, old, out=buffer))
+
+
+def summary_record(st: StepTrace, batch: bool = False) -> dict[str, Any]:
+    """The step in a line (--show summary): the cost, and per layer the norms of the gradients
+    and of the updates the rule made."""
+    return {
+        "step": st.step,
+        "loss": st.loss,
+        "layers": [
+            {
+                "layer": lt.layer,
+                "grad_weights_norm": _norm(lt.grad_weights),
+                "grad_biases_norm": _norm(lt.grad_biases),
+                "update_weights_norm": _update_norm(lt.weights, lt.weights_before),
+                "update_biases_norm": _update_norm(lt.biases, lt.biases_before),
+            }
+            for lt in st.layers
+        ],
     }
-    return versioned(doc)
+
+
+RECORDS: dict[str, Callable[[StepTrace, bool], dict[str, Any]] | None] = {
+    "all": step_record,
+    "summary": summary_record,
+    "final": None,
+}
+
+
+def head(trace: RunTrace, show: str = "all") -> dict[str, Any]:
+    """The settings, known before the first step."""
+    return versioned(
+        {
+            "config": trace.source,
+            "loss_function": trace.loss,
+            "loss_params": trace.loss_params,
+            "learning_rate": trace.learning_rate,
+            "reduction": trace.reduction if trace.batch else None,
+            "examples": int(trace.x.shape[0]),
+            "sizes": list(trace.sizes),
+            "round": trace.round_to,
+            "optimizer": {"name": trace.optimizer, **trace.optimizer_params},
+            "weight_decay": trace.weight_decay,
+            "steps_run": trace.n_steps,
+            "show": show,
+        }
+    )
 
 
 def _forward(ft: ForwardTrace, batch: bool) -> dict[str, Any]:
@@ -95,7 +176,79 @@ def _forward(ft: ForwardTrace, batch: bool) -> dict[str, Any]:
     }
 
 
-def render(trace: RunTrace) -> str:
-    # No indent: the C encoder only runs without it, and a wide network's trace has millions of
-    # numbers. `jq .` pretty-prints.
-    return json.dumps(document(trace), ensure_ascii=False) + "\n"
+def tail(trace: RunTrace) -> dict[str, Any]:
+    """What is known once the last step has run."""
+    batch = trace.batch
+    parameters = []
+    for p in trace.parameters:
+        record: dict[str, Any] = {
+            "layer": p.layer,
+            "activation": p.activation,
+            "weights": _c(p.weights),
+            "biases": _c(p.biases),
+        }
+        if p.params:
+            record["activation_params"] = dict(p.params)
+        parameters.append(record)
+    return {
+        "initial": _forward(trace.initial, batch),
+        "final": _forward(trace.final, batch),
+        "parameters": parameters,  # after the last step: what --save-weights writes
+    }
+
+
+class Writer:
+    """Writes each step's record as it arrives and keeps none: `write` takes bytes."""
+
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        *,
+        lines: bool = False,
+        show: str = "all",
+        shown: Callable[[int], bool] = lambda s: True,
+    ) -> None:
+        self.write = write
+        self.lines = lines
+        self.show = show
+        self.record = RECORDS[show]
+        self.shown = shown
+        self.batch = False
+        self.first = True
+
+    def start(self, trace: RunTrace) -> None:
+        self.batch = trace.batch
+        if not self.lines:
+            # The settings, then the steps as they come: '{…,"steps":[' … ']' + the tail.
+            self.write(encode(head(trace, self.show))[:-1] + b',"steps":[')
+
+    def step(self, st: StepTrace) -> None:
+        if self.record is None or (self.show == "all" and not self.shown(st.step)):
+            return
+        data = encode(self.record(st, self.batch))
+        if self.lines:
+            self.write(data + b"\n")
+        else:
+            self.write(data if self.first else b"," + data)
+        self.first = False
+
+    def finish(self, trace: RunTrace) -> None:
+        if self.lines:
+            self.write(encode({**head(trace, self.show), **tail(trace)}) + b"\n")
+        else:
+            self.write(b"]," + encode(tail(trace))[1:] + b"\n")
+
+
+def document(trace: RunTrace, show: str = "all") -> dict[str, Any]:
+    """The whole document as data (the steps the trace kept)."""
+    return json.loads(render(trace, show))
+
+
+def render(trace: RunTrace, show: str = "all") -> str:
+    chunks: list[bytes] = []
+    writer = Writer(chunks.append, show=show)
+    writer.start(trace)
+    for st in trace.steps:
+        writer.step(st)
+    writer.finish(trace)
+    return b"".join(chunks).decode()

@@ -27,6 +27,7 @@ from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 from gradcalc.functions.registry import UpdateRule, VectorActivation, Written
+from gradcalc.step.select import gaps, hidden
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
 
 # The function of a layer whose activation the trace does not name.
@@ -152,7 +153,7 @@ class _Builder:
     # -- the whole document --------------------------------------------------------------------
     def build(self) -> list[Block]:
         t, nt = self.t, self.nt
-        n = len(t.steps)
+        n = t.n_steps
         kind = self.rule.short or self.rule.name
         count = f"one {kind} step" if n == 1 else f"{n} {kind} steps"
         title = "Worked solution: " + (f"{count} of backpropagation" if n else "a forward pass")
@@ -160,17 +161,19 @@ class _Builder:
         self.intro()
         self.notation()
         steps = list(t.steps)
-        shown = steps if len(steps) <= 4 else steps[:3] + steps[-1:]
-        for st in shown:
-            if st is steps[-1] and len(shown) < len(steps):
+        notes = {i: (lo, hi) for i, lo, hi in gaps([st.step for st in steps], n)}
+        for i, st in enumerate([*steps, None]):
+            if i in notes:
                 self.add(
                     Para(
-                        f"Steps 4 to {n - 1} are not written out "
-                        f"({nt.name('--format json')} has every step)."
+                        f"{hidden(*notes[i])} {'is' if notes[i][0] == notes[i][1] else 'are'} "
+                        f"not written out ({nt.name('--format json')} has every step; "
+                        f"{nt.name('--explain-steps')} picks the ones written out)."
                     )
                 )
-            self.step(st, n)
-        if steps:
+            if st is not None:
+                self.step(st, n)
+        if n:
             self.add(Heading(2, "Forward pass with the updated parameters"))
         else:
             self.add(Heading(2, "Forward pass"))
@@ -435,7 +438,7 @@ class _Builder:
                 a=t.final.a[i][0],
                 weights=p.weights,
                 biases=p.biases,
-                given=not t.steps,
+                given=not t.n_steps,
             )
             for i, p in enumerate(t.parameters)
         ]
@@ -1257,7 +1260,7 @@ class _Builder:
     def summary(self) -> None:
         nt, t = self.nt, self.t
         m = nt.math
-        n = len(t.steps)
+        n = t.n_steps
         L = len(t.sizes)
         self.add(Heading(2, "Summary"))
         after = f"after step {n}" if n else "forward pass"
@@ -1284,17 +1287,22 @@ class _Builder:
 
     def loss_per_step(self) -> None:
         nt, t = self.nt, self.t
-        losses = [st.loss for st in t.steps] + [t.final.loss]
+        n = t.n_steps
         if not self.document:
+            first, last = float(t.losses[0]), t.final.loss
             self.add(
                 Para(
-                    f"Cost per step: {sparkline(losses)}  "
-                    f"{nt.num(losses[0])} → {nt.num(losses[-1])}"
+                    f"Cost per step: {sparkline(np.append(t.losses, last), 60)}  "
+                    f"{nt.num(first)} → {nt.num(last)}"
                 )
             )
             return
-        rows = [[str(st.step), self.cell(st.loss)] for st in t.steps]
-        rows.append([f"after step {len(t.steps)}", self.cell(t.final.loss)])
+        # Only the rows the table shows are formatted: a long run has a million costs.
+        shown = max(self.max_rows - 2, 0) if self.max_rows and n + 1 > self.max_rows else n
+        rows = [[str(s + 1), self.cell(float(t.losses[s]))] for s in range(shown)]
+        if shown < n:
+            rows.append([f"{self.ellipsis} step {n}", self.cell(float(t.losses[n - 1]))])
+        rows.append([f"after step {n}", self.cell(t.final.loss)])
         self.add(Para("The cost before each step's update:"))
         self.table(["step", nt.math("C")], rows, len(rows))
 
@@ -1302,7 +1310,7 @@ class _Builder:
         nt, t = self.nt, self.t
         m = nt.math
         L = len(t.sizes)
-        n = len(t.steps)
+        n = t.n_steps
         self.add(
             Para(
                 f"How far the hand rounding ({plural(t.round_to or 0, 'decimal')}) "
@@ -1327,11 +1335,11 @@ class _Builder:
             rows.append(
                 row(label + (" after" if n else ""), t.final.output[0, j], exact.final.output[0, j])
             )
-        if n and exact.steps:
-            for what, get in (("w", lambda lt: lt.weights), ("b", lambda lt: lt.biases)):
+        if n:
+            for what, get in (("w", lambda p: p.weights), ("b", lambda p: p.biases)):
                 worst = max(
                     float(np.max(np.abs(get(a) - get(b))))
-                    for a, b in zip(t.steps[-1].layers, exact.steps[-1].layers, strict=True)
+                    for a, b in zip(t.parameters, exact.parameters, strict=True)
                 )
                 rows.append(
                     [

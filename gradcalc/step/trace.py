@@ -118,6 +118,21 @@ class RunTrace(RichDisplay):
     optimizer: str = "sgd"  # the update rule's registry name
     optimizer_params: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0  # λ of the L2 penalty in the cost
+    # A streamed run keeps only the steps its writer shows: `steps` holds those, `total_steps`
+    # counts every step run and `step_losses` holds C before each of them (None: all kept).
+    total_steps: int | None = None
+    step_losses: np.ndarray | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps) if self.total_steps is None else self.total_steps
+
+    @property
+    def losses(self) -> np.ndarray:
+        """C before each step's update, for every step run."""
+        if self.step_losses is not None:
+            return self.step_losses
+        return np.array([st.loss for st in self.steps])
 
     def to_dict(self) -> dict[str, Any]:
         """The `--format json` document, as Python data."""

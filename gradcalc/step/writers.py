@@ -1,0 +1,152 @@
+"""What each output format keeps of a streamed run: a writer takes the run's head, then each
+step as it is produced, then the finished trace, and hands back what is left to draw.
+
+Only the JSON writers (json.py) write while the run goes on; the table keeps the drawn steps'
+sections (a few formatted rows each, no arrays) and the worked solutions the steps they write
+out, so memory follows what is shown, not how many steps ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gradcalc.step.trace import RunTrace, StepTrace
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+View = str | Callable[[Any], None]
+
+
+class TableWriter:
+    def __init__(self, shown: Callable[[int], bool], max_rows: int, digits: int = 6) -> None:
+        self.shown = shown
+        self.max_rows = max_rows
+        self.digits = digits
+        self.drawn: list[tuple[int, list[RenderableType]]] = []
+        self.head: RunTrace | None = None
+
+    def start(self, trace: RunTrace) -> None:
+        self.head = trace
+
+    def step(self, st: StepTrace) -> None:
+        if self.shown(st.step):
+            from gradcalc.step.table import _DIGITS, step_renderables
+
+            assert self.head is not None
+            token = _DIGITS.set(self.digits)
+            try:
+                section = step_renderables(self.head, st, self.max_rows)
+            finally:
+                _DIGITS.reset(token)
+            self.drawn.append((st.step, section))
+
+    def finish(self, trace: RunTrace) -> View:
+        from gradcalc.step import table
+
+        drawn, digits = self.drawn, self.digits
+        return lambda con: table.render(
+            trace, con, self.max_rows, exact=trace.exact, drawn=drawn, digits=digits
+        )
+
+
+class SummaryLines:
+    """--show summary as a table: one line per step, written as the step is produced."""
+
+    def __init__(self, write: Callable[[str], None], digits: int = 6) -> None:
+        self.write = write
+        self.digits = digits
+        self.widths: list[int] = []
+
+    def start(self, trace: RunTrace) -> None:
+        from gradcalc.step.table import _header
+
+        columns = ["step", "C"]
+        for l in range(2, len(trace.sizes) + 1):
+            columns += [f"‖∂C/∂w^{l}‖", f"‖Δw^{l}‖"]
+        self.widths = [max(len(c), 8 if i == 0 else 12) for i, c in enumerate(columns)]
+        self.write(_header(trace).plain + "\n\n" + self._line(columns))
+
+    def _line(self, cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)) + "\n"
+
+    def step(self, st: StepTrace) -> None:
+        from gradcalc.doc.numbers import Style
+        from gradcalc.step.json import summary_record
+
+        num = Style(self.digits)
+        record = summary_record(st)
+        cells = [str(st.step), num(st.loss)]
+        for layer in record["layers"]:
+            cells += [num(layer["grad_weights_norm"]), num(layer["update_weights_norm"])]
+        self.write(self._line(cells))
+
+    def finish(self, trace: RunTrace) -> View:
+        from rich.console import Group
+
+        from gradcalc.step import table
+
+        def draw(con: Any) -> None:
+            token = table._DIGITS.set(self.digits)
+            try:
+                parts = [table._summary(trace, trace.exact)]
+                curve = table.loss_curve(trace, con.width)
+                if curve is not None:
+                    parts.append(curve)
+            finally:
+                table._DIGITS.reset(token)
+            con.print(Group(*parts))
+
+        return draw
+
+
+class SolutionWriter:
+    """The worked solution (--explain, Markdown, LaTeX): keeps the steps it writes out."""
+
+    def __init__(
+        self,
+        shown: Callable[[int], bool],
+        fmt: str,
+        max_terms: int,
+        max_rows: int,
+        digits: int = 3,
+    ) -> None:
+        """`fmt`: "explain" (terminal text) or a document format of gradcalc.doc.DOCUMENTS."""
+        self.shown = shown
+        self.fmt = fmt
+        self.digits = digits
+        self.max_terms = max_terms
+        self.max_rows = max_rows
+        self.kept: list[StepTrace] = []
+
+    def start(self, trace: RunTrace) -> None:
+        pass
+
+    def step(self, st: StepTrace) -> None:
+        if self.shown(st.step):
+            self.kept.append(st)
+
+    def finish(self, trace: RunTrace) -> View:
+        import dataclasses
+
+        from gradcalc.doc import DOCUMENTS, write_document
+        from gradcalc.doc.notation import Notation
+        from gradcalc.step.solution import build
+
+        kind = "text" if self.fmt == "explain" else DOCUMENTS[self.fmt][1]
+        trace = dataclasses.replace(trace, steps=tuple(self.kept))
+        self.kept = []
+        blocks = build(
+            trace,
+            Notation(kind, trace.round_to, self.digits),
+            exact=trace.exact,
+            max_terms=self.max_terms,
+            max_rows=self.max_rows,
+            document=kind != "text",
+        )
+        if kind == "text":
+            from gradcalc.doc import text
+
+            return lambda con: text.write(blocks, con)
+        return write_document(self.fmt, blocks)
