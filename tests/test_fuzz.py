@@ -315,6 +315,15 @@ ODD_VALUES = [
     {"name": "huber", "delta": -1},
     {"name": "leaky_relu", "alpha": "x"},
     {"name": "prelu", "b": 1},
+    # array files and initialisers in place of a list
+    {"file": "missing.npy"},
+    {"file": "/dev/null"},
+    {"file": ""},
+    {"file": 5},
+    {"file": "../x.csv", "key": "w"},
+    {"init": "he_normal", "seed": 0},
+    {"init": "bogus"},
+    {"init": "he_normal", "seed": -1},
 ]
 
 
