@@ -738,3 +738,12 @@ def test_save_weights_follows_the_output_rules(run_cli, tmp_path) -> None:
     long = tmp_path / ("w" * 250 + ".npz")
     assert run_cli(["step", str(WORKED), "--save-weights", str(long)]).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, "w.npz"])
+
+
+@pytest.mark.parametrize(
+    "row", ["[!!int -0.2, 0.1, 0.5]", "[!!int 1e3, 0.1, 0.5]", "[!!float x, 0.1, 0.5]"]
+)
+def test_a_tag_that_does_not_fit_in_a_fast_row_is_one_line(run_cli, write_config, tmp_path, row):
+    """Found by the long fuzz run: the fast path for rows of numbers took the tag on trust."""
+    path = write_config(tmp_path, BASE.replace("[-0.2, 0.1, 0.5]", row))
+    one_line_error(run_cli(["step", str(path)]), 2, "layers[0].weights[1][0]", "does not fit")

@@ -311,6 +311,7 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 _INT_TAG = "tag:yaml.org,2002:int"
 _DECIMAL = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
 _PLAIN_ROW = re.compile(rf"{_DECIMAL}(?:,{_DECIMAL})*")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
 def _plain_numbers(node: yaml.SequenceNode) -> _Numbers | None:
@@ -333,11 +334,12 @@ def _plain_numbers(node: yaml.SequenceNode) -> _Numbers | None:
         return None  # a number too long for float64 (or for int()): refused the careful way
     if tags == {_FLOAT_TAG}:
         numbers = _Numbers(map(float, values))
-        return None if any(map(math.isinf, numbers)) else numbers  # 1e400: said the careful way
-    return _Numbers(
-        float(v) if item.tag == _FLOAT_TAG else int(v)
-        for v, item in zip(values, items, strict=True)
-    )
+    else:
+        pairs = list(zip(values, items, strict=True))
+        if any(item.tag == _INT_TAG and not _INTEGER.fullmatch(v) for v, item in pairs):
+            return None  # `!!int -0.2`: a tag that does not fit its value, said the careful way
+        numbers = _Numbers(float(v) if item.tag == _FLOAT_TAG else int(v) for v, item in pairs)
+    return None if any(map(math.isinf, numbers)) else numbers  # 1e400: said the careful way
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
