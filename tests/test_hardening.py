@@ -747,3 +747,13 @@ def test_a_tag_that_does_not_fit_in_a_fast_row_is_one_line(run_cli, write_config
     """Found by the long fuzz run: the fast path for rows of numbers took the tag on trust."""
     path = write_config(tmp_path, BASE.replace("[-0.2, 0.1, 0.5]", row))
     one_line_error(run_cli(["step", str(path)]), 2, "layers[0].weights[1][0]", "does not fit")
+
+
+@pytest.mark.parametrize("key", ["²", "١", "99999999999999999999"])
+def test_check_refuses_a_layer_key_that_only_looks_like_a_number(run_cli, tmp_path, key) -> None:
+    """ "²".isdigit() is true and int("²") raises: the same class as the config's numbers."""
+    answers = (ROOT / "configs" / "answers" / "worked-example.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "answers.yaml"
+    path.write_text(answers.replace("z: {2:", f"z: {{{key}:"), encoding="utf-8")
+    result = run_cli(["check", str(WORKED), str(path), "--decimals", "3"])
+    one_line_error(result, 2, "line 4:", "expected a layer number")

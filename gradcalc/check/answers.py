@@ -262,7 +262,9 @@ class _Reader:
     def _layer(self, name: Any, path: KeyPath) -> int:
         L = self.shape.L
         text = str(name)
-        if isinstance(name, bool) or not text.lstrip("-").isdigit():
+        digits = text.lstrip("-")
+        # ASCII digits only ("²".isdigit() is true, int("²") fails), and few of them.
+        if isinstance(name, bool) or not (digits.isascii() and digits.isdigit()) or len(text) > 9:
             raise self.doc.error(
                 path, f"expected a layer number 2..{L}, got {_type_name(name)}", "e.g. 2"
             )
