@@ -45,8 +45,11 @@ def log_sigmoid(z: Array) -> Array:
 
 
 def softmax(z: Array) -> Array:
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    z = np.asarray(z)
+    e = np.subtract(z, z.max(axis=-1, keepdims=True))
+    np.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def _softmax_vjp(z: Array, a: Array, g: Array, p: Params) -> Array:

@@ -101,9 +101,16 @@ def _plus_minus_one(y: Array) -> str | None:
 
 
 def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
-    m = np.max(z, axis=-1, keepdims=True)
-    lse = m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+    z = np.asarray(z)
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    lse = m + np.log(e.sum(axis=-1, keepdims=True))
     return np.sum(y * (lse - z), axis=-1)
+
+
+def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
+    # s = softmax(z): δ = s Σ_j y_j − y, which is s − y for a one-hot or probability target.
+    return s * np.sum(y, axis=-1, keepdims=True) - y
 
 
 # Decompositions into graph primitives, with the sheet's node names where it gives them. The
@@ -439,8 +446,9 @@ LOSSES: list[Loss] = [
         fused={
             "softmax": Fused(
                 value=_ce_softmax_value,
-                delta=lambda z, y, p: softmax(z) * np.sum(y, axis=-1, keepdims=True) - y,
+                delta=lambda z, y, p: _ce_softmax_delta(softmax(z), y, p),
                 written=_softmax_cross_entropy_written,
+                from_output=_ce_softmax_delta,
             ),
             "sigmoid": Fused(
                 value=lambda z, y, p: -np.sum(y * log_sigmoid(z), axis=-1),
@@ -473,6 +481,7 @@ LOSSES: list[Loss] = [
                 ),
                 delta=lambda z, y, p: sigmoid(z) - y,
                 written=_output_minus_target,
+                from_output=lambda a, y, p: a - y,
             ),
         },
         graph=_binary_cross_entropy_graph,

@@ -229,6 +229,9 @@ class Fused:
     value: Callable[[Array, Array, Params], Array]  # (z, y) -> per-example cost
     delta: Callable[[Array, Array, Params], Array]  # (z, y) -> δ^L = ∂C_x/∂z^L
     written: FusedForm  # δ^L_j as the worked solution writes it
+    # (a, y) -> the same δ^L from a = f(z^L) as the forward pass computed it, when delta is
+    # that function of f(z): the engine need not compute f again.
+    from_output: Callable[[Array, Array, Params], Array] | None = None
 
 
 @dataclass(frozen=True)

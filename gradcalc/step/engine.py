@@ -9,13 +9,21 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradcalc.errors import NumericError
 from gradcalc.functions.registry import Rounder
 from gradcalc.step.config import NetworkSpec
-from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
+from gradcalc.step.trace import (
+    ForwardTrace,
+    LayerState,
+    LayerTrace,
+    RunTrace,
+    StepSummary,
+    StepTrace,
+)
 
 
 def hand_round(decimals: int) -> Rounder:
@@ -82,6 +90,48 @@ def _scan(checks: Checks, step: int | None, eta: float) -> None:
         _finite(value, step, what, eta)
 
 
+def norm(v: np.ndarray) -> float:
+    flat = v.ravel()
+    return math.sqrt(flat @ flat)  # correctly rounded, as np.sqrt; never negative
+
+
+# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
+# (and fault in) a network-sized array per layer and step just to take a norm.
+_scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def update_norm(new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None) -> float:
+    """‖θ_new − θ_old‖ of the update as made, not η‖g‖, which differs in the last bits; `out`:
+    an array of the shape that may be overwritten."""
+    buffer = _scratch.get(new.shape) if out is None else out
+    if buffer is None:
+        if len(_scratch) > 64:
+            _scratch.clear()
+        buffer = _scratch[new.shape] = np.empty(new.shape)
+    return norm(np.subtract(new, old, out=buffer))
+
+
+def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
+    """The summary of a step, from its full record if need be (the same numbers as the lean
+    path computes: the same functions on the same arrays)."""
+    if isinstance(st, StepSummary):
+        return st
+    table = None
+    if norms:
+        table = np.array(
+            [
+                (
+                    norm(lt.grad_weights),
+                    norm(lt.grad_biases),
+                    update_norm(lt.weights, lt.weights_before),
+                    update_norm(lt.biases, lt.biases_before),
+                )
+                for lt in st.layers
+            ]
+        ).reshape(len(st.layers), 4)
+    return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
+
+
 class Network:
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
@@ -96,6 +146,7 @@ class Network:
         self.fused_name = last if self.fused else None
         m = spec.x.shape[0]
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
+        self._ones = np.ones(0)
 
     # -- feedforward ---------------------------------------------------------------------------
     def feedforward(
@@ -286,7 +337,12 @@ class Network:
         with np.errstate(all="ignore"):
             grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
         if self.fused:
-            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
+            output = self.fused.from_output
+            delta = r(
+                output(activations[-1], spec.y, spec.loss_params)
+                if output and self.round_to is None  # a^L rounded is not f(z^L)
+                else self.fused.delta(zs[-1], spec.y, spec.loss_params)
+            )
         else:
             checks.append((grad_a, f"∂C/∂a^{L + 1}"))
 
@@ -390,6 +446,118 @@ class Network:
             ahead=ahead_trace,
         )
 
+    # -- one step, for a summary --------------------------------------------------------------
+    @property
+    def lean(self) -> bool:
+        """Whether `lean_step` can stand in for `step`: not when rounding (each quantity is
+        rounded as it is recorded) nor for a look-ahead rule (its second pass is recorded)."""
+        return self.round_to is None and self.spec.optimizer.lookahead is None
+
+    def _sum(self, v: np.ndarray) -> float:
+        """Σ v through BLAS (a dot with ones), faster than a ufunc reduction on small arrays."""
+        ones = self._ones
+        if ones.size < v.size:
+            ones = self._ones = np.ones(v.size)
+        return v.ravel() @ ones[: v.size]
+
+    def lean_step(self, step: int, norms: bool) -> StepSummary | None:
+        """`step` computing only what a summary shows: the same operations on the same arrays,
+        so the same numbers, without the arrays' records, and finiteness checked once, on one
+        scalar. The state moves only when that check passes; None when it fails (`step` then
+        names what left float64). With `norms`, the four norms per layer of StepSummary."""
+        spec, state, scale, total_of = self.spec, self.state, self.scale, self._sum
+        layers, y, lp = spec.layers, spec.y, spec.loss_params
+        # A sum of everything that must be finite: inf and nan survive a sum, and a finite sum
+        # that only overflows costs a second run of the step through `step`, which finds nothing.
+        # A non-finite a^l reaches z^(l+1), δ^l reaches ∂C/∂b^l (so ‖∂C/∂b^l‖) and θ_new
+        # reaches ‖Δθ‖ (θ_old was checked the step before); z^l, whose f may hide it, and the
+        # output are summed themselves.
+        total = 0.0
+        a = spec.x
+        zs, activations = [], [a]
+        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
+            z = a @ w.T
+            z += b
+            a = layer.activation.forward(z, p)
+            total += total_of(z)
+            zs.append(z)
+            activations.append(a)
+        total += total_of(a)
+        check = spec.loss.check_output
+        if self.fused:
+            losses = self.fused.value(zs[-1], y, lp)
+        elif check is not None and (not np.isfinite(total) or check(a, y)):
+            return None
+        else:
+            losses = spec.loss.value(a, y, lp)
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, state.weights)
+        total += data
+
+        L = len(layers)
+        grad_a = np.empty(0)
+        if not self.fused or layers[-1].activation.param_partials is not None:
+            with np.errstate(all="ignore"):
+                grad_a = spec.loss.grad(a, y, lp)
+        if self.fused:
+            output = self.fused.from_output
+            delta = output(a, y, lp) if output else self.fused.delta(zs[-1], y, lp)
+        lam = spec.weight_decay
+        table = np.empty((L, 4)) if norms else None
+        # The gradients are this step's own arrays; a rule that keeps nothing holds none of them
+        # once it has made the update, so θ_new − θ_old may overwrite them (in cache, unlike a
+        # scratch array).
+        spent = not (spec.optimizer.state or spec.optimizer.derived)
+        moved: list[tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]] = []
+        for i in range(L - 1, -1, -1):
+            act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
+            if i < L - 1 or not self.fused:
+                if act.elementwise:
+                    delta = grad_a * act.prime(z, a, p)
+                else:
+                    delta = act.backward(z, a, grad_a, p)
+            grad_b = scale * delta.sum(axis=0)
+            grad_w = (scale * delta).T @ activations[i]
+            w_old, b_old, kept = state.weights[i], state.biases[i], state.optimizer[i]
+            if lam:
+                grad_w = grad_w + lam * w_old
+            new_kept: dict[str, Any] = {}
+            w_new, new_kept["weights"], _ = self.update(
+                "weights", w_old, grad_w, self.kept(kept.get("weights"), w_old), step
+            )
+            b_new, new_kept["biases"], _ = self.update(
+                "biases", b_old, grad_b, self.kept(kept.get("biases"), b_old), step
+            )
+            p_new = p
+            if act.param_partials is not None:
+                p_new = dict(p)
+                for name, partial in act.param_partials(z, a, p).items():
+                    theta = np.asarray(p[name])
+                    g = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
+                    value, new_kept[name], _ = self.update(
+                        name, theta, g, self.kept(kept.get(name), theta), step
+                    )
+                    p_new[name] = float(value)
+                    total += p_new[name]
+            if table is not None:
+                row = table[i]
+                row[0], row[1] = norm(grad_w), norm(grad_b)
+                row[2] = update_norm(w_new, w_old, grad_w if spent else None)
+                row[3] = update_norm(b_new, b_old, grad_b if spent else None)
+                total += row[1] + row[2] + row[3]
+            else:
+                total += total_of(grad_b) + total_of(w_new) + total_of(b_new)
+            moved.append((w_new, b_new, p_new, new_kept))
+            if i:
+                grad_a = delta @ w_old  # BP2, through the weights before the update
+
+        if not np.isfinite(total):
+            return None
+        for i, (w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
+            state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
+            state.optimizer[i].update(new_kept)
+        return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
+
 
 class Stream:
     """A run produced one step at a time: iterate for the StepTraces (each is dropped once the
@@ -403,22 +571,37 @@ class Stream:
         steps: int | None = None,
         learning_rate: float | None = None,
         round_to: int | None = None,
+        full: Callable[[int], bool] | None = None,
+        norms: bool = True,
     ) -> None:
+        """`full`: the steps to produce as StepTraces, every one when None; the others come
+        as StepSummary, with their norms when `norms`, computed without the arrays a summary
+        does not show (what the writer asks for: `--show summary` needs no StepTrace)."""
         self.spec = spec
         self.net = Network(spec, learning_rate, round_to)
+        self.full = full
+        self.norms = norms
         self.n = spec.steps if steps is None else steps
         self.round_to = round_to
         self.step_losses = np.empty(self.n)  # C before each step's update, for the loss curve
         self.initial_parameters = self.net.parameters()  # steps replace arrays, never write
         self.initial: ForwardTrace | None = None
 
-    def __iter__(self) -> Iterator[StepTrace]:
-        net = self.net
+    def __iter__(self) -> Iterator[StepTrace | StepSummary]:
+        net, full, norms = self.net, self.full, self.norms
+        lean = net.lean and full is not None
         for s in range(1, self.n + 1):
+            st: StepTrace | StepSummary | None = None
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                st = net.step(s)
+                # Step 1 runs in full: its forward pass is the run's initial one.
+                wanted = full is None or full(s)
+                if lean and s > 1 and not wanted:
+                    st = net.lean_step(s, norms)
+                if st is None:
+                    st = net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
+                assert isinstance(st, StepTrace)
                 self.initial = ForwardTrace(
                     st.loss,
                     st.losses,
@@ -427,7 +610,7 @@ class Stream:
                     st.data_loss,
                     st.penalty,
                 )
-            yield st
+            yield st if wanted else summarize(st, norms)
 
     def head(self) -> RunTrace:
         """What a writer needs before the first step: the run's settings. No pass has run yet,
@@ -487,16 +670,20 @@ def run(
     if round_to is not None and exact:
         rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to, keep=keep)
         return dataclasses.replace(rounded, exact=exact_run(spec, steps, learning_rate))
-    stream = Stream(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+    stream = Stream(
+        spec, steps=steps, learning_rate=learning_rate, round_to=round_to, full=keep, norms=False
+    )
     if keep is None:
-        return stream.finish(tuple(stream))
-    return stream.finish(tuple(st for st in stream if keep(st.step)))
+        return stream.finish(tuple(stream))  # type: ignore[arg-type]
+    return stream.finish(tuple(st for st in stream if isinstance(st, StepTrace)))
 
 
 def exact_run(spec: NetworkSpec, steps: int | None, learning_rate: float | None) -> RunTrace | None:
     """The run without rounding, keeping no step: what the drift tables compare with (None when
     it diverged where the rounded run may not: no drift to show)."""
-    stream = Stream(spec, steps=steps, learning_rate=learning_rate)
+    stream = Stream(
+        spec, steps=steps, learning_rate=learning_rate, full=lambda s: False, norms=False
+    )
     try:
         for _ in stream:
             pass
