@@ -117,6 +117,9 @@ class UpdateRule:
     # Where the gradient is taken, when not at θ (Nesterov's look-ahead point):
     # (θ, state, hyper, η, r) -> θ̃. The step's forward and backward passes run at θ̃.
     lookahead: Callable[[Array, OptimizerState, Params, float, Rounder], Array] | None = None
+    # For a rule that keeps no state: (θ, g, hyper, η) -> the new θ written over g, the same
+    # numbers as `update` (the engine's lean steps own their gradients and reuse their memory).
+    update_into: Callable[[Array, Array, Params, float], Array] | None = None
     # Decoupled weight decay (AdamW): the hyperparameter that holds λ, and the kinds of
     # parameter it shrinks by θ ← θ − η λ θ before the update ("weights"; never the biases).
     decay: str = ""

@@ -118,17 +118,18 @@ def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
         return st
     table = None
     if norms:
-        table = np.array(
-            [
-                (
-                    norm(lt.grad_weights),
-                    norm(lt.grad_biases),
-                    update_norm(lt.weights, lt.weights_before),
-                    update_norm(lt.biases, lt.biases_before),
-                )
-                for lt in st.layers
-            ]
-        ).reshape(len(st.layers), 4)
+        with np.errstate(over="ignore"):  # a square past float64 is an infinite norm, not a warning
+            table = np.array(
+                [
+                    (
+                        norm(lt.grad_weights),
+                        norm(lt.grad_biases),
+                        update_norm(lt.weights, lt.weights_before),
+                        update_norm(lt.biases, lt.biases_before),
+                    )
+                    for lt in st.layers
+                ]
+            ).reshape(len(st.layers), 4)
     return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
 
 
@@ -147,6 +148,12 @@ class Network:
         m = spec.x.shape[0]
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
         self._ones = np.ones(0)
+        self._names = [
+            (f"z^{l}", f"a^{l}", f"δ^{l}", f"the updated w^{l}", f"the updated b^{l}")
+            for l in range(2, len(spec.layers) + 2)
+        ]
+        # Per layer, the w and b that lean steps made and no one else holds (None: not so).
+        self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
     # -- feedforward ---------------------------------------------------------------------------
     def feedforward(
@@ -232,6 +239,7 @@ class Network:
 
     def parameters(self) -> tuple[LayerState, ...]:
         state = self.state
+        self._own = [[None, None] for _ in self.spec.layers]  # handed out now
         return tuple(
             LayerState(
                 layer=i + 2,
@@ -307,6 +315,7 @@ class Network:
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, eta, state = self.spec, self.r, self.eta, self.state
+        self._own = [[None, None] for _ in spec.layers]  # the trace holds θ before and after
         lam = spec.weight_decay
         # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
         checks: Checks = []  # checked once, after the update
@@ -460,41 +469,51 @@ class Network:
             ones = self._ones = np.ones(v.size)
         return v.ravel() @ ones[: v.size]
 
-    def lean_step(self, step: int, norms: bool) -> StepSummary | None:
+    def lean_step(self, step: int, norms: bool) -> StepSummary:
         """`step` computing only what a summary shows: the same operations on the same arrays,
-        so the same numbers, without the arrays' records, and finiteness checked once, on one
-        scalar. The state moves only when that check passes; None when it fails (`step` then
-        names what left float64). With `norms`, the four norms per layer of StepSummary."""
-        spec, state, scale, total_of = self.spec, self.state, self.scale, self._sum
-        layers, y, lp = spec.layers, spec.y, spec.loss_params
-        # A sum of everything that must be finite: inf and nan survive a sum, and a finite sum
-        # that only overflows costs a second run of the step through `step`, which finds nothing.
-        # A non-finite a^l reaches z^(l+1), δ^l reaches ∂C/∂b^l (so ‖∂C/∂b^l‖) and θ_new
-        # reaches ‖Δθ‖ (θ_old was checked the step before); z^l, whose f may hide it, and the
-        # output are summed themselves.
+        so the same numbers and the same errors, without the arrays' records. With `norms`,
+        the four norms per layer of StepSummary.
+
+        Finiteness is checked once, on one sum (inf and nan survive a sum): of z^l, whose f may
+        hide it, the output and the cost; a non-finite a^l reaches z^(l+1), δ^l reaches ∂C/∂b^l,
+        and θ_new reaches ‖Δθ‖ (θ_old was checked the step before). Only when that sum is not
+        finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
+        that merely overflowed finds none, and the step goes on)."""
+        spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
+        layers, y, lp, names = spec.layers, spec.y, spec.loss_params, self._names
+        rule, hyper = spec.optimizer, spec.optimizer_params
+        L = len(layers)
         total = 0.0
+        checks: Checks = []
         a = spec.x
         zs, activations = [], [a]
-        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
+        for layer, w, b, p, name in zip(
+            layers, state.weights, state.biases, state.params, names, strict=True
+        ):
             z = a @ w.T
             z += b
             a = layer.activation.forward(z, p)
             total += total_of(z)
+            checks += ((z, name[0]), (a, name[1]))
             zs.append(z)
             activations.append(a)
         total += total_of(a)
         check = spec.loss.check_output
         if self.fused:
             losses = self.fused.value(zs[-1], y, lp)
-        elif check is not None and (not np.isfinite(total) or check(a, y)):
-            return None
         else:
+            if check is not None:
+                if not np.isfinite(total):
+                    _scan(checks, step, eta)  # a non-finite output is not the loss's domain error
+                problem = check(a, y)
+                if problem:
+                    raise NumericError(f"step {step}: loss '{spec.loss.name}' {problem}")
             losses = spec.loss.value(a, y, lp)
+        checks.append((losses, "the loss"))
         data = self.reduce(losses)
         loss, penalty = self.regularized(data, state.weights)
         total += data
 
-        L = len(layers)
         grad_a = np.empty(0)
         if not self.fused or layers[-1].activation.param_partials is not None:
             with np.errstate(all="ignore"):
@@ -502,12 +521,15 @@ class Network:
         if self.fused:
             output = self.fused.from_output
             delta = output(a, y, lp) if output else self.fused.delta(zs[-1], y, lp)
+        else:
+            checks.append((grad_a, f"∂C/∂a^{L + 1}"))
         lam = spec.weight_decay
         table = np.empty((L, 4)) if norms else None
-        # The gradients are this step's own arrays; a rule that keeps nothing holds none of them
-        # once it has made the update, so θ_new − θ_old may overwrite them (in cache, unlike a
-        # scratch array).
-        spent = not (spec.optimizer.state or spec.optimizer.derived)
+        # A rule that keeps nothing holds none of this step's gradients nor the parameters it
+        # replaces: their memory can take θ_new and θ_new − θ_old (in cache, and no allocation).
+        spent = not (rule.state or rule.derived or rule.decay)
+        into = rule.update_into if spent else None
+        own = self._own
         moved: list[tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]] = []
         for i in range(L - 1, -1, -1):
             act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
@@ -516,46 +538,64 @@ class Network:
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
+            checks.append((delta, names[i][2]))
             grad_b = scale * delta.sum(axis=0)
             grad_w = (scale * delta).T @ activations[i]
             w_old, b_old, kept = state.weights[i], state.biases[i], state.optimizer[i]
             if lam:
                 grad_w = grad_w + lam * w_old
-            new_kept: dict[str, Any] = {}
-            w_new, new_kept["weights"], _ = self.update(
-                "weights", w_old, grad_w, self.kept(kept.get("weights"), w_old), step
-            )
-            b_new, new_kept["biases"], _ = self.update(
-                "biases", b_old, grad_b, self.kept(kept.get("biases"), b_old), step
-            )
-            p_new = p
+            grad_p: dict[str, np.ndarray] = {}
             if act.param_partials is not None:
-                p_new = dict(p)
                 for name, partial in act.param_partials(z, a, p).items():
+                    grad_p[name] = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
+            if i:
+                grad_a = delta @ w_old  # BP2, through the weights before the update
+            if table is not None:
+                table[i, 0], table[i, 1] = norm(grad_w), norm(grad_b)
+            else:
+                total += total_of(grad_b)
+            new_kept: dict[str, Any] = {}
+            new: list[np.ndarray] = []
+            for k, (kind, theta, g) in enumerate(
+                (("weights", w_old, grad_w), ("biases", b_old, grad_b))
+            ):
+                if into is not None:
+                    theta_new = into(theta, g, hyper, eta)
+                    new_kept[kind] = {}
+                else:
+                    theta_new, new_kept[kind], _ = self.update(
+                        kind, theta, g, self.kept(kept.get(kind), theta), step
+                    )
+                if table is not None:
+                    free = theta if theta is own[i][k] else g if into is None and spent else None
+                    table[i, 2 + k] = update_norm(theta_new, theta, free)
+                    total += table[i, 2 + k]
+                else:
+                    total += total_of(theta_new)
+                new.append(theta_new)
+            w_new, b_new = new
+            checks += ((w_new, names[i][3]), (b_new, names[i][4]))
+            p_new = p
+            if grad_p:
+                p_new = dict(p)
+                for name, g in grad_p.items():
                     theta = np.asarray(p[name])
-                    g = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
                     value, new_kept[name], _ = self.update(
                         name, theta, g, self.kept(kept.get(name), theta), step
                     )
                     p_new[name] = float(value)
-                    total += p_new[name]
-            if table is not None:
-                row = table[i]
-                row[0], row[1] = norm(grad_w), norm(grad_b)
-                row[2] = update_norm(w_new, w_old, grad_w if spent else None)
-                row[3] = update_norm(b_new, b_old, grad_b if spent else None)
-                total += row[1] + row[2] + row[3]
-            else:
-                total += total_of(grad_b) + total_of(w_new) + total_of(b_new)
+            for name, value in p_new.items():
+                checks.append((np.asarray(value), f"the updated {name} of layer {i + 2}"))
+                total += value
             moved.append((w_new, b_new, p_new, new_kept))
-            if i:
-                grad_a = delta @ w_old  # BP2, through the weights before the update
 
         if not np.isfinite(total):
-            return None
+            _scan(checks, step, eta)
         for i, (w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
             state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
             state.optimizer[i].update(new_kept)
+            # Made here and handed to no one: the next step may overwrite them.
+            own[i] = [w_new, b_new] if spent else [None, None]
         return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
 
 
@@ -591,14 +631,11 @@ class Stream:
         net, full, norms = self.net, self.full, self.norms
         lean = net.lean and full is not None
         for s in range(1, self.n + 1):
-            st: StepTrace | StepSummary | None = None
+            st: StepTrace | StepSummary
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 # Step 1 runs in full: its forward pass is the run's initial one.
                 wanted = full is None or full(s)
-                if lean and s > 1 and not wanted:
-                    st = net.lean_step(s, norms)
-                if st is None:
-                    st = net.step(s)
+                st = net.lean_step(s, norms) if lean and s > 1 and not wanted else net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
                 assert isinstance(st, StepTrace)
