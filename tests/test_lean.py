@@ -15,7 +15,7 @@ from test_gradients import BATCH, PAIRS, make_spec
 
 from gradcalc.errors import NumericError
 from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
-from gradcalc.functions.activations import softmax
+from gradcalc.functions.activations import sigmoid
 from gradcalc.functions.losses import LOSSES
 from gradcalc.functions.optimizers import OPTIMIZERS
 from gradcalc.functions.registry import defaults
@@ -152,4 +152,40 @@ def test_delta_from_the_output_is_delta_from_z(loss: str, act: str) -> None:
     y = rng.uniform(0, 1, (6, 4))
     a = ACTIVATIONS[act].forward(z, {})
     assert np.array_equal(fused.from_output(a, y, {}), fused.delta(z, y, {}))
-    assert FROM_OUTPUT and softmax(z).shape == z.shape
+
+
+WITH_OUTPUT = [
+    (loss.name, act)
+    for loss in LOSSES
+    for act, fused in loss.fused.items()
+    if fused.with_output is not None
+]
+
+
+@pytest.mark.parametrize(("loss", "act"), WITH_OUTPUT, ids=[f"{lo}+{a}" for lo, a in WITH_OUTPUT])
+def test_value_with_the_output_is_value_and_forward(loss: str, act: str) -> None:
+    fused = next(lo for lo in LOSSES if lo.name == loss).fused[act]
+    assert fused.with_output is not None
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 30, (6, 4))
+    y = rng.uniform(0, 1, (6, 4))
+    value, a = fused.with_output(z, y, {})
+    assert np.array_equal(value, fused.value(z, y, {}))
+    assert np.array_equal(a, ACTIVATIONS[act].forward(z, {}))
+
+
+def test_sigmoid_is_the_stable_two_branch_formula() -> None:
+    """σ(z) = 1/(1 + e^(−z)) for z ≥ 0 and e^z/(1 + e^z) below, to the bit, at the edges too."""
+    rng = np.random.default_rng(4)
+    special = [0.0, -0.0, 1e-300, -1e-300, 5e-324, 36.0, -36.0, 745.0, -745.0, 800.0, -800.0]
+    z = np.concatenate([rng.normal(0, 20, 500), special, [np.inf, -np.inf, np.nan]])
+    e = np.exp(-np.abs(z))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(z >= 0, 1.0, e) / (1.0 + e)
+    assert np.array_equal(sigmoid(z), expected, equal_nan=True)
+    assert sigmoid(np.float64(-2.0)).shape == () and sigmoid(-2.0) == expected_scalar(-2.0)
+
+
+def expected_scalar(z: float) -> float:
+    e = np.exp(-abs(z))
+    return float((1.0 if z >= 0 else e) / (1.0 + e))

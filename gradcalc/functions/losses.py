@@ -100,12 +100,21 @@ def _plus_minus_one(y: Array) -> str | None:
     return "needs targets y_j of −1 or +1" if np.any((y != 1) & (y != -1)) else None
 
 
-def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
+def _ce_softmax_with_output(z: Array, y: Array, p: Params) -> tuple[Array, Array]:
+    # C_x through log-sum-exp, and softmax(z) from the same max, exponentials and sum.
     z = np.asarray(z)
     m = z.max(axis=-1, keepdims=True)
-    e = np.exp(z - m)
-    lse = m + np.log(e.sum(axis=-1, keepdims=True))
-    return np.sum(y * (lse - z), axis=-1)
+    e = np.subtract(z, m)
+    np.exp(e, out=e)
+    total = e.sum(axis=-1, keepdims=True)
+    lse = m + np.log(total)
+    value = np.sum(y * (lse - z), axis=-1)
+    e /= total
+    return value, e
+
+
+def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
+    return _ce_softmax_with_output(z, y, p)[0]
 
 
 def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
@@ -449,6 +458,7 @@ LOSSES: list[Loss] = [
                 delta=lambda z, y, p: _ce_softmax_delta(softmax(z), y, p),
                 written=_softmax_cross_entropy_written,
                 from_output=_ce_softmax_delta,
+                with_output=_ce_softmax_with_output,
             ),
             "sigmoid": Fused(
                 value=lambda z, y, p: -np.sum(y * log_sigmoid(z), axis=-1),

@@ -235,6 +235,9 @@ class Fused:
     # (a, y) -> the same δ^L from a = f(z^L) as the forward pass computed it, when delta is
     # that function of f(z): the engine need not compute f again.
     from_output: Callable[[Array, Array, Params], Array] | None = None
+    # (z, y) -> (value, f(z)) when the two share their work: the same numbers as value and the
+    # activation's forward, in one pass.
+    with_output: Callable[[Array, Array, Params], tuple[Array, Array]] | None = None
 
 
 @dataclass(frozen=True)

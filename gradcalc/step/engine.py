@@ -487,12 +487,17 @@ class Network:
         checks: Checks = []
         a = spec.x
         zs, activations = [], [a]
+        pair = self.fused.with_output if self.fused else None
+        losses = None
         for layer, w, b, p, name in zip(
             layers, state.weights, state.biases, state.params, names, strict=True
         ):
             z = a @ w.T
             z += b
-            a = layer.activation.forward(z, p)
+            if pair is not None and layer is layers[-1]:
+                losses, a = pair(z, y, lp)
+            else:
+                a = layer.activation.forward(z, p)
             total += total_of(z)
             checks += ((z, name[0]), (a, name[1]))
             zs.append(z)
@@ -500,7 +505,8 @@ class Network:
         total += total_of(a)
         check = spec.loss.check_output
         if self.fused:
-            losses = self.fused.value(zs[-1], y, lp)
+            if losses is None:
+                losses = self.fused.value(zs[-1], y, lp)
         else:
             if check is not None:
                 if not np.isfinite(total):
