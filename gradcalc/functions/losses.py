@@ -108,7 +108,7 @@ def _ce_softmax_with_output(z: Array, y: Array, p: Params) -> tuple[Array, Array
     np.exp(e, out=e)
     total = e.sum(axis=-1, keepdims=True)
     lse = m + np.log(total)
-    value = np.sum(y * (lse - z), axis=-1)
+    value = (y * (lse - z)).sum(axis=-1)
     e /= total
     return value, e
 
@@ -119,7 +119,8 @@ def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
 
 def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
     # s = softmax(z): δ = s Σ_j y_j − y, which is s − y for a one-hot or probability target.
-    return s * np.sum(y, axis=-1, keepdims=True) - y
+    y = np.asarray(y)
+    return s * y.sum(axis=-1, keepdims=True) - y
 
 
 # Decompositions into graph primitives, with the sheet's node names where it gives them. The

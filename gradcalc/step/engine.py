@@ -516,7 +516,7 @@ class Network:
                     raise NumericError(f"step {step}: loss '{spec.loss.name}' {problem}")
             losses = spec.loss.value(a, y, lp)
         checks.append((losses, "the loss"))
-        data = self.reduce(losses)
+        data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
         loss, penalty = self.regularized(data, state.weights)
         total += data
 
