@@ -8,6 +8,7 @@ is run both ways and compared exactly.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -189,3 +190,24 @@ def test_sigmoid_is_the_stable_two_branch_formula() -> None:
 def expected_scalar(z: float) -> float:
     e = np.exp(-abs(z))
     return float((1.0 if z >= 0 else e) / (1.0 + e))
+
+
+@pytest.mark.parametrize("show", ["summary", "final"])
+def test_the_command_reports_a_lean_divergence_as_the_full_run_does(
+    run_cli, write_config, tmp_path, show: str
+) -> None:
+    path = str(
+        write_config(
+            tmp_path,
+            "input: [1.0]\ntarget: [0.0]\nloss: quadratic\nlearning_rate: 10\nsteps: 1000\n"
+            "layers:\n  - weights: [[1.0]]\n    biases: [0.0]\n    activation: identity\n",
+        )
+    )
+    full = run_cli(["step", path, "--format", "jsonl"])
+    lean = run_cli(["step", path, "--format", "jsonl", "--show", show])
+    assert full.exit_code == lean.exit_code == 1
+    assert lean.stderr == full.stderr and "step " in full.stderr
+    if show == "summary":
+        assert [json.loads(line)["loss"] for line in lean.stdout.splitlines()] == [
+            json.loads(line)["loss"] for line in full.stdout.splitlines()
+        ]
