@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,9 @@ def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) 
 
 
 Checks = list[tuple[np.ndarray, str]]
+# What a lean step made of one layer: δ^l, w^l and b^l updated, the activation's parameters
+# and the rule's state after the step.
+Moved = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]
 
 
 def _all_finite(checks: Checks) -> bool:
@@ -148,10 +151,6 @@ class Network:
         m = spec.x.shape[0]
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
         self._ones = np.ones(0)
-        self._names = [
-            (f"z^{l}", f"a^{l}", f"δ^{l}", f"the updated w^{l}", f"the updated b^{l}")
-            for l in range(2, len(spec.layers) + 2)
-        ]
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
@@ -480,18 +479,15 @@ class Network:
         finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
         that merely overflowed finds none, and the step goes on)."""
         spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
-        layers, y, lp, names = spec.layers, spec.y, spec.loss_params, self._names
+        layers, y, lp = spec.layers, spec.y, spec.loss_params
         rule, hyper = spec.optimizer, spec.optimizer_params
         L = len(layers)
         total = 0.0
-        checks: Checks = []
         a = spec.x
         zs, activations = [], [a]
         pair = self.fused.with_output if self.fused else None
         losses = None
-        for layer, w, b, p, name in zip(
-            layers, state.weights, state.biases, state.params, names, strict=True
-        ):
+        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
             z = a @ w.T
             z += b
             if pair is not None and layer is layers[-1]:
@@ -499,7 +495,6 @@ class Network:
             else:
                 a = layer.activation.forward(z, p)
             total += total_of(z)
-            checks += ((z, name[0]), (a, name[1]))
             zs.append(z)
             activations.append(a)
         total += total_of(a)
@@ -509,26 +504,23 @@ class Network:
                 losses = self.fused.value(zs[-1], y, lp)
         else:
             if check is not None:
-                if not np.isfinite(total):
-                    _scan(checks, step, eta)  # a non-finite output is not the loss's domain error
+                if not np.isfinite(total):  # a non-finite output is not the loss's domain error
+                    _scan(self._checks(step, zs, activations), step, eta)
                 problem = check(a, y)
                 if problem:
                     raise NumericError(f"step {step}: loss '{spec.loss.name}' {problem}")
             losses = spec.loss.value(a, y, lp)
-        checks.append((losses, "the loss"))
         data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
         loss, penalty = self.regularized(data, state.weights)
         total += data
 
-        grad_a = np.empty(0)
+        grad_a = out_grad = np.empty(0)
         if not self.fused or layers[-1].activation.param_partials is not None:
             with np.errstate(all="ignore"):
-                grad_a = spec.loss.grad(a, y, lp)
+                grad_a = out_grad = spec.loss.grad(a, y, lp)
         if self.fused:
             output = self.fused.from_output
             delta = output(a, y, lp) if output else self.fused.delta(zs[-1], y, lp)
-        else:
-            checks.append((grad_a, f"∂C/∂a^{L + 1}"))
         lam = spec.weight_decay
         table = np.empty((L, 4)) if norms else None
         # A rule that keeps nothing holds none of this step's gradients nor the parameters it
@@ -536,7 +528,7 @@ class Network:
         spent = not (rule.state or rule.derived or rule.decay)
         into = rule.update_into if spent else None
         own = self._own
-        moved: list[tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]] = []
+        moved: list[Moved] = []
         for i in range(L - 1, -1, -1):
             act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
             if i < L - 1 or not self.fused:
@@ -544,10 +536,9 @@ class Network:
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
-            checks.append((delta, names[i][2]))
             grad_b = scale * delta.sum(axis=0)
             grad_w = (scale * delta).T @ activations[i]
-            w_old, b_old, kept = state.weights[i], state.biases[i], state.optimizer[i]
+            w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
             if lam:
                 grad_w = grad_w + lam * w_old
             grad_p: dict[str, np.ndarray] = {}
@@ -556,31 +547,34 @@ class Network:
                     grad_p[name] = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
             if i:
                 grad_a = delta @ w_old  # BP2, through the weights before the update
+            new_kept: dict[str, Any] = {}
             if table is not None:
-                table[i, 0], table[i, 1] = norm(grad_w), norm(grad_b)
+                row = table[i]
+                row[0], row[1] = norm(grad_w), norm(grad_b)
             else:
                 total += total_of(grad_b)
-            new_kept: dict[str, Any] = {}
-            new: list[np.ndarray] = []
-            for k, (kind, theta, g) in enumerate(
-                (("weights", w_old, grad_w), ("biases", b_old, grad_b))
-            ):
-                if into is not None:
-                    theta_new = into(theta, g, hyper, eta)
-                    new_kept[kind] = {}
-                else:
-                    theta_new, new_kept[kind], _ = self.update(
-                        kind, theta, g, self.kept(kept.get(kind), theta), step
-                    )
-                if table is not None:
-                    free = theta if theta is own[i][k] else g if into is None and spent else None
-                    table[i, 2 + k] = update_norm(theta_new, theta, free)
-                    total += table[i, 2 + k]
-                else:
-                    total += total_of(theta_new)
-                new.append(theta_new)
-            w_new, b_new = new
-            checks += ((w_new, names[i][3]), (b_new, names[i][4]))
+            if into is not None:
+                w_new, b_new = into(w_old, grad_w, hyper, eta), into(b_old, grad_b, hyper, eta)
+                new_kept["weights"] = new_kept["biases"] = {}
+            else:
+                w_new, new_kept["weights"], _ = self.update(
+                    "weights", w_old, grad_w, self.kept(kept.get("weights"), w_old), step
+                )
+                b_new, new_kept["biases"], _ = self.update(
+                    "biases", b_old, grad_b, self.kept(kept.get("biases"), b_old), step
+                )
+            if table is not None:
+                # θ_new − θ_old over θ_old when no one else holds it, else over the spent g.
+                spare = into is None and spent
+                row[2] = update_norm(
+                    w_new, w_old, w_old if w_old is mine[0] else grad_w if spare else None
+                )
+                row[3] = update_norm(
+                    b_new, b_old, b_old if b_old is mine[1] else grad_b if spare else None
+                )
+                total += row[2] + row[3]
+            else:
+                total += total_of(w_new) + total_of(b_new)
             p_new = p
             if grad_p:
                 p_new = dict(p)
@@ -590,19 +584,48 @@ class Network:
                         name, theta, g, self.kept(kept.get(name), theta), step
                     )
                     p_new[name] = float(value)
-            for name, value in p_new.items():
-                checks.append((np.asarray(value), f"the updated {name} of layer {i + 2}"))
+            for value in p_new.values():
                 total += value
-            moved.append((w_new, b_new, p_new, new_kept))
+            moved.append((delta, w_new, b_new, p_new, new_kept))
 
         if not np.isfinite(total):
-            _scan(checks, step, eta)
-        for i, (w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
+            extra = () if self.fused else ((out_grad, f"∂C/∂a^{L + 1}"),)
+            _scan(self._checks(step, zs, activations, losses, extra, moved), step, eta)
+        for i, (_, w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
             state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
             state.optimizer[i].update(new_kept)
             # Made here and handed to no one: the next step may overwrite them.
             own[i] = [w_new, b_new] if spent else [None, None]
         return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
+
+    def _checks(
+        self,
+        step: int,
+        zs: list[np.ndarray],
+        activations: list[np.ndarray],
+        losses: np.ndarray | None = None,
+        extra: tuple[tuple[np.ndarray, str], ...] = (),
+        moved: Sequence[Moved] = (),
+    ) -> Checks:
+        """What `step` checks, in its order, from what a lean step computed (moved: per layer
+        from the top, δ^l, w^l and b^l updated, the parameters after the step)."""
+        checks: Checks = []
+        for l, (z, a) in enumerate(zip(zs, activations[1:], strict=True), 2):
+            checks += ((z, f"z^{l}"), (a, f"a^{l}"))
+        if losses is not None:
+            checks.append((losses, "the loss"))
+        checks += extra
+        L = len(zs)
+        for i, (delta, w_new, b_new, p_new, _) in zip(range(L - 1, -1, -1), moved, strict=False):
+            l = i + 2
+            checks += (
+                (delta, f"δ^{l}"),
+                (w_new, f"the updated w^{l}"),
+                (b_new, f"the updated b^{l}"),
+            )
+            for name, value in p_new.items():
+                checks.append((np.asarray(value), f"the updated {name} of layer {l}"))
+        return checks
 
 
 class Stream:
