@@ -629,9 +629,10 @@ class Network:
 
 
 class Stream:
-    """A run produced one step at a time: iterate for the StepTraces (each is dropped once the
-    caller lets go of it), then `finish` with the steps worth keeping. Memory stays that of one
-    step plus 8 bytes of cost per step, however many steps run."""
+    """A run produced one step at a time: iterate for the StepTraces, or the StepSummary of a
+    step the caller does not need in full (each is dropped once the caller lets go of it), then
+    `finish` with the steps worth keeping. Memory stays that of one step plus 8 bytes of cost
+    per step, however many steps run."""
 
     def __init__(
         self,

@@ -4,6 +4,10 @@ step as it is produced, then the finished trace, and hands back what is left to 
 Only the JSON writers (json.py) write while the run goes on; the table keeps the drawn steps'
 sections (a few formatted rows each, no arrays) and the worked solutions the steps they write
 out, so memory follows what is shown, not how many steps ran.
+
+Each writer also tells the engine what it needs: `full(step)`, whether that step must come as
+a StepTrace, and `norms`, whether the other steps' StepSummary needs its norms; the engine runs
+the steps nobody needs in full without their records (engine.Network.lean_step).
 """
 
 from __future__ import annotations
