@@ -477,7 +477,8 @@ class Network:
         hide it, the output and the cost; a non-finite a^l reaches z^(l+1), δ^l reaches ∂C/∂b^l,
         and θ_new reaches ‖Δθ‖ (θ_old was checked the step before). Only when that sum is not
         finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
-        that merely overflowed finds none, and the step goes on)."""
+        that merely overflowed finds none, and the step goes on). After a NumericError the
+        network's parameters are not meaningful (θ_old may hold θ_new − θ_old by then)."""
         spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
         layers, y, lp = spec.layers, spec.y, spec.loss_params
         rule, hyper = spec.optimizer, spec.optimizer_params
