@@ -89,7 +89,7 @@ class NetworkSpec:
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):
     """A safe loader that also reads YAML 1.2 floats such as 1e-3 and 2E5 as numbers."""
 
 
@@ -231,7 +231,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-class _Numbers(list):  # type: ignore[type-arg]
+class _Numbers(list):
     """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
     of their own: an error in one names the sequence's line)."""
 
@@ -347,15 +347,16 @@ def _convert(
                 )
             key = str(key_node.value)
             key_line = key_node.start_mark.line + 1
+            here = (*path, key)
             if key in out:
                 raise ConfigError(
-                    f"duplicate key '{key}' (first on line {lines[(*path, key)]})",
+                    f"duplicate key '{key}' (first on line {lines[here]})",
                     source=source,
                     path=path,
                     line=key_line,
                 )
-            lines[(*path, key)] = key_line
-            out[key] = _convert(value_node, (*path, key), lines, loader, source)
+            lines[here] = key_line
+            out[key] = _convert(value_node, here, lines, loader, source)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
