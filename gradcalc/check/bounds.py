@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gradcalc.check.cells import Key, Shape
-from gradcalc.functions.registry import ElementwiseActivation
+from gradcalc.functions.registry import Activation, ElementwiseActivation
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import RunTrace
 
@@ -210,7 +210,7 @@ class Bounds:
         _, e_loss, _ = self._cost(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1], scale)
         self.final = {("output", None): e_a[-1], ("loss", None): e_loss}
 
-    def _update(self, theta, g, e_theta, e_g) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _update(self, theta, g, e_theta, e_g) -> np.ndarray:
         """The change of the update rule's θ when θ and g move by their bounds. For SGD that is
         e(θ) + η e(g) exactly; a rule with state (momentum, …) is bounded with its state exact."""
         spec, eta = self.spec, self.exact.learning_rate
@@ -227,7 +227,7 @@ class Bounds:
     def _loss_grad(self, a: np.ndarray) -> np.ndarray:
         return self.spec.loss.grad(a, self.spec.y, self.spec.loss_params)
 
-    def _delta(self, lt, f, output: bool, e_z, e_a, e_ga, loc_ga, e_p):  # type: ignore[no-untyped-def]
+    def _delta(self, lt, f, output: bool, e_z, e_a, e_ga, loc_ga, e_p):
         """(global, local) bounds of δ^l: BP1 or BP2's Hadamard product, or a Jacobian product."""
         spec, p = self.spec, lt.params_before
         z, a, ga = lt.z, lt.a, lt.grad_a
@@ -250,7 +250,7 @@ class Bounds:
         loc_d = _spread(lambda gg: f.backward(z, a, gg, p), [ga], [loc_ga], True)
         return e_d + self.u(lt.delta, e_d), loc_d + self.u(lt.delta, 0 * e_d)
 
-    def _param_grads(self, lt, f, scale: float, e_z, e_a, e_ga) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _param_grads(self, lt, f, scale: float, e_z, e_a, e_ga) -> np.ndarray:
         """Bounds of ∂C/∂p = Σ ∂C/∂a ⊙ ∂a/∂p for each learned parameter (PReLU's a)."""
         p, ga, out = lt.params_before, lt.grad_a, []
         for name, partial in lt.param_partials.items():
@@ -265,7 +265,7 @@ class Bounds:
             out.append(e_g + float(self.u(np.asarray(lt.grad_params[name]), np.asarray(e_g))))
         return np.array(out)
 
-    def _forward(self, weights, params, zs, activations, e_w, e_b, e_p):  # type: ignore[no-untyped-def]
+    def _forward(self, weights, params, zs, activations, e_w, e_b, e_p):
         spec = self.spec
         a_prev, e_prev = spec.x, np.zeros(spec.x.shape)
         out_z, out_a = [], []
@@ -274,8 +274,18 @@ class Bounds:
             e_z = (np.abs(a_prev) + e_prev) @ e_w[i].T + e_prev @ np.abs(w).T + e_b[i]
             e_z = e_z + self.u(z, e_z)
             f = layer.activation
-            e_a = _spread(lambda zz, f=f, p=p: f.forward(zz, p), [z], [e_z], not f.elementwise)
-            e_a = e_a + _param_spread(lambda q, f=f, z=z: f.forward(z, q), p, e_p[i])
+
+            def forward(zz: np.ndarray, f: Activation = f, p: dict[str, float] = p) -> np.ndarray:
+                return f.forward(zz, p)
+
+            e_a = _spread(forward, [z], [e_z], not f.elementwise)
+
+            def with_params(
+                q: dict[str, float], f: Activation = f, z: np.ndarray = z
+            ) -> np.ndarray:
+                return f.forward(z, q)
+
+            e_a = e_a + _param_spread(with_params, p, e_p[i])
             e_a = e_a + self.u(a, e_a)
             out_z.append(e_z)
             out_a.append(e_a)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> 
     final_params = [dict(p.params) for p in exact.parameters]
     output, costs = forward_output(spec, weights, biases, final_params)
     penalty = spec.weight_decay / 2 * sum(float(np.sum(w * w)) for w in weights)
-    final_carried = {
+    final_carried: dict[tuple[str, int | None], np.ndarray] = {
         ("output", None): output,
         ("loss", None): np.asarray(scale * costs.sum() + penalty),
     }
@@ -221,7 +222,12 @@ def _rounding_hint(
     ):
         if not 0 < n <= 8:
             continue
-        again = grade(spec, answers, steps, replace(options, **{option: n}))
+        again = grade(
+            spec,
+            answers,
+            steps,
+            replace(options, decimals=n) if option == "decimals" else replace(options, sig_figs=n),
+        )
         fixed = wrong - sum(c.verdict == "wrong" for c in again.cells)
         if fixed > best:
             best, flag = fixed, f"{name} {n}"
@@ -314,7 +320,7 @@ class _Judge:
                 hit &= verdict == "wrong"
                 for pos in np.ndindex(*dims):
                     if hit[pos]:
-                        names[pos].append(mistake.id)
+                        cast(list[str], names[pos]).append(mistake.id)
         points = o.points.get(key[0] if step is not None else f"final_{key[0]}", 1.0)
         out = []
         for pos, index in indices(key, self.shape):

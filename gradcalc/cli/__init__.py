@@ -12,6 +12,7 @@ import importlib
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
@@ -99,10 +100,17 @@ class LazyGroup(click.Group):
                 raise ReaderGone from None
             raise
 
-    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
+    def main(  # always exits: every caller is standalone
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
         """Run a command; every way out is decided here, the same for every command and for
         click's test runner: one line on stderr and the exit status of EXIT_STATUSES."""
-        extra.pop("standalone_mode", None)
+        extra["complete_var"] = complete_var
         caught = {sig: signal.getsignal(sig) for sig in _CAUGHT if _in_main_thread()}
         for sig in caught:
             signal.signal(sig, _raise_terminated)

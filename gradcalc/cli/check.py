@@ -226,7 +226,7 @@ def command(
         ctx.exit(1)
 
 
-def _describe(spec, steps: int) -> str:  # type: ignore[no-untyped-def]
+def _describe(spec, steps: int) -> str:
     sizes = "-".join(str(s) for s in spec.sizes)
     acts = ", ".join(layer.activation.name for layer in spec.layers)
     m = spec.x.shape[0]

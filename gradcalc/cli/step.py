@@ -254,7 +254,6 @@ def command(
         exact = exact_run(spec, n, None)
     if max(layer.weights.size for layer in spec.layers) >= 16_384:
         reuse_freed_memory()  # arrays past malloc's 128 kB mmap threshold, every step
-    stream = Stream(spec, steps=n, round_to=round_to)
 
     def shown(step: int) -> bool:
         return shown_mask is not None and bool(shown_mask[step])
@@ -267,6 +266,8 @@ def command(
     # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
     with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
         writer = WRITERS[name](sink, _Layout(show, shown, max_terms, max_rows, digits))
+        # The writer says which steps it needs in full; the others run lean.
+        stream = Stream(spec, steps=n, round_to=round_to, full=writer.full, norms=writer.norms)
         writer.start(stream.head())
         for st in track(stream, n, wanted(quiet, streams and output is None)):
             writer.step(st)

@@ -178,11 +178,11 @@ def disagreement(trace: DeriveTrace) -> str | None:
                 return f"the routes disagree for {where} ({numbers}); {trusted}"
         at = ", ".join(short(v) for v in point.at)
         if point.param_graph:  # a parameter gradient (PReLU's a) disagrees
-            graph = ", ".join(f"∂/∂{k} {short(v)}" for k, v in point.param_graph.items())
-            numeric = ", ".join(f"∂/∂{k} {short(v)}" for k, v in point.numeric.params.items())
+            by_graph = ", ".join(f"∂/∂{k} {short(v)}" for k, v in point.param_graph.items())
+            by_numeric = ", ".join(f"∂/∂{k} {short(v)}" for k, v in point.numeric.params.items())
             return (
-                f"the routes disagree at {at} on a parameter gradient (graph {graph}; finite "
-                f"difference {numeric}); none is trusted"
+                f"the routes disagree at {at} on a parameter gradient (graph {by_graph}; finite "
+                f"difference {by_numeric}); none is trusted"
             )
         # At a kink: the one-sided differences contradict the record's stated slopes.
         return (

@@ -90,7 +90,11 @@ def numeric_note(
     kind: str, values: Sequence[float], name: str, numeric: NumericTrace, j: int
 ) -> Note:
     """What the finite-difference route could not do in input ``name`` (see TEMPLATES)."""
-    found = {"point": tuple(values), "floor": numeric.floor(j), "step": numeric.steps[j]}
+    found: dict[str, float | tuple[float, ...] | None] = {
+        "point": tuple(values),
+        "floor": numeric.floor(j),
+        "step": numeric.steps[j],
+    }
     return Note(kind, values=found, words={"input": name})
 
 

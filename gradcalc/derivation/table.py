@@ -343,7 +343,7 @@ class _Table(Table):
     """A table whose plain-string cells are text, never markup: a partial such as "[v > 0]"
     must print as it is."""
 
-    def add_row(self, *cells: RenderableType | None, **kwargs: object) -> None:  # type: ignore[override]
+    def add_row(self, *cells: RenderableType | None, **kwargs: object) -> None:
         super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)  # type: ignore[arg-type]
 
 

@@ -20,4 +20,4 @@ class RichDisplay:
     ) -> dict[str, str]:
         from rich.jupyter import JupyterMixin
 
-        return JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)  # type: ignore[arg-type]
+        return JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal
 from gradcalc.doc.numbers import Style
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gradcalc.functions.registry import Written
 
 Kind = Literal["text", "markdown", "latex"]
@@ -281,7 +283,9 @@ class Notation:
             shown.append(self.dots)
         return "(" + ", ".join(shown) + ")"
 
-    def matrix(self, rows: Sequence[Sequence[float]], given: bool = False, limit: int = 0) -> str:
+    def matrix(
+        self, rows: Sequence[Sequence[float]] | np.ndarray, given: bool = False, limit: int = 0
+    ) -> str:
         """A matrix, rows and columns capped at `limit` with ⋯ and ⋮."""
         cut = (lambda seq: seq[:limit]) if limit else (lambda seq: seq)
         cells = [[self.num(v, given) for v in cut(list(row))] for row in cut(list(rows))]
@@ -331,7 +335,7 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x')) else 's'}"
 
 
-def sparkline(values: Sequence[float], width: int | None = None) -> str:
+def sparkline(values: Sequence[float] | np.ndarray, width: int | None = None) -> str:
     """A loss curve in one line: one bar per value, or, past `width` values, one bar per bucket
     of consecutive values (their mean); on a log scale when the values are positive and span
     more than two decades, so the descent after the first steps stays visible."""

@@ -37,7 +37,9 @@ def sigmoid(z: Array) -> Array:
     e = np.abs(z, out=np.empty(z.shape))
     np.negative(e, out=e)
     np.exp(e, out=e)
-    out = np.where(z >= 0, 1.0, e)
+    # The numerator 1 for z ≥ 0, else e: e ≤ 1, so the larger of e and (z ≥ 0) (np.where's
+    # result, without its slower select; nan stays nan).
+    out = np.maximum(e, np.greater_equal(z, 0.0), out=np.empty(z.shape))
     np.divide(out, np.add(e, 1.0, out=e), out=out)
     return out
 
@@ -47,8 +49,11 @@ def log_sigmoid(z: Array) -> Array:
 
 
 def softmax(z: Array) -> Array:
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    z = np.asarray(z)
+    e = np.subtract(z, z.max(axis=-1, keepdims=True))
+    np.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def _softmax_vjp(z: Array, a: Array, g: Array, p: Params) -> Array:

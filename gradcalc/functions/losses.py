@@ -100,10 +100,27 @@ def _plus_minus_one(y: Array) -> str | None:
     return "needs targets y_j of −1 or +1" if np.any((y != 1) & (y != -1)) else None
 
 
+def _ce_softmax_with_output(z: Array, y: Array, p: Params) -> tuple[Array, Array]:
+    # C_x through log-sum-exp, and softmax(z) from the same max, exponentials and sum.
+    z = np.asarray(z)
+    m = z.max(axis=-1, keepdims=True)
+    e = np.subtract(z, m)
+    np.exp(e, out=e)
+    total = e.sum(axis=-1, keepdims=True)
+    lse = m + np.log(total)
+    value = (y * (lse - z)).sum(axis=-1)
+    e /= total
+    return value, e
+
+
 def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
-    m = np.max(z, axis=-1, keepdims=True)
-    lse = m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
-    return np.sum(y * (lse - z), axis=-1)
+    return _ce_softmax_with_output(z, y, p)[0]
+
+
+def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
+    # s = softmax(z): δ = s Σ_j y_j − y, which is s − y for a one-hot or probability target.
+    y = np.asarray(y)
+    return s * y.sum(axis=-1, keepdims=True) - y
 
 
 # Decompositions into graph primitives, with the sheet's node names where it gives them. The
@@ -439,8 +456,10 @@ LOSSES: list[Loss] = [
         fused={
             "softmax": Fused(
                 value=_ce_softmax_value,
-                delta=lambda z, y, p: softmax(z) * np.sum(y, axis=-1, keepdims=True) - y,
+                delta=lambda z, y, p: _ce_softmax_delta(softmax(z), y, p),
                 written=_softmax_cross_entropy_written,
+                from_output=_ce_softmax_delta,
+                with_output=_ce_softmax_with_output,
             ),
             "sigmoid": Fused(
                 value=lambda z, y, p: -np.sum(y * log_sigmoid(z), axis=-1),
@@ -473,6 +492,7 @@ LOSSES: list[Loss] = [
                 ),
                 delta=lambda z, y, p: sigmoid(z) - y,
                 written=_output_minus_target,
+                from_output=lambda a, y, p: a - y,
             ),
         },
         graph=_binary_cross_entropy_graph,

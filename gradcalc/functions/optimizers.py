@@ -37,6 +37,13 @@ def _sgd(
     return r(new), {}
 
 
+def _sgd_into(theta: Array, g: Array, p: Params, eta: float) -> Array:
+    # _sgd's operations, in g's memory.
+    new = np.multiply(g, -eta, out=g)
+    new += theta
+    return new
+
+
 def _momentum(
     theta: Array, g: Array, state: OptimizerState, p: Params, eta: float, t: int, r: Rounder
 ) -> Result:
@@ -259,6 +266,7 @@ OPTIMIZERS: list[UpdateRule] = [
         title="stochastic gradient descent",
         equations=(Written("θ ← θ − η g", r"\theta \leftarrow \theta - \eta\, g"),),
         update=_sgd,
+        update_into=_sgd_into,
         written=_sgd_written,
         plain=True,
         short="SGD",

@@ -117,6 +117,9 @@ class UpdateRule:
     # Where the gradient is taken, when not at θ (Nesterov's look-ahead point):
     # (θ, state, hyper, η, r) -> θ̃. The step's forward and backward passes run at θ̃.
     lookahead: Callable[[Array, OptimizerState, Params, float, Rounder], Array] | None = None
+    # For a rule that keeps no state: (θ, g, hyper, η) -> the new θ written over g, the same
+    # numbers as `update` (the engine's lean steps own their gradients and reuse their memory).
+    update_into: Callable[[Array, Array, Params, float], Array] | None = None
     # Decoupled weight decay (AdamW): the hyperparameter that holds λ, and the kinds of
     # parameter it shrinks by θ ← θ − η λ θ before the update ("weights"; never the biases).
     decay: str = ""
@@ -229,6 +232,12 @@ class Fused:
     value: Callable[[Array, Array, Params], Array]  # (z, y) -> per-example cost
     delta: Callable[[Array, Array, Params], Array]  # (z, y) -> δ^L = ∂C_x/∂z^L
     written: FusedForm  # δ^L_j as the worked solution writes it
+    # (a, y) -> the same δ^L from a = f(z^L) as the forward pass computed it, when delta is
+    # that function of f(z): the engine need not compute f again.
+    from_output: Callable[[Array, Array, Params], Array] | None = None
+    # (z, y) -> (value, f(z)) when the two share their work: the same numbers as value and the
+    # activation's forward, in one pass.
+    with_output: Callable[[Array, Array, Params], tuple[Array, Array]] | None = None
 
 
 @dataclass(frozen=True)

@@ -230,8 +230,10 @@ class _Compiler:
         return lambda g, env: g.const(value)
 
     def _number(self, node: ast.Constant) -> float:
+        value = node.value
+        assert isinstance(value, int | float)  # _is_number let it through
         try:
-            return float(node.value)
+            return float(value)
         except OverflowError:
             raise ExpressionError(f"number too large: {self._quote(node)}") from None
 

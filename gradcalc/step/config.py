@@ -89,7 +89,7 @@ class NetworkSpec:
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):
     """A safe loader that reads plain scalars as YAML 1.2's core schema does, not as YAML 1.1.
 
     YAML 1.1 (PyYAML's default) reads 1:30 as 90 (base 60), 010 as 8 (octal), 0x1F as 31 and
@@ -302,7 +302,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-class _Numbers(list):  # type: ignore[type-arg]
+class _Numbers(list):
     """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
     of their own: an error in one names the sequence's line)."""
 
@@ -423,15 +423,16 @@ def _convert(
                 )
             key = str(key_node.value)
             key_line = key_node.start_mark.line + 1
+            here = (*path, key)
             if key in out:
                 raise ConfigError(
-                    f"duplicate key '{key}' (first on line {lines[(*path, key)]})",
+                    f"duplicate key '{key}' (first on line {lines[here]})",
                     source=source,
                     path=path,
                     line=key_line,
                 )
-            lines[(*path, key)] = key_line
-            out[key] = _convert(value_node, (*path, key), lines, loader, source)
+            lines[here] = key_line
+            out[key] = _convert(value_node, here, lines, loader, source)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
@@ -467,6 +468,7 @@ def _convert(
                 line=line,
             )
     if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
+        assert isinstance(node, yaml.ScalarNode)  # mappings and sequences are done above
         return _plain_number(node, path, line, source)
     try:
         return loader.construct_object(node)

@@ -8,15 +8,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.registry import Rounder
 from gradcalc.step.config import NetworkSpec
-from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
+from gradcalc.step.trace import (
+    ForwardTrace,
+    LayerState,
+    LayerTrace,
+    RunTrace,
+    StepSummary,
+    StepTrace,
+)
 
 
 def hand_round(decimals: int) -> Rounder:
@@ -71,6 +79,9 @@ def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) 
 
 
 Checks = list[tuple[np.ndarray, str]]
+# What a lean step made of one layer: δ^l, w^l and b^l updated, the activation's parameters
+# and the rule's state after the step.
+Moved = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]
 
 
 def _all_finite(checks: Checks) -> bool:
@@ -99,6 +110,49 @@ def _key_path(what: str) -> tuple[str | int, ...] | None:
     return ("layers", int(found.group(1)) - 2) if found else None
 
 
+def norm(v: np.ndarray) -> float:
+    flat = v.ravel()
+    return math.sqrt(flat @ flat)  # correctly rounded, as np.sqrt; never negative
+
+
+# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
+# (and fault in) a network-sized array per layer and step just to take a norm.
+_scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def update_norm(new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None) -> float:
+    """‖θ_new − θ_old‖ of the update as made, not η‖g‖, which differs in the last bits; `out`:
+    an array of the shape that may be overwritten."""
+    buffer = _scratch.get(new.shape) if out is None else out
+    if buffer is None:
+        if len(_scratch) > 64:
+            _scratch.clear()
+        buffer = _scratch[new.shape] = np.empty(new.shape)
+    return norm(np.subtract(new, old, out=buffer))
+
+
+def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
+    """The summary of a step, from its full record if need be (the same numbers as the lean
+    path computes: the same functions on the same arrays)."""
+    if isinstance(st, StepSummary):
+        return st
+    table = None
+    if norms:
+        with np.errstate(over="ignore"):  # a square past float64 is an infinite norm, not a warning
+            table = np.array(
+                [
+                    (
+                        norm(lt.grad_weights),
+                        norm(lt.grad_biases),
+                        update_norm(lt.weights, lt.weights_before),
+                        update_norm(lt.biases, lt.biases_before),
+                    )
+                    for lt in st.layers
+                ]
+            ).reshape(len(st.layers), 4)
+    return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
+
+
 class Network:
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
@@ -114,6 +168,9 @@ class Network:
         self.fused_name = last if self.fused else None
         m = spec.x.shape[0]
         self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
+        self._ones = np.ones(0)
+        # Per layer, the w and b that lean steps made and no one else holds (None: not so).
+        self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
     def _check(self, value: np.ndarray | float, step: int | None, what: str) -> None:
         """A non-finite value: bad input (exit 2) before any update, divergence (1) after."""
@@ -128,6 +185,25 @@ class Network:
                 source=self.spec.source,
                 path=key,
             )
+
+    def _domain(self, problem: str, activations: list[np.ndarray], step: int | None) -> None:
+        """The output is outside the loss's domain: bad input before any update (exit 2),
+        divergence after (exit 1)."""
+        spec, l = self.spec, len(activations)
+        if not self.updated:
+            raise ConfigError(
+                f"{spec.loss.name}: {problem}, but the config's own values give a^{l} = "
+                f"{_values(activations[-1])} (output activation "
+                f"'{spec.layers[-1].activation.name}'), before any update",
+                source=spec.source,
+                path=("loss",),
+            )
+        where = f"step {step}" if step else "the final forward pass"
+        raise NumericError(
+            f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^{l} to "
+            f"{_values(activations[-1])}: the run diverged — try a smaller learning rate than "
+            f"{self.eta:g}"
+        )
 
     def _scan(self, checks: Checks, step: int | None) -> None:
         """Name the first quantity that is not finite, in the order they were computed."""
@@ -187,22 +263,8 @@ class Network:
         else:
             if spec.loss.check_output is not None:
                 problem = spec.loss.check_output(activations[-1], spec.y)
-                if problem and not self.updated:
-                    last = spec.layers[-1].activation.name
-                    raise ConfigError(
-                        f"{spec.loss.name}: {problem}, but the config's own values give "
-                        f"a^{len(zs) + 1} = {_values(activations[-1])} (output activation "
-                        f"'{last}'), before any update",
-                        source=spec.source,
-                        path=("loss",),
-                    )
                 if problem:
-                    where = f"step {step}" if step else "the final forward pass"
-                    raise NumericError(
-                        f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^"
-                        f"{len(zs) + 1} to {_values(activations[-1])}: the run diverged — try a "
-                        f"smaller learning rate than {self.eta:g}"
-                    )
+                    self._domain(problem, activations, step)
             losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
         losses = self.r(losses)
         if checks is None:
@@ -231,6 +293,7 @@ class Network:
 
     def parameters(self) -> tuple[LayerState, ...]:
         state = self.state
+        self._own = [[None, None] for _ in self.spec.layers]  # handed out now
         return tuple(
             LayerState(
                 layer=i + 2,
@@ -306,6 +369,7 @@ class Network:
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, state = self.spec, self.r, self.state
+        self._own = [[None, None] for _ in spec.layers]  # the trace holds θ before and after
         lam = spec.weight_decay
         # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
         checks: Checks = []  # checked once, after the update
@@ -336,7 +400,12 @@ class Network:
         with np.errstate(all="ignore"):
             grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
         if self.fused:
-            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
+            output = self.fused.from_output
+            delta = r(
+                output(activations[-1], spec.y, spec.loss_params)
+                if output and self.round_to is None  # a^L rounded is not f(z^L)
+                else self.fused.delta(zs[-1], spec.y, spec.loss_params)
+            )
         else:
             checks.append((grad_a, f"∂C/∂a^{L + 1}"))
 
@@ -442,11 +511,187 @@ class Network:
             ahead=ahead_trace,
         )
 
+    # -- one step, for a summary --------------------------------------------------------------
+    @property
+    def lean(self) -> bool:
+        """Whether `lean_step` can stand in for `step`: not when rounding (each quantity is
+        rounded as it is recorded) nor for a look-ahead rule (its second pass is recorded)."""
+        return self.round_to is None and self.spec.optimizer.lookahead is None
+
+    def _sum(self, v: np.ndarray) -> float:
+        """Σ v through BLAS (a dot with ones), faster than a ufunc reduction on small arrays."""
+        ones = self._ones
+        if ones.size < v.size:
+            ones = self._ones = np.ones(v.size)
+        return v.ravel() @ ones[: v.size]
+
+    def lean_step(self, step: int, norms: bool) -> StepSummary:
+        """`step` computing only what a summary shows: the same operations on the same arrays,
+        so the same numbers and the same errors, without the arrays' records. With `norms`,
+        the four norms per layer of StepSummary.
+
+        Finiteness is checked once, on one sum (inf and nan survive a sum): of z^l, whose f may
+        hide it, the output and the cost; a non-finite a^l reaches z^(l+1), δ^l reaches ∂C/∂b^l,
+        and θ_new reaches ‖Δθ‖ (θ_old was checked the step before). Only when that sum is not
+        finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
+        that merely overflowed finds none, and the step goes on). After a NumericError the
+        network's parameters are not meaningful (θ_old may hold θ_new − θ_old by then)."""
+        spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
+        layers, y, lp = spec.layers, spec.y, spec.loss_params
+        rule, hyper = spec.optimizer, spec.optimizer_params
+        L = len(layers)
+        total = 0.0
+        a = spec.x
+        zs, activations = [], [a]
+        pair = self.fused.with_output if self.fused else None
+        losses = None
+        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
+            z = a @ w.T
+            z += b
+            if pair is not None and layer is layers[-1]:
+                losses, a = pair(z, y, lp)
+            else:
+                a = layer.activation.forward(z, p)
+            total += total_of(z)
+            zs.append(z)
+            activations.append(a)
+        total += total_of(a)
+        check = spec.loss.check_output
+        if self.fused:
+            if losses is None:
+                losses = self.fused.value(zs[-1], y, lp)
+        else:
+            if check is not None:
+                if not np.isfinite(total):  # a non-finite output is not the loss's domain error
+                    self._scan(self._checks(step, zs, activations), step)
+                problem = check(a, y)
+                if problem:
+                    self._domain(problem, activations, step)
+            losses = spec.loss.value(a, y, lp)
+        data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
+        loss, penalty = self.regularized(data, state.weights)
+        total += data
+
+        grad_a = out_grad = np.empty(0)
+        if not self.fused or layers[-1].activation.param_partials is not None:
+            with np.errstate(all="ignore"):
+                grad_a = out_grad = spec.loss.grad(a, y, lp)
+        if self.fused:
+            output = self.fused.from_output
+            delta = output(a, y, lp) if output else self.fused.delta(zs[-1], y, lp)
+        lam = spec.weight_decay
+        table = np.empty((L, 4)) if norms else None
+        # A rule that keeps nothing holds none of this step's gradients nor the parameters it
+        # replaces: their memory can take θ_new and θ_new − θ_old (in cache, and no allocation).
+        spent = not (rule.state or rule.derived or rule.decay)
+        into = rule.update_into if spent else None
+        own = self._own
+        moved: list[Moved] = []
+        for i in range(L - 1, -1, -1):
+            act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
+            if i < L - 1 or not self.fused:
+                if act.elementwise:
+                    delta = grad_a * act.prime(z, a, p)
+                else:
+                    delta = act.backward(z, a, grad_a, p)
+            grad_b = scale * delta.sum(axis=0)
+            grad_w = (scale * delta).T @ activations[i]
+            w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
+            if lam:
+                grad_w = grad_w + lam * w_old
+            grad_p: dict[str, np.ndarray] = {}
+            if act.param_partials is not None:
+                for name, partial in act.param_partials(z, a, p).items():
+                    grad_p[name] = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
+            if i:
+                grad_a = delta @ w_old  # BP2, through the weights before the update
+            new_kept: dict[str, Any] = {}
+            if table is not None:
+                row = table[i]
+                row[0], row[1] = norm(grad_w), norm(grad_b)
+            else:
+                total += total_of(grad_b)
+            if into is not None:
+                w_new, b_new = into(w_old, grad_w, hyper, eta), into(b_old, grad_b, hyper, eta)
+                new_kept["weights"] = new_kept["biases"] = {}
+            else:
+                w_new, new_kept["weights"], _ = self.update(
+                    "weights", w_old, grad_w, self.kept(kept.get("weights"), w_old), step
+                )
+                b_new, new_kept["biases"], _ = self.update(
+                    "biases", b_old, grad_b, self.kept(kept.get("biases"), b_old), step
+                )
+            if table is not None:
+                # θ_new − θ_old over θ_old when no one else holds it, else over the spent g.
+                spare = into is None and spent
+                row[2] = update_norm(
+                    w_new, w_old, w_old if w_old is mine[0] else grad_w if spare else None
+                )
+                row[3] = update_norm(
+                    b_new, b_old, b_old if b_old is mine[1] else grad_b if spare else None
+                )
+                total += row[2] + row[3]
+            else:
+                total += total_of(w_new) + total_of(b_new)
+            p_new = p
+            if grad_p:
+                p_new = dict(p)
+                for name, g in grad_p.items():
+                    theta = np.asarray(p[name])
+                    value, new_kept[name], _ = self.update(
+                        name, theta, g, self.kept(kept.get(name), theta), step
+                    )
+                    p_new[name] = float(value)
+            for value in p_new.values():
+                total += value
+            moved.append((delta, w_new, b_new, p_new, new_kept))
+
+        if not np.isfinite(total):
+            extra = () if self.fused else ((out_grad, f"∂C/∂a^{L + 1}"),)
+            self._scan(self._checks(step, zs, activations, losses, extra, moved), step)
+        self.updated = True
+        for i, (_, w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
+            state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
+            state.optimizer[i].update(new_kept)
+            # Made here and handed to no one: the next step may overwrite them.
+            own[i] = [w_new, b_new] if spent else [None, None]
+        return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
+
+    def _checks(
+        self,
+        step: int,
+        zs: list[np.ndarray],
+        activations: list[np.ndarray],
+        losses: np.ndarray | None = None,
+        extra: tuple[tuple[np.ndarray, str], ...] = (),
+        moved: Sequence[Moved] = (),
+    ) -> Checks:
+        """What `step` checks, in its order, from what a lean step computed (moved: per layer
+        from the top, δ^l, w^l and b^l updated, the parameters after the step)."""
+        checks: Checks = []
+        for l, (z, a) in enumerate(zip(zs, activations[1:], strict=True), 2):
+            checks += ((z, f"z^{l}"), (a, f"a^{l}"))
+        if losses is not None:
+            checks.append((losses, "the loss"))
+        checks += extra
+        L = len(zs)
+        for i, (delta, w_new, b_new, p_new, _) in zip(range(L - 1, -1, -1), moved, strict=False):
+            l = i + 2
+            checks += (
+                (delta, f"δ^{l}"),
+                (w_new, f"the updated w^{l}"),
+                (b_new, f"the updated b^{l}"),
+            )
+            for name, value in p_new.items():
+                checks.append((np.asarray(value), f"the updated {name} of layer {l}"))
+        return checks
+
 
 class Stream:
-    """A run produced one step at a time: iterate for the StepTraces (each is dropped once the
-    caller lets go of it), then `finish` with the steps worth keeping. Memory stays that of one
-    step plus 8 bytes of cost per step, however many steps run."""
+    """A run produced one step at a time: iterate for the StepTraces, or the StepSummary of a
+    step the caller does not need in full (each is dropped once the caller lets go of it), then
+    `finish` with the steps worth keeping. Memory stays that of one step plus 8 bytes of cost
+    per step, however many steps run."""
 
     def __init__(
         self,
@@ -455,22 +700,34 @@ class Stream:
         steps: int | None = None,
         learning_rate: float | None = None,
         round_to: int | None = None,
+        full: Callable[[int], bool] | None = None,
+        norms: bool = True,
     ) -> None:
+        """`full`: the steps to produce as StepTraces, every one when None; the others come
+        as StepSummary, with their norms when `norms`, computed without the arrays a summary
+        does not show (what the writer asks for: `--show summary` needs no StepTrace)."""
         self.spec = spec
         self.net = Network(spec, learning_rate, round_to)
+        self.full = full
+        self.norms = norms
         self.n = spec.steps if steps is None else steps
         self.round_to = round_to
         self.step_losses = np.empty(self.n)  # C before each step's update, for the loss curve
         self.initial_parameters = self.net.parameters()  # steps replace arrays, never write
         self.initial: ForwardTrace | None = None
 
-    def __iter__(self) -> Iterator[StepTrace]:
-        net = self.net
+    def __iter__(self) -> Iterator[StepTrace | StepSummary]:
+        net, full, norms = self.net, self.full, self.norms
+        lean = net.lean and full is not None
         for s in range(1, self.n + 1):
+            st: StepTrace | StepSummary
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                st = net.step(s)
+                # Step 1 runs in full: its forward pass is the run's initial one.
+                wanted = full is None or full(s)
+                st = net.lean_step(s, norms) if lean and s > 1 and not wanted else net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
+                assert isinstance(st, StepTrace)
                 self.initial = ForwardTrace(
                     st.loss,
                     st.losses,
@@ -479,7 +736,7 @@ class Stream:
                     st.data_loss,
                     st.penalty,
                 )
-            yield st
+            yield st if wanted else summarize(st, norms)
 
     def head(self) -> RunTrace:
         """What a writer needs before the first step: the run's settings. No pass has run yet,
@@ -539,16 +796,20 @@ def run(
     if round_to is not None and exact:
         rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to, keep=keep)
         return dataclasses.replace(rounded, exact=exact_run(spec, steps, learning_rate))
-    stream = Stream(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+    stream = Stream(
+        spec, steps=steps, learning_rate=learning_rate, round_to=round_to, full=keep, norms=False
+    )
     if keep is None:
-        return stream.finish(tuple(stream))
-    return stream.finish(tuple(st for st in stream if keep(st.step)))
+        return stream.finish(tuple(stream))  # type: ignore[arg-type]
+    return stream.finish(tuple(st for st in stream if isinstance(st, StepTrace)))
 
 
 def exact_run(spec: NetworkSpec, steps: int | None, learning_rate: float | None) -> RunTrace | None:
     """The run without rounding, keeping no step: what the drift tables compare with (None when
     it diverged where the rounded run may not: no drift to show)."""
-    stream = Stream(spec, steps=steps, learning_rate=learning_rate)
+    stream = Stream(
+        spec, steps=steps, learning_rate=learning_rate, full=lambda s: False, norms=False
+    )
     try:
         for _ in stream:
             pass

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from gradcalc.contract import versioned
-from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+from gradcalc.step.engine import summarize
+from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepSummary, StepTrace
 
 try:
     # orjson writes a float64 array in C with the shortest repr that round-trips (Ryu): about
@@ -103,45 +104,28 @@ def step_record(st: StepTrace, batch: bool) -> dict[str, Any]:
     return doc
 
 
-def _norm(v: np.ndarray) -> float:
-    flat = v.ravel()
-    return float(np.sqrt(flat @ flat))
-
-
-# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
-# (and fault in) a network-sized array per layer and step just to take a norm.
-_scratch: dict[tuple[int, ...], np.ndarray] = {}
-
-
-def _update_norm(new: np.ndarray, old: np.ndarray) -> float:
-    buffer = _scratch.get(new.shape)
-    if buffer is None:
-        if len(_scratch) > 64:
-            _scratch.clear()
-        buffer = _scratch[new.shape] = np.empty(new.shape)
-    return _norm(np.subtract(new, old, out=buffer))
-
-
-def summary_record(st: StepTrace, batch: bool = False) -> dict[str, Any]:
+def summary_record(st: StepTrace | StepSummary, batch: bool = False) -> dict[str, Any]:
     """The step in a line (--show summary): the cost, and per layer the norms of the gradients
     and of the updates the rule made."""
+    norms = summarize(st).norms
+    assert norms is not None
     return {
         "step": st.step,
         "loss": st.loss,
         "layers": [
             {
-                "layer": lt.layer,
-                "grad_weights_norm": _norm(lt.grad_weights),
-                "grad_biases_norm": _norm(lt.grad_biases),
-                "update_weights_norm": _update_norm(lt.weights, lt.weights_before),
-                "update_biases_norm": _update_norm(lt.biases, lt.biases_before),
+                "layer": l,
+                "grad_weights_norm": g_w,
+                "grad_biases_norm": g_b,
+                "update_weights_norm": d_w,
+                "update_biases_norm": d_b,
             }
-            for lt in st.layers
+            for l, (g_w, g_b, d_w, d_b) in enumerate(norms.tolist(), 2)
         ],
     }
 
 
-RECORDS: dict[str, Callable[[StepTrace, bool], dict[str, Any]] | None] = {
+RECORDS: dict[str, Callable[[Any, bool], dict[str, Any]] | None] = {
     "all": step_record,
     "summary": summary_record,
     "final": None,
@@ -215,6 +199,10 @@ class Writer:
         self.shown = shown
         self.batch = False
         self.first = True
+        self.norms = show == "summary"  # what the engine computes for the steps not shown in full
+
+    def full(self, step: int) -> bool:
+        return self.show == "all" and self.shown(step)
 
     def start(self, trace: RunTrace) -> None:
         self.batch = trace.batch
@@ -222,7 +210,7 @@ class Writer:
             # The settings, then the steps as they come: '{…,"steps":[' … ']' + the tail.
             self.write(encode(head(trace, self.show))[:-1] + b',"steps":[')
 
-    def step(self, st: StepTrace) -> None:
+    def step(self, st: StepTrace | StepSummary) -> None:
         if self.record is None or (self.show == "all" and not self.shown(st.step)):
             return
         data = encode(self.record(st, self.batch))

@@ -956,7 +956,7 @@ class _Builder:
                     name,
                     0,
                     sym,
-                    lambda s, sym=sym: f"{self.state_name(s)}({sym})",
+                    lambda s, sym=sym: f"{self.state_name(s)}({sym})",  # type: ignore[misc]
                     nt.sym(tilde(self.param_letter(lt.activation, name)), l),
                     lt.params_before[name],
                     g,

@@ -367,7 +367,7 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
     return Group(Text("\nSummary", style="bold"), Fit(table, 1))
 
 
-def _header(trace: RunTrace) -> RenderableType:
+def _header(trace: RunTrace) -> Text:
     sizes = "-".join(str(s) for s in trace.sizes)
     acts = ", ".join(p.activation for p in trace.initial_parameters)
     text = Text()

@@ -76,6 +76,19 @@ class StepTrace:
 
 
 @dataclass(frozen=True)
+class StepSummary:
+    """A step run for what a summary shows (--show summary, final, or a step not shown in full):
+    its cost and, when asked for, four norms per layer — no arrays of z, a, δ or parameters."""
+
+    step: int
+    loss: float
+    # (layers, 4): ‖∂C/∂w^l‖, ‖∂C/∂b^l‖, ‖Δw^l‖, ‖Δb^l‖, rows for l = 2, 3, …; None: not asked for.
+    norms: np.ndarray | None
+    data_loss: float | None = None
+    penalty: float = 0.0
+
+
+@dataclass(frozen=True)
 class ForwardTrace:
     loss: float  # the reduced cost, with the L2 penalty when there is one
     losses: np.ndarray  # C_x per example (the data cost, no penalty)

@@ -4,6 +4,10 @@ step as it is produced, then the finished trace, and hands back what is left to 
 Only the JSON writers (json.py) write while the run goes on; the table keeps the drawn steps'
 sections (a few formatted rows each, no arrays) and the worked solutions the steps they write
 out, so memory follows what is shown, not how many steps ran.
+
+Each writer also tells the engine what it needs: `full(step)`, whether that step must come as
+a StepTrace, and `norms`, whether the other steps' StepSummary needs its norms; the engine runs
+the steps nobody needs in full without their records (engine.Network.lean_step).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gradcalc.step.trace import RunTrace, StepTrace
+from gradcalc.step.trace import RunTrace, StepSummary, StepTrace
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -26,12 +30,16 @@ class TableWriter:
         self.digits = digits
         self.drawn: list[tuple[int, list[RenderableType]]] = []
         self.head: RunTrace | None = None
+        self.norms = False  # the steps not drawn need only their cost
+
+    def full(self, step: int) -> bool:
+        return self.shown(step)
 
     def start(self, trace: RunTrace) -> None:
         self.head = trace
 
-    def step(self, st: StepTrace) -> None:
-        if self.shown(st.step):
+    def step(self, st: StepTrace | StepSummary) -> None:
+        if isinstance(st, StepTrace) and self.shown(st.step):
             from gradcalc.step.table import _DIGITS, step_renderables
 
             assert self.head is not None
@@ -58,6 +66,10 @@ class SummaryLines:
         self.write = write
         self.digits = digits
         self.widths: list[int] = []
+        self.norms = True
+
+    def full(self, step: int) -> bool:
+        return False
 
     def start(self, trace: RunTrace) -> None:
         from gradcalc.step.table import _header
@@ -71,7 +83,7 @@ class SummaryLines:
     def _line(self, cells: list[str]) -> str:
         return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)) + "\n"
 
-    def step(self, st: StepTrace) -> None:
+    def step(self, st: StepTrace | StepSummary) -> None:
         from gradcalc.doc.numbers import Style
         from gradcalc.step.json import summary_record
 
@@ -119,12 +131,16 @@ class SolutionWriter:
         self.max_terms = max_terms
         self.max_rows = max_rows
         self.kept: list[StepTrace] = []
+        self.norms = False
+
+    def full(self, step: int) -> bool:
+        return self.shown(step)
 
     def start(self, trace: RunTrace) -> None:
         pass
 
-    def step(self, st: StepTrace) -> None:
-        if self.shown(st.step):
+    def step(self, st: StepTrace | StepSummary) -> None:
+        if isinstance(st, StepTrace) and self.shown(st.step):
             self.kept.append(st)
 
     def finish(self, trace: RunTrace) -> View:
