@@ -59,7 +59,8 @@ class UserError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class variable; each error carries its own status here.
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 class LazyGroup(click.Group):

@@ -260,12 +260,13 @@ class Sink:
             self._release()
             emit(view, None, self.color)
             return
-        if not isinstance(view, str):
-            con = console("never")
-            con.begin_capture()
-            view(con)
-            view = con.end_capture()
-        self.write(view)
+        if isinstance(view, str):
+            self.write(view)
+            return
+        con = console("never")
+        con.begin_capture()
+        view(con)
+        self.write(con.end_capture())
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if self.fh is None:

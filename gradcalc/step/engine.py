@@ -457,8 +457,8 @@ class Network:
                 )
                 p_new[name] = float(value)
             checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
-            for name, value in p_new.items():
-                checks.append((np.asarray(value), f"the updated {name} of layer {i + 2}"))
+            for name, number in p_new.items():
+                checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}"))
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
@@ -523,7 +523,7 @@ class Network:
         ones = self._ones
         if ones.size < v.size:
             ones = self._ones = np.ones(v.size)
-        return v.ravel() @ ones[: v.size]
+        return float(v.ravel() @ ones[: v.size])
 
     def lean_step(self, step: int, norms: bool) -> StepSummary:
         """`step` computing only what a summary shows: the same operations on the same arrays,
@@ -642,8 +642,8 @@ class Network:
                         name, theta, g, self.kept(kept.get(name), theta), step
                     )
                     p_new[name] = float(value)
-            for value in p_new.values():
-                total += value
+            for number in p_new.values():
+                total += number
             moved.append((delta, w_new, b_new, p_new, new_kept))
 
         if not np.isfinite(total):
