@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gradcalc.cli import cli
-from gradcalc.derivation.solution import derive_style, graph_tex
+from gradcalc.derivation.solution import derive_style
 from gradcalc.doc.notation import latex_text, markdown_text
+from gradcalc.graph.tex import name_tex, tidy
 
 HERE = Path(__file__).resolve().parent
 
@@ -279,11 +280,11 @@ def test_user_strings_are_escaped() -> None:
         r"a\_b 100\% \#1 \& \textbackslash{} y$_{1}$ $\le$ $\delta$"
     )
     assert markdown_text("a_b *c* [d] `e` $f$ |g|") == (r"a\_b \*c\* \[d\] \`e\` \$f\$ \|g\|")
-    assert graph_tex("(|t₁| ≤ δ) ? u₁ : w₁") == (
-        r"(\vert t_{1}\vert \le \delta ) \mathrel{?} u_{1} : w_{1}"
-    )
-    assert graph_tex("e^−x") == "e^{-x}" and graph_tex("0.5·r^(-0.5)") == r"0.5\cdot r^{-0.5}"
-    assert graph_tex("a_b%#&{}") == r"a\_b\%\#\&\{\}"
+    huber = document("latex", "huber", "--at", "0.5,-2", "--target", "1,-1")
+    assert r"h_{1} &= (\vert t_{1}\vert \le \delta ) \mathrel{?} u_{1} : w_{1} = " in huber
+    assert r"&= e^{-x} = " in document("latex", "tanh", "--at", "0.5")
+    assert r"&= 0.5\cdot n_{2}^{-0.5} = " in document("latex", "sqrt(1 + x**2)", "--at", "0.7")
+    assert tidy(name_tex("a_b%#&{}")) == r"a\_b\%\#\&\{\}"
     tex = document("latex", "leaky_relu", "--at", "0")
     assert r"\texttt{leaky\_relu}" in tex and "leaky_relu" not in tex
     odd = document("latex", *ODD_FORMULA)

@@ -13,8 +13,10 @@ from gradcalc.graph import (
     Graph,
     Node,
     PathLimitExceeded,
+    in_edges,
     parse_expression,
 )
+from gradcalc.graph.tex import name_tex, tidy
 
 Point = tuple[tuple[float, ...], dict[str, object]]
 
@@ -27,8 +29,8 @@ SAMPLE_POINTS: dict[str, list[Point]] = {
     "max0": [((-1.3,), {}), ((0.4,), {})],
     "exp": [((-3.0,), {}), ((0.0,), {}), ((2.0,), {})],
     "select": [
-        ((0.7, -1.2), {"cond": True, "cond_text": "c"}),
-        ((0.7, -1.2), {"cond": False, "cond_text": "c"}),
+        ((0.7, -1.2), {"cond": True, "cond_text": "c", "cond_tex": "c"}),
+        ((0.7, -1.2), {"cond": False, "cond_text": "c", "cond_tex": "c"}),
     ],
 }
 DEFAULT_POINTS: dict[int, list[Point]] = {
@@ -82,6 +84,74 @@ def test_every_primitive_has_text_for_each_argument(key: str) -> None:
     assert len(prim.partial_text(names, **params)) == len(names)
     definition = prim.template(names, **params)
     assert all(name in definition for name in names)
+
+
+# What each primitive's parameters may be: the TeX forms are checked under every variant.
+PARAM_VARIANTS: dict[str, list[dict[str, object]]] = {
+    "pow": [{}, {"exponent": 2.0}, {"exponent": -0.5}, {"exponent": 1.0}, {"exponent": 0.0}],
+    "select": [{"cond": True, "cond_text": "c", "cond_tex": "c"}],
+}
+
+
+@pytest.mark.parametrize("key", list(PRIMITIVES))
+def test_every_primitive_has_tex_for_its_definition_and_each_partial(key: str) -> None:
+    prim = PRIMITIVES[key]
+    unicode_names, tex_names = ("a₁", "−x", "α")[: prim.arity or 3], ("a_{1}", "-x", "\\alpha ")
+    tex_names = tex_names[: len(unicode_names)]
+    for params in PARAM_VARIANTS.get(key, [{}]):
+        partials = prim.partial_tex(tex_names, **params)
+        assert len(partials) == len(prim.partial_text(unicode_names, **params)) == len(tex_names)
+        definition = prim.template_tex(tex_names, **params)
+        assert all(tidy(name) in definition for name in tex_names), (key, definition)
+        for tex in (definition, *partials):
+            # TeX, not the Unicode forms: ASCII only, and every brace closed.
+            assert tex.isascii(), (key, params, tex)
+            assert tex.count("{") == tex.count("}"), (key, params, tex)
+
+
+def test_graph_writes_definitions_and_partials_in_tex() -> None:
+    g = Graph()
+    x = g.input("x", 0.4)
+    m = g.neg(x, name="−x")
+    v = g.exp(m, name="v₁")
+    r = g.pow(v, -0.5, name="r")
+    t = g.sub(x, g.const(1.0, name="y₁"), name="t₁")
+    h = g.select(
+        True, r, t, cond_text="|t₁| ≤ δ", cond_tex=r"\vert t_{1}\vert \le \delta ", name="h₁"
+    )
+    n = g.mul(g.const(0.5), g.sum(h, g.const(-2.0), x, name="s"), name="n3")
+    assert (m.definition_tex, v.definition_tex) == ("-x", "e^{-x}")
+    assert r.definition_tex == "v_{1}^{-0.5}" and r.symbolic_partials_tex() == (
+        r"-0.5\cdot v_{1}^{-1.5}",
+        "0",
+    )
+    assert h.definition_tex == r"(\vert t_{1}\vert \le \delta ) \mathrel{?} r : t_{1}"
+    assert h.symbolic_partials_tex() == (
+        r"[\vert t_{1}\vert \le \delta ]",
+        r"[\neg (\vert t_{1}\vert \le \delta )]",
+    )
+    assert g["s"].definition_tex == "h_{1} + (-2) + x"
+    assert [e.symbolic_tex for e in in_edges(n)] == ["s", "0.5"]
+    assert n.definition_tex == r"0.5\cdot s" and x.definition_tex == "x"
+
+
+def test_names_in_tex() -> None:
+    cases = {
+        "u₁₀": "u_{10}",
+        "n12": "n_{12}",
+        "α": "\\alpha",
+        "−y₁": "-y_{1}",
+        "-0.3": "-0.3",
+        "1e-07": "1e-07",
+        "tanh": "\\tanh",
+        "ReLU": "\\mathrm{ReLU}",
+        "‖y‖": "\\Vert y\\Vert",
+        "δ²/2": "\\delta ^{2}/2",
+        "(1 − y₂)": "(1 - y_{2})",
+        "½": "\\tfrac{1}{2}",
+        "a_b%#&{}": "a\\_b\\%\\#\\&\\{\\}",
+    }
+    assert {name: tidy(name_tex(name)) for name in cases} == cases
 
 
 def test_symbolic_partials_use_argument_names() -> None:

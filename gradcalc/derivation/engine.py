@@ -223,6 +223,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
                     c.adjoint,
                     c.symbolic_partials()[k],
                     c.local_partials()[k],
+                    c.symbolic_partials_tex()[k],
                 )
                 for c, k in consumers.get(node, [])
                 if c in upstream
@@ -240,11 +241,12 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
             "input" if node.is_input else "const" if node.is_const else "operation",
             node.value,
             tuple(adjoints[node]),
+            node.definition_tex,
         )
         for node in g.nodes
     )
     edges = tuple(
-        EdgeRow(e.src.name, e.dst.name, e.symbolic, e.local)
+        EdgeRow(e.src.name, e.dst.name, e.symbolic, e.local, e.symbolic_tex)
         for e in g.edges()
         if not e.src.is_const
     )
@@ -281,5 +283,13 @@ def _paths(g: Graph, src: Node, dst: Node) -> PathSet:
         product = ONE  # in Wide: a path through a partial below 1e-308 keeps its product
         for e in path:
             product = product * e.dst.wide_partials()[e.arg_index]
-        rows.append(PathRow(names, tuple(e.symbolic for e in path), locals_, float(product)))
+        rows.append(
+            PathRow(
+                names,
+                tuple(e.symbolic for e in path),
+                locals_,
+                float(product),
+                tuple(e.symbolic_tex for e in path),
+            )
+        )
     return PathSet(src.name, dst.name, count, tuple(rows), src.adjoint)

@@ -19,6 +19,7 @@ from gradcalc.derivation.trace import (
     DeriveTrace,
     GraphTrace,
     KinkTrace,
+    NodeRow,
     PathSet,
     PointTrace,
     SweepRow,
@@ -26,16 +27,15 @@ from gradcalc.derivation.trace import (
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Mermaid, Para, Table
 from gradcalc.doc.notation import (
     BREAK,
-    TEX_SYMBOLS,
     Kind,
     Notation,
-    greek_tex,
     latex_escape,
     plural,
     tex_width,
 )
 from gradcalc.doc.numbers import Style
 from gradcalc.functions.registry import VectorActivation
+from gradcalc.graph.tex import name_tex, tidy
 
 MAX_LINES = 30  # equations per section, and rows per table, before "… n more"
 MAX_TERMS = 6  # terms of a sum written out (a sweep over many consumers, a long sum node)
@@ -69,112 +69,24 @@ class DeriveNotation(Notation):
         self.unicode = derive_style(digits, tex=False)  # the Mermaid chart's labels
 
 
-_FUNCTIONS = {
-    "ln": r"\ln",
-    "log": r"\log",
-    "exp": r"\exp",
-    "max": r"\max",
-    "min": r"\min",
-    "tanh": r"\tanh",
-    "sin": r"\sin",
-    "cos": r"\cos",
-    "sgn": r"\operatorname{sgn}",
-}
-_TOKEN = re.compile(
-    r"(?P<num>\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
-    r"|(?P<word>[A-Za-z\u0370-\u03ff]+)"
-    r"|(?P<sub>[₀₁₂₃₄₅₆₇₈₉]+)"
-    r"|(?P<sup>[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)"
-    r"|(?P<other>.)",
-    re.S,
-)
-_SCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "01234567890123456789-")
-_TEX_OTHER = {
-    "-": "-",
-    "|": r"\vert ",
-    "?": r"\mathrel{?}",
-    "¬": r"\neg ",
-    "…": r"\dots ",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "\\": r"\backslash ",
-    "~": r"\sim ",
-    "^": r"\hat{}",
-}
-
-
-def graph_tex(text: str) -> str:
-    """The engine's display text (a node name, a definition, an edge partial: "e^−x", "ln a₂",
-    "(|t₁| ≤ δ) ? u₁ : w₁", "−u₁/t²") as TeX math."""
-    tokens = [(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(text)]
-    out: list[str] = []
-    i = 0
-    named = False  # the last token was a name, so plain digits after it are its index (u2)
-    while i < len(tokens):
-        kind, tok = tokens[i]
-        i += 1
-        if tok == "^" and i < len(tokens):
-            raw, i = _exponent(tokens, i)
-            out.append("^{" + graph_tex(raw) + "}")
-            named = False
-        elif kind == "word":
-            if tok in _FUNCTIONS:
-                out.append(_FUNCTIONS[tok] + " ")
-            elif len(tok) == 1 or not tok.isascii():
-                out.append("".join(_letter(c) for c in tok))
-            else:
-                out.append(r"\mathrm{" + tok + "}")
-            named = True
-        elif kind == "num":
-            out.append("_{" + tok + "}" if named and tok.isdigit() else tok)
-            named = False
-        elif kind == "sub":
-            out.append("_{" + tok.translate(_SCRIPT_DIGITS) + "}")
-        elif kind == "sup":
-            out.append("^{" + tok.translate(_SCRIPT_DIGITS) + "}")
-            named = False
-        else:
-            out.append(
-                _TEX_OTHER.get(tok) or TEX_SYMBOLS.get(tok) or (tok if tok.isascii() else "?")
-            )
-            named = False
-    return re.sub(r" +", " ", "".join(out)).strip()
-
-
-def _letter(c: str) -> str:
-    if c.isascii():
-        return c
-    greek = greek_tex(c)
-    return greek + " " if greek else TEX_SYMBOLS.get(c, "?")
-
-
-def _exponent(tokens: list[tuple[str, str]], i: int) -> tuple[str, int]:
-    """The raw text of the exponent after a ^: a bracketed group (brackets dropped), or a
-    signed name or number."""
-    if tokens[i][1] == "(":
-        depth, j = 0, i
-        while j < len(tokens):
-            depth += {"(": 1, ")": -1}.get(tokens[j][1], 0)
-            if depth == 0:
-                break
-            j += 1
-        return "".join(t for _, t in tokens[i + 1 : j]), j + 1
-    j = i
-    if tokens[j][1] in ("−", "-") and j + 1 < len(tokens):
-        j += 1
-    j += 1
-    while j < len(tokens) and tokens[j][0] in ("sub", "num") and tokens[j - 1][0] == "word":
-        j += 1
-    return "".join(t for _, t in tokens[i:j]), j
-
-
 def short_sum(definition: str) -> str:
     """A sum of many names as its first terms, … and the last: u₁ + u₂ + u₃ + … + u₁₀."""
+    return _short(definition, definition, "…")
+
+
+def short_sum_tex(node: NodeRow) -> str:
+    """`short_sum` of a node's definition, in TeX."""
+    return _short(node.definition, node.definition_tex, r"\dots")
+
+
+def _short(definition: str, written: str, dots: str) -> str:
+    """``written`` (``definition`` in some form) cut to a short sum where ``definition`` is a
+    sum of many names."""
     parts = definition.split(" + ")
     if len(parts) <= MAX_TERMS or any(" " in p for p in parts):
-        return definition
-    return " + ".join([*parts[:3], "…", parts[-1]])
+        return written
+    terms = written.split(" + ")
+    return " + ".join([*terms[:3], dots, terms[-1]])
 
 
 def _bare(name: str) -> bool:
@@ -183,7 +95,7 @@ def _bare(name: str) -> bool:
 
 def var(name: str) -> str:
     """A node's name as a TeX variable, bracketed when it is itself an expression: (-x)."""
-    tex = graph_tex(name)
+    tex = tidy(name_tex(name))
     return tex if _bare(name) else f"({tex})"
 
 
@@ -193,9 +105,9 @@ def partial(of: str, wrt: str, frac: bool = True) -> str:
     return rf"\partial {var(of)}/\partial {var(wrt)}"
 
 
-def _factor(symbolic: str) -> str:
-    """A partial as a factor of a product: bracketed unless it is a name, a number or a power."""
-    tex = graph_tex(symbolic)
+def _factor(symbolic: str, tex: str) -> str:
+    """A partial (``tex``, written ``symbolic`` in Unicode) as a factor of a product: bracketed
+    unless it is a name, a number or a power."""
     return (
         tex if re.fullmatch(r"[\w.‖]+(\^[\w.]+)?", symbolic) or _enclosed(symbolic) else f"({tex})"
     )
@@ -424,9 +336,7 @@ class _Builder:
             if node.kind == "const" and node.name == node.definition:
                 continue  # a bare number: read inside the definitions
             if node.kind == "operation":
-                items.append(
-                    _eq(var(node.name), graph_tex(short_sum(node.definition)), self.n(node.value))
-                )
+                items.append(_eq(var(node.name), short_sum_tex(node), self.n(node.value)))
             else:
                 items.append(_eq(var(node.name), self.n(node.value)))
         self.eqs(items, "node")
@@ -466,8 +376,7 @@ class _Builder:
             )
         )
         items = [
-            _eq(partial(e.dst, e.src), graph_tex(e.symbolic), self.n(e.local))
-            for e in self.graph.edges
+            _eq(partial(e.dst, e.src), e.symbolic_tex, self.n(e.local)) for e in self.graph.edges
         ]
         self.eqs(items, "edge")
 
@@ -500,14 +409,18 @@ class _Builder:
         chain, locals_, numbers = [], [], []
         for term in terms:
             if term.consumer == out:
-                local = graph_tex(term.symbolic) if len(terms) == 1 else _factor(term.symbolic)
+                local = (
+                    term.symbolic_tex
+                    if len(terms) == 1
+                    else _factor(term.symbolic, term.symbolic_tex)
+                )
                 chain.append(local)
                 locals_.append(local)
                 numbers.append(nt.num(term.local) if len(terms) == 1 else nt.par(term.local))
             else:
                 upstream = partial(out, term.consumer)
                 chain.append(upstream + partial(term.consumer, row.node))
-                locals_.append(upstream + r" \cdot " + _factor(term.symbolic))
+                locals_.append(upstream + r" \cdot " + _factor(term.symbolic, term.symbolic_tex))
                 numbers.append(nt.prod((term.consumer_adjoint, False), (term.local, False)))
         return _eq(
             lhs,
@@ -574,7 +487,10 @@ class _Builder:
             chain = [partial(dst, src) for dst, src in steps]
             if len(chain) > MAX_PATH_NODES:
                 chain = [*chain[:2], r"\cdots", *chain[-2:]]
-            symbolic = (BREAK + r" \cdot ").join(_factor(s) for s in path.symbolic[::-1])
+            symbolic = (BREAK + r" \cdot ").join(
+                _factor(s, tex)
+                for s, tex in zip(path.symbolic[::-1], path.symbolic_tex[::-1], strict=True)
+            )
             numbers = (BREAK + nt.times).join(nt.par(v) for v in path.locals[::-1])
             lhs = "".join(chain) or partial(ps.dst, ps.src)
             items.append(_eq(lhs, symbolic or "1", numbers, self.n(path.product)))

@@ -38,6 +38,7 @@ class NodeRow:
     kind: str  # "input", "const" or "operation"
     value: float
     adjoints: Row  # ∂output/∂node for each output (softmax: s₁ … s_N), 0 where unused
+    definition_tex: str  # the definition in TeX, as the node's primitive writes it
 
     @property
     def adjoint(self) -> float:
@@ -50,6 +51,7 @@ class EdgeRow:
     dst: str
     symbolic: str  # ∂dst/∂src in the names of dst's arguments
     local: float
+    symbolic_tex: str  # the same in TeX
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class SweepTerm:
     consumer_adjoint: float
     symbolic: str
     local: float
+    symbolic_tex: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class PathRow:
     symbolic: tuple[str, ...]  # the edge partials along the path
     locals: Row
     product: float
+    symbolic_tex: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,14 @@ def _negative_slope_graph(key: str) -> Callable[[Graph, Node, NodeParams], Node]
 
     def build(g: Graph, x: Node, p: NodeParams) -> Node:
         c = g.mul(p[key], x, name=fresh(g, "c"))
-        return g.select(x.value > 0, x, c, cond_text=f"{x.name} > 0", name=fresh(g, "y"))
+        return g.select(
+            x.value > 0,
+            x,
+            c,
+            cond_text=f"{x.name} > 0",
+            cond_tex=f"{x.tex} > 0",
+            name=fresh(g, "y"),
+        )
 
     return build
 
@@ -120,7 +127,9 @@ def _elu_graph(g: Graph, x: Node, p: NodeParams) -> Node:
     u = g.exp(x, name=fresh(g, "u"))
     v = g.sub(u, 1.0, name=fresh(g, "v"))
     c = g.mul(p["alpha"], v, name=fresh(g, "c"))
-    return g.select(x.value > 0, x, c, cond_text=f"{x.name} > 0", name=fresh(g, "y"))
+    return g.select(
+        x.value > 0, x, c, cond_text=f"{x.name} > 0", cond_tex=f"{x.tex} > 0", name=fresh(g, "y")
+    )
 
 
 def _softplus_graph(g: Graph, x: Node, p: NodeParams) -> Node:

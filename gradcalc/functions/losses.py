@@ -166,7 +166,16 @@ def _huber_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
         v = g.mul(delta, m, name=fresh(g, f"v{k}"))
         w = g.sub(v, offset, name=fresh(g, f"w{k}"))
         inside = abs(t.value) <= delta.value
-        hs.append(g.select(inside, u, w, cond_text=f"|{t.name}| ≤ δ", name=fresh(g, f"h{k}")))
+        hs.append(
+            g.select(
+                inside,
+                u,
+                w,
+                cond_text=f"|{t.name}| ≤ δ",
+                cond_tex=rf"\vert {t.tex}\vert \le \delta ",
+                name=fresh(g, f"h{k}"),
+            )
+        )
     total = g.sum(*hs, name=fresh(g, "S"))
     return g.div(total, g.const(float(len(a)), name="n"), name=fresh(g, "C"))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .primitives import PRIMITIVES, Primitive, format_number
+from .tex import name_tex, tidy
 from .wide import ONE, ZERO, Wide
 
 LEAVES = ("input", "const")
@@ -22,6 +23,7 @@ class Node:
     value: float
     definition: str
     adjoint: float = 0.0
+    definition_tex: str = ""  # ``definition`` in TeX
     extra: dict[str, Any] = field(default_factory=dict)
     # The adjoint with its exponent kept apart; ``adjoint`` is it rounded to float64.
     wide_adjoint: Wide = ZERO
@@ -49,6 +51,16 @@ class Node:
         """The name as written inside other nodes' definitions."""
         return f"({self.name})" if self.is_const and self.name.startswith("-") else self.name
 
+    @property
+    def tex(self) -> str:
+        """The name in TeX, with the space a command needs after it (see `tex.name_tex`)."""
+        return name_tex(self.name)
+
+    @property
+    def label_tex(self) -> str:
+        """``label`` in TeX, as ``tex`` is the name."""
+        return f"({self.tex})" if self.label != self.name else self.tex
+
     def local_partials(self) -> tuple[float, ...]:
         """∂self/∂arg for each argument, at the current values (rounded to float64)."""
         return tuple(float(d) for d in self.wide_partials())
@@ -73,6 +85,13 @@ class Node:
             return ()
         return prim.partial_text(tuple(a.label for a in self.args), **self._params(prim))
 
+    def symbolic_partials_tex(self) -> tuple[str, ...]:
+        prim = self.primitive
+        if prim is None:
+            return ()
+        names = tuple(a.label_tex for a in self.args)
+        return tuple(tidy(t) for t in prim.partial_tex(names, **self._params(prim)))
+
     def _params(self, prim: Primitive) -> dict[str, Any]:
         return {k: self.extra[k] for k in prim.params if k in self.extra}
 
@@ -92,6 +111,7 @@ class Edge:
     arg_index: int
     local: float
     symbolic: str
+    symbolic_tex: str
 
 
 class PathLimitExceeded(Exception):
@@ -125,7 +145,7 @@ class Graph:
     # construction
 
     def input(self, name: str, value: float) -> Node:
-        return self._add(Node(name, "input", (), float(value), name))
+        return self._add(Node(name, "input", (), float(value), name, definition_tex=_tex(name)))
 
     def const(self, value: float, name: str | None = None) -> Node:
         value = float(value)
@@ -134,7 +154,8 @@ class Graph:
         # Constants are values: the same one asked for twice is the same node.
         if existing is not None and existing.is_const and _same(existing.value, value):
             return existing
-        return self._add(Node(name, "const", (), value, format_number(value)))
+        number = format_number(value)
+        return self._add(Node(name, "const", (), value, number, definition_tex=_tex(number)))
 
     def apply(self, key: str, *args: Operand, name: str | None = None, **extra: Any) -> Node:
         """Add a node computing primitive ``key``; ``extra`` is stored on the node."""
@@ -148,6 +169,7 @@ class Graph:
         params = node._params(prim)
         node.value = float(prim.value(*(a.value for a in nodes), **params))
         node.definition = prim.template(tuple(a.label for a in nodes), **params)
+        node.definition_tex = tidy(prim.template_tex(tuple(a.label_tex for a in nodes), **params))
         return self._add(node)
 
     def neg(self, a: Operand, name: str | None = None) -> Node:
@@ -189,9 +211,18 @@ class Graph:
         if_false: Operand,
         cond_text: str = "cond",
         name: str | None = None,
+        cond_tex: str = r"\mathrm{cond}",
     ) -> Node:
+        """``if_true`` where ``cond`` holds, else ``if_false``; the condition is written
+        ``cond_text`` (and ``cond_tex`` in TeX)."""
         return self.apply(
-            "select", if_true, if_false, name=name, cond=bool(cond), cond_text=cond_text
+            "select",
+            if_true,
+            if_false,
+            name=name,
+            cond=bool(cond),
+            cond_text=cond_text,
+            cond_tex=cond_tex,
         )
 
     def sum(self, *args: Operand, name: str | None = None) -> Node:
@@ -206,7 +237,7 @@ class Graph:
         del self._by_name[node.name]
         node.name = name
         if node.is_input:
-            node.definition = name
+            node.definition, node.definition_tex = name, _tex(name)
         self._by_name[name] = node
 
     # differentiation
@@ -329,11 +360,21 @@ class Graph:
 def in_edges(node: Node) -> list[Edge]:
     """The edges into ``node``, one per argument."""
     return [
-        Edge(arg, node, i, local, symbolic)
-        for i, (arg, local, symbolic) in enumerate(
-            zip(node.args, node.local_partials(), node.symbolic_partials(), strict=True)
+        Edge(arg, node, i, local, symbolic, tex)
+        for i, (arg, local, symbolic, tex) in enumerate(
+            zip(
+                node.args,
+                node.local_partials(),
+                node.symbolic_partials(),
+                node.symbolic_partials_tex(),
+                strict=True,
+            )
         )
     ]
+
+
+def _tex(name: str) -> str:
+    return tidy(name_tex(name))
 
 
 def _same(a: float, b: float) -> bool:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .tex import exponent_tex, tidy
 from .wide import Wide
 
 Floats = tuple[float, ...]
@@ -20,7 +21,8 @@ class Primitive:
     gives the local partial derivative with respect to each argument (a float, or a Wide where
     the partial can leave float64's range while the node's value does not); ``partial_text(names,
     **params)`` gives the same symbolically and ``template(names, **params)`` the node's
-    definition, both in terms of the argument names. ``params`` lists the node ``extra`` keys
+    definition, both in terms of the argument names; ``partial_tex`` and ``template_tex`` write
+    the same in TeX, given the names in TeX. ``params`` lists the node ``extra`` keys
     these callables receive (only those present are passed). ``arity`` None means n-ary.
     ``kink(args)`` is True at a point where the primitive is not differentiable.
     """
@@ -31,6 +33,8 @@ class Primitive:
     partials: Callable[..., tuple[float | Wide, ...]]
     partial_text: Callable[..., Names]
     template: Callable[..., str]
+    partial_tex: Callable[..., Names]
+    template_tex: Callable[..., str]
     kink: Callable[[Floats], bool] | None = None
     params: tuple[str, ...] = ()
 
@@ -124,6 +128,22 @@ def _pow_partial_text(names: Names, exponent: float | None = None) -> Names:
     return d_base, "0"
 
 
+def _pow_partial_tex(names: Names, exponent: float | None = None) -> Names:
+    a, b = names
+    if exponent is None:
+        return rf"{b}\cdot {a}^{{{tidy(b + ' - 1')}}}", rf"{a}^{exponent_tex(b)}\cdot \ln {a}"
+    lower = exponent - 1.0
+    if exponent == 0:
+        d_base = "0"
+    elif lower == 0:
+        d_base = "1"
+    elif lower == 1:
+        d_base = rf"{format_number(exponent)}\cdot {a}"
+    else:
+        d_base = rf"{format_number(exponent)}\cdot {a}^{{{format_number(lower)}}}"
+    return d_base, "0"
+
+
 def _max0(a: float) -> float:
     return 0.0 if a <= 0 else a  # nan falls through and propagates
 
@@ -154,6 +174,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (-1.0,),
             partial_text=_texts("−1"),
             template=_text("−{0}"),
+            partial_tex=_texts("-1"),
+            template_tex=_text("-{0}"),
         ),
         Primitive(
             key="add",
@@ -162,6 +184,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (1.0, 1.0),
             partial_text=_texts("1", "1"),
             template=_text("{0} + {1}"),
+            partial_tex=_texts("1", "1"),
+            template_tex=_text("{0} + {1}"),
         ),
         Primitive(
             key="sub",
@@ -170,6 +194,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (1.0, -1.0),
             partial_text=_texts("1", "−1"),
             template=_text("{0} − {1}"),
+            partial_tex=_texts("1", "-1"),
+            template_tex=_text("{0} - {1}"),
         ),
         Primitive(
             key="mul",
@@ -178,6 +204,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (args[1], args[0]),
             partial_text=_texts("{1}", "{0}"),
             template=_text("{0}·{1}"),
+            partial_tex=_texts("{1}", "{0}"),
+            template_tex=_text(r"{0}\cdot {1}"),
         ),
         Primitive(
             key="div",
@@ -186,6 +214,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=_div_partials,
             partial_text=_texts("1/{1}", "−{0}/{1}²"),
             template=_text("{0}/{1}"),
+            partial_tex=_texts("1/{1}", "-{0}/{1}^{{2}}"),
+            template_tex=_text("{0}/{1}"),
         ),
         Primitive(
             key="pow",
@@ -194,6 +224,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=_pow_partials,
             partial_text=_pow_partial_text,
             template=_text("{0}^{1}"),
+            partial_tex=_pow_partial_tex,
+            template_tex=lambda names, **_: f"{names[0]}^{exponent_tex(names[1])}",
             params=("exponent",),
         ),
         Primitive(
@@ -203,6 +235,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (out,),
             partial_text=_texts("e^{0}"),
             template=_text("e^{0}"),
+            partial_tex=lambda names: (f"e^{exponent_tex(names[0])}",),
+            template_tex=lambda names: f"e^{exponent_tex(names[0])}",
         ),
         Primitive(
             key="log",
@@ -211,6 +245,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (1.0 / Wide.of(args[0]),),
             partial_text=_texts("1/{0}"),
             template=_text("ln {0}"),
+            partial_tex=_texts("1/{0}"),
+            template_tex=_text(r"\ln {0}"),
         ),
         Primitive(
             key="abs",
@@ -219,6 +255,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (_sign(args[0]),),
             partial_text=_texts("sgn({0})"),
             template=_text("|{0}|"),
+            partial_tex=_texts(r"\operatorname{{sgn}} ({0})"),
+            template_tex=_text(r"\vert {0}\vert "),
             kink=_at_zero,
         ),
         Primitive(
@@ -228,6 +266,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (1.0 if args[0] > 0 else 0.0,),
             partial_text=_texts("[{0} > 0]"),
             template=_text("max(0, {0})"),
+            partial_tex=_texts("[{0} > 0]"),
+            template_tex=_text(r"\max (0, {0})"),
             kink=_at_zero,
         ),
         Primitive(
@@ -237,7 +277,9 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=_select_partials,
             partial_text=_texts("[{cond_text}]", "[¬({cond_text})]"),
             template=_text("({cond_text}) ? {0} : {1}"),
-            params=("cond", "cond_text"),
+            partial_tex=_texts("[{cond_tex}]", r"[\neg ({cond_tex})]"),
+            template_tex=_text(r"({cond_tex}) \mathrel{{?}} {0} : {1}"),
+            params=("cond", "cond_text", "cond_tex"),
         ),
         Primitive(
             key="sum",
@@ -246,6 +288,8 @@ PRIMITIVES: dict[str, Primitive] = {
             partials=lambda args, out: (1.0,) * len(args),
             partial_text=lambda names: ("1",) * len(names),
             template=lambda names: " + ".join(names),
+            partial_tex=lambda names: ("1",) * len(names),
+            template_tex=lambda names: " + ".join(names),
         ),
     )
 }
