@@ -1,4 +1,5 @@
-"""The one registry of scalar primitives: forward rule, local partials and display text."""
+"""The one registry of scalar primitives: forward rule, local partials and display text (Unicode
+and TeX)."""
 
 from __future__ import annotations
 
