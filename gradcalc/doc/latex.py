@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gradcalc.doc.blocks import Block, Eqs, Heading, Mermaid, Para, Table
-from gradcalc.doc.notation import tex_rows
+from gradcalc.doc.notation import equation_rows
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[a4paper,margin=2cm]{geometry}
@@ -46,12 +46,7 @@ _ROWS_PER_TABLE = 40
 
 
 def _equations(block: Eqs) -> str:
-    rows: list[str] = []
-    for eq in block.items:
-        lines = tex_rows(eq.lhs, eq.rhs)
-        if eq.tag:
-            lines[-1] += rf" \qquad \text{{({eq.tag})}}"
-        rows.extend(lines)
+    rows = equation_rows(block.items)
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 

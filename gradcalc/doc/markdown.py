@@ -9,16 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gradcalc.doc.blocks import Block, Eqs, Heading, Mermaid, Para, Table
-from gradcalc.doc.notation import tex_rows
+from gradcalc.doc.notation import equation_rows
 
 
 def _equations(block: Eqs) -> str:
-    rows: list[str] = []
-    for eq in block.items:
-        lines = tex_rows(eq.lhs, eq.rhs)
-        if eq.tag:
-            lines[-1] += rf" \qquad \text{{({eq.tag})}}"
-        rows.extend(lines)
+    rows = equation_rows(block.items)
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$"
 
 

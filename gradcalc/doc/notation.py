@@ -16,6 +16,7 @@ from gradcalc.doc.numbers import Style
 if TYPE_CHECKING:
     import numpy as np
 
+    from gradcalc.doc.blocks import Eq
     from gradcalc.functions.registry import Written
 
 Kind = Literal["text", "markdown", "latex"]
@@ -329,6 +330,17 @@ class Notation:
     def formula(self, w: Written) -> str:
         """A registry formula as inline math."""
         return self.math(w.tex) if self.tex else w.text
+
+
+def equation_rows(items: Iterable[Eq]) -> list[str]:
+    """The rows of a chain of equations for align*/aligned, each tag set after its last row."""
+    rows: list[str] = []
+    for eq in items:
+        lines = tex_rows(eq.lhs, eq.rhs)
+        if eq.tag:
+            lines[-1] += rf" \qquad \text{{({eq.tag})}}"
+        rows.extend(lines)
+    return rows
 
 
 def plural(n: int, word: str) -> str:
