@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -165,22 +164,14 @@ def command(
     if output == "-":
         output = None
     if output is not None:
-        check_output(output, force)
-        target = Path(output)
-        for source in (config, answers, points_file):
-            if source in (None, "-") or not (target.exists() and Path(source).exists()):
-                continue
-            if target.samefile(source):
-                raise GradcalcError(
-                    f"--output {output}: is an input being read; choose another file"
-                )
+        inputs = (config, answers, points_file)
+        check_output(output, force, reads=[("an input", source) for source in inputs])
 
     if example is not None:
-        from gradcalc.step.examples import find
+        from gradcalc.step import examples
 
-        found = find(example)
-        config = f"{found.stem}.yaml"
-        spec = config_mod.load_text(found.read_text(encoding="utf-8"), config)
+        spec = examples.load(example)
+        config = spec.source
     else:
         assert config is not None
         spec = config_mod.load(config)

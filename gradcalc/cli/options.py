@@ -6,7 +6,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +159,24 @@ def _read_only(path: Path) -> bool:
     return not (st.st_mode & 0o222) or not os.access(path, os.W_OK)
 
 
-def check_output(output: str, force: bool = False, option: str = "--output") -> None:
+def check_output(
+    output: str,
+    force: bool = False,
+    option: str = "--output",
+    reads: Sequence[tuple[str, str | Path | None]] = (),
+) -> None:
     """Refuse, before any work, an --output that cannot become a file (a directory, or a name
-    in a directory that does not exist) or that is read-only, unless --force."""
+    in a directory that does not exist), that is read-only (unless --force), or that is one of
+    the files the command reads: `reads` pairs what each is ("the config") with its path."""
+    for what, source in reads:
+        if source is None or str(source) == "-":
+            continue
+        read, written = Path(source), Path(output)
+        if written.exists() and read.exists() and written.samefile(read):
+            raise GradcalcError(
+                f"{option} {output}: is {what} being read; "
+                f"choose another file so {what} is not overwritten"
+            )
     if _written_in_place(output):
         return
     target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced

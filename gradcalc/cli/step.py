@@ -27,17 +27,6 @@ from gradcalc.limits import MAX_STEPS
 SHOW = ("all", "summary", "final")
 
 
-def _check_output(output: str, config: Path | None, force: bool, option: str = "--output") -> None:
-    """Refuse, before any work, an --output that cannot be written or is the config being read."""
-    check_output(output, force, option)
-    target = Path(output)
-    if config is not None and target.exists() and config.exists() and target.samefile(config):
-        raise GradcalcError(
-            f"{option} {output}: is the config being read; "
-            "choose another file so the config is not overwritten"
-        )
-
-
 def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     from gradcalc.functions.optimizers import REGISTRY
 
@@ -221,15 +210,14 @@ def command(
     if output == "-":
         output = None
     if output is not None:
-        _check_output(output, source, force)
+        check_output(output, force, reads=[("the config", source)])
     if save_weights is not None:
-        _check_output(save_weights, source, force, "--save-weights")
+        check_output(save_weights, force, "--save-weights", reads=[("the config", source)])
 
     if example is not None:
-        assert source is not None
-        spec = config_mod.load_text(
-            source.read_text(encoding="utf-8"), f"{source.stem}.yaml", base=source.parent
-        )
+        from gradcalc.step import examples
+
+        spec = examples.load(example)
     else:
         assert config is not None
         spec = config_mod.load(config)

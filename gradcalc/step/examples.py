@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradcalc.errors import GradcalcError, did_you_mean
+
+if TYPE_CHECKING:
+    from gradcalc.step.config import NetworkSpec
 
 
 def config_dir() -> Path:
@@ -40,3 +44,11 @@ def find(name: str) -> Path:
             "'gradcalc examples' lists them"
         )
     return table[name]
+
+
+def load(name: str) -> NetworkSpec:
+    """The bundled example NAME, validated; files it names are found beside it."""
+    from gradcalc.step import config
+
+    path = find(name)
+    return config.load_text(path.read_text(encoding="utf-8"), path.name, base=path.parent)
