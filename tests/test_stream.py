@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_step_cli import DIVERGING
 
 from gradcalc.doc.notation import sparkline
 from gradcalc.step import config
@@ -394,19 +395,6 @@ def test_fast_grid_draws_what_rich_table_and_fit_draw(width: int) -> None:
     assert draw(_Grid(columns, rows, 2, caption)) == draw(Fit(table, 2, caption))
     if width == 200:
         assert draw(_Grid(columns, rows, 2, "")) == draw(table)
-
-
-DIVERGING = """\
-input: [1.0]
-target: [0.0]
-loss: quadratic
-learning_rate: 10
-steps: 1000
-layers:
-  - weights: [[1.0]]
-    biases: [0.0]
-    activation: identity
-"""
 
 
 def test_a_diverging_stream_keeps_the_records_before_the_failing_step(
