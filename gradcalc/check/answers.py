@@ -25,7 +25,7 @@ from gradcalc.check.cells import (
     symbol,
 )
 from gradcalc.errors import KeyPath, did_you_mean
-from gradcalc.step.config import _Doc, _number, _type_name, parse_yaml, read_text
+from gradcalc.yamldoc import Doc, number, parse_yaml, read_text, type_name
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
@@ -109,7 +109,7 @@ def load_text(text: str, name: str, shape: Shape, steps: int) -> Answers:
 
 
 class _Reader:
-    def __init__(self, doc: _Doc, shape: Shape, steps: int) -> None:
+    def __init__(self, doc: Doc, shape: Shape, steps: int) -> None:
         self.doc, self.shape, self.steps = doc, shape, steps
         self.out = Answers(doc.source)
 
@@ -119,7 +119,7 @@ class _Reader:
             raise doc.error(
                 (),
                 f"an answer sheet is a mapping of quantities (z, a, loss, delta, ...), "
-                f"got {_type_name(data)}",
+                f"got {type_name(data)}",
                 EMPTY_HINT,
             )
         self._keys(data, (), TOP_KEYS, "an answer sheet")
@@ -135,14 +135,14 @@ class _Reader:
             blocks = data["steps"]
             if not isinstance(blocks, list):
                 raise doc.error(
-                    ("steps",), f"expected a list of step blocks, got {_type_name(blocks)}"
+                    ("steps",), f"expected a list of step blocks, got {type_name(blocks)}"
                 )
             for i, block in enumerate(blocks):
                 if not isinstance(block, dict):
                     raise doc.error(
                         ("steps", i),
                         f"expected a step block (step: N and its quantities), "
-                        f"got {_type_name(block)}",
+                        f"got {type_name(block)}",
                     )
                 self._block(block, ("steps", i), default_step=i + 1)
         else:
@@ -174,7 +174,7 @@ class _Reader:
         if rounded is not None:
             if isinstance(rounded, bool) or not isinstance(rounded, int) or not 0 <= rounded <= 12:
                 raise self.doc.error(
-                    ("round",), f"expected null or decimals 0..12, got {_type_name(rounded)}"
+                    ("round",), f"expected null or decimals 0..12, got {type_name(rounded)}"
                 )
             self.out.round_to = rounded
         final = data.get("final")
@@ -182,7 +182,7 @@ class _Reader:
             return
         if not isinstance(final, dict):
             raise self.doc.error(
-                ("final",), f"expected a mapping with loss and output, got {_type_name(final)}"
+                ("final",), f"expected a mapping with loss and output, got {type_name(final)}"
             )
         # The contract's final pass also splits its cost into data_loss and penalty: not graded.
         self._keys(final, ("final",), (*FINAL_QUANTITIES, "data_loss", "penalty"), "'final'")
@@ -198,7 +198,7 @@ class _Reader:
         if isinstance(step, float) and step.is_integer():
             step = int(step)
         if isinstance(step, bool) or not isinstance(step, int):
-            raise doc.error((*path, "step"), f"expected a step number, got {_type_name(step)}")
+            raise doc.error((*path, "step"), f"expected a step number, got {type_name(step)}")
         if not 1 <= step <= self.steps:
             runs = f"{self.steps} step{'s' if self.steps != 1 else ''}"
             raise doc.error(
@@ -227,7 +227,7 @@ class _Reader:
                 raise doc.error(
                     (*path, q),
                     f"expected a mapping from layer number to values, e.g. {{2: [...]}}, "
-                    f"got {_type_name(by_layer)}",
+                    f"got {type_name(by_layer)}",
                 )
             for name, value in by_layer.items():
                 l = self._layer(name, (*path, q, name))
@@ -240,12 +240,12 @@ class _Reader:
             raise doc.error(
                 (*path, "layers"),
                 f"expected a list of layer records (layer: l, z: ..., a: ...), "
-                f"got {_type_name(layers)}",
+                f"got {type_name(layers)}",
             )
         for i, item in enumerate(layers):
             where = (*path, "layers", i)
             if not isinstance(item, dict):
-                raise doc.error(where, f"expected a layer record, got {_type_name(item)}")
+                raise doc.error(where, f"expected a layer record, got {type_name(item)}")
             self._keys(item, where, (*LAYER_ITEM_KEYS, *LAYER_CONTRACT_KEYS), "a layer record")
             if "layer" not in item:
                 raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
@@ -266,7 +266,7 @@ class _Reader:
         # ASCII digits only ("²".isdigit() is true, int("²") fails), and few of them.
         if isinstance(name, bool) or not (digits.isascii() and digits.isdigit()) or len(text) > 9:
             raise self.doc.error(
-                path, f"expected a layer number 2..{L}, got {_type_name(name)}", "e.g. 2"
+                path, f"expected a layer number 2..{L}, got {type_name(name)}", "e.g. 2"
             )
         l = int(text)
         if l == 1:
@@ -284,7 +284,7 @@ class _Reader:
             names = shape.param_names(key)
             return self._params(value, path, names, l)
         if not dims:
-            return np.asarray(self._number(value, path))
+            return np.asarray(self.number(value, path))
         if len(dims) == 1:
             what = {
                 "losses": "one cost per example",
@@ -310,21 +310,21 @@ class _Reader:
             value, path, rows, width, "unit j", f"w^{l}_jk for k = 1..{width}", transpose_hint=True
         )
 
-    def _number(self, value: Any, path: KeyPath) -> float:
+    def number(self, value: Any, path: KeyPath) -> float:
         if value is None:
             return float("nan")
-        return _number(self.doc, value, path)
+        return number(self.doc, value, path)
 
     def _vector(self, value: Any, path: KeyPath, n: int, what: str) -> np.ndarray:
         if not isinstance(value, list):
             if n == 1 and not isinstance(value, dict):
-                return np.array([self._number(value, path)])
+                return np.array([self.number(value, path)])
             raise self.doc.error(
-                path, f"expected a list of {n} numbers ({what}), got {_type_name(value)}"
+                path, f"expected a list of {n} numbers ({what}), got {type_name(value)}"
             )
         if len(value) != n:
             raise self.doc.error(path, f"expected {n} numbers ({what}), got {len(value)}")
-        return np.array([self._number(v, (*path, i)) for i, v in enumerate(value)], dtype=float)
+        return np.array([self.number(v, (*path, i)) for i, v in enumerate(value)], dtype=float)
 
     def _matrix(
         self,
@@ -340,7 +340,7 @@ class _Reader:
             raise self.doc.error(
                 path,
                 f"expected {rows} rows (one per {row_name}) of {width} numbers, "
-                f"got {_type_name(value)}",
+                f"got {type_name(value)}",
             )
         hint = None
         if (
@@ -372,10 +372,10 @@ class _Reader:
             raise self.doc.error(
                 path,
                 f"expected a mapping of parameter values, e.g. {{{names[0]}: 0.25}}, "
-                f"got {_type_name(value)}",
+                f"got {type_name(value)}",
             )
         self._keys(value, path, names, f"layer {l}'s parameters")
-        return np.array([self._number(value.get(n), (*path, n)) for n in names], dtype=float)
+        return np.array([self.number(value.get(n), (*path, n)) for n in names], dtype=float)
 
 
 def _dashed(sizes: Any) -> str:
@@ -475,14 +475,14 @@ def load_points(source: str) -> dict[str, float]:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error(
-            (), f"expected a mapping of quantity groups to points, got {_type_name(data)}"
+            (), f"expected a mapping of quantity groups to points, got {type_name(data)}"
         )
     out: dict[str, float] = {}
     for key, value in data.items():
         if key not in GROUPS:
             raise doc.error((key,), "unknown quantity group", did_you_mean(key, GROUPS))
-        number = _number(doc, value, (key,))
-        if number < 0:
-            raise doc.error((key,), f"points must be ≥ 0, got {number:g}")
-        out[key] = number
+        points = number(doc, value, (key,))
+        if points < 0:
+            raise doc.error((key,), f"points must be ≥ 0, got {points:g}")
+        out[key] = points
     return out
