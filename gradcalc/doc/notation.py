@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from gradcalc.doc.numbers import Style
+from gradcalc.symbols import TEX_NAMES, TEX_SYMBOLS, greek_tex
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +29,6 @@ BREAK = "\u2063"
 _SUP = dict(zip("0123456789+-−=()lLjkn", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ˡᴸʲᵏⁿ", strict=True))
 # Unicode has no subscript comma; w²₁₀,₂ keeps a plain one.
 _SUB = dict(zip("0123456789+-−=(),ijklmnx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎,ᵢⱼₖₗₘₙₓ", strict=True))
-_TEX_NAMES = {"δ": r"\delta", "α": r"\alpha", "σ": r"\sigma", "η": r"\eta", "∂": r"\partial"}
 
 
 def superscript(text: str) -> str:
@@ -47,28 +47,6 @@ def _indices(units: Sequence[Index]) -> str:
     # w²₁₂ reads as j = 1, k = 2 only while every index is one character.
     parts = [str(u) for u in units]
     return ("," if any(len(p) > 1 for p in parts) else "").join(parts)
-
-
-# The Unicode of the graphs' names and of prose as TeX math (and the characters TeX math reserves).
-TEX_SYMBOLS = {
-    "½": r"\tfrac{1}{2}",
-    "Σ": r"\sum ",
-    "−": "-",
-    "·": r"\cdot ",
-    "≤": r"\le ",
-    "≥": r"\ge ",
-    "‖": r"\Vert ",
-    "²": "^{2}",
-    "³": "^{3}",
-    "⊙": r"\odot ",
-    "×": r"\times ",
-    "≠": r"\ne ",
-    "%": r"\%",
-    "#": r"\#",
-    "&": r"\&",
-    "$": r"\$",
-    **{k: v + " " for k, v in _TEX_NAMES.items()},
-}
 
 
 _LATEX_PROSE = str.maketrans(
@@ -96,20 +74,6 @@ def latex_escape(text: str) -> str:
     ascii_text = bare.encode("ascii", "replace").decode()
     kept = "".join(c for c in ascii_text if c.isprintable())
     return kept.translate(_LATEX_PROSE)
-
-
-_TEX_CAPITALS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"}
-
-
-def greek_tex(c: str) -> str | None:
-    """A Greek letter as its TeX command (π → \\pi), None for anything else."""
-    parts = unicodedata.name(c, "").split()
-    if len(parts) != 4 or parts[:2] != ["GREEK", "SMALL" if c.islower() else "CAPITAL"]:
-        return None
-    word = parts[3].lower().replace("lamda", "lambda")
-    if c.islower():
-        return "\\" + word
-    return "\\" + word.capitalize() if word.capitalize() in _TEX_CAPITALS else None
 
 
 # Prose characters that only math mode has; the rest of a sentence is escaped as text.
@@ -217,7 +181,7 @@ class Notation:
         if not isinstance(name, str):
             name = self.written(name)
         if self.tex:
-            out = _TEX_NAMES.get(name, name)
+            out = TEX_NAMES.get(name, name)
             if layer is not None:
                 out += "^{" + str(layer).replace("−", "-") + "}"
             if units:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from gradcalc.doc.notation import TEX_SYMBOLS, greek_tex
+from gradcalc.symbols import TEX_SYMBOLS, greek_tex
 
 _FUNCTIONS = {
     "ln": r"\ln",
