@@ -298,7 +298,6 @@ class Network:
             LayerState(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol.text,
                 elementwise=layer.activation.elementwise,
                 weights=state.weights[i],
                 biases=state.biases[i],
@@ -462,7 +461,6 @@ class Network:
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
-                activation_symbol=layer.activation.symbol.text,
                 a_prev=a_prev,
                 z=z,
                 a=a,

@@ -18,7 +18,6 @@ from gradcalc.doc.display import RichDisplay
 class LayerTrace:
     layer: int  # l, counting the input layer as l = 1
     activation: str
-    activation_symbol: str
     a_prev: np.ndarray  # a^{l−1}, (examples, n_{l−1})
     z: np.ndarray  # (examples, n_l)
     a: np.ndarray
@@ -56,7 +55,6 @@ class LayerState:
 
     layer: int
     activation: str
-    activation_symbol: str
     elementwise: bool
     weights: np.ndarray
     biases: np.ndarray
