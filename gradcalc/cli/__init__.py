@@ -26,6 +26,7 @@ COMMANDS = {
     "list": "gradcalc.cli.listing",
     "examples": "gradcalc.cli.examples",
     "check": "gradcalc.cli.check",
+    "schema": "gradcalc.cli.schema",
     "completion": "gradcalc.cli.completion",
 }
 

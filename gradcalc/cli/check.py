@@ -42,7 +42,8 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "example",
     metavar="NAME",
     shell_complete=complete_example,
-    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`).",
+    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`); "
+    "with no ANSWERS, grade the bundled answer sheet NAME against its config.",
 )
 @click.option(
     "--template",
@@ -153,6 +154,12 @@ def command(
 
     if example is not None and answers is None:
         config, answers = None, config  # the one positional argument is the answers
+    bundled_sheet = None
+    if example is not None and answers is None and not template:
+        from gradcalc.step import examples
+
+        example, bundled_sheet = examples.find_answers(example)  # a bundled answer sheet
+        answers = str(bundled_sheet)
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
@@ -188,7 +195,11 @@ def command(
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
     points = answers_mod.load_points(points_file) if points_file else {}
     assert answers is not None
-    sheet = answers_mod.load(answers, shape, n_steps)
+    if bundled_sheet is not None:
+        text = bundled_sheet.read_text(encoding="utf-8")
+        sheet = answers_mod.load_text(text, f"answers/{bundled_sheet.name}", shape, n_steps)
+    else:
+        sheet = answers_mod.load(answers, shape, n_steps)
 
     from gradcalc.check.grade import Options, grade
 
