@@ -1,6 +1,6 @@
-"""Only for pip before 24.1, whose `pip show` prints Home-page from the old `url` field and not
-from [project.urls]; everything else is in pyproject.toml (tests/test_conventions.py keeps the two
-addresses the same)."""
+"""Only for older pip (pip 23, for one), whose `pip show` prints Home-page from the old `url`
+field and not from [project.urls]. Everything else is in pyproject.toml; a test in
+tests/test_conventions.py keeps the two addresses the same."""
 
 from setuptools import setup
 

@@ -385,10 +385,9 @@ def test_each_mistake_by_hand_on_the_sheet(mistake: Mistake, tmp_path, run_cli) 
 
 
 def test_the_readme_lists_every_record_as_it_is() -> None:
-    from pathlib import Path
+    from doc_pages import section as doc_section
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Known mistakes", 1)[1].split("\n### ", 1)[0]
+    section = doc_section("Known mistakes")
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert len(rows) == len(MISTAKES)
     for row, mistake in zip(rows, MISTAKES, strict=True):

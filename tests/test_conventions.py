@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from doc_pages import PAGES, section
 
 import gradcalc
 from gradcalc.cli import COMMANDS, cli
@@ -21,7 +22,6 @@ from gradcalc.functions.losses import LOSSES
 from gradcalc.step.examples import available
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # One invocation per command that draws with rich.
@@ -94,11 +94,11 @@ def test_every_printing_command_has_the_color_options(run_cli, name: str) -> Non
     assert "--no-color" in help_text
 
 
-def test_readme_documents_colour_control() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
+def test_docs_document_colour_control() -> None:
+    colour = section("Colour")
     for needle in ("--color auto", "--color always", "--color never", "NO_COLOR", "FORCE_COLOR"):
-        assert needle in section, needle
-    assert "--no-color" in section
+        assert needle in colour, needle
+    assert "--no-color" in colour
 
 
 # ---- shell completion ------------------------------------------------------------------------
@@ -227,10 +227,10 @@ def test_fish_completes_through_the_installed_script(tmp_path: Path) -> None:
     assert kinds.split() == ["activations", "losses", "optimizers"]
 
 
-def test_readme_documents_completion_install() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
+def test_docs_document_completion_install() -> None:
+    completion = section("Shell completion")
     for shell in ("bash", "zsh", "fish"):
-        assert f"gradcalc completion {shell}" in section
+        assert f"gradcalc completion {shell}" in completion
 
 
 # ---- help for an installed user --------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_version_lives_in_one_place(run_cli) -> None:
     literal = re.compile(rf"(?<![\d.]){re.escape(gradcalc.__version__)}(?![\d.])")
     elsewhere = [
         str(p.relative_to(ROOT))
-        for p in [*ROOT.glob("gradcalc/**/*.py"), ROOT / "pyproject.toml", ROOT / "README.md"]
+        for p in [*ROOT.glob("gradcalc/**/*.py"), ROOT / "pyproject.toml", *PAGES]
         if p.name != "__init__.py" or p.parent.name != "gradcalc"
         if literal.search(p.read_text(encoding="utf-8"))
     ]
@@ -420,13 +420,13 @@ def test_first_release_is_dated_by_the_git_history() -> None:
     assert f"## 0.1.0 — {first}" in CHANGELOG
 
 
-def test_readme_says_how_a_release_is_cut() -> None:
-    section = README.split("## Releasing", 1)[1].split("\n## ", 1)[0]
+def test_docs_say_how_a_release_is_cut() -> None:
+    releasing = section("Releasing")
     for needle in ("CHANGELOG.md", "gradcalc/__init__.py", "Unreleased", "git tag", "pip wheel"):
-        assert needle in section, needle
+        assert needle in releasing, needle
 
 
-def test_readme_states_the_json_versioning_rule() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
-    assert '"format_version"' in section and '"gradcalc_version"' in section
-    assert "schemas/" in section
+def test_docs_state_the_json_versioning_rule() -> None:
+    versioned = section("Versioned JSON")
+    assert '"format_version"' in versioned and '"gradcalc_version"' in versioned
+    assert "schemas/" in section("The schemas: `gradcalc schema`")

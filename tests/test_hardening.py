@@ -480,7 +480,9 @@ def test_sigterm_from_outside_leaves_no_temp_file(tmp_path) -> None:
 
 def test_exit_statuses_in_help_and_readme_are_the_same_table(run_cli) -> None:
     help_text = run_cli(["--help"]).stdout
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    from doc_pages import section
+
+    readme = section("Errors and exit statuses")
     for status, commands, meaning in EXIT_STATUSES:
         assert f"{status:<6} {commands:<14} {meaning}" in help_text
         assert f"| {status} | {commands} | {meaning} |" in readme
