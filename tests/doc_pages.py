@@ -127,3 +127,20 @@ def jq(document: str, args: list[str]) -> str:
     if raw and isinstance(value, str):
         return value + "\n"
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def same_data(a: object, b: object) -> bool:
+    """Equal as data; floats to 12 digits (the last bit may differ between numpy builds)."""
+    import math
+
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=1e-12)
+        )
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_data(a[k], b[k]) for k in a)
+    return a == b

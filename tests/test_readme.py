@@ -9,7 +9,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from doc_pages import PAGES, ROOT, console_commands, name, parse, pipe, text
+from doc_pages import PAGES, ROOT, console_commands, name, parse, pipe, same_data, text
 
 from gradcalc.cli import cli
 
@@ -53,14 +53,6 @@ def test_console_example_matches_the_tool(page, command: str, expected: str, mon
         assert same_data(json.loads(output), json.loads(expected))
     else:
         assert output.rstrip("\n") == expected.rstrip("\n")
-
-
-def same_data(a: object, b: object) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-12)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def test_activation_and_loss_tables_are_the_registries() -> None:
