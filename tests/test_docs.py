@@ -16,6 +16,7 @@ from gradcalc.cli import COMMANDS
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 # Pages another branch is writing: a link to one is checked once the page exists.
 PENDING = {"docs/api.md"}
+PENDING_NAMES = {Path(p).name for p in PENDING}
 
 
 def prose(page: Path) -> str:
@@ -126,3 +127,16 @@ def test_the_sheets_question_is_the_worked_example() -> None:
     assert f"y = {config['target'][0]}" in question
     assert f"η = {config['learning_rate']:g}" in question
     assert "0.0951464" in question and "0.115070" in question
+
+
+def test_the_docs_index_lists_what_the_readme_lists() -> None:
+    """Both tables list every page of docs/, the same way."""
+
+    def rows(page: Path) -> list[str]:
+        return [line for line in text(page).splitlines() if line.startswith("| [")]
+
+    readme = [row.replace("](docs/", "](") for row in rows(ROOT / "README.md")]
+    assert readme and readme == rows(ROOT / "docs" / "README.md")
+    listed = {m for row in readme for m in re.findall(r"\]\(([\w-]+\.md)\)", row)}
+    pages = {p.name for p in PAGES if p.parent.name == "docs"} | PENDING_NAMES
+    assert listed == pages - {"README.md"}
