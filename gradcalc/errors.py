@@ -39,6 +39,9 @@ class GradcalcError(Exception):
 
 
 class ConfigError(GradcalcError):
+    """Bad input in a config or an answer file: `source` (the file), `path` (the key path, such
+    as ('layers', 1, 'weights')) and `line` (None for a dict) say where; exit status 2."""
+
     def __init__(
         self,
         message: str,
