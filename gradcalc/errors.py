@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 KeyPath = tuple[str | int, ...]
@@ -20,6 +19,8 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def nearest(name: str, choices: Iterable[str]) -> str | None:
+    import difflib  # only for a mistyped name: not on every command's start-up
+
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return matches[0] if matches else None
 
