@@ -32,7 +32,7 @@ GOAL = 1.15
 
 COMMANDS: dict[str, list[str]] = {
     "step --example worked-example": ["step", "--example", "worked-example"],
-    "check --example worked-example": [
+    "check worked-example + its answers": [
         "check",
         str(REPO / "configs" / "worked-example.yaml"),
         str(REPO / "configs" / "answers" / "worked-example.yaml"),
