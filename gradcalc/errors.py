@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 KeyPath = tuple[str | int, ...]
@@ -20,6 +19,8 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def nearest(name: str, choices: Iterable[str]) -> str | None:
+    import difflib  # only for a mistyped name: not on every command's start-up
+
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return matches[0] if matches else None
 
@@ -39,6 +40,9 @@ class GradcalcError(Exception):
 
 
 class ConfigError(GradcalcError):
+    """Bad input in a config or an answer file: `source` (the file), `path` (the key path, such
+    as ('layers', 1, 'weights')) and `line` (None for a dict) say where; exit status 2."""
+
     def __init__(
         self,
         message: str,

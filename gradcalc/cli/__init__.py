@@ -147,11 +147,27 @@ class LazyGroup(click.Group):
     epilog=_epilog(),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="gradcalc")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    expose_value=False,
+    callback=lambda ctx, param, n: _use_threads(n),
+    help="Threads numpy's BLAS may use (default 1, or what OMP_NUM_THREADS, "
+    "OPENBLAS_NUM_THREADS, MKL_NUM_THREADS... say).",
+)
 def cli() -> None:
     """Gradient calculator: trace backpropagation through a network defined in YAML, and work
     derivatives through their computational graphs, in Nielsen's notation.
 
     """
+
+
+def _use_threads(n: int | None) -> None:
+    if n is not None:
+        from gradcalc.threads import use
+
+        use(n)
 
 
 class Interrupted(Exception):

@@ -35,15 +35,21 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     }
     if trace.target is not None:
         doc["target"] = list(trace.target)
-    doc["value"] = _clean(trace.value)
+    values = trace.values
+    doc["value"] = _clean(_one_or_many(values) if trace.kind != "vector_activation" else values)
     if trace.elementwise:
-        doc["derivative"] = _clean(trace.derivative)
+        doc["derivative"] = _clean(_one_or_many(trace.derivatives))
     elif trace.kind == "vector_activation":
         doc["jacobian"] = _clean(trace.jacobian)
     else:
         doc["gradient"] = _clean(trace.gradient)
     if first.param_graph:
-        doc["parameter_gradients"] = _clean(trace.parameter_gradients)
+        per_point = trace.parameter_gradients_per_point
+        doc["parameter_gradients"] = _clean(
+            per_point[0]
+            if not trace.several
+            else {k: [g[k] for g in per_point] for k in first.param_graph}
+        )
     doc["closed_form"] = _one_or_many([_closed(trace, p) for p in trace.points])
     doc["numeric"] = _one_or_many([_numeric(trace, p) for p in trace.points])
     agreement = trace.agreement

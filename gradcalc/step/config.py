@@ -51,6 +51,8 @@ REDUCTIONS = ("mean", "sum")
 
 @dataclass(frozen=True)
 class LayerSpec:
+    """One layer of a validated config: l = 2, 3, … in order."""
+
     weights: np.ndarray  # (n_l, n_{l-1}); row j holds w^l_jk
     biases: np.ndarray  # (n_l,)
     activation: Activation
@@ -59,6 +61,8 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
+    """A validated config: what load(), from_yaml() and from_dict() return and run() takes."""
+
     source: str
     x: np.ndarray  # (examples, n_1): a^1 for each example
     y: np.ndarray  # (examples, n_L)
