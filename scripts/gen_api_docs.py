@@ -169,7 +169,7 @@ def _class(name: str, cls: type) -> list[str]:
 def _entry(name: str) -> list[str]:
     obj = getattr(gradcalc, name)
     if name == "__version__":
-        return ["### `gradcalc.__version__`", "", "The version, a string such as `0.1.0`.", ""]
+        return ["### `gradcalc.__version__`", "", "The version string, as `gradcalc --version` prints it.", ""]
     if name == "Verdict":
         choices = ", ".join(f'`"{c}"`' for c in obj.__args__)
         return [
