@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -42,19 +43,41 @@ def color_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def colour_wanted(color: str) -> bool:
-    """Resolve --color auto against NO_COLOR (no-color.org) and FORCE_COLOR (force-color.org):
-    each counts when set and not empty, NO_COLOR wins, and --color always/never beats both."""
-    if color == "auto":
-        if os.environ.get("NO_COLOR"):
-            return False
-        if os.environ.get("FORCE_COLOR"):
-            return True
+    """Whether output not drawn by rich gets colour and bold: the rule of console()."""
+    if color != "auto":
+        return color == "always"
+    if _plain_by_environment():
+        return False
+    return _terminal() and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
+
+
+def _plain_by_environment() -> bool:
+    return bool(os.environ.get("NO_COLOR"))  # set and not empty (no-color.org)
+
+
+def _terminal() -> bool:
+    """Whether standard output counts as a terminal, as rich reads the environment:
+    TTY_COMPATIBLE=0/1, else FORCE_COLOR (not empty: force-color.org), else isatty. Worked out
+    here so that every rich version, and output rich does not draw, read it alike."""
+    env = os.environ
+    if env.get("TTY_COMPATIBLE", "") in ("0", "1"):
+        return env["TTY_COMPATIBLE"] == "1"
+    if "FORCE_COLOR" in env:
+        return env["FORCE_COLOR"] != ""
+    try:
         return sys.stdout.isatty()
-    return color == "always"
+    except ValueError:  # closed
+        return False
 
 
-def console(color: str) -> Any:
-    """A rich console for --color ``color`` (a file written with -o passes "never")."""
+def console(color: str, for_file: bool = False) -> Any:
+    """A rich console for --color ``color``; ``for_file``: one whose capture becomes an -o file
+    (plain, and in UTF-8 whatever the terminal's encoding).
+
+    --color always and never beat the environment. Under auto, NO_COLOR leaves the text plain
+    (bold included), and otherwise rich decides: colour on a terminal (or what FORCE_COLOR or
+    TTY_COMPATIBLE=1 calls one) unless TERM is dumb or unknown.
+    """
     import errno
 
     from rich.console import Console as RichConsole
@@ -65,16 +88,19 @@ def console(color: str) -> Any:
             # way for every command.
             raise BrokenPipeError(errno.EPIPE, "the reader closed standard output")
 
-    wanted = colour_wanted(color)
+    plain = for_file or color == "never" or (color == "auto" and _plain_by_environment())
     con = Console(
-        force_terminal=wanted,
-        no_color=not wanted,
+        file=io.StringIO() if for_file else None,
+        force_terminal=(color == "always" or _terminal()) and not plain,
+        no_color=plain,
         highlight=False,
         emoji=False,
         soft_wrap=False,
-        color_system="auto" if wanted else None,
+        color_system=None if plain else "auto",
     )
-    if wanted and con.color_system is None:  # TERM=dumb: colour was asked for all the same
+    if (
+        color == "always" and not plain and con.color_system is None
+    ):  # TERM=dumb: asked all the same
         con = Console(
             force_terminal=True,
             highlight=False,
@@ -82,19 +108,24 @@ def console(color: str) -> Any:
             soft_wrap=False,
             color_system="standard",
         )
+    from gradcalc.doc.ascii import ascii_hook, wants_ascii
+
+    if wants_ascii(con):  # e.g. a Windows code page: symbols in ASCII forms
+        con.push_render_hook(ascii_hook())
     return con
 
 
-# What a writer hands back: finished text, or a drawing on a rich console (tables, --explain).
-View = str | Callable[[Any], None]
+# What a writer hands back: finished text (bytes: UTF-8 written as it is, as JSON is), or a
+# drawing on a rich console (tables, --explain).
+View = str | bytes | Callable[[Any], None]
 
 
 def emit(view: View, output: str | None, color: str, force: bool = False) -> None:
     """Print a view, or write it to --output (captured without colour, atomically)."""
-    if isinstance(view, str):
+    if isinstance(view, str | bytes):
         text = view
     else:
-        con = console("never" if output is not None else color)
+        con = console(color, for_file=output is not None)
         if output is None:
             view(con)
             return
@@ -228,7 +259,7 @@ class Sink:
         # Standard output keeps its first `hold` bytes back, so a run that fails early (a
         # diverging step) prints nothing rather than half a JSON document.
         self.hold = hold
-        self.held: list[bytes] = []
+        self.held: list[str | bytes] = []
         self.held_size = 0
 
     def __enter__(self) -> Sink:
@@ -247,8 +278,8 @@ class Sink:
         return self
 
     def write(self, data: str | bytes) -> None:
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        # Text for standard output stays text, so a terminal that cannot write a symbol gets its
+        # ASCII form (see gradcalc.cli._fit_streams); bytes (JSON) are UTF-8 already.
         if self.fh is None:
             if self.held_size + len(data) <= self.hold:
                 self.held.append(data)
@@ -257,6 +288,8 @@ class Sink:
             self._release()
             click.echo(data, nl=False)
         else:
+            if isinstance(data, str):
+                data = data.encode("utf-8")
             try:
                 self.fh.write(data)
             except OSError as exc:
@@ -265,8 +298,10 @@ class Sink:
                 ) from None
 
     def _release(self) -> None:
-        if self.held:
-            click.echo(b"".join(self.held), nl=False)
+        if all(isinstance(data, bytes) for data in self.held):
+            self.held = [b"".join(self.held)]  # type: ignore[arg-type]
+        for data in self.held:
+            click.echo(data, nl=False)
         self.held = []
         self.hold = 0
 
@@ -275,10 +310,10 @@ class Sink:
             self._release()
             emit(view, None, self.color)
             return
-        if isinstance(view, str):
+        if isinstance(view, str | bytes):
             self.write(view)
             return
-        con = console("never")
+        con = console("never", for_file=True)
         con.begin_capture()
         view(con)
         self.write(con.end_capture())
