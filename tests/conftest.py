@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+# click >= 8.2 keeps stderr apart from stdout; click 8.1 (the lowest allowed) is asked to.
+_APART = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ def _run_cli(
 ) -> CliResult:
     from gradcalc.cli import cli
 
-    runner = CliRunner()  # click >= 8.2 keeps stderr apart from stdout
+    runner = CliRunner(**_APART)
     result = runner.invoke(cli, list(args), input=input, env=dict(env or {}), prog_name="gradcalc")
     return CliResult(result.exit_code, result.stdout, result.stderr, result.exception)
 

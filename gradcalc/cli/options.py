@@ -22,13 +22,20 @@ def color_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--color auto|always|never, with --no-color kept as the alias of --color never; the
     command receives one ``color`` argument."""
 
+    import inspect
+
+    # Only a command with -o is told about it.
+    written = (
+        " A file written with -o is plain." if "output" in inspect.signature(fn).parameters else ""
+    )
+
     @click.option(
         "--color",
         type=click.Choice(COLOR_MODES),
         default="auto",
         show_default=True,
         help="Colour and bold in the terminal output: auto (only on a terminal; NO_COLOR "
-        "turns it off, FORCE_COLOR on), always or never. A file written with -o is plain.",
+        f"turns it off, FORCE_COLOR on, TERM=dumb off), always or never.{written}",
     )
     @click.option("--no-color", is_flag=True, help="The same as --color never.")
     @functools.wraps(fn)
@@ -112,6 +119,9 @@ def console(color: str, for_file: bool = False) -> Any:
 
     if wants_ascii(con):  # e.g. a Windows code page: symbols in ASCII forms
         con.push_render_hook(ascii_hook())
+    from gradcalc.doc.fit import fit_hook
+
+    con.push_render_hook(fit_hook())  # no table cuts a number or a word, whatever the width
     return con
 
 
@@ -147,6 +157,58 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
         show_default=True,
         help="Output format. JSON is the machine-readable contract.",
     )
+
+
+def indent_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--indent N: JSON is one compact line by default (every command alike); N pretty-prints."""
+    return click.option(
+        "--indent",
+        type=click.IntRange(0, 16),
+        metavar="N",
+        help="Pretty-print JSON with N spaces of indentation (default: one compact line).",
+    )(fn)
+
+
+def check_indent(indent: int | None, fmt: str, *json_formats: str) -> None:
+    """Refuse --indent with a format that is not JSON (it would be silently ignored)."""
+    if indent is not None and fmt not in json_formats:
+        raise click.UsageError(f"--indent pretty-prints JSON; --format {fmt} has no use for it")
+
+
+def json_bytes(doc: Any, indent: int | None = None) -> bytes:
+    """A JSON document as gradcalc writes every one: UTF-8 (whatever the terminal's encoding),
+    one compact line, or indented by `indent`; a newline at the end."""
+    import json
+
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(
+        doc, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators
+    )
+    return (text + "\n").encode("utf-8")
+
+
+def reindent(text: str | bytes, indent: int | None) -> bytes:
+    """A JSON document written by another writer, in the form of json_bytes."""
+    import json
+
+    return json_bytes(json.loads(text), indent)
+
+
+class Reindented:
+    """Stands in for a Sink while a streamed JSON document is written, and writes it to the
+    sink re-indented when it is whole (close)."""
+
+    def __init__(self, sink: Any, indent: int) -> None:
+        self.sink = sink
+        self.indent = indent
+        self.parts: list[bytes] = []
+
+    def write(self, data: str | bytes) -> None:
+        self.parts.append(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def close(self) -> None:
+        self.sink.write(reindent(b"".join(self.parts), self.indent))
+        self.parts = []
 
 
 def digits_option(defaults: str) -> Callable[[Any], Any]:
