@@ -32,9 +32,9 @@ def _complete_param(ctx: click.Context, param: click.Parameter, incomplete: str)
     from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
     from gradcalc.functions.losses import REGISTRY as LOSSES
 
-    record = ACTIVATIONS.get(ctx.params.get("name") or "") or LOSSES.get(
-        ctx.params.get("name") or ""
-    )
+    # Completing an option's value, click may leave NAME unparsed in ctx.args.
+    name = ctx.params.get("name") or next(iter(ctx.args), "")
+    record = ACTIVATIONS.get(name) or LOSSES.get(name)
     keys = [f"{p.name}=" for p in record.params] if record is not None else []
     return [key for key in keys if key.startswith(incomplete)]
 
