@@ -51,6 +51,12 @@ PRINTING = {
         (["--color", "always"], {}, True),
         (["--color", "always"], {"NO_COLOR": "1"}, True),  # the flag beats the environment
         (["--color", "always"], {"TERM": "dumb"}, True),
+        # A dumb terminal gets none under auto, forced or not (rich's rule, issue 16 §9).
+        ([], {"FORCE_COLOR": "1", "TERM": "dumb"}, False),
+        ([], {"FORCE_COLOR": "1", "TERM": "unknown"}, False),
+        ([], {"TTY_COMPATIBLE": "1"}, True),
+        ([], {"TTY_COMPATIBLE": "1", "TERM": "dumb"}, False),
+        ([], {"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, False),
         (["--color", "never"], {"FORCE_COLOR": "1"}, False),
         (["--no-color"], {"FORCE_COLOR": "1"}, False),  # the old flag, --color never
     ],
@@ -58,7 +64,7 @@ PRINTING = {
 def test_color_option_and_environment(
     run_cli, name: str, flags: list[str], env: dict[str, str], coloured: bool
 ) -> None:
-    env = {"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": "120", **env}
+    env = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "120", **env}
     result = run_cli([*PRINTING[name], *flags], env=env)
     assert result.exit_code == 0, result.output
     assert ("\x1b[" in result.stdout) is coloured
@@ -66,6 +72,44 @@ def test_color_option_and_environment(
     if "TERM" not in env:  # (a dumb terminal is 80 columns wide whatever COLUMNS says)
         # Colour changes how the text looks, never what it says.
         assert ESCAPE.sub("", result.stdout) == plain.stdout
+
+
+@pytest.mark.parametrize("name", ["list", "examples", "derive"])
+@pytest.mark.parametrize(("term", "coloured"), [("dumb", False), ("xterm-256color", True)])
+def test_a_real_terminal_gets_colour_unless_it_is_dumb(
+    name: str, term: str, coloured: bool
+) -> None:
+    """On a pseudo-terminal, as a user runs it: TERM=dumb means no escape codes at all."""
+    pty = pytest.importorskip("pty")
+    import os
+
+    argv = {"list": ["list", "losses"], "examples": ["examples"], "derive": PRINTING["derive"]}
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    leader, follower = pty.openpty()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "gradcalc", *argv[name]],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**env, "TERM": term, "TTY_COMPATIBLE": ""},
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the pty is drained once its writer has gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(leader)
+    assert run.returncode == 0, run.stderr
+    assert len(out) > 100
+    assert (b"\x1b[" in out) is coloured
 
 
 def test_no_color_and_color_always_contradict(run_cli) -> None:

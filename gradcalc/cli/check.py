@@ -10,12 +10,15 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    check_indent,
     check_output,
     color_option,
     complete_example,
     complete_path,
     emit,
     force_option,
+    indent_option,
+    reindent,
 )
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
@@ -108,6 +111,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "--points",
     "points_file",
     metavar="FILE",
+    shell_complete=complete_path,
     help="YAML: points per cell of each quantity group (e.g. delta: 2); others count 1.",
 )
 @click.option(
@@ -118,6 +122,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
 @force_option
+@indent_option
 @color_option
 @click.pass_context
 def command(
@@ -137,6 +142,7 @@ def command(
     points_file: str | None,
     output: str | None,
     force: bool,
+    indent: int | None,
     color: str,
 ) -> None:
     """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
@@ -166,6 +172,7 @@ def command(
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
+    check_indent(indent, fmt, "json", "gradescope")
     if decimals is not None and sig_figs is not None:
         raise click.UsageError("give --decimals or --sig-figs, not both")
     if output == "-":
@@ -220,8 +227,8 @@ def command(
 
     writers: dict[str, Callable[[Report], View]] = {
         "table": lambda r: lambda con: views.render_table(r, con),
-        "json": views.render_json,
-        "gradescope": views.render_gradescope,
+        "json": lambda r: reindent(views.render_json(r), indent),
+        "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
     }
     emit(writers[fmt](report), output, color, force)
     if not report.passed:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from gradcalc.cli.options import (
+    check_indent,
     check_output,
     color_option,
     complete_example,
@@ -19,6 +20,7 @@ from gradcalc.cli.options import (
     digits_option,
     force_option,
     format_option,
+    indent_option,
 )
 from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
@@ -141,6 +143,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
+@indent_option
 @digits_option("default 6 in the tables, 3 in the worked solutions")
 @color_option
 def command(
@@ -162,6 +165,7 @@ def command(
     force: bool,
     save_weights: str | None,
     quiet: bool,
+    indent: int | None,
     digits: int | None,
     color: str,
 ) -> None:
@@ -188,6 +192,7 @@ def command(
             f"--explain is the worked solution as terminal text and --format {fmt} a format of "
             "its own; give one or the other"
         )
+    check_indent(indent, fmt, "json")
     picked: tuple[int, ...] = ()
     if explain_steps is not None:
         try:
@@ -253,7 +258,10 @@ def command(
     # A JSON document to standard output is held back while small, so an early failure (a
     # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
     with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
-        writer = WRITERS[name](sink, _Layout(show, shown, max_terms, max_rows, digits))
+        from gradcalc.cli.options import Reindented
+
+        target = sink if indent is None else Reindented(sink, indent)
+        writer = WRITERS[name](target, _Layout(show, shown, max_terms, max_rows, digits))
         # The writer says which steps it needs in full; the others run lean.
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full, norms=writer.norms)
         writer.start(stream.head())
@@ -261,6 +269,8 @@ def command(
             writer.step(st)
         trace = dataclasses.replace(stream.finish(), exact=exact)
         view = writer.finish(trace)
+        if isinstance(target, Reindented):
+            target.close()
         if view is not None:
             sink.draw(view)
     if save_weights is not None:
