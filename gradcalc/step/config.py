@@ -72,6 +72,9 @@ class NetworkSpec:
     optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
     optimizer_params: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0  # λ of the L2 penalty (λ/2) Σ w² added to the cost
+    # The array files the config reads, with the key path naming each: no output may replace
+    # one of them.
+    files: tuple[tuple[KeyPath, Path], ...] = ()
 
     @property
     def sizes(self) -> list[int]:
@@ -315,6 +318,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
         optimizer=optimizer,
         optimizer_params=optimizer_params,
         weight_decay=weight_decay,
+        files=tuple(doc.files),
     )
 
 
@@ -484,7 +488,9 @@ def _from_file(doc: Doc, value: dict[str, Any], path: KeyPath) -> np.ndarray:
     key = value.get("key")
     if key is not None and not isinstance(key, str):
         raise doc.error((*path, "key"), f"expected an array name, got {type_name(key)}")
-    return load_array(name, key, doc.base, path, lambda p, m, h: doc.error(p, m, h))
+    array = load_array(name, key, doc.base, path, lambda p, m, h: doc.error(p, m, h))
+    doc.files.append((path, doc.base / name))
+    return array
 
 
 def _units(doc: Doc, value: dict[str, Any], path: KeyPath) -> int | None:
