@@ -858,3 +858,35 @@ def test_bce_on_softmax_matches_mpmath_across_float64s_range() -> None:
         assert fused.value(row, target, {})[0] == pytest.approx(value, rel=1e-12), (z, y)
         got = fused.delta(row, target, {})[0]
         assert got.tolist() == pytest.approx(gradient, rel=1e-12, abs=1e-300), (z, y)
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("0." + "0" * 5000 + "1", 0.0),  # 1e−5001: the nearest float64 is 0
+        ("0." + "0" * 300 + "123", 1.23e-301),
+        ("0.5" + "0" * 5000 + "1", 0.5),
+        ("0" * 5000 + "0.25", 0.25),  # leading zeros
+        ("-0." + "0" * 320 + "5", -5e-321),  # subnormal
+        ("3." + "14159265358979323846" * 250, math.pi),
+    ],
+)
+def test_a_decimal_of_many_digits_is_read(run_cli, write_config, tmp_path, literal, value):
+    """Issue 15: a 5,002-digit 0.000…01 was refused as "too large"; float() reads a decimal
+    of any length, correctly rounded."""
+    from gradcalc.step import config
+
+    for text in (
+        f"[{literal}, 0.7, 0.1]",
+        f"\n  - {literal}\n  - 0.7\n  - 0.1",
+    ):  # fast row, or not
+        path = write_config(tmp_path, BASE.replace("[0.8, 0.7, 0.1]", text))
+        assert config.load(str(path)).x[0, 0] == value
+        json_of(run_cli(["step", str(path), "--format", "json"]))
+
+
+def test_a_long_decimal_too_large_says_so_with_its_length(run_cli, write_config, tmp_path):
+    literal = "1" + "0" * 5000 + ".5"
+    path = write_config(tmp_path, with_line("learning_rate", literal))
+    message = one_line_error(run_cli(["step", str(path)]), 2, "learning_rate:", "too large")
+    assert "(5,003 characters)" in message and len(message) < 300

@@ -281,9 +281,11 @@ def command(
         from gradcalc.step.files import weights_npz
 
         if save_weights == "-":
-            stdout = click.get_binary_stream("stdout")
-            stdout.write(weights_npz(trace))
-            stdout.flush()
+            import sys
+
+            sys.stdout.flush()
+            sys.stdout.buffer.write(weights_npz(trace))
+            sys.stdout.buffer.flush()
         else:
             write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.registry import Rounder
-from gradcalc.step.config import NetworkSpec
+from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
     ForwardTrace,
     LayerState,
@@ -721,10 +721,11 @@ class Stream:
         as StepSummary, with their norms when `norms`, computed without the arrays a summary
         does not show (what the writer asks for: `--show summary` needs no StepTrace)."""
         self.spec = spec
+        self.n = spec.steps if steps is None else steps
+        check_work(spec, self.n)
         self.net = Network(spec, learning_rate, round_to)
         self.full = full
         self.norms = norms
-        self.n = spec.steps if steps is None else steps
         self.round_to = round_to
         self.step_losses = np.empty(self.n)  # C before each step's update, for the loss curve
         self.initial_parameters = self.net.parameters()  # steps replace arrays, never write
