@@ -351,9 +351,14 @@ def test_a_faulty_array_file_is_one_line_with_the_key_path(
 ) -> None:
     """Issue 15: each of these was a traceback (AttributeError, TypeError, _ArrayMemoryError,
     OSError) or a numpy warning on stderr."""
+    import warnings
+
     _data(tmp_path, n_out=2)
     name = _make_bad(tmp_path, kind)
-    message = _error(run_cli, write_config, tmp_path, f"{{file: {name}}}")
+    with warnings.catch_warnings():  # a warning would reach the user's terminal unformatted
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        message = _error(run_cli, write_config, tmp_path, f"{{file: {name}}}")
     assert "config.yaml, line 6: layers[0].weights.file:" in message
     assert len(message) < 400 and "Warning" not in message
     for text in mentions:
