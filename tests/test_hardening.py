@@ -890,3 +890,25 @@ def test_a_long_decimal_too_large_says_so_with_its_length(run_cli, write_config,
     path = write_config(tmp_path, with_line("learning_rate", literal))
     message = one_line_error(run_cli(["step", str(path)]), 2, "learning_rate:", "too large")
     assert "(5,003 characters)" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("target", "line"),
+    [
+        ("[1, 1]", "= (−1.00) − 1.00 × (−2.00) = 1.00"),
+        # 1 − a²₁ rounds to 0 but is a²₂ = e⁻⁴⁰/(1 + e⁻⁴⁰): t₁ = 0.7/4.25e−18, never ∞.
+        ("[0.3, 1]", "= (1.65×10¹⁷) − 1.00 × (1.65×10¹⁷) = 1.70"),
+    ],
+)
+def test_the_worked_bce_softmax_delta_writes_finite_numbers(
+    run_cli, write_config, tmp_path, target: str, line: str
+) -> None:
+    path = write_config(
+        tmp_path,
+        f"input: [1.0]\ntarget: {target}\nloss: bce\nlearning_rate: 0.1\n"
+        "layers:\n  - weights: [[40], [0]]\n    biases: [0, 0]\n    activation: softmax\n",
+    )
+    result = run_cli(["step", str(path), "--explain", "--no-color"])
+    assert result.exit_code == 0, result.output
+    assert line in result.stdout and "∞" not in result.stdout
+    assert "δ²₁ = (a²₁ − y₁)/(1 − a²₁) − a²₁ Σᵢ (aᵢ − yᵢ)/(1 − aᵢ)" in result.stdout

@@ -193,9 +193,13 @@ def _softmax_bce_written(
     nt: Notation, j: int, a: Array, y: Array, aj: str, yj: str
 ) -> tuple[str, str]:
     # δ_j = t_j − a_j Σ_i t_i with t_i = (a_i − y_i)/(1 − a_i) = ∂C/∂a_i · a_i: the BCE
-    # gradient through the softmax Jacobian; t_i = −1 exactly where y_i = 1.
+    # gradient through the softmax Jacobian; t_i = −1 exactly where y_i = 1. The largest unit's
+    # 1 − a_t is the others' sum, which does not round to 0 where a_t rounds to 1.
+    complement = 1.0 - a
+    top = int(np.argmax(a))
+    complement[top] = np.delete(a, top).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(y == 1.0, -1.0, (a - y) / np.where(y == 1.0, 1.0, 1.0 - a))
+        t = np.where(y == 1.0, -1.0, (a - y) / np.where(y == 1.0, 1.0, complement))
     ai, yi = nt.sym("a", None, "i"), nt.sym("y", None, "i")
     return (
         f"({aj} {nt.minus} {yj})/(1 {nt.minus} {aj}) {nt.minus} {aj} {nt.total_sym('i')} "
