@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gradcalc.errors import ConfigError, KeyPath
+from gradcalc.errors import ConfigError, KeyPath, shorten
 from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES
 
 # libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second, not ten.
@@ -138,8 +138,7 @@ def read_text(source: str, missing_hint: str = CONFIG_HINT) -> tuple[str, str]:
             return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
         return "<stdin>", _decode(stream.read(MAX_BYTES + 1), "<stdin>")
     path = Path(source)
-    if len(source) > 80:
-        source = f"{source[:40]}…{source[-30:]}"  # as messages show it
+    source = shorten(source)  # as messages show it
     try:
         if not path.exists():
             raise ConfigError(

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gradcalc.errors import GradcalcError
+from gradcalc.errors import GradcalcError, shorten
 
 COLOR_MODES = ("auto", "always", "never")
 
@@ -215,32 +215,33 @@ def check_output(
         _check_output(output, force, option, reads)
     except OSError as exc:  # a name too long for the file system, a loop of symlinks, …
         raise GradcalcError(
-            f"{option} {_short(output)}: cannot write ({exc.strerror or exc})"
+            f"{option} {shorten(output)}: cannot write ({exc.strerror or exc})"
         ) from None
 
 
 def _check_output(
     output: str, force: bool, option: str, reads: Sequence[tuple[str, str | Path | None]]
 ) -> None:
+    shown = shorten(output)
     for what, source in reads:
         if source is None or str(source) == "-":
             continue
         read, written = Path(source), Path(output)
         if written.exists() and read.exists() and written.samefile(read):
             raise GradcalcError(
-                f"{option} {output}: is {what} being read; "
+                f"{option} {shown}: is {what} being read; "
                 f"choose another file so {what} is not overwritten"
             )
     if _written_in_place(output):
         return
     target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced
     if target.is_dir():
-        raise GradcalcError(f"{option} {output}: is a directory; give a file name")
+        raise GradcalcError(f"{option} {shown}: is a directory; give a file name")
     if not target.parent.is_dir():
-        raise GradcalcError(f"{option} {output}: directory {target.parent} does not exist")
+        raise GradcalcError(f"{option} {shown}: directory {target.parent} does not exist")
     if not force and _read_only(target):
         raise GradcalcError(
-            f"{option} {output}: is read-only; give --force to replace it, or another name"
+            f"{option} {shown}: is read-only; give --force to replace it, or another name"
         )
 
 
@@ -272,19 +273,14 @@ def check_weights_output(
         return
     if not name.lower().endswith(".npz"):
         raise GradcalcError(
-            f"{option} {_short(name)}: the weights are written as an .npz archive (w2, b2, …); "
+            f"{option} {shorten(name)}: the weights are written as an .npz archive (w2, b2, …); "
             "give a name ending in .npz so that numpy.load and a config's {file: …} read it "
             "as one"
         )
     if output is not None and os.path.realpath(output) == os.path.realpath(name):
         raise GradcalcError(
-            f"{option} {_short(name)}: is also the --output file; give each its own name"
+            f"{option} {shorten(name)}: is also the --output file; give each its own name"
         )
-
-
-def _short(name: str) -> str:
-    """A file name as a message shows it: a very long one cut in the middle."""
-    return name if len(name) <= 80 else f"{name[:40]}…{name[-30:]}"
 
 
 def _mode(target: Path) -> int:

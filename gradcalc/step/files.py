@@ -1,8 +1,9 @@
 """Arrays from files named in a config (.npy, .npz, .csv, .txt), and trained weights to .npz.
 
 Paths are relative to the config's folder. Everything a file can get wrong is a ConfigError
-with the key path: a missing or unreadable file, a pickle (allow_pickle stays off), a
-non-numeric or non-finite value, too many numbers.
+with the key path: a missing or unreadable file, content that is not what the suffix says (an
+.npz archive named .npy), a pickle (allow_pickle stays off), a header claiming more numbers
+than allowed (read before anything is allocated), a non-numeric or non-finite value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.errors import ConfigError, KeyPath, did_you_mean
+from gradcalc.errors import ConfigError, KeyPath, did_you_mean, shorten
 from gradcalc.limits import MAX_PARAMETERS
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def load_array(name: str, key: str | None, base: Path, path: KeyPath, fail: Fail
     """The float64 array in file `name` (for .npz the member `key`)."""
     file = base / name
     where = (*path, "file")
-    shown = _short(name)
+    shown = shorten(name)
     suffix = file.suffix.lower()
     if suffix not in SUFFIXES:
         raise fail(where, f"'{shown}': expected a .npy, .npz, .csv or .txt file", None)
@@ -184,11 +185,6 @@ def _npz_member(
             _check_header(member, what, where, fail)
         with zf.open(info) as member:
             return np.load(io.BytesIO(member.read()), allow_pickle=False)
-
-
-def _short(name: str) -> str:
-    """A file name as a message shows it: a very long one cut in the middle."""
-    return name if len(name) <= 80 else f"{name[:40]}…{name[-30:]}"
 
 
 def _mb(size: int) -> str:
