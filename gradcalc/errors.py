@@ -33,6 +33,12 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return "expected one of: " + ", ".join(choices)
 
 
+def shorten(name: str) -> str:
+    """A file name as a message shows it: one longer than 80 characters cut in the middle (a
+    5,000-character name must not fill the terminal)."""
+    return name if len(name) <= 80 else f"{name[:40]}…{name[-30:]}"
+
+
 class GradcalcError(Exception):
     """A problem with the user's input; exit status 2."""
 

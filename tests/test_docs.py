@@ -14,6 +14,8 @@ from doc_pages import FENCE, HEADING, PAGES, ROOT, name, section, text
 from gradcalc.cli import COMMANDS
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
 # Pages another branch is writing: a link to one is checked once the page exists.
 def prose(page: Path) -> str:
     """The page without code blocks and inline code, where brackets are not links."""

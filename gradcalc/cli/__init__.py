@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from gradcalc import __version__
+from gradcalc.cli.options import WholeNumber
 from gradcalc.errors import GradcalcError
 
 COMMANDS = {
@@ -165,7 +166,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcalc")
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=WholeNumber(1, 4096),
     metavar="N",
     expose_value=False,
     callback=lambda ctx, param, n: _use_threads(n),

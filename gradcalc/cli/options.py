@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gradcalc.errors import GradcalcError
+from gradcalc.errors import GradcalcError, shorten
 
 COLOR_MODES = ("auto", "always", "never")
 
@@ -148,6 +148,49 @@ def emit(view: View, output: str | None, color: str, force: bool = False) -> Non
         write_atomically(output, text, force)
 
 
+class WholeNumber(click.IntRange):
+    """The one rule for every integer option: a whole number from `low` up to `high`, refused
+    (exit 2) outside it with the range in words, and the range shown in the help as
+    `N ≥ 1` or `0 ≤ N ≤ 12` (N being the option's metavar). With no `high`, a larger number
+    means "as many as there are": it is read as `beyond` (e.g. every row, every step) rather
+    than refused, and never reaches numpy as a number past int64."""
+
+    name = "integer"
+
+    def __init__(
+        self, low: int, high: int | None = None, *, letter: str = "N", beyond: int = sys.maxsize
+    ) -> None:
+        super().__init__(low, high)
+        self.letter = letter
+        self.beyond = beyond
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text):,} characters)"
+        try:
+            number = value if isinstance(value, int) else int(text)
+        except ValueError:
+            if text.lstrip("+-").isascii() and text.lstrip("+-").isdigit():
+                # Past Python's 4,300-digit int(): far beyond any bound, on its side of zero.
+                number = -(10**400) if text.startswith("-") else 10**400
+            else:
+                self.fail(f"expected a whole number {self._in_words()}, got '{shown}'", param, ctx)
+        low, high = int(self.min or 0), self.max
+        if number < low or (high is not None and number > high):
+            self.fail(f"must be a whole number {self._in_words()}, got {shown}", param, ctx)
+        return number if high is not None else min(number, self.beyond)
+
+    def _in_words(self) -> str:
+        if self.max is None:
+            return f"≥ {self.min:,}"
+        return f"from {self.min:,} to {self.max:,}"
+
+    def _describe_range(self) -> str:  # click writes it in the help: [N ≥ 1]
+        if self.max is None:
+            return f"{self.letter} ≥ {self.min:,}"
+        return f"{self.min:,} ≤ {self.letter} ≤ {self.max:,}"
+
+
 def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]:
     return click.option(
         "--format",
@@ -163,7 +206,7 @@ def indent_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--indent N: JSON is one compact line by default (every command alike); N pretty-prints."""
     return click.option(
         "--indent",
-        type=click.IntRange(0, 16),
+        type=WholeNumber(0, 16),
         metavar="N",
         help="Pretty-print JSON with N spaces of indentation (default: one compact line).",
     )(fn)
@@ -214,7 +257,7 @@ class Reindented:
 def digits_option(defaults: str) -> Callable[[Any], Any]:
     return click.option(
         "--digits",
-        type=click.IntRange(1, 17),
+        type=WholeNumber(1, 17),
         metavar="N",
         help=f"Significant digits of the numbers written ({defaults}); JSON always has "
         "every digit.",
@@ -261,25 +304,75 @@ def check_output(
     """Refuse, before any work, an --output that cannot become a file (a directory, or a name
     in a directory that does not exist), that is read-only (unless --force), or that is one of
     the files the command reads: `reads` pairs what each is ("the config") with its path."""
+    try:
+        _check_output(output, force, option, reads)
+    except OSError as exc:  # a name too long for the file system, a loop of symlinks, …
+        raise GradcalcError(
+            f"{option} {shorten(output)}: cannot write ({exc.strerror or exc})"
+        ) from None
+
+
+def _check_output(
+    output: str, force: bool, option: str, reads: Sequence[tuple[str, str | Path | None]]
+) -> None:
+    shown = shorten(output)
     for what, source in reads:
         if source is None or str(source) == "-":
             continue
         read, written = Path(source), Path(output)
         if written.exists() and read.exists() and written.samefile(read):
             raise GradcalcError(
-                f"{option} {output}: is {what} being read; "
+                f"{option} {shown}: is {what} being read; "
                 f"choose another file so {what} is not overwritten"
             )
     if _written_in_place(output):
         return
     target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced
     if target.is_dir():
-        raise GradcalcError(f"{option} {output}: is a directory; give a file name")
+        raise GradcalcError(f"{option} {shown}: is a directory; give a file name")
     if not target.parent.is_dir():
-        raise GradcalcError(f"{option} {output}: directory {target.parent} does not exist")
+        raise GradcalcError(f"{option} {shown}: directory {target.parent} does not exist")
     if not force and _read_only(target):
         raise GradcalcError(
-            f"{option} {output}: is read-only; give --force to replace it, or another name"
+            f"{option} {shown}: is read-only; give --force to replace it, or another name"
+        )
+
+
+def check_weights_output(
+    name: str,
+    force: bool,
+    output: str | None,
+    reads: Sequence[tuple[str, str | Path | None]] = (),
+) -> None:
+    """Refuse, before any work, a --save-weights target that would hold something else than
+    its name says: an .npz archive goes to a name ending in .npz (or to a FIFO or device), or
+    to standard output (-) when -o FILE has taken the output and standard output is not a
+    terminal; never onto the --output file."""
+    option = "--save-weights"
+    if name == "-":
+        if output is None:
+            raise GradcalcError(
+                f"{option} -: standard output already carries the output; give -o FILE for "
+                "it, or a file name ending in .npz for the weights"
+            )
+        if sys.stdout.isatty():
+            raise GradcalcError(
+                f"{option} -: the weights are binary (.npz) and standard output is a "
+                "terminal; redirect it (> weights.npz) or give a file name"
+            )
+        return
+    check_output(name, force, option, reads)
+    if _written_in_place(name):
+        return
+    if not name.lower().endswith(".npz"):
+        raise GradcalcError(
+            f"{option} {shorten(name)}: the weights are written as an .npz archive (w2, b2, …); "
+            "give a name ending in .npz so that numpy.load and a config's {file: …} read it "
+            "as one"
+        )
+    if output is not None and os.path.realpath(output) == os.path.realpath(name):
+        raise GradcalcError(
+            f"{option} {shorten(name)}: is also the --output file; give each its own name"
         )
 
 
