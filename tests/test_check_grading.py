@@ -586,3 +586,18 @@ def test_only_the_mistake_that_fits_is_named(run_cli, tmp_path) -> None:
     }
     assert cells["δ²₁"]["verdict"] == "wrong"
     assert cells["δ²₁"]["mistake"] is None and cells["δ²₁"]["mistakes"] == []
+
+
+def test_a_cross_entropy_cost_from_a_wrong_output_is_carried(run_cli, tmp_path) -> None:
+    # C_x = −ln a³₁ from the written (wrong) a³₁ = 0.001 is 6.908: carried; 3.0 is wrong.
+    cfg = str(ROOT / "configs" / "softmax-classifier.yaml")
+    for cost, verdict in (("3.0", "wrong"), ("6.908", "carried")):
+        answers = _write(
+            tmp_path,
+            "a.yaml",
+            "a: {3: [[0.001, 0.500, 0.499], null, null, null]}\n"
+            f"losses: [{cost}, null, null, null]\n",
+        )
+        verdicts = _verdicts(run_cli(["check", cfg, answers, "--format", "json"]))
+        assert verdicts["1 a³₁ (x = 1)"] == "wrong"
+        assert verdicts["1 C_x (x = 1)"] == verdict, cost

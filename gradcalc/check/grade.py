@@ -1,9 +1,13 @@
 """Answers -> a verdict per cell, a score per quantity group, and the first error.
 
-Each answered cell is judged in this order: correct (within rtol/atol of the exact value);
-correct to the rounding (--decimals/--sig-figs: the `--round` trace's value, or within twice the
-drift bound of bounds.py); carried (the value its own equation gives from the student's earlier
-answers, see recompute.py); wrong with a known mistake named (mistakes.py); wrong.
+Each answer is read to a precision: --decimals N, --sig-figs N, or, with neither, the decimals
+it is written with (never fewer than most of the sheet's numbers have). Each answered cell is
+then judged in this order: correct (within rtol/atol of the exact value); correct to the
+rounding (within half a unit of its last place of the exact value, the `--round` trace's value,
+within twice the drift bound of bounds.py, or what its own equation gives from earlier answers
+that are themselves right, see recompute.py); carried (what its own equation gives from the
+earlier answers, some of them wrong); wrong, with every known mistake named whose value it
+matches within the same allowance (mistakes.py); wrong.
 """
 
 from __future__ import annotations

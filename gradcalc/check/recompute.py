@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcalc.check.bounds import Unit, _spread
+from gradcalc.check.bounds import Unit, spread
 from gradcalc.check.cells import Key, Shape, expected
 from gradcalc.functions.registry import ElementwiseActivation, Fused
 from gradcalc.step.config import LayerSpec, NetworkSpec
@@ -170,9 +170,10 @@ def forms(ctx: Context, key: Key) -> list[Form]:
     inputs, each with its bound (see the module); the first is `carried`'s."""
     with np.errstate(all="ignore"):
         out = _forms(ctx, key)
+    # An input moved outside the function's domain (a written a = 0.001 less its half unit under
+    # a logarithm) bounds nothing: the value must then follow from the written numbers as they are.
     return [
-        (np.asarray(v, dtype=float), np.nan_to_num(np.asarray(e, dtype=float), nan=np.inf))
-        for v, e in out
+        (np.asarray(v, dtype=float), np.where(np.isfinite(e), e, 0.0).astype(float)) for v, e in out
     ]
 
 
@@ -193,7 +194,7 @@ def _forms(ctx: Context, key: Key) -> list[Form]:
         def forward(zz: np.ndarray) -> np.ndarray:
             return f.forward(zz, p)
 
-        return [(forward(z), _spread(forward, [z], [ctx.allow("z", l)], not f.elementwise))]
+        return [(forward(z), spread(forward, [z], [ctx.allow("z", l)], not f.elementwise))]
     if q in ("losses", "loss") and spec.optimizer.lookahead is not None:
         # The step's cost is at θ, its z and a at the look-ahead point: judged as exact only.
         return [(expected(ctx.exact, key), np.zeros(np.shape(expected(ctx.exact, key))))]
@@ -249,7 +250,7 @@ def _forms(ctx: Context, key: Key) -> list[Form]:
         def step(th: np.ndarray, gg: np.ndarray) -> np.ndarray:
             return ctx.update(l, q, th, gg)
 
-        return [(new, _spread(step, [theta, g], [e_theta, e_g], False))]
+        return [(new, spread(step, [theta, g], [e_theta, e_g], False))]
     # The activation parameters' gradients and updates are judged against the exact trace only.
     exact = expected(ctx.exact, key)
     return [(exact, np.zeros(np.shape(exact)))]
@@ -268,7 +269,7 @@ def _cost_forms(ctx: Context) -> list[Form]:
 
         costs = value(a)
         if ctx.fused is None or np.all(np.isfinite(costs)):
-            out.append((costs, _spread(value, [a], [ctx.allow("a", L)], True)))
+            out.append((costs, spread(value, [a], [ctx.allow("a", L)], True)))
     if ctx.fused is not None:
         fused = ctx.fused
 
@@ -276,7 +277,7 @@ def _cost_forms(ctx: Context) -> list[Form]:
             return fused.value(zz, y, lp)
 
         z = ctx.given("z", L)
-        out.append((fused_value(z), _spread(fused_value, [z], [ctx.allow("z", L)], True)))
+        out.append((fused_value(z), spread(fused_value, [z], [ctx.allow("z", L)], True)))
     return out
 
 
@@ -297,26 +298,26 @@ def _delta_forms(ctx: Context, l: int) -> list[Form]:
                     def through(aa: np.ndarray) -> np.ndarray:
                         return f.backward(z, aa, spec.loss.grad(aa, y, lp), p)
 
-                    out.append((delta, _spread(through, [a], [e_a], True)))
+                    out.append((delta, spread(through, [a], [e_a], True)))
             if fused.from_output is not None:
                 from_a = fused.from_output
 
                 def direct(aa: np.ndarray) -> np.ndarray:
                     return from_a(aa, y, lp)
 
-                out.append((direct(a), _spread(direct, [a], [e_a], True)))
+                out.append((direct(a), spread(direct, [a], [e_a], True)))
 
             def from_z(zz: np.ndarray) -> np.ndarray:
                 return fused.delta(zz, y, lp)
 
-            out.append((from_z(z), _spread(from_z, [z], [e_z], True)))
+            out.append((from_z(z), spread(from_z, [z], [e_z], True)))
             return out
 
         def loss_grad(aa: np.ndarray) -> np.ndarray:
             return spec.loss.grad(aa, y, lp)
 
         ga = loss_grad(a)
-        e_ga = _spread(loss_grad, [a], [e_a], True)
+        e_ga = spread(loss_grad, [a], [e_a], True)
     else:
         d, e_d = ctx.given("delta", l + 1), ctx.allow("delta", l + 1)
         w, e_w = ctx.w_pass(l + 1), ctx.w_allow(l + 1)
@@ -328,7 +329,7 @@ def _delta_forms(ctx: Context, l: int) -> list[Form]:
         def backward(zz: np.ndarray, aa: np.ndarray, gg: np.ndarray) -> np.ndarray:
             return f.backward(zz, aa, gg, p)
 
-        return [(backward(z, a, ga), _spread(backward, [z, a, ga], [e_z, e_a, e_ga], True))]
+        return [(backward(z, a, ga), spread(backward, [z, a, ga], [e_z, e_a, e_ga], True))]
     prime = f.prime
 
     def from_written(zz: np.ndarray, aa: np.ndarray) -> np.ndarray:
@@ -339,8 +340,8 @@ def _delta_forms(ctx: Context, l: int) -> list[Form]:
 
     # f′ from the written a (σ′ = a(1 − a)), or from the written z alone (σ′(z)).
     primes = [
-        (from_written(z, a), _spread(from_written, [z, a], [e_z, e_a], False)),
-        (from_z_only(z), _spread(from_z_only, [z], [e_z], False)),
+        (from_written(z, a), spread(from_written, [z, a], [e_z, e_a], False)),
+        (from_z_only(z), spread(from_z_only, [z], [e_z], False)),
     ]
     for f_prime, e_f in primes:
         e_f = e_f + ctx.rounding(f_prime, e_f)
