@@ -286,6 +286,14 @@ def test_one_wrong_cell_worked_on_from_is_the_only_wrong_mark(
         assert all(c["verdict"] in ("correct", "rounding") for c in cells[:slip])
         assert _json(result)["first_error"]["symbol"] == cells[slip]["symbol"]
         assert _json(result)["first_error"]["later_wrong"] == 0
+        # Without carrying, exactly the ↳ cells turn ✗, each said to follow from the answers.
+        strict = _json(_grade(run_cli, tmp_path, net, text, *options, "--no-carry"))
+        carried = {i for i, c in enumerate(cells) if c["verdict"] == "carried"}
+        assert {i for i, c in enumerate(strict["cells"]) if c["verdict"] == "wrong"} == {
+            slip,
+            *carried,
+        }
+        assert strict["first_error"]["follows"] is True
 
 
 # ---- the defects of issue 15, one by one -----------------------------------------------------
