@@ -146,17 +146,6 @@ class Context:
         computed from z^L (cross-entropy after softmax) whose a^L was not answered."""
         return self.fused is None or self.answered("a", self.shape.L) is not None
 
-    def costs(self) -> np.ndarray:
-        """C_x per example from the given output (or from z^L for a fused loss)."""
-        spec, L = self.spec, self.shape.L
-        with np.errstate(all="ignore"):
-            if self.from_output():
-                costs = spec.loss.value(self.given("a", L), spec.y, spec.loss_params)
-                if self.fused is None or np.all(np.isfinite(costs)):
-                    return costs
-            assert self.fused is not None
-            return self.fused.value(self.given("z", L), spec.y, spec.loss_params)
-
 
 def _same(v: np.ndarray) -> np.ndarray:
     return v
@@ -351,50 +340,8 @@ def _delta_forms(ctx: Context, l: int) -> list[Form]:
 
 
 def carried(ctx: Context, key: Key) -> np.ndarray:
-    """The value of `key` that the given values of its inputs lead to."""
-    q, l = key
-    spec = ctx.spec
-    if q == "z":
-        assert l is not None
-        return ctx.a_prev(l) @ ctx.w_pass(l).T + ctx.b_pass(l)
-    if q == "a":
-        assert l is not None
-        return ctx.layer(l).activation.forward(ctx.given("z", l), ctx.params[l - 2])
-    if q in ("losses", "loss") and spec.optimizer.lookahead is not None:
-        # The step's cost is at θ, its z and a at the look-ahead point: judged as exact only.
-        return expected(ctx.exact, key)
-    if q == "losses":
-        return ctx.costs()
-    if q == "loss":
-        losses = ctx.costs()
-        answered = ctx.answered("losses")
-        if answered is not None:
-            losses = np.where(np.isnan(answered), losses, answered)
-        return np.asarray(ctx.scale * losses.sum() + ctx.penalty())
-    if q == "delta":
-        assert l is not None
-        if l == ctx.shape.L and ctx.fused is not None:
-            if ctx.from_output():
-                with np.errstate(all="ignore"):
-                    delta = ctx.delta_from(l, ctx.grad_a(l))
-                if np.all(np.isfinite(delta)):
-                    return delta
-            return ctx.fused.delta(ctx.given("z", l), spec.y, spec.loss_params)
-        return ctx.delta_from(l, ctx.grad_a(l))
-    if q == "grad_biases":
-        return ctx.scale * ctx.given("delta", l).sum(axis=0)
-    if q == "grad_weights":
-        assert l is not None
-        grad = ctx.scale * (ctx.given("delta", l).T @ ctx.a_prev(l))
-        return grad + spec.weight_decay * ctx.w_pass(l) if spec.weight_decay else grad
-    if q == "weights":
-        assert l is not None
-        return ctx.update(l, "weights", ctx.weights[l - 2], ctx.given("grad_weights", l))
-    if q == "biases":
-        assert l is not None
-        return ctx.update(l, "biases", ctx.biases[l - 2], ctx.given("grad_biases", l))
-    # The activation parameters' gradients and updates are judged against the exact trace only.
-    return expected(ctx.exact, key)
+    """The value of `key` that the given values of its inputs lead to (the first form)."""
+    return forms(ctx, key)[0][0]
 
 
 def forward_output(
