@@ -110,6 +110,9 @@ class Doc:
     base: Path = field(default_factory=Path)  # the folder file paths are relative to
     # The array files read for it, with the key path that names each (weights: {file: w.npy}).
     files: list[tuple[KeyPath, Path]] = field(default_factory=list)
+    # The text of every number read on its own (a row of plain numbers keeps its `texts`):
+    # how many decimals it was written with, which 0.550 → 0.55 loses.
+    texts: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int | None:
         while path:
@@ -229,8 +232,9 @@ def _parse(text: str, source: str, empty_hint: str) -> Doc:
         # checked while converting.
         _check_size(node, source)
     lines: dict[KeyPath, int] = {}
-    data = _convert(node, (), lines, _Loader(""), source)
-    return Doc(source, data, lines)
+    texts: dict[KeyPath, str] = {}
+    data = _convert(node, (), lines, _Loader(""), source, texts)
+    return Doc(source, data, lines, texts=texts)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -243,7 +247,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 class Numbers(list):
     """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
-    of their own: an error in one names the sequence's line)."""
+    of their own: an error in one names the sequence's line), with the text of each."""
+
+    texts: list[str] = []  # noqa: RUF012
 
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -278,7 +284,10 @@ def _plain_numbers(node: yaml.SequenceNode) -> Numbers | None:
         if any(item.tag == _INT_TAG and not _INTEGER.fullmatch(v) for v, item in pairs):
             return None  # `!!int -0.2`: a tag that does not fit its value, said the careful way
         numbers = Numbers(float(v) if item.tag == _FLOAT_TAG else int(v) for v, item in pairs)
-    return None if any(map(math.isinf, numbers)) else numbers  # 1e400: said the careful way
+    if any(map(math.isinf, numbers)):
+        return None  # 1e400: said the careful way
+    numbers.texts = values
+    return numbers
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
@@ -330,6 +339,7 @@ def _convert(
     lines: dict[KeyPath, int],
     loader: Any,
     source: str,
+    texts: dict[KeyPath, str],
 ) -> Any:
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
@@ -371,7 +381,7 @@ def _convert(
                     line=key_line,
                 )
             lines[here] = key_line
-            out[key] = _convert(value_node, here, lines, loader, source)
+            out[key] = _convert(value_node, here, lines, loader, source, texts)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
@@ -382,7 +392,8 @@ def _convert(
         if numbers is not None:
             return numbers
         return [
-            _convert(item, (*path, i), lines, loader, source) for i, item in enumerate(node.value)
+            _convert(item, (*path, i), lines, loader, source, texts)
+            for i, item in enumerate(node.value)
         ]
     if node.tag not in _SCALAR_TAGS:
         raise ConfigError(
@@ -408,6 +419,7 @@ def _convert(
             )
     if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
         assert isinstance(node, yaml.ScalarNode)  # mappings and sequences are done above
+        texts[path] = node.value
         return _plain_number(node, path, line, source)
     try:
         return loader.construct_object(node)

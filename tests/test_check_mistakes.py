@@ -126,8 +126,12 @@ def test_each_mistake_fires_on_its_own_mistake(mistake: Mistake) -> None:
             by_cell = {(c.step, c.quantity, c.layer, c.index): c for c in report.cells}
             named = [c for c in report.cells if c.mistake == mistake.id]
             for c in report.cells:
-                # Every cell is right, right given the earlier answers, or this mistake.
-                assert c.verdict in ("correct", "carried") or c.mistake == mistake.id, (net, c)
+                # Every cell is right, right given the earlier answers (≈ where those are
+                # right within the tolerance), or this mistake.
+                assert c.verdict in ("correct", "rounding", "carried") or c.mistake == mistake.id, (
+                    net,
+                    c,
+                )
             for (s, (q, l)), (value, right) in changed.items():
                 differs = np.abs(value - right) > options.atol + options.rtol * np.abs(right)
                 for c in report.cells:
