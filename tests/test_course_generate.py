@@ -88,7 +88,12 @@ def test_every_key_is_step_on_its_config_and_every_constraint_holds(course, run_
             Path(__file__).parent.parent / "configs/templates/worked-example.template.yaml"
         ).read_text()
     )
-    assert template["constraints"] == {"max_abs_z": 4, "distinct": True, "loss_decreases": True}
+    assert template["constraints"] == {
+        "max_abs_z": 4,
+        "distinct": True,
+        "loss_decreases": True,
+        "nonzero_gradients": True,
+    }
     folders = _folders(course)
     assert len(folders) == N_VARIANTS
     seen = set()
@@ -105,6 +110,8 @@ def test_every_key_is_step_on_its_config_and_every_constraint_holds(course, run_
         ref = _reference(cfg)
         assert max(float(np.max(np.abs(z))) for z in ref["z"]) <= 4
         assert ref["loss_after"] < ref["loss"]
+        for q in ("delta", "grad_weights"):  # nothing rounds to 0.000
+            assert min(float(np.min(np.abs(g))) for g in ref[q]) >= 0.0005
         for values in [cfg["input"]] + [
             v
             for layer in cfg["layers"]
