@@ -56,11 +56,11 @@ def cells(shape: Shape) -> list[tuple[str, list[str], list[str]]]:
         unicode_names, tex_names = out.setdefault(q, ([], []))
         for _, index in indices(key, shape):
             unicode_names.append(symbol(key, index, shape))
-            tex_names.append(_tex(q, l, index))
+            tex_names.append(tex(q, l, index))
     return [(q, names, texs) for q, (names, texs) in out.items()]
 
 
-def _tex(q: str, l: int | None, index: tuple[int | str, ...]) -> str:
+def tex(q: str, l: int | None, index: tuple[int | str, ...]) -> str:
     if q == "loss":
         return "C"
     if q == "losses":
