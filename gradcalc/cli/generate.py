@@ -17,8 +17,7 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
     epilog=(
         "\b\nExamples:\n"
         "  gradcalc generate --example worked-example --count 30 --seed 7 -o hw3\n"
-        "  gradcalc generate hw3.template.yaml --roster roster.csv --seed 7 -o hw3 "
-        "--format moodle-xml"
+        "  gradcalc generate --example worked-example --count 3 -o hw3 --format moodle-xml"
     ),
 )
 @click.argument("template", required=False, metavar="[TEMPLATE]", shell_complete=complete_path)
