@@ -93,3 +93,9 @@ def test_class_needs_a_course_folder(run_cli, tmp_path):
     result = run_cli(["check", str(tmp_path), "--class", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a course folder: no course.json" in result.stderr
+
+
+def test_class_refuses_template_and_example(run_cli, tmp_path):
+    for extra in (["--template"], ["--example", "worked-example"]):
+        result = run_cli(["check", str(tmp_path), "--class", str(tmp_path), *extra])
+        assert result.exit_code == 2 and "--class grades against a course folder" in result.stderr

@@ -178,6 +178,8 @@ def command(
     if class_paths:  # a whole class: gradcalc/cli/check_class.py
         from gradcalc.cli import check_class
 
+        if template or example is not None:
+            raise click.UsageError("--class grades against a course folder (CONFIG) only")
         paths = (*class_paths, *([answers] if answers else []))
         grading = dict(rtol=rtol, atol=atol, decimals=decimals, sig_figs=sig_figs)
         grading.update(carry=not no_carry, require_all=require_all)

@@ -42,7 +42,7 @@ def describe(spec) -> str:
     m = spec.x.shape[0]
     return (
         f"a {sizes} network ({acts}), {m} example{'s' if m != 1 else ''}, loss "
-        f"{spec.loss.name}, η = {spec.learning_rate:g}, {spec.steps} "
+        f"{spec.loss.name}, η = {spec.learning_rate:.12g}, {spec.steps} "
         f"step{'s' if spec.steps != 1 else ''}"
     )
 
@@ -79,7 +79,7 @@ def tex(q: str, l: int | None, index: tuple[int | str, ...]) -> str:
 
 
 def _vec(values: Iterable[float]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+    return "(" + ", ".join(f"{v:.12g}" for v in values) + ")"
 
 
 def _mat(rows) -> str:
@@ -117,7 +117,7 @@ def markdown(course: Course, problem: Problem) -> str:
     lines += [
         "",
         f"The cost is {spec.loss.name}, {spec.loss.formula.text}; the learning rate is "
-        f"η = {spec.learning_rate:g}.",
+        f"η = {spec.learning_rate:.12g}.",
         "",
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors δ^l, every "
         "gradient and every updated parameter.",
@@ -163,11 +163,11 @@ def _tex_escape(text: str) -> str:
 
 
 def _tvec(values: Iterable[float]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+    return "(" + ", ".join(f"{v:.12g}" for v in values) + ")"
 
 
 def _tmat(rows) -> str:
-    body = " \\\\ ".join(" & ".join(f"{v:g}" for v in row) for row in rows)
+    body = " \\\\ ".join(" & ".join(f"{v:.12g}" for v in row) for row in rows)
     return f"\\begin{{pmatrix}} {body} \\end{{pmatrix}}"
 
 
@@ -204,7 +204,7 @@ def latex(course: Course, problem: Problem) -> str:
         "\\end{aligned}",
         "\\]",
         f"The cost is {_tex_escape(spec.loss.name)}, ${spec.loss.formula.tex}$; the learning "
-        f"rate is $\\eta = {spec.learning_rate:g}$.",
+        f"rate is $\\eta = {spec.learning_rate:.12g}$.",
         "",
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors "
         "$\\delta^l$, every gradient and every updated parameter.",

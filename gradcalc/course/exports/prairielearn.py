@@ -167,11 +167,11 @@ def _check(problem: Problem) -> None:
 
 
 def _vec(values: Any) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+    return "(" + ", ".join(f"{v:.12g}" for v in values) + ")"
 
 
 def _matrix(rows: Any) -> str:
-    return "[" + ", ".join("[" + ", ".join(f"{v:g}" for v in row) + "]" for row in rows) + "]"
+    return "[" + ", ".join("[" + ", ".join(f"{v:.12g}" for v in row) + "]" for row in rows) + "]"
 
 
 def problem_html(course: Course, problem: Problem) -> str:
@@ -188,7 +188,7 @@ def problem_html(course: Course, problem: Problem) -> str:
         '<table class="table table-sm"><tr><th>$l$</th><th>$w^l$</th><th>$b^l$</th>'
         f"<th>activation</th></tr>{rows}</table>"
         f"<p>The cost is ${spec.loss.formula.tex}$ and the learning rate "
-        f"$\\eta = {spec.learning_rate:g}$. Work one step of gradient descent by hand, writing "
+        f"$\\eta = {spec.learning_rate:.12g}$. Work one step of gradient descent by hand, writing "
         f"every number rounded to {d} decimals and working each from your rounded numbers.</p>"
     )
 
