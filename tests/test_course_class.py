@@ -99,3 +99,13 @@ def test_class_refuses_template_and_example(run_cli, tmp_path):
     for extra in (["--template"], ["--example", "worked-example"]):
         result = run_cli(["check", str(tmp_path), "--class", str(tmp_path), *extra])
         assert result.exit_code == 2 and "--class grades against a course folder" in result.stderr
+
+
+def test_an_integer_id_finds_its_zero_padded_variant(klass, run_cli, tmp_path):
+    course, sheets, planted = klass
+    doc = json.loads((sheets / "003.json").read_text())
+    (tmp_path / "mine.json").write_text(json.dumps({"id": 3, **doc}))
+    result = run_cli(["check", str(course), "--class", str(tmp_path / "mine.json")])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["id"] == "003")
+    assert row["status"] == "graded" and row["file"].endswith("mine.json")

@@ -336,3 +336,14 @@ def test_every_latex_sheet_compiles(course, tmp_path):
                 check=False,
             )
             assert done.returncode == 0, (folder, name)
+
+
+def test_roster_ids_that_differ_only_in_case_are_refused(tmp_path, run_cli):
+    roster = tmp_path / "r.csv"
+    roster.write_text("id\nAlice\nbob\nalice\n")
+    result = run_cli([*BUNDLED, "--roster", str(roster), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {roster}, line 4: id: 'alice' again (first on line 2; ids differ in more than "
+        "case)"
+    )

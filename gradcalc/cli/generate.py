@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gradcalc.cli.options import complete_path
+from gradcalc.cli.options import WholeNumber, complete_path
 
 FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
 
@@ -15,7 +15,7 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
     "generate",
     short_help="Draw per-student variants of a template: sheets, keys, exports.",
     epilog=(
-        "\b\nExamples:\n"
+        "\b\nExample:\n"
         "  gradcalc generate --example worked-example --count 30 --seed 7 -o hw3\n"
         "  gradcalc generate --example worked-example --count 3 -o hw3 --format moodle-xml"
     ),
@@ -26,7 +26,7 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
     metavar="NAME",
     help="Use the bundled template NAME instead of TEMPLATE (worked-example).",
 )
-@click.option("--count", type=click.IntRange(1, 100_000), metavar="N", help="N variants, ids 1..N.")
+@click.option("--count", type=WholeNumber(1, 100_000), metavar="N", help="N variants, ids 1..N.")
 @click.option(
     "--roster",
     metavar="CSV",
@@ -38,7 +38,7 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
 )
 @click.option(
     "--seed",
-    type=click.IntRange(0, 2**63 - 1),
+    type=WholeNumber(0, 10**12 - 1, letter="S"),
     default=0,
     show_default=True,
     metavar="S",
@@ -46,7 +46,7 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
 )
 @click.option(
     "--max-tries",
-    type=click.IntRange(1, 100_000),
+    type=WholeNumber(1, 100_000),
     default=200,
     show_default=True,
     metavar="N",

@@ -133,6 +133,8 @@ def _grade_one(
             if not isinstance(raw, str | int) or isinstance(raw, bool):
                 raise doc.error(("id",), "expected the student's id")
             sid = str(raw)
+            if sid not in variants and isinstance(raw, int):  # id: 5 for the variant 05
+                sid = next((v for v in variants if v.isdigit() and int(v) == raw), sid)
         else:
             sid = path.stem
         if sid not in variants:

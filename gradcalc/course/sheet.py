@@ -175,11 +175,10 @@ def latex(course: Course, problem: Problem) -> str:
     spec, d = problem.spec, course.decimals
     title = _tex_escape(course.template.title or "Backpropagation by hand")
     pid = _tex_escape(problem.id)
+    from gradcalc.doc.latex import PREAMBLE  # the worked solution's: the same packages
+
     out = [
-        "\\documentclass[11pt]{article}",
-        "\\usepackage[margin=2cm]{geometry}",
-        "\\usepackage{amsmath}",
-        "\\begin{document}",
+        *PREAMBLE.rstrip("\n").split("\n"),
         f"\\section*{{{title}: variant {pid}}}",
         f"A {'-'.join(map(str, spec.sizes))} network sees "
         + ("one training example" if spec.x.shape[0] == 1 else f"{spec.x.shape[0]} examples")

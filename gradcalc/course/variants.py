@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradcalc.course.constraints import Variant, broken
 from gradcalc.course.template import Template, variant_seed
-from gradcalc.errors import ConfigError
+from gradcalc.errors import ConfigError, NumericError
 from gradcalc.yamldoc import read_text
 
 if TYPE_CHECKING:
@@ -88,11 +88,14 @@ def read_roster(source: str, id_column: str = "id") -> tuple[list[Student], tupl
                 source=name,
                 line=line,
             )
-        if sid in seen:
+        if sid.lower() in seen:  # Alice and alice would share a folder on macOS and Windows
             raise ConfigError(
-                f"{id_column}: '{sid}' again (first on line {seen[sid]})", source=name, line=line
+                f"{id_column}: '{sid}' again (first on line {seen[sid.lower()]}; ids differ in "
+                "more than case)",
+                source=name,
+                line=line,
             )
-        seen[sid] = line
+        seen[sid.lower()] = line
         extra = {k: (v or "") for k, v in row.items() if k != id_column and k is not None}
         students.append(Student(sid, extra))
     if not students:
@@ -126,7 +129,10 @@ def make_problem(template: Template, student: Student, seed: int, max_tries: int
         data = template.draw(vseed, attempt)
         spec = build_spec(template.variant_doc(data))
         spec = dataclasses.replace(spec, source="config.yaml")
-        trace = run(spec)
+        try:
+            trace = run(spec)
+        except NumericError as exc:
+            raise template.doc.error((), f"variant '{student.id}' diverged: {exc}") from None
         name = broken(Variant(spec, trace, template.decimals), template.constraints)
         if name is None:
             return Problem(student, vseed, attempt, data, spec, trace)
