@@ -8,6 +8,7 @@ non-numeric or non-finite value, too many numbers.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -51,7 +52,10 @@ def load_array(name: str, key: str | None, base: Path, path: KeyPath, fail: Fail
             if file.stat().st_size > 4 * limit:
                 raise fail(where, f"'{name}' is larger than {_mb(4 * limit)}", None)
             delimiter = "," if suffix == ".csv" else None
-            array = np.loadtxt(file, delimiter=delimiter, dtype=float, ndmin=1)
+            with warnings.catch_warnings():
+                # "input contained no data": an empty file is refused below, in one line.
+                warnings.simplefilter("ignore", UserWarning)
+                array = np.loadtxt(file, delimiter=delimiter, dtype=float, ndmin=1)
     except ConfigError:
         raise
     except ValueError as exc:
