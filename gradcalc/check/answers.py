@@ -619,7 +619,7 @@ def ascii_number(text: str) -> str | None:
     """The number `text` writes, as ASCII that float() reads ("−0.240" -> "-0.240", "1.2×10⁻⁵"
     -> "1.2e-5"), or None when it is no number gradcalc writes. The digits are kept as written,
     so the precision a number is written to can be read from the result."""
-    if len(text) > 100 or not _WRITTEN_MARKS.search(text):
+    if len(text) > 500 or not _WRITTEN_MARKS.search(text):
         return None
     body = text.strip()
     if len(body) > 1 and body[0] == body[-1] == "$":
@@ -768,9 +768,11 @@ def _block(shape: Shape, pad: str) -> list[str]:
 _NAMED = 6
 
 
-def _names(key: Key, shape: Shape, index: Callable[[int], tuple[int, ...]], n: int) -> str:
+def _names(key: Key, shape: Shape, row: int | None, n: int) -> str:
+    """The symbols of a row's n cells (row None: a vector), for the sheet's comment."""
     shown = range(n) if n <= _NAMED else (0, 1, n - 1)
-    names = [symbol(key, index(i), shape).split(" (x = ")[0] for i in shown]
+    index = [(i + 1,) if row is None else (row + 1, i + 1) for i in shown]
+    names = [symbol(key, at, shape).split(" (x = ")[0] for at in index]
     return ", ".join(names) if n <= _NAMED else f"{names[0]}, {names[1]}, …, {names[2]}"
 
 
@@ -785,13 +787,13 @@ def _layer_lines(shape: Shape, key: Key, pad: str) -> list[str]:
     if len(dims) == 1 or (q in ("z", "a", "delta") and not batch_rows):
         n = dims[-1]
         nulls = ", ".join(["null"] * n)
-        return [f"{pad}{l}: [{nulls}]  # " + _names(key, shape, lambda i: (i + 1,), n)]
+        return [f"{pad}{l}: [{nulls}]  # " + _names(key, shape, None, n)]
     rows, width = dims
     out = [f"{pad}{l}:"]
     nulls = ", ".join(["null"] * width)
     for r in range(rows):
         lead = f"x = {r + 1}: " if batch_rows else ""
-        names = _names(key, shape, lambda i, r=r: (r + 1, i + 1), width)
+        names = _names(key, shape, r, width)
         out.append(f"{pad}  - [{nulls}]  # {lead}{names}")
     return out
 
