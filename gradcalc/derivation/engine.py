@@ -203,6 +203,19 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
     for node in g.nodes:
         for k, arg in enumerate(node.args):
             consumers.setdefault(arg, []).append((node, k))
+    # Each node's partials, written and as numbers, once: a sum of n terms is consumed n times
+    # per output, and writing its n partials each time made softmax of 100 values quadratic.
+    partials = {
+        node: tuple(
+            zip(
+                node.symbolic_partials(),
+                node.local_partials(),
+                node.symbolic_partials_tex(),
+                strict=True,
+            )
+        )
+        for node in {c for users in consumers.values() for c, _ in users}
+    }
     sweeps = []
     jacobian = []
     param_graph: dict[str, float] = {}
@@ -218,13 +231,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
         rows = []
         for node in g.sweep_order(out):
             terms = tuple(
-                SweepTerm(
-                    c.name,
-                    c.adjoint,
-                    c.symbolic_partials()[k],
-                    c.local_partials()[k],
-                    c.symbolic_partials_tex()[k],
-                )
+                SweepTerm(c.name, c.adjoint, *partials[c][k])
                 for c, k in consumers.get(node, [])
                 if c in upstream
             )
