@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from gradcalc.derivation.agreement import (
-    below_numeric_floor,
-    below_resolution,
+    Routes,
     check_agreement,
     largest_gap,
     param_agreement,
+    routes,
+    trusted_words,
+    unresolved,
 )
 from gradcalc.derivation.kinks import kink_trace
-from gradcalc.derivation.notes import numeric_note, point_notes, resolution_note
+from gradcalc.derivation.notes import numeric_note, point_notes, rounding_note
 from gradcalc.derivation.numeric import (
+    EPS,
     branch_mask,
     branch_state,
     differences,
@@ -51,9 +55,9 @@ from gradcalc.derivation.trace import (
     PathRow,
     PathSet,
     PointTrace,
+    Row,
     SweepRow,
     SweepTerm,
-    finite_or_none,
 )
 from gradcalc.graph import Graph, Node, PathLimitExceeded
 from gradcalc.graph.wide import ONE
@@ -132,9 +136,8 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
             f"{s.name} is {outputs[0].value} at x = {short(values[0])}: outside its domain "
             f"or beyond float64"
         )
-    graph, jac, param_graph = _sweep(built)
+    graph, jac, spread, param_graph = _sweep(built)
     f0 = s.evaluate(values, s.params)
-    scale = max([1.0, *(abs(v) for v in f0 if math.isfinite(v))])
     closed = s.closed(values) if s.closed else None
     param_closed = s.closed_params(values) if s.closed_params else None
 
@@ -151,7 +154,10 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     base = tuple(branch_state(g.nodes[i]) for i in mask)
     hits = {j: s.kinks(values, j) for j in range(len(values))}
     forced = {j for j, found in hits.items() if found}
-    numeric, one_sided = differences(s, values, f0, base, signature, forced)
+    error = _forward_errors(g)
+    noise = max(error[out] for out in outputs)
+    noise = noise if math.isfinite(noise) else 0.0
+    numeric, one_sided = differences(s, values, f0, base, signature, forced, noise)
     numeric = with_param_differences(s, values, numeric, built)
 
     kinks: list[KinkTrace] = []
@@ -160,42 +166,105 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
             kinks.extend(kink_trace(s, built, values, j, hit, numeric, jac) for hit in hits[j])
         elif s.record is None:
             kinks.append(kink_trace(s, built, values, j, None, numeric, jac))
-    graph_ok = not graph.non_finite
-    reported = tuple(
-        tuple(
-            jac[i][j]
-            if graph_ok and math.isfinite(jac[i][j])
-            else finite_or_none(closed[i][j] if closed else None)
-            for j in range(len(values))
-        )
-        for i in range(len(outputs))
-    )
-    agreement = check_agreement(jac, closed, numeric, kinks, graph_ok, scale)
-    agreement = param_agreement(agreement, param_graph, param_closed, numeric, scale)
-    notes = point_notes(s, values, graph, kinks, closed, built)
-    if agreement.ok and below_resolution(jac if graph_ok else closed, closed, numeric, scale):
-        notes.append(resolution_note(values, scale))
-    for j in below_numeric_floor(jac if graph_ok else closed, numeric, scale):
-        notes.append(numeric_note("numeric_floor", values, built.inputs[j].name, numeric, j))
-    for j in numeric.unstable:
-        notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
-    return PointTrace(
+    rounding = tuple(_sweep_rounding(g, out, built.inputs, error) for out in outputs)
+    point = PointTrace(
         at=tuple(values),
         value=f0,
         graph=graph,
         graph_jacobian=jac,
         closed_jacobian=closed,
         numeric=numeric,
-        jacobian=reported,
+        jacobian=(),
         param_graph=param_graph,
         param_closed=param_closed,
         kinks=tuple(kinks),
-        agreement=agreement,
-        notes=tuple(notes),
+        agreement=Agreement(None, None),
+        notes=(),
+        graph_spread=spread,
+        graph_rounding=rounding,
     )
+    reported = tuple(
+        tuple(_reported(routes(point, i, j)) for j in range(len(values)))
+        for i in range(len(outputs))
+    )
+    agreement = check_agreement(point, numeric, kinks)
+    agreement = param_agreement(agreement, param_graph, param_closed, numeric)
+    notes = point_notes(s, values, graph, kinks, closed, built)
+    numeric_unresolved, graph_unresolved = unresolved(point)
+    for j in numeric_unresolved:
+        column = [routes(point, i, j) for i in range(len(outputs))]
+        name = built.inputs[j].name
+        words = trusted_words(column)
+        notes.append(numeric_note("numeric_floor", values, name, numeric, j, words))
+    for i, j in graph_unresolved:
+        notes.append(rounding_note(point, i, j, trusted_words([routes(point, i, j)])))
+    for j in numeric.unstable:
+        notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
+    return replace(point, jacobian=reported, agreement=agreement, notes=tuple(notes))
 
 
-def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
+def _forward_errors(g: Graph) -> dict[Node, float]:
+    """A running bound on each node's rounding error, node by node: ε·|value| for its own
+    rounding plus its arguments' errors through its partials. Where a value cancels (1 + e^−40
+    is 1, so ln of it is 0) it is far above ε·|value|."""
+    error: dict[Node, float] = {}
+    for node in g.nodes:
+        if node.is_leaf:
+            error[node] = 0.0
+            continue
+        carried = sum(
+            abs(local) * error[arg] if error[arg] else 0.0
+            for arg, local in zip(node.args, node.local_partials(), strict=True)
+        )
+        error[node] = EPS * abs(node.value) + carried
+    return error
+
+
+# Primitives whose partials are constants: an error in their arguments does not move them.
+CONSTANT_PARTIALS = frozenset({"neg", "add", "sub", "sum", "abs", "max0", "select"})
+# Primitives whose partials are computed from their own value (∂e^a/∂a = e^a).
+OWN_VALUE_PARTIALS = frozenset({"exp", "pow"})
+
+
+def _sweep_rounding(g: Graph, out: Node, inputs: list[Node], error: dict[Node, float]) -> Row:
+    """For each input, how far rounding can move the sweep's ∂out/∂input: along every path, the
+    relative errors of its partials (their own rounding, and the errors of the values they are
+    computed from: ∂(n/x)/∂x = −(n/x)/x where n = e^x − 1 has cancelled) times the path's
+    |product|, plus the rounding of the sums."""
+
+    def relative(node: Node) -> float:
+        e = error[node]
+        return 0.0 if e == 0 else e / abs(node.value) if node.value else math.inf
+
+    order = g.sweep_order(out, include_consts=True)
+    spread = {node: 0.0 for node in order}
+    bound = {node: 0.0 for node in order}
+    spread[out] = 1.0
+    for node in order:
+        if not (spread[node] or bound[node]):
+            continue
+        moved = 2 * EPS
+        if node.prim not in CONSTANT_PARTIALS:
+            moved += 2 * sum(relative(arg) for arg in node.args)
+        if node.prim in OWN_VALUE_PARTIALS:
+            moved += relative(node)
+        for arg, local in zip(node.args, node.local_partials(), strict=True):
+            if local == 0:
+                continue
+            spread[arg] += abs(local) * spread[node]
+            bound[arg] += abs(local) * (bound[node] + spread[node] * moved)
+    return tuple(bound.get(x, 0.0) + EPS * len(order) * spread.get(x, 0.0) for x in inputs)
+
+
+def _reported(r: Routes) -> float | None:
+    """The graph's number; the closed form's where the graph left float64 or its paths cancel
+    below what rounding moves."""
+    if r.graph is not None and (r.graph_resolves or r.closed is None):
+        return r.graph
+    return r.closed if r.closed is not None else r.graph
+
+
+def _sweep(built: Built) -> tuple[GraphTrace, Matrix, Matrix, dict[str, float]]:
     g, outputs = built.graph, built.outputs
     differentiated = [*built.inputs, *built.learnable.values()]
     adjoints: dict[Node, list[float]] = {node: [] for node in g.nodes}
@@ -218,6 +287,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
     }
     sweeps = []
     jacobian = []
+    spread = []
     param_graph: dict[str, float] = {}
     paths: list[PathSet] = []
     out_of_range: dict[tuple[str, str], None] = {}
@@ -228,6 +298,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
         for node in g.nodes:
             adjoints[node].append(node.adjoint)
         jacobian.append(tuple(x.adjoint for x in built.inputs))
+        spread.append(tuple(x.spread for x in built.inputs))
         rows = []
         for node in g.sweep_order(out):
             terms = tuple(
@@ -274,7 +345,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
         non_finite=non_finite,
         out_of_range=tuple(out_of_range),
     )
-    return trace, tuple(jacobian), param_graph
+    return trace, tuple(jacobian), tuple(spread), param_graph
 
 
 def _paths(g: Graph, src: Node, dst: Node) -> PathSet:

@@ -59,9 +59,11 @@ def differences(
     base: tuple[object, ...],
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
     forced: set[int],
+    noise: float = 0.0,
 ) -> tuple[NumericTrace, list[int]]:
     """Central differences where the point's branch holds on both sides of a step; one-sided
-    (second order) differences where no step keeps it, i.e. at a kink or a branch point."""
+    (second order) differences where no step keeps it, i.e. at a kink or a branch point.
+    ``noise`` bounds the rounding error of f near the point (ln(1 + e^x) at −40 is 0 ± ε)."""
     m, n = len(f0), len(values)
     central: list[list[float | None]] = [[None] * n for _ in range(m)]
     left: list[list[float | None]] = [[None] * n for _ in range(m)]
@@ -72,7 +74,9 @@ def differences(
     one_sided = []
     finite0 = _finite(f0)
     for j in range(n):
-        found = _central(s, values, j, base, signature) if finite0 and j not in forced else None
+        found = (
+            _central(s, values, j, base, signature, noise) if finite0 and j not in forced else None
+        )
         if found is not None:
             h, quotient, floor = found
             for i in range(m):
@@ -84,15 +88,18 @@ def differences(
             continue
         one_sided.append(j)
         step = first_step(values[j])
-        floors.append(0.0)
         if not finite0:
             steps.append(step)
+            floors.append(0.0)
             continue
+        floor = 0.0
         for side, table in ((-1.0, left), (1.0, right)):
-            derivative, step = _one_sided(s, values, j, f0, side, signature)
+            derivative, step, side_floor = _one_sided(s, values, j, f0, side, signature, noise)
+            floor = max(floor, side_floor)
             for i in range(m):
                 table[i][j] = derivative[i] if derivative is not None else None
         steps.append(step)
+        floors.append(floor)
 
     def freeze(table: list[list[float | None]]) -> OptMatrix:
         return tuple(tuple(finite_or_none(v) for v in row) for row in table)
@@ -108,14 +115,17 @@ def differences(
     return trace, one_sided
 
 
-def _quotient(s: Subject, values: list[float], j: int, h: float) -> tuple[Row, float] | None:
-    """The central difference quotient at step h, and its rounding floor 8·ε·max|f|/h."""
+def _quotient(
+    s: Subject, values: list[float], j: int, h: float, noise: float = 0.0
+) -> tuple[Row, float] | None:
+    """The central difference quotient at step h, and its rounding floor 8·max(ε·|f|, noise)/h."""
     lo = s.evaluate(shift(values, j, -h), s.params)
     hi = s.evaluate(shift(values, j, h), s.params)
     if not (_finite(lo) and _finite(hi)):
         return None
     size = max(abs(v) for v in (*lo, *hi))
-    return tuple((b - a) / (2 * h) for a, b in zip(lo, hi, strict=True)), 8 * EPS * size / h
+    floor = 8 * max(EPS * size, noise) / h
+    return tuple((b - a) / (2 * h) for a, b in zip(lo, hi, strict=True)), floor
 
 
 def _central(
@@ -124,6 +134,7 @@ def _central(
     j: int,
     base: tuple[object, ...],
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
+    noise: float,
 ) -> tuple[float, Row | None, float] | None:
     """(h, quotient, floor) for the first step whose quotient a quarter of it confirms; the
     quotient is None when none does before the step runs out (the point is too close to a
@@ -137,11 +148,14 @@ def _central(
     if 0 < relative < h / 4 and _keeps_branch(values, j, relative, base, signature):
         # |x| ≪ 1: a function whose scale is x's own (cosine of tiny vectors) is flat across an
         # absolute step. If a step relative to x tells another story, follow that one.
-        at_h, at_relative = _quotient(s, values, j, h), _quotient(s, values, j, relative)
+        at_h, at_relative = (
+            _quotient(s, values, j, h, noise),
+            _quotient(s, values, j, relative, noise),
+        )
         if at_relative is not None and (at_h is None or not _confirms(at_h, at_relative)):
             h = relative
     for _ in range(MAX_SHRINKS):
-        at_h, at_quarter = _quotient(s, values, j, h), _quotient(s, values, j, h / 4)
+        at_h, at_quarter = _quotient(s, values, j, h, noise), _quotient(s, values, j, h / 4, noise)
         if at_h is None or at_quarter is None:
             break
         if _confirms(at_h, at_quarter):
@@ -207,7 +221,9 @@ def _one_sided(
     f0: Row,
     side: float,
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
-) -> tuple[Row | None, float]:
+    noise: float,
+) -> tuple[Row | None, float, float]:
+    """(−3f₀ + 4f₁ − f₂)/2h on one side, its step, and its rounding floor 8·ε·max|f|/h."""
     h = first_step(values[j])
     for _ in range(MAX_SHRINKS):
         p1, p2 = shift(values, j, side * h), shift(values, j, 2 * side * h)
@@ -217,9 +233,9 @@ def _one_sided(
             row = tuple(
                 side * (-3 * a + 4 * b - c) / (2 * h) for a, b, c in zip(f0, f1, f2, strict=True)
             )
-            return row, h
+            return row, h, 8 * max(EPS * max(abs(v) for v in (*f0, *f1, *f2)), noise) / h
         h /= 4
-    return None, h
+    return None, h, 0.0
 
 
 def with_param_differences(

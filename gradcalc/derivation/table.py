@@ -299,7 +299,7 @@ def _numeric_cells(point: PointTrace, i: int, j: int, num: Number) -> tuple[str,
 
 def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
     agreement = point.agreement
-    rel, floor = trace.tolerance
+    rel = trace.tolerance[0]
     graph_usable = not point.graph.non_finite
     routes = ["graph"] if graph_usable else []
     if agreement.closed_form is not None or (not graph_usable and point.closed_jacobian):
@@ -319,9 +319,12 @@ def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
             failed.append("graph ≠ closed form")
         if agreement.numeric is False:
             failed.append("≠ finite differences")
+        if agreement.trusted is False:
+            failed.append("no route resolves it")
         line.append("DISAGREE: " + ", ".join(failed), style="red")
     line.append(
-        f"\n           within {rel:g} relative, {floor:g}·max(1, |f|) absolute", style="dim"
+        f"\n           within {rel:g} relative, give or take what rounding moves a route",
+        style="dim",
     )
     return line
 

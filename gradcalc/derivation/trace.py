@@ -5,6 +5,7 @@ notes. The views (table, JSON, DOT, the worked derivation) read these; nothing h
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,11 @@ from gradcalc.doc.display import RichDisplay
 from gradcalc.functions.registry import Activation, Loss
 
 REL_TOL = 1e-6
-ABS_TOL = 1e-9  # times max(1, |f|): the rounding floor of a difference quotient in float64
+# Below the smallest normal float64 a number has fewer than 53 bits: only there do the routes
+# agree absolutely. Above it every comparison is relative, give or take what rounding can move
+# a route (the graph's cancelling paths, the finite difference's quotient), and a route held
+# back by that is named in a note.
+ABS_TOL = sys.float_info.min
 
 Row = tuple[float, ...]
 Matrix = tuple[Row, ...]
@@ -153,10 +158,16 @@ class NumericTrace:
 class Agreement:
     closed_form: bool | None  # graph vs closed form (None: no closed form, or graph unusable)
     numeric: bool | None  # graph (closed form if the graph is unusable) vs finite differences
+    # Every derivative rests on a route that resolves it (False: on none; None: not judged).
+    trusted: bool | None = None
 
     @property
     def ok(self) -> bool:
-        return self.closed_form is not False and self.numeric is not False
+        return (
+            self.closed_form is not False
+            and self.numeric is not False
+            and (self.trusted is not False)
+        )
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,10 @@ class PointTrace:
     kinks: tuple[KinkTrace, ...]
     agreement: Agreement
     notes: tuple[Note, ...]
+    # [output][input]: Σ over the paths of |product of partials|, and how far rounding can move
+    # the graph's sum of those paths (far more than REL_TOL of it where the paths cancel).
+    graph_spread: Matrix = ()
+    graph_rounding: Matrix = ()
 
     @property
     def parameter_gradients(self) -> dict[str, float | None]:
@@ -254,6 +269,7 @@ class DeriveTrace(RichDisplay):
         return Agreement(
             combine([p.agreement.closed_form for p in self.points]),
             combine([p.agreement.numeric for p in self.points]),
+            combine([p.agreement.trusted for p in self.points]),
         )
 
 
