@@ -81,7 +81,7 @@ def routes(point: PointTrace, i: int, j: int) -> Routes:
         rounding if usable else 0.0,
         closed,
         point.numeric.central[i][j],
-        point.numeric.floor(j),
+        point.numeric.floor(j, i),
     )
 
 

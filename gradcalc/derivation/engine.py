@@ -155,8 +155,7 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     hits = {j: s.kinks(values, j) for j in range(len(values))}
     forced = {j for j, found in hits.items() if found}
     error = _forward_errors(g)
-    noise = max(error[out] for out in outputs)
-    noise = noise if math.isfinite(noise) else 0.0
+    noise = tuple(error[out] if math.isfinite(error[out]) else 0.0 for out in outputs)
     numeric, one_sided = differences(s, values, f0, base, signature, forced, noise)
     numeric = with_param_differences(s, values, numeric, built)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -59,17 +60,20 @@ def differences(
     base: tuple[object, ...],
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
     forced: set[int],
-    noise: float = 0.0,
+    noise: Row = (),
 ) -> tuple[NumericTrace, list[int]]:
     """Central differences where the point's branch holds on both sides of a step; one-sided
     (second order) differences where no step keeps it, i.e. at a kink or a branch point.
-    ``noise`` bounds the rounding error of f near the point (ln(1 + e^x) at −40 is 0 ± ε)."""
+    ``noise`` bounds the rounding error of each f_i near the point (ln(1 + e^x) at −40 is
+    0 ± ε, not 0 ± ε·0)."""
+    noise = noise or (0.0,) * len(f0)
     m, n = len(f0), len(values)
     central: list[list[float | None]] = [[None] * n for _ in range(m)]
     left: list[list[float | None]] = [[None] * n for _ in range(m)]
     right: list[list[float | None]] = [[None] * n for _ in range(m)]
     steps = []
     floors = []
+    entry_floors: list[list[float]] = [[0.0] * n for _ in range(m)]
     unstable = []
     one_sided = []
     finite0 = _finite(f0)
@@ -78,7 +82,10 @@ def differences(
             _central(s, values, j, base, signature, noise) if finite0 and j not in forced else None
         )
         if found is not None:
-            h, quotient, floor = found
+            h, quotient, floor_row = found
+            for i in range(m):
+                entry_floors[i][j] = floor_row[i]
+            floor = max(floor_row, default=0.0)
             for i in range(m):
                 central[i][j] = quotient[i] if quotient is not None else None
             if quotient is None:
@@ -110,21 +117,24 @@ def differences(
         freeze(right),
         tuple(steps),
         floors=tuple(floors),
+        entry_floors=tuple(tuple(row) for row in entry_floors),
         unstable=tuple(unstable),
     )
     return trace, one_sided
 
 
 def _quotient(
-    s: Subject, values: list[float], j: int, h: float, noise: float = 0.0
-) -> tuple[Row, float] | None:
-    """The central difference quotient at step h, and its rounding floor 8·max(ε·|f|, noise)/h."""
+    s: Subject, values: list[float], j: int, h: float, noise: Row
+) -> tuple[Row, Row] | None:
+    """The central difference quotient at step h, and each output's rounding floor
+    8·max(ε·|f_i|, noise_i)/h."""
     lo = s.evaluate(shift(values, j, -h), s.params)
     hi = s.evaluate(shift(values, j, h), s.params)
     if not (_finite(lo) and _finite(hi)):
         return None
-    size = max(abs(v) for v in (*lo, *hi))
-    floor = 8 * max(EPS * size, noise) / h
+    floor = tuple(
+        8 * max(EPS * max(abs(a), abs(b)), e) / h for a, b, e in zip(lo, hi, noise, strict=True)
+    )
     return tuple((b - a) / (2 * h) for a, b in zip(lo, hi, strict=True)), floor
 
 
@@ -134,8 +144,8 @@ def _central(
     j: int,
     base: tuple[object, ...],
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
-    noise: float,
-) -> tuple[float, Row | None, float] | None:
+    noise: Row,
+) -> tuple[float, Row | None, Row] | None:
     """(h, quotient, floor) for the first step whose quotient a quarter of it confirms; the
     quotient is None when none does before the step runs out (the point is too close to a
     singularity, or the function varies on a scale float64 cannot step across). None when no
@@ -163,15 +173,17 @@ def _central(
         h /= 4
         if not _keeps_branch(values, j, h, base, signature):
             break
-    return first, None, 0.0
+    return first, None, (0.0,) * len(noise)
 
 
-def _confirms(a: tuple[Row, float], b: tuple[Row, float]) -> bool:
-    """Two difference quotients agree to REL_TOL, or within what rounding can move them."""
+def _confirms(a: tuple[Row, Row], b: tuple[Row, Row]) -> bool:
+    """Two difference quotients agree to REL_TOL/16, or within what rounding can move them."""
     (d, floor), (e, other) = a, b
+    # Truncation shrinks 16-fold from h to h/4, so their gap is 15/16 of h's own error: held to
+    # REL_TOL/16, the quotient kept is within REL_TOL of the derivative by a wide margin.
     return all(
-        abs(u - v) <= REL_TOL * max(abs(u), abs(v)) + floor + other
-        for u, v in zip(d, e, strict=True)
+        abs(u - v) <= REL_TOL / 16 * max(abs(u), abs(v)) + f + g
+        for u, v, f, g in zip(d, e, floor, other, strict=True)
     )
 
 
@@ -221,7 +233,7 @@ def _one_sided(
     f0: Row,
     side: float,
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
-    noise: float,
+    noise: Row,
 ) -> tuple[Row | None, float, float]:
     """(−3f₀ + 4f₁ − f₂)/2h on one side, its step, and its rounding floor 8·ε·max|f|/h."""
     h = first_step(values[j])
@@ -233,7 +245,8 @@ def _one_sided(
             row = tuple(
                 side * (-3 * a + 4 * b - c) / (2 * h) for a, b, c in zip(f0, f1, f2, strict=True)
             )
-            return row, h, 8 * max(EPS * max(abs(v) for v in (*f0, *f1, *f2)), noise) / h
+            size = max(abs(v) for v in (*f0, *f1, *f2))
+            return row, h, 8 * max(EPS * size, *noise) / h
         h /= 4
     return None, h, 0.0
 
@@ -250,4 +263,4 @@ def with_param_differences(
         hi = s.evaluate(values, {**s.params, key: value + h})[0]
         lo = s.evaluate(values, {**s.params, key: value - h})[0]
         result[key] = finite_or_none((hi - lo) / (2 * h))
-    return NumericTrace(numeric.central, numeric.left, numeric.right, numeric.steps, result)
+    return replace(numeric, params=result)

@@ -144,13 +144,19 @@ class NumericTrace:
     # Inputs where no step gave a stable central difference (the quotient kept changing as the
     # step shrank): the finite-difference route has no number there.
     unstable: tuple[int, ...] = ()
+    # [output][input]: the same floor for each output's own quotient (softmax's s₉₈ ≈ 5e−4 next
+    # to an s₁₀₀ ≈ 1 is resolved far below the column's floor); empty where one-sided.
+    entry_floors: Matrix = ()
 
     def method(self, j: int) -> str:
         if j in self.unstable:
             return "central"
         return "central" if any(row[j] is not None for row in self.central) else "one-sided"
 
-    def floor(self, j: int) -> float:
+    def floor(self, j: int, i: int | None = None) -> float:
+        """Input j's rounding floor: output i's own where known, else the column's largest."""
+        if i is not None and i < len(self.entry_floors) and self.entry_floors[i][j]:
+            return self.entry_floors[i][j]
         return self.floors[j] if j < len(self.floors) else 0.0
 
 
