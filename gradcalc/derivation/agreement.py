@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from gradcalc.derivation.subjects import short
 from gradcalc.derivation.trace import (
@@ -66,7 +67,7 @@ class Routes:
         """The resolving routes, when they agree with one another; else none."""
         found = self.resolved()
         values = list(found.values())
-        if all(close(a, b) for a in values for b in values):
+        if all(close(a, b) for a, b in pairwise(values)):
             return list(found)
         return []
 
@@ -101,14 +102,16 @@ def trusted_words(column: Sequence[Routes]) -> str:
     return f"trusted: {names[0]} alone, the only route that resolves it here"
 
 
-def check_agreement(point: PointTrace, numeric: NumericTrace, kinks: list[KinkTrace]) -> Agreement:
+def check_agreement(
+    table: Sequence[Sequence[Routes]], numeric: NumericTrace, kinks: list[KinkTrace]
+) -> Agreement:
+    """``table`` holds each derivative's routes, [output][input]."""
     by_input = {k.index: k for k in reversed(kinks)}
     closed_ok: list[bool] = []
     numeric_ok: list[bool] = []
     trusted: list[bool] = []
-    for i, row in enumerate(point.graph_jacobian):
-        for j in range(len(row)):
-            r = routes(point, i, j)
+    for i, row in enumerate(table):
+        for j, r in enumerate(row):
             slack = r.graph_rounding
             if r.graph is not None and r.closed is not None:
                 closed_ok.append(close(r.graph, r.closed, slack))
@@ -143,15 +146,14 @@ def check_agreement(point: PointTrace, numeric: NumericTrace, kinks: list[KinkTr
     )
 
 
-def unresolved(point: PointTrace) -> tuple[list[int], list[tuple[int, int]]]:
+def unresolved(table: Sequence[Sequence[Routes]]) -> tuple[list[int], list[tuple[int, int]]]:
     """The inputs whose finite difference, and the entries whose graph, disagree with another
     route only by what rounding can move them (σ'(50) ≈ 2e−22 next to σ = 1, one ulp of which a
     step of 6e−6 turns into 4e−11): they are set aside, and a note says so."""
     inputs: list[int] = []
     entries: list[tuple[int, int]] = []
-    for i, row in enumerate(point.graph_jacobian):
-        for j in range(len(row)):
-            r = routes(point, i, j)
+    for i, row in enumerate(table):
+        for j, r in enumerate(row):
             best = r.graph if r.graph_resolves or r.closed is None else r.closed
             if r.graph is not None and not r.graph_resolves and r.graph != r.closed:
                 entries.append((i, j))

@@ -136,7 +136,7 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
             f"{s.name} is {outputs[0].value} at x = {short(values[0])}: outside its domain "
             f"or beyond float64"
         )
-    graph, jac, spread, param_graph = _sweep(built)
+    graph, jac, param_graph = _sweep(built)
     f0 = s.evaluate(values, s.params)
     closed = s.closed(values) if s.closed else None
     param_closed = s.closed_params(values) if s.closed_params else None
@@ -165,7 +165,10 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
             kinks.extend(kink_trace(s, built, values, j, hit, numeric, jac) for hit in hits[j])
         elif s.record is None:
             kinks.append(kink_trace(s, built, values, j, None, numeric, jac))
-    rounding = tuple(_sweep_rounding(g, out, built.inputs, error) for out in outputs)
+    rules = _rounding_rules(g, error)
+    swept = [_sweep_rounding(g, out, built.inputs, rules) for out in outputs]
+    spread = tuple(size for size, _ in swept)
+    rounding = tuple(bound for _, bound in swept)
     point = PointTrace(
         at=tuple(values),
         value=f0,
@@ -182,21 +185,17 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
         graph_spread=spread,
         graph_rounding=rounding,
     )
-    reported = tuple(
-        tuple(_reported(routes(point, i, j)) for j in range(len(values)))
-        for i in range(len(outputs))
-    )
-    agreement = check_agreement(point, numeric, kinks)
+    table = [[routes(point, i, j) for j in range(len(values))] for i in range(len(outputs))]
+    reported = tuple(tuple(_reported(r) for r in row) for row in table)
+    agreement = check_agreement(table, numeric, kinks)
     agreement = param_agreement(agreement, param_graph, param_closed, numeric)
     notes = point_notes(s, values, graph, kinks, closed, built)
-    numeric_unresolved, graph_unresolved = unresolved(point)
+    numeric_unresolved, graph_unresolved = unresolved(table)
     for j in numeric_unresolved:
-        column = [routes(point, i, j) for i in range(len(outputs))]
-        name = built.inputs[j].name
-        words = trusted_words(column)
-        notes.append(numeric_note("numeric_floor", values, name, numeric, j, words))
+        words = trusted_words([row[j] for row in table])
+        notes.append(numeric_note("numeric_floor", values, built.inputs[j].name, numeric, j, words))
     for i, j in graph_unresolved:
-        notes.append(rounding_note(point, i, j, trusted_words([routes(point, i, j)])))
+        notes.append(rounding_note(point, i, j, trusted_words([table[i][j]])))
     for j in numeric.unstable:
         notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
     return replace(point, jacobian=reported, agreement=agreement, notes=tuple(notes))
@@ -223,36 +222,56 @@ def _forward_errors(g: Graph) -> dict[Node, float]:
 CONSTANT_PARTIALS = frozenset({"neg", "add", "sub", "sum", "abs", "max0", "select"})
 # Primitives whose partials are computed from their own value (∂e^a/∂a = e^a).
 OWN_VALUE_PARTIALS = frozenset({"exp", "pow"})
+Edges = list[tuple[Node, float]]
 
 
-def _sweep_rounding(g: Graph, out: Node, inputs: list[Node], error: dict[Node, float]) -> Row:
-    """For each input, how far rounding can move the sweep's ∂out/∂input: along every path, the
-    relative errors of its partials (their own rounding, and the errors of the values they are
-    computed from: ∂(n/x)/∂x = −(n/x)/x where n = e^x − 1 has cancelled) times the path's
-    |product|, plus the rounding of the sums."""
+def _rounding_rules(g: Graph, error: dict[Node, float]) -> dict[Node, tuple[float, Edges]]:
+    """Per node: the relative error of its partials (their own rounding, and the errors of the
+    values they are computed from: ∂(n/x)/∂x = −(n/x)/x where n = e^x − 1 has cancelled), and
+    its arguments with |partial|."""
 
     def relative(node: Node) -> float:
         e = error[node]
         return 0.0 if e == 0 else e / abs(node.value) if node.value else math.inf
 
-    order = g.sweep_order(out, include_consts=True)
-    spread = {node: 0.0 for node in order}
-    bound = {node: 0.0 for node in order}
-    spread[out] = 1.0
-    for node in order:
-        if not (spread[node] or bound[node]):
-            continue
+    rules = {}
+    for node in g.nodes:
         moved = 2 * EPS
         if node.prim not in CONSTANT_PARTIALS:
             moved += 2 * sum(relative(arg) for arg in node.args)
         if node.prim in OWN_VALUE_PARTIALS:
             moved += relative(node)
-        for arg, local in zip(node.args, node.local_partials(), strict=True):
-            if local == 0:
-                continue
-            spread[arg] += abs(local) * spread[node]
-            bound[arg] += abs(local) * (bound[node] + spread[node] * moved)
-    return tuple(bound.get(x, 0.0) + EPS * len(order) * spread.get(x, 0.0) for x in inputs)
+        edges = [
+            (arg, abs(local))
+            for arg, local in zip(node.args, node.local_partials(), strict=True)
+            if local != 0
+        ]
+        rules[node] = (moved, edges)
+    return rules
+
+
+def _sweep_rounding(
+    g: Graph, out: Node, inputs: list[Node], rules: dict[Node, tuple[float, Edges]]
+) -> tuple[Row, Row]:
+    """For each input, Σ over the paths to ``out`` of |product of partials| (the size of the
+    terms the sweep sums), and how far rounding can move ∂out/∂input: along every path, the
+    relative errors of its partials times the path's |product|, plus the rounding of the sums."""
+    order = g.sweep_order(out, include_consts=True)
+    spread = dict.fromkeys(order, 0.0)
+    bound = dict.fromkeys(order, 0.0)
+    spread[out] = 1.0
+    for node in order:
+        size, far = spread[node], bound[node]
+        if not (size or far):
+            continue
+        moved, edges = rules[node]
+        for arg, local in edges:
+            spread[arg] += local * size
+            bound[arg] += local * (far + size * moved)
+    sizes = tuple(spread.get(x, 0.0) for x in inputs)
+    return sizes, tuple(
+        bound.get(x, 0.0) + EPS * len(order) * v for x, v in zip(inputs, sizes, strict=True)
+    )
 
 
 def _reported(r: Routes) -> float | None:
@@ -263,7 +282,7 @@ def _reported(r: Routes) -> float | None:
     return r.closed if r.closed is not None else r.graph
 
 
-def _sweep(built: Built) -> tuple[GraphTrace, Matrix, Matrix, dict[str, float]]:
+def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
     g, outputs = built.graph, built.outputs
     differentiated = [*built.inputs, *built.learnable.values()]
     adjoints: dict[Node, list[float]] = {node: [] for node in g.nodes}
@@ -286,7 +305,6 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, Matrix, dict[str, float]]:
     }
     sweeps = []
     jacobian = []
-    spread = []
     param_graph: dict[str, float] = {}
     paths: list[PathSet] = []
     out_of_range: dict[tuple[str, str], None] = {}
@@ -297,7 +315,6 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, Matrix, dict[str, float]]:
         for node in g.nodes:
             adjoints[node].append(node.adjoint)
         jacobian.append(tuple(x.adjoint for x in built.inputs))
-        spread.append(tuple(x.spread for x in built.inputs))
         rows = []
         for node in g.sweep_order(out):
             terms = tuple(
@@ -344,7 +361,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, Matrix, dict[str, float]]:
         non_finite=non_finite,
         out_of_range=tuple(out_of_range),
     )
-    return trace, tuple(jacobian), tuple(spread), param_graph
+    return trace, tuple(jacobian), param_graph
 
 
 def _paths(g: Graph, src: Node, dst: Node) -> PathSet:

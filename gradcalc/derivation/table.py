@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.json import JSON_SWEEPS
 from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
@@ -158,7 +159,8 @@ def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
         table.add_row(name, *(num(a) for a in adjoints))
     title = "Reverse sweeps, one per output (adjoints, output to inputs)"
     if len(graph.outputs) > len(shown):
-        title += f"; the first {len(shown)} of {len(graph.outputs)} outputs (--format json: all)"
+        more = "all" if len(graph.outputs) <= JSON_SWEEPS else f"the first {JSON_SWEEPS}"
+        title += f"; the first {len(shown)} of {len(graph.outputs)} outputs (--format json: {more})"
     return _titled(title, table)
 
 

@@ -27,10 +27,6 @@ class Node:
     extra: dict[str, Any] = field(default_factory=dict)
     # The adjoint with its exponent kept apart; ``adjoint`` is it rounded to float64.
     wide_adjoint: Wide = ZERO
-    # Σ over the paths to the output of |product of partials|: the size of the terms the adjoint
-    # sums. Far above |adjoint|, the paths cancel and rounding decides the last digits.
-    spread: float = 0.0
-    wide_spread: Wide = ZERO
     # A node's value never changes once added, so neither do its partials: computed once.
     _partials: tuple[Wide, ...] | None = field(default=None, repr=False, compare=False)
 
@@ -251,8 +247,7 @@ class Graph:
         return [edge for node in self.nodes for edge in in_edges(node)]
 
     def backward(self, output: Node) -> list[tuple[Node, Node]]:
-        """Set every node's adjoint to ∂output/∂node (0 for nodes output does not use), and its
-        spread to the sum of the paths' absolute values.
+        """Set every node's adjoint to ∂output/∂node (0 for nodes output does not use).
 
         The sweep multiplies in Wide, so a path whose partial or product leaves float64 on the
         way is still counted. Returns those edges (src, dst): in plain float64 arithmetic the
@@ -260,8 +255,8 @@ class Graph:
         """
         self._check(output)
         for node in self.nodes:
-            node.wide_adjoint = node.wide_spread = ZERO
-        output.wide_adjoint = output.wide_spread = ONE
+            node.wide_adjoint = ZERO
+        output.wide_adjoint = ONE
         lost: list[tuple[Node, Node]] = []
         for node in self.sweep_order(output, include_consts=True):
             for arg, local in zip(node.args, node.wide_partials(), strict=True):
@@ -269,10 +264,8 @@ class Graph:
                 if not arg.is_const and (local.leaves_float64() or term.leaves_float64()):
                     lost.append((arg, node))
                 arg.wide_adjoint = arg.wide_adjoint + term
-                arg.wide_spread = arg.wide_spread + abs(local) * node.wide_spread
         for node in self.nodes:
             node.adjoint = float(node.wide_adjoint)
-            node.spread = float(node.wide_spread)
         return lost
 
     def sweep_order(self, output: Node, include_consts: bool = False) -> list[Node]:

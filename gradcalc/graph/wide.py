@@ -49,9 +49,6 @@ class Wide:
     def __neg__(self) -> Wide:
         return Wide(-self.m, self.e)
 
-    def __abs__(self) -> Wide:
-        return Wide(abs(self.m), self.e)
-
     def __add__(self, other: Wide | float) -> Wide:
         a, b = self, Wide.of(other)
         if b.m == 0:
