@@ -63,8 +63,22 @@ class Routes:
             found["the finite difference"] = self.numeric
         return found
 
+    @property
+    def outvoted(self) -> bool:
+        """The finite difference resolves a number the graph and the closed form, two
+        independent routes that agree, both contradict (cosine at a = (0, 0, 2e-39): the
+        function varies on a scale of 2e-39, where 1 − cos rounds to 1, so no step sees it)."""
+        if self.numeric is None or self.graph is None or self.closed is None:
+            return False
+        if not (self.graph_resolves and close(self.graph, self.closed, self.graph_rounding)):
+            return False
+        within = abs(self.graph - self.numeric) <= self.numeric_floor
+        return not (within or close(self.graph, self.numeric, self.graph_rounding))
+
     def trusted(self) -> list[str]:
         """The resolving routes, when they agree with one another; else none."""
+        if self.outvoted:
+            return ["the graph", "the closed form"]
         found = self.resolved()
         values = list(found.values())
         if all(close(a, b) for a, b in pairwise(values)):
@@ -110,6 +124,7 @@ def check_agreement(
     closed_ok: list[bool] = []
     numeric_ok: list[bool] = []
     trusted: list[bool] = []
+    outvoted: list[bool] = []
     for i, row in enumerate(table):
         for j, r in enumerate(row):
             slack = r.graph_rounding
@@ -121,6 +136,7 @@ def check_agreement(
             if r.numeric is not None:
                 within = abs(best - r.numeric) <= r.numeric_floor  # below what h can resolve
                 numeric_ok.append(close(best, r.numeric, slack) or within)
+                outvoted.append(numeric_ok[-1] or r.outvoted)
                 trusted.append(bool(r.trusted()))
                 continue
             if j in numeric.unstable or (r.graph is None and r.closed is None):
@@ -143,7 +159,13 @@ def check_agreement(
         all(closed_ok) if closed_ok else None,
         all(numeric_ok) if numeric_ok else None,
         all(trusted) if trusted else None,
+        outvoted=not all(numeric_ok) and bool(outvoted) and all(outvoted),
     )
+
+
+def outvoted(table: Sequence[Sequence[Routes]]) -> list[int]:
+    """The inputs whose finite difference the graph and the closed form outvote."""
+    return [j for j in range(len(table[0])) if any(row[j].outvoted for row in table)]
 
 
 def unresolved(table: Sequence[Sequence[Routes]]) -> tuple[list[int], list[tuple[int, int]]]:
@@ -159,7 +181,8 @@ def unresolved(table: Sequence[Sequence[Routes]]) -> tuple[list[int], list[tuple
                 entries.append((i, j))
             if best is None or r.numeric is None or j in inputs:
                 continue
-            if not close(best, r.numeric, r.graph_rounding) and not r.numeric_resolves:
+            unheard = not close(best, r.numeric, r.graph_rounding) and not r.outvoted
+            if unheard and not r.numeric_resolves:
                 inputs.append(j)
     return inputs, entries
 
@@ -179,7 +202,7 @@ def param_agreement(
             closed_ok = (closed_ok is not False) and close(g, closed[key])
         if numeric.params.get(key) is not None:
             numeric_ok = (numeric_ok is not False) and close(g, numeric.params[key])
-    return Agreement(closed_ok, numeric_ok, agreement.trusted)
+    return Agreement(closed_ok, numeric_ok, agreement.trusted, agreement.outvoted)
 
 
 def largest_gap(

@@ -10,20 +10,22 @@ here prints.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from gradcalc.derivation.agreement import (
     Routes,
     check_agreement,
     largest_gap,
+    outvoted,
     param_agreement,
     routes,
     trusted_words,
     unresolved,
 )
 from gradcalc.derivation.kinks import kink_trace
-from gradcalc.derivation.notes import numeric_note, point_notes, rounding_note
+from gradcalc.derivation.notes import numeric_note, outvoted_note, point_notes, rounding_note
 from gradcalc.derivation.numeric import (
     EPS,
     branch_mask,
@@ -60,7 +62,7 @@ from gradcalc.derivation.trace import (
     SweepTerm,
 )
 from gradcalc.graph import Graph, Node, PathLimitExceeded
-from gradcalc.graph.wide import ONE
+from gradcalc.graph.wide import ONE, Wide
 
 PATH_LIMIT = 64  # paths listed per input; the sweep's adjoint is their full sum either way
 PATH_INPUTS = 3  # paths are listed for graphs with one output and at most this many inputs
@@ -155,7 +157,14 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     hits = {j: s.kinks(values, j) for j in range(len(values))}
     forced = {j for j, found in hits.items() if found}
     error = _forward_errors(g)
-    noise = tuple(error[out] if math.isfinite(error[out]) else 0.0 for out in outputs)
+    # f's own rounding, and what a relative ε in each input moves it by: an evaluation that
+    # shifts by another input (softmax's z − max z at (129, 6e-8)) rounds the step itself.
+    noise = tuple(
+        _finite_or_zero(
+            error[out] + EPS * sum(abs(x * d) for x, d in zip(values, row, strict=True))
+        )
+        for out, row in zip(outputs, jac, strict=True)
+    )
     numeric, one_sided = differences(s, values, f0, base, signature, forced, noise)
     numeric = with_param_differences(s, values, numeric, built)
 
@@ -190,6 +199,8 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     agreement = check_agreement(table, numeric, kinks)
     agreement = param_agreement(agreement, param_graph, param_closed, numeric)
     notes = point_notes(s, values, graph, kinks, closed, built)
+    for j in outvoted(table):
+        notes.append(outvoted_note(values, built.inputs[j].name, numeric, j))
     numeric_unresolved, graph_unresolved = unresolved(table)
     for j in numeric_unresolved:
         words = trusted_words([row[j] for row in table])
@@ -222,7 +233,7 @@ def _forward_errors(g: Graph) -> dict[Node, float]:
 CONSTANT_PARTIALS = frozenset({"neg", "add", "sub", "sum", "abs", "max0", "select"})
 # Primitives whose partials are computed from their own value (∂e^a/∂a = e^a).
 OWN_VALUE_PARTIALS = frozenset({"exp", "pow"})
-Edges = list[tuple[Node, float]]
+Edges = list[tuple[Node, float, Wide]]  # (argument, |partial| in float64 and in Wide)
 
 
 def _rounding_rules(g: Graph, error: dict[Node, float]) -> dict[Node, tuple[float, Edges]]:
@@ -241,10 +252,10 @@ def _rounding_rules(g: Graph, error: dict[Node, float]) -> dict[Node, tuple[floa
             moved += 2 * sum(relative(arg) for arg in node.args)
         if node.prim in OWN_VALUE_PARTIALS:
             moved += relative(node)
-        edges = [
-            (arg, abs(local))
-            for arg, local in zip(node.args, node.local_partials(), strict=True)
-            if local != 0
+        edges: Edges = [
+            (arg, float(size), size)
+            for arg, local in zip(node.args, node.wide_partials(), strict=True)
+            if (size := Wide(abs(local.m), local.e))
         ]
         rules[node] = (moved, edges)
     return rules
@@ -257,21 +268,40 @@ def _sweep_rounding(
     terms the sweep sums), and how far rounding can move ∂out/∂input: along every path, the
     relative errors of its partials times the path's |product|, plus the rounding of the sums."""
     order = g.sweep_order(out, include_consts=True)
-    spread = dict.fromkeys(order, 0.0)
-    bound = dict.fromkeys(order, 0.0)
-    spread[out] = 1.0
+    found = _rounding_sweep(order, out, rules, float)
+    if not all(math.isfinite(v) for pair in found.values() for v in pair):
+        # A partial past float64 on the way (1/a at a = 5e-324): the exponent kept apart.
+        found = _rounding_sweep(order, out, rules, Wide.of)
+    pairs = [found.get(x, (0.0, 0.0)) for x in inputs]
+    sizes = tuple(float(size) for size, _ in pairs)
+    return sizes, tuple(
+        float(far) + EPS * len(order) * size for (_, far), size in zip(pairs, sizes, strict=True)
+    )
+
+
+def _rounding_sweep(
+    order: list[Node],
+    out: Node,
+    rules: dict[Node, tuple[float, Edges]],
+    number: Callable[[float], Any],
+) -> dict[Node, tuple[Any, Any]]:
+    spread = {node: number(0.0) for node in order}
+    bound = {node: number(0.0) for node in order}
+    spread[out] = number(1.0)
     for node in order:
         size, far = spread[node], bound[node]
         if not (size or far):
             continue
         moved, edges = rules[node]
-        for arg, local in edges:
-            spread[arg] += local * size
-            bound[arg] += local * (far + size * moved)
-    sizes = tuple(spread.get(x, 0.0) for x in inputs)
-    return sizes, tuple(
-        bound.get(x, 0.0) + EPS * len(order) * v for x, v in zip(inputs, sizes, strict=True)
-    )
+        for arg, plain, wide in edges:
+            local = plain if number is float else wide
+            spread[arg] = spread[arg] + local * size
+            bound[arg] = bound[arg] + local * (far + size * moved)
+    return {node: (spread[node], bound[node]) for node in order}
+
+
+def _finite_or_zero(v: float) -> float:
+    return v if math.isfinite(v) else 0.0
 
 
 def _reported(r: Routes) -> float | None:

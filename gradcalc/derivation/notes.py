@@ -53,6 +53,10 @@ TEMPLATES: dict[str, str] = {
     "numeric_floor": "at {point} the finite difference in {input} cannot resolve the derivative: "
     "rounding alone moves its quotient by up to {floor} at the step {step}, so it confirms "
     "nothing there; {trusted}",
+    "numeric_outvoted": "at {point} the finite difference in {input} gives {numeric} at the "
+    "step {step}, which the graph and the closed form both contradict: the function varies "
+    "on a scale the step cannot follow there, or its value is rounded more than its "
+    "derivative; {trusted}",
     # the graph's paths cancel below what rounding moves (a formula such as (e^x − 1)/x at 1e-9)
     "graph_rounding": "at {point} the paths from {input} to {output} cancel: terms of size "
     "{spread} sum to {adjoint}, which rounding can move by up to {rounding}, so the graph "
@@ -91,6 +95,16 @@ def numeric_note(
         "step": numeric.steps[j],
     }
     return Note(kind, values=found, words={"input": name, "trusted": trusted})
+
+
+def outvoted_note(values: Sequence[float], name: str, numeric: NumericTrace, j: int) -> Note:
+    found: dict[str, float | tuple[float, ...] | None] = {
+        "point": tuple(values),
+        "numeric": numeric.central[0][j],
+        "step": numeric.steps[j],
+    }
+    trusted = "trusted: the graph and the closed form, independent routes that agree"
+    return Note("numeric_outvoted", values=found, words={"input": name, "trusted": trusted})
 
 
 def rounding_note(point: PointTrace, i: int, j: int, trusted: str) -> Note:

@@ -21,6 +21,7 @@ from gradcalc.derivation.trace import (
 from gradcalc.graph import Graph, Node
 
 EPS = float(np.finfo(float).eps)
+SUBNORMAL = 5e-324  # the least any rounding of f can be off by
 STEP = EPS ** (1 / 3)  # the step that balances truncation and rounding
 MAX_SHRINKS = 12  # quarterings of the step before a branch point counts as reached
 BRANCHING = ("abs", "max0", "select")
@@ -127,15 +128,23 @@ def _quotient(
     s: Subject, values: list[float], j: int, h: float, noise: Row
 ) -> tuple[Row, Row] | None:
     """The central difference quotient at step h, and each output's rounding floor
-    8·max(ε·|f_i|, noise_i)/h."""
-    lo = s.evaluate(shift(values, j, -h), s.params)
-    hi = s.evaluate(shift(values, j, h), s.params)
-    if not (_finite(lo) and _finite(hi)):
+    8·max(ε·|f_i|, noise_i)/h. None where the step has underflowed (x = 2e-313)."""
+    if not h > 0:
+        return None
+    # A step that x ± h keep exactly (0.5 + 6e-6 is not 6e-6 past 0.5): else the two points are
+    # not symmetric about x, and the quotient is the slope at their midpoint.
+    x = values[j]
+    h = ((x + h) - x) or h
+    lo_point, hi_point = shift(values, j, -h), shift(values, j, h)
+    width = hi_point[j] - lo_point[j]
+    lo, hi = s.evaluate(lo_point, s.params), s.evaluate(hi_point, s.params)
+    if not (width > 0 and _finite(lo) and _finite(hi)):
         return None
     floor = tuple(
-        8 * max(EPS * max(abs(a), abs(b)), e) / h for a, b, e in zip(lo, hi, noise, strict=True)
+        8 * max(EPS * max(abs(a), abs(b)), e, SUBNORMAL) / h
+        for a, b, e in zip(lo, hi, noise, strict=True)
     )
-    return tuple((b - a) / (2 * h) for a, b in zip(lo, hi, strict=True)), floor
+    return tuple((b - a) / width for a, b in zip(lo, hi, strict=True)), floor
 
 
 def _central(
@@ -146,7 +155,8 @@ def _central(
     signature: Callable[[Sequence[float]], tuple[object, ...] | None],
     noise: Row,
 ) -> tuple[float, Row | None, Row] | None:
-    """(h, quotient, floor) for the first step whose quotient a quarter of it confirms; the
+    """(h, quotient, floors) for the first step whose quotient a quarter of it confirms (the
+    floors: rounding's, and the gap to that quarter step's quotient); the
     quotient is None when none does before the step runs out (the point is too close to a
     singularity, or the function varies on a scale float64 cannot step across). None when no
     step keeps the point's branch (a kink): then one-sided differences are taken."""
@@ -154,7 +164,8 @@ def _central(
     if h is None:
         return None
     first = h
-    relative = STEP * abs(values[j])
+    # x's own scale, or, at x = 0, the point's (cosine at a = (0, 4e-90) varies on 4e-90).
+    relative = STEP * (abs(values[j]) or max(abs(v) for v in values))
     if 0 < relative < h / 4 and _keeps_branch(values, j, relative, base, signature):
         # |x| ≪ 1: a function whose scale is x's own (cosine of tiny vectors) is flat across an
         # absolute step. If a step relative to x tells another story, follow that one.
@@ -169,7 +180,9 @@ def _central(
         if at_h is None or at_quarter is None:
             break
         if _confirms(at_h, at_quarter):
-            return h, at_h[0], at_h[1]
+            # The gap to the quarter step is 15/16 of h's truncation error: part of the floor.
+            gaps = (abs(u - v) for u, v in zip(at_h[0], at_quarter[0], strict=True))
+            return h, at_h[0], tuple(f + gap for f, gap in zip(at_h[1], gaps, strict=True))
         h /= 4
         if not _keeps_branch(values, j, h, base, signature):
             break
@@ -238,6 +251,9 @@ def _one_sided(
     """(−3f₀ + 4f₁ − f₂)/2h on one side, its step, and its rounding floor 8·ε·max|f|/h."""
     h = first_step(values[j])
     for _ in range(MAX_SHRINKS):
+        h = abs((values[j] + side * h) - values[j]) or h  # x + h and x + 2h exact, as above
+        if not h > 0:
+            break
         p1, p2 = shift(values, j, side * h), shift(values, j, 2 * side * h)
         f1, f2 = s.evaluate(p1, s.params), s.evaluate(p2, s.params)
         sig = signature(p1)
@@ -246,7 +262,7 @@ def _one_sided(
                 side * (-3 * a + 4 * b - c) / (2 * h) for a, b, c in zip(f0, f1, f2, strict=True)
             )
             size = max(abs(v) for v in (*f0, *f1, *f2))
-            return row, h, 8 * max(EPS * size, *noise) / h
+            return row, h, 8 * max(EPS * size, *noise, SUBNORMAL) / h
         h /= 4
     return None, h, 0.0
 

@@ -646,6 +646,11 @@ class _Builder:
         )
         if len(routes) < 2:
             text = "There is no second route to compare with here (see the notes)."
+        elif agreement.ok and agreement.numeric is False:
+            text = (
+                f"The graph and the closed form agree, {within}; the finite difference "
+                "disagrees with both and is outvoted (see the notes)."
+            )
         elif agreement.ok:
             listed = ", ".join(routes[:-1])
             text = f"{listed[0].upper()}{listed[1:]} and {routes[-1]} agree, {within}."

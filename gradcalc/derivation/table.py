@@ -311,6 +311,9 @@ def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
     line = Text("agreement  ", style="bold")
     if len(routes) < 2:
         line.append("no second route to compare with here (see the notes)", style="yellow")
+    elif agreement.ok and agreement.numeric is False:
+        line.append("graph and closed form agree; the finite difference is outvoted", style="green")
+        line.append(" (see the notes)", style="yellow")
     elif agreement.ok:
         line.append(f"{', '.join(routes[:-1])} and {routes[-1]} agree", style="green")
         if not graph_usable:

@@ -166,14 +166,13 @@ class Agreement:
     numeric: bool | None  # graph (closed form if the graph is unusable) vs finite differences
     # Every derivative rests on a route that resolves it (False: on none; None: not judged).
     trusted: bool | None = None
+    # Where the finite difference disagrees, the graph and the closed form agree against it.
+    outvoted: bool = False
 
     @property
     def ok(self) -> bool:
-        return (
-            self.closed_form is not False
-            and self.numeric is not False
-            and (self.trusted is not False)
-        )
+        numeric = self.numeric is not False or self.outvoted
+        return self.closed_form is not False and numeric and self.trusted is not False
 
 
 @dataclass(frozen=True)
@@ -276,6 +275,8 @@ class DeriveTrace(RichDisplay):
             combine([p.agreement.closed_form for p in self.points]),
             combine([p.agreement.numeric for p in self.points]),
             combine([p.agreement.trusted for p in self.points]),
+            all(p.agreement.numeric is not False or p.agreement.outvoted for p in self.points)
+            and any(p.agreement.outvoted for p in self.points),
         )
 
 
