@@ -636,6 +636,23 @@ def _wide(tmp_path: Path, n_in: int, n_hidden: int) -> str:
     return str(cfg)
 
 
+def test_a_far_step_of_a_long_run_is_refused_up_front_by_its_work(run_cli, tmp_path) -> None:
+    """The same bound as step's (gradcalc/limits.py MAX_WORK), on the steps run to grade: the
+    last one answered."""
+    cfg = _wide(tmp_path, 1000, 100)
+    start = time.perf_counter()
+    far = run_cli(
+        ["check", cfg, "-", "--steps", "1000000"],
+        input="step: 1000000\nloss: 0.12345678901234567\n",
+    )
+    _refused(far, "1,000,000 steps ×", "operations; a run may take at most")
+    near = run_cli(
+        ["check", cfg, "-", "--steps", "1000000"], input="step: 2\nloss: 0.12345678901234567\n"
+    )
+    assert near.exit_code == 1, near.output  # graded: the loss is wrong
+    assert time.perf_counter() - start < 30
+
+
 def test_a_template_for_a_wide_network_is_small_and_loads_back(run_cli, tmp_path) -> None:
     """A row of 1,000 cells names its first two and its last in the comment, not all."""
     cfg = _wide(tmp_path, 1000, 100)

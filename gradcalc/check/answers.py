@@ -77,6 +77,9 @@ class Answers:
     final: dict[Key, np.ndarray] = field(default_factory=dict)
     # A contract document's `round: N`: it was written by `gradcalc step --round N`.
     round_to: int | None = None
+    # The decimals each answer is written with (from its text), NaN where not answered: keyed
+    # like `steps`, the final pass under step None.
+    places: dict[int | None, dict[Key, np.ndarray]] = field(default_factory=dict)
 
     def digits_written(self) -> tuple[int, int] | None:
         """The most common count of decimals, and of significant figures, among the answers as
@@ -97,6 +100,18 @@ class Answers:
         if not decimals:
             return None
         return decimals.most_common(1)[0][0], figures.most_common(1)[0][0]
+
+    def typical_places(self) -> int | None:
+        """The count of decimals most answers are written with (the larger on a tie)."""
+        counts: dict[int, int] = {}
+        for block in self.places.values():
+            for places in block.values():
+                finite = places[np.isfinite(places)].astype(int)
+                for n, c in zip(*np.unique(finite, return_counts=True), strict=True):
+                    counts[int(n)] = counts.get(int(n), 0) + int(c)
+        if not counts:
+            return None
+        return max(counts, key=lambda n: (counts[n], n))
 
     def answered(self) -> int:
         blocks = [*self.steps.values(), self.final]
@@ -208,6 +223,7 @@ class _Reader:
     def __init__(self, doc: Doc, shape: Shape, steps: int, run: Run | None = None) -> None:
         self.doc, self.shape, self.steps, self.run = doc, shape, steps, run
         self.out = Answers(doc.source)
+        self._places: list[float] = []  # the written decimals of each number read, in order
 
     def read(self) -> Answers:
         doc, data = self.doc, self.doc.data
@@ -288,6 +304,7 @@ class _Reader:
             if final.get(q) is not None:
                 key: Key = (q, None)
                 self.out.final[key] = self._cells(final[q], ("final", q), key)
+                self.out.places.setdefault(None, {})[key] = self._taken(self.out.final[key])
 
     def _run(self, data: dict[str, Any], run: Run) -> None:
         """Refuse a document made by another run than the one graded (see Run)."""
@@ -388,6 +405,7 @@ class _Reader:
         if initial.get("output") is not None:
             key: Key = ("output", None)
             theirs = self._cells(initial["output"], ("initial", "output"), key)
+            self._places.clear()  # read to be compared, not graded
             if not np.allclose(theirs, output, rtol=1e-9, atol=1e-12, equal_nan=True):
                 at = np.unravel_index(np.argmax(np.abs(theirs - output)), output.shape)
                 raise self.doc.error(
@@ -422,6 +440,7 @@ class _Reader:
             raise doc.error((*path, "step"), f"step {step} is answered twice")
         answers: dict[Key, np.ndarray] = {}
         self.out.steps[step] = answers
+        self._step = step
         for q in COST_QUANTITIES:
             if q == "losses" and not self.shape.batch and q in block:
                 raise doc.error(
@@ -431,6 +450,7 @@ class _Reader:
             if block.get(q) is not None:
                 key: Key = (q, None)
                 answers[key] = self._cells(block[q], (*path, q), key)
+                self.out.places.setdefault(step, {})[key] = self._taken(answers[key])
         for q in (*LAYER_QUANTITIES, *PARAM_QUANTITIES):
             by_layer = block.get(q)
             if by_layer is None:
@@ -470,6 +490,14 @@ class _Reader:
         if key in answers:
             raise self.doc.error(path, f"layer {key[1]}'s {key[0]} is answered twice")
         answers[key] = self._cells(value, path, key)
+        self.out.places.setdefault(self._step, {})[key] = self._taken(answers[key])
+
+    def _taken(self, values: np.ndarray) -> np.ndarray:
+        """The written decimals of the numbers just read into `values`, in its shape."""
+        n = values.size
+        places = np.array(self._places[-n:] if n else [], dtype=float).reshape(values.shape)
+        self._places.clear()
+        return places
 
     def _layer(self, name: Any, path: KeyPath) -> int:
         L = self.shape.L
@@ -522,14 +550,19 @@ class _Reader:
             value, path, rows, width, "unit j", f"w^{l}_jk for k = 1..{width}", transpose_hint=True
         )
 
-    def number(self, value: Any, path: KeyPath) -> float:
+    def number(self, value: Any, path: KeyPath, text: str | None = None) -> float:
         if value is None:
+            self._places.append(np.nan)
             return float("nan")
         if isinstance(value, str):
-            text = ascii_number(value)
-            if text is not None:
-                value = float(text)
-        return number(self.doc, value, path)
+            written = ascii_number(value)  # a number as gradcalc prints it: −0.240, 1.2×10⁻⁵
+            if written is not None:
+                value, text = float(written), written
+        out = number(self.doc, value, path)
+        if text is None:
+            text = value if isinstance(value, str) else self.doc.texts.get(path, repr(value))
+        self._places.append(written_decimals(text))
+        return out
 
     def _vector(self, value: Any, path: KeyPath, n: int, what: str) -> np.ndarray:
         if not isinstance(value, list):
@@ -540,7 +573,10 @@ class _Reader:
             )
         if len(value) != n:
             raise self.doc.error(path, f"expected {n} numbers ({what}), got {len(value)}")
-        return np.array([self.number(v, (*path, i)) for i, v in enumerate(value)], dtype=float)
+        texts: list[str | None] = getattr(value, "texts", None) or [None] * n
+        return np.array(
+            [self.number(v, (*path, i), texts[i]) for i, v in enumerate(value)], dtype=float
+        )
 
     def _matrix(
         self,
@@ -577,6 +613,7 @@ class _Reader:
         for i, row in enumerate(value):
             if row is None:
                 out[i] = np.nan
+                self._places += [np.nan] * width
                 continue
             out[i] = self._vector(row, (*path, i), width, what)
         return out
@@ -643,6 +680,26 @@ def _is_number(value: Any) -> TypeGuard[float]:
 
 def _same(a: float, b: float, rtol: float = 1e-12) -> bool:
     return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-300)
+
+
+def written_decimals(text: str) -> float:
+    """How many decimals a number is written with: 0.550 → 3, 12 → 0, 2.5e-3 → 4, 1.2×10⁻⁵ → 6
+    (negative for a coarser last place: 3e2 → −2); NaN for text that is not a number."""
+    text = text.strip().replace("_", "").replace("\u2212", "-").replace("\u2009", "")
+    mantissa, times, power = text.partition("×10")
+    if times:
+        power = power.translate(_SUPERSCRIPTS)
+    else:
+        mantissa, _, power = text.lower().partition("e")
+    digits = mantissa.lstrip("+-")
+    whole, _, frac = digits.partition(".")
+    if not (whole + frac).isdigit() or not (whole + frac).isascii():
+        return float("nan")
+    try:
+        exponent = int(power) if power else 0
+    except ValueError:
+        return float("nan")
+    return float(len(frac) - exponent)
 
 
 def _dashed(sizes: Any) -> str:

@@ -11,14 +11,17 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    check_indent,
     check_output,
     color_option,
     complete_example,
     complete_path,
     emit,
     force_option,
+    indent_option,
     learning_rate_option,
     optimizer_option,
+    reindent,
     steps_option,
 )
 from gradcalc.errors import GradcalcError
@@ -45,7 +48,8 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "example",
     metavar="NAME",
     shell_complete=complete_example,
-    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`).",
+    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`); "
+    "with no ANSWERS, grade the bundled answer sheet NAME against its config.",
 )
 @click.option(
     "--template",
@@ -108,6 +112,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "--points",
     "points_file",
     metavar="FILE",
+    shell_complete=complete_path,
     help="YAML: points per cell of each quantity group (e.g. delta: 2); others count 1.",
 )
 @click.option(
@@ -118,6 +123,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
 @force_option
+@indent_option
 @color_option
 @click.pass_context
 def command(
@@ -139,6 +145,7 @@ def command(
     points_file: str | None,
     output: str | None,
     force: bool,
+    indent: int | None,
     color: str,
 ) -> None:
     """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
@@ -158,6 +165,12 @@ def command(
 
     if example is not None and answers is None:
         config, answers = None, config  # the one positional argument is the answers
+    bundled_sheet = None
+    if example is not None and answers is None and not template:
+        from gradcalc.step import examples
+
+        example, bundled_sheet = examples.find_answers(example)  # a bundled answer sheet
+        answers = str(bundled_sheet)
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
@@ -169,6 +182,7 @@ def command(
         )
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
+    check_indent(indent, fmt, "json", "gradescope")
     if decimals is not None and sig_figs is not None:
         raise click.UsageError("give --decimals or --sig-figs, not both")
     if output == "-":
@@ -207,7 +221,13 @@ def command(
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
     points = answers_mod.load_points(points_file) if points_file else {}
     assert answers is not None
-    sheet = answers_mod.load(answers, shape, n_steps, answers_mod.Run.of(spec, n_steps))
+    run = answers_mod.Run.of(spec, n_steps)
+    if bundled_sheet is not None:
+        text = bundled_sheet.read_text(encoding="utf-8")
+        name = f"answers/{bundled_sheet.name}"
+        sheet = answers_mod.load_text(text, name, shape, n_steps, run)
+    else:
+        sheet = answers_mod.load(answers, shape, n_steps, run)
 
     from gradcalc.check.grade import Options, grade
 
@@ -240,8 +260,8 @@ def command(
 
     writers: dict[str, Callable[[Report], View]] = {
         "table": lambda r: lambda con: views.render_table(r, con),
-        "json": views.render_json,
-        "gradescope": views.render_gradescope,
+        "json": lambda r: reindent(views.render_json(r), indent),
+        "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
     }
     emit(writers[fmt](report), output, color, force)
     if not report.passed:
@@ -257,6 +277,7 @@ def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
     of --require-all over many steps, or the traces of the steps graded (every step up to the
     last one graded when the sheet was rounded: the drift bound runs through all of them)."""
     from gradcalc.check.answers import sheet_cells
+    from gradcalc.check.grade import read_rounded
     from gradcalc.check.recompute import step_bytes
     from gradcalc.cli.step import _bytes
     from gradcalc.limits import MAX_HELD_BYTES
@@ -270,7 +291,7 @@ def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
                 "(--steps N), or only the cells answered (without --require-all)"
             )
     per_step = step_bytes(spec)
-    rounded = options.decimals is not None or options.sig_figs is not None
+    rounded = read_rounded(options, sheet)
     kept = last if rounded or options.require_all else len(sheet.steps)
     factor = 4 if rounded else 1  # the exact and the rounded traces and two drift bounds
     held = kept * per_step * factor
@@ -279,7 +300,11 @@ def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
         raise GradcalcError(
             f"grading {what} would hold about {_bytes(held)} ({kept:,} steps × "
             f"{_bytes(per_step * factor)}); refusing. Grade fewer steps at a time"
-            + (" or without --decimals/--sig-figs" if rounded else "")
+            + (
+                ", or answers at full precision (a rounded sheet is bounded step by step)"
+                if rounded
+                else ""
+            )
         )
 
 
