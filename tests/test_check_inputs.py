@@ -73,6 +73,17 @@ def test_a_json_file_is_strict_json(run_cli, tmp_path, text, line, message) -> N
         assert "write null for a cell left unanswered" in error
 
 
+@pytest.mark.parametrize("value", ["NaN", "nan", "-Infinity", "inf", "∞", "−∞", "'NaN'"])
+def test_a_non_finite_answer_in_yaml_says_what_to_write(run_cli, value) -> None:
+    """float() reads "NaN", so the hint used to be "remove the quotes", where there are none."""
+    error = _refused(
+        run_cli(["check", SHEET, "-"], input=f"loss: {value}\n"),
+        "line 1: loss: expected a finite number",
+        "(write null for a cell left unanswered)",
+    )
+    assert "remove the quotes" not in error
+
+
 def test_the_same_text_named_yaml_is_read_as_yaml(run_cli, tmp_path) -> None:
     """YAML's flow mappings allow the trailing comma: only the .json name makes it strict."""
     answers = tmp_path / "answers.yaml"

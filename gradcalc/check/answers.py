@@ -137,6 +137,8 @@ def parse(text: str, name: str, empty_hint: str) -> Doc:
     return parse_yaml(text, name, empty_hint)
 
 
+# Text that float() reads but that is no finite number (NaN, inf, ∞ as gradcalc prints it).
+_NOT_FINITE = re.compile(r"[-+−]?(?:nan|inf|infinity|∞|\\infty)", re.IGNORECASE)
 # What a .json file may hold where JSON has no number: say what to write instead.
 _NOT_JSON_NUMBER = re.compile(r"(?<![\w\"])-?(?:NaN|Infinity)(?![\w\"])")
 
@@ -558,6 +560,13 @@ class _Reader:
             written = ascii_number(value)  # a number as gradcalc prints it: −0.240, 1.2×10⁻⁵
             if written is not None:
                 value, text = float(written), written
+            elif _NOT_FINITE.fullmatch(value.strip()):
+                # float() reads "NaN": the YAML layer's hint would be "remove the quotes".
+                raise self.doc.error(
+                    path,
+                    f"expected a finite number, got {value.strip()!r}",
+                    "write null for a cell left unanswered",
+                )
         out = number(self.doc, value, path)
         if text is None:
             text = value if isinstance(value, str) else self.doc.texts.get(path, repr(value))

@@ -11,6 +11,7 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    WholeNumber,
     check_indent,
     check_output,
     color_option,
@@ -70,7 +71,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 )
 @click.option(
     "--decimals",
-    type=click.IntRange(0, 12),
+    type=WholeNumber(0, 12),
     metavar="N",
     help="The answers were worked rounding every quantity to N decimals: accept what such a "
     "hand calculation can produce.",
@@ -78,7 +79,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 @click.option(
     "--sig-figs",
     "sig_figs",
-    type=click.IntRange(1, 15),
+    type=WholeNumber(1, 15),
     metavar="N",
     help="As --decimals, for N significant figures.",
 )
