@@ -449,7 +449,45 @@ def _no_warnings(run_cli, args, **kw):
         warnings.simplefilter("error")
         result = run_cli(args, **kw)
     assert "Warning" not in result.stderr and "Traceback" not in result.output, result.stderr
+    # A warning turned into an error would end the command with an exception (and status 1).
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
+
+
+def test_no_warning_reaches_a_real_process(run_cli, tmp_path) -> None:
+    """The same odd inputs through `python -W error -m gradcalc`: any warning is a failure."""
+    import subprocess
+    import sys
+
+    relu = str(ROOT / "configs" / "relu-huber.yaml")
+    full = run_cli(["check", relu, "--template"]).stdout.replace("null", "-1.0e308")
+    (tmp_path / "x.csv").write_text("", encoding="utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "inputs: {file: x.csv}\ntargets: [[1]]\nloss: quadratic\nlearning_rate: 1\n"
+        "layers: {sizes: [1, 1], activation: sigmoid}\n",
+        encoding="utf-8",
+    )
+    big = "z: {2: [1.0e308, -1.0e308]}\na: {2: [1.0e308, -1.0e308]}\n"
+    cases = [
+        (["check", SHEET, "-", "--format", "json", "--require-all"], big, 1),
+        (["check", relu, "-", "--format", "json"], full, 1),
+        (["check", relu, "-", "--format", "gradescope", "--decimals", "2"], full, 1),
+        (["step", str(cfg)], "", 2),
+    ]
+    for args, text, status in cases:
+        run = subprocess.run(
+            [sys.executable, "-W", "error", "-m", "gradcalc", *args],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == status, (args, run.stderr)
+        assert "Warning" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+        if status == 1:
+            json.loads(run.stdout)
 
 
 @pytest.mark.parametrize("cfg", BUNDLED, ids=lambda p: Path(p).stem)
