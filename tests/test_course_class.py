@@ -102,7 +102,7 @@ def test_class_refuses_template_and_example(run_cli, tmp_path):
 
 
 def test_an_integer_id_finds_its_zero_padded_variant(klass, run_cli, tmp_path):
-    course, sheets, planted = klass
+    course, sheets, _ = klass
     doc = json.loads((sheets / "003.json").read_text())
     (tmp_path / "mine.json").write_text(json.dumps({"id": 3, **doc}))
     result = run_cli(["check", str(course), "--class", str(tmp_path / "mine.json")])
