@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gradcalc.course.template import variant_seed
 
@@ -25,6 +27,7 @@ def course(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("course") / "hw"
     result = _run_cli([*BUNDLED, "--count", str(N_VARIANTS), "--seed", "11", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # a success says nothing on stderr
     return out
 
 
@@ -347,3 +350,92 @@ def test_roster_ids_that_differ_only_in_case_are_refused(tmp_path, run_cli):
         f"Error: {roster}, line 4: id: 'alice' again (first on line 2; ids differ in more than "
         "case)"
     )
+
+
+RULES = """\
+input: {normal: {mean: 0.5, std: 0.2}, decimals: 2, shape: 2}
+target: [{choice: [0.25, 0.75]}]
+loss: quadratic
+learning_rate: {int: [1, 3]}
+layers:
+  - weights: {uniform: [-1, 1], decimals: 3, shape: [1, 2]}
+    biases: [0.0]
+    activation: sigmoid
+"""
+
+
+def test_every_rule_draws_by_the_documented_hash(tmp_path, run_cli):
+    """Each number is u = SHA-256("{variant seed}/{draw}/{key path}/{item}")[:8] / 2⁶⁴, mapped
+    by its rule: recomputed here from the documentation, apart from the code."""
+    path = _template(tmp_path, RULES)
+    out = tmp_path / "o"
+    assert (
+        run_cli(["generate", str(path), "--count", "300", "--seed", "4", "-o", str(out)]).exit_code
+        == 0
+    )
+    manifest = json.loads((out / "course.json").read_text())
+    inputs, rates = [], set()
+    for v in manifest["variants"]:
+        seed = int.from_bytes(
+            hashlib.sha256(f"gradcalc-variant/1/4/{v['id']}".encode()).digest()[:8], "big"
+        )
+        assert v["seed"] == seed and v["draw"] == 0
+
+        def u(path: str, item: int, seed: int = seed) -> float:
+            digest = hashlib.sha256(f"{seed}/0/{path}/{item}".encode()).digest()
+            return int.from_bytes(digest[:8], "big") / 2.0**64
+
+        cfg = yaml.safe_load((out / v["id"] / "config.yaml").read_text())
+        w = cfg["layers"][0]["weights"][0]
+        assert w == [round(-1 + 2 * u("layers[0].weights", i), 3) + 0.0 for i in range(2)]
+        assert cfg["target"] == [[0.25, 0.75][int(u("target[0]", 0) * 2)]]
+        assert cfg["learning_rate"] == 1 + int(u("learning_rate", 0) * 3)
+        for i, x in enumerate(cfg["input"]):
+            u1, u2 = u("input", i), u("input", i + 1_000_000)
+            g = np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2)
+            assert x == pytest.approx(round(0.5 + 0.2 * g, 2), abs=1e-12)
+            assert round(x, 2) == x
+            inputs.append(x)
+        rates.add(cfg["learning_rate"])
+    assert rates == {1, 2, 3}
+    assert np.mean(inputs) == pytest.approx(0.5, abs=0.03)
+    assert np.std(inputs) == pytest.approx(0.2, abs=0.03)
+
+
+_ANY = st.one_of(
+    st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["x", "", "1e3", "sigmoid", None, True, [], {}]),
+    st.lists(st.integers(-3, 3), max_size=3),
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["uniform", "int", "choice", "normal", "unknown"]),
+    body=_ANY,
+    extra=st.dictionaries(
+        st.sampled_from(["decimals", "shape", "decimal", "mean"]), _ANY, max_size=2
+    ),
+    where=st.sampled_from(["weights", "biases", "activation", "learning_rate"]),
+)
+def test_any_rule_is_a_variant_or_one_line_exit_2(tmp_path, run_cli, kind, body, extra, where):
+    data = yaml.safe_load(BASE.replace("BIAS", "0.1"))
+    rule = {kind: body, **extra}
+    if where == "learning_rate":
+        data["learning_rate"] = rule
+    else:
+        data["layers"][0][where] = rule
+    data["layers"][0].setdefault("weights", [[0.1, 0.2]])
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = run_cli(
+        ["generate", str(path), "--count", "2", "-o", str(tmp_path / "o"), "--max-tries", "3"]
+    )
+    assert result.exit_code in (0, 2), (rule, result.output, result.exception)
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+        assert "Traceback" not in result.output

@@ -123,11 +123,6 @@ def command(
         from gradcalc.course.exports import EXPORTS
 
         importlib.import_module(EXPORTS[fmt]).write(course, out / "exports")
-    click.echo(
-        f"{output}: {len(course.problems)} variant{'s' if len(course.problems) != 1 else ''} of "
-        f"{tmpl.name} (seed {seed})" + (f"; exports: {', '.join(formats)}" if formats else ""),
-        err=True,
-    )
 
 
 def _bundled(name: str) -> Path:
