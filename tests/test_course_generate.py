@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -439,3 +440,26 @@ def test_any_rule_is_a_variant_or_one_line_exit_2(tmp_path, run_cli, kind, body,
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
         assert "Traceback" not in result.output
+
+
+def test_pdf_sheets_are_made_with_pdflatex_from_path(tmp_path, run_cli):
+    """A stand-in pdflatex on PATH (the real one is checked above where it exists): each sheet is
+    compiled beside itself with a fixed date, and --pdf without one is refused."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pdflatex"
+    fake.write_text(
+        '#!/bin/sh\nfor a; do out="$prev"; prev="$a"; done\n'
+        'dir=""; while [ $# -gt 1 ]; do [ "$1" = -output-directory ] && dir="$2"; shift; done\n'
+        'echo "%PDF $SOURCE_DATE_EPOCH $1" > "$dir/${1%.tex}.pdf"\n'
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "o"
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = run_cli([*BUNDLED, "--count", "2", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert (out / "1/sheet.pdf").read_text() == "%PDF 0 sheet.tex\n"
+    no_tex = run_cli(
+        [*BUNDLED, "--count", "1", "-o", str(out), "--pdf"], env={"PATH": "/nonexistent"}
+    )
+    assert no_tex.exit_code == 2 and "pdflatex was not found" in no_tex.stderr

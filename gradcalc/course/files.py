@@ -128,7 +128,10 @@ def compile_pdf(tex: Path) -> str | None:
     if exe is None:
         return "pdflatex was not found"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "PATH": _path()}
+        import os
+
+        # A fixed date: the same sheet gives the same PDF bytes on a second run.
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
         done = subprocess.run(
             [exe, "-interaction=nonstopmode", "-halt-on-error", "-output-directory", tmp, tex.name],
             cwd=tex.parent,
@@ -142,12 +145,6 @@ def compile_pdf(tex: Path) -> str | None:
             return f"pdflatex failed on {tex} (status {done.returncode})"
         shutil.copyfile(pdf, tex.with_suffix(".pdf"))
     return None
-
-
-def _path() -> str:
-    import os
-
-    return os.environ.get("PATH", "")
 
 
 def write(course: Course, out: Path, pdf: bool) -> list[Path]:
