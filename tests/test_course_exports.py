@@ -360,3 +360,22 @@ def test_setup_installs_gradcalc(course):
         names = zf.namelist()
     assert "pip install" in setup and "gradcalc==" in setup
     assert {"course/course.json", "course/alice/config.yaml", "run.py"} <= set(names)
+
+
+def test_prairielearn_refuses_what_server_py_cannot_grade_before_writing(tmp_path, run_cli):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "inputs: [[0.1, 0.2], [0.3, 0.5]]\ntargets: [[0.5], [0.2]]\nloss: quadratic\n"
+        "learning_rate: 1\nlayers:\n  - weights: {uniform: [-0.5, 0.5], decimals: 1, "
+        "shape: [1, 2]}\n    biases: [0.1]\n    activation: sigmoid\n"
+    )
+    out = tmp_path / "o"
+    result = run_cli(
+        ["generate", str(path), "--count", "2", "-o", str(out), "--format", "prairielearn"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: --format prairielearn: variant 1 needs one example (the server.py works a dense "
+        "step of those itself)"
+    )
+    assert not out.exists()

@@ -116,13 +116,17 @@ def command(
             "--pdf: pdflatex was not found on PATH (install TeX Live, or drop --pdf)"
         )
     course = variants.make_course(tmpl, students, seed, max_tries, columns)
+    import importlib
+
+    from gradcalc.course.exports import EXPORTS
+
+    exporters = [importlib.import_module(EXPORTS[fmt]) for fmt in formats]
+    for exporter in exporters:  # refused before anything is written
+        if hasattr(exporter, "check"):
+            exporter.check(course)
     files.write(course, out, pdf)
-    for fmt in formats:
-        import importlib
-
-        from gradcalc.course.exports import EXPORTS
-
-        importlib.import_module(EXPORTS[fmt]).write(course, out / "exports")
+    for exporter in exporters:
+        exporter.write(course, out / "exports")
 
 
 def _bundled(name: str) -> Path:

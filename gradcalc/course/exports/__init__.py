@@ -1,7 +1,8 @@
 """One module per course platform; EXPORTS maps each `gradcalc generate --format` name to it.
 
 Each module has `write(course: Course, out: Path) -> list[Path]`, writing its files under `out`
-and returning them."""
+and returning them, and may have `check(course: Course)`, refusing a course it cannot export
+before anything is written."""
 
 from __future__ import annotations
 

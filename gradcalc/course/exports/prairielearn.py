@@ -223,7 +223,8 @@ def question_id(course: Course) -> str:
     return "gradcalc-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "course")
 
 
-def write(course: Course, out: Path) -> list[Path]:
+def check(course: Course) -> None:
+    """Refuse, before anything is written, variants server.py cannot grade."""
     for problem in course.problems:
         _check(problem)
     sizes = {tuple(p.spec.sizes) for p in course.problems}
@@ -232,6 +233,10 @@ def write(course: Course, out: Path) -> list[Path]:
             "--format prairielearn: the variants have different layer sizes; one question.html "
             "needs one shape"
         )
+
+
+def write(course: Course, out: Path) -> list[Path]:
+    check(course)
     qid = question_id(course)
     folder = out / "prairielearn" / qid
     folder.mkdir(parents=True, exist_ok=True)
