@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -463,3 +464,16 @@ def test_pdf_sheets_are_made_with_pdflatex_from_path(tmp_path, run_cli):
         [*BUNDLED, "--count", "1", "-o", str(out), "--pdf"], env={"PATH": "/nonexistent"}
     )
     assert no_tex.exit_code == 2 and "pdflatex was not found" in no_tex.stderr
+
+
+def test_the_docs_page_shows_the_bundled_template_and_every_constraint():
+    from gradcalc.course.constraints import CONSTRAINTS
+
+    repo = Path(__file__).resolve().parent.parent
+    page = (repo / "docs/course-kit.md").read_text()
+    shown = re.search(r"```yaml\n(.*?)```", page, re.S).group(1)
+    bundled = (repo / "configs/templates/worked-example.template.yaml").read_text()
+    assert yaml.safe_load(shown) == yaml.safe_load(bundled)
+    table = page.split("## Constraints", 1)[1].split("\n## ", 1)[0]
+    for name in CONSTRAINTS:
+        assert f"| `{name}" in table, name
