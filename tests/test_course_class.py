@@ -109,3 +109,21 @@ def test_an_integer_id_finds_its_zero_padded_variant(klass, run_cli, tmp_path):
     assert result.exit_code == 0, result.output
     row = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["id"] == "003")
     assert row["status"] == "graded" and row["file"].endswith("mine.json")
+
+
+def test_sheets_are_read_as_check_reads_one(klass, run_cli, tmp_path):
+    """Strict JSON for a .json sheet, and a step document recorded for another run refused."""
+    course, sheets, _ = klass
+    doc = json.loads((sheets / "003.json").read_text())
+    (tmp_path / "003.json").write_text(json.dumps(doc).replace('"loss":', '"loss": NaN, "x":', 1))
+    (tmp_path / "005.json").write_text(json.dumps({**doc, "learning_rate": 7.0}))
+    (tmp_path / "nobody.json").write_text("{")  # unreadable, and its name is no id
+    gb = tmp_path / "gb.csv"
+    result = run_cli(["check", str(course), "--class", str(tmp_path), "-o", str(gb)])
+    assert result.exit_code == 2
+    rows = {r["id"]: r for r in csv.DictReader(gb.open()) if r["status"] == "unreadable"}
+    assert set(rows) == {"003", "005", "nobody"}
+    assert "not valid JSON" in rows["003"]["error"]
+    single = run_cli(["check", str(course / "005/config.yaml"), str(tmp_path / "005.json")])
+    assert single.exit_code == 2
+    assert rows["005"]["error"] == single.stderr.strip().removeprefix("Error: ")

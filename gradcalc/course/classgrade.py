@@ -94,7 +94,7 @@ def grade_class(course_dir: str, paths: Sequence[str], options: Options) -> Clas
                     sheet.file, sheet.id, DUPLICATE, error=f"id {sheet.id} again ({first} has it)"
                 )
             )
-        elif sheet.status == UNKNOWN or sheet.id is None:
+        elif sheet.id is None or sheet.id not in variants:  # no variant to put it beside
             extra.append(sheet)
         else:
             graded[sheet.id] = sheet
@@ -116,18 +116,20 @@ def _grade_one(
     specs: dict[str, NetworkSpec],
     options: Options,
 ) -> Sheet:
-    from gradcalc.check.answers import _Reader
+    import numpy as np
+
+    from gradcalc.check.answers import EMPTY_HINT, Run, _Reader, parse
     from gradcalc.check.cells import Shape
     from gradcalc.check.grade import grade
-    from gradcalc.errors import ConfigError
+    from gradcalc.errors import ConfigError, NumericError
     from gradcalc.step import config as config_mod
-    from gradcalc.yamldoc import parse_yaml, read_text
+    from gradcalc.yamldoc import read_text
 
     name = str(path)
-    sid: str | None = None
+    sid: str | None = path.stem  # until the sheet's own id: key says otherwise
     try:
         source, text = read_text(name)
-        doc = parse_yaml(text, source)
+        doc = parse(text, source, EMPTY_HINT)  # as check reads one sheet (.json: strict JSON)
         if isinstance(doc.data, dict) and "id" in doc.data:
             raw = doc.data.pop("id")
             if not isinstance(raw, str | int) or isinstance(raw, bool):
@@ -135,21 +137,26 @@ def _grade_one(
             sid = str(raw)
             if sid not in variants and isinstance(raw, int):  # id: 5 for the variant 05
                 sid = next((v for v in variants if v.isdigit() and int(v) == raw), sid)
-        else:
-            sid = path.stem
         if sid not in variants:
             return Sheet(name, sid, UNKNOWN, error=f"{source}: no variant has the id '{sid}'")
         if sid not in specs:
             specs[sid] = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
         spec = specs[sid]
-        answers = _Reader(doc, Shape.of(spec), spec.steps).read()
+        steps = spec.steps
+        answers = _Reader(doc, Shape.of(spec), steps, Run.of(spec, steps)).read()
         if options.decimals is None and options.sig_figs is None and answers.round_to is not None:
             from dataclasses import replace
 
             options = replace(options, decimals=answers.round_to)
-        return Sheet(name, sid, GRADED, grade(spec, answers, spec.steps, options))
+        # As check: the run goes as far as the last step graded.
+        last = steps if options.require_all or answers.final else max(answers.steps, default=0)
+        with np.errstate(all="ignore"):  # answers far off overflow what is worked from them
+            report = grade(spec, answers, last, options)
+        return Sheet(name, sid, GRADED, report)
     except ConfigError as exc:
         return Sheet(name, sid, UNREADABLE, error=str(exc))
+    except NumericError as exc:
+        return Sheet(name, sid, UNREADABLE, error=f"{name}: {exc}; no answer can be graded")
 
 
 # ---- the gradebook and the class summary ------------------------------------------------------
