@@ -147,6 +147,34 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Write the trained weights and biases to FILE, an .npz archive (w2, b2, w3, …); "
     "- is standard output when -o FILE takes the output.",
 )
+@click.option(
+    "--diagram",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Also draw the network of one step as an SVG picture in FILE: circles with z and a "
+    "(and δ), edges with w (and ∂C/∂w and the new w), biases above the units.",
+)
+@click.option(
+    "--diagram-show",
+    type=click.Choice(("forward", "backward", "update")),
+    default="forward",
+    show_default=True,
+    help="What the diagram shows: forward: z, a, w, b; backward: and δ, ∂C/∂w, ∂C/∂b; "
+    "update: and the new w and b.",
+)
+@click.option(
+    "--diagram-step",
+    type=WholeNumber(1, beyond=MAX_STEPS),
+    metavar="N",
+    help="The step the diagram draws (default 1).",
+)
+@click.option(
+    "--plot",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Also plot the loss per step and each layer's ‖∂C/∂w‖ and ‖Δw‖ as an SVG picture "
+    "in FILE (any number of steps: long runs are bucketed).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
 @indent_option
 @digits_option("default 6 in the tables, 3 in the worked solutions")
@@ -169,6 +197,10 @@ def command(
     output: str | None,
     force: bool,
     save_weights: str | None,
+    diagram: str | None,
+    diagram_show: str,
+    diagram_step: int | None,
+    plot: str | None,
     quiet: bool,
     indent: int | None,
     digits: int | None,
@@ -223,6 +255,18 @@ def command(
         check_output(output, force, reads=[("the config", source)])
     if save_weights is not None:
         check_weights_output(save_weights, force, output, reads=[("the config", source)])
+    pictures = [
+        (option, file) for option, file in (("--diagram", diagram), ("--plot", plot)) if file
+    ]
+    if diagram is None and (diagram_step is not None or diagram_show != "forward"):
+        raise click.UsageError(
+            "--diagram-show and --diagram-step choose what --diagram FILE draws: "
+            "give --diagram FILE too"
+        )
+    for option, file in pictures:
+        check_output(
+            file, force, option, reads=[("the config", source), ("the --output file", output)]
+        )
 
     if example is not None:
         from gradcalc.step import examples
@@ -239,6 +283,8 @@ def command(
             check_output(output, force, reads=data)
         if save_weights is not None:
             check_output(save_weights, force, "--save-weights", reads=data)
+        for option, file in pictures:
+            check_output(file, force, option, reads=data)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
     if optimizer is not None:
@@ -249,6 +295,16 @@ def command(
         raise click.BadParameter(
             f"step {beyond[0]} asked for, but the run has {n} step{'s' if n != 1 else ''}",
             param_hint="--explain-steps",
+        )
+    for option, file in pictures:
+        if n == 0:
+            raise GradcalcError(
+                f"{option} {file}: the run has no step to draw (--steps 0); give --steps 1 or more"
+            )
+    if diagram_step is not None and diagram_step > n:
+        raise click.BadParameter(
+            f"step {diagram_step} asked for, but the run has {n} step{'s' if n != 1 else ''}",
+            param_hint="--diagram-step",
         )
     name = "explain" if explain else fmt
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
@@ -275,6 +331,11 @@ def command(
 
         target = sink if indent is None else Reindented(sink, indent)
         writer = WRITERS[name](target, _Layout(show, shown, max_terms, max_rows, digits))
+        if pictures:
+            from gradcalc.step.pictures import Asked, Pictures
+
+            asked = Asked(diagram, diagram_show, diagram_step or 1, plot, digits or 3)
+            writer = Pictures(writer, asked)
         # The writer says which steps it needs in full; the others run lean.
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full, norms=writer.norms)
         writer.start(stream.head())
@@ -286,6 +347,11 @@ def command(
             target.close()
         if view is not None:
             sink.draw(view)
+    if pictures:
+        from gradcalc.cli.options import write_atomically
+
+        for file, text, option in writer.files(trace):
+            write_atomically(file, text, force, option=option)
     if save_weights is not None:
         from gradcalc.cli.options import write_atomically
         from gradcalc.step.files import weights_npz
