@@ -62,10 +62,11 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "gradescope"]),
+    type=click.Choice(["table", "json", "gradescope", "html"]),
     default="table",
     show_default=True,
-    help="Output format: a table, the JSON contract, or Gradescope's results.json.",
+    help="Output format: a table, the JSON contract, Gradescope's results.json, or a "
+    "self-contained web page (html).",
 )
 @click.option(
     "--decimals",
@@ -229,10 +230,17 @@ def command(
         "table": lambda r: lambda con: views.render_table(r, con),
         "json": lambda r: reindent(views.render_json(r), indent),
         "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
+        "html": _html,
     }
     emit(writers[fmt](report), output, color, force)
     if not report.passed:
         ctx.exit(1)
+
+
+def _html(report: Report) -> View:
+    from gradcalc.check import page
+
+    return page.render_html(report)
 
 
 def _describe(spec, steps: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -146,6 +146,20 @@ def _svg(trace: DeriveTrace, digits: int) -> View:
     return svg.write(picture.build(trace, digits))
 
 
+def _html(trace: DeriveTrace, digits: int) -> View:
+    """The worked derivation's page, with its graph drawn."""
+    from gradcalc.derivation import picture
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import html, svg
+
+    blocks: list[Any] = list(build(trace, "markdown", digits))
+    graph = html.Picture(
+        svg.write(picture.build(trace, digits), standalone=False),
+        "The computational graph: each node's value and adjoint, each edge's partial.",
+    )
+    return html.write([*blocks[:1], graph, *blocks[1:]])
+
+
 def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
     """A document format of gradcalc.doc.DOCUMENTS: the derivation as one compact page."""
 
@@ -170,4 +184,5 @@ WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "dot": _dot,
     "svg": _svg,
     **{fmt: _document(fmt) for fmt in DOCUMENTS},
+    "html": _html,
 }

@@ -460,10 +460,18 @@ def _solution(fmt: str) -> Writer:
     return make
 
 
+def _html(sink: Any, layout: _Layout) -> Any:
+    """The worked solution as a page, with the network drawn, the curves and the tables."""
+    from gradcalc.step.pictures import HtmlWriter
+
+    return HtmlWriter(layout.shown, layout.max_terms, layout.max_rows, layout.digits or 3)
+
+
 WRITERS: dict[str, Writer] = {
     "table": _table,
     "json": _json(lines=False),
     "jsonl": _json(lines=True),
     "explain": _solution("explain"),
     **{fmt: _solution(fmt) for fmt in DOCUMENTS},
+    "html": _html,
 }

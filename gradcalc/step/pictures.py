@@ -69,3 +69,120 @@ class Pictures:
 
             out.append((self.asked.plot, svg.write(plot.build(self.recorder, trace)), "--plot"))
         return out
+
+
+class HtmlWriter:
+    """--format html: the worked solution's page, with the network of the first step it shows
+    drawn, the loss and norm curves (two steps or more), and each shown step's numbers as
+    tables."""
+
+    def __init__(self, shown: Any, max_terms: int, max_rows: int, digits: int) -> None:
+        from gradcalc.step.writers import SolutionWriter
+
+        self.solution = SolutionWriter(shown, "html", max_terms, max_rows, digits)
+        self.max_rows = max_rows
+        self.digits = digits
+        self.norms = True
+        self.recorder: Any = None
+
+    def full(self, step: int) -> bool:
+        return self.solution.full(step)
+
+    def start(self, trace: RunTrace) -> None:
+        from gradcalc.step.plot import Recorder
+
+        self.recorder = Recorder(len(trace.sizes) - 1)
+
+    def step(self, st: StepTrace | StepSummary) -> None:
+        self.recorder.add(st)
+        self.solution.step(st)
+
+    def finish(self, trace: RunTrace) -> str:
+        import dataclasses
+
+        from gradcalc.doc import html, svg
+        from gradcalc.doc.notation import Notation
+        from gradcalc.step import diagram, plot
+        from gradcalc.step.solution import build
+
+        kept = tuple(self.solution.kept)
+        nt = Notation("markdown", trace.round_to, self.digits)
+        blocks: list[Any] = list(
+            build(
+                dataclasses.replace(trace, steps=kept),
+                nt,
+                exact=trace.exact,
+                max_terms=self.solution.max_terms,
+                max_rows=self.max_rows,
+                document=True,
+            )
+        )
+        extra: list[Any] = []
+        if kept:
+            fig = diagram.build(trace, kept[0], "update", self.digits)
+            extra.append(
+                html.Picture(
+                    svg.write(fig, standalone=False),
+                    f"The network at step {kept[0].step}, as the sheet draws it.",
+                )
+            )
+        if trace.n_steps >= 2:
+            fig = plot.build(self.recorder, trace)
+            extra.append(html.Picture(svg.write(fig, standalone=False), "The loss per step."))
+        for st in kept[:3]:
+            extra += tables(trace, st, self.digits, self.max_rows)
+        # After the title and the run's description, before the worked solution.
+        at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
+        return html.write(blocks[:at] + extra + blocks[at:])
+
+
+def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[Any]:
+    """Step `st`'s numbers as two tables: each unit's, and each weight's (first example)."""
+    from gradcalc.doc.blocks import Heading, Table
+    from gradcalc.doc.notation import Notation, subscript, superscript
+
+    nt = Notation("text", trace.round_to, digits)
+    num = nt.num
+    units, weights = [], []
+    for lt in st.layers:
+        l = lt.layer
+        for j in range(lt.z.shape[1]):
+            units.append(
+                (
+                    f"unit {j + 1} of layer {l}",
+                    num(float(lt.z[0, j])),
+                    num(float(lt.a[0, j])),
+                    num(float(lt.delta[0, j])),
+                    num(float(lt.biases_before[j])),
+                    num(float(lt.grad_biases[j])),
+                    num(float(lt.biases[j])),
+                )
+            )
+        for j in range(lt.weights.shape[0]):
+            for k in range(lt.weights.shape[1]):
+                weights.append(
+                    (
+                        f"w{superscript(str(l))}{subscript(f'{j + 1}{k + 1}')}"
+                        if max(j, k) < 9
+                        else f"w^{l}_{j + 1},{k + 1}",
+                        num(float(lt.weights_before[j, k])),
+                        num(float(lt.grad_weights[j, k])),
+                        num(float(lt.weights[j, k])),
+                    )
+                )
+    cap = max_rows or None
+
+    def note(rows: list[Any]) -> str:
+        hidden = len(rows) - len(rows[:cap])
+        return f"… {hidden} more rows (--max-rows 0 shows all)" if hidden > 0 else ""
+
+    example = " (example 1)" if trace.x.shape[0] > 1 else ""
+    return [
+        Heading(3, f"Step {st.step} in numbers"),
+        Table(
+            ("unit", f"z{example}", "a", "δ", "b", "∂C/∂b", "new b"),
+            tuple(units[:cap]),
+            note(units),
+        ),
+        Table(("weight", "w", "∂C/∂w", "new w"), tuple(weights[:cap]), note(weights)),
+    ]
