@@ -439,3 +439,31 @@ def test_step_without_pictures_imports_none_of_their_modules() -> None:
         "gradcalc.step.pictures",
     }
     assert not modules & picture
+
+
+# The README's gallery: each picture and the command (on docs/pictures.md) that draws it.
+GALLERY = {
+    "worked-example-diagram.svg": (
+        "gradcalc step --example worked-example --diagram network.svg --diagram-show update",
+        "network.svg",
+    ),
+    "loss-curve.svg": (
+        "gradcalc step --example softmax-classifier --steps 2000 --plot loss.svg --show final",
+        "loss.svg",
+    ),
+}
+
+
+@pytest.mark.parametrize("image", sorted(GALLERY))
+def test_the_gallery_is_what_the_commands_draw(run_cli, tmp_path, image) -> None:
+    command, file = GALLERY[image]
+    assert command in (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
+    assert f"docs/images/{image}" in (ROOT / "README.md").read_text(encoding="utf-8")
+    words = command.split()[1:]
+    words[words.index(file)] = str(tmp_path / file)
+    result = run_cli(words)
+    assert result.exit_code == 0, result.output
+    drawn = (tmp_path / file).read_text(encoding="utf-8")
+    assert drawn == (ROOT / "docs" / "images" / image).read_text(encoding="utf-8"), (
+        f"docs/images/{image} is stale: run `{command}` with docs/images/{image} for {file}"
+    )
