@@ -2,8 +2,9 @@
 
 ``value``, ``derivative`` and ``parameter_gradients`` hold a number for one --at value and a list
 for several; softmax gives ``jacobian`` and a loss ``gradient``. ``graph`` and ``edges`` describe
-the (first) point's graph; with several points ``points`` holds every point in full. A number that
-left float64 (overflow) is null, and a note says why.
+the (first) point's graph; with several points ``points`` holds every point in full. Past
+JSON_SWEEPS outputs only the first ones' sweeps and node adjoints are written (``sweeps_listed``).
+A number that left float64 (overflow) is null, and a note says why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 from gradcalc.contract import versioned
 from gradcalc.derivation.notes import write
-from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+from gradcalc.derivation.trace import (
+    JSON_SWEEPS,
+    DeriveTrace,
+    GraphTrace,
+    KinkTrace,
+    NumericTrace,
+    PointTrace,
+)
 
 
 def render(trace: DeriveTrace) -> str:
@@ -70,6 +78,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:
     several_outputs = len(graph.outputs) > 1
+    listed = graph.outputs[:JSON_SWEEPS]
     nodes = []
     for node in graph.nodes:
         row: dict[str, Any] = {
@@ -81,7 +90,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
         }
         if several_outputs:
             row["adjoints"] = {
-                out: _clean(a) for out, a in zip(graph.outputs, node.adjoints, strict=True)
+                out: _clean(a) for out, a in zip(listed, node.adjoints, strict=False)
             }
         nodes.append(row)
     return {
@@ -95,7 +104,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
                 "output": out,
                 "order": [{"node": r.node, "adjoint": _clean(r.adjoint)} for r in rows],
             }
-            for out, rows in zip(graph.outputs, graph.sweeps, strict=True)
+            for out, rows in zip(listed, graph.sweeps, strict=False)
         ],
         "paths": [
             {
@@ -117,6 +126,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
             for ps in graph.paths
         ],
         "non_finite_nodes": list(graph.non_finite),
+        **({"sweeps_listed": len(listed)} if len(listed) < len(graph.outputs) else {}),
     }
 
 

@@ -5,6 +5,7 @@ notes. The views (table, JSON, DOT, the worked derivation) read these; nothing h
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,12 +17,21 @@ if TYPE_CHECKING:
     from gradcalc.errors import GradcalcError
 
 REL_TOL = 1e-6
-ABS_TOL = 1e-9  # times max(1, |f|): the rounding floor of a difference quotient in float64
+# Below the smallest normal float64 a number has fewer than 53 bits: only there do the routes
+# agree absolutely. Above it every comparison is relative, give or take what rounding can move
+# a route (the graph's cancelling paths, the finite difference's quotient), and a route held
+# back by that is named in a note.
+ABS_TOL = sys.float_info.min
 
 Row = tuple[float, ...]
 Matrix = tuple[Row, ...]
 OptRow = tuple[float | None, ...]
 OptMatrix = tuple[OptRow, ...]
+
+
+# Outputs whose sweeps (and whose adjoint on every node) are written out: softmax of 100 values
+# has 100 sweeps of 200 nodes, 4 MB that the Jacobian, every output's gradient, already sums up.
+JSON_SWEEPS = 10
 
 
 @dataclass(frozen=True)
@@ -142,13 +152,19 @@ class NumericTrace:
     # Inputs where no step gave a stable central difference (the quotient kept changing as the
     # step shrank): the finite-difference route has no number there.
     unstable: tuple[int, ...] = ()
+    # [output][input]: the same floor for each output's own quotient (softmax's s₉₈ ≈ 5e−4 next
+    # to an s₁₀₀ ≈ 1 is resolved far below the column's floor); empty where one-sided.
+    entry_floors: Matrix = ()
 
     def method(self, j: int) -> str:
         if j in self.unstable:
             return "central"
         return "central" if any(row[j] is not None for row in self.central) else "one-sided"
 
-    def floor(self, j: int) -> float:
+    def floor(self, j: int, i: int | None = None) -> float:
+        """Input j's rounding floor: output i's own where known, else the column's largest."""
+        if i is not None and i < len(self.entry_floors) and self.entry_floors[i][j]:
+            return self.entry_floors[i][j]
         return self.floors[j] if j < len(self.floors) else 0.0
 
 
@@ -158,10 +174,15 @@ class Agreement:
 
     closed_form: bool | None  # graph vs closed form (None: no closed form, or graph unusable)
     numeric: bool | None  # graph (closed form if the graph is unusable) vs finite differences
+    # Every derivative rests on a route that resolves it (False: on none; None: not judged).
+    trusted: bool | None = None
+    # Where the finite difference disagrees, the graph and the closed form agree against it.
+    outvoted: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.closed_form is not False and self.numeric is not False
+        numeric = self.numeric is not False or self.outvoted
+        return self.closed_form is not False and numeric and self.trusted is not False
 
 
 @dataclass(frozen=True)
@@ -180,6 +201,10 @@ class PointTrace:
     kinks: tuple[KinkTrace, ...]
     agreement: Agreement
     notes: tuple[Note, ...]
+    # [output][input]: Σ over the paths of |product of partials|, and how far rounding can move
+    # the graph's sum of those paths (far more than REL_TOL of it where the paths cancel).
+    graph_spread: Matrix = ()
+    graph_rounding: Matrix = ()
 
     @property
     def parameter_gradients(self) -> dict[str, float | None]:
@@ -320,6 +345,9 @@ class DeriveTrace(RichDisplay):
         return Agreement(
             combine([p.agreement.closed_form for p in self.points]),
             combine([p.agreement.numeric for p in self.points]),
+            combine([p.agreement.trusted for p in self.points]),
+            all(p.agreement.numeric is not False or p.agreement.outvoted for p in self.points)
+            and any(p.agreement.outvoted for p in self.points),
         )
 
 
