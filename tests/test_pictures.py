@@ -420,25 +420,36 @@ run()
 """
 
 
-def test_step_without_pictures_imports_none_of_their_modules() -> None:
-    config = str(ROOT / "configs" / "worked-example.yaml")
+PICTURE_MODULES = {
+    "gradcalc.doc.svg",
+    "gradcalc.doc.layout",
+    "gradcalc.doc.html",
+    "gradcalc.doc.mathml",
+    "gradcalc.step.diagram",
+    "gradcalc.step.plot",
+    "gradcalc.step.pictures",
+    "gradcalc.derivation.picture",
+    "gradcalc.check.page",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "own"),
+    [
+        (["step", "configs/worked-example.yaml"], "gradcalc.step.engine"),
+        (["step", "configs/worked-example.yaml", "--format", "markdown"], "gradcalc.doc.markdown"),
+        (["derive", "sigmoid", "--at", "0.3"], "gradcalc.derivation.engine"),
+        (["derive", "sigmoid", "--at", "0.3", "--format", "dot"], "gradcalc.derivation.dot"),
+    ],
+)
+def test_a_command_without_pictures_imports_none_of_their_modules(args, own) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(args=["step", config])],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+        [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr[-2000:]
     modules = set(done.stderr.rsplit("MODULES ", 1)[1].split())
-    assert "gradcalc.step.engine" in modules
-    picture = {
-        "gradcalc.doc.svg",
-        "gradcalc.doc.layout",
-        "gradcalc.step.diagram",
-        "gradcalc.step.plot",
-        "gradcalc.step.pictures",
-    }
-    assert not modules & picture
+    assert own in modules
+    assert not modules & PICTURE_MODULES
 
 
 # The README's gallery: each picture and the command (on docs/pictures.md) that draws it.
@@ -467,3 +478,36 @@ def test_the_gallery_is_what_the_commands_draw(run_cli, tmp_path, image) -> None
     assert drawn == (ROOT / "docs" / "images" / image).read_text(encoding="utf-8"), (
         f"docs/images/{image} is stale: run `{command}` with docs/images/{image} for {file}"
     )
+
+
+@pytest.mark.parametrize("layers", [1, 2, 9])
+@pytest.mark.parametrize("steps", [1, 40, 1500])
+def test_no_two_labels_of_the_plot_overlap(layers, steps) -> None:
+    from gradcalc.doc.layout import overlapping
+    from gradcalc.step import plot
+
+    net = gradcalc.from_dict(
+        {
+            "input": [0.3, -0.2],
+            "target": [0.5],
+            "loss": "quadratic",
+            "learning_rate": 0.5,
+            "layers": {
+                "sizes": [2, *[3] * (layers - 1), 1],
+                "activation": "tanh",
+                "output": "sigmoid",
+                "init": "xavier_normal",
+                "seed": 2,
+            },
+        }
+    )
+    recorder = plot.Recorder(layers)
+    trace = gradcalc.run(net, steps=steps)
+    for st in trace.steps:
+        recorder.add(st)
+    fig = plot.build(recorder, trace)
+    labels = fig.labels()
+    assert overlapping([lb.box for lb in labels]) == []
+    for lb in labels:
+        b = lb.box
+        assert b.x0 >= 0 and b.x1 <= fig.width and b.y0 >= 0 and b.y1 <= fig.height, lb.lines

@@ -157,24 +157,14 @@ def build(recorder: Recorder, trace: RunTrace, digits: int = 3) -> Figure:
             anchor="start",
         )
     )
-    if recorder.buckets.per > 1:
-        fig.shapes.append(
-            Label(
-                WIDTH - RIGHT,
-                18,
-                (line(f"{recorder.buckets.per:,} steps a point (band: least to greatest)"),),
-                10,
-                "muted",
-                boxed=False,
-                anchor="middle",
-            )
-        )
     x_axis = _Axis(1.0, float(max(n, 2)), LEFT, WIDTH - RIGHT, False)
     if n == 1:
         x_axis = _Axis(0.0, 2.0, LEFT, WIDTH - RIGHT, False)
     layers = recorder.layers
+    per = recorder.buckets.per
+    bucketed = f" ({per:,} steps a point; the band: least to greatest)" if per > 1 else ""
     panels = [
-        ("loss C per step", [(0, "C", 0, False)]),
+        ("loss C per step" + bucketed, [(0, "C", 0, False)]),
         (
             "‖∂C/∂wˡ‖ (solid) and ‖Δwˡ‖ (dashed) per layer",
             [(1 + i, f"‖∂C/∂w{superscript(str(i + 2))}‖", i, False) for i in range(layers)]
@@ -201,9 +191,11 @@ def build(recorder: Recorder, trace: RunTrace, digits: int = 3) -> Figure:
                 fig.shapes += [
                     Circle(x, y, 2.5, f"dot f{colour % 7}") for x, y in zip(xs, ys, strict=True)
                 ]
-        # The legend, at the right of the panel.
+        # The legend, at the right of the panel: rows closer (and smaller) for many layers.
+        pitch = min(18.0, (PANEL - 8) / len(series))
+        size = min(10.0, pitch / 1.3)
         for i, (c, name, colour, dashed) in enumerate(series):
-            ly = y0 + 8 + i * 18
+            ly = y0 + 8 + i * pitch
             fig.shapes.append(
                 Segment(
                     WIDTH - RIGHT + 14,
@@ -219,12 +211,15 @@ def build(recorder: Recorder, trace: RunTrace, digits: int = 3) -> Figure:
                     WIDTH - RIGHT + 46,
                     ly,
                     (line(f"{name} ", (num(last), f"last:{name}")),),
-                    10,
+                    size,
                     "legend",
                     boxed=False,
                     anchor="start",
                 )
             )
+    head = fig.shapes[0]
+    assert isinstance(head, Label)
+    fig.width = max(fig.width, head.box.x1 + 20)
     return fig
 
 
