@@ -511,3 +511,24 @@ def test_no_two_labels_of_the_plot_overlap(layers, steps) -> None:
     for lb in labels:
         b = lb.box
         assert b.x0 >= 0 and b.x1 <= fig.width and b.y0 >= 0 and b.y1 <= fig.height, lb.lines
+
+
+def test_a_rounded_run_draws_its_rounded_numbers(run_cli, tmp_path) -> None:
+    root = _diagram(
+        run_cli, tmp_path, "--example", "worked-example", "--round", "3", "--diagram-show", "update"
+    )
+    trace = gradcalc.run(gradcalc.load(str(available()["worked-example"])), round_to=3)
+    shown = _numbers(root)
+    assert shown
+    for q, text in shown:
+        assert re.fullmatch(r"−?\d+\.\d{3}", text), (q, text)  # exactly 3 decimals
+        value, _ = parse_number(text)
+        assert value == pytest.approx(_value(trace.steps[0], trace, q), abs=1e-12), q
+
+
+def test_a_look_ahead_rule_says_whose_numbers_it_draws(run_cli, tmp_path) -> None:
+    args = ["--example", "worked-example", "--optimizer", "nesterov", "--steps", "2"]
+    root = _diagram(run_cli, tmp_path, *args, "--diagram-step", "2", "--diagram-show", "backward")
+    assert "nesterov looks ahead" in "".join(root.itertext())
+    plain = _diagram(run_cli, tmp_path, "--example", "worked-example")
+    assert "looks ahead" not in "".join(plain.itertext())

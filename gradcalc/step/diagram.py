@@ -252,6 +252,11 @@ class _Diagram:
             + (", the new wˡⱼₖ" if self.update else "")
             + "; above each unit: its bias bˡⱼ",
         ]
+        if st.layers[0].weights_ahead is not None:
+            notes.append(
+                f"{trace.optimizer} looks ahead: z, a, δ and the gradients are those of the "
+                "look-ahead parameters θ̃; w and b are θ, which the update moves"
+            )
         caption = Label(
             MARGIN,
             loss.box.y1 + 4 + 0.7 * EDGE_SIZE,
