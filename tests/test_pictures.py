@@ -532,3 +532,18 @@ def test_a_look_ahead_rule_says_whose_numbers_it_draws(run_cli, tmp_path) -> Non
     assert "nesterov looks ahead" in "".join(root.itertext())
     plain = _diagram(run_cli, tmp_path, "--example", "worked-example")
     assert "looks ahead" not in "".join(plain.itertext())
+
+
+def test_format_svg_writes_the_diagram(run_cli, tmp_path) -> None:
+    args = ["--example", "tanh-mse", "--steps", "3", "--diagram-step", "2"]
+    svg = run_cli(["step", *args, "--diagram-show", "update", "--format", "svg"])
+    assert svg.exit_code == 0, svg.output
+    drawn = tmp_path / "d.svg"
+    run_cli(["step", *args, "--diagram-show", "update", "--diagram", str(drawn), "--show", "final"])
+    assert svg.stdout == drawn.read_text(encoding="utf-8")
+    ET.fromstring(svg.stdout.encode("utf-8"))
+    none = run_cli(["step", "--example", "tanh-mse", "--steps", "0", "--format", "svg"])
+    assert none.exit_code == 2
+    assert none.stderr.strip() == (
+        "Error: --format svg: the run has no step to draw (--steps 0); give --steps 1 or more"
+    )

@@ -74,7 +74,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
     "adam or adamw, with its default parameters (see `gradcalc list`).",
 )
-@format_option("table", "json", "jsonl", *DOCUMENTS)
+@format_option("table", "json", "jsonl", "svg", *DOCUMENTS)
 @click.option(
     "--show",
     type=click.Choice(SHOW),
@@ -258,10 +258,10 @@ def command(
     pictures = [
         (option, file) for option, file in (("--diagram", diagram), ("--plot", plot)) if file
     ]
-    if diagram is None and (diagram_step is not None or diagram_show != "forward"):
+    if diagram is None and fmt != "svg" and (diagram_step is not None or diagram_show != "forward"):
         raise click.UsageError(
-            "--diagram-show and --diagram-step choose what --diagram FILE draws: "
-            "give --diagram FILE too"
+            "--diagram-show and --diagram-step choose what --diagram FILE (or --format svg) "
+            "draws: give --diagram FILE too"
         )
     for option, file in pictures:
         check_output(
@@ -296,10 +296,11 @@ def command(
             f"step {beyond[0]} asked for, but the run has {n} step{'s' if n != 1 else ''}",
             param_hint="--explain-steps",
         )
-    for option, file in pictures:
+    drawn = [f"{option} {file}" for option, file in pictures]
+    for what in drawn + (["--format svg"] if fmt == "svg" else []):
         if n == 0:
             raise GradcalcError(
-                f"{option} {file}: the run has no step to draw (--steps 0); give --steps 1 or more"
+                f"{what}: the run has no step to draw (--steps 0); give --steps 1 or more"
             )
     if diagram_step is not None and diagram_step > n:
         raise click.BadParameter(
@@ -330,7 +331,8 @@ def command(
         from gradcalc.cli.options import Reindented
 
         target = sink if indent is None else Reindented(sink, indent)
-        writer = WRITERS[name](target, _Layout(show, shown, max_terms, max_rows, digits))
+        layout = _Layout(show, shown, max_terms, max_rows, digits, diagram_show, diagram_step or 1)
+        writer = WRITERS[name](target, layout)
         if pictures:
             from gradcalc.step.pictures import Asked, Pictures
 
@@ -372,6 +374,7 @@ HEAD: dict[str, int | None] = {
     "table": 19,
     "json": None,
     "jsonl": None,
+    "svg": 0,  # the one step drawn is the diagram's own (--diagram-step)
     "explain": 3,
     **dict.fromkeys(DOCUMENTS, 3),
 }
@@ -387,6 +390,8 @@ def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: i
     units = sum(sizes[1:])
     params = sum(a * b for a, b in pairwise(sizes))
     drawn = 0 if shown is None else int(shown.sum())
+    if name == "svg":
+        return  # one step's picture
     if name in ("json", "jsonl"):
         # ≈ 20 bytes a number at full precision.
         per_step = 20 * (3 * m * units + 2 * params + 2 * units + m) if show == "all" else 0
@@ -423,6 +428,8 @@ class _Layout:
     max_terms: int
     max_rows: int
     digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
+    diagram_show: str = "forward"  # what --format svg draws (--diagram-show, --diagram-step)
+    diagram_step: int = 1
 
 
 # What each --format (and --explain) writes with: a writer takes the run's head, each step as
@@ -460,6 +467,13 @@ def _solution(fmt: str) -> Writer:
     return make
 
 
+def _svg(sink: Any, layout: _Layout) -> Any:
+    """The network of one step, drawn (--diagram-show, --diagram-step)."""
+    from gradcalc.step.pictures import SvgWriter
+
+    return SvgWriter(layout.diagram_show, layout.diagram_step, layout.digits or 3)
+
+
 def _html(sink: Any, layout: _Layout) -> Any:
     """The worked solution as a page, with the network drawn, the curves and the tables."""
     from gradcalc.step.pictures import HtmlWriter
@@ -471,6 +485,7 @@ WRITERS: dict[str, Writer] = {
     "table": _table,
     "json": _json(lines=False),
     "jsonl": _json(lines=True),
+    "svg": _svg,
     "explain": _solution("explain"),
     **{fmt: _solution(fmt) for fmt in DOCUMENTS},
     "html": _html,

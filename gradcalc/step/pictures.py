@@ -71,6 +71,34 @@ class Pictures:
         return out
 
 
+class SvgWriter:
+    """--format svg: the network of one step, drawn as --diagram draws it."""
+
+    def __init__(self, show: str, step: int, digits: int) -> None:
+        self.show = show
+        self.target = step
+        self.digits = digits
+        self.norms = False
+        self.kept: StepTrace | None = None
+
+    def full(self, step: int) -> bool:
+        return step == self.target
+
+    def start(self, trace: RunTrace) -> None:
+        pass
+
+    def step(self, st: StepTrace | StepSummary) -> None:
+        if isinstance(st, StepTrace) and st.step == self.target:
+            self.kept = st
+
+    def finish(self, trace: RunTrace) -> str:
+        from gradcalc.doc import svg
+        from gradcalc.step import diagram
+
+        assert self.kept is not None
+        return svg.write(diagram.build(trace, self.kept, self.show, self.digits))  # type: ignore[arg-type]
+
+
 class HtmlWriter:
     """--format html: the worked solution's page, with the network of the first step it shows
     drawn, the loss and norm curves (two steps or more), and each shown step's numbers as
