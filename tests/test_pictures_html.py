@@ -236,3 +236,9 @@ def test_the_page_renders_in_chromium(run_cli, tmp_path, args, width) -> None:
     )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_a_template_is_no_page(run_cli) -> None:
+    result = run_cli(["check", "--example", "worked-example", "--template", "--format", "html"])
+    assert result.exit_code == 2
+    assert "--format html a grading report: give one or the other" in result.stderr

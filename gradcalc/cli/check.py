@@ -176,10 +176,10 @@ def command(
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
-    if template and fmt == "gradescope":
+    if template and fmt in ("gradescope", "html"):
         raise click.UsageError(
             "--template writes a blank answer sheet (YAML, or JSON with --format json) and "
-            "--format gradescope a grading report: give one or the other"
+            f"--format {fmt} a grading report: give one or the other"
         )
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
