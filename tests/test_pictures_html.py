@@ -72,6 +72,8 @@ def assert_self_contained(text: str) -> _Page:
     assert "$" not in words
     assert "<mtext>\\" not in text
     assert "@media print" in text
+    ids = re.findall(r'\sid="([^"]+)"', text)
+    assert len(ids) == len(set(ids)), ids  # one page, several pictures: no id twice
     return page
 
 

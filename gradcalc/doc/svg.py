@@ -97,15 +97,15 @@ def write(fig: Figure, standalone: bool = True) -> str:
         f'viewBox="0 0 {w} {h}" role="img"{data}>'
     )
     style = (STYLE % FONT) + fig.style
-    parts = [
-        head,
-        f"<title>{escape(fig.title)}</title>",
-        f"<style>{style}</style>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        'fill="#8aa0b8"/></marker></defs>',
-        '<rect width="100%" height="100%" fill="#ffffff"/>',
-    ]
+    parts = [head, f"<title>{escape(fig.title)}</title>", f"<style>{style}</style>"]
+    if any(isinstance(s, Segment) and s.arrow for s in fig.shapes):
+        # (Only where an edge has an arrow: a page with several pictures has one such id.)
+        parts.append(
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            'fill="#8aa0b8"/></marker></defs>'
+        )
+    parts.append('<rect width="100%" height="100%" fill="#ffffff"/>')
     parts += [_shape(s) for s in fig.shapes]
     parts.append("</svg>")
     body = "\n".join(parts) + "\n"
