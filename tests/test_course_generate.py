@@ -477,3 +477,14 @@ def test_the_docs_page_shows_the_bundled_template_and_every_constraint():
     table = page.split("## Constraints", 1)[1].split("\n## ", 1)[0]
     for name in CONSTRAINTS:
         assert f"| `{name}" in table, name
+
+
+def test_only_a_new_or_a_course_folder_is_written_into(tmp_path, run_cli):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli([*BUNDLED, "--count", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "a folder that is not empty and holds no course.json" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    out = tmp_path / "hw"
+    for _ in range(2):  # a course folder is generated again in place
+        assert run_cli([*BUNDLED, "--count", "1", "-o", str(out)]).exit_code == 0

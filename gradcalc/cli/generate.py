@@ -98,6 +98,12 @@ def command(
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise GradcalcError(f"{output}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / files.MANIFEST).exists():
+        # Only a course folder is written over: never the files of some other folder.
+        raise GradcalcError(
+            f"{output}: a folder that is not empty and holds no {files.MANIFEST}; give a new "
+            "folder, or the one an earlier `gradcalc generate` wrote"
+        )
     if example is not None:
         path = _bundled(example)
         tmpl = template_mod.load_text(path.read_text(encoding="utf-8"), path.name)
