@@ -7,6 +7,7 @@ time it exits; a module the command does not use must not be among them. Nothing
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,23 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "--help": (["--help"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
     "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson")),
     "examples": (["examples"], (*DERIVE, *CHECK, "numpy", "rich.console", "orjson")),
+    # Plain output (the probe's standard output is a pipe) that fits its width: drawn without
+    # rich's console and tables (gradcalc.doc.plain).
     "derive": (
         ["derive", "sigmoid", "--at", "0.3"],
-        (*STEP, *CHECK, *DOCUMENTS, "gradcalc.derivation.solution", "gradcalc.derivation.json"),
+        (
+            *STEP,
+            *CHECK,
+            *DOCUMENTS,
+            "gradcalc.derivation.solution",
+            "gradcalc.derivation.json",
+            "rich.console",
+            "rich.table",
+        ),
+    ),
+    "derive --color never": (
+        ["derive", "sigmoid", "--at", "0.3", "--color", "never"],
+        ("rich.console", "rich.table"),
     ),
     "derive json": (
         ["derive", "sigmoid", "--at", "0.3", "--format", "json"],
@@ -70,12 +85,20 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
 }
 
 
+# Piped output 80 columns wide, whatever the terminal and CI environment running the tests.
+_ENV = {
+    **{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")},
+    "COLUMNS": "80",
+}
+
+
 def _loaded(args: list[str]) -> set[str]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=_ENV,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
@@ -95,4 +118,6 @@ def test_the_probe_sees_what_a_command_uses() -> None:
     """The listing is real: a command's own modules are in it."""
     loaded = _loaded(["step", EXAMPLE, "--format", "json"])
     assert {"numpy", "yaml", "orjson", "gradcalc.step.engine", "gradcalc.step.json"} <= loaded
+    # A table too wide for 80 columns, and colour asked for: rich draws them.
     assert {"rich.console", "gradcalc.derivation.table"} <= _loaded(["derive", "tanh", "--at", "1"])
+    assert "rich.console" in _loaded(["derive", "sigmoid", "--at", "0.3", "--color", "always"])
