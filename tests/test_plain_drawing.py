@@ -7,6 +7,8 @@ plain console `gradcalc derive` uses (gradcalc.cli.options.console, capture mode
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import gradcalc
@@ -58,24 +60,48 @@ def test_derive_drawn_plain_is_what_rich_prints(
     assert drawn, f"{name}: not drawn without rich even at {WIDTHS[-1]} columns"
 
 
-def test_plain_leaves_to_rich_what_it_cannot_draw_as_rich_does(
-    monkeypatch: pytest.MonkeyPatch,
+def _grid(edge: bool) -> Table:
+    grid = Table(edge=edge)
+    grid.add_column("x", min_width=4)
+    grid.add_column("value", justify="right")
+    grid.add_column("", justify="center")
+    grid.add_column("note", overflow="fold")
+    grid.add_row("1", "0.123456789", "✓", "")
+    grid.add_row("δ²₁", "-2", "≈", "a note", style="bold")
+    return grid
+
+
+PIECES = {
+    "edged table": [_grid(edge=True)],
+    "bare table": [_grid(edge=False)],
+    "words": [Text("each answer judged to the decimals it is written with,  at least 3  ")],
+    "lines": [Text("\ntitle", style="bold"), Text(""), Text("a\n\nb ± c   ")],
+    "group": [Group(Text("head").append(" tail", style="dim"), _grid(edge=True))],
+}
+
+
+@pytest.mark.parametrize("name", list(PIECES))
+def test_plain_draws_as_rich_or_leaves_it_to_rich(
+    name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wide = Table()
-    wide.add_column("x")
-    wide.add_column("value", justify="right")
-    wide.add_row("1", "0.123456789")
-    assert plain([wide], 15) == _rich([wide], 15, monkeypatch)  # 1 + " │ " + 11 columns
-    assert plain([wide], 14) is None  # rich would wrap or split the table
-    assert plain([Text("a few words")], 10) is None  # rich would wrap the line
-    assert plain([Text("")], 80) is None
+    parts = PIECES[name]
+    drawn = 0
+    for width in range(4, 90):
+        mine = plain(parts, width)
+        if mine is not None:
+            drawn += 1
+            assert mine == _rich(parts, width, monkeypatch), f"{name} at {width} columns"
+    assert drawn >= 10
+
+
+def test_plain_leaves_to_rich_what_only_rich_draws() -> None:
+    assert plain([_grid(edge=True)], 80) is not None
+    assert plain([_grid(edge=True)], 28) is None  # rich would wrap or split the table
+    assert plain([Text("a word longer than the width")], 5) is None  # rich folds it
     two_lines = Table()
     two_lines.add_column("x")
     two_lines.add_row("a\nb")
     assert plain([two_lines], 80) is None
-    centred = Table()
-    centred.add_column("x", justify="center")
-    assert plain([Group(Text("title"), centred)], 80) is None
 
 
 def test_plain_cells_are_text_not_markup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +113,38 @@ def test_plain_cells_are_text_not_markup(monkeypatch: pytest.MonkeyPatch) -> Non
     drawn = plain(parts, 80)
     assert drawn is not None and "[v > 0]" in drawn and "[red]title" in drawn
     assert drawn == _rich(parts, 80, monkeypatch)
+
+
+CHECKS = [
+    ["configs/worked-example.yaml", "configs/answers/worked-example.yaml"],
+    ["configs/worked-example.yaml", "configs/answers/worked-example-slip.yaml"],
+    ["configs/worked-example.yaml", "configs/answers/worked-example.yaml", "--decimals", "3"],
+]
+
+
+@pytest.mark.parametrize("args", CHECKS, ids=lambda a: " ".join(a[1:]))
+@pytest.mark.parametrize("width", [30, 45, 60, 80, 120])
+def test_check_drawn_plain_is_what_rich_prints(
+    args: list[str], width: int, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradcalc.check import views
+
+    root = Path(__file__).resolve().parent.parent
+    argv = ["check", *(str(root / a) if a.endswith(".yaml") else a for a in args)]
+    env = {"COLUMNS": str(width)}
+    plain_texts: list[str | None] = []
+    original = views.render_plain
+    with monkeypatch.context() as m:
+        m.setattr(
+            views,
+            "render_plain",
+            lambda r, w: plain_texts.append(original(r, w)) or plain_texts[-1],
+        )
+        drawn = run_cli(argv, env=env)
+    if width >= 80 and "slip" not in args[1]:  # these fit: drawn without rich
+        assert plain_texts and plain_texts[0] is not None
+    with monkeypatch.context() as m:
+        m.setattr(views, "render_plain", lambda report, width: None)
+        by_rich = run_cli(argv, env=env)
+    assert drawn.exit_code == by_rich.exit_code
+    assert drawn.stdout == by_rich.stdout

@@ -76,7 +76,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "check": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3"],
-        (*DERIVE, *DOCUMENTS, "orjson", "gradcalc.step.table"),
+        (*DERIVE, *DOCUMENTS, "orjson", "gradcalc.step.table", "rich.console", "rich.table"),
     ),
     "check json": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],

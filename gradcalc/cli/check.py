@@ -258,9 +258,12 @@ def command(
         raise GradcalcError(f"{exc}; no answer can be graded against it") from None
 
     from gradcalc.check import views
+    from gradcalc.cli.options import Drawing
 
     writers: dict[str, Callable[[Report], View]] = {
-        "table": lambda r: lambda con: views.render_table(r, con),
+        "table": lambda r: Drawing(
+            lambda con: views.render_table(r, con), lambda width: views.render_plain(r, width)
+        ),
         "json": lambda r: reindent(views.render_json(r), indent),
         "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
     }

@@ -361,9 +361,9 @@ def _vector(values: Sequence[float], num: Number) -> str:
 
 
 def _table(columns: Sequence[str], justify: Sequence[str]) -> Table:
-    table = Table()
+    table = Table(edge=False)
     for column, side in zip(columns, justify, strict=True):
-        table.add_column(column, justify=side)
+        table.add_column(column, justify=side, overflow="fold")
     return table
 
 

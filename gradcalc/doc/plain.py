@@ -7,14 +7,16 @@ classes (instead of rich's Text, Table and Group, whose calls they take) gets bo
 `plain` writes the same characters rich would — the heavy-head box, the padding, the
 justification — in one pass of string formatting, for output without colour or bold.
 
-`plain` draws only what it can draw exactly as rich does: a text line or a table wider than the
-width, a cell of several lines or a centred column make it return None, and the caller prints
-with rich (which wraps, or splits the table to fit, see fit.py).
+`plain` draws only what it can draw exactly as rich does: text wraps at words as rich wraps it,
+but a word longer than the width, a table wider than the width or a cell of several lines make
+it return None, and the caller prints with rich (which folds, or splits the table to fit, see
+fit.py).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -52,31 +54,56 @@ Cell = str | Text
 
 
 class Table:
-    """rich's default table (heavy head), without its outer edge and edge padding: the one
-    kind the derivation's writer draws."""
+    """rich's default table (heavy head, not expanded), with its outer edge and the padding
+    beside it (`edge`) or without either."""
 
-    def __init__(self) -> None:
+    def __init__(self, edge: bool = True) -> None:
+        self.edge = edge
         self.headers: list[str] = []
         self.justify: list[str] = []
+        self.min_widths: list[int] = []
+        self.no_wrap: list[bool] = []
+        self.overflow: list[str] = []
         self.rows: list[tuple[Cell, ...]] = []
+        self.styles: list[Style] = []
 
-    def add_column(self, header: str, justify: str = "left") -> None:
+    def add_column(
+        self,
+        header: str,
+        justify: str = "left",
+        min_width: int = 0,
+        no_wrap: bool = False,
+        overflow: str = "ellipsis",  # rich's; it matters only to rich, which draws what wraps
+    ) -> None:
+        self.overflow.append(overflow)
         self.headers.append(header)
         self.justify.append(justify)
+        self.min_widths.append(min_width)
+        self.no_wrap.append(no_wrap)
 
-    def add_row(self, *cells: Cell) -> None:
+    def add_row(self, *cells: Cell, style: Style = None) -> None:
         self.rows.append(cells)
+        self.styles.append(style)
 
     def to_rich(self) -> Any:
         from rich.table import Table as RichTable
         from rich.text import Text as RichText
 
-        table = RichTable(expand=False, show_edge=False, pad_edge=False)
-        for header, side in zip(self.headers, self.justify, strict=True):
+        table = RichTable(expand=False, show_edge=self.edge, pad_edge=self.edge)
+        for header, side, least, whole, overflow in zip(
+            self.headers, self.justify, self.min_widths, self.no_wrap, self.overflow, strict=True
+        ):
             # Text, never markup: a partial such as "[v > 0]" prints as it is.
-            table.add_column(RichText(header), justify=side, overflow="fold")  # type: ignore[arg-type]
-        for row in self.rows:
-            table.add_row(*(RichText(c) if isinstance(c, str) else c.to_rich() for c in row))
+            table.add_column(
+                RichText(header),
+                justify=side,  # type: ignore[arg-type]
+                overflow=overflow,  # type: ignore[arg-type]
+                min_width=least or None,
+                no_wrap=whole,
+            )
+        for row, style in zip(self.rows, self.styles, strict=True):
+            cells = (RichText(c) if isinstance(c, str) else c.to_rich() for c in row)
+            table.add_row(*cells, style=style)
         return table
 
 
@@ -108,13 +135,11 @@ def plain(parts: Sequence[Renderable], width: int) -> str | None:
         if isinstance(part, Group):
             return all(draw(p) for p in part.parts)
         if isinstance(part, Text):
-            text = part.plain
-            if not text or text.endswith("\n"):
-                return False
-            lines = text.split("\n")
-            if any(cell_len(line) > width for line in lines):
-                return False
-            out.extend(lines)
+            for line in part.plain.split("\n"):
+                wrapped = _wrap(line, width, cell_len)
+                if wrapped is None:
+                    return False
+                out.extend(wrapped)
             return True
         return _table(part, width, out, cell_len)
 
@@ -123,31 +148,78 @@ def plain(parts: Sequence[Renderable], width: int) -> str | None:
     return "".join(line + "\n" for line in out)
 
 
+_WORD = re.compile(r"\s*\S+\s*")
+_TRAILING = re.compile(r"\s+$")
+
+
+def _wrap(line: str, width: int, cell_len: Any) -> list[str] | None:
+    """The line wrapped at words as rich's Text.wrap does (rich/_wrap.py divide_line, then
+    each piece's whitespace beyond the width cut); None for a word longer than the width,
+    which rich folds."""
+    breaks: list[int] = []
+    offset = 0
+    match = _WORD.match(line, 0)
+    while match is not None:
+        start, end = match.span()
+        word = match.group(0)
+        length = cell_len(word.rstrip())
+        if width - offset >= length:
+            offset += cell_len(word)
+        elif length > width:
+            return None
+        elif offset and start:
+            breaks.append(start)
+            offset = cell_len(word)
+        match = _WORD.match(line, end)
+    pieces = [line[a:b] for a, b in zip([0, *breaks], [*breaks, len(line)], strict=True)]
+    out = []
+    for piece in pieces:
+        if len(piece) > width:
+            space = _TRAILING.search(piece)
+            if space is not None:
+                piece = piece[: len(piece) - min(len(space.group()), len(piece) - width)]
+        if cell_len(piece) > width:
+            return None
+        out.append(piece)
+    return out
+
+
 def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
     rows = [[c if isinstance(c, str) else c.plain for c in row] for row in table.rows]
     if any("\n" in cell for row in [table.headers, *rows] for cell in row):
         return False
-    if "center" in table.justify or "full" in table.justify:
+    if "full" in table.justify:
         return False
-    widths = [cell_len(h) for h in table.headers]
+    least = zip(table.headers, table.min_widths, strict=True)
+    widths = [max(cell_len(header), w) for header, w in least]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], cell_len(cell))
-    if sum(widths) + 3 * (len(widths) - 1) > width:
+    n = len(widths)
+    if sum(widths) + 3 * (n - 1) + (4 if table.edge else 0) > width:
         return False
 
-    def line(cells: Sequence[str], bar: str) -> str:
+    def line(cells: Sequence[str], bar: str, edge: str) -> str:
         padded = []
         for cell, w, side in zip(cells, widths, table.justify, strict=True):
-            space = " " * (w - cell_len(cell))
-            padded.append(space + cell if side == "right" else cell + space)
-        return f" {bar} ".join(padded)
+            excess = w - cell_len(cell)
+            left = {"right": excess, "center": excess // 2}.get(side, 0)
+            padded.append(" " * left + cell + " " * (excess - left))
+        inner = f" {bar} ".join(padded)
+        return f"{edge} {inner} {edge}" if table.edge else inner
 
-    last = len(widths) - 1
-    rule = "╇".join("━" * (w + (i > 0) + (i < last)) for i, w in enumerate(widths))
-    out.append(line(table.headers, "┃"))
-    out.append(rule)
-    out.extend(line(row, "│") for row in rows)
+    def rule(fill: str, cross: str, ends: str) -> str:
+        if table.edge:
+            return ends[0] + cross.join(fill * (w + 2) for w in widths) + ends[1]
+        return cross.join(fill * (w + (i > 0) + (i < n - 1)) for i, w in enumerate(widths))
+
+    if table.edge:
+        out.append(rule("━", "┳", "┏┓"))
+    out.append(line(table.headers, "┃", "┃"))
+    out.append(rule("━", "╇", "┡┩"))
+    out.extend(line(row, "│", "│") for row in rows)
+    if table.edge:
+        out.append(rule("─", "┴", "└┘"))
     return True
 
 
