@@ -75,6 +75,13 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
     exec(  # the source is made above from the class's own field names
         f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["  pass"]), env
     )
+    # As dataclass does: a method the class writes itself is kept (a frozen class's
+    # __setattr__ and __delattr__ cannot be), and so is a __hash__ it sets.
+    for name in ("__setattr__", "__delattr__"):
+        if name in cls.__dict__:
+            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+    own_hash = cls.__dict__.get("__hash__", _MISSING)
+    keep_hash = not (own_hash is _MISSING or (own_hash is None and "__eq__" in cls.__dict__))
     _install(cls, "__init__", env["__init__"])
     # The other methods read the fields by name, so one function of each serves every record:
     # nothing more to compile (dataclass compiles each for each class).
@@ -110,8 +117,12 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
     import reprlib
 
     _install(cls, "__repr__", reprlib.recursive_repr()(__repr__))
-    for fn in (__eq__, __hash__, __setattr__, __delattr__):
-        _install(cls, fn.__name__, fn)
+    _install(cls, "__eq__", __eq__)
+    if not keep_hash:
+        cls.__hash__ = None  # type: ignore[assignment]  # so that _install sets it
+        _install(cls, "__hash__", __hash__)
+    _install(cls, "__setattr__", __setattr__)
+    _install(cls, "__delattr__", __delattr__)
 
 
 def _getter(names: list[str]) -> Any:
@@ -125,6 +136,8 @@ def _getter(names: list[str]) -> Any:
 
 
 def _install(cls: type, name: str, fn: Any) -> None:
+    if cls.__dict__.get(name) is not None:  # written by the class itself
+        return
     fn.__qualname__ = f"{cls.__qualname__}.{name}"
     fn.__module__ = cls.__module__
     setattr(cls, name, fn)

@@ -108,3 +108,61 @@ def test_a_record_refuses_what_it_does_not_build() -> None:
             """x"""
 
             x: int = field(default=0, init=False)
+
+
+def _own_methods(decorate: Any) -> tuple[Any, Any, Any]:
+    @decorate
+    class Repr:
+        """Writes its own repr."""
+
+        x: int
+
+        def __repr__(self) -> str:
+            return f"<{self.x}>"
+
+    @decorate
+    class Eq:
+        """Writes its own equality (so Python sets __hash__ to None; the fields' hash is used)."""
+
+        x: int
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    @decorate
+    class Hash:
+        """Writes its own hash."""
+
+        x: int
+
+        def __hash__(self) -> int:
+            return 7
+
+    return Repr, Eq, Hash
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda R, E, H: repr(R(1)),
+        lambda R, E, H: (E(1) == E(2), E(1) == 3),
+        lambda R, E, H: hash(E(1)) == hash(E(1)),
+        lambda R, E, H: (hash(H(1)), H(1) == H(1), H(1) == H(2)),
+    ],
+    ids=["own repr", "own eq", "hash with own eq", "own hash"],
+)
+def test_a_method_the_class_writes_is_kept_as_dataclass_keeps_it(check: Any) -> None:
+    assert check(*_own_methods(record)) == check(*_own_methods(dataclass(frozen=True)))
+
+
+def test_a_record_cannot_write_its_own_setattr() -> None:
+    with pytest.raises(TypeError, match="__setattr__"):
+
+        @record
+        class Mutable:
+            """x"""
+
+            x: int
+
+            def __setattr__(self, name: str, value: Any) -> None:
+                pass

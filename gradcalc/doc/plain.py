@@ -246,10 +246,12 @@ def width() -> int | None:
 
 def writable(text: str) -> bool:
     """Whether standard output can take the text as it is (rich's ASCII forms otherwise)."""
-    from gradcalc.doc.ascii import cannot_write
-
     stream = sys.stdout
     if getattr(stream, "ascii_forms", False):
         return False
     encoding = (getattr(stream, "encoding", "utf-8") or "utf-8").lower()
+    if encoding.replace("-", "").replace("_", "") in ("utf8", "utf16", "utf32"):
+        return True  # holds every symbol: no need to load the ASCII forms' tables to ask
+    from gradcalc.doc.ascii import cannot_write
+
     return not cannot_write(encoding)
