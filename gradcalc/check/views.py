@@ -119,7 +119,7 @@ def table_parts(report: Report) -> list[Renderable]:
         steps.setdefault(cell.step, []).append(cell)
     for step, cells in steps.items():
         title = "Final forward pass" if step is None else f"Step {step}"
-        table = Table()
+        table = Table(markup=True)
         table.add_column("quantity", no_wrap=True, min_width=8)
         table.add_column("answer", justify="right", no_wrap=True, min_width=8)
         table.add_column("expected", justify="right", no_wrap=True, min_width=8)
@@ -137,7 +137,7 @@ def table_parts(report: Report) -> list[Renderable]:
         parts += [Text("\n" + title, style="bold"), table]
 
     if report.cells:
-        score = Table()
+        score = Table(markup=True)
         score.add_column("group", no_wrap=True)
         for mark in ("✓", "≈", "↳", "✗"):
             score.add_column(mark, justify="right")
@@ -174,7 +174,7 @@ def table_parts(report: Report) -> list[Renderable]:
     if named:
         from gradcalc.check.mistakes import REGISTRY
 
-        legend = Table()
+        legend = Table(markup=True)
         legend.add_column("known mistake", no_wrap=True)
         legend.add_column("what it is")
         for name in named:

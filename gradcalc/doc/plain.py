@@ -57,8 +57,11 @@ class Table:
     """rich's default table (heavy head, not expanded), with its outer edge and the padding
     beside it (`edge`) or without either."""
 
-    def __init__(self, edge: bool = True) -> None:
+    def __init__(self, edge: bool = True, markup: bool = False) -> None:
         self.edge = edge
+        # markup: rich reads its string cells and headers as console markup ("[bold]…"), as
+        # rich's own Table does with strings; else they are text as they are.
+        self.markup = markup
         self.headers: list[str] = []
         self.justify: list[str] = []
         self.min_widths: list[int] = []
@@ -95,14 +98,17 @@ class Table:
         ):
             # Text, never markup: a partial such as "[v > 0]" prints as it is.
             table.add_column(
-                RichText(header),
+                header if self.markup else RichText(header),
                 justify=side,  # type: ignore[arg-type]
                 overflow=overflow,  # type: ignore[arg-type]
                 min_width=least or None,
                 no_wrap=whole,
             )
         for row, style in zip(self.rows, self.styles, strict=True):
-            cells = (RichText(c) if isinstance(c, str) else c.to_rich() for c in row)
+            cells = (
+                (c if self.markup else RichText(c)) if isinstance(c, str) else c.to_rich()
+                for c in row
+            )
             table.add_row(*cells, style=style)
         return table
 
@@ -188,6 +194,9 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
     rows = [[c if isinstance(c, str) else c.plain for c in row] for row in table.rows]
     if any("\n" in cell for row in [table.headers, *rows] for cell in row):
         return False
+    strings = [table.headers, *([c for c in row if isinstance(c, str)] for row in table.rows)]
+    if table.markup and any("[" in cell for row in strings for cell in row):
+        return False  # rich may read markup in it
     if "full" in table.justify:
         return False
     least = zip(table.headers, table.min_widths, strict=True)
@@ -202,6 +211,8 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
     def line(cells: Sequence[str], bar: str, edge: str) -> str:
         padded = []
         for cell, w, side in zip(cells, widths, table.justify, strict=True):
+            if side in ("right", "center"):
+                cell = cell.rstrip()  # as rich's Lines.justify does before it aligns
             excess = w - cell_len(cell)
             left = {"right": excess, "center": excess // 2}.get(side, 0)
             padded.append(" " * left + cell + " " * (excess - left))
