@@ -112,14 +112,19 @@ def test_plain_draws_as_rich_or_leaves_it_to_rich(
     assert drawn >= 10 or name == "markup"
 
 
-def test_plain_leaves_to_rich_what_only_rich_draws() -> None:
+def test_plain_leaves_to_rich_what_only_rich_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plain([_grid(edge=True)], 80) is not None
-    assert plain([_grid(edge=True)], 28) is None  # rich would wrap or split the table
+    # 35 columns wide: at 33 its note wraps as fit.py's Fit lays it out; at 28 rich splits it.
+    wrapped = plain([_grid(edge=True)], 33)
+    assert wrapped is not None and "│ a     │" in wrapped
+    assert wrapped == _rich([_grid(edge=True)], 33, monkeypatch)
+    assert plain([_grid(edge=True)], 28) is None
+    assert plain([_grid(edge=False)], 28) is None
     assert plain([Text("a word longer than the width")], 5) is None  # rich folds it
     two_lines = Table()
     two_lines.add_column("x")
     two_lines.add_row("a\nb")
-    assert plain([two_lines], 80) is None
+    assert plain([two_lines], 80) == _rich([two_lines], 80, monkeypatch)
     assert plain([_marked()], 80) is None  # rich reads the markup
 
 
@@ -166,4 +171,26 @@ def test_check_drawn_plain_is_what_rich_prints(
         m.setattr(views, "render_plain", lambda report, width: None)
         by_rich = run_cli(argv, env=env)
     assert drawn.exit_code == by_rich.exit_code
+    assert drawn.stdout == by_rich.stdout
+
+
+@pytest.mark.parametrize("kind", [[], ["activations"], ["losses"], ["optimizers"]])
+@pytest.mark.parametrize("width", [30, 50, 80, 100, 160, 300])
+def test_list_drawn_plain_is_what_rich_prints(
+    kind: list[str], width: int, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcalc.doc.plain as module
+
+    env = {"COLUMNS": str(width)}
+    texts: list[str | None] = []
+    original = module.plain
+    with monkeypatch.context() as m:
+        m.setattr(module, "plain", lambda parts, w: texts.append(original(parts, w)) or texts[-1])
+        drawn = run_cli(["list", *kind], env=env)
+    if width >= 80:  # wrapped in its columns, as fit.py lays them out
+        assert texts and texts[0] is not None
+    with monkeypatch.context() as m:
+        m.setattr(module, "plain", lambda parts, w: None)
+        by_rich = run_cli(["list", *kind], env=env)
+    assert drawn.exit_code == by_rich.exit_code == 0
     assert drawn.stdout == by_rich.stdout

@@ -38,7 +38,7 @@ TABLES = ("rich.console", "rich.table", "gradcalc.step.table", "gradcalc.derivat
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "--version": (["--version"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
     "--help": (["--help"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
-    "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson")),
+    "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson", "rich.console", "rich.table")),
     "examples": (["examples"], (*DERIVE, *CHECK, "numpy", "rich.console", "orjson")),
     # Plain output (the probe's standard output is a pipe) that fits its width: drawn without
     # rich's console and tables (gradcalc.doc.plain).

@@ -57,8 +57,16 @@ class Table:
     """rich's default table (heavy head, not expanded), with its outer edge and the padding
     beside it (`edge`) or without either."""
 
-    def __init__(self, edge: bool = True, markup: bool = False) -> None:
+    def __init__(
+        self,
+        edge: bool = True,
+        markup: bool = False,
+        title: Text | None = None,
+        show_lines: bool = False,
+    ) -> None:
         self.edge = edge
+        self.title = title  # over the table, at its left
+        self.show_lines = show_lines
         # markup: rich reads its string cells and headers as console markup ("[bold]…"), as
         # rich's own Table does with strings; else they are text as they are.
         self.markup = markup
@@ -92,7 +100,14 @@ class Table:
         from rich.table import Table as RichTable
         from rich.text import Text as RichText
 
-        table = RichTable(expand=False, show_edge=self.edge, pad_edge=self.edge)
+        table = RichTable(
+            expand=False,
+            show_edge=self.edge,
+            pad_edge=self.edge,
+            show_lines=self.show_lines,
+            title=None if self.title is None else self.title.to_rich(),
+            title_justify="left",
+        )
         for header, side, least, whole, overflow in zip(
             self.headers, self.justify, self.min_widths, self.no_wrap, self.overflow, strict=True
         ):
@@ -190,47 +205,130 @@ def _wrap(line: str, width: int, cell_len: Any) -> list[str] | None:
     return out
 
 
+def _measure(text: str, cell_len: Any) -> tuple[int, int]:
+    """rich's measure of a text: its longest word, its longest line."""
+    lines = text.splitlines()
+    longest = max((cell_len(line) for line in lines), default=0)
+    words = text.split()
+    return max((cell_len(word) for word in words), default=longest), longest
+
+
+def share(widths: dict[int, int], wanted: Sequence[int], spare: int) -> dict[int, int]:
+    """Columns' widths given `spare` cells to share among those that want more, evenly and up
+    to what each wants (fit.py's Fit lays out a table too wide for its line with it)."""
+    widths = dict(widths)
+    wrapping = [i for i in widths if wanted[i] > widths[i]]
+    while spare > 0 and wrapping:
+        part = max(1, spare // len(wrapping))
+        for i in list(wrapping):
+            add = min(part, wanted[i] - widths[i], spare)
+            widths[i] += add
+            spare -= add
+            if widths[i] >= wanted[i]:
+                wrapping.remove(i)
+    return widths
+
+
 def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
     rows = [[c if isinstance(c, str) else c.plain for c in row] for row in table.rows]
-    if any("\n" in cell for row in [table.headers, *rows] for cell in row):
+    if "full" in table.justify:
         return False
     strings = [table.headers, *([c for c in row if isinstance(c, str)] for row in table.rows)]
     if table.markup and any("[" in cell for row in strings for cell in row):
         return False  # rich may read markup in it
-    if "full" in table.justify:
-        return False
-    least = zip(table.headers, table.min_widths, strict=True)
-    widths = [max(cell_len(header), w) for header, w in least]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], cell_len(cell))
-    n = len(widths)
-    if sum(widths) + 3 * (n - 1) + (4 if table.edge else 0) > width:
+    n = len(table.headers)
+    columns = [[row[i] for row in rows] for i in range(n)]
+    natural = [
+        max([table.min_widths[i], _measure(table.headers[i], cell_len)[1]]) for i in range(n)
+    ]
+    for i, cells in enumerate(columns):
+        natural[i] = max([natural[i], *(_measure(c, cell_len)[1] for c in cells)])
+    extra = 3 * n + 1 if table.edge else 3 * (n - 1)
+    if sum(natural) + extra <= width:
+        widths = natural
+    elif table.edge:
+        # Too wide: as fit.py's Fit lays it out where every column keeps its widest word (or,
+        # no_wrap and the key column, its widest cell); a narrower line it splits: rich's.
+        least, wanted = [], []
+        for i, cells in enumerate(columns):
+            measured = [_measure(c, cell_len) for c in cells]
+            whole = table.no_wrap[i] or (
+                i == 0 and max((m[1] for m in measured), default=0) <= width // 2
+            )
+            header = _measure(table.headers[i], cell_len)[0]
+            least.append(max([header, *(m[1] if whole else m[0] for m in measured)]))
+            wanted.append(max([least[-1], *(m[1] for m in measured)]))
+        if sum(least) + extra > width:
+            return False
+        shared = share(dict(enumerate(least)), wanted, width - sum(least) - extra)
+        widths = [shared[i] for i in range(n)]
+    else:
         return False
 
-    def line(cells: Sequence[str], bar: str, edge: str) -> str:
-        padded = []
-        for cell, w, side in zip(cells, widths, table.justify, strict=True):
+    def cell_lines(text: str, i: int) -> list[str] | None:
+        lines: list[str] = []
+        for line in text.split("\n"):
+            wrapped = _wrap(line, widths[i], cell_len)
+            if wrapped is None:
+                return None
+            lines += wrapped
+        side = table.justify[i]
+        out = []
+        for line in lines:
             if side in ("right", "center"):
-                cell = cell.rstrip()  # as rich's Lines.justify does before it aligns
-            excess = w - cell_len(cell)
+                line = line.rstrip()  # as rich's Lines.justify does before it aligns
+            excess = widths[i] - cell_len(line)
             left = {"right": excess, "center": excess // 2}.get(side, 0)
-            padded.append(" " * left + cell + " " * (excess - left))
-        inner = f" {bar} ".join(padded)
-        return f"{edge} {inner} {edge}" if table.edge else inner
+            out.append(" " * left + line + " " * (excess - left))
+        return out
+
+    def row_lines(cells: Sequence[str], bar: str, bottom: bool = False) -> list[str] | None:
+        """A row's lines; cells shorter than the row at its top (a header's at its bottom)."""
+        parts = [cell_lines(cell, i) for i, cell in enumerate(cells)]
+        if any(p is None for p in parts):
+            return None
+        height = max(len(p) for p in parts if p is not None)
+        for i, p in enumerate(parts):
+            assert p is not None
+            blank = [" " * widths[i]] * (height - len(p))
+            parts[i] = blank + p if bottom else p + blank
+        lines = []
+        for k in range(height):
+            texts = [p[k] for p in parts if p is not None]
+            inner = f" {bar} ".join(texts)
+            lines.append(f"{bar} {inner} {bar}" if table.edge else inner)
+        return lines
 
     def rule(fill: str, cross: str, ends: str) -> str:
         if table.edge:
             return ends[0] + cross.join(fill * (w + 2) for w in widths) + ends[1]
         return cross.join(fill * (w + (i > 0) + (i < n - 1)) for i, w in enumerate(widths))
 
+    drawn: list[str] = []
+    if table.title is not None:
+        full = sum(widths) + extra
+        for line in table.title.plain.split("\n"):
+            wrapped = _wrap(line, full, cell_len)
+            if wrapped is None:
+                return False
+            drawn += [piece + " " * (full - cell_len(piece)) for piece in wrapped]
     if table.edge:
-        out.append(rule("━", "┳", "┏┓"))
-    out.append(line(table.headers, "┃", "┃"))
-    out.append(rule("━", "╇", "┡┩"))
-    out.extend(line(row, "│", "│") for row in rows)
+        drawn.append(rule("━", "┳", "┏┓"))
+    heading = row_lines(table.headers, "┃", bottom=True)
+    if heading is None:
+        return False
+    drawn += heading
+    drawn.append(rule("━", "╇", "┡┩"))
+    for k, row in enumerate(rows):
+        if k and table.show_lines:
+            drawn.append(rule("─", "┼", "├┤"))
+        lines = row_lines(row, "│")
+        if lines is None:
+            return False
+        drawn += lines
     if table.edge:
-        out.append(rule("─", "┴", "└┘"))
+        drawn.append(rule("─", "┴", "└┘"))
+    out += drawn
     return True
 
 
