@@ -246,9 +246,11 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
     extra = 3 * n + 1 if table.edge else 3 * (n - 1)
     if sum(natural) + extra <= width:
         widths = natural
-    elif table.edge:
+    else:
         # Too wide: as fit.py's Fit lays it out where every column keeps its widest word (or,
         # no_wrap and the key column, its widest cell); a narrower line it splits: rich's.
+        # (Fit counts the edges and their padding whether the table has them or not.)
+        fit_extra = 3 * n + 1
         least, wanted = [], []
         for i, cells in enumerate(columns):
             measured = [_measure(c, cell_len) for c in cells]
@@ -258,12 +260,10 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
             header = _measure(table.headers[i], cell_len)[0]
             least.append(max([header, *(m[1] if whole else m[0] for m in measured)]))
             wanted.append(max([least[-1], *(m[1] for m in measured)]))
-        if sum(least) + extra > width:
+        if sum(least) + fit_extra > width:
             return False
-        shared = share(dict(enumerate(least)), wanted, width - sum(least) - extra)
+        shared = share(dict(enumerate(least)), wanted, width - sum(least) - fit_extra)
         widths = [shared[i] for i in range(n)]
-    else:
-        return False
 
     def cell_lines(text: str, i: int) -> list[str] | None:
         lines: list[str] = []
