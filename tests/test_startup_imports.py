@@ -76,7 +76,15 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "check": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3"],
-        (*DERIVE, *DOCUMENTS, "orjson", "gradcalc.step.table", "rich.console", "rich.table"),
+        (
+            *DERIVE,
+            *DOCUMENTS,
+            "orjson",
+            "gradcalc.step.table",
+            "gradcalc.cli.step",
+            "rich.console",
+            "rich.table",
+        ),
     ),
     "check json": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],
