@@ -30,6 +30,8 @@ else:  # only the type checkers read it (typing has it from Python 3.11 only)
 T = TypeVar("T")
 
 _MISSING = dataclasses.MISSING
+# The default of a field with a default_factory in the compiled __init__: "not given".
+_FACTORY = type("_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
@@ -56,7 +58,7 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
     names = [f.name for f in fields]
     env: dict[str, Any] = {
         "__object": object,
-        "__factory": dataclasses._HAS_DEFAULT_FACTORY,  # type: ignore[attr-defined]
+        "__factory": _FACTORY,
     }
     params, body = [], []
     for f in fields:
