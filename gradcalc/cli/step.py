@@ -235,6 +235,16 @@ def command(
     name = "explain" if explain else fmt
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
     _check_size(spec, n, name, show, shown_mask, max_rows)
+    if not isinstance(spec, config_mod.NetworkSpec):
+        layout = _Layout(
+            show,
+            lambda s: shown_mask is not None and bool(shown_mask[s]),
+            max_terms,
+            max_rows,
+            digits,
+        )
+        _layered(spec, n, name, layout, output, color, force, quiet, round_to, save_weights)
+        return
 
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     exact = None
@@ -268,6 +278,41 @@ def command(
         from gradcalc.step.files import weights_npz
 
         write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
+
+
+def _layered(
+    spec: Any,
+    n: int,
+    name: str,
+    layout: _Layout,
+    output: str | None,
+    color: str,
+    force: bool,
+    quiet: bool,
+    round_to: int | None,
+    save_weights: str | None,
+) -> None:
+    """A network with layer types other than dense (gradcalc.layers): its own engine and views."""
+    from gradcalc.cli.options import Sink
+    from gradcalc.cli.progress import track, wanted
+    from gradcalc.layers import views
+    from gradcalc.layers.engine import Stream
+
+    streams = name in ("json", "jsonl") or (name == "table" and layout.show == "summary")
+    with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
+        writer = views.writer(name, sink.write, layout)
+        stream = Stream(spec, steps=n, round_to=round_to, full=writer.full)
+        writer.start(stream.head())
+        for st in track(stream, n, wanted(quiet, streams and output is None)):
+            writer.step(st)
+        trace = stream.finish()
+        view = writer.finish(trace)
+        if view is not None:
+            sink.draw(view)
+    if save_weights is not None:
+        from gradcalc.cli.options import write_atomically
+
+        write_atomically(save_weights, views.params_npz(trace), force, option="--save-weights")
 
 
 # The steps a view shows in full when no --every/--last/--explain-steps is given: the first

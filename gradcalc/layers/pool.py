@@ -1,0 +1,207 @@
+"""Pooling layers: max and average over windows, in one and two dimensions, as PyTorch.
+
+A max-pool sends each output's gradient to the input cell its value came from. On a tie the
+first maximum in row-major order takes it all (PyTorch's choice); `ties: split` shares it
+equally among the tied cells instead. An average pool sends each cell 1/(kH·kW) of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradcalc.functions.registry import Written
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape
+from gradcalc.layers.shapes import pair, show
+from gradcalc.layers.windows import out_size, scatter, windows
+
+if TYPE_CHECKING:
+    from gradcalc.errors import KeyPath
+    from gradcalc.yamldoc import Doc
+
+TIES = ("first", "split")
+
+
+def _as2d(layer: Layer, x: Array) -> Array:
+    return x[:, :, None, :] if len(layer.in_shape) == 2 else x
+
+
+def _forward(kind: str) -> Any:
+    def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, Cache]:
+        size, stride = layer.options["size"], layer.options["stride"]
+        win = windows(_as2d(layer, x), size, stride)
+        flat = win.reshape(*win.shape[:4], size[0] * size[1])
+        if kind == "avg":
+            z = flat.mean(axis=-1)
+            share = np.full(flat.shape, 1.0 / flat.shape[-1])
+        else:
+            first = flat.argmax(axis=-1)
+            z = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
+            if layer.options.get("ties") == "split":
+                tied = flat == z[..., None]
+                share = tied / tied.sum(axis=-1, keepdims=True)
+            else:
+                share = np.zeros(flat.shape)
+                np.put_along_axis(share, first[..., None], 1.0, axis=-1)
+        if len(layer.in_shape) == 2:
+            z = z[:, :, 0, :]
+        return z, {"share": share, "input_shape": (x.shape[0], *_shape2d(layer))}
+
+    return forward
+
+
+def _shape2d(layer: Layer) -> tuple[int, ...]:
+    shape = layer.in_shape
+    return (shape[0], 1, shape[1]) if len(shape) == 2 else shape
+
+
+def backward(
+    layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
+) -> tuple[Array, dict[str, Array]]:
+    size, stride = layer.options["size"], layer.options["stride"]
+    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    share = cache["share"]
+    parts = (share * d4[..., None]).reshape(*share.shape[:4], *size)
+    grad_x = scatter(parts, cache["input_shape"], size, stride)
+    if len(layer.in_shape) == 2:
+        grad_x = grad_x[:, :, 0, :]
+    return grad_x, {}
+
+
+def _routes(ls: Any) -> list[Any]:
+    """Each output cell's source: the input cell its maximum came from, where its gradient goes
+    ((row, column) in 2-D, the position in 1-D; the first in row-major order on a tie)."""
+    layer = ls.layer
+    share = ls.cache["share"]  # (N, C, Ho, Wo, kH·kW)
+    kw = layer.options["size"][1]
+    sh, sw = layer.options["stride"]
+    first = share.argmax(axis=-1)
+    ho, wo = share.shape[2], share.shape[3]
+    rows = np.arange(ho)[:, None] * sh + first // kw
+    cols = np.arange(wo)[None, :] * sw + first % kw
+    label = "the input cell each output came from (its gradient goes there)"
+    if layer.options.get("ties") == "split":
+        label += "; on a tie, the first of the cells that share it"
+    if len(layer.in_shape) == 2:
+        return [(label, "source", cols[:, :, 0, :], True)]
+    return [(label, "source", np.stack([rows, cols], axis=-1), True)]
+
+
+def _parse(kind: str, axes: int) -> Any:
+    def parse(
+        doc: Doc,
+        raw: dict[str, Any],
+        path: KeyPath,
+        in_shape: Shape,
+        index: int,
+        outputs: int | None,
+    ) -> Layer:
+        name = f"{kind}pool{axes}d"
+        if len(in_shape) != axes + 1:
+            want = "(C, H, W)" if axes == 2 else "(C, L)"
+            before = "the input" if index == 0 else f"layers[{index - 1}]"
+            raise doc.error(
+                path,
+                f"{name} takes one example of shape {want}, but {before} gives shape "
+                f"{show(in_shape)}",
+            )
+        if "size" not in raw:
+            raise doc.error(path, "missing key 'size'", "the window, e.g. size: 2")
+        size = pair(doc, raw["size"], (*path, "size"), axes, 1)
+        stride = pair(doc, raw.get("stride", raw["size"]), (*path, "stride"), axes, 1)
+        ties = raw.get("ties", "first")
+        if kind == "avg" and "ties" in raw:
+            raise doc.error((*path, "ties"), "an average pool has no ties to break")
+        if ties not in TIES:
+            from gradcalc.errors import did_you_mean
+
+            raise doc.error(
+                (*path, "ties"), f"unknown tie rule {ties!r}", did_you_mean(str(ties), TIES)
+            )
+        spatial = in_shape[1:]
+        for n, k in zip(spatial, size, strict=True):
+            if k > n:
+                raise doc.error(
+                    (*path, "size"),
+                    f"a {show(size)} window is larger than its input of shape {show(in_shape)}",
+                )
+        sizes = tuple(out_size(n, k, s, 0) for n, k, s in zip(spatial, size, stride, strict=True))
+        unused = tuple((n - k) % s for n, k, s in zip(spatial, size, stride, strict=True))
+        if axes == 1:
+            size, stride = (1, *size), (1, *stride)
+        return Layer(
+            _TYPES[name],
+            index,
+            in_shape,
+            (in_shape[0], *sizes),
+            {},
+            _linear(),
+            {},
+            {
+                "size": size,
+                "stride": stride,
+                "ties": ties,
+                "unused": unused,
+                "window": math.prod(size),
+            },
+        )
+
+    return parse
+
+
+def _linear() -> Any:
+    from gradcalc.functions.activations import REGISTRY
+
+    return REGISTRY["linear"]
+
+
+_KEYS = ("size", "stride")
+
+_MAX_EQUATIONS = (
+    Written(
+        "z[c,i,j] = max_(p,q) x[c, s·i+p, s·j+q]",
+        r"z_{cij} = \max_{p,q} x_{c,si+p,sj+q}",
+    ),
+    Written(
+        "∂C/∂x[c,u,v] = Σ_(i,j) δ[c,i,j] [(u,v) is the argmax of window (i,j)]",
+        r"\partial C/\partial x_{cuv} = \sum _{ij} \delta _{cij} [(u,v) = \arg\max_{(i,j)}]",
+    ),
+)
+_AVG_EQUATIONS = (
+    Written(
+        "z[c,i,j] = (1/(kH·kW)) Σ_(p,q) x[c, s·i+p, s·j+q]",
+        r"z_{cij} = \frac{1}{k_H k_W} \sum _{p,q} x_{c,si+p,sj+q}",
+    ),
+    Written(
+        "∂C/∂x[c,u,v] = Σ_(i,j) δ[c,i,j]/(kH·kW) over the windows (i,j) that hold (u,v)",
+        r"\partial C/\partial x_{cuv} = \sum _{(i,j) \ni (u,v)} \delta _{cij}/(k_H k_W)",
+    ),
+)
+_MAX_MISTAKES = (
+    Mistake("pool_gradient_to_all", "each output's gradient given to every cell of its window"),
+    Mistake("pool_gradient_average", "max-pool's gradient shared as an average pool's"),
+)
+
+
+def _type(kind: str, axes: int) -> LayerType:
+    return LayerType(
+        name=f"{kind}pool{axes}d",
+        title=f"{axes}-D {'max' if kind == 'max' else 'average'} pooling",
+        equations=_MAX_EQUATIONS if kind == "max" else _AVG_EQUATIONS,
+        keys=(*_KEYS, "ties") if kind == "max" else _KEYS,
+        rank=axes + 1,
+        parse=_parse(kind, axes),
+        forward=_forward(kind),
+        backward=backward,
+        mistakes=_MAX_MISTAKES if kind == "max" else (),
+        linear_only=True,
+        extra=_routes if kind == "max" else None,
+    )
+
+
+MAXPOOL2D, MAXPOOL1D = _type("max", 2), _type("max", 1)
+AVGPOOL2D, AVGPOOL1D = _type("avg", 2), _type("avg", 1)
+_TYPES = {t.name: t for t in (MAXPOOL2D, MAXPOOL1D, AVGPOOL2D, AVGPOOL1D)}

@@ -1,0 +1,603 @@
+"""Layer records beyond dense (gradcalc/layers/): conv1d/conv2d, max/avg pooling, flatten and
+`loss: upstream`, proven against an independent float64 reference written with direct loops,
+against central finite differences of that reference, and against the dense engine for every
+update rule (a convolution whose kernel covers its whole input is a dense layer)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+
+# -- the reference: direct loops, nothing from gradcalc ------------------------------------------
+
+
+def ref_conv(
+    x: np.ndarray, k: np.ndarray, b: np.ndarray, stride: tuple[int, int], pad: tuple[int, int]
+) -> np.ndarray:
+    """One example (C, H, W), kernels (O, C, kH, kW): cross-correlation, zero padding."""
+    c_in, h, w = x.shape
+    o_n, _, kh, kw = k.shape
+    (sh, sw), (ph, pw) = stride, pad
+    xp = np.zeros((c_in, h + 2 * ph, w + 2 * pw))
+    xp[:, ph : ph + h, pw : pw + w] = x
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    z = np.zeros((o_n, ho, wo))
+    for o in range(o_n):
+        for i in range(ho):
+            for j in range(wo):
+                total = b[o]
+                for c in range(c_in):
+                    for p in range(kh):
+                        for q in range(kw):
+                            total += k[o, c, p, q] * xp[c, sh * i + p, sw * j + q]
+                z[o, i, j] = total
+    return z
+
+
+def ref_conv_back(
+    x: np.ndarray, k: np.ndarray, delta: np.ndarray, stride: tuple[int, int], pad: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """∂C/∂K, ∂C/∂b and ∂C/∂x of one example, from δ = ∂C/∂z."""
+    c_in, h, w = x.shape
+    o_n, _, kh, kw = k.shape
+    (sh, sw), (ph, pw) = stride, pad
+    xp = np.zeros((c_in, h + 2 * ph, w + 2 * pw))
+    xp[:, ph : ph + h, pw : pw + w] = x
+    dk, db, dxp = np.zeros(k.shape), np.zeros(o_n), np.zeros(xp.shape)
+    for o in range(o_n):
+        for i in range(delta.shape[1]):
+            for j in range(delta.shape[2]):
+                db[o] += delta[o, i, j]
+                for c in range(c_in):
+                    for p in range(kh):
+                        for q in range(kw):
+                            dk[o, c, p, q] += delta[o, i, j] * xp[c, sh * i + p, sw * j + q]
+                            dxp[c, sh * i + p, sw * j + q] += delta[o, i, j] * k[o, c, p, q]
+    return dk, db, dxp[:, ph : ph + h, pw : pw + w]
+
+
+def ref_pool(
+    x: np.ndarray, size: tuple[int, int], stride: tuple[int, int], kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """z and the routing of each output's gradient: (C, Ho, Wo, H, W) weights."""
+    c_n, h, w = x.shape
+    (kh, kw), (sh, sw) = size, stride
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    z = np.zeros((c_n, ho, wo))
+    route = np.zeros((c_n, ho, wo, h, w))
+    for c in range(c_n):
+        for i in range(ho):
+            for j in range(wo):
+                best, where = -np.inf, (0, 0)
+                total = 0.0
+                for p in range(kh):
+                    for q in range(kw):
+                        v = x[c, sh * i + p, sw * j + q]
+                        total += v
+                        if v > best:  # strictly: the first maximum in row-major order
+                            best, where = v, (sh * i + p, sw * j + q)
+                        if kind == "avg":
+                            route[c, i, j, sh * i + p, sw * j + q] = 1.0 / (kh * kw)
+                if kind == "max":
+                    z[c, i, j] = best
+                    route[c, i, j, where[0], where[1]] = 1.0
+                else:
+                    z[c, i, j] = total / (kh * kw)
+    return z, route
+
+
+def ref_act(z: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "tanh":
+        a = np.tanh(z)
+        return a, 1 - a * a
+    return z.copy(), np.ones_like(z)
+
+
+def ref_forward(net: list[dict[str, Any]], x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(z, a) per layer for one example, every layer in loops."""
+    out = []
+    for layer in net:
+        t = layer["type"]
+        if t == "conv2d":
+            z = ref_conv(x, layer["kernels"], layer["biases"], layer["stride"], layer["padding"])
+        elif t == "conv1d":
+            z = ref_conv(
+                x[:, None, :],
+                layer["kernels"][:, :, None, :],
+                layer["biases"],
+                (1, layer["stride"]),
+                (0, layer["padding"]),
+            )[:, 0, :]
+        elif t in ("maxpool2d", "avgpool2d"):
+            z = ref_pool(x, layer["size"], layer["stride"], t[:3])[0]
+        elif t == "flatten":
+            z = x.reshape(-1).copy()
+        else:
+            w, b = layer["weights"], layer["biases"]
+            z = np.array(
+                [sum(w[j, k] * x[k] for k in range(w.shape[1])) + b[j] for j in range(w.shape[0])]
+            )
+        a, _ = ref_act(z, layer.get("activation", "linear"))
+        out.append((z, a))
+        x = a
+    return out
+
+
+def ref_cost(net: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray, reduction: str) -> float:
+    """mse over each example's output (all its values), reduced over the batch."""
+    total = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        a = ref_forward(net, x)[-1][1]
+        total += float(np.mean((a.reshape(-1) - y.reshape(-1)) ** 2))
+    return total / len(xs) if reduction == "mean" else total
+
+
+def finite_differences(f: Any, array: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    grad = np.zeros(array.shape)
+    for index in np.ndindex(*array.shape):
+        keep = array[index]
+        array[index] = keep + h
+        up = f()
+        array[index] = keep - h
+        down = f()
+        array[index] = keep
+        grad[index] = (up - down) / (2 * h)
+    return grad
+
+
+# -- configs --------------------------------------------------------------------------------------
+
+
+def _yaml(value: Any) -> str:
+    return json.dumps(np.asarray(value).tolist() if isinstance(value, np.ndarray) else value)
+
+
+def config_text(
+    net: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray, extra: str = "", loss: str = "mse"
+) -> str:
+    lines = [
+        f"inputs: {_yaml(xs)}",
+        f"targets: {_yaml(ys)}",
+        f"loss: {loss}",
+        "learning_rate: 0.1",
+        extra,
+        "layers:",
+    ]
+    for layer in net:
+        lines.append(f"  - type: {layer['type']}")
+        for key, value in layer.items():
+            if key != "type":
+                lines.append(
+                    f"    {key}: {_yaml(value if not isinstance(value, tuple) else list(value))}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def step_json(run_cli: Any, path: Path, *args: str) -> dict[str, Any]:
+    result = run_cli(["step", str(path), "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def close(got: Any, want: np.ndarray, rtol: float = 1e-9, atol: float = 0.0) -> None:
+    """Relative to each value, with a floor at the array's own scale."""
+    want = np.asarray(want, dtype=float)
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    floor = max(atol, rtol * 1e-2 * scale)
+    np.testing.assert_allclose(np.asarray(got, dtype=float), want, rtol=rtol, atol=floor)
+
+
+def close_fd(got: Any, want: np.ndarray) -> None:
+    """Against central differences (h = 1e-5): relative 1e-6, and an absolute floor of 1e-9,
+    the differences' own rounding error (ε·|C|/h for costs of order 10)."""
+    close(got, want, rtol=1e-6, atol=1e-9)
+
+
+# -- proof ----------------------------------------------------------------------------------
+
+CASES = list(
+    itertools.product(
+        [1, 2],  # stride
+        [0, 1],  # padding
+        [(1, 1), (2, 3)],  # (C_in, C_out)
+        [1, 3],  # batch
+    )
+)
+
+
+def _conv_net(
+    rng: np.random.Generator, stride: int, padding: int, c_in: int, c_out: int, pool: str
+) -> list[dict[str, Any]]:
+    net: list[dict[str, Any]] = [
+        {
+            "type": "conv2d",
+            "kernels": rng.normal(size=(c_out, c_in, 3, 2)),
+            "biases": rng.normal(size=c_out),
+            "stride": stride,
+            "padding": padding,
+            "activation": "tanh",
+        }
+    ]
+    h, w = (6 + 2 * padding - 3) // stride + 1, (5 + 2 * padding - 2) // stride + 1
+    if pool:
+        net.append({"type": pool, "size": 2, "stride": [1, 2]})
+        h, w = h - 1, (w - 2) // 2 + 1
+    net += [
+        {"type": "flatten"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, c_out * h * w)),
+            "biases": rng.normal(size=2),
+            "activation": "tanh",
+        },
+    ]
+    for layer in net:
+        for key in ("stride", "padding", "size"):
+            if key in layer and not isinstance(layer[key], list):
+                layer[key] = layer[key]
+    return net
+
+
+def _ref_layers(net: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same layers with pairs spelled out for the reference."""
+    out = []
+    for layer in net:
+        layer = dict(layer)
+        for key in ("stride", "padding", "size"):
+            if key in layer and layer["type"] != "conv1d":
+                v = layer[key]
+                layer[key] = tuple(v) if isinstance(v, list) else (v, v)
+        if layer["type"].endswith("pool2d") and "stride" not in layer:
+            layer["stride"] = layer["size"]
+        out.append(layer)
+    return out
+
+
+@pytest.mark.parametrize("pool", ["", "maxpool2d", "avgpool2d"])
+@pytest.mark.parametrize(("stride", "padding", "channels", "batch"), CASES)
+def test_conv_net_matches_the_loop_reference_and_finite_differences(
+    run_cli: Any,
+    write_config: Any,
+    tmp_path: Path,
+    stride: int,
+    padding: int,
+    channels: tuple[int, int],
+    batch: int,
+    pool: str,
+) -> None:
+    rng = np.random.default_rng(stride * 100 + padding * 10 + channels[0] + batch)
+    net = _conv_net(rng, stride, padding, *channels, pool)
+    xs = rng.normal(size=(batch, channels[0], 6, 5))
+    ys = rng.normal(size=(batch, 2))
+    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys)))
+    ref = _ref_layers(net)
+    layers = doc["steps"][0]["layers"]
+    # The forward pass, layer by layer, per example.
+    for n, x in enumerate(xs):
+        for got, (z, a) in zip(layers, ref_forward(ref, x), strict=True):
+            close(np.asarray(got["z"])[n], z)
+            close(np.asarray(got["a"])[n], a)
+    close(doc["steps"][0]["loss"], ref_cost(ref, xs, ys, "mean"))
+    # Every gradient against central differences of the reference cost.
+    for got, layer in zip(layers, ref, strict=True):
+        for name in ("kernels", "biases", "weights"):
+            if name in layer:
+                want = finite_differences(lambda: ref_cost(ref, xs, ys, "mean"), layer[name])
+                close_fd(got["grads"][name], want)
+    # ∂C/∂x of the first layer, per example (∂C_x/∂x of each example's own cost).
+    for n in range(batch):
+        x_n, y_n = xs[n : n + 1].copy(), ys[n : n + 1]
+        want = finite_differences(lambda x_n=x_n, y_n=y_n: ref_cost(ref, x_n, y_n, "sum"), x_n)[0]
+        got = np.asarray(layers[0]["grad_input"])
+        close_fd(got[n], want)
+
+
+@pytest.mark.parametrize(("stride", "padding", "channels", "batch"), CASES)
+def test_conv_backward_matches_the_loop_reference(
+    run_cli: Any,
+    write_config: Any,
+    tmp_path: Path,
+    stride: int,
+    padding: int,
+    channels: tuple[int, int],
+    batch: int,
+) -> None:
+    """∂C/∂K, ∂C/∂b and ∂C/∂x from the engine's own δ, summed with loops."""
+    rng = np.random.default_rng(7 + stride + padding + batch)
+    net = _conv_net(rng, stride, padding, *channels, "maxpool2d")
+    xs = rng.normal(size=(batch, channels[0], 6, 5))
+    ys = rng.normal(size=(batch, 2))
+    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys, "reduction: sum")))
+    conv = doc["steps"][0]["layers"][0]
+    deltas = np.asarray(conv["delta"]).reshape(
+        batch, channels[1], *np.asarray(conv["z"]).shape[-2:]
+    )
+    dk, db = np.zeros(net[0]["kernels"].shape), np.zeros(channels[1])
+    for n in range(batch):
+        k_n, b_n, x_n = ref_conv_back(
+            xs[n], net[0]["kernels"], deltas[n], (stride, stride), (padding, padding)
+        )
+        dk += k_n
+        db += b_n
+        got = np.asarray(conv["grad_input"]).reshape(batch, *xs.shape[1:])[n]
+        close(got, x_n)
+    close(conv["grads"]["kernels"], dk)
+    close(conv["grads"]["biases"], db)
+
+
+@pytest.mark.parametrize(("stride", "padding", "batch"), [(1, 0, 1), (2, 1, 2), (3, 2, 1)])
+def test_conv1d_and_pool1d_match_the_reference(
+    run_cli: Any, write_config: Any, tmp_path: Path, stride: int, padding: int, batch: int
+) -> None:
+    rng = np.random.default_rng(stride)
+    net = [
+        {
+            "type": "conv1d",
+            "kernels": rng.normal(size=(2, 2, 3)),
+            "biases": rng.normal(size=2),
+            "stride": stride,
+            "padding": padding,
+            "activation": "tanh",
+        },
+        {"type": "flatten"},
+    ]
+    xs = rng.normal(size=(batch, 2, 9))
+    length = (9 + 2 * padding - 3) // stride + 1
+    ys = rng.normal(size=(batch, 2 * length))
+    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys)))
+    layers = doc["steps"][0]["layers"]
+    for n in range(batch):
+        z, _ = ref_forward(net, xs[n])[0]
+        got = np.asarray(layers[0]["z"])
+        close(got[n], z)
+    want = finite_differences(lambda: ref_cost(net, xs, ys, "mean"), net[0]["kernels"])
+    close_fd(layers[0]["grads"]["kernels"], want)
+    # max- and average-pooling in 1-D: the 2-D reference with a height of one.
+    for kind in ("maxpool1d", "avgpool1d"):
+        pool_net = [{"type": kind, "size": 3, "stride": stride}, {"type": "flatten"}]
+        out = (9 - 3) // stride + 1
+        path = write_config(tmp_path, config_text(pool_net, xs, rng.normal(size=(batch, 2 * out))))
+        got = step_json(run_cli, path)["steps"][0]["layers"][0]
+        for n in range(batch):
+            z, route = ref_pool(xs[n][:, None, :], (1, 3), (1, stride), kind[:3])
+            close(np.asarray(got["z"])[n], z[:, 0, :])
+            delta = np.asarray(got["delta"])[n]
+            dx = np.einsum("cij,cijhw->chw", delta[:, None, :], route)[:, 0, :]
+            close(np.asarray(got["grad_input"])[n], dx)
+
+
+def test_max_pool_tie_goes_to_the_first_maximum_or_is_split(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    base = (
+        "input: [[[1, 3], [3, 0]]]\nloss: upstream\nupstream: [[[2.0]]]\nlearning_rate: 0.1\n"
+        "layers:\n  - type: maxpool2d\n    size: 2\n"
+    )
+    first = step_json(run_cli, write_config(tmp_path, base))["steps"][0]["layers"][0]
+    assert first["grad_input"] == [[[0.0, 2.0], [0.0, 0.0]]]
+    assert first["source"] == [[[[0, 1]]]]
+    split = step_json(run_cli, write_config(tmp_path, base + "    ties: split\n"))["steps"][0][
+        "layers"
+    ][0]
+    assert split["grad_input"] == [[[0.0, 1.0], [1.0, 0.0]]]
+
+
+def test_the_issue_example_cell(run_cli: Any) -> None:
+    """z¹₀₀ = 1×1 + 2×0 + 0×0 + 1×(−1) + 0 = 0, the example's first cell."""
+    doc = step_json(run_cli, Path("configs/conv-worked-example.yaml").resolve())
+    conv = doc["steps"][0]["layers"][0]
+    assert conv["type"] == "conv2d"
+    assert conv["z"][0][0][0] == 0.0
+    assert [layer["type"] for layer in doc["steps"][0]["layers"]] == [
+        "conv2d",
+        "maxpool2d",
+        "flatten",
+        "dense",
+    ]
+    assert doc["shapes"] == [[1, 4, 4], [1, 3, 3], [1, 1, 1], [1], [2]]
+
+
+# -- every update rule: the layered engine against the dense one -------------------------------
+
+
+@pytest.mark.parametrize("rule", sorted({r.name for r in OPTIMIZERS.values()}))
+@pytest.mark.parametrize("decay", [0.0, 0.05])
+def test_every_update_rule_moves_a_kernel_as_the_dense_engine_moves_weights(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str, decay: float
+) -> None:
+    """A 2×3 kernel over a 2×3 input is a dense layer over the flattened input: three steps of
+    every rule, with and without the L2 penalty, give the same parameters and costs."""
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(2, 1, 2, 3))
+    ys = rng.normal(size=(2, 2))
+    k, b = rng.normal(size=(2, 1, 2, 3)), rng.normal(size=2)
+    w2, b2 = rng.normal(size=(2, 2)), rng.normal(size=2)
+    settings = f"optimizer: {rule}\nweight_decay: {decay}\nsteps: 3"
+    conv = [
+        {"type": "conv2d", "kernels": k, "biases": b, "activation": "tanh"},
+        {"type": "flatten"},
+        {"type": "dense", "weights": w2, "biases": b2, "activation": "sigmoid"},
+    ]
+    dense = (
+        f"inputs: {_yaml(xs.reshape(2, -1))}\ntargets: {_yaml(ys)}\nloss: mse\n"
+        f"learning_rate: 0.1\n{settings}\nlayers:\n"
+        f"  - weights: {_yaml(k.reshape(2, -1))}\n    biases: {_yaml(b)}\n    activation: tanh\n"
+        f"  - weights: {_yaml(w2)}\n    biases: {_yaml(b2)}\n    activation: sigmoid\n"
+    )
+    got = step_json(
+        run_cli, write_config(tmp_path, config_text(conv, xs, ys, settings), "conv.yaml")
+    )
+    want = step_json(run_cli, write_config(tmp_path, dense, "dense.yaml"))
+    for g, w in zip(got["steps"], want["steps"], strict=True):
+        close(g["loss"], np.asarray(w["loss"]), rtol=1e-12)
+    close(
+        np.asarray(got["parameters"][0]["params"]["kernels"]).reshape(2, -1),
+        np.asarray(want["parameters"][0]["weights"]),
+        rtol=1e-12,
+    )
+    close(
+        got["parameters"][0]["params"]["biases"],
+        np.asarray(want["parameters"][0]["biases"]),
+        rtol=1e-12,
+    )
+    close(
+        got["parameters"][2]["params"]["weights"],
+        np.asarray(want["parameters"][1]["weights"]),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("rule", sorted({r.name for r in OPTIMIZERS.values()}))
+def test_dense_layers_as_records_match_the_dense_engine(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str
+) -> None:
+    """A flatten in front sends dense layers through the layer records: with rounding, a
+    softmax output fused with cross-entropy and a learnable PReLU, the numbers are the same."""
+    head = (
+        "inputs: [[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]]\ntargets: [[1, 0], [0, 1]]\n"
+        "loss: cross_entropy\nlearning_rate: 0.2\n"
+    )
+    head += f"optimizer: {rule}\nsteps: 2\nlayers:\n"
+    dense = (
+        "  - weights: [[0.1, -0.2, 0.3], [0.4, 0.1, -0.5]]\n    biases: [0.1, -0.1]\n"
+        "    activation: prelu\n"
+        "  - weights: [[0.3, -0.6], [0.2, 0.5]]\n    biases: [0, 0.2]\n    activation: softmax\n"
+    )
+    for args in ([], ["--round", "4"]):
+        want = step_json(run_cli, write_config(tmp_path, head + dense, "d.yaml"), *args)
+        got = step_json(
+            run_cli, write_config(tmp_path, head + "  - type: flatten\n" + dense, "l.yaml"), *args
+        )
+        for g, w in zip(got["steps"], want["steps"], strict=True):
+            close(g["loss"], np.asarray(w["loss"]), rtol=1e-12)
+            for gl, wl in zip(g["layers"][1:], w["layers"], strict=True):
+                close(gl["delta"], np.asarray(wl["delta"]), rtol=1e-12)
+                close(gl["params"]["weights"], np.asarray(wl["weights"]), rtol=1e-12)
+                if "activation_params" in wl:
+                    assert gl["activation_params"] == pytest.approx(
+                        wl["activation_params"], rel=1e-12
+                    )
+
+
+def test_upstream_loss_on_a_dense_network(run_cli: Any, write_config: Any, tmp_path: Path) -> None:
+    """Given ∂C/∂a, δ = g ⊙ f'(z) and ∂C/∂w = δ a^(l−1)ᵀ."""
+    text = (
+        "input: [1.0, 2.0]\nloss: upstream\nupstream: [0.5, -1.0]\nlearning_rate: 0.1\n"
+        "layers:\n  - weights: [[1, 0], [0.5, -1]]\n    biases: [0, 0]\n    activation: linear\n"
+    )
+    doc = step_json(run_cli, write_config(tmp_path, text))
+    layer = doc["steps"][0]["layers"][0]
+    assert layer["delta"] == [0.5, -1.0]
+    assert layer["grad_weights"] == [[0.5, 1.0], [-1.0, -2.0]]
+    assert doc["steps"][0]["loss"] == pytest.approx(0.5 * 1.0 - 1.0 * (0.5 - 2.0))
+
+
+# -- torch, where it is installed --------------------------------------------------------------
+
+
+def test_torch_agrees(run_cli: Any, write_config: Any, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    xs = rng.normal(size=(2, 2, 7, 6))
+    ys = rng.normal(size=(2, 3))
+    net = [
+        {
+            "type": "conv2d",
+            "kernels": rng.normal(size=(3, 2, 3, 3)),
+            "biases": rng.normal(size=3),
+            "stride": 2,
+            "padding": 1,
+            "activation": "tanh",
+        },
+        {"type": "maxpool2d", "size": 2, "stride": 1},
+        {"type": "flatten"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(3, 3 * 3 * 2)),
+            "biases": rng.normal(size=3),
+            "activation": "linear",
+        },
+    ]
+    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys)))
+    t = {
+        k: torch.tensor(v, requires_grad=True)
+        for k, v in [
+            ("k", net[0]["kernels"]),
+            ("b", net[0]["biases"]),
+            ("w", net[3]["weights"]),
+            ("c", net[3]["biases"]),
+        ]
+    }
+    x = torch.tensor(xs)
+    a = torch.tanh(torch.nn.functional.conv2d(x, t["k"], t["b"], stride=2, padding=1))
+    a = torch.nn.functional.max_pool2d(a, 2, 1).flatten(1)
+    out = a @ t["w"].T + t["c"]
+    loss = ((out - torch.tensor(ys)) ** 2).mean(dim=1).mean()
+    loss.backward()
+    layers = doc["steps"][0]["layers"]
+    close(doc["steps"][0]["loss"], loss.detach().numpy())
+    close(layers[0]["grads"]["kernels"], t["k"].grad.numpy())
+    close(layers[3]["grads"]["weights"], t["w"].grad.numpy())
+
+
+# -- bad input: one line, exit 2, the layer and both shapes ------------------------------------
+
+CONV = "  - type: conv2d\n    kernels: {k}\n"
+ERRORS = [
+    (
+        "input: [[[1, 2], [3, 4]]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        + CONV.format(k="[[[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]]"),
+        ["layers[0].kernels", "3×3 kernel is larger than the padded input", "1×2×2"],
+    ),
+    (
+        "input: [[[1, 2], [3, 4]]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        + CONV.format(k="[[[[1]], [[2]]]]"),
+        ["layers[0].kernels", "1×2×1×1", "take 2 input channels", "1×2×2: 1 channel"],
+    ),
+    (
+        "input: [[[1, 2], [3, 4]]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        "  - type: maxpool2d\n    size: 2\n  - weights: [[1]]\n    biases: [0]\n"
+        "    activation: linear\n",
+        ["layers[1]", "dense layer takes a vector", "layers[0] gives shape 1×1×1", "flatten"],
+    ),
+    (
+        "input: [[[1, 2], [3, 4]]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        "  - type: flatten\n  - weights: [[1, 2, 3]]\n    biases: [0]\n    activation: linear\n",
+        ["layers[1].weights", "rows have 3 weights", "4 values", "each row needs 4 numbers"],
+    ),
+    (
+        "inputs: {file: big.npy}\ntargets: [[1]]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        "  - type: conv2d\n    kernels: {init: he_normal, channels: 512, size: 3}\n"
+        "  - type: flatten\n",
+        ["layers[0]", "numbers per pass; at most"],
+    ),
+    (
+        "input: [[1, 2]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n  - type: conv3d\n",
+        ["layers[0].type", "unknown layer type 'conv3d'", "did you mean"],
+    ),
+    (
+        "input: [1, 2]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n  - type: conv2d\n"
+        "    kernels: [[[[1]]]]\n",
+        ["input", "the first layer takes one example (C, H, W)", "shape 2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "pieces"), ERRORS)
+def test_bad_layers_are_one_line_with_the_layer_and_shapes(
+    run_cli: Any, write_config: Any, tmp_path: Path, text: str, pieces: list[str]
+) -> None:
+    np.save(tmp_path / "big.npy", np.zeros((64, 1, 60, 60)))
+    result = run_cli(["step", str(write_config(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    for piece in pieces:
+        assert piece in result.stderr, result.stderr
