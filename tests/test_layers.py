@@ -601,3 +601,131 @@ def test_bad_layers_are_one_line_with_the_layer_and_shapes(
     assert result.stderr.count("\n") == 1, result.stderr
     for piece in pieces:
         assert piece in result.stderr, result.stderr
+
+
+# -- check: the named mistakes, each on its own mistake and on nothing else -------------------
+
+
+def _mistake_net(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "conv2d",
+            "kernels": rng.normal(size=(2, 2, 3, 3)),
+            "biases": rng.normal(size=2),
+            "stride": 2,
+            "padding": 1,
+            "activation": "tanh",
+        },
+        {"type": "maxpool2d", "size": 2, "stride": 1},
+        {"type": "flatten"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, 8)),
+            "biases": rng.normal(size=2),
+            "activation": "linear",
+        },
+    ]
+
+
+def _padded(x: np.ndarray, p: int) -> np.ndarray:
+    out = np.zeros((x.shape[0], x.shape[1] + 2 * p, x.shape[2] + 2 * p))
+    out[:, p : p + x.shape[1], p : p + x.shape[2]] = x
+    return out
+
+
+def _mistaken(
+    name: str, net: list[dict[str, Any]], xs: np.ndarray, layers: list[dict]
+) -> tuple[int, str, np.ndarray]:
+    """(layer index, quantity, the value the mistake gives), from loops over the contract's own
+    exact δ and the config's numbers."""
+    k, b = net[0]["kernels"], net[0]["biases"]
+    scale = 1.0 / len(xs)
+    delta = np.asarray(layers[0]["delta"])
+    if name == "kernel_flipped":
+        flipped = k[:, :, ::-1, ::-1]
+        return 0, "z", np.array([ref_conv(x, flipped, b, (2, 2), (1, 1)) for x in xs])
+    if name == "bias_gradient_not_summed":
+        return 0, "grads.biases", scale * delta[:, :, 0, 0].sum(axis=0)
+    if name in ("stride_ignored_in_backward", "padding_not_removed"):
+        stride = 1 if name == "stride_ignored_in_backward" else 2
+        dk = np.zeros(k.shape)
+        dxs = []
+        for n, x in enumerate(xs):
+            xp = _padded(x, 1)
+            dxp = np.zeros(xp.shape)
+            for o, i, j, c, p, q in itertools.product(*map(range, (2, 3, 3, 2, 3, 3))):
+                dk[o, c, p, q] += scale * delta[n, o, i, j] * xp[c, stride * i + p, stride * j + q]
+                dxp[c, stride * i + p, stride * j + q] += delta[n, o, i, j] * k[o, c, p, q]
+            dxs.append(dxp[:, 1:6, 1:6] if name == "stride_ignored_in_backward" else dxp[:, :5, :5])
+        if name == "padding_not_removed":
+            return 0, "grad_input", np.array(dxs)
+        return 0, "grads.kernels", dk
+    pool_delta = np.asarray(layers[1]["delta"])
+    share = 1.0 if name == "pool_gradient_to_all" else 0.25
+    dx = np.zeros((len(xs), 2, 3, 3))
+    for n, c, i, j, p, q in itertools.product(*map(range, (len(xs), 2, 2, 2, 2, 2))):
+        dx[n, c, i + p, j + q] += share * pool_delta[n, c, i, j]
+    return 1, "grad_input", dx
+
+
+MISTAKES = [
+    "kernel_flipped",
+    "stride_ignored_in_backward",
+    "padding_not_removed",
+    "bias_gradient_not_summed",
+    "pool_gradient_to_all",
+    "pool_gradient_average",
+]
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_each_named_mistake_fires_on_its_own_mistake_and_nothing_else(
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str
+) -> None:
+    rng = np.random.default_rng(5)
+    net = _mistake_net(rng)
+    xs = rng.normal(size=(2, 2, 5, 5))
+    ys = rng.normal(size=(2, 2))
+    path = write_config(tmp_path, config_text(net, xs, ys))
+    contract = step_json(run_cli, path)
+    layers = contract["steps"][0]["layers"]
+    index, quantity, value = _mistaken(name, net, xs, layers)
+    record = layers[index]
+    if quantity.startswith("grads."):
+        record["grads"][quantity[6:]] = value.tolist()
+    else:
+        record[quantity] = value.tolist()
+    result = run_cli(["check", str(path), "-", "--format", "json"], input=json.dumps(contract))
+    assert result.exit_code == 1, result.output
+    cells = json.loads(result.stdout)["cells"]
+    wrong = [c for c in cells if c["verdict"] == "wrong"]
+    assert wrong and all(c["mistake"] == name for c in wrong), {c["mistake"] for c in wrong}
+    assert {c["mistake"] for c in cells if c["mistake"]} == {name}
+    # The right answers name none: every cell of the exact contract is correct.
+    exact = run_cli(
+        ["check", str(path), "-", "--format", "json"], input=json.dumps(step_json(run_cli, path))
+    )
+    assert exact.exit_code == 0
+    assert not any(c["mistake"] for c in json.loads(exact.stdout)["cells"])
+
+
+def test_check_grades_a_layered_sheet_and_carries_an_error(run_cli: Any) -> None:
+    """The sheet form with 0-based cells: a wrong z^2 cell is ✗, and the a^2 written from it
+    is ↳ (right given the error)."""
+    sheet = (
+        "step: 1\n"
+        "z: {2: [[[0, -1, -1], [-1, 1, 3], [2, 0, -2]]]}\n"
+        "a: {2: [[[0, 0, 0], [0, 1, 3], [2, 0, 0]]]}\n"
+    )
+    good = run_cli(
+        ["check", "--example", "conv-worked-example", "-", "--format", "json"], input=sheet
+    )
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.stdout)["score"] == 18
+    slip = sheet.replace("[-1, 1, 3]", "[-1, 1, 4]").replace("[0, 1, 3]", "[0, 1, 4]")
+    bad = run_cli(
+        ["check", "--example", "conv-worked-example", "-", "--format", "json"], input=slip
+    )
+    assert bad.exit_code == 1
+    cells = {c["symbol"]: c["verdict"] for c in json.loads(bad.stdout)["cells"]}
+    assert cells["z²[0,1,2]"] == "wrong" and cells["a²[0,1,2]"] == "carried"

@@ -104,6 +104,10 @@ def load(source: str, shape: Shape, steps: int) -> Answers:
 
 
 def load_text(text: str, name: str, shape: Shape, steps: int) -> Answers:
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import load_answers
+
+        return load_answers(text, name, shape, steps)  # type: ignore[arg-type]
     doc = parse_yaml(text, name, EMPTY_HINT)
     return _Reader(doc, shape, steps).read()
 
@@ -390,6 +394,10 @@ def _dashed(sizes: Any) -> str:
 def template(shape: Shape, steps: int, source: str, describe: str, graded: str) -> str:
     """A blank answer sheet for every quantity of `steps` steps, with comments in Nielsen's
     notation; it loads back as an empty set of answers."""
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import template as layered
+
+        return layered(shape, steps, source, describe, graded)  # type: ignore[arg-type]
     lines = [
         f"# Answers for {source}: {describe}.",
         "# Replace each null with your number; leave null what you do not answer.",

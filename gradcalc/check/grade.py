@@ -118,6 +118,10 @@ class Report:
 
 def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> Report:
     """Judge every answered cell (every cell with require_all) of the first `steps` steps."""
+    if not isinstance(spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
+        from gradcalc.layers.check import grade as layered
+
+        return layered(spec, answers, steps, options)
     from gradcalc.step.engine import hand_round, run
 
     shape = Shape.of(spec)
@@ -241,6 +245,10 @@ def _rounding_hint(
 
 def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace], ForwardTrace]:
     """The step engine's steps and final pass with its rounding hook set to `rounder`."""
+    if not isinstance(spec, NetworkSpec):
+        from gradcalc.layers.check import run_rounded
+
+        return run_rounded(spec, steps, rounder)
     from gradcalc.step.engine import Network
 
     net = Network(spec)

@@ -141,18 +141,16 @@ def render_table(report: Report, console: Any) -> None:
         parts.append(Text("\n" + "\n".join(pointer)))
     if report.hint:
         parts.append(Text("\n" + report.hint))
-    named = []
+    named: dict[str, str] = {}
     for cell in report.cells:
         if cell.mistake and cell.mistake not in named:
-            named.append(cell.mistake)
+            named[cell.mistake] = cell.explanation or ""
     if named:
-        from gradcalc.check.mistakes import REGISTRY
-
         legend = Table(expand=False)
         legend.add_column("known mistake", no_wrap=True)
         legend.add_column("what it is")
-        for name in named:
-            legend.add_row(name, REGISTRY[name].explanation)
+        for name, explanation in named.items():
+            legend.add_row(name, explanation)
         parts += [Text(""), legend]
     console.print(Group(*parts))
 

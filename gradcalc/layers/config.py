@@ -156,14 +156,25 @@ def _kind(doc: Doc, raw: Any, path: KeyPath, registry: dict[str, Any]) -> Any:
             f"unknown layer type {name!r}" if isinstance(name, str) else "expected a layer type",
             did_you_mean(str(name), registry),
         )
-    kind = registry[name]
-    if kind.linear_only and "activation" in raw:
+    return registry[name]
+
+
+def activation(doc: Doc, raw: dict[str, Any], path: KeyPath) -> tuple[Any, dict[str, float]]:
+    """An elementwise activation (`activation:`, linear by default) for a layer whose output
+    is not a vector of units."""
+    from gradcalc.step import config as c
+
+    record, params = c._named(
+        doc, raw.get("activation", "linear"), (*path, "activation"), c.ACTIVATIONS, "activation"
+    )
+    if not record.elementwise:
         raise doc.error(
             (*path, "activation"),
-            f"a {name} layer takes no activation",
-            "put it on the layer before",
+            f"'{record.name}' acts on a vector; this layer's output takes an elementwise "
+            "activation",
+            "flatten, then apply it in a dense layer",
         )
-    return kind
+    return record, params
 
 
 def _width(data: dict[str, Any]) -> int | None:

@@ -157,16 +157,9 @@ def _parse(axes: int) -> Any:
                 f"{biases.size} biases for {out} kernels (shape {show(kernels.shape)})",
                 "give one bias per output channel",
             )
-        activation, params = c._named(
-            doc, raw.get("activation", "linear"), (*path, "activation"), c.ACTIVATIONS, "activation"
-        )
-        if not activation.elementwise:
-            raise doc.error(
-                (*path, "activation"),
-                f"'{activation.name}' acts on a vector; a convolution's output takes an "
-                "elementwise activation",
-                "flatten, then apply it in a dense layer",
-            )
+        from gradcalc.layers.config import activation as named
+
+        activation, params = named(doc, raw, path)
         if axes == 1:
             stride, padding = (1, *stride), (0, *padding)
         unused = tuple(
@@ -193,11 +186,105 @@ def _kernel_hint(axes: int) -> str:
     return "kernels: (C_out, C_in, k), or {init: he_normal, seed: 0, channels: 8, size: 3}"
 
 
+# The named mistakes, each a value computed from the student's given numbers (ctx: the check's
+# Context, gradcalc/layers/check.py): nothing where the mistake changes nothing.
+
+
+def _kernel_flipped(ctx: Any, l: int) -> dict[str, Array]:
+    layer = ctx.shape.layer(l)
+    theta = dict(ctx.theta_pass(l))
+    kernels = theta["kernels"]
+    flipped = np.ascontiguousarray(
+        kernels[..., ::-1, ::-1] if kernels.ndim == 4 else kernels[..., ::-1]
+    )
+    if np.array_equal(flipped, kernels):
+        return {}
+    return {"z": forward(layer, {**theta, "kernels": flipped}, ctx.x(l))[0]}
+
+
+def _at_stride_one(ctx: Any, l: int) -> dict[str, Array]:
+    """∂C/∂K and ∂C/∂x with each δ[i, j] placed at (i, j) instead of (sH·i, sW·j)."""
+    layer = ctx.shape.layer(l)
+    stride = layer.options["stride"]
+    if stride == (1, 1):
+        return {}
+    kernels = ctx.theta_pass(l)["kernels"]
+    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
+    o, c, kh, kw = k4.shape
+    delta = ctx.given("delta", l)
+    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    n, _, ho, wo = d4.shape
+    padded = pad(_as2d(layer, ctx.x(l)), layer.options["padding"])
+    win = windows(padded, (kh, kw), (1, 1))[:, :, :ho, :wo]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    grad_k = ((ctx.net.scale * rows).T @ cols).reshape(kernels.shape)
+    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+    grad_padded = scatter(parts, padded.shape, (kh, kw), (1, 1))
+    grad_x = _crop(layer, grad_padded)
+    return {"grad_kernels": grad_k, "grad_input": grad_x}
+
+
+def _crop(layer: Layer, grad_padded: Array) -> Array:
+    ph, pw = layer.options["padding"]
+    h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
+    out = grad_padded[:, :, ph : ph + h, pw : pw + w]
+    return out[:, :, 0, :] if len(layer.in_shape) == 2 else out
+
+
+def _padding_not_removed(ctx: Any, l: int) -> dict[str, Array]:
+    """∂C/∂x read off ∂C/∂x̃ without taking the border away: its first H×W cells."""
+    layer = ctx.shape.layer(l)
+    ph, pw = layer.options["padding"]
+    if not ph and not pw:
+        return {}
+    # ∂C/∂x̃ in full: the layer's backward before its crop, over the same given δ.
+    padded_shape = pad(_as2d(layer, ctx.x(l)), (ph, pw)).shape
+    kernels = ctx.theta_pass(l)["kernels"]
+    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
+    o, c, kh, kw = k4.shape
+    delta = ctx.given("delta", l)
+    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    n, _, ho, wo = d4.shape
+    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+    grad_padded = scatter(parts, padded_shape, (kh, kw), layer.options["stride"])
+    h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
+    out = grad_padded[:, :, :h, :w]
+    return {"grad_input": out[:, :, 0, :] if len(layer.in_shape) == 2 else out}
+
+
+def _bias_not_summed(ctx: Any, l: int) -> dict[str, Array]:
+    """∂C/∂b[o] from the first position's δ alone."""
+    delta = ctx.given("delta", l)
+    if math.prod(delta.shape[2:]) == 1:
+        return {}
+    first = delta[:, :, 0, 0] if delta.ndim == 4 else delta[:, :, 0]
+    return {"grad_biases": ctx.net.scale * first.sum(axis=0)}
+
+
 MISTAKES = (
-    Mistake("kernel_flipped", "true convolution (the kernel flipped) instead of cross-correlation"),
-    Mistake("stride_ignored_in_backward", "∂C/∂K and ∂C/∂X taken as if the stride were 1"),
-    Mistake("padding_not_removed", "∂C/∂X given with the padding's rows and columns still on"),
-    Mistake("bias_gradient_not_summed", "∂C/∂b from one position instead of the sum over all"),
+    Mistake(
+        "kernel_flipped",
+        "z by true convolution (the kernel flipped) instead of PyTorch's cross-correlation",
+        _kernel_flipped,
+    ),
+    Mistake(
+        "stride_ignored_in_backward",
+        "∂C/∂K and ∂C/∂x with δ[i, j] placed at (i, j), as if the stride were 1",
+        _at_stride_one,
+    ),
+    Mistake(
+        "padding_not_removed",
+        "∂C/∂x read off the padded gradient ∂C/∂x̃ without removing its border (its first H×W "
+        "cells)",
+        _padding_not_removed,
+    ),
+    Mistake(
+        "bias_gradient_not_summed",
+        "∂C/∂b from δ at one position (the first) instead of the sum over every position",
+        _bias_not_summed,
+    ),
 )
 
 _EQUATIONS = (

@@ -344,7 +344,11 @@ class Network:
         for i in range(L - 1, -1, -1):
             layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
             if i < L - 1 or delta is None:
-                delta = r(layer.activation.backward(z, a, grad_a, p))
+                f = layer.activation
+                if f.elementwise:  # f′(z) rounded on its own, as the dense engine and a hand do
+                    delta = r(grad_a * r(f.prime(z, a, p)))
+                else:
+                    delta = r(f.backward(z, a, grad_a, p))
             self.checks.append((delta, f"δ^{layer.number}", i))
             grad_x, grads = layer.kind.backward(
                 layer, theta_pass[i], caches[i], delta, self.scale, xs[i]

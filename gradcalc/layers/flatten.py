@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 def parse(
     doc: Doc, raw: dict[str, Any], path: KeyPath, in_shape: Shape, index: int, outputs: int | None
 ) -> Layer:
-    from gradcalc.functions.activations import REGISTRY
+    from gradcalc.layers.config import activation
 
-    return Layer(FLATTEN, index, in_shape, (math.prod(in_shape),), {}, REGISTRY["linear"])
+    return Layer(FLATTEN, index, in_shape, (math.prod(in_shape),), {}, *activation(doc, raw, path))
 
 
 def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, Cache]:
@@ -43,10 +43,9 @@ FLATTEN = LayerType(
             r"\partial C/\partial x_{cij} = \delta _{(cH+i)W+j}",
         ),
     ),
-    keys=(),
+    keys=("activation",),
     rank=None,
     parse=parse,
     forward=forward,
     backward=backward,
-    linear_only=True,
 )

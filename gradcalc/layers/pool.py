@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.functions.registry import Written
+from gradcalc.layers.config import activation
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape
 from gradcalc.layers.shapes import pair, show
 from gradcalc.layers.windows import out_size, scatter, windows
@@ -138,8 +139,7 @@ def _parse(kind: str, axes: int) -> Any:
             in_shape,
             (in_shape[0], *sizes),
             {},
-            _linear(),
-            {},
+            *activation(doc, raw, path),
             {
                 "size": size,
                 "stride": stride,
@@ -150,12 +150,6 @@ def _parse(kind: str, axes: int) -> Any:
         )
 
     return parse
-
-
-def _linear() -> Any:
-    from gradcalc.functions.activations import REGISTRY
-
-    return REGISTRY["linear"]
 
 
 _KEYS = ("size", "stride")
@@ -180,9 +174,39 @@ _AVG_EQUATIONS = (
         r"\partial C/\partial x_{cuv} = \sum _{(i,j) \ni (u,v)} \delta _{cij}/(k_H k_W)",
     ),
 )
+
+
+def _spread_evenly(weight: str) -> Any:
+    """∂C/∂x of a max-pool with each window's δ sent to all its cells ("all": δ each) or shared
+    as an average pool's ("average": δ/(kH·kW) each)."""
+
+    def values(ctx: Any, l: int) -> dict[str, Array]:
+        layer = ctx.shape.layer(l)
+        size, stride = layer.options["size"], layer.options["stride"]
+        if size[0] * size[1] == 1:
+            return {}
+        delta = ctx.given("delta", l)
+        d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+        share = 1.0 if weight == "all" else 1.0 / (size[0] * size[1])
+        parts = np.broadcast_to(share * d4[..., None, None], (*d4.shape, *size))
+        shape = (d4.shape[0], *_shape2d(layer))
+        grad_x = scatter(np.ascontiguousarray(parts), shape, size, stride)
+        return {"grad_input": grad_x[:, :, 0, :] if len(layer.in_shape) == 2 else grad_x}
+
+    return values
+
+
 _MAX_MISTAKES = (
-    Mistake("pool_gradient_to_all", "each output's gradient given to every cell of its window"),
-    Mistake("pool_gradient_average", "max-pool's gradient shared as an average pool's"),
+    Mistake(
+        "pool_gradient_to_all",
+        "a max-pool's δ sent to every cell of its window instead of the maximum's alone",
+        _spread_evenly("all"),
+    ),
+    Mistake(
+        "pool_gradient_average",
+        "a max-pool's δ shared as an average pool's, δ/(kH·kW) to each cell of the window",
+        _spread_evenly("average"),
+    ),
 )
 
 
@@ -191,13 +215,12 @@ def _type(kind: str, axes: int) -> LayerType:
         name=f"{kind}pool{axes}d",
         title=f"{axes}-D {'max' if kind == 'max' else 'average'} pooling",
         equations=_MAX_EQUATIONS if kind == "max" else _AVG_EQUATIONS,
-        keys=(*_KEYS, "ties") if kind == "max" else _KEYS,
+        keys=(*_KEYS, "ties", "activation") if kind == "max" else (*_KEYS, "activation"),
         rank=axes + 1,
         parse=_parse(kind, axes),
         forward=_forward(kind),
         backward=backward,
         mistakes=_MAX_MISTAKES if kind == "max" else (),
-        linear_only=True,
         extra=_routes if kind == "max" else None,
     )
 

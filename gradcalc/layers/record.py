@@ -65,11 +65,14 @@ Parse = Callable[["Doc", dict[str, Any], "KeyPath", Shape, int, int | None], Lay
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known wrong way to compute a layer's backward pass: `check` names it when an answer
-    matches it. `wrong` recomputes the quantity the mistake changes from the forward cache."""
+    """A known wrong way to compute a layer's pass: `check` names it when a wrong answer
+    matches the value it gives. `values(ctx, l)` computes, from the student's given values
+    (gradcalc/layers/check.py's Context), the mistaken value of each quantity it changes;
+    nothing where it cannot happen (a stride of 1, no padding)."""
 
     name: str
-    description: str  # what the student did, as the README defines it
+    description: str  # what the student did, as docs/layers.md defines it
+    values: Callable[[Any, int], dict[str, Array]] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,6 @@ class LayerType:
     # How each parameter is written in tables and JSON (kernels -> K).
     symbols: Mapping[str, str] = field(default_factory=dict)
     mistakes: tuple[Mistake, ...] = ()
-    # It takes no activation (pooling, flatten): `activation:` is refused.
-    linear_only: bool = False
     # Arrays its tables and JSON record show beside z, a, δ and the gradients, from one step's
     # record: (label, JSON key, array, per example). A conv layer's padded input, a max-pool's
     # routing of each output to its input cell.

@@ -72,7 +72,7 @@ def array_lines(
 def _label(ls: LayerStep) -> str:
     layer = ls.layer
     text = f"layer {layer.number} ({layer.kind.name}"
-    if not layer.kind.linear_only:
+    if layer.params or not getattr(layer.activation, "bare", False):
         text += f", {layer.activation.name}"
     return text + f"), {show(layer.in_shape)} → {show(layer.out_shape)}"
 
@@ -100,7 +100,7 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
                     lines += array_lines(label, values[n] if per_example else values, num, max_rows)
             lines += _unused(layer.options.get("unused", ()))
             lines += array_lines(f"z^{layer.number}", ls.z[n], num, max_rows)
-            if not layer.kind.linear_only and not getattr(layer.activation, "bare", False):
+            if not getattr(layer.activation, "bare", False):
                 lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
                 if not label.startswith("input"):
