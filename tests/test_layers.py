@@ -729,3 +729,21 @@ def test_check_grades_a_layered_sheet_and_carries_an_error(run_cli: Any) -> None
     assert bad.exit_code == 1
     cells = {c["symbol"]: c["verdict"] for c in json.loads(bad.stdout)["cells"]}
     assert cells["z²[0,1,2]"] == "wrong" and cells["a²[0,1,2]"] == "carried"
+
+
+# -- gradcalc list -------------------------------------------------------------------------------
+
+
+def test_list_shows_every_layer_type_with_its_equations(run_cli: Any) -> None:
+    from gradcalc.layers import REGISTRY
+
+    doc = json.loads(run_cli(["list", "layers", "--format", "json"]).stdout)
+    assert [r["name"] for r in doc["layers"]] == list(REGISTRY)
+    for row in doc["layers"]:
+        assert row["equations"] and len(row["equations"]) == len(row["equations_tex"])
+    conv = next(r for r in doc["layers"] if r["name"] == "conv2d")
+    assert {m["name"] for m in conv["mistakes"]} == set(MISTAKES[:4])
+    text = run_cli(["list", "layers", "--no-color"]).stdout
+    for name in REGISTRY:
+        assert name in text
+    assert "cross-correlation" in text

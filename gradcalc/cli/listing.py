@@ -16,7 +16,7 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 @click.command(
     "list",
-    short_help="List the activations, losses and update rules with their formulas.",
+    short_help="List the activations, losses, layer types and update rules with their formulas.",
     epilog=(
         "\b\nExample:\n"
         "  gradcalc list losses\n"
@@ -29,9 +29,10 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def command(kind: str | None, fmt: str, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
-    KEY=VALUE) and where it has kinks; and every update rule (`optimizer:` in a config,
+    KEY=VALUE) and where it has kinks; every layer type (`type:` of a layer) with its
+    equations, config keys and named mistakes; and every update rule (`optimizer:` in a config,
     --optimizer) with its equations, the state it keeps and its parameters. KIND
-    (activations, losses or optimizers) lists only those.
+    (activations, losses, layers or optimizers) lists only those.
     """
     doc = catalogue()
     if kind is not None:
@@ -53,6 +54,7 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
     from gradcalc.functions.activations import ACTIVATIONS
     from gradcalc.functions.losses import LOSSES
     from gradcalc.functions.optimizers import OPTIMIZERS
+    from gradcalc.layers import REGISTRY as LAYERS
 
     def params(record: Any) -> list[dict[str, Any]]:
         return [
@@ -105,6 +107,18 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             }
             for loss in LOSSES
         ],
+        "layers": [
+            {
+                "name": kind.name,
+                "title": kind.title,
+                "equations": [e.text for e in kind.equations],
+                "equations_tex": [e.tex for e in kind.equations],
+                "keys": list(kind.keys),
+                "params": list(kind.symbols),
+                "mistakes": [{"name": m.name, "description": m.description} for m in kind.mistakes],
+            }
+            for kind in LAYERS.values()
+        ],
         "optimizers": [
             {
                 "name": rule.name,
@@ -127,6 +141,9 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
     for section, rows in doc.items():
         if section == "optimizers":
             _rules_table(rows, out)
+            continue
+        if section == "layers":
+            _layers_table(rows, out)
             continue
         table = Table(
             title=Text(section.capitalize(), style="bold"), title_justify="left", show_lines=True
@@ -177,6 +194,28 @@ def _rules_table(rows: list[dict[str, Any]], out: Any) -> None:
         name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
         rule = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
         table.add_row(Text(name), Text(rule), Text(_parameters(row)))
+    out.print(table)
+    out.print()
+
+
+def _layers_table(rows: list[dict[str, Any]], out: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=Text("Layer types (layers: - type: …)", style="bold"),
+        title_justify="left",
+        show_lines=True,
+    )
+    table.add_column(Text("type"), no_wrap=True)
+    table.add_column(Text("forward and backward"), overflow="fold")
+    table.add_column(Text("keys"), overflow="fold")
+    for row in rows:
+        equations = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
+        keys = ", ".join(row["keys"]) or "—"
+        if row["mistakes"]:
+            keys += "\nnamed mistakes: " + ", ".join(m["name"] for m in row["mistakes"])
+        table.add_row(Text(row["name"]), Text(equations), Text(keys))
     out.print(table)
     out.print()
 

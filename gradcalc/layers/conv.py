@@ -296,7 +296,8 @@ _EQUATIONS = (
         "∂C/∂K[o,c,p,q] = Σ_i Σ_j δ[o,i,j] x̃[c, s·i+p, s·j+q],  ∂C/∂b[o] = Σ_i Σ_j δ[o,i,j],  "
         "∂C/∂x̃[c,u,v] = Σ_o Σ_i Σ_j δ[o,i,j] K[o,c,u−s·i,v−s·j]",
         r"\partial C/\partial K_{ocpq} = \sum _{ij} \delta _{oij} \tilde x_{c,si+p,sj+q},\ "
-        r"\partial C/\partial b_o = \sum _{ij} \delta _{oij}",
+        r"\partial C/\partial b_o = \sum _{ij} \delta _{oij},\ "
+        r"\partial C/\partial \tilde x_{cuv} = \sum _o \sum _{ij} \delta _{oij} K_{oc,u-si,v-sj}",
     ),
 )
 

@@ -196,6 +196,21 @@ def _spread_evenly(weight: str) -> Any:
     return values
 
 
+_MAX_EQUATIONS_1D = (
+    Written("z[c,i] = max_p x[c, s·i+p]", r"z_{ci} = \max_p x_{c,si+p}"),
+    Written(
+        "∂C/∂x[c,u] = Σ_i δ[c,i] [u is the argmax of window i]",
+        r"\partial C/\partial x_{cu} = \sum _i \delta _{ci} [u = \arg\max_i]",
+    ),
+)
+_AVG_EQUATIONS_1D = (
+    Written("z[c,i] = (1/k) Σ_p x[c, s·i+p]", r"z_{ci} = \frac{1}{k} \sum _p x_{c,si+p}"),
+    Written(
+        "∂C/∂x[c,u] = Σ_i δ[c,i]/k over the windows i that hold u",
+        r"\partial C/\partial x_{cu} = \sum _{i \ni u} \delta _{ci}/k",
+    ),
+)
+
 _MAX_MISTAKES = (
     Mistake(
         "pool_gradient_to_all",
@@ -214,7 +229,12 @@ def _type(kind: str, axes: int) -> LayerType:
     return LayerType(
         name=f"{kind}pool{axes}d",
         title=f"{axes}-D {'max' if kind == 'max' else 'average'} pooling",
-        equations=_MAX_EQUATIONS if kind == "max" else _AVG_EQUATIONS,
+        equations={
+            ("max", 2): _MAX_EQUATIONS,
+            ("avg", 2): _AVG_EQUATIONS,
+            ("max", 1): _MAX_EQUATIONS_1D,
+            ("avg", 1): _AVG_EQUATIONS_1D,
+        }[kind, axes],
         keys=(*_KEYS, "ties", "activation") if kind == "max" else (*_KEYS, "activation"),
         rank=axes + 1,
         parse=_parse(kind, axes),
