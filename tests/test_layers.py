@@ -747,3 +747,112 @@ def test_list_shows_every_layer_type_with_its_equations(run_cli: Any) -> None:
     for name in REGISTRY:
         assert name in text
     assert "cross-correlation" in text
+
+
+# -- the worked solution -------------------------------------------------------------------------
+
+
+def test_explain_writes_each_cell_as_its_substituted_sum(run_cli: Any) -> None:
+    result = run_cli(["step", "--example", "conv-worked-example", "--explain"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "z²₀₀₀ = 1×1 + 2×0 + 0×0 + 1×(−1) + 0 = 0" in text
+    assert "full convolution of δ with the flipped kernel" in text
+    assert "∂C/∂K²₀₀₀₁ = " in text and "= −0.807" in text
+    assert "cross-correlation" in text
+    cut = run_cli(["step", "--example", "conv-worked-example", "--explain", "--max-terms", "2"])
+    assert "z²₀₀₀ = 1×1 + 2×0 + … + (2 more terms) + 0 = 0" in cut.stdout
+    rows = run_cli(["step", "--example", "conv-worked-example", "--explain", "--max-rows", "2"])
+    assert "z²₀₀₁" in rows.stdout and "z²₀₀₂" not in rows.stdout
+    assert "7 more cells" in rows.stdout
+
+
+def test_markdown_and_latex_write_the_sums_in_tex(
+    run_cli: Any, tmp_path: Path, pdflatex: Any
+) -> None:
+    markdown = run_cli(["step", "--example", "conv-worked-example", "--format", "markdown"]).stdout
+    assert (
+        r"z^{2}_{000} &= 1 \times 1 + 2 \times 0 + 0 \times 0 + 1 \times (-1) + 0 = 0" in markdown
+    )
+    tex = tmp_path / "conv.tex"
+    result = run_cli(
+        ["step", "--example", "conv-worked-example", "--format", "latex", "-o", str(tex)]
+    )
+    assert result.exit_code == 0
+    assert r"\tilde{x}" in tex.read_text(encoding="utf-8")
+    pdflatex(tex)
+
+
+WRITTEN_NETS = [
+    [
+        {
+            "type": "conv2d",
+            "kernels": [[[[1, -1], [0, 2]]], [[[0.5, 0], [1, 1]]]],
+            "stride": 2,
+            "padding": 1,
+            "activation": "tanh",
+        },
+        {"type": "avgpool2d", "size": [1, 2]},
+        {"type": "flatten"},
+    ],
+    [
+        {"type": "conv1d", "kernels": [[[1, -1, 0.5]]], "biases": [0.1], "padding": 1},
+        {"type": "maxpool1d", "size": 2, "ties": "split"},
+        {"type": "flatten", "activation": "sigmoid"},
+    ],
+]
+
+
+@pytest.mark.parametrize("fmt", ["--explain", "markdown", "latex", "table", "json", "jsonl"])
+@pytest.mark.parametrize("index", range(len(WRITTEN_NETS)))
+def test_every_view_of_other_layer_shapes(
+    run_cli: Any, write_config: Any, tmp_path: Path, fmt: str, index: int
+) -> None:
+    net = WRITTEN_NETS[index]
+    xs = (
+        np.arange(2 * 16, dtype=float).reshape(2, 1, 4, 4) / 10
+        if index == 0
+        else np.arange(10.0).reshape(2, 1, 5) / 5
+    )
+    ys = np.ones((2, 6)) if index == 0 else np.ones((2, 2))
+    path = write_config(
+        tmp_path,
+        config_text(
+            [
+                {
+                    k: (np.asarray(v) if isinstance(v, list) and k == "kernels" else v)
+                    for k, v in layer.items()
+                }
+                for layer in net
+            ],
+            xs,
+            ys,
+            "steps: 2\noptimizer: momentum",
+        ),
+    )
+    args = ["step", str(path), *(["--explain"] if fmt == "--explain" else ["--format", fmt])]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert "Step 2" in result.stdout or '"step":2' in result.stdout
+
+
+def test_upstream_gives_the_exam_answers_dx_and_dk(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """ "Given dL/dY, find dL/dX and dL/dK": one 2×2 kernel over a 3×3 input, stride 1."""
+    text = (
+        "input: [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]\nloss: upstream\n"
+        "upstream: [[[1, 0], [0, -1]]]\n"
+        "learning_rate: 0.1\nlayers:\n  - type: conv2d\n    kernels: [[[[1, 2], [3, 4]]]]\n"
+    )
+    layer = step_json(run_cli, write_config(tmp_path, text))["steps"][0]["layers"][0]
+    x, k, g = (
+        np.arange(1.0, 10).reshape(1, 3, 3),
+        np.array([[[[1.0, 2], [3, 4]]]]),
+        np.array([[[1.0, 0], [0, -1]]]),
+    )
+    dk, db, dx = ref_conv_back(x, k, g, (1, 1), (0, 0))
+    assert layer["grads"]["kernels"] == dk.tolist()
+    assert layer["grads"]["biases"] == db.tolist() == [0.0]
+    assert layer["grad_input"] == dx.tolist()

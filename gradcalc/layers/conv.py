@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.functions.registry import Written
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
 from gradcalc.layers.shapes import pair, show, tensor
 from gradcalc.layers.windows import out_size, pad, scatter, windows
 
@@ -314,6 +314,10 @@ CONV2D = LayerType(
     symbols={"kernels": "K", "biases": "b"},
     mistakes=MISTAKES,
     extra=lambda ls: _extra(ls),
+    written=WrittenCells(
+        lambda sheet, ls, n: _write_forward(sheet, ls, n),
+        lambda sheet, ls: _write_backward(sheet, ls),
+    ),
 )
 
 CONV1D = LayerType(
@@ -339,6 +343,10 @@ CONV1D = LayerType(
     symbols={"kernels": "K", "biases": "b"},
     mistakes=MISTAKES,
     extra=lambda ls: _extra(ls),
+    written=WrittenCells(
+        lambda sheet, ls, n: _write_forward(sheet, ls, n),
+        lambda sheet, ls: _write_backward(sheet, ls),
+    ),
 )
 
 
@@ -352,3 +360,143 @@ def _extra(ls: Any) -> list[Any]:
     if ls.x.ndim == 3:
         padded = padded[:, :, 0, :]
     return [("input with its padding x̃", "padded_input", padded, True)]
+
+
+# ---- the worked solution ----------------------------------------------------------------------
+
+
+def _views(ls: Any, n: int) -> tuple[Array, Array, Array, Array, Array]:
+    """(x̃ of example n as (C, H, W), kernels as (O, C, kH, kW), biases, z (O, Ho, Wo), δ of all
+    examples as (N, O, Ho, Wo)): conv1d with a height of one."""
+    layer = ls.layer
+    theta = ls.params_ahead or ls.params_before
+    kernels = theta["kernels"]
+    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
+    xp = pad(_as2d(layer, ls.x[n : n + 1]), layer.options["padding"])[0]
+    z = ls.z[n][:, None, :] if kernels.ndim == 3 else ls.z[n]
+    d = ls.delta[:, :, None, :] if kernels.ndim == 3 else ls.delta
+    return xp, k4, theta["biases"], z, d
+
+
+def _cell(layer: Layer, *index: int) -> tuple[int, ...]:
+    """A 2-D index as written: conv1d drops the row of its height of one."""
+    if len(layer.in_shape) == 2:
+        return (*index[:-2], index[-1])
+    return index
+
+
+def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    xp, k4, b, z, _ = _views(ls, n)
+    o_n, c_n, kh, kw = k4.shape
+    sh, sw = layer.options["stride"]
+    first = layer.index == 0
+    blocks: list[Any] = []
+    if any(layer.options["padding"]):
+        blocks.append(Para(nt.text("The input with its zero padding:")))
+        rows = [
+            eq(sheet.tilde_x(l - 1, (c,)), nt.matrix(xp[c] if xp.shape[1] > 1 else xp[c][0:1]))
+            for c in range(c_n)
+        ]
+        blocks.append(Eqs(tuple(rows)))
+    for o in range(o_n):
+        items = []
+        for i, j in sheet.cells(z.shape[1:]):
+            terms = [
+                nt.prod(
+                    (xp[c, sh * i + p, sw * j + q], first),
+                    (k4[o, c, p, q], sheet.given()),
+                    lead=t == 0,
+                )
+                for t, (c, p, q) in enumerate(np.ndindex(c_n, kh, kw))
+            ]
+            rhs = f"{sheet.total(terms)} + {nt.par(b[o], sheet.given())}"
+            items.append(eq(nt.sym("z", l, *_cell(layer, o, i, j)), rhs, nt.num(z[o, i, j])))
+        blocks += [Eqs(tuple(items)), *sheet.more(z.shape[1:], f"output channel {o}")]
+    return blocks
+
+
+def _write_backward(sheet: Any, ls: Any) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    first = layer.index == 0
+    sh, sw = layer.options["stride"]
+    ph, pw = layer.options["padding"]
+    examples = ls.x.shape[0]
+    padded = [_views(ls, m)[0] for m in range(examples)]
+    _, k4, _, _, d = _views(ls, 0)
+    o_n, _, kh, kw = k4.shape
+    ho, wo = d.shape[2], d.shape[3]
+    blocks: list[Any] = [
+        Para(
+            sheet.prose(
+                "∂C/∂K[o,c,p,q] = Σ over every position (i, j) of δ[o,i,j] x̃[c, s·i+p, s·j+q]"
+                + (" and over the examples:" if examples > 1 else ":")
+            )
+        )
+    ]
+    items = []
+    grad_k = ls.grads["kernels"].reshape(k4.shape)
+    for o, c, p, q in sheet.cells(k4.shape):
+        terms = [
+            nt.prod(
+                (d[m, o, i, j], False), (padded[m][c, sh * i + p, sw * j + q], first), lead=t == 0
+            )
+            for t, (m, i, j) in enumerate(np.ndindex(examples, ho, wo))
+        ]
+        items.append(
+            eq(
+                nt.sym(nt.d("K"), l, *_cell(layer, o, c, p, q)),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(grad_k[o, c, p, q]),
+            )
+        )
+    blocks += [Eqs(tuple(items)), *sheet.more(k4.shape, nt.d("K"))]
+    blocks.append(Para(nt.text("∂C/∂b[o] = the sum of δ[o] over every position, not one:")))
+    items = []
+    for o in range(o_n):
+        terms = [nt.num(v) if t == 0 else nt.par(v) for t, v in enumerate(d[:, o].ravel())]
+        items.append(
+            eq(
+                nt.sym(nt.d("b"), l, o),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["biases"][o]),
+            )
+        )
+    blocks.append(Eqs(tuple(items)))
+    blocks.append(
+        Para(
+            sheet.prose(
+                "∂C/∂x̃ is the full convolution of δ with the flipped kernel: "
+                "∂C/∂x̃[c,u,v] = Σ_o Σ_(i,j) δ[o,i,j] K[o,c,u−s·i,v−s·j], the same as adding each "
+                "window's δ·K back where the window took its cells. ∂C/∂x is ∂C/∂x̃ with the "
+                "padding removed" + (" (example 1):" if examples > 1 else ":")
+            )
+        )
+    )
+    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
+    items = []
+    for c, u, v in sheet.cells(grad_x.shape):
+        terms = []
+        for o, i, j in np.ndindex(o_n, ho, wo):
+            p, q = u + ph - sh * i, v + pw - sw * j
+            if 0 <= p < kh and 0 <= q < kw:
+                terms.append(
+                    nt.prod((d[0, o, i, j], False), (k4[o, c, p, q], sheet.given()), lead=not terms)
+                )
+        items.append(
+            eq(
+                nt.sym(nt.d("x"), l, *_cell(layer, c, u, v)),
+                sheet.total(terms) if terms else "0",
+                nt.num(grad_x[c, u, v]),
+            )
+        )
+    blocks += [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
+    return blocks

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.functions.registry import Written
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -126,6 +126,79 @@ def backward(
     return delta @ theta["weights"], grads  # BP2's wᵀδ, before the activation's f'
 
 
+def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    theta = ls.params_ahead or ls.params_before
+    w, b = theta["weights"], theta["biases"]
+    first = layer.index == 0
+    items = []
+    for (j,) in sheet.cells((w.shape[0],)):
+        terms = [
+            nt.prod((w[j, k], sheet.given()), (ls.x[n, k], first), lead=k == 0)
+            for k in range(w.shape[1])
+        ]
+        rhs = f"{sheet.total(terms)} + {nt.par(b[j], sheet.given())}"
+        items.append(eq(nt.sym("z", l, j), rhs, nt.num(ls.z[n, j])))
+    return [Eqs(tuple(items)), *sheet.more((w.shape[0],), nt.sym("z", l))]
+
+
+def _write_backward(sheet: Any, ls: Any) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    theta = ls.params_ahead or ls.params_before
+    w = theta["weights"]
+    m = ls.x.shape[0]
+    blocks: list[Any] = [
+        Para(
+            nt.text(
+                "∂C/∂w[j,k] = δ[j] a[k] (BP4) and ∂C/∂b[j] = δ[j] (BP3), summed over the examples:"
+            )
+        )
+    ]
+    items = []
+    for j, k in sheet.cells(w.shape):
+        terms = [
+            nt.prod((ls.delta[e, j], False), (ls.x[e, k], layer.index == 0), lead=e == 0)
+            for e in range(m)
+        ]
+        items.append(
+            eq(
+                nt.sym(nt.d("w"), l, j, k),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["weights"][j, k]),
+            )
+        )
+    for (j,) in sheet.cells((w.shape[0],)):
+        terms = [nt.num(ls.delta[e, j]) if e == 0 else nt.par(ls.delta[e, j]) for e in range(m)]
+        items.append(
+            eq(
+                nt.sym(nt.d("b"), l, j),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["biases"][j]),
+            )
+        )
+    blocks.append(Eqs(tuple(items)))
+    blocks.append(
+        Para(nt.text("∂C/∂a of the layer below = wᵀ δ (BP2)" + (" (example 1):" if m > 1 else ":")))
+    )
+    items = []
+    for (k,) in sheet.cells((w.shape[1],)):
+        terms = [
+            nt.prod((w[j, k], sheet.given()), (ls.delta[0, j], False), lead=j == 0)
+            for j in range(w.shape[0])
+        ]
+        items.append(eq(nt.sym(nt.d("x"), l, k), sheet.total(terms), nt.num(ls.grad_x[0, k])))
+    blocks += [Eqs(tuple(items)), *sheet.more((w.shape[1],), nt.d("x"))]
+    return blocks
+
+
 DENSE = LayerType(
     name="dense",
     title="fully connected layer",
@@ -146,4 +219,8 @@ DENSE = LayerType(
     backward=backward,
     decays=("weights",),
     symbols={"weights": "w", "biases": "b"},
+    written=WrittenCells(
+        lambda sheet, ls, n: _write_forward(sheet, ls, n),
+        lambda sheet, ls: _write_backward(sheet, ls),
+    ),
 )

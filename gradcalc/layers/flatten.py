@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.functions.registry import Written
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -33,6 +33,24 @@ def backward(
     return delta.reshape(x.shape), {}
 
 
+def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
+    from gradcalc.doc.blocks import Para
+
+    shape = ls.layer.in_shape
+    text = (
+        "row-major, as torch.flatten: x[c,i,j] becomes z[(c·H + i)·W + j]"
+        if len(shape) == 3
+        else "row-major, as torch.flatten"
+    )
+    return [Para(sheet.nt.text(text + "; the values are unchanged."))]
+
+
+def _write_backward(sheet: Any, ls: Any) -> list[Any]:
+    from gradcalc.doc.blocks import Para
+
+    return [Para(sheet.nt.text("∂C/∂x is δ reshaped back to the input's shape."))]
+
+
 FLATTEN = LayerType(
     name="flatten",
     title="flatten (row-major, as torch.flatten)",
@@ -44,6 +62,10 @@ FLATTEN = LayerType(
         ),
     ),
     keys=("activation",),
+    written=WrittenCells(
+        lambda sheet, ls, n: _write_forward(sheet, ls, n),
+        lambda sheet, ls: _write_backward(sheet, ls),
+    ),
     rank=None,
     parse=parse,
     forward=forward,

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.config import activation
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
 from gradcalc.layers.shapes import pair, show
 from gradcalc.layers.windows import out_size, scatter, windows
 
@@ -242,9 +242,123 @@ def _type(kind: str, axes: int) -> LayerType:
         backward=backward,
         mistakes=_MAX_MISTAKES if kind == "max" else (),
         extra=_routes if kind == "max" else None,
+        written=WrittenCells(
+            lambda sheet, ls, n: _write_forward(sheet, ls, n),
+            lambda sheet, ls: _write_backward(sheet, ls),
+        ),
     )
 
 
 MAXPOOL2D, MAXPOOL1D = _type("max", 2), _type("max", 1)
 AVGPOOL2D, AVGPOOL1D = _type("avg", 2), _type("avg", 1)
 _TYPES = {t.name: t for t in (MAXPOOL2D, MAXPOOL1D, AVGPOOL2D, AVGPOOL1D)}
+
+
+# ---- the worked solution ----------------------------------------------------------------------
+
+
+def _window(layer: Layer, x: Array, i: int, j: int) -> list[tuple[tuple[int, int], float]]:
+    """The cells of window (i, j) of one channel's (H, W) input, row-major, with their values."""
+    (kh, kw), (sh, sw) = layer.options["size"], layer.options["stride"]
+    return [
+        ((sh * i + p, sw * j + q), float(x[sh * i + p, sw * j + q]))
+        for p in range(kh)
+        for q in range(kw)
+    ]
+
+
+def _index(layer: Layer, c: int, i: int, j: int) -> tuple[int, ...]:
+    return (c, j) if len(layer.in_shape) == 2 else (c, i, j)
+
+
+def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    x = _as2d(layer, ls.x[n : n + 1])[0]
+    z = ls.z[n][:, None, :] if len(layer.in_shape) == 2 else ls.z[n]
+    routes = _routes(ls)[0][2][n] if layer.kind.name.startswith("max") else None
+    items = []
+    sources: list[str] = []
+    for c, i, j in sheet.cells(z.shape):
+        cells = _window(layer, x[c], i, j)
+        if routes is None:
+            terms = [nt.num(v) if t == 0 else nt.par(v) for t, (_, v) in enumerate(cells)]
+            rhs = f"({sheet.total(terms)})/{len(cells)}"
+            items.append(eq(nt.sym("z", l, *_index(layer, c, i, j)), rhs, nt.num(z[c, i, j])))
+            continue
+        values = ", ".join(nt.num(v) for _, v in cells[: sheet.max_terms])
+        if len(cells) > sheet.max_terms:
+            values += f", {nt.dots}"
+        source = routes[c, i, j] if len(layer.in_shape) == 3 else (0, routes[c, j])
+        sources.append(nt.sym("x", l, *_index(layer, c, int(source[0]), int(source[1]))))
+        maximum = r"\max" if nt.tex else "max"
+        items.append(
+            eq(nt.sym("z", l, *_index(layer, c, i, j)), f"{maximum}({values})", nt.num(z[c, i, j]))
+        )
+    blocks: list[Any] = [Eqs(tuple(items)), *sheet.more(z.shape, nt.sym("z", l))]
+    if sources:
+        listed = ", ".join(nt.math(s) for s in sources)
+        blocks.append(Para(nt.text("Each maximum came from the input cell ") + listed + "."))
+    unused = layer.options.get("unused", ())
+    if any(unused):
+        blocks.append(
+            Para(
+                nt.text(
+                    "PyTorch's floor rule: the last input rows or columns no window reaches "
+                    "are left unused."
+                )
+            )
+        )
+    return blocks
+
+
+def _write_backward(sheet: Any, ls: Any) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    share = ls.cache["share"][0]  # (C, Ho, Wo, kH·kW) of the first example
+    d = ls.delta[0][:, None, :] if len(layer.in_shape) == 2 else ls.delta[0]
+    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
+    (kh, kw), (sh, sw) = layer.options["size"], layer.options["stride"]
+    rule = (
+        "each output's δ goes to the input cell its maximum came from (the first in row-major "
+        "order on a tie"
+        + (
+            ", shared among the tied cells with ties: split"
+            if layer.options.get("ties") == "split"
+            else ""
+        )
+        + ")"
+        if layer.kind.name.startswith("max")
+        else f"each output's δ is shared equally, 1/{kh * kw} to each cell of its window"
+    )
+    blocks: list[Any] = [
+        Para(nt.text(f"∂C/∂x: {rule}" + (" (example 1):" if ls.x.shape[0] > 1 else ":")))
+    ]
+    items = []
+    for c, u, v in sheet.cells(grad_x.shape):
+        terms: list[str] = []
+        for i, j in np.ndindex(d.shape[1], d.shape[2]):
+            p, q = u - sh * i, v - sw * j
+            if 0 <= p < kh and 0 <= q < kw and share[c, i, j, p * kw + q]:
+                weight = share[c, i, j, p * kw + q]
+                term = (
+                    nt.num(d[c, i, j])
+                    if weight == 1
+                    else nt.prod((weight, False), (d[c, i, j], False), lead=True)
+                )
+                terms.append(term if not terms else nt.par(d[c, i, j]) if weight == 1 else term)
+        items.append(
+            eq(
+                nt.sym(nt.d("x"), l, *_index(layer, c, u, v)),
+                sheet.total(terms) if terms else "0",
+                nt.num(grad_x[c, u, v]),
+            )
+        )
+    blocks += [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
+    return blocks

@@ -96,6 +96,17 @@ class LayerType:
     # record: (label, JSON key, array, per example). A conv layer's padded input, a max-pool's
     # routing of each output to its input cell.
     extra: Callable[[Any], list[Extra]] | None = None
+    # How its cells are written out with their numbers (gradcalc/layers/written.py's Sheet).
+    written: WrittenCells | None = None
+
+
+@dataclass(frozen=True)
+class WrittenCells:
+    """A layer type's worked solution: forward(sheet, step record, example) and
+    backward(sheet, step record), each a list of doc blocks."""
+
+    forward: Callable[[Any, Any, int], list[Any]]
+    backward: Callable[[Any, Any], list[Any]]
 
 
 # (the label in tables, the key in JSON, the array, whether its first axis is the batch)

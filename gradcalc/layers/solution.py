@@ -1,5 +1,5 @@
-"""The worked solution of a layered run: every output cell as its substituted sum, every kernel
-gradient as its sum over positions (--explain, Markdown, LaTeX)."""
+"""The worked solution's writer for a layered run (--explain, Markdown, LaTeX): keeps the steps
+it writes out, then lays out the blocks gradcalc/layers/written.py builds."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ class SolutionWriter:
     def __init__(
         self, fmt: str, shown: Callable[[int], bool], max_terms: int, max_rows: int, digits: int
     ) -> None:
-        self.fmt, self.shown, self.max_terms, self.max_rows, self.digits = (
-            fmt,
-            shown,
-            max_terms,
-            max_rows,
-            digits,
-        )
+        self.fmt = fmt
+        self.shown = shown
+        self.max_terms = max_terms
+        self.max_rows = max_rows
+        self.digits = digits
         self.kept: list[LayeredStepTrace] = []
 
     def full(self, step: int) -> bool:
@@ -33,13 +31,15 @@ class SolutionWriter:
             self.kept.append(st)
 
     def finish(self, trace: LayeredRun) -> Any:
+        from gradcalc.doc import write_document
         from gradcalc.layers.written import document
 
-        text = document(
+        blocks = document(
             trace, tuple(self.kept), self.fmt, self.max_terms, self.max_rows, self.digits
         )
-        return lambda con: (
-            con.file.write(text)
-            if self.fmt != "explain"
-            else con.print(text, markup=False, highlight=False)
-        )
+        self.kept = []
+        if self.fmt == "explain":
+            from gradcalc.doc import text
+
+            return lambda con: text.write(blocks, con)
+        return write_document(self.fmt, blocks)

@@ -1,214 +1,289 @@
-"""The worked solution of a layered run, written out cell by cell: every output cell of a
-convolution as its substituted sum, every kernel gradient as its sum over positions, ∂C/∂X as the
-full convolution of δ with the flipped kernel, each max-pool output with the cell it came from.
-`--max-terms` cuts a sum, `--max-rows` the cells written per channel."""
+"""The worked solution of a layered run as doc blocks (--explain, Markdown, LaTeX): the run's
+frame here, each layer's own cells written by its type (LayerType.written), every number
+substituted. `--max-terms` cuts a sum, `--max-rows` the cells written per channel."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from gradcalc.doc.numbers import Style
+from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para
+from gradcalc.doc.notation import Notation
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, LayerStep
 from gradcalc.layers.shapes import show
-from gradcalc.layers.windows import pad
-
-Num = Callable[[float], str]
 
 
-def _par(num: Num, v: float) -> str:
-    text = num(v).replace("-", "−")
-    return f"({text})" if text.startswith("−") else text
+@dataclass(frozen=True)
+class Sheet:
+    """What a layer type's writer needs: the notation, the limits, the run's settings."""
+
+    nt: Notation
+    max_terms: int
+    max_rows: int
+    scale: float  # the reduction's 1/m (mean) or 1 (sum)
+    step: int
+    run: LayeredRun
+
+    def total(self, terms: list[str]) -> str:
+        hidden = len(terms) - self.max_terms if len(terms) > self.max_terms else 0
+        return self.nt.total(terms[: self.max_terms], hidden)
+
+    def cells(self, shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        """The first max_rows cells (0: all), row-major."""
+        for k, index in enumerate(np.ndindex(*shape)):
+            if self.max_rows and k >= self.max_rows:
+                return
+            yield index
+
+    def more(self, shape: tuple[int, ...], what: str) -> list[Block]:
+        total = int(np.prod(shape))
+        if self.max_rows and total > self.max_rows:
+            hidden = total - self.max_rows
+            return [Para(self.nt.text(f"… {hidden} more cells of {what} (--max-rows 0 shows all)"))]
+        return []
+
+    def given(self, first_layer: bool = False) -> bool:
+        """Whether numbers read from the config are written as given: its parameters at step 1,
+        its input always."""
+        return first_layer or self.step == 1
+
+    def sym(self, name: str, layer: int | None, index: tuple[int, ...]) -> str:
+        return self.nt.sym(name, layer, *index)
+
+    def prose(self, text: str) -> str:
+        """A sentence in this kind's prose, x̃ kept as x with its tilde (LaTeX's prose would lose
+        the combining accent)."""
+        if not self.nt.tex:
+            return text
+        return self.nt.math(r"\tilde{x}").join(self.nt.text(part) for part in text.split("x̃"))
+
+    def tilde_x(self, layer: int, index: tuple[int, ...]) -> str:
+        return self.nt.sym(r"\tilde{x}" if self.nt.tex else "x̃", layer, *index)
+
+    def scaled(self, body: str) -> str:
+        if self.scale == 1:
+            return body
+        return f"{self.nt.num(self.scale)}{self.nt.times}[{body}]"
 
 
-def _sum(terms: list[str], max_terms: int) -> str:
-    if len(terms) > max_terms:
-        hidden = len(terms) - max_terms
-        return " + ".join(terms[:max_terms]) + f" + … ({hidden} more terms)"
-    return " + ".join(terms) if terms else "0"
+def eq(lhs: str, *rhs: str) -> Eq:
+    """lhs = each stage, a stage that repeats the one before left out (δ = 0.2, not = 0.2 = 0.2)."""
+    stages: list[str] = []
+    for r in rhs:
+        if r and (not stages or stages[-1] != r):
+            stages.append(r)
+    return Eq(lhs, tuple(("=", r) for r in stages))
 
 
-def _cells(shape: tuple[int, ...], max_rows: int) -> Iterator[tuple[int, ...]]:
-    for k, index in enumerate(np.ndindex(*shape)):
-        if max_rows and k >= max_rows:
-            return
-        yield index
-
-
-def _sub(*index: int) -> str:
-    return "[" + ",".join(str(i) for i in index) + "]"
-
-
-def _conv(ls: LayerStep, n: int, num: Num, max_terms: int, max_rows: int) -> list[str]:
-    layer = ls.layer
-    l = layer.number
-    k = ls.params_before["kernels"] if ls.params_ahead is None else ls.params_ahead["kernels"]
-    b = ls.params_before["biases"] if ls.params_ahead is None else ls.params_ahead["biases"]
-    one_d = k.ndim == 3
-    k4 = k[:, :, None, :] if one_d else k
-    x = ls.x[n][:, None, :] if one_d else ls.x[n]
-    xp = pad(x[None], layer.options["padding"])[0]
-    sh, sw = layer.options["stride"]
-    z = ls.z[n][:, None, :] if one_d else ls.z[n]
-    delta = ls.delta[:, :, None, :] if one_d else ls.delta
-    o_n, c_n, kh, kw = k4.shape
-    lines = [
-        f"Layer {l} ({layer.kind.name}): z[o,i,j] = Σ_c Σ_p Σ_q x̃[c, {sh}i+p, {sw}j+q] K[o,c,p,q]"
-        " + b[o] (cross-correlation; x̃ is the input with its padding)"
+def build(
+    trace: LayeredRun,
+    steps: tuple[LayeredStepTrace, ...],
+    kind: str,
+    max_terms: int,
+    max_rows: int,
+    digits: int,
+) -> list[Block]:
+    nt = Notation(kind, trace.round_to, digits)  # type: ignore[arg-type]
+    chain = " → ".join(
+        [f"input {show(trace.shapes[0])}"]
+        + [f"{layer.kind.name} {show(layer.out_shape)}" for layer in trace.layers]
+    )
+    blocks: list[Block] = [
+        Heading(1, nt.text(f"Worked solution: {trace.source}")),
+        Para(
+            nt.text(
+                f"{chain}; loss {trace.loss}; η = {trace.learning_rate:g}; "
+                f"optimizer {trace.optimizer}."
+            )
+        ),
+        Para(
+            Sheet(nt, 0, 0, 1.0, 0, trace).prose(
+                "Convolution here is cross-correlation, as in PyTorch: the kernel is not flipped. "
+                "Cells are indexed from 0, [channel, row, column]; x̃ is a layer's input with its "
+                "zero padding."
+            )
+        ),
     ]
-    for o in range(o_n):
-        for written, (i, j) in enumerate(np.ndindex(z.shape[1], z.shape[2])):
-            if max_rows and written >= max_rows:
-                lines.append(f"  … {z.shape[1] * z.shape[2] - written} more cells of channel {o}")
-                break
-            terms = [
-                f"{_par(num, xp[c, sh * i + p, sw * j + q])}×{_par(num, k4[o, c, p, q])}"
-                for c in range(c_n)
-                for p in range(kh)
-                for q in range(kw)
-            ]
-            cell = _sub(o, j) if one_d else _sub(o, i, j)
-            lines.append(
-                f"  z^{l}{cell} = {_sum(terms, max_terms)} + {_par(num, b[o])} = {num(z[o, i, j])}"
-            )
-    if not getattr(layer.activation, "bare", False):
-        lines.append(f"  a^{l} = {layer.activation.name}(z^{l}) elementwise")
-    # Backward.
-    lines.append(
-        f"Layer {l} backward: ∂C/∂K[o,c,p,q] = Σ_i Σ_j δ[o,i,j] x̃[c, {sh}i+p, {sw}j+q] "
-        "(summed over the examples, times the reduction's scale)"
-    )
-    scale = _scale(ls)
-    for o, c, p, q in _cells(k4.shape, max_rows):
-        terms = []
-        for m in range(ls.x.shape[0]):
-            xm = ls.x[m][:, None, :] if one_d else ls.x[m]
-            xpm = pad(xm[None], layer.options["padding"])[0]
-            terms += [
-                f"{_par(num, delta[m, o, i, j])}×{_par(num, xpm[c, sh * i + p, sw * j + q])}"
-                for i in range(delta.shape[2])
-                for j in range(delta.shape[3])
-            ]
-        g = ls.grads["kernels"][(o, c, q) if one_d else (o, c, p, q)]
-        cell = _sub(o, c, q) if one_d else _sub(o, c, p, q)
-        lead = "" if scale == 1 else f"{num(scale)}·"
-        lines.append(f"  ∂C/∂K^{l}{cell} = {lead}[{_sum(terms, max_terms)}] = {num(g)}")
-    for o in range(o_n):
-        terms = [_par(num, v) for v in delta[:, o].ravel()]
-        lead = "" if scale == 1 else f"{num(scale)}·"
-        lines.append(
-            f"  ∂C/∂b^{l}{_sub(o)} = {lead}[{_sum(terms, max_terms)}] = "
-            f"{num(ls.grads['biases'][o])} (the sum of δ over every position, not one)"
-        )
-    lines.append(
-        "  ∂C/∂x̃ is the full convolution of δ with the flipped kernel: ∂C/∂x̃[c,u,v] = "
-        f"Σ_o Σ_(i,j) δ[o,i,j] K[o,c,u−{sh}i,v−{sw}j], each window's share added back where it "
-        "came from; ∂C/∂x is ∂C/∂x̃ with the padding cut away"
-    )
-    ph, pw = layer.options["padding"]
-    grad_x = ls.grad_x[n][:, None, :] if one_d else ls.grad_x[n]
-    for c, u, v in _cells(grad_x.shape, max_rows):
-        terms = []
-        for o in range(o_n):
-            for i in range(delta.shape[2]):
-                for j in range(delta.shape[3]):
-                    p, q = u + ph - sh * i, v + pw - sw * j
-                    if 0 <= p < kh and 0 <= q < kw:
-                        terms.append(f"{_par(num, delta[n, o, i, j])}×{_par(num, k4[o, c, p, q])}")
-        cell = _sub(c, v) if one_d else _sub(c, u, v)
-        lines.append(f"  ∂C/∂x^{l}{cell} = {_sum(terms, max_terms)} = {num(grad_x[c, u, v])}")
-    return lines
-
-
-def _scale(ls: LayerStep) -> float:
-    """The reduction's factor, from the layer's own numbers: ∂C/∂b = scale Σ δ."""
-    total = float(np.sum(ls.delta[:, 0])) if ls.delta.ndim > 1 else float(np.sum(ls.delta))
-    g = float(ls.grads["biases"][0])
-    if total == 0 or g == 0:
-        return 1.0
-    ratio = g / total
-    n = ls.x.shape[0]
-    return 1.0 / n if abs(ratio * n - 1) < 1e-9 else 1.0
-
-
-def _pool(ls: LayerStep, n: int, num: Num, max_rows: int) -> list[str]:
-    layer = ls.layer
-    l = layer.number
-    sources = layer.kind.extra(ls) if layer.kind.extra else []
-    lines = [
-        f"Layer {l} ({layer.kind.name}, windows {show(layer.options['size'])}, stride "
-        f"{show(layer.options['stride'])})"
-    ]
-    z = ls.z[n]
-    for index in _cells(z.shape, max_rows):
-        if sources:
-            src = sources[0][2][n][index]
-            where = f"x{_sub(index[0], *np.atleast_1d(src).tolist())}"
-            lines.append(
-                f"  z^{l}{_sub(*index)} = max of its window = {num(z[index])}, from {where}; "
-                f"∂C/∂{where} gets δ{_sub(*index)} = {num(ls.delta[n][index])}"
-            )
-        else:
-            size = layer.options["window"]
-            lines.append(
-                f"  z^{l}{_sub(*index)} = mean of its window = {num(z[index])}; each of its cells "
-                f"gets δ/{size} = {num(ls.delta[n][index] / size)}"
-            )
-    return lines
-
-
-def _dense(ls: LayerStep, n: int, num: Num, max_terms: int, max_rows: int) -> list[str]:
-    layer = ls.layer
-    l = layer.number
-    theta = ls.params_ahead or ls.params_before
-    w, b = theta["weights"], theta["biases"]
-    lines = [f"Layer {l} (dense): z_j = Σ_k w_jk a_k + b_j"]
-    for (j,) in _cells((w.shape[0],), max_rows):
-        terms = [f"{_par(num, w[j, k])}×{_par(num, ls.x[n, k])}" for k in range(w.shape[1])]
-        lines.append(
-            f"  z^{l}_{j} = {_sum(terms, max_terms)} + {_par(num, b[j])} = {num(ls.z[n, j])}"
-        )
-    lines.append(
-        f"  a^{l} = {layer.activation.name}(z^{l}) = [{', '.join(num(v) for v in ls.a[n])}]"
-    )
-    lines.append(f"  δ^{l} = [{', '.join(num(v) for v in ls.delta[n])}]")
-    lines.append(f"  ∂C/∂w^{l}_jk = δ_j a_k (summed over the examples); ∂C/∂b^{l}_j = δ_j")
-    lines.append(
-        f"  ∂C/∂a^{layer.number - 1} = (w^{l})ᵀ δ^{l} = [{', '.join(num(v) for v in ls.grad_x[n])}]"
-    )
-    return lines
-
-
-def step_lines(
-    trace: LayeredRun, st: LayeredStepTrace, num: Num, max_terms: int, max_rows: int
-) -> list[str]:
-    lines = [f"Step {st.step}", ""]
-    for n in range(trace.x.shape[0] if trace.batch else 1):
-        if max_rows and n >= max_rows:
-            break
-        if trace.batch:
-            lines.append(f"Example {n + 1}")
-        for ls in st.layers:
-            kind = ls.layer.kind.name
-            if kind.startswith("conv"):
-                lines += _conv(ls, n, num, max_terms, max_rows)
-            elif "pool" in kind:
-                lines += _pool(ls, n, num, max_rows)
-            elif kind == "dense":
-                lines += _dense(ls, n, num, max_terms, max_rows)
-            else:
-                lines.append(
-                    f"Layer {ls.layer.number} (flatten): {show(ls.layer.in_shape)} → "
-                    f"{show(ls.layer.out_shape)} row-major; its gradient is reshaped back"
+    scale = 1.0 / trace.x.shape[0] if trace.batch and trace.reduction == "mean" else 1.0
+    for st in steps:
+        sheet = Sheet(nt, max_terms, max_rows, scale, st.step, trace)
+        blocks.append(Heading(2, nt.text(f"Step {st.step}")))
+        examples = trace.x.shape[0]
+        for n in range(examples):
+            if max_rows and n >= max_rows:
+                blocks.append(
+                    Para(nt.text(f"… {examples - n} more examples (--max-rows 0 shows all)"))
                 )
-            lines.append("")
-    lines.append(f"C = {num(st.loss)} ({trace.loss})")
-    lines.append(
-        f"Update ({trace.optimizer}, η = {num(trace.learning_rate)}): θ ← the rule applied to "
-        "every parameter of every layer"
+                break
+            if trace.batch:
+                blocks.append(Heading(3, nt.text(f"Forward pass, example {n + 1}")))
+            else:
+                blocks.append(Heading(3, nt.text("Forward pass")))
+            for ls in st.layers:
+                blocks += forward(sheet, ls, n)
+        blocks.append(Heading(3, nt.text("Cost")))
+        blocks += _cost(sheet, trace, st)
+        blocks.append(Heading(3, nt.text("Backward pass")))
+        for ls in reversed(st.layers):
+            blocks += backward(sheet, ls, trace.batch)
+        blocks.append(Heading(3, nt.text("Update")))
+        for ls in st.layers:
+            blocks += _update(sheet, trace, ls)
+    blocks.append(
+        Para(
+            nt.text(f"After {trace.n_steps} step{'s' if trace.n_steps != 1 else ''}: C = ")
+            + nt.math(nt.num(trace.final.loss))
+        )
     )
-    return lines
+    return blocks
+
+
+def forward(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
+    writer = ls.layer.kind.written
+    layer = ls.layer
+    title = (
+        f"Layer {layer.number} ({layer.kind.name}), {show(layer.in_shape)} → "
+        f"{show(layer.out_shape)}"
+    )
+    blocks: list[Block] = [Para(sheet.nt.text(title))]
+    if writer is not None:
+        blocks += writer.forward(sheet, ls, n)
+    blocks += activation(sheet, ls, n)
+    return blocks
+
+
+def backward(sheet: Sheet, ls: LayerStep, batch: bool) -> list[Block]:
+    nt = sheet.nt
+    layer = ls.layer
+    blocks: list[Block] = [Para(nt.text(f"Layer {layer.number} ({layer.kind.name})"))]
+    blocks += _delta(sheet, ls)
+    writer = layer.kind.written
+    if writer is not None:
+        blocks += writer.backward(sheet, ls)
+    return blocks
+
+
+def activation(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
+    nt, layer = sheet.nt, ls.layer
+    f = layer.activation
+    if getattr(f, "bare", False):
+        return []
+    l = layer.number
+    if not f.elementwise:
+        return [
+            Eqs(
+                (eq(nt.sym("a", l), f"{nt.written(f.symbol)}({nt.vec(ls.z[n])})", nt.vec(ls.a[n])),)
+            )
+        ]
+    items = []
+    for index in sheet.cells(ls.z.shape[1:]):
+        cell = (n, *index)
+        items.append(
+            eq(
+                nt.sym("a", l, *index),
+                f"{nt.written(f.symbol)}({nt.num(ls.z[cell])})",
+                nt.num(ls.a[cell]),
+            )
+        )
+    return [Eqs(tuple(items)), *sheet.more(ls.z.shape[1:], nt.sym("a", l))]
+
+
+def _delta(sheet: Sheet, ls: LayerStep) -> list[Block]:
+    """δ = ∂C/∂a ⊙ f′(z) (or the fused output's δ), cell by cell for the first example."""
+    nt, layer = sheet.nt, ls.layer
+    f, l = layer.activation, layer.number
+    if getattr(f, "bare", False):
+        return [Para(nt.text("f is the identity: δ = ∂C/∂a, the layer above's ∂C/∂x."))]
+    run = sheet.run
+    if layer is run.layers[-1] and run.fused is not None:
+        from gradcalc.functions.losses import REGISTRY
+
+        fused = REGISTRY[run.loss].fused[run.fused]
+        y = run.y.reshape(run.y.shape[0], -1)[0]
+        items = []
+        for (j,) in sheet.cells(ls.z.shape[1:]):
+            _, numbers = fused.written(nt, j, ls.a[0], y, nt.sym("a", l, j), nt.sym("y", None, j))
+            items.append(eq(nt.sym("δ", l, j), numbers, nt.num(ls.delta[0, j])))
+        note = f"{run.fused} with {run.loss}: δ is worked from z directly (example 1):"
+        return [Para(nt.text(note)), Eqs(tuple(items))]
+    if not f.elementwise:
+        return [Eqs((eq(nt.sym("δ", l), nt.vec(ls.delta[0])),))]
+    prime = f.prime(ls.z, ls.a, ls.activation_params_before)
+    items = []
+    for index in sheet.cells(ls.z.shape[1:]):
+        cell = (0, *index)
+        items.append(
+            eq(
+                nt.sym("δ", l, *index),
+                f"{nt.num(ls.grad_a[cell])}{nt.ttimes}{nt.par(prime[cell])}",
+                nt.num(ls.delta[cell]),
+            )
+        )
+    return [
+        Para(nt.text("δ = ∂C/∂a × f′(z), with f′ of the layer's activation:")),
+        Eqs(tuple(items)),
+        *sheet.more(ls.z.shape[1:], nt.sym("δ", l)),
+    ]
+
+
+def _cost(sheet: Sheet, trace: LayeredRun, st: LayeredStepTrace) -> list[Block]:
+    from gradcalc.functions.losses import REGISTRY, UPSTREAM
+
+    nt = sheet.nt
+    loss = UPSTREAM if trace.loss == "upstream" else REGISTRY[trace.loss]
+    last = st.layers[-1]
+    n = trace.x.shape[0]
+    a = last.a.reshape(n, -1)
+    y = trace.y.reshape(n, -1)
+    shown = min(a.shape[1], sheet.max_terms)
+    items = []
+    for k in range(min(n, sheet.max_rows or n)):
+        stages = loss.cost_written(nt, a[k], y[k], shown, trace.loss_params)
+        items.append(
+            Eq(
+                nt.sym("C", None, k + 1) if n > 1 else "C",
+                (*(("=", s) for s in stages), ("=", nt.num(st.losses[k]))),
+            )
+        )
+    blocks: list[Block] = [
+        Para(nt.text(f"{trace.loss}: ") + nt.formula(loss.formula)),
+        Eqs(tuple(items)),
+    ]
+    if n > 1:
+        blocks.append(
+            Para(nt.text(f"C = the {trace.reduction} over the batch = ") + nt.math(nt.num(st.loss)))
+        )
+    return blocks
+
+
+def _update(sheet: Sheet, trace: LayeredRun, ls: LayerStep) -> list[Block]:
+    nt, layer = sheet.nt, ls.layer
+    blocks: list[Block] = []
+    for name, new in ls.params.items():
+        symbol = layer.kind.symbols.get(name, name)
+        old, grad = ls.params_before[name], ls.grads[name]
+        items = []
+        for index in sheet.cells(new.shape):
+            rhs = ""
+            if trace.optimizer == "sgd":
+                rhs = (
+                    f"{nt.num(old[index], sheet.given())} {nt.minus} "
+                    f"{nt.num(trace.learning_rate, True)}{nt.ttimes}{nt.par(grad[index])}"
+                )
+            items.append(eq(nt.sym(symbol, layer.number, *index), rhs, nt.num(new[index])))
+        lead = (
+            f"{symbol} ← {symbol} − η ∂C/∂{symbol}"
+            if trace.optimizer == "sgd"
+            else f"{symbol} by {trace.optimizer}"
+        )
+        blocks += [
+            Para(nt.text(f"Layer {layer.number}: {lead}")),
+            Eqs(tuple(items)),
+            *sheet.more(new.shape, nt.sym(symbol, layer.number)),
+        ]
+    return blocks
 
 
 def document(
@@ -218,19 +293,8 @@ def document(
     max_terms: int,
     max_rows: int,
     digits: int,
-) -> str:
-    num = Style(digits, rule="sheet", trim=True, exact_short=True)
-    lines = [f"Worked solution: {trace.source}", ""]
-    for st in steps:
-        lines += step_lines(trace, st, num, max_terms, max_rows)
-        lines.append("")
-    lines.append(f"Final cost: C = {num(trace.final.loss)}")
-    text = "\n".join(lines) + "\n"
-    if fmt == "markdown":
-        return "```\n" + text + "```\n"
-    if fmt == "latex":
-        return (
-            "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\begin{document}\n"
-            "\\begin{verbatim}\n" + text + "\\end{verbatim}\n\\end{document}\n"
-        )
-    return text
+) -> list[Block]:
+    from gradcalc.doc import DOCUMENTS
+
+    kind = "text" if fmt == "explain" else DOCUMENTS[fmt][1]
+    return build(trace, steps, kind, max_terms, max_rows, digits)
