@@ -856,3 +856,94 @@ def test_upstream_gives_the_exam_answers_dx_and_dk(
     assert layer["grads"]["kernels"] == dk.tolist()
     assert layer["grads"]["biases"] == db.tolist() == [0.0]
     assert layer["grad_input"] == dx.tolist()
+
+
+# -- fuzz: valid and nearly valid layered configs end cleanly -----------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_fuzz import ODD_VALUES, check_result, fuzz_settings, invoke  # noqa: E402
+
+
+@st.composite
+def layered_configs(draw: Any) -> dict[str, Any]:
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    one_d = draw(st.booleans())
+    batch = draw(st.integers(1, 3))
+    channels = draw(st.integers(1, 2))
+    length = draw(st.integers(3, 6))
+    spatial = (length,) if one_d else (length, draw(st.integers(3, 6)))
+    layers: list[dict[str, Any]] = []
+    shape = (channels, *spatial)
+    if draw(st.booleans()):
+        out = draw(st.integers(1, 3))
+        k = draw(st.integers(1, min(spatial)))
+        stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+        kernels = rng.normal(size=(out, channels, *(k,) * len(spatial))).round(2)
+        layers.append(
+            {
+                "type": "conv1d" if one_d else "conv2d",
+                "kernels": kernels.tolist(),
+                "stride": stride,
+                "padding": padding,
+                "activation": draw(st.sampled_from(["tanh", "relu", "linear", "sigmoid"])),
+            }
+        )
+        shape = (out, *((n + 2 * padding - k) // stride + 1 for n in spatial))
+    if draw(st.booleans()):
+        size = draw(st.integers(1, min(shape[1:])))
+        kind = draw(st.sampled_from(["max", "avg"]))
+        layers.append({"type": f"{kind}pool{'1' if one_d else '2'}d", "size": size})
+        shape = (shape[0], *((n - size) // size + 1 for n in shape[1:]))
+    layers.append({"type": "flatten"})
+    width = int(np.prod(shape))
+    units = draw(st.integers(1, 3))
+    loss = draw(st.sampled_from(["mse", "cross_entropy", "upstream"]))
+    layers.append(
+        {
+            "weights": rng.normal(size=(units, width)).round(2).tolist(),
+            "biases": [0.0] * units,
+            "activation": "softmax" if loss == "cross_entropy" else "tanh",
+        }
+    )
+    xs = rng.normal(size=(batch, channels, *spatial)).round(2)
+    ys = (
+        np.eye(units)[rng.integers(0, units, batch)]
+        if loss == "cross_entropy"
+        else rng.normal(size=(batch, units)).round(2)
+    )
+    config: dict[str, Any] = {"inputs": xs.tolist(), "loss": loss, "learning_rate": 0.1}
+    config["upstream" if loss == "upstream" else "targets"] = ys.tolist()
+    config["optimizer"] = draw(st.sampled_from(sorted({r.name for r in OPTIMIZERS.values()})))
+    config["steps"] = draw(st.integers(1, 2))
+    config["layers"] = layers
+    return config
+
+
+FORMATS = [
+    [],
+    ["--format", "json"],
+    ["--explain"],
+    ["--format", "latex"],
+    ["--show", "summary"],
+    ["--round", "2"],
+]
+
+
+@fuzz_settings(60)
+@given(layered_configs(), st.sampled_from(FORMATS))
+def test_valid_layered_configs_end_cleanly(config: dict[str, Any], extra: list[str]) -> None:
+    args = ["step", "-", *extra]
+    doc = check_result("step", args, invoke(args, input=json.dumps(config)))
+    if doc is not None:
+        assert doc["layer_types"] == [layer.get("type", "dense") for layer in config["layers"]]
+
+
+@fuzz_settings(100)
+@given(layered_configs(), st.data())
+def test_nearly_valid_layered_configs_end_cleanly(config: dict[str, Any], data: Any) -> None:
+    layer = data.draw(st.sampled_from(config["layers"]))
+    key = data.draw(st.sampled_from(sorted(layer)))
+    layer[key] = data.draw(st.sampled_from(ODD_VALUES) | st.integers(-3, 9) | st.text(max_size=6))
+    args = ["step", "-", *data.draw(st.sampled_from(FORMATS))]
+    check_result("step", args, invoke(args, input=json.dumps(config)))

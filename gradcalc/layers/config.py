@@ -53,12 +53,9 @@ def build(doc: Doc) -> LayeredSpec:
         if key not in data:
             raise doc.error((), f"missing key '{key}'")
     raw_layers = data["layers"]
-    first = raw_layers[0]
     kind_of = [_kind(doc, raw, ("layers", i), REGISTRY) for i, raw in enumerate(raw_layers)]
     rank = kind_of[0].rank
     x, batch = _examples(doc, data, "input", "inputs", rank)
-    if first is None:
-        raise doc.error(("layers", 0), "empty layer")
 
     loss, loss_params = c._loss(doc, data["loss"])
     learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
@@ -101,7 +98,7 @@ def build(doc: Doc) -> LayeredSpec:
             outputs = _width(data)
         layer = kind.parse(doc, raw, path, shape, i, outputs)
         shape = layer.out_shape
-        held += math.prod(shape) + sum(int(v.size) for v in _work(layer, x.shape[0]))
+        held += math.prod(shape) + _columns(layer)
         parameters += sum(v.size for v in layer.params.values())
         if parameters > MAX_PARAMETERS:
             raise doc.error(
@@ -142,8 +139,13 @@ def build(doc: Doc) -> LayeredSpec:
     )
 
 
-def _work(layer: Layer, n: int) -> list[np.ndarray]:
-    return []
+def _columns(layer: Layer) -> int:
+    """The numbers one example's im2col matrix holds: every window's cells, for each output
+    position (what a convolution's forward pass builds, and its backward reads)."""
+    kernels = layer.params.get("kernels")
+    if kernels is None:
+        return 0
+    return math.prod(layer.out_shape[1:]) * math.prod(kernels.shape[1:])
 
 
 def _kind(doc: Doc, raw: Any, path: KeyPath, registry: dict[str, Any]) -> Any:
