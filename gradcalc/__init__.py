@@ -22,6 +22,8 @@ from gradcalc.errors import ConfigError, GradcalcError, NumericError
 
 if TYPE_CHECKING:
     from gradcalc.derivation.engine import DeriveTrace
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.layers.engine import LayeredRun
     from gradcalc.step.config import NetworkSpec
     from gradcalc.step.trace import RunTrace
 
@@ -40,21 +42,21 @@ __all__ = [
 ]
 
 
-def load(path: str | os.PathLike[str]) -> NetworkSpec:
+def load(path: str | os.PathLike[str]) -> NetworkSpec | LayeredSpec:
     """Read and validate a YAML config file ('-' reads standard input)."""
     from gradcalc.step import config
 
     return config.load(os.fspath(path))
 
 
-def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec:
+def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec | LayeredSpec:
     """Validate a config given as YAML text; `name` is what error messages call it."""
     from gradcalc.step import config
 
     return config.load_text(text, name)
 
 
-def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec:
+def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec | LayeredSpec:
     """Validate a config given as a mapping with the YAML file's keys (lists or numpy arrays)."""
     from gradcalc.step import config
 
@@ -62,21 +64,26 @@ def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec:
 
 
 def run(
-    net: NetworkSpec,
+    net: NetworkSpec | LayeredSpec,
     *,
     steps: int | None = None,
     learning_rate: float | None = None,
     round_to: int | None = None,
-) -> RunTrace:
+) -> RunTrace | LayeredRun:
     """Run the config's steps (or `steps`) and return the whole trace; with `round_to`, every
     quantity is rounded to that many decimals as it is produced and `trace.exact` holds the
-    unrounded run."""
+    unrounded run (a network of layer records other than dense: its LayeredRun, without it)."""
+    from gradcalc.step.config import NetworkSpec
     from gradcalc.step.engine import run as run_steps
 
     if learning_rate is not None and not 0 < learning_rate < float("inf"):
         raise GradcalcError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
         raise GradcalcError(f"steps must be a whole number ≥ 0, got {steps!r}")
+    if not isinstance(net, NetworkSpec):
+        from gradcalc.layers.engine import run as run_layers
+
+        return run_layers(net, steps=steps, learning_rate=learning_rate, round_to=round_to)
     return run_steps(net, steps=steps, learning_rate=learning_rate, round_to=round_to, exact=True)
 
 

@@ -947,3 +947,24 @@ def test_nearly_valid_layered_configs_end_cleanly(config: dict[str, Any], data: 
     layer[key] = data.draw(st.sampled_from(ODD_VALUES) | st.integers(-3, 9) | st.text(max_size=6))
     args = ["step", "-", *data.draw(st.sampled_from(FORMATS))]
     check_result("step", args, invoke(args, input=json.dumps(config)))
+
+
+def test_the_python_api_runs_layer_records() -> None:
+    import gradcalc
+
+    net = gradcalc.from_dict(
+        {
+            "input": np.arange(16.0).reshape(1, 4, 4) / 10,
+            "loss": "upstream",
+            "upstream": np.ones((1, 3, 3)),
+            "learning_rate": 0.1,
+            "layers": [{"type": "conv2d", "kernels": np.ones((1, 1, 2, 2))}],
+        }
+    )
+    trace = gradcalc.run(net, steps=2)
+    doc = trace.to_dict()
+    assert doc["layer_types"] == ["conv2d"] and len(doc["steps"]) == 2
+    # C = Σ z with z = Σ of each 2×2 window: ∂C/∂K[p,q] = Σ of the cells each kernel cell meets.
+    x = np.arange(16.0).reshape(4, 4) / 10
+    want = [[x[p : p + 3, q : q + 3].sum() for q in range(2)] for p in range(2)]
+    close(doc["steps"][0]["layers"][0]["grads"]["kernels"][0][0], np.array(want))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcalc.doc.notation import subscript, superscript
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
+
+if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
 
 # (quantity, layer): layer is None for the cost.
 Key = tuple[str, int | None]
@@ -52,11 +56,11 @@ class Shape:
     learnable: tuple[tuple[str, ...], ...]
 
     @classmethod
-    def of(cls, spec: NetworkSpec) -> Shape:
+    def of(cls, spec: NetworkSpec | LayeredSpec) -> Shape:
         if not isinstance(spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
             from gradcalc.layers.check import LayeredShape
 
-            return LayeredShape.of(spec)
+            return LayeredShape.of(spec)  # type: ignore[return-value]
         return cls(
             tuple(spec.sizes),
             int(spec.x.shape[0]),

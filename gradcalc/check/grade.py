@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from gradcalc.check.cells import (
 from gradcalc.check.recompute import Context, carried, forward_output
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
+
+if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
 
 VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
 MARKS = {"correct": "✓", "rounding": "≈", "carried": "↳", "wrong": "✗", "missing": "·"}
@@ -116,7 +119,9 @@ class Report:
         return sorted(order.items(), key=lambda item: list(GROUPS).index(item[0]))
 
 
-def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> Report:
+def grade(
+    spec: NetworkSpec | LayeredSpec, answers: Answers, steps: int, options: Options
+) -> Report:
     """Judge every answered cell (every cell with require_all) of the first `steps` steps."""
     if not isinstance(spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
         from gradcalc.layers.check import grade as layered

@@ -106,6 +106,20 @@ class LayeredRun:
             return self.step_losses
         return np.array([st.loss for st in self.steps])
 
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        import json
+
+        from gradcalc.layers.views import JsonWriter
+
+        chunks: list[bytes] = []
+        writer = JsonWriter(chunks.append, lines=False, show="all", shown=lambda s: True)
+        writer.start(self)
+        for st in self.steps:
+            writer.step(st)
+        writer.finish(self)
+        return json.loads(b"".join(chunks))
+
 
 @dataclass(frozen=True)
 class LayeredSummary:

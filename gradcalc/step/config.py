@@ -23,6 +23,7 @@ from gradcalc.yamldoc import Doc, Numbers, number, number_hint, parse_yaml, read
 
 if TYPE_CHECKING:
     from gradcalc.functions.initializers import Initializer
+    from gradcalc.layers.config import LayeredSpec
 import itertools
 
 from gradcalc.limits import (
@@ -249,7 +250,7 @@ def _targets(doc: Doc, data: dict[str, Any], batch: bool) -> tuple[np.ndarray, b
     )
 
 
-def build_spec(doc: Doc) -> NetworkSpec:
+def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error(
@@ -262,7 +263,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
     if _layered(data):
         from gradcalc.layers.config import build
 
-        return build(doc)  # type: ignore[return-value]
+        return build(doc)
     x, batch_x = _examples(doc, data, "input", "inputs")
     y, batch_y = _targets(doc, data, batch_x)
     if batch_x != batch_y:
@@ -596,7 +597,7 @@ def _init_record(doc: Doc, value: Any, path: KeyPath) -> tuple[Initializer, tupl
     return record, numbers
 
 
-def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
+def with_optimizer(spec: NetworkSpec | LayeredSpec, name: str) -> NetworkSpec | LayeredSpec:
     """The spec with another update rule (--optimizer): the file's parameters when it names the
     same rule, the rule's defaults otherwise."""
     from dataclasses import replace
@@ -614,7 +615,7 @@ def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
     return replace(spec, optimizer=rule, optimizer_params=defaults(rule.params))
 
 
-def load(source: str) -> NetworkSpec:
+def load(source: str) -> NetworkSpec | LayeredSpec:
     """Read, parse and validate a config file ('-' for standard input); files it names are
     relative to its folder (the working directory for standard input)."""
     name, text = read_text(source)
@@ -624,14 +625,14 @@ def load(source: str) -> NetworkSpec:
     return build_spec(doc)
 
 
-def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec:
+def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec | LayeredSpec:
     doc = parse_yaml(text, name)
     if base is not None:
         doc.base = base
     return build_spec(doc)
 
 
-def load_data(data: Any, name: str) -> NetworkSpec:
+def load_data(data: Any, name: str) -> NetworkSpec | LayeredSpec:
     """Validate a config given as Python data (the Python API's from_dict): the same checks as
     a file, with key paths but no line numbers. numpy arrays and tuples count as lists."""
     return build_spec(Doc(name, _plain(data, (), name), {}))
