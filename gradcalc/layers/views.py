@@ -187,16 +187,31 @@ def step_text(trace: LayeredRun, st: LayeredStepTrace, max_rows: int, digits: in
 
 
 def summary_text(trace: LayeredRun, digits: int) -> str:
+    """The output and the cost before training and after the last step, beside the target."""
     num = Style(digits)
     after = f"after step {trace.n_steps}" if trace.n_steps else "(no steps run)"
-    return "\n".join(
-        [
-            "",
-            "Summary",
-            f"  loss C ({trace.loss}): before training {num(trace.initial.loss)}, {after} "
-            f"{num(trace.final.loss)}",
-        ]
+
+    def flat(values: np.ndarray) -> str:
+        items = [num(v) for v in np.ravel(values)[:8]]
+        return "[" + ", ".join(items) + (", …" if np.size(values) > 8 else "") + "]"
+
+    given = "∂C/∂a given" if trace.loss == "upstream" else "target y"
+    lines = ["", "Summary"]
+    n = trace.x.shape[0]
+    for k in range(min(n, 10)):
+        label = f"output (example {k + 1})" if trace.batch else "output"
+        if trace.initial.a:
+            lines.append(f"  {label} before training: {flat(trace.initial.output[k])}")
+        if trace.final.a:
+            lines.append(f"  {label} {after}: {flat(trace.final.output[k])}")
+        lines.append(f"  {given}: {flat(trace.y[k])}")
+    if n > 10:
+        lines.append(f"  … {n - 10} more examples")
+    lines.append(
+        f"  loss C ({trace.loss}): before training {num(trace.initial.loss)}, {after} "
+        f"{num(trace.final.loss)}"
     )
+    return "\n".join(lines)
 
 
 # -- JSON -------------------------------------------------------------------------------------
