@@ -968,3 +968,79 @@ def test_the_python_api_runs_layer_records() -> None:
     x = np.arange(16.0).reshape(4, 4) / 10
     want = [[x[p : p + 3, q : q + 3].sum() for q in range(2)] for p in range(2)]
     close(doc["steps"][0]["layers"][0]["grads"]["kernels"][0][0], np.array(want))
+
+
+# -- check: rounding within the drift bound, a batch's blank sheet ------------------------------
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov"])
+@pytest.mark.parametrize("rounding", ["decimals 2", "decimals 3", "sig-figs 3"])
+def test_the_rounded_layered_trace_lies_within_the_drift_bound(
+    write_config: Any, tmp_path: Path, rule: str, rounding: str
+) -> None:
+    from gradcalc.check.bounds import Bounds, decimals_unit, sig_figs_unit
+    from gradcalc.check.cells import Shape, expected, expected_final
+    from gradcalc.check.grade import _run_rounded, sig_figs_rounder
+    from gradcalc.step import config
+    from gradcalc.step.engine import hand_round, run
+
+    rng = np.random.default_rng(9)
+    net = _mistake_net(rng)
+    xs = rng.normal(size=(2, 2, 5, 5)).round(2)
+    ys = rng.normal(size=(2, 2)).round(2)
+    spec = config.load(
+        str(write_config(tmp_path, config_text(net, xs, ys, f"optimizer: {rule}\nsteps: 2")))
+    )
+    kind, n = rounding.split()
+    if kind == "decimals":
+        unit, rounder = decimals_unit(int(n)), hand_round(int(n))
+    else:
+        unit, rounder = sig_figs_unit(int(n)), sig_figs_rounder(int(n))
+    exact = run(spec)
+    steps, final = _run_rounded(spec, spec.steps, rounder)
+    bounds = Bounds(spec, exact, unit)
+    shape = Shape.of(spec)
+    for s in range(spec.steps):
+        for key in shape.step_keys():
+            gap = np.abs(expected(steps[s], key) - expected(exact.steps[s], key))
+            assert np.all(gap <= bounds.steps[s][key] + 1e-12), (s + 1, key)
+    for key in shape.final_keys():
+        gap = np.abs(expected_final(final, key) - expected_final(exact.final, key))
+        assert np.all(gap <= bounds.final[key] + 1e-12), key
+
+
+def test_a_batch_blank_sheet_round_trips(run_cli: Any, write_config: Any, tmp_path: Path) -> None:
+    import yaml
+
+    rng = np.random.default_rng(2)
+    net = _mistake_net(rng)
+    path = write_config(
+        tmp_path, config_text(net, rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(2, 2)))
+    )
+    sheet = run_cli(["check", str(path), "--template"]).stdout
+    blank = tmp_path / "blank.yaml"
+    blank.write_text(sheet, encoding="utf-8")
+    graded = run_cli(["check", str(path), str(blank), "--format", "json", "--require-all"])
+    assert graded.exit_code == 1
+    cells = json.loads(graded.stdout)["cells"]
+    assert {c["verdict"] for c in cells} == {"missing"}
+    # Filled in with the exact values it passes, in the sheet form.
+    doc = step_json(run_cli, path)
+    filled = yaml.safe_load(sheet)
+    record = doc["steps"][0]
+    filled["loss"], filled["losses"] = record["loss"], record["losses"]
+    for layer in record["layers"]:
+        l = layer["layer"]
+        for q in ("z", "a", "delta", "grad_input"):
+            if l in filled.get(q, {}):
+                filled[q][l] = layer[q]
+        for name, value in layer["grads"].items():
+            filled[f"grad_{name}"][l] = value
+        for name, value in layer["params"].items():
+            filled[name][l] = value
+    done = tmp_path / "done.yaml"
+    done.write_text(yaml.safe_dump(filled), encoding="utf-8")
+    result = run_cli(["check", str(path), str(done), "--format", "json", "--require-all"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["score"] == report["max_score"] == len(cells)

@@ -123,7 +123,7 @@ class LayeredShape:
         q, l = key
         units = list(index)
         example = ""
-        if q in (*EXAMPLE_QUANTITIES, "losses") and self.batch:
+        if q in (*EXAMPLE_QUANTITIES, "losses") and self.batch and units:
             example = f" (x = {units[0]})"
             units = units[1:]
         cell = "[" + ",".join(str(u) for u in units) + "]" if units else ""
@@ -575,12 +575,16 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     eta = exact.learning_rate
 
     def forward_bounds(
-        thetas: list[Theta], zs: list[np.ndarray], acts: list[np.ndarray], act_params: list[dict]
+        thetas: list[Theta],
+        e_params: list[Theta],
+        zs: list[np.ndarray],
+        acts: list[np.ndarray],
+        act_params: list[dict],
     ) -> tuple[list, list]:
         x, e_x = spec.x, np.zeros(spec.x.shape)
         out_z, out_a = [], []
         for i, layer in enumerate(spec.layers):
-            theta, e_t = thetas[i], e_theta[i]
+            theta, e_t = thetas[i], e_params[i]
             kind = layer.kind
             if layer.params:
                 magnitude = {
@@ -630,8 +634,17 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         thetas = [
             ls.params_ahead if ls.params_ahead is not None else ls.params_before for ls in st.layers
         ]
+        # A look-ahead rule's θ̃ is itself rounded: its bound is θ's plus half a unit.
+        e_pass = [
+            {
+                k: e + (u(thetas[i][k], e) if spec.optimizer.lookahead is not None else 0.0)
+                for k, e in e_theta[i].items()
+            }
+            for i in range(len(st.layers))
+        ]
         e_z, e_a = forward_bounds(
             thetas,
+            e_pass,
             [ls.z for ls in st.layers],
             [ls.a for ls in st.layers],
             [ls.activation_params_before for ls in st.layers],
@@ -696,7 +709,7 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 e_gx = (
                     e_gx
                     + kind.backward(
-                        layer, e_theta[i], cache_abs, np.abs(ls.delta) + e_d, net.scale, ls.x
+                        layer, e_pass[i], cache_abs, np.abs(ls.delta) + e_d, net.scale, ls.x
                     )[0]
                 )
                 g_from_d = kind.backward(
@@ -709,7 +722,7 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 for name in layer.params:
                     e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
                     if spec.weight_decay and name in kind.decays:
-                        e_g = e_g + spec.weight_decay * e_theta[i][name]
+                        e_g = e_g + spec.weight_decay * e_pass[i][name]
                     e_g = e_g + u(ls.grads[name], e_g)
                     glob[(f"grad_{name}", l)], loc[(f"grad_{name}", l)] = (
                         e_g,
@@ -723,6 +736,8 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                         new_theta[i][name],
                         u(ls.params[name], 0 * e_new),
                     )
+            if kind.flips is not None:
+                e_gx = e_gx + kind.flips(ls, e_x, e_d)
             e_gx = e_gx + u(ls.grad_x, e_gx)
             glob[("grad_input", l)], loc[("grad_input", l)] = e_gx, u(ls.grad_x, 0 * e_gx)
             e_ga = e_gx
@@ -731,7 +746,11 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         local.append(loc)
     final = exact.final
     e_z, e_a = forward_bounds(
-        list(exact.parameters), list(final.z), list(final.a), list(exact.activation_params)
+        list(exact.parameters),
+        e_theta,
+        list(final.z),
+        list(final.a),
+        list(exact.activation_params),
     )
     _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}

@@ -91,6 +91,28 @@ def _routes(ls: Any) -> list[Any]:
     return [(label, "source", np.stack([rows, cols], axis=-1), True)]
 
 
+def _flips(ls: Any, e_x: Array, e_delta: Array) -> Array:
+    """A max-pool's maximum can move to another cell of its window when the values are within
+    their drift of each other: each such cell may then receive the window's whole δ."""
+    layer = ls.layer
+    size, stride = layer.options["size"], layer.options["stride"]
+    x = windows(_as2d(layer, ls.x), size, stride)
+    e = windows(_as2d(layer, e_x), size, stride)
+    x = x.reshape(*x.shape[:4], -1)
+    e = e.reshape(*e.shape[:4], -1)
+    first = x.argmax(axis=-1)[..., None]
+    top = np.take_along_axis(x, first, axis=-1)
+    e_top = np.take_along_axis(e, first, axis=-1)
+    rivals = x >= top - (e_top + e)
+    contested = rivals.sum(axis=-1, keepdims=True) > 1
+    d4 = ls.delta[:, :, None, :] if ls.delta.ndim == 3 else ls.delta
+    e4 = e_delta[:, :, None, :] if e_delta.ndim == 3 else e_delta
+    worst = (np.abs(d4) + e4)[..., None] * (rivals & contested)
+    parts = worst.reshape(*worst.shape[:4], *size)
+    out = scatter(parts, (ls.x.shape[0], *_shape2d(layer)), size, stride)
+    return out[:, :, 0, :] if len(layer.in_shape) == 2 else out
+
+
 def _parse(kind: str, axes: int) -> Any:
     def parse(
         doc: Doc,
@@ -242,6 +264,7 @@ def _type(kind: str, axes: int) -> LayerType:
         backward=backward,
         mistakes=_MAX_MISTAKES if kind == "max" else (),
         extra=_routes if kind == "max" else None,
+        flips=_flips if kind == "max" else None,
         written=WrittenCells(
             lambda sheet, ls, n: _write_forward(sheet, ls, n),
             lambda sheet, ls: _write_backward(sheet, ls),

@@ -98,6 +98,9 @@ class LayerType:
     extra: Callable[[Any], list[Extra]] | None = None
     # How its cells are written out with their numbers (gradcalc/layers/written.py's Sheet).
     written: WrittenCells | None = None
+    # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
+    # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
+    flips: Callable[[Any, Array, Array], Array] | None = None
 
 
 @dataclass(frozen=True)
