@@ -1044,3 +1044,18 @@ def test_a_batch_blank_sheet_round_trips(run_cli: Any, write_config: Any, tmp_pa
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["score"] == report["max_score"] == len(cells)
+
+
+def test_every_layer_parameter_has_a_check_group_and_a_schema_name() -> None:
+    """A layer type's parameters are graded as grad_<name> and <name>: a new one needs its
+    group in gradcalc/check/cells.py and its name in schemas/check.schema.json."""
+    from gradcalc.check.cells import GROUPS
+    from gradcalc.layers import REGISTRY
+
+    schema = json.loads(Path("schemas/check.schema.json").read_text(encoding="utf-8"))
+    names = set(schema["properties"]["cells"]["items"]["properties"]["quantity"]["enum"])
+    for kind in REGISTRY.values():
+        for name in kind.symbols:
+            for q in (name, f"grad_{name}"):
+                assert q in GROUPS and q in names, (kind.name, q)
+    assert {"z", "a", "delta", "grad_input"} <= names

@@ -335,6 +335,11 @@ def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: i
     m = spec.x.shape[0]
     units = sum(sizes[1:])
     params = sum(a * b for a, b in pairwise(sizes))
+    from gradcalc.step.config import NetworkSpec
+
+    if not isinstance(spec, NetworkSpec):  # layer records: their own parameter arrays
+        params = sum(v.size for layer in spec.layers for v in layer.params.values())
+        units += sum(sizes[:-1])  # each layer's ∂C/∂x besides its z, a and δ
     drawn = 0 if shown is None else int(shown.sum())
     if name in ("json", "jsonl"):
         # ≈ 20 bytes a number at full precision.
