@@ -502,49 +502,171 @@ def test_upstream_loss_on_a_dense_network(run_cli: Any, write_config: Any, tmp_p
 # -- torch, where it is installed --------------------------------------------------------------
 
 
-def test_torch_agrees(run_cli: Any, write_config: Any, tmp_path: Path) -> None:
+TORCH_RULES = {
+    "sgd": {},
+    "momentum": {"momentum": 0.8},
+    "nesterov": {"momentum": 0.7},
+    "adagrad": {"eps": 1e-8},
+    "rmsprop": {"beta": 0.9, "eps": 1e-8},
+    "adam": {"beta1": 0.85, "beta2": 0.99, "eps": 1e-8},
+    "adamw": {"beta1": 0.85, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.05},
+}
+TORCH_NETS = [
+    # (conv stride, padding, C_in, C_out, batch, pool, 1-D)
+    (2, 1, 2, 3, 2, "maxpool", False),
+    (1, 0, 1, 2, 3, "avgpool", False),
+    (1, 2, 2, 2, 1, "", False),
+    (2, 1, 2, 2, 2, "maxpool", True),
+]
+
+
+def _torch_run(
+    torch: Any,
+    net: list[dict[str, Any]],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    rule: str,
+    lam: float,
+    one_d: bool,
+) -> list[dict[str, Any]]:
+    """Three steps by torch.optim in float64: the loss, and each step's gradients (with ∂C/∂x
+    per example) and parameters after it."""
+    F = torch.nn.functional
+    dt = torch.float64
+    conv, dense = net[0], net[-1]
+    k = torch.tensor(conv["kernels"], dtype=dt, requires_grad=True)
+    b = torch.tensor(conv["biases"], dtype=dt, requires_grad=True)
+    w = torch.tensor(dense["weights"], dtype=dt, requires_grad=True)
+    c = torch.tensor(dense["biases"], dtype=dt, requires_grad=True)
+    h = TORCH_RULES[rule]
+    decay = h.get("weight_decay", lam) if rule == "adamw" else lam
+    groups: list[dict[str, Any]] = [
+        {"params": [k, w], "weight_decay": decay},
+        {"params": [b, c], "weight_decay": 0.0},
+    ]
+    lr = 0.1
+    make = {
+        "sgd": lambda: torch.optim.SGD(groups, lr=lr),
+        "momentum": lambda: torch.optim.SGD(groups, lr=lr, momentum=h["momentum"]),
+        "nesterov": lambda: torch.optim.SGD(groups, lr=lr, momentum=h["momentum"], nesterov=True),
+        "adagrad": lambda: torch.optim.Adagrad(groups, lr=lr, eps=h["eps"]),
+        "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr, alpha=h["beta"], eps=h["eps"]),
+        "adam": lambda: torch.optim.Adam(
+            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"]
+        ),
+        "adamw": lambda: torch.optim.AdamW(
+            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"]
+        ),
+    }
+    opt = make[rule]()
+    y = torch.tensor(ys, dtype=dt)
+    out = []
+    for _ in range(3):
+        opt.zero_grad()
+        x = torch.tensor(xs, dtype=dt, requires_grad=True)
+        if one_d:
+            a = torch.tanh(F.conv1d(x, k, b, stride=conv["stride"], padding=conv["padding"]))
+        else:
+            a = torch.tanh(F.conv2d(x, k, b, stride=conv["stride"], padding=conv["padding"]))
+        if len(net) == 4:
+            pool = net[1]
+            fn = {
+                ("maxpool", False): F.max_pool2d,
+                ("avgpool", False): F.avg_pool2d,
+                ("maxpool", True): F.max_pool1d,
+                ("avgpool", True): F.avg_pool1d,
+            }[pool["type"][:7], one_d]
+            a = fn(a, pool["size"], pool["stride"])
+        out_ = a.flatten(1) @ w.T + c
+        cost = ((out_ - y) ** 2).mean(dim=1).mean()
+        if rule == "adamw" and lam:
+            cost = cost + lam / 2 * ((k**2).sum() + (w**2).sum())
+        cost.backward()
+        # torch.optim's weight_decay adds λθ to the gradient inside the step; gradcalc's
+        # ∂C/∂θ includes it (the L2 penalty is part of C). AdamW's L2 is in the cost here.
+        shown = 0.0 if rule == "adamw" else lam
+        grads = {
+            "loss": cost.item(),
+            "kernels": k.grad.numpy() + shown * k.detach().numpy(),
+            "weights": w.grad.numpy() + shown * w.detach().numpy(),
+            "grad_input": x.grad.numpy().copy() * len(xs),  # ∂C_x/∂x: the mean's 1/N undone
+        }
+        opt.step()
+        grads["after"] = [t.detach().numpy().copy() for t in (k, b, w, c)]
+        out.append(grads)
+    return out
+
+
+@pytest.mark.parametrize("rule", sorted(TORCH_RULES))
+@pytest.mark.parametrize("case", range(len(TORCH_NETS)))
+def test_torch_agrees_for_every_layer_and_update_rule(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str, case: int
+) -> None:
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(11)
-    xs = rng.normal(size=(2, 2, 7, 6))
-    ys = rng.normal(size=(2, 3))
-    net = [
+    stride, padding, c_in, c_out, batch, pool, one_d = TORCH_NETS[case]
+    rng = np.random.default_rng(case)
+    size = (7,) if one_d else (7, 6)
+    ksize = (3,) if one_d else (3, 3)
+    net: list[dict[str, Any]] = [
         {
-            "type": "conv2d",
-            "kernels": rng.normal(size=(3, 2, 3, 3)),
-            "biases": rng.normal(size=3),
-            "stride": 2,
-            "padding": 1,
+            "type": "conv1d" if one_d else "conv2d",
+            "kernels": rng.normal(size=(c_out, c_in, *ksize)),
+            "biases": rng.normal(size=c_out),
+            "stride": stride,
+            "padding": padding,
             "activation": "tanh",
-        },
-        {"type": "maxpool2d", "size": 2, "stride": 1},
-        {"type": "flatten"},
+        }
+    ]
+    spatial = [(n + 2 * padding - 3) // stride + 1 for n in size]
+    if pool:
+        net.append({"type": f"{pool}{'1' if one_d else '2'}d", "size": 2, "stride": 1})
+        spatial = [n - 1 for n in spatial]
+    net.append({"type": "flatten"})
+    width = c_out * int(np.prod(spatial))
+    net.append(
         {
             "type": "dense",
-            "weights": rng.normal(size=(3, 3 * 3 * 2)),
-            "biases": rng.normal(size=3),
+            "weights": rng.normal(size=(2, width)),
+            "biases": rng.normal(size=2),
             "activation": "linear",
-        },
-    ]
-    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys)))
-    t = {
-        k: torch.tensor(v, requires_grad=True)
-        for k, v in [
-            ("k", net[0]["kernels"]),
-            ("b", net[0]["biases"]),
-            ("w", net[3]["weights"]),
-            ("c", net[3]["biases"]),
+        }
+    )
+    xs = rng.normal(size=(batch, c_in, *size))
+    ys = rng.normal(size=(batch, 2))
+    lam = 0.03 if rule in ("sgd", "adamw", "momentum") else 0.0
+    hyper = {k: v for k, v in TORCH_RULES[rule].items()}
+    optimizer = "{name: " + rule + "".join(f", {k}: {v!r}" for k, v in hyper.items()) + "}"
+    extra = f"optimizer: {optimizer}\nweight_decay: {lam}\nsteps: 3"
+    doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys, extra)))
+    theirs = _torch_run(torch, net, xs, ys, rule, lam, one_d)
+    for st, want in zip(doc["steps"], theirs, strict=True):
+        layers = st["layers"]
+        # torch's cost: the data cost (its L2 is the optimizer's weight_decay), at its iterate
+        # (for nesterov, gradcalc's look-ahead point).
+        cost = st["lookahead"] if rule == "nesterov" else st
+        close(
+            cost["loss" if rule == "adamw" else "data_loss"], np.asarray(want["loss"]), rtol=1e-12
+        )
+        close(layers[0]["grads"]["kernels"], want["kernels"], rtol=1e-10)
+        close(layers[-1]["grads"]["weights"], want["weights"], rtol=1e-10)
+        close(layers[0]["grad_input"], want["grad_input"], rtol=1e-10)
+        ours = [
+            layers[0]["params"]["kernels"],
+            layers[0]["params"]["biases"],
+            layers[-1]["params"]["weights"],
+            layers[-1]["params"]["biases"],
         ]
-    }
-    x = torch.tensor(xs)
-    a = torch.tanh(torch.nn.functional.conv2d(x, t["k"], t["b"], stride=2, padding=1))
-    a = torch.nn.functional.max_pool2d(a, 2, 1).flatten(1)
-    out = a @ t["w"].T + t["c"]
-    loss = ((out - torch.tensor(ys)) ** 2).mean(dim=1).mean()
-    loss.backward()
-    layers = doc["steps"][0]["layers"]
-    close(doc["steps"][0]["loss"], loss.detach().numpy())
-    close(layers[0]["grads"]["kernels"], t["k"].grad.numpy())
-    close(layers[3]["grads"]["weights"], t["w"].grad.numpy())
+        for mine, (name, index), theirs_value in zip(
+            ours,
+            [("kernels", 0), ("biases", 0), ("weights", -1), ("biases", -1)],
+            want["after"],
+            strict=True,
+        ):
+            value = np.asarray(mine)
+            if rule == "nesterov":  # torch's iterates are gradcalc's look-ahead points θ − ημv
+                v = np.asarray(layers[index]["optimizer_state"][name]["velocity"])
+                value = value - 0.1 * hyper["momentum"] * v
+            close(value, theirs_value, rtol=1e-10)
 
 
 # -- bad input: one line, exit 2, the layer and both shapes ------------------------------------
