@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_fuzz import ODD_VALUES, check_result, fuzz_settings, invoke
 
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 
@@ -639,11 +642,11 @@ def test_torch_agrees_for_every_layer_and_update_rule(
     extra = f"optimizer: {optimizer}\nweight_decay: {lam}\nsteps: 3"
     doc = step_json(run_cli, write_config(tmp_path, config_text(net, xs, ys, extra)))
     theirs = _torch_run(torch, net, xs, ys, rule, lam, one_d)
-    for st, want in zip(doc["steps"], theirs, strict=True):
-        layers = st["layers"]
+    for record, want in zip(doc["steps"], theirs, strict=True):
+        layers = record["layers"]
         # torch's cost: the data cost (its L2 is the optimizer's weight_decay), at its iterate
         # (for nesterov, gradcalc's look-ahead point).
-        cost = st["lookahead"] if rule == "nesterov" else st
+        cost = record["lookahead"] if rule == "nesterov" else record
         close(
             cost["loss" if rule == "adamw" else "data_loss"], np.asarray(want["loss"]), rtol=1e-12
         )
@@ -981,10 +984,6 @@ def test_upstream_gives_the_exam_answers_dx_and_dk(
 
 
 # -- fuzz: valid and nearly valid layered configs end cleanly -----------------------------------
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from test_fuzz import ODD_VALUES, check_result, fuzz_settings, invoke  # noqa: E402
 
 
 @st.composite
