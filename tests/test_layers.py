@@ -1180,3 +1180,74 @@ def test_every_layer_parameter_has_a_check_group_and_a_schema_name() -> None:
             for q in (name, f"grad_{name}"):
                 assert q in GROUPS and q in names, (kind.name, q)
     assert {"z", "a", "delta", "grad_input"} <= names
+
+
+# -- JSON documents of layer records validate; parameters from files ---------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--format", "json"],
+        ["--format", "json", "--show", "summary"],
+        ["--format", "json", "--show", "final"],
+        ["--format", "json", "--round", "3", "--optimizer", "nesterov"],
+        ["--format", "jsonl"],
+    ],
+)
+@pytest.mark.parametrize("index", range(len(WRITTEN_NETS)))
+def test_layered_json_validates_against_the_schema(
+    run_cli: Any, write_config: Any, tmp_path: Path, extra: list[str], index: int
+) -> None:
+    from test_json_schemas import validate
+
+    net = WRITTEN_NETS[index]
+    xs = (
+        np.arange(32, dtype=float).reshape(2, 1, 4, 4) / 10
+        if index == 0
+        else np.arange(10.0).reshape(2, 1, 5) / 5
+    )
+    ys = np.ones((2, 6)) if index == 0 else np.ones((2, 2))
+    layers = [
+        {k: np.asarray(v) if k == "kernels" else v for k, v in layer.items()} for layer in net
+    ]
+    path = write_config(tmp_path, config_text(layers, xs, ys, "steps: 2\nweight_decay: 0.01"))
+    result = run_cli(["step", str(path), *extra])
+    assert result.exit_code == 0, result.output
+    if "jsonl" in extra:
+        *records, last = [json.loads(line) for line in result.stdout.splitlines()]
+        doc = {**last, "steps": records}
+    else:
+        doc = json.loads(result.stdout)
+    validate(doc, "step")
+    contract = run_cli(["check", str(path), "-", "--format", "json"], input=result.stdout)
+    if "jsonl" not in extra and "--round" not in extra and "summary" not in extra:
+        assert contract.exit_code == 0, contract.output
+        validate(json.loads(contract.stdout), "check")
+
+
+def test_kernels_and_biases_from_files_and_initializers(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    k = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    np.save(tmp_path / "k.npy", k)
+    np.savez(tmp_path / "p.npz", b=np.array([0.5]))
+    text = (
+        "input: [[[1, 2, 0], [0, 1, 3], [2, 1, 0]]]\nloss: upstream\nupstream: [[[1, 1], [1, 1]]]\n"
+        "learning_rate: 0.1\nlayers:\n  - type: conv2d\n    kernels: {file: k.npy}\n"
+        "    biases: {file: p.npz, key: b}\n"
+    )
+    doc = step_json(run_cli, write_config(tmp_path, text))
+    assert doc["steps"][0]["layers"][0]["z"] == [[[0.5, -0.5], [-0.5, 1.5]]]
+    drawn = text.replace("{file: k.npy}", "{init: xavier_uniform, seed: 3, channels: 2, size: 2}")
+    drawn = drawn.replace("{file: p.npz, key: b}", "{init: zeros}").replace(
+        "[[[1, 1], [1, 1]]]", "[[[1, 1], [1, 1]], [[0, 0], [0, 0]]]"
+    )
+    again = step_json(run_cli, write_config(tmp_path, drawn, "drawn.yaml"))
+    conv = again["steps"][0]["layers"][0]
+    # The drawn kernels, before SGD's step: Glorot's uniform limit √(6/(fan_in + fan_out)).
+    drawn_k = np.asarray(conv["params"]["kernels"]) + 0.1 * np.asarray(conv["grads"]["kernels"])
+    assert drawn_k.shape == (2, 1, 2, 2)
+    assert np.all(np.abs(drawn_k) <= np.sqrt(6 / (1 * 2 * 2 + 2 * 2 * 2)))
+    same = step_json(run_cli, write_config(tmp_path, drawn, "again.yaml"))
+    assert same["steps"][0]["layers"][0]["z"] == again["steps"][0]["layers"][0]["z"]
