@@ -6,34 +6,85 @@ The Python API is the command line's engine without the printing::
     net = gradcalc.load("configs/worked-example.yaml")  # or from_dict({...}) / from_yaml(text)
     trace = gradcalc.run(net, steps=2)                  # the trace `gradcalc step` renders
     trace.to_dict()                                     # the --format json document
+    trace.explain()                                     # the --explain worked solution
     gradcalc.derive("sigmoid", at=0.3).derivative       # 0.2444…
+    gradcalc.check(net, "answers.yaml").score           # `gradcalc check`, cell by cell
 
 Errors are the typed exceptions below; a ConfigError carries the file, key path and line.
-numpy, PyYAML and rich are imported on first use, so `import gradcalc` stays cheap.
+The functions and types are loaded on first use (PEP 562), and numpy, PyYAML and rich with
+them, so `import gradcalc` stays cheap. docs/api.md documents every name in __all__.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING
 
 from gradcalc.errors import ConfigError, GradcalcError, NumericError
 
 if TYPE_CHECKING:
-    from gradcalc.derivation.engine import DeriveTrace
-    from gradcalc.layers.config import LayeredSpec
-    from gradcalc.layers.engine import LayeredRun
-    from gradcalc.step.config import NetworkSpec
-    from gradcalc.step.trace import RunTrace
+    from gradcalc.api import (
+        CellGrade,
+        Grade,
+        Verdict,
+        check,
+        derive,
+        from_dict,
+        from_yaml,
+        load,
+        run,
+    )
+    from gradcalc.derivation.trace import Agreement, DeriveTrace, PointTrace
+    from gradcalc.step.config import LayerSpec, NetworkSpec
+    from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
 __version__ = "0.1.0"
 
+# `gradcalc.check` is the grading function, and also the name of the subpackage that does the
+# grading: importing the subpackage would bind its module to the name. Import the (empty)
+# package now, while that costs nothing, and take the name back for the function, loaded on
+# first use like the others. `from gradcalc.check.grade import ...` is unaffected.
+importlib.import_module("gradcalc.check")
+del globals()["check"]
+
+# Each public name loaded on first use -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(
+        ("load", "from_yaml", "from_dict", "run", "derive", "check", "Grade", "CellGrade"),
+        "gradcalc.api",
+    ),
+    "Verdict": "gradcalc.api",
+    "NetworkSpec": "gradcalc.step.config",
+    "LayerSpec": "gradcalc.step.config",
+    "RunTrace": "gradcalc.step.trace",
+    "StepTrace": "gradcalc.step.trace",
+    "LayerTrace": "gradcalc.step.trace",
+    "ForwardTrace": "gradcalc.step.trace",
+    "LayerState": "gradcalc.step.trace",
+    "DeriveTrace": "gradcalc.derivation.trace",
+    "PointTrace": "gradcalc.derivation.trace",
+    "Agreement": "gradcalc.derivation.trace",
+}
+
 __all__ = [
+    "Agreement",
+    "CellGrade",
     "ConfigError",
+    "DeriveTrace",
+    "ForwardTrace",
     "GradcalcError",
+    "Grade",
+    "LayerSpec",
+    "LayerState",
+    "LayerTrace",
+    "NetworkSpec",
     "NumericError",
+    "PointTrace",
+    "RunTrace",
+    "StepTrace",
+    "Verdict",
     "__version__",
+    "check",
     "derive",
     "from_dict",
     "from_yaml",
@@ -42,64 +93,14 @@ __all__ = [
 ]
 
 
-def load(path: str | os.PathLike[str]) -> NetworkSpec | LayeredSpec:
-    """Read and validate a YAML config file ('-' reads standard input)."""
-    from gradcalc.step import config
-
-    return config.load(os.fspath(path))
-
-
-def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec | LayeredSpec:
-    """Validate a config given as YAML text; `name` is what error messages call it."""
-    from gradcalc.step import config
-
-    return config.load_text(text, name)
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcalc' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is an ordinary one
+    return value
 
 
-def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec | LayeredSpec:
-    """Validate a config given as a mapping with the YAML file's keys (lists or numpy arrays)."""
-    from gradcalc.step import config
-
-    return config.load_data(data, name)
-
-
-def run(
-    net: NetworkSpec | LayeredSpec,
-    *,
-    steps: int | None = None,
-    learning_rate: float | None = None,
-    round_to: int | None = None,
-) -> RunTrace | LayeredRun:
-    """Run the config's steps (or `steps`) and return the whole trace; with `round_to`, every
-    quantity is rounded to that many decimals as it is produced and `trace.exact` holds the
-    unrounded run (a network of layer records other than dense: its LayeredRun, without it)."""
-    from gradcalc.step.config import NetworkSpec
-    from gradcalc.step.engine import run as run_steps
-
-    if learning_rate is not None and not 0 < learning_rate < float("inf"):
-        raise GradcalcError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
-        raise GradcalcError(f"steps must be a whole number ≥ 0, got {steps!r}")
-    if not isinstance(net, NetworkSpec):
-        from gradcalc.layers.engine import run as run_layers
-
-        return run_layers(net, steps=steps, learning_rate=learning_rate, round_to=round_to)
-    return run_steps(net, steps=steps, learning_rate=learning_rate, round_to=round_to, exact=True)
-
-
-def derive(
-    name: str,
-    at: float | Iterable[float],
-    *,
-    target: float | Iterable[float] | None = None,
-    params: Mapping[str, float] | None = None,
-) -> DeriveTrace:
-    """Work NAME (an activation, a loss or a formula in x) at a point, as `gradcalc derive`."""
-    from gradcalc.derivation.engine import derive as derive_at
-
-    def text(values: float | Iterable[float]) -> str:
-        items = [values] if isinstance(values, int | float) else list(values)
-        return ",".join(repr(float(v)) for v in items)
-
-    options = [f"{k}={float(v)!r}" for k, v in (params or {}).items()]
-    return derive_at(name, text(at), None if target is None else text(target), options)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

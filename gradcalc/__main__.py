@@ -9,6 +9,9 @@ import sys
 
 def run() -> None:
     try:
+        from gradcalc.threads import default_to_one
+
+        default_to_one()  # before numpy loads: its BLAS reads the variables once
         from gradcalc.cli import main
 
         main()

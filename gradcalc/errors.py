@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 KeyPath = tuple[str | int, ...]
@@ -20,6 +19,8 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def nearest(name: str, choices: Iterable[str]) -> str | None:
+    import difflib  # only for a mistyped name: not on every command's start-up
+
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return matches[0] if matches else None
 
@@ -32,6 +33,12 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return "expected one of: " + ", ".join(choices)
 
 
+def shorten(name: str) -> str:
+    """A file name as a message shows it: one longer than 80 characters cut in the middle (a
+    5,000-character name must not fill the terminal)."""
+    return name if len(name) <= 80 else f"{name[:40]}…{name[-30:]}"
+
+
 class GradcalcError(Exception):
     """A problem with the user's input; exit status 2."""
 
@@ -39,6 +46,9 @@ class GradcalcError(Exception):
 
 
 class ConfigError(GradcalcError):
+    """Bad input in a config or an answer file: `source` (the file), `path` (the key path, such
+    as ('layers', 1, 'weights')) and `line` (None for a dict) say where; exit status 2."""
+
     def __init__(
         self,
         message: str,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gradcalc.errors import ConfigError, KeyPath
+from gradcalc.errors import ConfigError, KeyPath, shorten
 from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES
 
 # libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second, not ten.
@@ -83,7 +83,8 @@ _YAML11_NUMBERS = (
         "YAML 1.1 read this word as a boolean; it is text here",
     ),
 )
-# float64 has at most 309 integer digits; Python's int() refuses more than 4,300 anyway.
+# An integer literal: float64 has at most 309 integer digits; Python's int() refuses more than
+# 4,300 anyway.
 _MAX_DIGITS = 400
 # What a config may contain: YAML's printable characters (tab, newline and CR among controls).
 _NOT_PRINTABLE = re.compile(
@@ -107,6 +108,11 @@ class Doc:
     data: Any
     lines: dict[KeyPath, int]
     base: Path = field(default_factory=Path)  # the folder file paths are relative to
+    # The array files read for it, with the key path that names each (weights: {file: w.npy}).
+    files: list[tuple[KeyPath, Path]] = field(default_factory=list)
+    # The text of every number read on its own (a row of plain numbers keeps its `texts`):
+    # how many decimals it was written with, which 0.550 → 0.55 loses.
+    texts: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int | None:
         while path:
@@ -135,18 +141,19 @@ def read_text(source: str, missing_hint: str = CONFIG_HINT) -> tuple[str, str]:
             return "<stdin>", sys.stdin.read(MAX_BYTES + 1)
         return "<stdin>", _decode(stream.read(MAX_BYTES + 1), "<stdin>")
     path = Path(source)
-    if not path.exists():
-        raise ConfigError(
-            "no such file",
-            source=source,
-            hint=missing_hint,
-        )
-    if path.is_dir():
-        raise ConfigError("is a directory, not a file", source=source)
+    source = shorten(source)  # as messages show it
     try:
+        if not path.exists():
+            raise ConfigError(
+                "no such file",
+                source=source,
+                hint=missing_hint,
+            )
+        if path.is_dir():
+            raise ConfigError("is a directory, not a file", source=source)
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
+    except OSError as exc:  # unreadable, a name too long for the file system, …
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
     return source, _decode(raw, source)
 
@@ -225,8 +232,9 @@ def _parse(text: str, source: str, empty_hint: str) -> Doc:
         # checked while converting.
         _check_size(node, source)
     lines: dict[KeyPath, int] = {}
-    data = _convert(node, (), lines, _Loader(""), source)
-    return Doc(source, data, lines)
+    texts: dict[KeyPath, str] = {}
+    data = _convert(node, (), lines, _Loader(""), source, texts)
+    return Doc(source, data, lines, texts=texts)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -239,7 +247,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 class Numbers(list):
     """A YAML sequence of plain decimal numbers, converted in one go (its items keep no line
-    of their own: an error in one names the sequence's line)."""
+    of their own: an error in one names the sequence's line), with the text of each."""
+
+    texts: list[str] = []  # noqa: RUF012
 
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -274,7 +284,10 @@ def _plain_numbers(node: yaml.SequenceNode) -> Numbers | None:
         if any(item.tag == _INT_TAG and not _INTEGER.fullmatch(v) for v, item in pairs):
             return None  # `!!int -0.2`: a tag that does not fit its value, said the careful way
         numbers = Numbers(float(v) if item.tag == _FLOAT_TAG else int(v) for v, item in pairs)
-    return None if any(map(math.isinf, numbers)) else numbers  # 1e400: said the careful way
+    if any(map(math.isinf, numbers)):
+        return None  # 1e400: said the careful way
+    numbers.texts = values
+    return numbers
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
@@ -326,6 +339,7 @@ def _convert(
     lines: dict[KeyPath, int],
     loader: Any,
     source: str,
+    texts: dict[KeyPath, str],
 ) -> Any:
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
@@ -367,7 +381,7 @@ def _convert(
                     line=key_line,
                 )
             lines[here] = key_line
-            out[key] = _convert(value_node, here, lines, loader, source)
+            out[key] = _convert(value_node, here, lines, loader, source, texts)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
@@ -378,7 +392,8 @@ def _convert(
         if numbers is not None:
             return numbers
         return [
-            _convert(item, (*path, i), lines, loader, source) for i, item in enumerate(node.value)
+            _convert(item, (*path, i), lines, loader, source, texts)
+            for i, item in enumerate(node.value)
         ]
     if node.tag not in _SCALAR_TAGS:
         raise ConfigError(
@@ -404,6 +419,7 @@ def _convert(
             )
     if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
         assert isinstance(node, yaml.ScalarNode)  # mappings and sequences are done above
+        texts[path] = node.value
         return _plain_number(node, path, line, source)
     try:
         return loader.construct_object(node)
@@ -418,23 +434,29 @@ def _convert(
 
 def _plain_number(node: yaml.ScalarNode, path: KeyPath, line: int, source: str) -> float | int:
     text = node.value.replace("_", "")
-    digits = sum(c.isdigit() for c in text.partition("e")[0].partition("E")[0])
-    if digits > _MAX_DIGITS:
-        raise ConfigError(
-            f"the number {text[:12]}… ({digits:,} digits) is too large",
-            source=source,
-            path=path,
-            line=line,
-        )
     if node.tag == "tag:yaml.org,2002:int":
+        # No leading zeros in a YAML 1.2 integer: past 400 digits it is past float64 (and
+        # Python's int() refuses more than 4,300).
+        digits = len(text.lstrip("+-"))
+        if digits > _MAX_DIGITS:
+            raise ConfigError(
+                f"the number {text[:12]}… ({digits:,} digits) is too large "
+                "(float64 ends near 1.8e308)",
+                source=source,
+                path=path,
+                line=line,
+            )
         return int(text)
     lowered = text.lower()
     if lowered.endswith((".inf", ".nan")):
         return float(lowered.replace(".", ""))
+    # float() reads a decimal of any length correctly rounded (0.000…01 with 5,000 zeros is
+    # the nearest float64, 0), in linear time.
     value = float(text)
     if math.isinf(value):
+        shown = text if len(text) <= 20 else f"{text[:12]}… ({len(text):,} characters)"
         raise ConfigError(
-            f"the number {text[:20]} is too large (float64 ends near 1.8e308)",
+            f"the number {shown} is too large (float64 ends near 1.8e308)",
             source=source,
             path=path,
             line=line,

@@ -1,8 +1,9 @@
-"""The README's activation and loss tables, generated from the registries so they cannot drift.
+"""The documentation's activation and loss tables (docs/config.md), generated from the
+registries so they cannot drift.
 
-    python tests/readme_tables.py    # rewrite the tables in README.md after a registry change
+    python tests/readme_tables.py    # rewrite the tables after a registry change
 
-tests/test_readme.py fails while the README's tables differ from what this writes.
+tests/test_readme.py fails while the tables differ from what this writes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from gradcalc.functions.activations import ACTIVATIONS
 from gradcalc.functions.losses import LOSSES
 from gradcalc.functions.registry import Param
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(<!-- registry:(\w+) -->\n)(.*?)(<!-- /registry -->)", re.S)
 
 
@@ -61,5 +62,8 @@ def rewrite(text: str) -> str:
 
 
 if __name__ == "__main__":
-    README.write_text(rewrite(README.read_text(encoding="utf-8")), encoding="utf-8")
-    sys.stdout.write("README.md tables rewritten from the registries\n")
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        old = page.read_text(encoding="utf-8")
+        if BLOCK.search(old):
+            page.write_text(rewrite(old), encoding="utf-8")
+            sys.stdout.write(f"{page.relative_to(ROOT)}: tables rewritten from the registries\n")

@@ -126,8 +126,12 @@ def test_each_mistake_fires_on_its_own_mistake(mistake: Mistake) -> None:
             by_cell = {(c.step, c.quantity, c.layer, c.index): c for c in report.cells}
             named = [c for c in report.cells if c.mistake == mistake.id]
             for c in report.cells:
-                # Every cell is right, right given the earlier answers, or this mistake.
-                assert c.verdict in ("correct", "carried") or c.mistake == mistake.id, (net, c)
+                # Every cell is right, right given the earlier answers (≈ where those are
+                # right within the tolerance), or this mistake.
+                assert c.verdict in ("correct", "rounding", "carried") or c.mistake == mistake.id, (
+                    net,
+                    c,
+                )
             for (s, (q, l)), (value, right) in changed.items():
                 differs = np.abs(value - right) > options.atol + options.rtol * np.abs(right)
                 for c in report.cells:
@@ -385,10 +389,9 @@ def test_each_mistake_by_hand_on_the_sheet(mistake: Mistake, tmp_path, run_cli) 
 
 
 def test_the_readme_lists_every_record_as_it_is() -> None:
-    from pathlib import Path
+    from doc_pages import section as doc_section
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Known mistakes", 1)[1].split("\n### ", 1)[0]
+    section = doc_section("Known mistakes")
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert len(rows) == len(MISTAKES)
     for row, mistake in zip(rows, MISTAKES, strict=True):

@@ -3,6 +3,8 @@ works for an installed user, packaging metadata and releases."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from doc_pages import PAGES, section
 
 import gradcalc
 from gradcalc.cli import COMMANDS, cli
@@ -21,7 +24,6 @@ from gradcalc.functions.losses import LOSSES
 from gradcalc.step.examples import available
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # One invocation per command that draws with rich.
@@ -49,6 +51,12 @@ PRINTING = {
         (["--color", "always"], {}, True),
         (["--color", "always"], {"NO_COLOR": "1"}, True),  # the flag beats the environment
         (["--color", "always"], {"TERM": "dumb"}, True),
+        # A dumb terminal gets none under auto, forced or not (rich's rule, issue 16 §9).
+        ([], {"FORCE_COLOR": "1", "TERM": "dumb"}, False),
+        ([], {"FORCE_COLOR": "1", "TERM": "unknown"}, False),
+        ([], {"TTY_COMPATIBLE": "1"}, True),
+        ([], {"TTY_COMPATIBLE": "1", "TERM": "dumb"}, False),
+        ([], {"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, False),
         (["--color", "never"], {"FORCE_COLOR": "1"}, False),
         (["--no-color"], {"FORCE_COLOR": "1"}, False),  # the old flag, --color never
     ],
@@ -56,7 +64,7 @@ PRINTING = {
 def test_color_option_and_environment(
     run_cli, name: str, flags: list[str], env: dict[str, str], coloured: bool
 ) -> None:
-    env = {"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": "120", **env}
+    env = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "120", **env}
     result = run_cli([*PRINTING[name], *flags], env=env)
     assert result.exit_code == 0, result.output
     assert ("\x1b[" in result.stdout) is coloured
@@ -64,6 +72,44 @@ def test_color_option_and_environment(
     if "TERM" not in env:  # (a dumb terminal is 80 columns wide whatever COLUMNS says)
         # Colour changes how the text looks, never what it says.
         assert ESCAPE.sub("", result.stdout) == plain.stdout
+
+
+@pytest.mark.parametrize("name", ["list", "examples", "derive"])
+@pytest.mark.parametrize(("term", "coloured"), [("dumb", False), ("xterm-256color", True)])
+def test_a_real_terminal_gets_colour_unless_it_is_dumb(
+    name: str, term: str, coloured: bool
+) -> None:
+    """On a pseudo-terminal, as a user runs it: TERM=dumb means no escape codes at all."""
+    pty = pytest.importorskip("pty")
+    import os
+
+    argv = {"list": ["list", "losses"], "examples": ["examples"], "derive": PRINTING["derive"]}
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    leader, follower = pty.openpty()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "gradcalc", *argv[name]],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**env, "TERM": term, "TTY_COMPATIBLE": ""},
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the pty is drained once its writer has gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(leader)
+    assert run.returncode == 0, run.stderr
+    assert len(out) > 100
+    assert (b"\x1b[" in out) is coloured
 
 
 def test_no_color_and_color_always_contradict(run_cli) -> None:
@@ -94,11 +140,11 @@ def test_every_printing_command_has_the_color_options(run_cli, name: str) -> Non
     assert "--no-color" in help_text
 
 
-def test_readme_documents_colour_control() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
+def test_docs_document_colour_control() -> None:
+    colour = section("Colour")
     for needle in ("--color auto", "--color always", "--color never", "NO_COLOR", "FORCE_COLOR"):
-        assert needle in section, needle
-    assert "--no-color" in section
+        assert needle in colour, needle
+    assert "--no-color" in colour
 
 
 # ---- shell completion ------------------------------------------------------------------------
@@ -227,10 +273,10 @@ def test_fish_completes_through_the_installed_script(tmp_path: Path) -> None:
     assert kinds.split() == ["activations", "losses", "optimizers"]
 
 
-def test_readme_documents_completion_install() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
+def test_docs_document_completion_install() -> None:
+    completion = section("Shell completion")
     for shell in ("bash", "zsh", "fish"):
-        assert f"gradcalc completion {shell}" in section
+        assert f"gradcalc completion {shell}" in completion
 
 
 # ---- help for an installed user --------------------------------------------------------------
@@ -331,16 +377,19 @@ def test_version_lives_in_one_place(run_cli) -> None:
     literal = re.compile(rf"(?<![\d.]){re.escape(gradcalc.__version__)}(?![\d.])")
     elsewhere = [
         str(p.relative_to(ROOT))
-        for p in [*ROOT.glob("gradcalc/**/*.py"), ROOT / "pyproject.toml", ROOT / "README.md"]
+        for p in [*ROOT.glob("gradcalc/**/*.py"), ROOT / "pyproject.toml", *PAGES]
         if p.name != "__init__.py" or p.parent.name != "gradcalc"
         if literal.search(p.read_text(encoding="utf-8"))
     ]
     assert elsewhere == []
 
 
-def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> tuple[Path, str]:
     """`pip wheel .` as a packager runs it, in pip's isolated build environment, on a clean copy
-    of the source (a checkout's old build/ would leak modules that no longer exist)."""
+    of the source (a checkout's old build/ would leak modules that no longer exist): the wheel
+    and the build's log."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "source"
     shutil.copytree(
         ROOT,
@@ -359,10 +408,15 @@ def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
     )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
+    (built,) = tmp_path.glob("gradcalc-*.whl")
+    return built, log
+
+
+def test_wheel_builds_without_deprecation_warnings(wheel: tuple[Path, str]) -> None:
+    built, log = wheel
     warnings = [line for line in log.splitlines() if re.search("deprecat", line, re.I)]
     assert warnings == []
-    (wheel,) = tmp_path.glob("gradcalc-*.whl")
-    with zipfile.ZipFile(wheel) as zf:
+    with zipfile.ZipFile(built) as zf:
         names = zf.namelist()
         info = f"gradcalc-{gradcalc.__version__}.dist-info"
         metadata = zf.read(f"{info}/METADATA").decode()
@@ -370,11 +424,131 @@ def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
     assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
     assert "Author: gradcalc developers" in metadata
     assert f"Version: {gradcalc.__version__}" in metadata
-    # The wheel holds exactly the source's modules, every bundled example and py.typed.
+    # The wheel holds exactly the source's modules, every bundled example, answer sheet and
+    # schema, and py.typed.
     modules = {str(p.relative_to(ROOT)) for p in ROOT.glob("gradcalc/**/*.py")}
     assert {n for n in names if n.endswith(".py")} == modules
     assert {f"gradcalc/configs/{n}.yaml" for n in available()} <= set(names)
+    answers = {f"gradcalc/configs/answers/{p.name}" for p in ROOT.glob("configs/answers/*.yaml")}
+    schemas = {f"gradcalc/schemas/{p.name}" for p in ROOT.glob("schemas/*.schema.json")}
+    assert answers and schemas and answers | schemas <= set(names)
     assert "gradcalc/py.typed" in names
+    # What pip 23 shows as Home-page and what newer tools read from Project-URL agree.
+    home = pyproject()["project"]["urls"]["Homepage"]
+    assert f"Home-page: {home}" in metadata
+    for label, url in pyproject()["project"]["urls"].items():
+        assert f"Project-URL: {label}, {url}" in metadata and url.startswith(home)
+    assert not [line for line in metadata.splitlines() if line.startswith("License:")]
+
+
+CHECKOUT = ("configs/", "schemas/", "tests/", "benchmarks/", ".ci/")
+
+
+def test_installed_wheel_runs_the_documented_commands(wheel: tuple[Path, str], tmp_path):
+    """Install the wheel into a fresh virtual environment (its dependencies are this
+    environment's, on a path line) and run every documented command from an empty folder:
+    each that needs no checkout works, and shows what the page shows."""
+    from doc_pages import console_commands, parse, pipe, same_data
+
+    built, _ = wheel
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    install = [*pip, "install", "--no-deps", "--no-index", "--no-compile", str(built)]
+    run = subprocess.run(install, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    import click  # the dependencies live beside click in this environment
+
+    (Path(site) / "deps.pth").write_text(str(Path(click.__file__).parent.parent) + "\n")
+    gradcalc_exe = python.parent / "gradcalc"
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("COLUMNS", None)
+
+    def gc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(gradcalc_exe), *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    where = subprocess.run(
+        [str(python), "-c", "import gradcalc; print(gradcalc.__file__)"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert where.startswith(site), where  # the wheel's copy, not the checkout's
+    # The reader's own files, from the package alone.
+    config = json.loads(gc("examples", "--format", "json").stdout)
+    worked = next(Path(e["path"]) for e in config if e["name"] == "worked-example")
+    assert worked.is_relative_to(site)
+    for mine in ("net.yaml", "my-net.yaml"):
+        shutil.copy(worked, folder / mine)
+    (folder / "answers.yaml").write_text(gc("step", "net.yaml", "--format", "json").stdout)
+    (folder / "points.yaml").write_text("delta: 2\n")
+
+    documented = [
+        (page, command, expected, *parse(command)) for page, command, expected in console_commands()
+    ]
+    skipped = [
+        c
+        for _, c, _, words, _, _ in documented
+        if any(w.startswith(CHECKOUT) for w in words) or "bad.yaml" in words
+    ]
+    # Each distinct command once, a few at a time: most pages repeat a few of them.
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = {tuple(words) for _, c, _, words, _, _ in documented if c not in skipped}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip(unique, pool.map(lambda argv: gc(*argv), unique), strict=True))
+    ran = 0
+    for page, command, expected, words, stages, status in documented:
+        if command in skipped:
+            continue
+        result = results[tuple(words)]
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        assert result.returncode == status, (page.name, command, result.stderr)
+        ran += 1
+        if expected is None:
+            continue
+        output = pipe(result.stdout + result.stderr, stages)
+        if any(stage[0] == "jq" and "-r" not in stage for stage in stages):
+            assert same_data(json.loads(output), json.loads(expected)), command
+        else:
+            assert output.rstrip("\n") == expected.rstrip("\n"), command
+    assert ran >= 40 and len(skipped) <= 3, skipped
+
+    # `gradcalc schema step` validates what `gradcalc step --format json` prints.
+    jsonschema = pytest.importorskip("jsonschema")
+    for name, args in (
+        ("step", ["step", "--example", "worked-example", "--format", "json"]),
+        (
+            "check",
+            ["check", "--example", "worked-example-slip", "--decimals", "3", "--format", "json"],
+        ),
+    ):
+        schema = json.loads(gc("schema", name).stdout)
+        document = json.loads(gc(*args).stdout)
+        jsonschema.Draft202012Validator(schema).validate(document)
+    # pip 23 shows the Home-page (it reads no Project-URL and, for the licence, only the old
+    # License field that PEP 639 retires: docs/releasing.md says so).
+    show = subprocess.run([*pip, "show", "gradcalc"], capture_output=True, text=True, check=False)
+    assert f"Home-page: {pyproject()['project']['urls']['Homepage']}" in show.stdout, show.stdout
 
 
 # ---- releases --------------------------------------------------------------------------------
@@ -420,13 +594,13 @@ def test_first_release_is_dated_by_the_git_history() -> None:
     assert f"## 0.1.0 — {first}" in CHANGELOG
 
 
-def test_readme_says_how_a_release_is_cut() -> None:
-    section = README.split("## Releasing", 1)[1].split("\n## ", 1)[0]
+def test_docs_say_how_a_release_is_cut() -> None:
+    releasing = section("Releasing")
     for needle in ("CHANGELOG.md", "gradcalc/__init__.py", "Unreleased", "git tag", "pip wheel"):
-        assert needle in section, needle
+        assert needle in releasing, needle
 
 
-def test_readme_states_the_json_versioning_rule() -> None:
-    section = README.split("## Conventions", 1)[1].split("\n## ", 1)[0]
-    assert '"format_version"' in section and '"gradcalc_version"' in section
-    assert "schemas/" in section
+def test_docs_state_the_json_versioning_rule() -> None:
+    versioned = section("Versioned JSON")
+    assert '"format_version"' in versioned and '"gradcalc_version"' in versioned
+    assert "schemas/" in section("The schemas: `gradcalc schema`")

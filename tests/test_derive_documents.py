@@ -271,7 +271,10 @@ def test_big_graphs_stay_readable() -> None:
     assert re.search(r"t &= u_\{1\} \+ u_\{2\} \+ u_\{3\} \+ \\dots \+ u_\{10\} = ", soft)
     assert "\\cdots \\\\\n" in soft and "\\vdots" in soft  # the Jacobian is capped
     assert re.search(r"\(the first \d outputs of 10\):", soft)  # as many as fit a page
-    assert len(mermaid(soft).splitlines()) == 1 + 31 + 40
+    # 10 inputs, 10 exponentials, t and 10 outputs, and s₁₀ (above ½) through r, q and w: 34
+    # nodes; edges a → u (10), into t (10), into s₁ … s₉ (18), into r (9), r → q, u₁₀ → q,
+    # q → w and w → s₁₀.
+    assert len(mermaid(soft).splitlines()) == 1 + 34 + 51
 
 
 # -- escaping ------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from gradcalc.derivation.notes import TEMPLATES, write
 from gradcalc.derivation.trace import Note
 
 CASES = [
-    (("sigmoid", "50,0.3"), "below_resolution"),
+    (("sigmoid", "50,0.3"), "numeric_floor"),
+    (("(exp(x) - 1)/x", "1e-9"), "graph_rounding"),  # e^x − 1 has cancelled: none trusted
     (("softmax", "1000,1"), "graph_non_finite"),  # sigmoid switches to e^x/(1 + e^x) there
     (("sigmoid", "-400"), "out_of_range"),
     (("relu(x) + x", "0"), "formula_kink"),
@@ -47,7 +48,7 @@ def test_huber_branch_note_carries_its_slopes() -> None:
 
 def test_notes_follow_digits_in_the_views_and_keep_six_in_json(run_cli) -> None:
     trace = derive("sigmoid", "50")
-    (note,) = [n for n in trace.notes if n.kind == "below_resolution"]
+    (note,) = [n for n in trace.notes if n.kind == "numeric_floor"]
     point = note.values["point"]
     assert point == (50.0,)
     doc = json.loads(run_cli(["derive", "sigmoid", "--at", "50", "--format", "json"]).stdout)

@@ -189,8 +189,9 @@ def test_latex_compiles(
 
 
 def test_readme_update_lines_are_what_the_tool_writes(run_cli, write_config, tmp_path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = next(b for b in readme.split("```") if b.lstrip("\n").startswith("m³₁₁ →"))
+    from doc_pages import everything
+
+    block = next(b for b in everything().split("```") if b.lstrip("\n").startswith("m³₁₁ →"))
     text = WORKED.read_text(encoding="utf-8")
     out = _run(run_cli, write_config(tmp_path, text), "--optimizer", "adam", "--explain")
     written = {line.strip() for line in out.splitlines()}

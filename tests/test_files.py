@@ -284,3 +284,167 @@ def test_a_bad_number_in_a_fast_row_names_its_element_and_line(
     assert result.exit_code == 2
     # one rule for a number past float64, in a fast row as anywhere (issue 10)
     assert "line 7: layers[0].weights[0][1]: the number 1e999 is too large" in result.stderr
+
+
+# ---- issue 15: array files that are not what their name says ---------------------------------
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def _make_bad(folder: Path, kind: str) -> str:
+    """Write a faulty array file; return the name the config gives it."""
+    import zipfile
+
+    if kind == "npz named npy":  # what `--save-weights w.npy` used to write
+        np.savez(folder / "w.npz", w=np.ones((2, 3)))
+        (folder / "w.npz").rename(folder / "w.npy")
+        return "w.npy"
+    if kind == "npy named npz":
+        np.save(folder / "w.npy", np.ones((2, 3)))
+        (folder / "w.npy").rename(folder / "w.npz")
+        return "w.npz"
+    if kind == "member not npy":
+        with zipfile.ZipFile(folder / "w.npz", "w") as zf:
+            zf.writestr("w.npy", b"not an array")
+        return "w.npz"
+    if kind == "huge header":
+        (folder / "w.npy").write_bytes(_npy_header((100_000, 100_000)) + bytes(64))
+        return "w.npy"
+    if kind == "huge member":
+        with zipfile.ZipFile(folder / "w.npz", "w") as zf:
+            zf.writestr("w.npy", _npy_header((100_000, 100_000)) + bytes(64))
+        return "w.npz"
+    if kind == "truncated":
+        (folder / "w.npy").write_bytes(_npy_header((2, 3)) + bytes(16))
+        return "w.npy"
+    if kind == "long name":
+        return "w" * 5000 + ".npy"
+    if kind == "empty csv":
+        (folder / "w.csv").write_text("")
+        return "w.csv"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "mentions"),
+    [
+        ("npz named npy", ["is an .npz archive", "rename it to w.npz"]),
+        ("npy named npz", ["is an .npy file, not an .npz archive", "rename it to w.npy"]),
+        ("member not npy", ["'w' in 'w.npz' is not an .npy array"]),
+        ("huge header", ["shape [100000, 100000]", "10,000,000,000 numbers"]),
+        ("huge member", ["'w' in 'w.npz'", "shape [100000, 100000]"]),
+        ("truncated", ["cannot read 'w.npy'"]),
+        ("long name", ["cannot read 'wwww", "File name too long"]),
+        ("empty csv", ["'w.csv' holds no numbers"]),
+    ],
+)
+def test_a_faulty_array_file_is_one_line_with_the_key_path(
+    run_cli, write_config, tmp_path, kind: str, mentions: list[str]
+) -> None:
+    """Issue 15: each of these was a traceback (AttributeError, TypeError, _ArrayMemoryError,
+    OSError) or a numpy warning on stderr."""
+    import warnings
+
+    _data(tmp_path, n_out=2)
+    name = _make_bad(tmp_path, kind)
+    with warnings.catch_warnings():  # a warning would reach the user's terminal unformatted
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        message = _error(run_cli, write_config, tmp_path, f"{{file: {name}}}")
+    assert "config.yaml, line 6: layers[0].weights.file:" in message
+    assert len(message) < 400 and "Warning" not in message
+    for text in mentions:
+        assert text in message, message
+
+
+def test_an_npz_member_is_named_at_its_key(run_cli, write_config, tmp_path) -> None:
+    _data(tmp_path, n_out=2)
+    _make_bad(tmp_path, "huge member")
+    message = _error(run_cli, write_config, tmp_path, "{file: w.npz, key: w}")
+    assert "layers[0].weights.key:" in message and "10,000,000,000 numbers" in message
+
+
+def _trained(run_cli, tmp_path: Path, *args: str):
+    _data(tmp_path, n_in=3, n_out=2)
+    (tmp_path / "config.yaml").write_text(
+        HEAD + "layers: {sizes: [3, 2], activation: sigmoid, init: zeros}\n", encoding="utf-8"
+    )
+    return run_cli(["step", str(tmp_path / "config.yaml"), *args])
+
+
+@pytest.mark.parametrize("name", ["w.npy", "w", "weights.json"])
+def test_save_weights_writes_npz_only_under_an_npz_name(run_cli, tmp_path, name: str) -> None:
+    result = _trained(run_cli, tmp_path, "--save-weights", str(tmp_path / name))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "--save-weights" in result.stderr and "ending in .npz" in result.stderr
+    assert not (tmp_path / name).exists() and result.stdout == ""
+    upper = _trained(run_cli, tmp_path, "--save-weights", str(tmp_path / "w.NPZ"))
+    assert upper.exit_code == 0 and set(np.load(tmp_path / "w.NPZ")) == {"w2", "b2"}
+
+
+def test_save_weights_dash_is_standard_output(tmp_path) -> None:
+    """`--save-weights -` made a file named '-': it is standard output (npz bytes) when -o
+    takes the output, and refused when the output is on standard output too."""
+    import io
+
+    from click.testing import CliRunner
+
+    from gradcalc.cli import cli
+
+    _data(tmp_path, n_in=3, n_out=2)
+    path = tmp_path / "config.yaml"
+    path.write_text(HEAD + "layers: {sizes: [3, 2], activation: sigmoid, init: zeros}\n")
+    out = tmp_path / "trace.json"
+    result = CliRunner().invoke(
+        cli, ["step", str(path), "--format", "json", "-o", str(out), "--save-weights", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    saved = np.load(io.BytesIO(result.stdout_bytes))
+    final = json.loads(out.read_text())["parameters"][0]
+    assert np.array_equal(saved["w2"], np.array(final["weights"]))
+    assert not Path("-").exists()
+    both = CliRunner().invoke(cli, ["step", str(path), "--save-weights", "-"])
+    assert both.exit_code == 2 and "standard output already carries" in both.stderr
+    assert both.stdout_bytes == b"" and not Path("-").exists()
+
+
+@pytest.mark.parametrize("option", ["-o", "--save-weights"])
+@pytest.mark.parametrize("data", ["w.npy", "p.npz"])
+def test_no_output_replaces_a_file_the_config_reads(
+    run_cli, write_config, tmp_path, option: str, data: str
+) -> None:
+    """Issue 15: `weights: {file: w2.npy}` then `-o w2.npy` replaced the weights with a table."""
+    _data(tmp_path, n_out=2)
+    if data == "w.npy":
+        np.save(tmp_path / "w.npy", np.ones((2, 3)))
+        weights = "{file: w.npy}"
+    else:
+        np.savez(tmp_path / "p.npz", w=np.ones((2, 3)))
+        weights = "{file: p.npz, key: w}"
+    if option == "--save-weights" and data == "w.npy":
+        weights = "{file: w.npy}"
+    path = write_config(tmp_path, HEAD + LAYER.format(weights=weights))
+    before = (tmp_path / data).read_bytes()
+    result = run_cli(["step", str(path), option, str(tmp_path / data)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    if not (option == "--save-weights" and data == "w.npy"):  # that one: not an .npz name
+        assert "is the file of layers[0].weights being read" in result.stderr
+    assert (tmp_path / data).read_bytes() == before
+    # inputs and targets are data files too
+    result = run_cli(["step", str(path), "-o", str(tmp_path / "x.npy")])
+    assert result.exit_code == 2 and "the file of inputs being read" in result.stderr
+
+
+def test_output_and_save_weights_must_differ(run_cli, tmp_path) -> None:
+    target = tmp_path / "both.npz"
+    result = _trained(run_cli, tmp_path, "-o", str(target), "--save-weights", str(target))
+    assert result.exit_code == 2 and "also the --output file" in result.stderr
+    assert not target.exists()

@@ -104,6 +104,7 @@ SMOOTH_PAIRS = [  # (output activation, loss): smooth, and the loss's domain hol
     ("sigmoid", "binary_cross_entropy"),
     ("sigmoid", "cross_entropy"),
     ("softmax", "cross_entropy"),
+    ("softmax", "binary_cross_entropy"),
     ("softmax", "quadratic"),
     ("tanh", "cosine"),
     ("sigmoid", "cosine"),
@@ -196,6 +197,14 @@ def _loss(name: str, a: np.ndarray, y: np.ndarray, z: np.ndarray, out: str) -> n
     if name == "cross_entropy" and out == "softmax":
         lse = np.logaddexp.reduce(z, axis=-1, keepdims=True)
         return (y * (lse - z)).sum(-1)
+    if name == "binary_cross_entropy" and out == "softmax":
+        # ln(1 − s_j) = ln Σ_{k≠j} e^(z_k) − ln Σ_k e^(z_k): no 1 − s_j that rounds to 0.
+        lse = np.logaddexp.reduce(z, axis=-1, keepdims=True)
+        rest = np.stack(
+            [np.logaddexp.reduce(np.delete(z, j, axis=-1), axis=-1) for j in range(z.shape[-1])],
+            axis=-1,
+        )
+        return -(y * (z - lse) + (1 - y) * (rest - lse)).sum(-1)
     if name == "quadratic":
         return 0.5 * ((y - a) ** 2).sum(-1)
     if name == "mse":
@@ -435,6 +444,86 @@ def test_corrupted_yaml_ends_cleanly(data: bytes, as_file: bool) -> None:
     else:
         args = ["step", "-", "--format", "json"]
         check_result("step", args, invoke(args, input=data))
+
+
+# ---- array files that are not what they say ----------------------------------------------
+
+
+@st.composite
+def array_files(draw) -> tuple[str, bytes]:
+    """(name, content): a valid array, or one corrupted the ways a file goes wrong (an .npz
+    named .npy, a header claiming any shape, a cut-off file, a zip of anything, other dtypes)."""
+    import io
+    import zipfile
+
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=3)))
+    dtype = draw(st.sampled_from(["<f8", "<i4", "|b1", "<c16", "<U2", "|O", "<f2", ">f8"]))
+    buffer = io.BytesIO()
+    if dtype == "|O":
+        np.save(buffer, np.empty(shape, dtype=object), allow_pickle=True)
+    else:
+        np.save(buffer, np.zeros(shape, dtype=dtype))
+    npy = buffer.getvalue()
+    kind = draw(st.sampled_from(["npy", "npz", "header", "cut", "zip", "bytes", "text"]))
+    if kind == "npz":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for member in draw(
+                st.lists(st.sampled_from(["w", "b", "c.npy", "x/"]), max_size=3, unique=True)
+            ):
+                zf.writestr(
+                    member if "." in member or member.endswith("/") else member + ".npy", npy
+                )
+        content = buffer.getvalue()
+    elif kind == "header":
+        claimed = tuple(draw(st.lists(st.integers(0, 10**12), min_size=1, max_size=3)))
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buffer, {"descr": dtype, "fortran_order": draw(st.booleans()), "shape": claimed}
+        )
+        content = buffer.getvalue() + draw(st.binary(max_size=64))
+    elif kind == "cut":
+        content = npy[: draw(st.integers(0, len(npy)))]
+    elif kind == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("w.npy", draw(st.binary(max_size=80)))
+        content = buffer.getvalue()
+    elif kind == "bytes":
+        content = draw(st.binary(max_size=200))
+    elif kind == "text":
+        content = draw(st.sampled_from(["", "1,2\n3,4\n", "1 2 3", "x,y", "1,,2", "nan", "1e999"]))
+        content = content.encode()
+    else:
+        content = npy
+    suffix = draw(st.sampled_from([".npy", ".npz", ".csv", ".txt"]))
+    return "w" * draw(st.sampled_from([1, 1, 1, 300])) + suffix, content
+
+
+@fuzz_settings(120)
+@given(array_files(), st.sampled_from(["weights", "biases", "inputs"]), st.booleans())
+def test_faulty_array_files_end_cleanly(file: tuple[str, bytes], key: str, named: bool) -> None:
+    import tempfile
+
+    name, content = file
+    reference = f"{{file: {name}{', key: w' if named else ''}}}"
+    layer = {"weights": "[[0.1, 0.2]]", "biases": "[0.0]", key: reference}
+    x = reference if key == "inputs" else "[[0.5, 0.5]]"
+    text = (
+        f"inputs: {x}\ntargets: [[0.5]]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+        f"  - weights: {layer['weights']}\n    biases: {layer['biases']}\n"
+        "    activation: sigmoid\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with contextlib.suppress(OSError):  # a name too long to create: read as missing
+            (folder / name).write_bytes(content)
+        (folder / "c.yaml").write_text(text, encoding="utf-8")
+        args = ["step", str(folder / "c.yaml"), "--format", "json", "-o", str(folder / "out.json")]
+        result = invoke(args)
+        check_result("step", args, result)
+        if result.exit_code == 2:
+            assert "Warning" not in result.stderr and len(result.stderr) < 600, result.stderr
 
 
 # ---- argument lists for every command ---------------------------------------------------

@@ -480,7 +480,9 @@ def test_sigterm_from_outside_leaves_no_temp_file(tmp_path) -> None:
 
 def test_exit_statuses_in_help_and_readme_are_the_same_table(run_cli) -> None:
     help_text = run_cli(["--help"]).stdout
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    from doc_pages import section
+
+    readme = section("Errors and exit statuses")
     for status, commands, meaning in EXIT_STATUSES:
         assert f"{status:<6} {commands:<14} {meaning}" in help_text
         assert f"| {status} | {commands} | {meaning} |" in readme
@@ -757,3 +759,158 @@ def test_check_refuses_a_layer_key_that_only_looks_like_a_number(run_cli, tmp_pa
     path.write_text(answers.replace("z: {2:", f"z: {{{key}:"), encoding="utf-8")
     result = run_cli(["check", str(WORKED), str(path), "--decimals", "3"])
     one_line_error(result, 2, "line 4:", "expected a layer number")
+
+
+# ---- issue 15: BCE on a softmax output, long decimals -----------------------------------------
+
+
+def _softmax_bce_truth(z: list[float], y: list[float]) -> tuple[float, list[float]]:
+    """C = −Σ_j [y_j ln s_j + (1 − y_j) ln(1 − s_j)] at 60 digits, with 1 − s_j summed from the
+    other units (no cancellation at any precision), and ∂C/∂z_i by mpmath's own differentiation
+    of that cost: nothing shared with the engine's closed form."""
+
+    def cost(*zz: mpmath.mpf) -> mpmath.mpf:
+        exps = [mpmath.exp(v) for v in zz]
+        total = mpmath.fsum(exps)
+        out = mpmath.mpf(0)
+        for j, yj in enumerate(y):
+            if yj:
+                out -= yj * mpmath.log(exps[j] / total)
+            if yj != 1:
+                rest = mpmath.fsum(e for k, e in enumerate(exps) if k != j)
+                out -= (1 - yj) * mpmath.log(rest / total)
+        return out
+
+    def along(i: int) -> mpmath.mpf:
+        return mpmath.diff(lambda t: cost(*[t if k == i else at[k] for k in range(len(at))]), at[i])
+
+    # 800 digits: a unit's share of the cost can be e⁻⁷⁰⁰ of the whole, and still a float64.
+    with mpmath.workdps(800):
+        at = [mpmath.mpf(v) for v in z]
+        return float(cost(*at)), [float(along(i)) for i in range(len(z))]
+
+
+_RNG = np.random.default_rng(15)
+SOFTMAX_BCE_CASES = [
+    ([40.0, 0.0], [1.0, 1.0]),  # the issue's: a² rounds to (1, 4e−18); C = 40, δ = (1, −1)
+    ([40.0, 0.0], [0.3, 1.0]),
+    ([800.0, 0.0, -3.0], [1.0, 0.5, 0.0]),  # 1 − s₁ ≈ e⁻⁸⁰⁰, below float64
+    ([-2.0, 35.0, 1.0, 0.5], [0.2, 1.0, 0.0, 1.0]),
+    *(
+        (_RNG.uniform(-30, 30, n).tolist(), np.round(_RNG.uniform(0, 1, n), 2).tolist())
+        for n in (2, 3, 5)
+    ),
+]
+
+
+@pytest.mark.parametrize(("z", "y"), SOFTMAX_BCE_CASES)
+def test_bce_on_a_saturated_softmax_is_the_exact_finite_cost(
+    run_cli, write_config, tmp_path, z: list[float], y: list[float]
+) -> None:
+    rows = ", ".join(f"[{v!r}]" for v in z)
+    path = write_config(
+        tmp_path,
+        f"input: [1.0]\ntarget: {list(y)}\nloss: binary_cross_entropy\nlearning_rate: 0.1\n"
+        f"layers:\n  - weights: [{rows}]\n    biases: {[0.0] * len(z)}\n"
+        "    activation: softmax\n",
+    )
+    value, gradient = _softmax_bce_truth(z, y)
+    doc = json_of(run_cli(["step", str(path), "--format", "json"]))
+    step = doc["steps"][0]
+    assert step["loss"] == pytest.approx(value, rel=1e-12)
+    assert step["layers"][0]["delta"] == pytest.approx(gradient, rel=1e-10, abs=1e-300)
+    # ∂C/∂w = a¹ δ with a¹ = 1, and the lean path (--show summary) gives the same cost.
+    grad_w = [row[0] for row in step["layers"][0]["grad_weights"]]
+    assert grad_w == pytest.approx(gradient, rel=1e-10, abs=1e-300)
+    lean = json_of(run_cli(["step", str(path), "--format", "json", "--show", "summary"]))
+    assert lean["steps"][0]["loss"] == step["loss"]
+
+
+def test_bce_on_a_single_softmax_unit(run_cli, write_config, tmp_path) -> None:
+    """softmax of one unit is 1: with y = 1 the cost is exactly 0; with y < 1 it is infinite,
+    and the refusal still says which values the loss needs."""
+    text = (
+        "input: [1.0]\ntarget: [{y}]\nloss: bce\nlearning_rate: 0.1\n"
+        "layers:\n  - weights: [[2.0]]\n    biases: [0.0]\n    activation: softmax\n"
+    )
+    doc = json_of(
+        run_cli(["step", str(write_config(tmp_path, text.format(y=1))), "--format", "json"])
+    )
+    assert doc["steps"][0]["loss"] == 0.0 and doc["steps"][0]["layers"][0]["delta"] == [0.0]
+    path = write_config(tmp_path, text.format(y=0.5))
+    for extra in ([], ["--show", "summary"]):
+        one_line_error(run_cli(["step", str(path), *extra]), 2, "loss:", "needs values in (0, 1)")
+
+
+def test_bce_on_softmax_matches_mpmath_across_float64s_range() -> None:
+    """The fused record itself on random rows with |z| up to 700 and targets of 0, 1 and
+    between: cost and δ^L to 1e-12 relative, tiny costs and tiny δ included."""
+    from gradcalc.functions.losses import REGISTRY as LOSS_RECORDS
+
+    fused = LOSS_RECORDS["binary_cross_entropy"].fused["softmax"]
+    rng = np.random.default_rng(4)
+    cases = [([42.42973252, -42.87662994], [1.0, 0.0])]  # C = 2e⁻⁸⁵: once half of it was lost
+    for _ in range(30):
+        n = int(rng.integers(2, 6))
+        z = rng.uniform(-1, 1, n) * rng.choice([1.0, 10.0, 50.0, 300.0, 700.0])
+        cases.append((z.tolist(), rng.choice([0.0, 1.0, 0.5, 0.25, 0.9], n).tolist()))
+    for z, y in cases:
+        value, gradient = _softmax_bce_truth(z, y)
+        row, target = np.array([z]), np.array([y])
+        assert fused.value(row, target, {})[0] == pytest.approx(value, rel=1e-12), (z, y)
+        got = fused.delta(row, target, {})[0]
+        assert got.tolist() == pytest.approx(gradient, rel=1e-12, abs=1e-300), (z, y)
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("0." + "0" * 5000 + "1", 0.0),  # 1e−5001: the nearest float64 is 0
+        ("0." + "0" * 300 + "123", 1.23e-301),
+        ("0.5" + "0" * 5000 + "1", 0.5),
+        ("0" * 5000 + "0.25", 0.25),  # leading zeros
+        ("-0." + "0" * 320 + "5", -5e-321),  # subnormal
+        ("3." + "14159265358979323846" * 250, math.pi),
+    ],
+)
+def test_a_decimal_of_many_digits_is_read(run_cli, write_config, tmp_path, literal, value):
+    """Issue 15: a 5,002-digit 0.000…01 was refused as "too large"; float() reads a decimal
+    of any length, correctly rounded."""
+    from gradcalc.step import config
+
+    for text in (
+        f"[{literal}, 0.7, 0.1]",
+        f"\n  - {literal}\n  - 0.7\n  - 0.1",
+    ):  # fast row, or not
+        path = write_config(tmp_path, BASE.replace("[0.8, 0.7, 0.1]", text))
+        assert config.load(str(path)).x[0, 0] == value
+        json_of(run_cli(["step", str(path), "--format", "json"]))
+
+
+def test_a_long_decimal_too_large_says_so_with_its_length(run_cli, write_config, tmp_path):
+    literal = "1" + "0" * 5000 + ".5"
+    path = write_config(tmp_path, with_line("learning_rate", literal))
+    message = one_line_error(run_cli(["step", str(path)]), 2, "learning_rate:", "too large")
+    assert "(5,003 characters)" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("target", "line"),
+    [
+        ("[1, 1]", "= (−1.00) − 1.00 × (−2.00) = 1.00"),
+        # 1 − a²₁ rounds to 0 but is a²₂ = e⁻⁴⁰/(1 + e⁻⁴⁰): t₁ = 0.7/4.25e−18, never ∞.
+        ("[0.3, 1]", "= (1.65×10¹⁷) − 1.00 × (1.65×10¹⁷) = 1.70"),
+    ],
+)
+def test_the_worked_bce_softmax_delta_writes_finite_numbers(
+    run_cli, write_config, tmp_path, target: str, line: str
+) -> None:
+    path = write_config(
+        tmp_path,
+        f"input: [1.0]\ntarget: {target}\nloss: bce\nlearning_rate: 0.1\n"
+        "layers:\n  - weights: [[40], [0]]\n    biases: [0, 0]\n    activation: softmax\n",
+    )
+    result = run_cli(["step", str(path), "--explain", "--no-color"])
+    assert result.exit_code == 0, result.output
+    assert line in result.stdout and "∞" not in result.stdout
+    assert "δ²₁ = (a²₁ − y₁)/(1 − a²₁) − a²₁ Σᵢ (aᵢ − yᵢ)/(1 − aᵢ)" in result.stdout

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -111,3 +112,83 @@ def test_explain_continues_an_equation_under_its_first_relation(run_cli) -> None
     assert len(lines[i]) <= 80
     # the continuation starts further in than the equation, under its right-hand side
     assert lines[i + 1].startswith(" " * len("  z²₂ ")) and lines[i + 1].strip()
+
+
+# ---- derive, check and list at every width (issue 16 §8) ---------------------------------------
+
+SLIP = "configs/answers/worked-example-slip.yaml"
+FITTED = {
+    "derive sigmoid": ["derive", "sigmoid", "--at", "0.3"],
+    "derive softmax": ["derive", "softmax", "--at", "1,2,3"],
+    "derive huber": ["derive", "huber", "--at", "0.5,-2", "--target", "1,-1"],
+    "derive formula": ["derive", "log(1 + exp(x))*tanh(x)", "--at", "0.7,-1.5"],
+    "check": ["check", "--example", "worked-example", SLIP],
+    "list": ["list"],
+}
+ALL_WIDTHS = [30, 34, 40, 50, 60, 80, 100, 120, 160, 200]
+BOX = "│┃┏┓┗┛┡┩╇┳┴┬┼├┤└┘┌┐─━═╌"
+
+
+def tokens(text: str) -> list[str]:
+    """The words and numbers of a drawing, box-drawing characters taken out."""
+    return text.translate({ord(c): " " for c in BOX}).split()
+
+
+@pytest.mark.parametrize("name", list(FITTED))
+def test_derive_check_and_list_keep_every_number_and_name_whole(run_cli, name: str) -> None:
+    args = [*FITTED[name], "--no-color"]
+    runs = {w: run_cli(args, env={"COLUMNS": str(w)}) for w in ALL_WIDTHS}
+    for result in runs.values():
+        assert result.exit_code in (0, 1), result.output  # check: a wrong cell is status 1
+    wide = Counter(tokens(runs[1000 if 1000 in runs else 200].stdout))
+    numbers = {t for t in wide if re.fullmatch(r"[\[(]?-?\d[\d.e+-]*[\]),:]?", t)}
+    names = {t for t in wide if "_" in t and t.strip("()").replace("_", "").isalpha()}
+    assert numbers and (names or name.startswith("derive"))
+    for width, result in runs.items():
+        text = result.stdout
+        assert "…" not in text, width  # rich's mark of a cut cell
+        for line in text.splitlines():
+            assert cell_len(line) <= width, (width, line)
+        found = Counter(tokens(text))
+        # No number is broken at any width; a name (missing_activation_derivative,
+        # binary_cross_entropy) stays whole wherever a table has room for it beside its key.
+        assert not {n for n in numbers if not found[n]}, width
+        if width >= 60:
+            assert not {n for n in names if not found[n]}, (width, names - set(found))
+
+
+@pytest.mark.parametrize("width", [30, 40, 50, 60, 80])
+def test_check_keeps_its_note_column(run_cli, width: int) -> None:
+    """The note column is never cropped: too narrow for a name, the name folds, whole."""
+    result = run_cli(
+        ["check", "--example", "worked-example", SLIP, "--no-color"], env={"COLUMNS": str(width)}
+    )
+    table = result.stdout.split("Score")[0]
+    notes = "".join(
+        line.rstrip(" │").rsplit("│", 1)[1].strip()
+        for line in table.splitlines()
+        if line.startswith("│") and line.rstrip().endswith("│")
+    )
+    assert "missing_activation_derivative" in notes
+    carried = table.count("↳")
+    assert carried >= 4  # δ² and everything after the slip
+    assert notes.replace(" ", "").count("fromyouranswers:") == carried  # each one's note
+    if width >= 60:
+        assert "missing_activation_derivative" in tokens(table)
+
+
+@pytest.mark.parametrize("width", [30, 40, 60])
+def test_step_section_titles_wrap_under_their_equations(run_cli, width: int) -> None:
+    text = table_output(run_cli, "worked-example", width)
+    lines = text.splitlines()
+    wrapped = 0
+    for title in ("Forward pass", "Weights", "Biases"):
+        i = next(n for n, line in enumerate(lines) if line.startswith(title))
+        assert cell_len(lines[i]) <= width
+        j = i + 1
+        while not lines[j].startswith("┏"):  # a continuation starts under the equations
+            assert lines[j].startswith(" " * min(len(title) + 2, width // 2)), lines[i : j + 1]
+            assert cell_len(lines[j]) <= width
+            j += 1
+        wrapped += j - i - 1
+    assert wrapped or width >= 60

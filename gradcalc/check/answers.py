@@ -71,6 +71,9 @@ class Answers:
     final: dict[Key, np.ndarray] = field(default_factory=dict)
     # A contract document's `round: N`: it was written by `gradcalc step --round N`.
     round_to: int | None = None
+    # The decimals each answer is written with (from its text), NaN where not answered: keyed
+    # like `steps`, the final pass under step None.
+    places: dict[int | None, dict[Key, np.ndarray]] = field(default_factory=dict)
 
     def digits_written(self) -> tuple[int, int] | None:
         """The most common count of decimals, and of significant figures, among the answers as
@@ -91,6 +94,23 @@ class Answers:
         if not decimals:
             return None
         return decimals.most_common(1)[0][0], figures.most_common(1)[0][0]
+
+    def typical_places(self) -> int | None:
+        """The count of decimals most answers are written with (the larger on a tie). A zero
+        does not vote: 0.0 says nothing of the places the rest was worked to (a ReLU or a
+        max-pool zeroes most cells of a layer)."""
+        counts: dict[int, int] = {}
+        for step, block in self.places.items():
+            values = self.final if step is None else self.steps.get(step, {})
+            for key, places in block.items():
+                value = values.get(key)
+                nonzero = np.ones(places.shape, bool) if value is None else value != 0
+                finite = places[np.isfinite(places) & nonzero].astype(int)
+                for n, c in zip(*np.unique(finite, return_counts=True), strict=True):
+                    counts[int(n)] = counts.get(int(n), 0) + int(c)
+        if not counts:
+            return None
+        return max(counts, key=lambda n: (counts[n], n))
 
     def answered(self) -> int:
         blocks = [*self.steps.values(), self.final]
@@ -116,6 +136,7 @@ class _Reader:
     def __init__(self, doc: Doc, shape: Shape, steps: int) -> None:
         self.doc, self.shape, self.steps = doc, shape, steps
         self.out = Answers(doc.source)
+        self._places: list[float] = []  # the written decimals of each number read, in order
 
     def read(self) -> Answers:
         doc, data = self.doc, self.doc.data
@@ -194,6 +215,7 @@ class _Reader:
             if final.get(q) is not None:
                 key: Key = (q, None)
                 self.out.final[key] = self._cells(final[q], ("final", q), key)
+                self.out.places.setdefault(None, {})[key] = self._taken(self.out.final[key])
 
     def _block(self, block: dict[str, Any], path: KeyPath, default_step: int) -> None:
         doc = self.doc
@@ -214,6 +236,7 @@ class _Reader:
             raise doc.error((*path, "step"), f"step {step} is answered twice")
         answers: dict[Key, np.ndarray] = {}
         self.out.steps[step] = answers
+        self._step = step
         for q in COST_QUANTITIES:
             if q == "losses" and not self.shape.batch and q in block:
                 raise doc.error(
@@ -223,6 +246,7 @@ class _Reader:
             if block.get(q) is not None:
                 key: Key = (q, None)
                 answers[key] = self._cells(block[q], (*path, q), key)
+                self.out.places.setdefault(step, {})[key] = self._taken(answers[key])
         for q in (*LAYER_QUANTITIES, *PARAM_QUANTITIES):
             by_layer = block.get(q)
             if by_layer is None:
@@ -262,6 +286,14 @@ class _Reader:
         if key in answers:
             raise self.doc.error(path, f"layer {key[1]}'s {key[0]} is answered twice")
         answers[key] = self._cells(value, path, key)
+        self.out.places.setdefault(self._step, {})[key] = self._taken(answers[key])
+
+    def _taken(self, values: np.ndarray) -> np.ndarray:
+        """The written decimals of the numbers just read into `values`, in its shape."""
+        n = values.size
+        places = np.array(self._places[-n:] if n else [], dtype=float).reshape(values.shape)
+        self._places.clear()
+        return places
 
     def _layer(self, name: Any, path: KeyPath) -> int:
         L = self.shape.L
@@ -314,10 +346,15 @@ class _Reader:
             value, path, rows, width, "unit j", f"w^{l}_jk for k = 1..{width}", transpose_hint=True
         )
 
-    def number(self, value: Any, path: KeyPath) -> float:
+    def number(self, value: Any, path: KeyPath, text: str | None = None) -> float:
         if value is None:
+            self._places.append(np.nan)
             return float("nan")
-        return number(self.doc, value, path)
+        out = number(self.doc, value, path)
+        if text is None:
+            text = value if isinstance(value, str) else self.doc.texts.get(path, repr(value))
+        self._places.append(written_decimals(text))
+        return out
 
     def _vector(self, value: Any, path: KeyPath, n: int, what: str) -> np.ndarray:
         if not isinstance(value, list):
@@ -328,7 +365,10 @@ class _Reader:
             )
         if len(value) != n:
             raise self.doc.error(path, f"expected {n} numbers ({what}), got {len(value)}")
-        return np.array([self.number(v, (*path, i)) for i, v in enumerate(value)], dtype=float)
+        texts: list[str | None] = getattr(value, "texts", None) or [None] * n
+        return np.array(
+            [self.number(v, (*path, i), texts[i]) for i, v in enumerate(value)], dtype=float
+        )
 
     def _matrix(
         self,
@@ -365,6 +405,7 @@ class _Reader:
         for i, row in enumerate(value):
             if row is None:
                 out[i] = np.nan
+                self._places += [np.nan] * width
                 continue
             out[i] = self._vector(row, (*path, i), width, what)
         return out
@@ -380,6 +421,29 @@ class _Reader:
             )
         self._keys(value, path, names, f"layer {l}'s parameters")
         return np.array([self.number(value.get(n), (*path, n)) for n in names], dtype=float)
+
+
+def written_decimals(text: str) -> float:
+    """How many decimals a number is written with: 0.550 → 3, 12 → 0, 2.5e-3 → 4, 1.2×10⁻⁵ → 6
+    (negative for a coarser last place: 3e2 → −2); NaN for text that is not a number."""
+    text = text.strip().replace("_", "").replace("\u2212", "-").replace("\u2009", "")
+    mantissa, times, power = text.partition("×10")
+    if times:
+        power = power.translate(_SUPERSCRIPTS)
+    else:
+        mantissa, _, power = text.lower().partition("e")
+    digits = mantissa.lstrip("+-")
+    whole, _, frac = digits.partition(".")
+    if not (whole + frac).isdigit() or not (whole + frac).isascii():
+        return float("nan")
+    try:
+        exponent = int(power) if power else 0
+    except ValueError:
+        return float("nan")
+    return float(len(frac) - exponent)
+
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 
 
 def _dashed(sizes: Any) -> str:

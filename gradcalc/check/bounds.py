@@ -15,8 +15,8 @@ and the changes are added. That is first-order in u: the terms of order u² it l
 covered by accepting up to twice the bound (see grade.py). A kink (ReLU's f′ at 0) inside the
 interval shows as its full jump, since g is evaluated on both sides.
 
-`local` bounds are the same with every named input taken as exact: what rounding inside one
-equation can do to a value recomputed from the student's own written numbers.
+A value recomputed from the student's own written numbers is bounded by recompute.py instead,
+from the allowances of those numbers.
 """
 
 from __future__ import annotations
@@ -52,9 +52,7 @@ def sig_figs_unit(n: int) -> Unit:
     return unit
 
 
-def _spread(
-    f: Callable[..., np.ndarray], args: Sequence[np.ndarray], errs: Sequence, rowwise: bool
-):
+def spread(f: Callable[..., np.ndarray], args: Sequence[np.ndarray], errs: Sequence, rowwise: bool):
     """A bound on |f(args + d) − f(args)| for |d| ≤ errs, per output element (see the module)."""
     with np.errstate(all="ignore"):
         base = np.asarray(f(*args))
@@ -85,25 +83,29 @@ def _spread(
     return total
 
 
+def _either(e_z: np.ndarray, e_a: np.ndarray) -> np.ndarray:
+    """The bound of a value worked either from z or from a (the second where it is finite)."""
+    return np.where(np.isfinite(e_a), np.maximum(e_z, e_a), e_z)
+
+
 def _param_spread(g: Callable[[dict], np.ndarray], p: dict[str, float], e_p: dict[str, float]):
     """The change of g(params) when each learned parameter moves by its bound."""
     total = 0.0
     for name, e in e_p.items():
         if e > 0:
-            total = total + _spread(
+            total = total + spread(
                 lambda v, n=name: g({**p, n: float(v)}), [np.array(p[name])], [e], False
             )
     return total
 
 
 class Bounds:
-    """The drift bound of every cell of a run, global and local, for one rounding rule."""
+    """The drift bound of every cell of a run, for one rounding rule."""
 
     def __init__(self, spec: NetworkSpec, exact: RunTrace, unit: Unit) -> None:
         self.spec, self.exact, self.u = spec, exact, unit
         self.shape = Shape.of(spec)
         self.steps: list[dict[Key, np.ndarray]] = []
-        self.local: list[dict[Key, np.ndarray]] = []
         self.final: dict[Key, np.ndarray] = {}
         self._run()
 
@@ -124,7 +126,6 @@ class Bounds:
         eta = exact.learning_rate
         for st in exact.steps:
             glob: dict[Key, np.ndarray] = {}
-            loc: dict[Key, np.ndarray] = {}
             e_z, e_a = self._forward(
                 [lt.weights_before for lt in st.layers],
                 [lt.params_before for lt in st.layers],
@@ -137,26 +138,21 @@ class Bounds:
             for l in range(2, L + 1):
                 lt = st.layers[l - 2]
                 glob[("z", l)], glob[("a", l)] = e_z[l - 2], e_a[l - 2]
-                loc[("z", l)] = self.u(lt.z, 0 * lt.z)
-                loc[("a", l)] = self.u(lt.a, 0 * lt.a)
             last_layer = st.layers[-1]
-            e_losses, e_loss, local_loss = self._cost(
+            e_losses, e_loss = self._cost(
                 st.losses, last_layer.z, last_layer.a, e_z[-1], e_a[-1], scale
             )
             glob[("losses", None)], glob[("loss", None)] = e_losses, e_loss
-            loc[("losses", None)] = self.u(st.losses, 0 * st.losses)
-            loc[("loss", None)] = local_loss
 
-            e_ga = _spread(self._loss_grad, [last_layer.a], [e_a[-1]], True)
+            e_ga = spread(self._loss_grad, [last_layer.a], [e_a[-1]], True)
             e_ga = e_ga + self.u(last_layer.grad_a, e_ga)
-            loc_ga = self.u(last_layer.grad_a, 0 * e_ga)
             new_w, new_b = list(e_w), list(e_b)
             new_p = [dict(d) for d in e_p]
             for l in range(L, 1, -1):
                 lt, i = st.layers[l - 2], l - 2
                 f = spec.layers[i].activation
-                e_d, loc_d = self._delta(lt, f, l == L, e_z[i], e_a[i], e_ga, loc_ga, e_p[i])
-                glob[("delta", l)], loc[("delta", l)] = e_d, loc_d
+                e_d = self._delta(lt, f, l == L, e_z[i], e_a[i], e_ga, e_p[i])
+                glob[("delta", l)] = e_d
 
                 a_prev = spec.x if l == 2 else st.layers[l - 3].a
                 e_prev = np.zeros(a_prev.shape) if l == 2 else e_a[l - 3]
@@ -168,12 +164,10 @@ class Bounds:
                 e_gw = e_gw + spec.weight_decay * e_w[i]  # the L2 term λw
                 e_gw = e_gw + self.u(lt.grad_weights, e_gw)
                 glob[("grad_biases", l)], glob[("grad_weights", l)] = e_gb, e_gw
-                loc[("grad_biases", l)] = self.u(lt.grad_biases, 0 * e_gb)
-                loc[("grad_weights", l)] = self.u(lt.grad_weights, 0 * e_gw)
 
                 if lt.grad_params:
                     e_gp = self._param_grads(lt, f, scale, e_z[i], e_a[i], e_ga)
-                    glob[("grad_activation_params", l)] = loc[("grad_activation_params", l)] = e_gp
+                    glob[("grad_activation_params", l)] = e_gp
                     for name, e_g in zip(lt.grad_params, e_gp, strict=True):
                         e_new = e_p[i][name] + eta * float(e_g)
                         u_new = self.u(np.asarray(lt.params[name]), np.asarray(e_new))
@@ -181,15 +175,12 @@ class Bounds:
                 if lt.params:
                     values = [new_p[i].get(name, 0.0) for name in lt.params]
                     glob[("activation_params", l)] = np.array(values)
-                    loc[("activation_params", l)] = np.array(values)
 
                 e_wn = self._update(lt.weights_before, lt.grad_weights, e_w[i], e_gw)
                 new_w[i] = e_wn + self.u(lt.weights, e_wn)
                 e_bn = self._update(lt.biases_before, lt.grad_biases, e_b[i], e_gb)
                 new_b[i] = e_bn + self.u(lt.biases, e_bn)
                 glob[("weights", l)], glob[("biases", l)] = new_w[i], new_b[i]
-                loc[("weights", l)] = self.u(lt.weights, 0 * e_wn)
-                loc[("biases", l)] = self.u(lt.biases, 0 * e_bn)
 
                 # BP2 into the layer below, through the weights before the update.
                 w = lt.weights_before
@@ -197,10 +188,8 @@ class Bounds:
                 if l > 2:
                     below = st.layers[l - 3]
                     e_ga = e_ga + self.u(below.grad_a, e_ga)
-                    loc_ga = self.u(below.grad_a, 0 * e_ga)
             e_w, e_b, e_p = new_w, new_b, new_p
             self.steps.append(glob)
-            self.local.append(loc)
 
         final = exact.final
         e_z, e_a = self._forward(
@@ -212,7 +201,7 @@ class Bounds:
             e_b,
             e_p,
         )
-        _, e_loss, _ = self._cost(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1], scale)
+        _, e_loss = self._cost(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1], scale)
         self.final = {("output", None): e_a[-1], ("loss", None): e_loss}
 
     def _update(self, theta, g, e_theta, e_g) -> np.ndarray:
@@ -227,39 +216,41 @@ class Bounds:
         def step(th: np.ndarray, gg: np.ndarray) -> np.ndarray:
             return rule.update(th, gg, zeros, spec.optimizer_params, eta, 1, lambda v: v)[0]
 
-        return _spread(step, [theta, g], [e_theta, e_g], False)
+        return spread(step, [theta, g], [e_theta, e_g], False)
 
     def _loss_grad(self, a: np.ndarray) -> np.ndarray:
         return self.spec.loss.grad(a, self.spec.y, self.spec.loss_params)
 
-    def _delta(self, lt, f, output: bool, e_z, e_a, e_ga, loc_ga, e_p):
-        """(global, local) bounds of δ^l: BP1 or BP2's Hadamard product, or a Jacobian product."""
+    def _delta(self, lt, f, output: bool, e_z, e_a, e_ga, e_p) -> np.ndarray:
+        """The bound of δ^l: BP1 or BP2's Hadamard product, or a Jacobian product."""
         spec, p = self.spec, lt.params_before
         z, a, ga = lt.z, lt.a, lt.grad_a
         fused = spec.loss.fused.get(spec.layers[-1].activation.name) if output else None
         if fused is not None:
-            e_d = _spread(lambda zz: fused.delta(zz, spec.y, spec.loss_params), [z], [e_z], True)
-            return e_d + self.u(lt.delta, e_d), self.u(lt.delta, 0 * e_d)
+            e_d = spread(lambda zz: fused.delta(zz, spec.y, spec.loss_params), [z], [e_z], True)
+            if fused.from_output is not None:  # δ^L = a − y from the rounded a
+                from_a = fused.from_output
+                e_d = _either(
+                    e_d, spread(lambda aa: from_a(aa, spec.y, spec.loss_params), [a], [e_a], True)
+                )
+            return e_d + self.u(lt.delta, e_d)
         if isinstance(f, ElementwiseActivation):
             prime = f.prime
-            e_f = _spread(lambda zz, aa: prime(zz, aa, p), [z, a], [e_z, e_a], False)
+            e_f = spread(lambda zz, aa: prime(zz, aa, p), [z, a], [e_z, e_a], False)
             e_f = e_f + _param_spread(lambda q: prime(z, a, q), p, e_p)
             e_f = e_f + self.u(lt.prime, e_f)
-            loc_f = self.u(lt.prime, 0 * e_f)
             e_d = np.abs(lt.prime) * e_ga + np.abs(ga) * e_f + e_ga * e_f
-            loc_d = np.abs(lt.prime) * loc_ga + np.abs(ga) * loc_f + loc_ga * loc_f
-            return e_d + self.u(lt.delta, e_d), loc_d + self.u(lt.delta, 0 * e_d)
-        e_d = _spread(
+            return e_d + self.u(lt.delta, e_d)
+        e_d = spread(
             lambda zz, aa, gg: f.backward(zz, aa, gg, p), [z, a, ga], [e_z, e_a, e_ga], True
         )
-        loc_d = _spread(lambda gg: f.backward(z, a, gg, p), [ga], [loc_ga], True)
-        return e_d + self.u(lt.delta, e_d), loc_d + self.u(lt.delta, 0 * e_d)
+        return e_d + self.u(lt.delta, e_d)
 
     def _param_grads(self, lt, f, scale: float, e_z, e_a, e_ga) -> np.ndarray:
         """Bounds of ∂C/∂p = Σ ∂C/∂a ⊙ ∂a/∂p for each learned parameter (PReLU's a)."""
         p, ga, out = lt.params_before, lt.grad_a, []
         for name, partial in lt.param_partials.items():
-            e_part = _spread(
+            e_part = spread(
                 lambda zz, aa, n=name: f.param_partials(zz, aa, p)[n],
                 [lt.z, lt.a],
                 [e_z, e_a],
@@ -283,7 +274,7 @@ class Bounds:
             def forward(zz: np.ndarray, f: Activation = f, p: dict[str, float] = p) -> np.ndarray:
                 return f.forward(zz, p)
 
-            e_a = _spread(forward, [z], [e_z], not f.elementwise)
+            e_a = spread(forward, [z], [e_z], not f.elementwise)
 
             def with_params(
                 q: dict[str, float], f: Activation = f, z: np.ndarray = z
@@ -302,12 +293,15 @@ class Bounds:
         y, lp = spec.y, spec.loss_params
         fused = spec.loss.fused.get(spec.layers[-1].activation.name)
         if fused is not None:
-            e = _spread(lambda zz: fused.value(zz, y, lp), [z], [e_z], True)
+            # From z, or, as by hand, from the rounded a: −Σ y ln a.
+            e = _either(
+                spread(lambda zz: fused.value(zz, y, lp), [z], [e_z], True),
+                spread(lambda aa: spec.loss.value(aa, y, lp), [a], [e_a], True),
+            )
         else:
-            e = _spread(lambda aa: spec.loss.value(aa, y, lp), [a], [e_a], True)
+            e = spread(lambda aa: spec.loss.value(aa, y, lp), [a], [e_a], True)
         e = e + self.u(losses, e)
         total = np.asarray(scale * e.sum())
         loss = np.asarray(scale * losses.sum())
         e_loss = total + self.u(loss, total)
-        local = scale * self.u(losses, 0 * losses).sum() + self.u(loss, 0 * loss)
-        return e, e_loss, np.asarray(local)
+        return e, e_loss

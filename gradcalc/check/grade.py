@@ -1,9 +1,13 @@
 """Answers -> a verdict per cell, a score per quantity group, and the first error.
 
-Each answered cell is judged in this order: correct (within rtol/atol of the exact value);
-correct to the rounding (--decimals/--sig-figs: the `--round` trace's value, or within twice the
-drift bound of bounds.py); carried (the value its own equation gives from the student's earlier
-answers, see recompute.py); wrong with a known mistake named (mistakes.py); wrong.
+Each answer is read to a precision: --decimals N, --sig-figs N, or, with neither, the decimals
+it is written with (never fewer than most of the sheet's numbers have). Each answered cell is
+then judged in this order: correct (within rtol/atol of the exact value); correct to the
+rounding (within half a unit of its last place of the exact value, the `--round` trace's value,
+within twice the drift bound of bounds.py, or what its own equation gives from earlier answers
+that are themselves right, see recompute.py); carried (what its own equation gives from the
+earlier answers, some of them wrong); wrong, with every known mistake named whose value it
+matches within the same allowance (mistakes.py); wrong.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from gradcalc.check.cells import (
     indices,
     symbol,
 )
-from gradcalc.check.recompute import Context, carried, forward_output
+from gradcalc.check.recompute import Context, Form, forms, forward_output
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
 
@@ -37,6 +41,8 @@ VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
 MARKS = {"correct": "✓", "rounding": "≈", "carried": "↳", "wrong": "✗", "missing": "·"}
 # How many times the first-order drift bound is accepted: its neglected terms are O(u²).
 BOUND_SAFETY = 2.0
+# Written with more decimals than this, an answer is a program's full-precision number.
+MAX_WRITTEN_PLACES = 12
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,16 @@ class Cell:
     explanation: str | None = None
     carried: float | None = None  # the value its inputs as answered lead to, where it differs
     points: float = 1.0
-    # Every known mistake whose value the answer matches; `mistake` is the one that explains
-    # the most cells of the sheet (factor_of_two and a mean over two examples both halve C).
+    # Every known mistake whose value the answer matches within its allowance, the one that
+    # explains the most cells of the sheet first (factor_of_two and a mean over two examples
+    # both halve C): `mistake` is that first one, and a report names them all.
     matches: tuple[str, ...] = ()
+
+    @property
+    def mistakes_text(self) -> str | None:
+        """The mistakes that explain the answer: 'a', or 'a or b' when the rounding cannot
+        tell them apart."""
+        return " or ".join(self.matches) if self.matches else self.mistake
 
     @property
     def group(self) -> str:
@@ -98,6 +111,8 @@ class Report:
     first_error: FirstError | None
     options: Options
     hint: str | None = None  # e.g. the answers look rounded: try --decimals 3
+    # Without --decimals or --sig-figs: the decimals most answers are written with, if few.
+    written_places: int | None = None
 
     @property
     def score(self) -> float:
@@ -127,91 +142,171 @@ def grade(
         from gradcalc.layers.check import grade as layered
 
         return layered(spec, answers, steps, options)
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     shape = Shape.of(spec)
     exact = run(spec, steps=steps)
+    precision = _Precision(options, answers)
     rounded: tuple[list[StepTrace], ForwardTrace] | None = None
     bounds: Bounds | None = None
-    if options.rounding:
-        unit: Unit
-        if options.decimals is not None:
-            rounded = _run_rounded(spec, steps, hand_round(options.decimals))
-            unit = decimals_unit(options.decimals)
-        else:
-            assert options.sig_figs is not None
-            rounded = _run_rounded(spec, steps, sig_figs_rounder(options.sig_figs))
-            unit = sig_figs_unit(options.sig_figs)
-        bounds = Bounds(spec, exact, unit)
+    if precision.unit is not None:
+        rounded = _run_rounded(spec, steps, precision.rounder)
+        bounds = Bounds(spec, exact, precision.unit)
 
     judge = _Judge(spec, shape, options)
     weights = [layer.weights for layer in spec.layers]
     biases = [layer.biases for layer in spec.layers]
+    # The parameters before the step from the answers judged sound (✓, ≈) only, exact elsewhere.
+    sound_weights, sound_biases = list(weights), list(biases)
+    w_allow = [np.zeros(w.shape) for w in weights]
+    b_allow = [np.zeros(b.shape) for b in biases]
     cells: list[Cell] = []
     scale = 1.0 / shape.examples if spec.reduction == "mean" else 1.0
     fused = spec.loss.fused.get(spec.layers[-1].activation.name)
     for s, st in enumerate(exact.steps, 1):
         given = answers.steps.get(s, {})
-        ctx = Context(
-            spec,
-            shape,
-            exact.learning_rate,
-            scale,
-            fused,
-            weights,
-            biases,
-            # The activation parameters of this step's passes (a look-ahead rule's θ̃).
-            [{**lt.params_before, **(lt.params_ahead or {})} for lt in st.layers],
-            st,
-            given,
-            s,
-            [dict(lt.optimizer_state) for lt in exact.steps[s - 2].layers] if s > 1 else None,
+        places = answers.places.get(s, {})
+        allowances: dict[Key, np.ndarray] = {}
+        ctx, sound = (
+            Context(
+                spec,
+                shape,
+                exact.learning_rate,
+                scale,
+                fused,
+                w,
+                b,
+                # The activation parameters of this step's passes (a look-ahead rule's θ̃).
+                [{**lt.params_before, **(lt.params_ahead or {})} for lt in st.layers],
+                st,
+                answered,
+                s,
+                [dict(lt.optimizer_state) for lt in exact.steps[s - 2].layers] if s > 1 else None,
+                allowances,
+                bounds.steps[s - 1] if bounds else None,
+                w_allow,
+                b_allow,
+                precision.unit,
+            )
+            for w, b, answered in ((weights, biases, given), (sound_weights, sound_biases, {}))
         )
         for key in shape.step_keys():
             answer = given.get(key)
             if answer is None and not options.require_all:
                 continue
-            cells += judge.quantity(
+            dims = shape.array_shape(key)
+            written = np.broadcast_to(places.get(key, np.nan), dims)
+            values = np.full(dims, np.nan) if answer is None else answer
+            u = precision.cell(values, written)
+            allowances[key] = np.where(np.isnan(values), np.nan, u)
+            graded, unsound = judge.quantity(
                 s,
                 key,
-                answer,
+                values,
                 expected(st, key),
+                u,
                 expected(rounded[0][s - 1], key) if rounded else None,
                 bounds.steps[s - 1][key] if bounds else None,
-                bounds.local[s - 1][key] if bounds else None,
+                forms_of(ctx, sound, key),
                 ctx,
             )
+            cells += graded
+            if answer is not None:
+                sound.answers[key] = np.where(unsound, np.nan, answer)
         weights = [ctx.given("weights", l) for l in range(2, shape.L + 1)]
         biases = [ctx.given("biases", l) for l in range(2, shape.L + 1)]
+        sound_weights = [sound.given("weights", l) for l in range(2, shape.L + 1)]
+        sound_biases = [sound.given("biases", l) for l in range(2, shape.L + 1)]
+        w_allow = [ctx.allow("weights", l) for l in range(2, shape.L + 1)]
+        b_allow = [ctx.allow("biases", l) for l in range(2, shape.L + 1)]
     final_params = [dict(p.params) for p in exact.parameters]
-    output, costs = forward_output(spec, weights, biases, final_params)
-    penalty = spec.weight_decay / 2 * sum(float(np.sum(w * w)) for w in weights)
-    final_carried: dict[tuple[str, int | None], np.ndarray] = {
-        ("output", None): output,
-        ("loss", None): np.asarray(scale * costs.sum() + penalty),
-    }
+    final_carried = _final(spec, weights, biases, final_params, scale)
+    final_sound = _final(spec, sound_weights, sound_biases, final_params, scale)
+    places = answers.places.get(None, {})
     for key in shape.final_keys():
         answer = answers.final.get(key)
         if answer is None:  # the final pass is graded when answered, never required
             continue
-        cells += judge.quantity(
+        u = precision.cell(answer, np.broadcast_to(places.get(key, np.nan), answer.shape))
+        local = bounds.final[key] if bounds else np.zeros(answer.shape)
+        graded, _ = judge.quantity(
             None,
             key,
             answer,
             expected_final(exact.final, key),
+            u,
             expected_final(rounded[1], key) if rounded else None,
             bounds.final[key] if bounds else None,
-            bounds.final[key] if bounds else None,
-            None,
-            final_carried[key],
+            ([(final_carried[key], local)], [(final_sound[key], local)]),
         )
+        cells += graded
     cells = _resolve(cells)
     report = Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
+    if precision.written and precision.unit is not None:
+        report = replace(report, written_places=precision.typical)
     if not options.rounding:
         hint = _rounding_hint(spec, answers, steps, options, cells)
         if hint:
             report = replace(report, hint=hint)
     return report
+
+
+def forms_of(ctx: Context, sound: Context, key: Key) -> tuple[list[Form], list[Form]]:
+    """The legitimate values of a cell from the given answers, and from the sound ones only."""
+    if key[0] in ("activation_params", "grad_activation_params"):
+        exact = expected(ctx.exact, key)
+        return [(exact, np.zeros(exact.shape))], [(exact, np.zeros(exact.shape))]
+    return forms(ctx, key), forms(sound, key)
+
+
+def _final(spec: NetworkSpec, weights, biases, params, scale: float) -> dict[Key, np.ndarray]:
+    output, costs = forward_output(spec, weights, biases, params)
+    penalty = spec.weight_decay / 2 * sum(float(np.sum(w * w)) for w in weights)
+    return {
+        ("output", None): output,
+        ("loss", None): np.asarray(scale * costs.sum() + penalty),
+    }
+
+
+class _Precision:
+    """How precisely each answer is read: to --decimals N, to --sig-figs N, or (neither given)
+    as written — 0.552 is 0.552 ± 0.0005 — never coarser than the decimals most of the sheet's
+    numbers are written with (a 0.5 among 0.552s has lost its trailing zeros)."""
+
+    def __init__(self, options: Options, answers: Answers) -> None:
+        from gradcalc.step.engine import hand_round
+
+        self.written = not options.rounding
+        self.typical: int | None = None
+        self.unit: Unit | None = None
+        self.rounder = None
+        self.decimals, self.sig_figs = options.decimals, options.sig_figs
+        if options.decimals is not None:
+            self.unit, self.rounder = (
+                decimals_unit(options.decimals),
+                hand_round(options.decimals),
+            )
+        elif options.sig_figs is not None:
+            self.unit = sig_figs_unit(options.sig_figs)
+            self.rounder = sig_figs_rounder(options.sig_figs)
+        else:
+            self.typical = answers.typical_places()
+            if self.typical is not None and 0 <= self.typical <= MAX_WRITTEN_PLACES:
+                self.unit = decimals_unit(self.typical)
+                self.rounder = hand_round(self.typical)
+
+    def cell(self, answer: np.ndarray, places: np.ndarray) -> np.ndarray:
+        """Half a unit of each answer's last place (0 where it cannot be told)."""
+        if self.decimals is not None:
+            return np.full(answer.shape, 0.5 * 10.0**-self.decimals)
+        if self.sig_figs is not None:
+            assert self.unit is not None
+            return self.unit(answer, np.zeros(answer.shape))
+        floor = -np.inf if self.typical is None else float(self.typical)
+        with np.errstate(invalid="ignore"):
+            kept = np.fmax(np.asarray(places, dtype=float), floor)
+        kept = np.where(np.isfinite(kept), np.clip(kept, -300, 300), np.inf)
+        return np.where(np.isfinite(kept), 0.5 * 10.0**-kept, 0.0)
 
 
 def _rounding_hint(
@@ -289,47 +384,70 @@ class _Judge:
         self,
         step: int | None,
         key: Key,
-        answer: np.ndarray | None,
+        answer: np.ndarray,
         exact: np.ndarray,
+        u: np.ndarray,
         rounded: np.ndarray | None,
         bound: np.ndarray | None,
-        local: np.ndarray | None,
-        ctx: Context | None,
-        final_carried: np.ndarray | None = None,
-    ) -> list[Cell]:
+        legitimate: tuple[list[Form], list[Form]],
+        ctx: Context | None = None,
+    ) -> tuple[list[Cell], np.ndarray]:
+        """The cells of one quantity, and which of them are unsound (✗ or ↳) for what follows.
+
+        `legitimate` holds the values the cell's own equation gives from the given answers
+        (one per legitimate order of working), each with its bound, and the same from the
+        answers judged sound alone: a cell that follows from its inputs is ≈ where the wrong
+        answers among them do not move it, ↳ where they do.
+        """
         o = self.o
         dims = self.shape.array_shape(key)
-        if answer is None:
-            answer = np.full(dims, np.nan)
         answered = ~np.isnan(answer)
         verdict = np.where(answered, "wrong", "missing").astype(object)
         right = answered & self.close(answer, exact)
         verdict[right] = "correct"
-        if rounded is not None and bound is not None:
-            near = self.close(answer, rounded) | (np.abs(answer - exact) <= BOUND_SAFETY * bound)
-            verdict[answered & ~right & near] = "rounding"
-        slack = BOUND_SAFETY * local if local is not None else 0.0
-        if ctx is not None:
-            own = (
-                carried(ctx, key)
-                if key[0] not in ("activation_params", "grad_activation_params")
-                else exact
-            )
-        else:
-            own = final_carried if final_carried is not None else exact
-        own = np.broadcast_to(own, dims)
-        consistent = answered & self.close(answer, own, slack) & ~self.close(own, exact, slack)
+        # Half a unit of the last place, with room for the binary representation of 0.0005.
+        last = u * (1 + 1e-9)
+        with np.errstate(invalid="ignore"):
+            near = np.abs(answer - exact) <= last
+            if rounded is not None:
+                near |= self.close(answer, rounded)
+            if bound is not None:
+                near |= np.abs(answer - exact) <= BOUND_SAFETY * bound
+        given, sound = legitimate
+        consistent = np.zeros(dims, dtype=bool)
+        clean = np.zeros(dims, dtype=bool)
+        own = np.full(dims, np.nan)
+        tolerances = []
+        for value, bound_of in given:
+            value = np.broadcast_to(value, dims)
+            tol = o.atol + o.rtol * np.abs(value) + BOUND_SAFETY * bound_of + last
+            tolerances.append((value, tol))
+            with np.errstate(invalid="ignore"):
+                ok = answered & (np.abs(answer - value) <= tol)
+                unmoved = np.zeros(dims, dtype=bool)
+                for other, _ in sound:
+                    unmoved |= np.abs(value - np.broadcast_to(other, dims)) <= tol
+            own = np.where(np.isnan(own) & ok & ~unmoved, value, own)
+            consistent |= ok
+            clean |= ok & unmoved
+        verdict[answered & ~right & (near | clean)] = "rounding"
+        carried = (verdict == "wrong") & consistent
         if o.carry:
-            verdict[(verdict == "wrong") & consistent] = "carried"
+            verdict[carried] = "carried"
         names = np.empty(dims, dtype=object)
         for pos in np.ndindex(*dims):
             names[pos] = []
-        if ctx is not None and step is not None:
+        if ctx is not None and step is not None and tolerances:
+            tol = tolerances[0][1]
             for mistake, candidates in mistakes_mod.named(ctx, key):
                 hit = np.zeros(dims, dtype=bool)
                 for value in candidates:
                     value = np.broadcast_to(value, dims)
-                    hit |= self.close(answer, value, slack) & ~self.close(value, own, slack)
+                    with np.errstate(invalid="ignore"):
+                        fits = np.abs(answer - value) <= tol
+                        for right_value, right_tol in tolerances:
+                            fits &= np.abs(value - right_value) > right_tol
+                    hit |= fits
                 hit &= verdict == "wrong"
                 for pos in np.ndindex(*dims):
                     if hit[pos]:
@@ -355,16 +473,17 @@ class _Judge:
                     verdict=v,
                     mistake=m,
                     explanation=record.explanation if record else None,
-                    carried=float(own[pos]) if bool(consistent[pos]) else None,
+                    carried=float(own[pos]) if bool(carried[pos]) else None,
                     points=points,
                     matches=matches,
                 )
             )
-        return out
+        return out, (verdict == "wrong") | (verdict == "carried")
 
 
 def _resolve(cells: list[Cell]) -> list[Cell]:
-    """Name, on a cell that several mistakes explain, the one that explains the most cells."""
+    """Order the mistakes that fit a cell within its allowance by how many cells of the sheet
+    each explains, then by the registry's order; the first is named first, and all are said."""
     from collections import Counter
 
     counts = Counter(m for c in cells for m in c.matches)
@@ -372,8 +491,14 @@ def _resolve(cells: list[Cell]) -> list[Cell]:
     out = []
     for c in cells:
         if len(c.matches) > 1:
-            best = max(c.matches, key=lambda m: (counts[m], -order.index(m)))
-            c = replace(c, mistake=best, explanation=mistakes_mod.REGISTRY[best].explanation)
+            ranked = tuple(sorted(c.matches, key=lambda m: (-counts[m], order.index(m))))
+            best = ranked[0]
+            c = replace(
+                c,
+                mistake=best,
+                explanation=mistakes_mod.REGISTRY[best].explanation,
+                matches=ranked,
+            )
         out.append(c)
     return out
 

@@ -5,8 +5,9 @@ quantities it affects and the function that produces the mistaken value.
 `key` = (quantity, layer), from the student's own earlier answers where given and the exact
 trace elsewhere (the recompute Context); several candidates where the mistake goes two ways
 (½ dropped or doubled), none where it cannot happen there (f′ of an identity, a one-example
-batch). A wrong answer that matches a candidate gets the mistake's name. Ids are stable: scripts
-and gradebooks key on them.
+batch). A wrong answer that matches a candidate within the cell's allowance (grade.py) gets the
+mistake's name; one that several match gets all their names. Ids are stable: scripts and
+gradebooks key on them.
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ def _softmax_diagonal_only(ctx: Context, key: Key) -> list[np.ndarray]:
     return [ctx.grad_a(l) * s * (1.0 - s)]
 
 
-# Where two records explain a cell equally well (a mean over two examples halves C as a dropped ½
-# would), the sheet's other cells decide, then this order: the more specific records first.
+# Where several records explain a cell within its allowance (a mean over two examples halves C
+# as a dropped ½ would), all are named: first the one the sheet's other cells name most, then
+# in this order, the more specific records first.
 MISTAKES: list[Mistake] = [
     Mistake(
         "softmax_diagonal_only",

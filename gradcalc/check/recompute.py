@@ -1,20 +1,26 @@
 """Each quantity recomputed from the student's own earlier answers (error carried forward).
 
 A step's `Context` holds, for every quantity, the student's answer where one was given and the
-exact value elsewhere ("given" values). `carried(ctx, key)` applies the quantity's own equation
+exact value elsewhere ("given" values). `forms(ctx, key)` applies the quantity's own equation
 (the same equations as the step engine, BP1–BP4 and the update) to the given values of its
-inputs: with no answers it is the exact trace, and a cell that matches it while not matching the
-exact value is right given an earlier error. The mistakes registry reads the same context.
+inputs, once for every legitimate order of a hand computation (σ′ as a(1 − a) from the written
+a, or as σ(z)(1 − σ(z)) from the written z; a cross-entropy's cost and δ^L from a or from z),
+each with a bound: how far the value moves when every input moves within its allowance (an
+answer: half a unit of its last place; an input not answered: its drift bound) and the
+intermediate ∂C/∂a and f′ are rounded as the sheet rounds. With no answers the first form is
+the exact trace. `carried(ctx, key)` is that first form; the mistakes registry reads the same
+context.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcalc.check.bounds import Unit, spread
 from gradcalc.check.cells import Key, Shape, expected
-from gradcalc.functions.registry import Fused
+from gradcalc.functions.registry import ElementwiseActivation, Fused
 from gradcalc.step.config import LayerSpec, NetworkSpec
 from gradcalc.step.trace import StepTrace
 
@@ -34,6 +40,43 @@ class Context:
     step: int = 1  # t, for update rules that count steps
     # What the update rule keeps for each layer before this step (exact; empty for SGD).
     kept: list[dict[str, dict[str, np.ndarray]]] | None = None
+    # How far each answer may be from what its writer computed (NaN where not answered), and
+    # how far an input not answered may be (the drift bounds); both absent: exact.
+    allowances: dict[Key, np.ndarray] = field(default_factory=dict)
+    drift: dict[Key, np.ndarray] | None = None
+    # The allowance of the parameters before the step (their answers of the step before).
+    weights_allow: list[np.ndarray] | None = None
+    biases_allow: list[np.ndarray] | None = None
+    unit: Unit | None = None  # the rounding of a value the sheet does not show (∂C/∂a, f′)
+
+    def allow(self, q: str, l: int | None = None) -> np.ndarray:
+        """How far the given value of (q, l) may be from what the student worked with."""
+        key = (q, l)
+        shape = np.shape(expected(self.exact, key))
+        drift = self.drift.get(key) if self.drift is not None else None
+        base = np.zeros(shape) if drift is None else np.broadcast_to(drift, shape)
+        written = self.allowances.get(key)
+        if written is None:
+            return base
+        return np.where(np.isnan(written), base, written)
+
+    def rounding(self, v: np.ndarray, e: np.ndarray | float = 0.0) -> np.ndarray:
+        if self.unit is None:
+            return np.zeros(np.shape(v))
+        return self.unit(np.asarray(v), np.broadcast_to(np.asarray(e, dtype=float), np.shape(v)))
+
+    def a_prev_allow(self, l: int) -> np.ndarray:
+        return np.zeros(self.spec.x.shape) if l == 2 else self.allow("a", l - 1)
+
+    def w_allow(self, l: int) -> np.ndarray:
+        if self.weights_allow is None:
+            return np.zeros(self.weights[l - 2].shape)
+        return self.weights_allow[l - 2]
+
+    def b_allow(self, l: int) -> np.ndarray:
+        if self.biases_allow is None:
+            return np.zeros(self.biases[l - 2].shape)
+        return self.biases_allow[l - 2]
 
     def given(self, q: str, l: int | None = None) -> np.ndarray:
         """The student's value where answered, the exact one elsewhere."""
@@ -103,67 +146,202 @@ class Context:
         computed from z^L (cross-entropy after softmax) whose a^L was not answered."""
         return self.fused is None or self.answered("a", self.shape.L) is not None
 
-    def costs(self) -> np.ndarray:
-        """C_x per example from the given output (or from z^L for a fused loss)."""
-        spec, L = self.spec, self.shape.L
-        with np.errstate(all="ignore"):
-            if self.from_output():
-                costs = spec.loss.value(self.given("a", L), spec.y, spec.loss_params)
-                if self.fused is None or np.all(np.isfinite(costs)):
-                    return costs
-            assert self.fused is not None
-            return self.fused.value(self.given("z", L), spec.y, spec.loss_params)
-
 
 def _same(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def carried(ctx: Context, key: Key) -> np.ndarray:
-    """The value of `key` that the given values of its inputs lead to."""
+Form = tuple[np.ndarray, np.ndarray]  # (value, how far it moves with its inputs' allowances)
+
+
+def forms(ctx: Context, key: Key) -> list[Form]:
+    """Every value of `key` a legitimate hand computation reaches from the given values of its
+    inputs, each with its bound (see the module); the first is `carried`'s."""
+    with np.errstate(all="ignore"):
+        out = _forms(ctx, key)
+    # An input moved outside the function's domain (a written a = 0.001 less its half unit under
+    # a logarithm) bounds nothing: the value must then follow from the written numbers as they are.
+    return [
+        (np.asarray(v, dtype=float), np.where(np.isfinite(e), e, 0.0).astype(float)) for v, e in out
+    ]
+
+
+def _forms(ctx: Context, key: Key) -> list[Form]:
     q, l = key
     spec = ctx.spec
     if q == "z":
         assert l is not None
-        return ctx.a_prev(l) @ ctx.w_pass(l).T + ctx.b_pass(l)
+        a, e_a = ctx.a_prev(l), ctx.a_prev_allow(l)
+        w, e_w = ctx.w_pass(l), ctx.w_allow(l)
+        e = e_a @ np.abs(w).T + np.abs(a) @ e_w.T + e_a @ e_w.T + ctx.b_allow(l)
+        return [(a @ w.T + ctx.b_pass(l), e)]
     if q == "a":
         assert l is not None
-        return ctx.layer(l).activation.forward(ctx.given("z", l), ctx.params[l - 2])
+        f, p = ctx.layer(l).activation, ctx.params[l - 2]
+        z = ctx.given("z", l)
+
+        def forward(zz: np.ndarray) -> np.ndarray:
+            return f.forward(zz, p)
+
+        return [(forward(z), spread(forward, [z], [ctx.allow("z", l)], not f.elementwise))]
     if q in ("losses", "loss") and spec.optimizer.lookahead is not None:
         # The step's cost is at θ, its z and a at the look-ahead point: judged as exact only.
-        return expected(ctx.exact, key)
+        return [(expected(ctx.exact, key), np.zeros(np.shape(expected(ctx.exact, key))))]
     if q == "losses":
-        return ctx.costs()
+        return _cost_forms(ctx)
     if q == "loss":
-        losses = ctx.costs()
+        out = []
         answered = ctx.answered("losses")
-        if answered is not None:
-            losses = np.where(np.isnan(answered), losses, answered)
-        return np.asarray(ctx.scale * losses.sum() + ctx.penalty())
+        lam = spec.weight_decay
+        e_pen = lam * sum(
+            float(np.sum(np.abs(w) * e + e * e / 2))
+            for w, e in zip(ctx.weights, ctx.weights_allow or [], strict=False)
+        )
+        for costs, e in _cost_forms(ctx):
+            if ctx.shape.batch:
+                e = e + ctx.rounding(costs, e)  # each C_x written before they are added
+            if answered is not None:
+                costs = np.where(np.isnan(answered), costs, answered)
+                e = np.where(np.isnan(answered), e, ctx.allow("losses"))
+            out.append(
+                (
+                    np.asarray(ctx.scale * costs.sum() + ctx.penalty()),
+                    np.asarray(ctx.scale * e.sum() + e_pen),
+                )
+            )
+        return out
     if q == "delta":
         assert l is not None
-        if l == ctx.shape.L and ctx.fused is not None:
-            if ctx.from_output():
-                with np.errstate(all="ignore"):
-                    delta = ctx.delta_from(l, ctx.grad_a(l))
-                if np.all(np.isfinite(delta)):
-                    return delta
-            return ctx.fused.delta(ctx.given("z", l), spec.y, spec.loss_params)
-        return ctx.delta_from(l, ctx.grad_a(l))
+        return _delta_forms(ctx, l)
     if q == "grad_biases":
-        return ctx.scale * ctx.given("delta", l).sum(axis=0)
+        d = ctx.given("delta", l)
+        return [(ctx.scale * d.sum(axis=0), ctx.scale * ctx.allow("delta", l).sum(axis=0))]
     if q == "grad_weights":
         assert l is not None
-        grad = ctx.scale * (ctx.given("delta", l).T @ ctx.a_prev(l))
-        return grad + spec.weight_decay * ctx.w_pass(l) if spec.weight_decay else grad
-    if q == "weights":
+        d, e_d = ctx.given("delta", l), ctx.allow("delta", l)
+        a, e_a = ctx.a_prev(l), ctx.a_prev_allow(l)
+        grad = ctx.scale * (d.T @ a)
+        e = ctx.scale * (e_d.T @ np.abs(a) + np.abs(d).T @ e_a + e_d.T @ e_a)
+        if spec.weight_decay:
+            grad = grad + spec.weight_decay * ctx.w_pass(l)
+            e = e + spec.weight_decay * ctx.w_allow(l)
+        return [(grad, e)]
+    if q in ("weights", "biases"):
         assert l is not None
-        return ctx.update(l, "weights", ctx.weights[l - 2], ctx.given("grad_weights", l))
-    if q == "biases":
-        assert l is not None
-        return ctx.update(l, "biases", ctx.biases[l - 2], ctx.given("grad_biases", l))
+        grads = "grad_" + q
+        theta = ctx.weights[l - 2] if q == "weights" else ctx.biases[l - 2]
+        e_theta = ctx.w_allow(l) if q == "weights" else ctx.b_allow(l)
+        g, e_g = ctx.given(grads, l), ctx.allow(grads, l)
+        new = ctx.update(l, q, theta, g)
+        if spec.optimizer.plain and not spec.optimizer.decay:
+            return [(new, e_theta + ctx.eta * e_g)]
+
+        def step(th: np.ndarray, gg: np.ndarray) -> np.ndarray:
+            return ctx.update(l, q, th, gg)
+
+        return [(new, spread(step, [theta, g], [e_theta, e_g], False))]
     # The activation parameters' gradients and updates are judged against the exact trace only.
-    return expected(ctx.exact, key)
+    exact = expected(ctx.exact, key)
+    return [(exact, np.zeros(np.shape(exact)))]
+
+
+def _cost_forms(ctx: Context) -> list[Form]:
+    """C_x from the given a^L, and, for a loss computed from z^L, from the given z^L."""
+    spec, L = ctx.spec, ctx.shape.L
+    y, lp = spec.y, spec.loss_params
+    out: list[Form] = []
+    if ctx.from_output():
+        a = ctx.given("a", L)
+
+        def value(aa: np.ndarray) -> np.ndarray:
+            return spec.loss.value(aa, y, lp)
+
+        costs = value(a)
+        if ctx.fused is None or np.all(np.isfinite(costs)):
+            out.append((costs, spread(value, [a], [ctx.allow("a", L)], True)))
+    if ctx.fused is not None:
+        fused = ctx.fused
+
+        def fused_value(zz: np.ndarray) -> np.ndarray:
+            return fused.value(zz, y, lp)
+
+        z = ctx.given("z", L)
+        out.append((fused_value(z), spread(fused_value, [z], [ctx.allow("z", L)], True)))
+    return out
+
+
+def _delta_forms(ctx: Context, l: int) -> list[Form]:
+    spec, L = ctx.spec, ctx.shape.L
+    y, lp = spec.y, spec.loss_params
+    f, p = ctx.layer(l).activation, ctx.params[l - 2]
+    z, e_z = ctx.given("z", l), ctx.allow("z", l)
+    a, e_a = ctx.given("a", l), ctx.allow("a", l)
+    out: list[Form] = []
+    if l == L:
+        if ctx.fused is not None:
+            fused = ctx.fused
+            if ctx.from_output():
+                delta = ctx.delta_from(l, ctx.grad_a(l))
+                if np.all(np.isfinite(delta)):
+
+                    def through(aa: np.ndarray) -> np.ndarray:
+                        return f.backward(z, aa, spec.loss.grad(aa, y, lp), p)
+
+                    out.append((delta, spread(through, [a], [e_a], True)))
+            if fused.from_output is not None:
+                from_a = fused.from_output
+
+                def direct(aa: np.ndarray) -> np.ndarray:
+                    return from_a(aa, y, lp)
+
+                out.append((direct(a), spread(direct, [a], [e_a], True)))
+
+            def from_z(zz: np.ndarray) -> np.ndarray:
+                return fused.delta(zz, y, lp)
+
+            out.append((from_z(z), spread(from_z, [z], [e_z], True)))
+            return out
+
+        def loss_grad(aa: np.ndarray) -> np.ndarray:
+            return spec.loss.grad(aa, y, lp)
+
+        ga = loss_grad(a)
+        e_ga = spread(loss_grad, [a], [e_a], True)
+    else:
+        d, e_d = ctx.given("delta", l + 1), ctx.allow("delta", l + 1)
+        w, e_w = ctx.w_pass(l + 1), ctx.w_allow(l + 1)
+        ga = d @ w
+        e_ga = e_d @ np.abs(w) + np.abs(d) @ e_w + e_d @ e_w
+    e_ga = e_ga + ctx.rounding(ga, e_ga)
+    if not isinstance(f, ElementwiseActivation):
+
+        def backward(zz: np.ndarray, aa: np.ndarray, gg: np.ndarray) -> np.ndarray:
+            return f.backward(zz, aa, gg, p)
+
+        return [(backward(z, a, ga), spread(backward, [z, a, ga], [e_z, e_a, e_ga], True))]
+    prime = f.prime
+
+    def from_written(zz: np.ndarray, aa: np.ndarray) -> np.ndarray:
+        return prime(zz, aa, p)
+
+    def from_z_only(zz: np.ndarray) -> np.ndarray:
+        return prime(zz, f.forward(zz, p), p)
+
+    # f′ from the written a (σ′ = a(1 − a)), or from the written z alone (σ′(z)).
+    primes = [
+        (from_written(z, a), spread(from_written, [z, a], [e_z, e_a], False)),
+        (from_z_only(z), spread(from_z_only, [z], [e_z], False)),
+    ]
+    for f_prime, e_f in primes:
+        e_f = e_f + ctx.rounding(f_prime, e_f)
+        e = np.abs(f_prime) * e_ga + np.abs(ga) * e_f + e_ga * e_f
+        out.append((ga * f_prime, e))
+    return out
+
+
+def carried(ctx: Context, key: Key) -> np.ndarray:
+    """The value of `key` that the given values of its inputs lead to (the first form)."""
+    return forms(ctx, key)[0][0]
 
 
 def forward_output(

@@ -30,7 +30,7 @@ def first_error_lines(report: Report) -> list[str]:
         return []
     cell = fe.cell
     first = f"The first error is {cell.symbol} ({_where(cell)})"
-    first += f", {cell.mistake}." if cell.mistake else "."
+    first += f", {cell.mistakes_text}." if cell.mistake else "."
     after = report.cells[report.cells.index(cell) + 1 :]
     carried = any(c.verdict == "carried" for c in after)
     if fe.later_wrong == 0:
@@ -48,6 +48,21 @@ def first_error_text(report: Report) -> str | None:
     return " ".join(first_error_lines(report)) or None
 
 
+def precision_text(report: Report) -> str:
+    """How the answers' rounding is read, for the header ('' with --decimals or --sig-figs,
+    which the header names itself)."""
+    if report.options.rounding:
+        return ""
+    n = report.written_places
+    if n is None:
+        return "\neach answer judged to the decimals it is written with"
+    example = "0." + "552309753186"[:n] if n > 0 else "12"
+    return (
+        f"\neach answer judged to the decimals it is written with, at least {n} "
+        f"({example} means ± {0.5 * 10.0**-n:.{n + 1}f})"
+    )
+
+
 def _tally(cells: Iterable[Cell]) -> dict[str, float]:
     cells = list(cells)
     out: dict[str, float] = {v: sum(c.verdict == v for c in cells) for v in VERDICTS}
@@ -60,13 +75,26 @@ def _note(cell: Cell) -> str:
     if cell.verdict == "carried" and cell.carried is not None:
         return f"from your answers: {num(cell.carried)}"
     if cell.verdict == "wrong":
-        return cell.mistake or ""
+        return cell.mistakes_text or ""
     if cell.verdict == "missing":
         return "not answered"
     return ""
 
 
 # ---- table -----------------------------------------------------------------------------------
+
+
+def _explanation(mistake: str) -> str:
+    """A named mistake's one-line definition: the dense registry's, or a layer type's own."""
+    from gradcalc.check.mistakes import REGISTRY
+
+    if mistake in REGISTRY:
+        return REGISTRY[mistake].explanation
+    from gradcalc.layers import REGISTRY as LAYERS
+
+    return next(
+        (m.description for t in LAYERS.values() for m in t.mistakes if m.name == mistake), ""
+    )
 
 
 def render_table(report: Report, console: Any) -> None:
@@ -81,6 +109,7 @@ def render_table(report: Report, console: Any) -> None:
     answered = sum(c.answer is not None for c in report.cells)
     header.append(f"\ngraded against {report.config}: {plural(answered, 'answered cell')}")
     header.append(f"\ncorrect within rtol {o.rtol:g}, atol {o.atol:g}")
+    header.append(precision_text(report))
     if o.decimals is not None:
         header.append(f"; worked to {o.decimals} decimals")
     if o.sig_figs is not None:
@@ -143,8 +172,9 @@ def render_table(report: Report, console: Any) -> None:
         parts.append(Text("\n" + report.hint))
     named: dict[str, str] = {}
     for cell in report.cells:
-        if cell.mistake and cell.mistake not in named:
-            named[cell.mistake] = cell.explanation or ""
+        for mistake in cell.matches or ((cell.mistake,) if cell.mistake else ()):
+            if mistake not in named:
+                named[mistake] = _explanation(mistake)
     if named:
         legend = Table(expand=False)
         legend.add_column("known mistake", no_wrap=True)
@@ -169,6 +199,7 @@ def _cell(cell: Cell) -> dict[str, Any]:
         "expected": cell.expected,
         "verdict": cell.verdict,
         "mistake": cell.mistake,
+        "mistakes": list(cell.matches) if cell.matches else [],
         "explanation": cell.explanation,
         "carried_from_answers": cell.carried,
         "points": cell.points,
@@ -189,6 +220,7 @@ def document(report: Report) -> dict[str, Any]:
             "atol": o.atol,
             "decimals": o.decimals,
             "sig_figs": o.sig_figs,
+            "written_places": report.written_places,
             "carry": o.carry,
             "require_all": o.require_all,
         },
@@ -238,8 +270,8 @@ def gradescope(report: Report) -> dict[str, Any]:
             note = _note(c)
             if c.verdict != "missing" and note:
                 line += f" — {note}"
-            if c.explanation:
-                line += f" ({c.explanation})"
+            for m in c.matches or ((c.mistake,) if c.mistake else ()):
+                line += f" ({_explanation(m)})"
             lines.append(line)
         where = "Final forward pass" if step is None else f"Step {step}"
         tests.append(

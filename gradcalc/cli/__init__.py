@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from gradcalc import __version__
+from gradcalc.cli.options import WholeNumber
 from gradcalc.errors import GradcalcError
 
 COMMANDS = {
@@ -26,6 +27,7 @@ COMMANDS = {
     "list": "gradcalc.cli.listing",
     "examples": "gradcalc.cli.examples",
     "check": "gradcalc.cli.check",
+    "schema": "gradcalc.cli.schema",
     "completion": "gradcalc.cli.completion",
 }
 
@@ -81,6 +83,14 @@ class LazyGroup(click.Group):
             ctx.fail(f"no such command '{name}' ({did_you_mean(name, self.list_commands(ctx))})")
         return super().resolve_command(ctx, args)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bare `gradcalc`: the help, laid out as --help lays it out, on stderr with status 2 (no
+        # command is a usage error). click 8.1 printed it with status 0; click 8.2 raises it as a
+        # usage error whose message is the whole help, which main would put on one line.
+        if not args and not ctx.resilient_parsing:
+            _fail(ctx.get_help(), 2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -112,11 +122,18 @@ class LazyGroup(click.Group):
         """Run a command; every way out is decided here, the same for every command and for
         click's test runner: one line on stderr and the exit status of EXIT_STATUSES."""
         extra["complete_var"] = complete_var
+        _fit_streams()
         caught = {sig: signal.getsignal(sig) for sig in _CAUGHT if _in_main_thread()}
         for sig in caught:
             signal.signal(sig, _raise_terminated)
         try:
             result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.NoSuchOption as exc:
+            # Worded as an unknown command is, with click's suggestion kept.
+            guess = " or ".join(f"'{p}'" for p in exc.possibilities or ())
+            hint = f" (did you mean {guess}?)" if guess else ""
+            helper = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(f"Error: no such option '{exc.option_name}'{hint}{helper}", exc.exit_code)
         except click.UsageError as exc:
             helper = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             _fail(f"Error: {_one_line(exc.format_message())}{helper}", exc.exit_code)
@@ -131,6 +148,7 @@ class LazyGroup(click.Group):
         finally:
             for sig, handler in caught.items():
                 signal.signal(sig, handler)
+            _ascii_note()
         try:
             sys.stdout.flush()  # here, not at interpreter exit, where EPIPE would be status 120
         except OSError as exc:
@@ -146,11 +164,27 @@ class LazyGroup(click.Group):
     epilog=_epilog(),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="gradcalc")
+@click.option(
+    "--threads",
+    type=WholeNumber(1, 4096),
+    metavar="N",
+    expose_value=False,
+    callback=lambda ctx, param, n: _use_threads(n),
+    help="Threads numpy's BLAS may use (default 1, or what OMP_NUM_THREADS, "
+    "OPENBLAS_NUM_THREADS, MKL_NUM_THREADS... say).",
+)
 def cli() -> None:
     """Gradient calculator: trace backpropagation through a network defined in YAML, and work
     derivatives through their computational graphs, in Nielsen's notation.
 
     """
+
+
+def _use_threads(n: int | None) -> None:
+    if n is not None:
+        from gradcalc.threads import use
+
+        use(n)
 
 
 class Interrupted(Exception):
@@ -180,6 +214,58 @@ def _in_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def _fit_streams() -> None:
+    """On a stream whose encoding cannot write gradcalc's symbols (a Windows code page, or
+    PYTHONIOENCODING=ascii), write ASCII forms of them (σ′ as sigma', δ as d) instead of failing
+    with a traceback. Standard output notes what it replaced (see _ascii_note); JSON, written as
+    bytes, stays UTF-8."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None or getattr(stream, "ascii_forms", False):
+            continue
+        encoding = getattr(stream, "encoding", None)
+        if not _cannot_write(encoding):
+            continue
+        from gradcalc.doc.ascii import AsciiStream
+
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+        _REPLACED.append((name, str(encoding), stream))  # kept: it would close the buffer
+        setattr(sys, name, AsciiStream(buffer, stream, note=name == "stdout"))
+
+
+# (stream name, its encoding, the stream itself) for each stream written in ASCII forms.
+_REPLACED: list[tuple[str, str, Any]] = []
+
+
+def _cannot_write(encoding: str | None) -> bool:
+    if encoding is None or encoding.lower().replace("-", "").replace("_", "") == "utf8":
+        return False
+    from gradcalc.doc.ascii import cannot_write
+
+    return cannot_write(encoding)
+
+
+def _ascii_note() -> None:
+    """Once, after the output: say that symbols were written in ASCII, and how to get them."""
+    encodings = [encoding for name, encoding, _ in _REPLACED if name == "stdout"]
+    if not encodings:
+        return
+    from gradcalc.doc.ascii import NOTE
+
+    if not NOTE.rewritten:
+        return
+    NOTE.rewritten = False
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(
+            f"gradcalc: note: the output's encoding ({encodings[0]}) cannot write gradcalc's "
+            "symbols, so they were written in ASCII (sigma' for sigma prime, d for delta, - "
+            "for minus); PYTHONIOENCODING=utf-8 writes them as they are\n"
+        )
+        sys.stderr.flush()
 
 
 def _one_line(text: str) -> str:

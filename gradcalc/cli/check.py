@@ -10,12 +10,15 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    check_indent,
     check_output,
     color_option,
     complete_example,
     complete_path,
     emit,
     force_option,
+    indent_option,
+    reindent,
 )
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
@@ -42,7 +45,8 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "example",
     metavar="NAME",
     shell_complete=complete_example,
-    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`).",
+    help="Grade answers to a bundled example config instead of CONFIG (`gradcalc examples`); "
+    "with no ANSWERS, grade the bundled answer sheet NAME against its config.",
 )
 @click.option(
     "--template",
@@ -107,6 +111,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     "--points",
     "points_file",
     metavar="FILE",
+    shell_complete=complete_path,
     help="YAML: points per cell of each quantity group (e.g. delta: 2); others count 1.",
 )
 @click.option(
@@ -117,6 +122,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
 @force_option
+@indent_option
 @color_option
 @click.pass_context
 def command(
@@ -136,6 +142,7 @@ def command(
     points_file: str | None,
     output: str | None,
     force: bool,
+    indent: int | None,
     color: str,
 ) -> None:
     """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
@@ -153,12 +160,19 @@ def command(
 
     if example is not None and answers is None:
         config, answers = None, config  # the one positional argument is the answers
+    bundled_sheet = None
+    if example is not None and answers is None and not template:
+        from gradcalc.step import examples
+
+        example, bundled_sheet = examples.find_answers(example)  # a bundled answer sheet
+        answers = str(bundled_sheet)
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
+    check_indent(indent, fmt, "json", "gradescope")
     if decimals is not None and sig_figs is not None:
         raise click.UsageError("give --decimals or --sig-figs, not both")
     if output == "-":
@@ -188,7 +202,11 @@ def command(
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
     points = answers_mod.load_points(points_file) if points_file else {}
     assert answers is not None
-    sheet = answers_mod.load(answers, shape, n_steps)
+    if bundled_sheet is not None:
+        text = bundled_sheet.read_text(encoding="utf-8")
+        sheet = answers_mod.load_text(text, f"answers/{bundled_sheet.name}", shape, n_steps)
+    else:
+        sheet = answers_mod.load(answers, shape, n_steps)
 
     from gradcalc.check.grade import Options, grade
 
@@ -209,8 +227,8 @@ def command(
 
     writers: dict[str, Callable[[Report], View]] = {
         "table": lambda r: lambda con: views.render_table(r, con),
-        "json": views.render_json,
-        "gradescope": views.render_gradescope,
+        "json": lambda r: reindent(views.render_json(r), indent),
+        "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
     }
     emit(writers[fmt](report), output, color, force)
     if not report.passed:

@@ -20,7 +20,8 @@ SHELLS = ("bash", "zsh", "fish")
 @click.argument("shell", type=click.Choice(SHELLS))
 def command(shell: str) -> None:
     """Print the script that makes SHELL complete gradcalc's commands, options, example names
-    (--example), function names (derive NAME), list kinds and file paths (CONFIG, -o).
+    (--example), function names (derive NAME) and their parameters (--param), list kinds and
+    file paths (CONFIG, -o, --points).
     """
     from click.shell_completion import get_completion_class
 

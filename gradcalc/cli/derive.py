@@ -9,6 +9,7 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    check_indent,
     check_output,
     color_option,
     complete_function,
@@ -17,11 +18,25 @@ from gradcalc.cli.options import (
     emit,
     force_option,
     format_option,
+    indent_option,
+    json_bytes,
 )
 from gradcalc.doc import DOCUMENTS, write_document
 
 if TYPE_CHECKING:
     from gradcalc.derivation.engine import DeriveTrace
+
+
+def _complete_param(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """KEY= for each parameter of the activation or loss NAME (none for a formula in x)."""
+    from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
+    from gradcalc.functions.losses import REGISTRY as LOSSES
+
+    # Completing an option's value, click may leave NAME unparsed in ctx.args.
+    name = ctx.params.get("name") or next(iter(ctx.args), "")
+    record = ACTIVATIONS.get(name) or LOSSES.get(name)
+    keys = [f"{p.name}=" for p in record.params] if record is not None else []
+    return [key for key in keys if key.startswith(incomplete)]
 
 
 @click.command(
@@ -50,6 +65,7 @@ if TYPE_CHECKING:
     "params",
     multiple=True,
     metavar="KEY=VALUE",
+    shell_complete=_complete_param,
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
@@ -63,6 +79,7 @@ if TYPE_CHECKING:
     "- is standard output.",
 )
 @force_option
+@indent_option
 @digits_option("default 6")
 @color_option
 def command(
@@ -73,6 +90,7 @@ def command(
     fmt: str,
     output: str | None,
     force: bool,
+    indent: int | None,
     digits: int | None,
     color: str,
 ) -> None:
@@ -88,12 +106,14 @@ def command(
     """
     from gradcalc.derivation.engine import derive
 
+    check_indent(indent, fmt, "json")
     if output == "-":
         output = None
     if output is not None:
         check_output(output, force)
     trace = derive(name, at, target, params)
-    emit(WRITERS[fmt](trace, digits or 6), output, color, force)
+    view = _json(trace, indent) if fmt == "json" else WRITERS[fmt](trace, digits or 6)
+    emit(view, output, color, force)
     _exit_if_suspect(trace)
 
 
@@ -107,10 +127,10 @@ def _exit_if_suspect(trace: DeriveTrace) -> None:
         raise SuspectResult(problem)
 
 
-def _json(trace: DeriveTrace, digits: int) -> View:
+def _json(trace: DeriveTrace, indent: int | None = None) -> View:
     from gradcalc.derivation import json
 
-    return json.render(trace)
+    return json_bytes(json.document(trace), indent)
 
 
 def _dot(trace: DeriveTrace, digits: int) -> View:
@@ -139,7 +159,7 @@ def _table(trace: DeriveTrace, digits: int) -> View:
 # --format -> the writer; every writer takes the trace and the significant digits to write.
 WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
-    "json": _json,
+    "json": lambda trace, digits: _json(trace),
     "dot": _dot,
     **{fmt: _document(fmt) for fmt in DOCUMENTS},
 }

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from gradcalc.cli.options import color_option, colour_wanted, format_option
+from gradcalc.cli.options import (
+    check_indent,
+    color_option,
+    colour_wanted,
+    format_option,
+    indent_option,
+    json_bytes,
+)
 
 
 @click.command(
@@ -15,13 +20,15 @@ from gradcalc.cli.options import color_option, colour_wanted, format_option
     epilog="Example: gradcalc examples && gradcalc step --example worked-example",
 )
 @format_option("table", "json")
+@indent_option
 @color_option
-def command(fmt: str, color: str) -> None:
+def command(fmt: str, indent: int | None, color: str) -> None:
     """List the example configs bundled with gradcalc, each with a one-line description.
 
     Run one with `gradcalc step --example NAME`; copy one with
     `gradcalc examples --format json | jq -r '.[0].path'`.
     """
+    check_indent(indent, fmt, "json")
     from gradcalc.step.examples import available, describe
 
     rows = [
@@ -29,7 +36,7 @@ def command(fmt: str, color: str) -> None:
         for name, path in available().items()
     ]
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json_bytes(rows, indent), nl=False)
         return
     width = max((len(r["name"]) for r in rows), default=0)
     bold = colour_wanted(color)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from gradcalc.cli.options import color_option, console, format_option
+from gradcalc.cli.options import (
+    check_indent,
+    color_option,
+    console,
+    format_option,
+    indent_option,
+    json_bytes,
+)
 
 
 def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -25,8 +31,9 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 )
 @click.argument("kind", metavar="[KIND]", required=False, shell_complete=_complete_kind)
 @format_option("table", "json")
+@indent_option
 @color_option
-def command(kind: str | None, fmt: str, color: str) -> None:
+def command(kind: str | None, fmt: str, indent: int | None, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
     KEY=VALUE) and where it has kinks; every layer type (`type:` of a layer) with its
@@ -34,6 +41,7 @@ def command(kind: str | None, fmt: str, color: str) -> None:
     --optimizer) with its equations, the state it keeps and its parameters. KIND
     (activations, losses, layers or optimizers) lists only those.
     """
+    check_indent(indent, fmt, "json")
     doc = catalogue()
     if kind is not None:
         if kind not in doc:
@@ -44,8 +52,7 @@ def command(kind: str | None, fmt: str, color: str) -> None:
     if fmt == "json":
         from gradcalc.contract import versioned
 
-        doc = versioned(doc)
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json_bytes(versioned(doc), indent), nl=False)
         return
     _table(doc, console(color))
 
@@ -203,7 +210,7 @@ def _layers_table(rows: list[dict[str, Any]], out: Any) -> None:
     from rich.text import Text
 
     table = Table(
-        title=Text("Layer types (layers: - type: …)", style="bold"),
+        title=Text("Layer types (type: of a layer)", style="bold"),
         title_justify="left",
         show_lines=True,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from gradcalc.errors import GradcalcError
+from gradcalc.errors import GradcalcError, shorten
 
 COLOR_MODES = ("auto", "always", "never")
 
@@ -21,13 +22,20 @@ def color_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--color auto|always|never, with --no-color kept as the alias of --color never; the
     command receives one ``color`` argument."""
 
+    import inspect
+
+    # Only a command with -o is told about it.
+    written = (
+        " A file written with -o is plain." if "output" in inspect.signature(fn).parameters else ""
+    )
+
     @click.option(
         "--color",
         type=click.Choice(COLOR_MODES),
         default="auto",
         show_default=True,
         help="Colour and bold in the terminal output: auto (only on a terminal; NO_COLOR "
-        "turns it off, FORCE_COLOR on), always or never. A file written with -o is plain.",
+        f"turns it off, FORCE_COLOR on, TERM=dumb off), always or never.{written}",
     )
     @click.option("--no-color", is_flag=True, help="The same as --color never.")
     @functools.wraps(fn)
@@ -42,19 +50,41 @@ def color_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def colour_wanted(color: str) -> bool:
-    """Resolve --color auto against NO_COLOR (no-color.org) and FORCE_COLOR (force-color.org):
-    each counts when set and not empty, NO_COLOR wins, and --color always/never beats both."""
-    if color == "auto":
-        if os.environ.get("NO_COLOR"):
-            return False
-        if os.environ.get("FORCE_COLOR"):
-            return True
+    """Whether output not drawn by rich gets colour and bold: the rule of console()."""
+    if color != "auto":
+        return color == "always"
+    if _plain_by_environment():
+        return False
+    return _terminal() and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
+
+
+def _plain_by_environment() -> bool:
+    return bool(os.environ.get("NO_COLOR"))  # set and not empty (no-color.org)
+
+
+def _terminal() -> bool:
+    """Whether standard output counts as a terminal, as rich reads the environment:
+    TTY_COMPATIBLE=0/1, else FORCE_COLOR (not empty: force-color.org), else isatty. Worked out
+    here so that every rich version, and output rich does not draw, read it alike."""
+    env = os.environ
+    if env.get("TTY_COMPATIBLE", "") in ("0", "1"):
+        return env["TTY_COMPATIBLE"] == "1"
+    if "FORCE_COLOR" in env:
+        return env["FORCE_COLOR"] != ""
+    try:
         return sys.stdout.isatty()
-    return color == "always"
+    except ValueError:  # closed
+        return False
 
 
-def console(color: str) -> Any:
-    """A rich console for --color ``color`` (a file written with -o passes "never")."""
+def console(color: str, for_file: bool = False) -> Any:
+    """A rich console for --color ``color``; ``for_file``: one whose capture becomes an -o file
+    (plain, and in UTF-8 whatever the terminal's encoding).
+
+    --color always and never beat the environment. Under auto, NO_COLOR leaves the text plain
+    (bold included), and otherwise rich decides: colour on a terminal (or what FORCE_COLOR or
+    TTY_COMPATIBLE=1 calls one) unless TERM is dumb or unknown.
+    """
     import errno
 
     from rich.console import Console as RichConsole
@@ -65,16 +95,19 @@ def console(color: str) -> Any:
             # way for every command.
             raise BrokenPipeError(errno.EPIPE, "the reader closed standard output")
 
-    wanted = colour_wanted(color)
+    plain = for_file or color == "never" or (color == "auto" and _plain_by_environment())
     con = Console(
-        force_terminal=wanted,
-        no_color=not wanted,
+        file=io.StringIO() if for_file else None,
+        force_terminal=(color == "always" or _terminal()) and not plain,
+        no_color=plain,
         highlight=False,
         emoji=False,
         soft_wrap=False,
-        color_system="auto" if wanted else None,
+        color_system=None if plain else "auto",
     )
-    if wanted and con.color_system is None:  # TERM=dumb: colour was asked for all the same
+    if (
+        color == "always" and not plain and con.color_system is None
+    ):  # TERM=dumb: asked all the same
         con = Console(
             force_terminal=True,
             highlight=False,
@@ -82,19 +115,27 @@ def console(color: str) -> Any:
             soft_wrap=False,
             color_system="standard",
         )
+    from gradcalc.doc.ascii import ascii_hook, wants_ascii
+
+    if wants_ascii(con):  # e.g. a Windows code page: symbols in ASCII forms
+        con.push_render_hook(ascii_hook())
+    from gradcalc.doc.fit import fit_hook
+
+    con.push_render_hook(fit_hook())  # no table cuts a number or a word, whatever the width
     return con
 
 
-# What a writer hands back: finished text, or a drawing on a rich console (tables, --explain).
-View = str | Callable[[Any], None]
+# What a writer hands back: finished text (bytes: UTF-8 written as it is, as JSON is), or a
+# drawing on a rich console (tables, --explain).
+View = str | bytes | Callable[[Any], None]
 
 
 def emit(view: View, output: str | None, color: str, force: bool = False) -> None:
     """Print a view, or write it to --output (captured without colour, atomically)."""
-    if isinstance(view, str):
+    if isinstance(view, str | bytes):
         text = view
     else:
-        con = console("never" if output is not None else color)
+        con = console(color, for_file=output is not None)
         if output is None:
             view(con)
             return
@@ -105,6 +146,49 @@ def emit(view: View, output: str | None, color: str, force: bool = False) -> Non
         click.echo(text, nl=False)
     else:
         write_atomically(output, text, force)
+
+
+class WholeNumber(click.IntRange):
+    """The one rule for every integer option: a whole number from `low` up to `high`, refused
+    (exit 2) outside it with the range in words, and the range shown in the help as
+    `N ≥ 1` or `0 ≤ N ≤ 12` (N being the option's metavar). With no `high`, a larger number
+    means "as many as there are": it is read as `beyond` (e.g. every row, every step) rather
+    than refused, and never reaches numpy as a number past int64."""
+
+    name = "integer"
+
+    def __init__(
+        self, low: int, high: int | None = None, *, letter: str = "N", beyond: int = sys.maxsize
+    ) -> None:
+        super().__init__(low, high)
+        self.letter = letter
+        self.beyond = beyond
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text):,} characters)"
+        try:
+            number = value if isinstance(value, int) else int(text)
+        except ValueError:
+            if text.lstrip("+-").isascii() and text.lstrip("+-").isdigit():
+                # Past Python's 4,300-digit int(): far beyond any bound, on its side of zero.
+                number = -(10**400) if text.startswith("-") else 10**400
+            else:
+                self.fail(f"expected a whole number {self._in_words()}, got '{shown}'", param, ctx)
+        low, high = int(self.min or 0), self.max
+        if number < low or (high is not None and number > high):
+            self.fail(f"must be a whole number {self._in_words()}, got {shown}", param, ctx)
+        return number if high is not None else min(number, self.beyond)
+
+    def _in_words(self) -> str:
+        if self.max is None:
+            return f"≥ {self.min:,}"
+        return f"from {self.min:,} to {self.max:,}"
+
+    def _describe_range(self) -> str:  # click writes it in the help: [N ≥ 1]
+        if self.max is None:
+            return f"{self.letter} ≥ {self.min:,}"
+        return f"{self.min:,} ≤ {self.letter} ≤ {self.max:,}"
 
 
 def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]:
@@ -118,10 +202,62 @@ def format_option(*choices: str, default: str = "table") -> Callable[[Any], Any]
     )
 
 
+def indent_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--indent N: JSON is one compact line by default (every command alike); N pretty-prints."""
+    return click.option(
+        "--indent",
+        type=WholeNumber(0, 16),
+        metavar="N",
+        help="Pretty-print JSON with N spaces of indentation (default: one compact line).",
+    )(fn)
+
+
+def check_indent(indent: int | None, fmt: str, *json_formats: str) -> None:
+    """Refuse --indent with a format that is not JSON (it would be silently ignored)."""
+    if indent is not None and fmt not in json_formats:
+        raise click.UsageError(f"--indent pretty-prints JSON; --format {fmt} has no use for it")
+
+
+def json_bytes(doc: Any, indent: int | None = None) -> bytes:
+    """A JSON document as gradcalc writes every one: UTF-8 (whatever the terminal's encoding),
+    one compact line, or indented by `indent`; a newline at the end."""
+    import json
+
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(
+        doc, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators
+    )
+    return (text + "\n").encode("utf-8")
+
+
+def reindent(text: str | bytes, indent: int | None) -> bytes:
+    """A JSON document written by another writer, in the form of json_bytes."""
+    import json
+
+    return json_bytes(json.loads(text), indent)
+
+
+class Reindented:
+    """Stands in for a Sink while a streamed JSON document is written, and writes it to the
+    sink re-indented when it is whole (close)."""
+
+    def __init__(self, sink: Any, indent: int) -> None:
+        self.sink = sink
+        self.indent = indent
+        self.parts: list[bytes] = []
+
+    def write(self, data: str | bytes) -> None:
+        self.parts.append(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def close(self) -> None:
+        self.sink.write(reindent(b"".join(self.parts), self.indent))
+        self.parts = []
+
+
 def digits_option(defaults: str) -> Callable[[Any], Any]:
     return click.option(
         "--digits",
-        type=click.IntRange(1, 17),
+        type=WholeNumber(1, 17),
         metavar="N",
         help=f"Significant digits of the numbers written ({defaults}); JSON always has "
         "every digit.",
@@ -168,25 +304,75 @@ def check_output(
     """Refuse, before any work, an --output that cannot become a file (a directory, or a name
     in a directory that does not exist), that is read-only (unless --force), or that is one of
     the files the command reads: `reads` pairs what each is ("the config") with its path."""
+    try:
+        _check_output(output, force, option, reads)
+    except OSError as exc:  # a name too long for the file system, a loop of symlinks, …
+        raise GradcalcError(
+            f"{option} {shorten(output)}: cannot write ({exc.strerror or exc})"
+        ) from None
+
+
+def _check_output(
+    output: str, force: bool, option: str, reads: Sequence[tuple[str, str | Path | None]]
+) -> None:
+    shown = shorten(output)
     for what, source in reads:
         if source is None or str(source) == "-":
             continue
         read, written = Path(source), Path(output)
         if written.exists() and read.exists() and written.samefile(read):
             raise GradcalcError(
-                f"{option} {output}: is {what} being read; "
+                f"{option} {shown}: is {what} being read; "
                 f"choose another file so {what} is not overwritten"
             )
     if _written_in_place(output):
         return
     target = Path(os.path.realpath(output))  # through symlinks: the file that gets replaced
     if target.is_dir():
-        raise GradcalcError(f"{option} {output}: is a directory; give a file name")
+        raise GradcalcError(f"{option} {shown}: is a directory; give a file name")
     if not target.parent.is_dir():
-        raise GradcalcError(f"{option} {output}: directory {target.parent} does not exist")
+        raise GradcalcError(f"{option} {shown}: directory {target.parent} does not exist")
     if not force and _read_only(target):
         raise GradcalcError(
-            f"{option} {output}: is read-only; give --force to replace it, or another name"
+            f"{option} {shown}: is read-only; give --force to replace it, or another name"
+        )
+
+
+def check_weights_output(
+    name: str,
+    force: bool,
+    output: str | None,
+    reads: Sequence[tuple[str, str | Path | None]] = (),
+) -> None:
+    """Refuse, before any work, a --save-weights target that would hold something else than
+    its name says: an .npz archive goes to a name ending in .npz (or to a FIFO or device), or
+    to standard output (-) when -o FILE has taken the output and standard output is not a
+    terminal; never onto the --output file."""
+    option = "--save-weights"
+    if name == "-":
+        if output is None:
+            raise GradcalcError(
+                f"{option} -: standard output already carries the output; give -o FILE for "
+                "it, or a file name ending in .npz for the weights"
+            )
+        if sys.stdout.isatty():
+            raise GradcalcError(
+                f"{option} -: the weights are binary (.npz) and standard output is a "
+                "terminal; redirect it (> weights.npz) or give a file name"
+            )
+        return
+    check_output(name, force, option, reads)
+    if _written_in_place(name):
+        return
+    if not name.lower().endswith(".npz"):
+        raise GradcalcError(
+            f"{option} {shorten(name)}: the weights are written as an .npz archive (w2, b2, …); "
+            "give a name ending in .npz so that numpy.load and a config's {file: …} read it "
+            "as one"
+        )
+    if output is not None and os.path.realpath(output) == os.path.realpath(name):
+        raise GradcalcError(
+            f"{option} {shorten(name)}: is also the --output file; give each its own name"
         )
 
 
@@ -228,7 +414,7 @@ class Sink:
         # Standard output keeps its first `hold` bytes back, so a run that fails early (a
         # diverging step) prints nothing rather than half a JSON document.
         self.hold = hold
-        self.held: list[bytes] = []
+        self.held: list[str | bytes] = []
         self.held_size = 0
 
     def __enter__(self) -> Sink:
@@ -247,8 +433,8 @@ class Sink:
         return self
 
     def write(self, data: str | bytes) -> None:
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        # Text for standard output stays text, so a terminal that cannot write a symbol gets its
+        # ASCII form (see gradcalc.cli._fit_streams); bytes (JSON) are UTF-8 already.
         if self.fh is None:
             if self.held_size + len(data) <= self.hold:
                 self.held.append(data)
@@ -257,6 +443,8 @@ class Sink:
             self._release()
             click.echo(data, nl=False)
         else:
+            if isinstance(data, str):
+                data = data.encode("utf-8")
             try:
                 self.fh.write(data)
             except OSError as exc:
@@ -265,8 +453,10 @@ class Sink:
                 ) from None
 
     def _release(self) -> None:
-        if self.held:
-            click.echo(b"".join(self.held), nl=False)
+        if all(isinstance(data, bytes) for data in self.held):
+            self.held = [b"".join(self.held)]  # type: ignore[arg-type]
+        for data in self.held:
+            click.echo(data, nl=False)
         self.held = []
         self.hold = 0
 
@@ -275,10 +465,10 @@ class Sink:
             self._release()
             emit(view, None, self.color)
             return
-        if isinstance(view, str):
+        if isinstance(view, str | bytes):
             self.write(view)
             return
-        con = console("never")
+        con = console("never", for_file=True)
         con.begin_capture()
         view(con)
         self.write(con.end_capture())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -12,13 +11,17 @@ from typing import Any
 import click
 
 from gradcalc.cli.options import (
+    WholeNumber,
+    check_indent,
     check_output,
+    check_weights_output,
     color_option,
     complete_example,
     complete_path,
     digits_option,
     force_option,
     format_option,
+    indent_option,
 )
 from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
@@ -52,7 +55,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
 )
 @click.option(
     "--steps",
-    type=click.IntRange(0, MAX_STEPS),
+    type=WholeNumber(0, MAX_STEPS),
     metavar="N",
     help="SGD steps to run (overrides `steps:` in the config).",
 )
@@ -82,12 +85,15 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
 )
 @click.option(
     "--every",
-    type=click.IntRange(min=1),
+    type=WholeNumber(1, beyond=MAX_STEPS),
     metavar="N",
     help="Show in full every N-th step (1, 1+N, …) and the last.",
 )
 @click.option(
-    "--last", type=click.IntRange(min=1), metavar="K", help="Show in full the last K steps."
+    "--last",
+    type=WholeNumber(1, letter="K", beyond=MAX_STEPS),
+    metavar="K",
+    help="Show in full the last K steps.",
 )
 @click.option(
     "--explain-steps",
@@ -103,14 +109,14 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
 @click.option(
     "--round",
     "round_to",
-    type=click.IntRange(0, 12),
+    type=WholeNumber(0, 12),
     metavar="N",
     help="Round every quantity to N decimals as it is produced, like a hand "
     "calculation; the worked solutions show how far that drifts from exact.",
 )
 @click.option(
     "--max-terms",
-    type=click.IntRange(min=1, max=sys.maxsize, clamp=True),
+    type=WholeNumber(1),
     default=6,
     show_default=True,
     metavar="N",
@@ -119,7 +125,7 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
 )
 @click.option(
     "--max-rows",
-    type=click.IntRange(min=0, max=sys.maxsize, clamp=True),
+    type=WholeNumber(0),
     default=40,
     show_default=True,
     metavar="N",
@@ -138,9 +144,11 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     "--save-weights",
     metavar="FILE",
     shell_complete=complete_path,
-    help="Write the trained weights and biases to FILE (.npz: w2, b2, w3, …).",
+    help="Write the trained weights and biases to FILE, an .npz archive (w2, b2, w3, …); "
+    "- is standard output when -o FILE takes the output.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
+@indent_option
 @digits_option("default 6 in the tables, 3 in the worked solutions")
 @color_option
 def command(
@@ -162,6 +170,7 @@ def command(
     force: bool,
     save_weights: str | None,
     quiet: bool,
+    indent: int | None,
     digits: int | None,
     color: str,
 ) -> None:
@@ -188,6 +197,7 @@ def command(
             f"--explain is the worked solution as terminal text and --format {fmt} a format of "
             "its own; give one or the other"
         )
+    check_indent(indent, fmt, "json")
     picked: tuple[int, ...] = ()
     if explain_steps is not None:
         try:
@@ -212,7 +222,7 @@ def command(
     if output is not None:
         check_output(output, force, reads=[("the config", source)])
     if save_weights is not None:
-        check_output(save_weights, force, "--save-weights", reads=[("the config", source)])
+        check_weights_output(save_weights, force, output, reads=[("the config", source)])
 
     if example is not None:
         from gradcalc.step import examples
@@ -221,6 +231,14 @@ def command(
     else:
         assert config is not None
         spec = config_mod.load(config)
+    if spec.files:  # the array files it names are inputs too: no output may replace one
+        from gradcalc.errors import format_path
+
+        data = [(f"the file of {format_path(key)}", file) for key, file in spec.files]
+        if output is not None:
+            check_output(output, force, reads=data)
+        if save_weights is not None:
+            check_output(save_weights, force, "--save-weights", reads=data)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
     if optimizer is not None:
@@ -263,7 +281,10 @@ def command(
     # A JSON document to standard output is held back while small, so an early failure (a
     # diverging step) leaves nothing half-written; JSON lines go out as they are produced.
     with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
-        writer = WRITERS[name](sink, _Layout(show, shown, max_terms, max_rows, digits))
+        from gradcalc.cli.options import Reindented
+
+        target = sink if indent is None else Reindented(sink, indent)
+        writer = WRITERS[name](target, _Layout(show, shown, max_terms, max_rows, digits))
         # The writer says which steps it needs in full; the others run lean.
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full, norms=writer.norms)
         writer.start(stream.head())
@@ -271,13 +292,22 @@ def command(
             writer.step(st)
         trace = dataclasses.replace(stream.finish(), exact=exact)
         view = writer.finish(trace)
+        if isinstance(target, Reindented):
+            target.close()
         if view is not None:
             sink.draw(view)
     if save_weights is not None:
         from gradcalc.cli.options import write_atomically
         from gradcalc.step.files import weights_npz
 
-        write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
+        if save_weights == "-":
+            import sys
+
+            sys.stdout.flush()
+            sys.stdout.buffer.write(weights_npz(trace))
+            sys.stdout.buffer.flush()
+        else:
+            write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
 
 
 def _layered(

@@ -10,18 +10,24 @@ here prints.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from gradcalc.derivation.agreement import (
-    below_numeric_floor,
-    below_resolution,
+    Routes,
     check_agreement,
     largest_gap,
+    outvoted,
     param_agreement,
+    routes,
+    trusted_words,
+    unresolved,
 )
 from gradcalc.derivation.kinks import kink_trace
-from gradcalc.derivation.notes import numeric_note, point_notes, resolution_note
+from gradcalc.derivation.notes import numeric_note, outvoted_note, point_notes, rounding_note
 from gradcalc.derivation.numeric import (
+    EPS,
     branch_mask,
     branch_state,
     differences,
@@ -51,12 +57,12 @@ from gradcalc.derivation.trace import (
     PathRow,
     PathSet,
     PointTrace,
+    Row,
     SweepRow,
     SweepTerm,
-    finite_or_none,
 )
 from gradcalc.graph import Graph, Node, PathLimitExceeded
-from gradcalc.graph.wide import ONE
+from gradcalc.graph.wide import ONE, Wide
 
 PATH_LIMIT = 64  # paths listed per input; the sweep's adjoint is their full sum either way
 PATH_INPUTS = 3  # paths are listed for graphs with one output and at most this many inputs
@@ -134,7 +140,6 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
         )
     graph, jac, param_graph = _sweep(built)
     f0 = s.evaluate(values, s.params)
-    scale = max([1.0, *(abs(v) for v in f0 if math.isfinite(v))])
     closed = s.closed(values) if s.closed else None
     param_closed = s.closed_params(values) if s.closed_params else None
 
@@ -151,7 +156,16 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
     base = tuple(branch_state(g.nodes[i]) for i in mask)
     hits = {j: s.kinks(values, j) for j in range(len(values))}
     forced = {j for j, found in hits.items() if found}
-    numeric, one_sided = differences(s, values, f0, base, signature, forced)
+    error = _forward_errors(g)
+    # f's own rounding, and what a relative ε in each input moves it by: an evaluation that
+    # shifts by another input (softmax's z − max z at (129, 6e-8)) rounds the step itself.
+    noise = tuple(
+        _finite_or_zero(
+            error[out] + EPS * sum(abs(x * d) for x, d in zip(values, row, strict=True))
+        )
+        for out, row in zip(outputs, jac, strict=True)
+    )
+    numeric, one_sided = differences(s, values, f0, base, signature, forced, noise)
     numeric = with_param_differences(s, values, numeric, built)
 
     kinks: list[KinkTrace] = []
@@ -160,39 +174,142 @@ def _work(s: Subject, values: list[float]) -> PointTrace:
             kinks.extend(kink_trace(s, built, values, j, hit, numeric, jac) for hit in hits[j])
         elif s.record is None:
             kinks.append(kink_trace(s, built, values, j, None, numeric, jac))
-    graph_ok = not graph.non_finite
-    reported = tuple(
-        tuple(
-            jac[i][j]
-            if graph_ok and math.isfinite(jac[i][j])
-            else finite_or_none(closed[i][j] if closed else None)
-            for j in range(len(values))
-        )
-        for i in range(len(outputs))
-    )
-    agreement = check_agreement(jac, closed, numeric, kinks, graph_ok, scale)
-    agreement = param_agreement(agreement, param_graph, param_closed, numeric, scale)
-    notes = point_notes(s, values, graph, kinks, closed, built)
-    if agreement.ok and below_resolution(jac if graph_ok else closed, closed, numeric, scale):
-        notes.append(resolution_note(values, scale))
-    for j in below_numeric_floor(jac if graph_ok else closed, numeric, scale):
-        notes.append(numeric_note("numeric_floor", values, built.inputs[j].name, numeric, j))
-    for j in numeric.unstable:
-        notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
-    return PointTrace(
+    rules = _rounding_rules(g, error)
+    swept = [_sweep_rounding(g, out, built.inputs, rules) for out in outputs]
+    spread = tuple(size for size, _ in swept)
+    rounding = tuple(bound for _, bound in swept)
+    point = PointTrace(
         at=tuple(values),
         value=f0,
         graph=graph,
         graph_jacobian=jac,
         closed_jacobian=closed,
         numeric=numeric,
-        jacobian=reported,
+        jacobian=(),
         param_graph=param_graph,
         param_closed=param_closed,
         kinks=tuple(kinks),
-        agreement=agreement,
-        notes=tuple(notes),
+        agreement=Agreement(None, None),
+        notes=(),
+        graph_spread=spread,
+        graph_rounding=rounding,
     )
+    table = [[routes(point, i, j) for j in range(len(values))] for i in range(len(outputs))]
+    reported = tuple(tuple(_reported(r) for r in row) for row in table)
+    agreement = check_agreement(table, numeric, kinks)
+    agreement = param_agreement(agreement, param_graph, param_closed, numeric)
+    notes = point_notes(s, values, graph, kinks, closed, built)
+    for j in outvoted(table):
+        notes.append(outvoted_note(values, built.inputs[j].name, numeric, j))
+    numeric_unresolved, graph_unresolved = unresolved(table)
+    for j in numeric_unresolved:
+        words = trusted_words([row[j] for row in table])
+        notes.append(numeric_note("numeric_floor", values, built.inputs[j].name, numeric, j, words))
+    for i, j in graph_unresolved:
+        notes.append(rounding_note(point, i, j, trusted_words([table[i][j]])))
+    for j in numeric.unstable:
+        notes.append(numeric_note("numeric_unstable", values, built.inputs[j].name, numeric, j))
+    return replace(point, jacobian=reported, agreement=agreement, notes=tuple(notes))
+
+
+def _forward_errors(g: Graph) -> dict[Node, float]:
+    """A running bound on each node's rounding error, node by node: ε·|value| for its own
+    rounding plus its arguments' errors through its partials. Where a value cancels (1 + e^−40
+    is 1, so ln of it is 0) it is far above ε·|value|."""
+    error: dict[Node, float] = {}
+    for node in g.nodes:
+        if node.is_leaf:
+            error[node] = 0.0
+            continue
+        carried = sum(
+            abs(local) * error[arg] if error[arg] else 0.0
+            for arg, local in zip(node.args, node.local_partials(), strict=True)
+        )
+        error[node] = EPS * abs(node.value) + carried
+    return error
+
+
+# Primitives whose partials are constants: an error in their arguments does not move them.
+CONSTANT_PARTIALS = frozenset({"neg", "add", "sub", "sum", "abs", "max0", "select"})
+# Primitives whose partials are computed from their own value (∂e^a/∂a = e^a).
+OWN_VALUE_PARTIALS = frozenset({"exp", "pow"})
+Edges = list[tuple[Node, float, Wide]]  # (argument, |partial| in float64 and in Wide)
+
+
+def _rounding_rules(g: Graph, error: dict[Node, float]) -> dict[Node, tuple[float, Edges]]:
+    """Per node: the relative error of its partials (their own rounding, and the errors of the
+    values they are computed from: ∂(n/x)/∂x = −(n/x)/x where n = e^x − 1 has cancelled), and
+    its arguments with |partial|."""
+
+    def relative(node: Node) -> float:
+        e = error[node]
+        return 0.0 if e == 0 else e / abs(node.value) if node.value else math.inf
+
+    rules = {}
+    for node in g.nodes:
+        moved = 2 * EPS
+        if node.prim not in CONSTANT_PARTIALS:
+            moved += 2 * sum(relative(arg) for arg in node.args)
+        if node.prim in OWN_VALUE_PARTIALS:
+            moved += relative(node)
+        edges: Edges = [
+            (arg, float(size), size)
+            for arg, local in zip(node.args, node.wide_partials(), strict=True)
+            if (size := Wide(abs(local.m), local.e))
+        ]
+        rules[node] = (moved, edges)
+    return rules
+
+
+def _sweep_rounding(
+    g: Graph, out: Node, inputs: list[Node], rules: dict[Node, tuple[float, Edges]]
+) -> tuple[Row, Row]:
+    """For each input, Σ over the paths to ``out`` of |product of partials| (the size of the
+    terms the sweep sums), and how far rounding can move ∂out/∂input: along every path, the
+    relative errors of its partials times the path's |product|, plus the rounding of the sums."""
+    order = g.sweep_order(out, include_consts=True)
+    found = _rounding_sweep(order, out, rules, float)
+    if not all(math.isfinite(v) for pair in found.values() for v in pair):
+        # A partial past float64 on the way (1/a at a = 5e-324): the exponent kept apart.
+        found = _rounding_sweep(order, out, rules, Wide.of)
+    pairs = [found.get(x, (0.0, 0.0)) for x in inputs]
+    sizes = tuple(float(size) for size, _ in pairs)
+    return sizes, tuple(
+        float(far) + EPS * len(order) * size for (_, far), size in zip(pairs, sizes, strict=True)
+    )
+
+
+def _rounding_sweep(
+    order: list[Node],
+    out: Node,
+    rules: dict[Node, tuple[float, Edges]],
+    number: Callable[[float], Any],
+) -> dict[Node, tuple[Any, Any]]:
+    spread = {node: number(0.0) for node in order}
+    bound = {node: number(0.0) for node in order}
+    spread[out] = number(1.0)
+    for node in order:
+        size, far = spread[node], bound[node]
+        if not (size or far):
+            continue
+        moved, edges = rules[node]
+        for arg, plain, wide in edges:
+            local = plain if number is float else wide
+            spread[arg] = spread[arg] + local * size
+            bound[arg] = bound[arg] + local * (far + size * moved)
+    return {node: (spread[node], bound[node]) for node in order}
+
+
+def _finite_or_zero(v: float) -> float:
+    return v if math.isfinite(v) else 0.0
+
+
+def _reported(r: Routes) -> float | None:
+    """The graph's number; the closed form's where the graph left float64 or its paths cancel
+    below what rounding moves."""
+    if r.graph is not None and (r.graph_resolves or r.closed is None):
+        return r.graph
+    return r.closed if r.closed is not None else r.graph
 
 
 def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
@@ -203,6 +320,19 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
     for node in g.nodes:
         for k, arg in enumerate(node.args):
             consumers.setdefault(arg, []).append((node, k))
+    # Each node's partials, written and as numbers, once: a sum of n terms is consumed n times
+    # per output, and writing its n partials each time made softmax of 100 values quadratic.
+    partials = {
+        node: tuple(
+            zip(
+                node.symbolic_partials(),
+                node.local_partials(),
+                node.symbolic_partials_tex(),
+                strict=True,
+            )
+        )
+        for node in {c for users in consumers.values() for c, _ in users}
+    }
     sweeps = []
     jacobian = []
     param_graph: dict[str, float] = {}
@@ -218,13 +348,7 @@ def _sweep(built: Built) -> tuple[GraphTrace, Matrix, dict[str, float]]:
         rows = []
         for node in g.sweep_order(out):
             terms = tuple(
-                SweepTerm(
-                    c.name,
-                    c.adjoint,
-                    c.symbolic_partials()[k],
-                    c.local_partials()[k],
-                    c.symbolic_partials_tex()[k],
-                )
+                SweepTerm(c.name, c.adjoint, *partials[c][k])
                 for c, k in consumers.get(node, [])
                 if c in upstream
             )

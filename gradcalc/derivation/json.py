@@ -2,8 +2,9 @@
 
 ``value``, ``derivative`` and ``parameter_gradients`` hold a number for one --at value and a list
 for several; softmax gives ``jacobian`` and a loss ``gradient``. ``graph`` and ``edges`` describe
-the (first) point's graph; with several points ``points`` holds every point in full. A number that
-left float64 (overflow) is null, and a note says why.
+the (first) point's graph; with several points ``points`` holds every point in full. Past
+JSON_SWEEPS outputs only the first ones' sweeps and node adjoints are written (``sweeps_listed``).
+A number that left float64 (overflow) is null, and a note says why.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 from gradcalc.contract import versioned
 from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
+
+# Outputs whose sweeps (and whose adjoint on every node) are written out: softmax of 100 values
+# has 100 sweeps of 200 nodes, 4 MB that the Jacobian, every output's gradient, already sums up.
+JSON_SWEEPS = 10
 
 
 def render(trace: DeriveTrace) -> str:
@@ -35,15 +40,21 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
     }
     if trace.target is not None:
         doc["target"] = list(trace.target)
-    doc["value"] = _clean(trace.value)
+    values = trace.values
+    doc["value"] = _clean(_one_or_many(values) if trace.kind != "vector_activation" else values)
     if trace.elementwise:
-        doc["derivative"] = _clean(trace.derivative)
+        doc["derivative"] = _clean(_one_or_many(trace.derivatives))
     elif trace.kind == "vector_activation":
         doc["jacobian"] = _clean(trace.jacobian)
     else:
         doc["gradient"] = _clean(trace.gradient)
     if first.param_graph:
-        doc["parameter_gradients"] = _clean(trace.parameter_gradients)
+        per_point = trace.parameter_gradients_per_point
+        doc["parameter_gradients"] = _clean(
+            per_point[0]
+            if not trace.several
+            else {k: [g[k] for g in per_point] for k in first.param_graph}
+        )
     doc["closed_form"] = _one_or_many([_closed(trace, p) for p in trace.points])
     doc["numeric"] = _one_or_many([_numeric(trace, p) for p in trace.points])
     agreement = trace.agreement
@@ -64,6 +75,7 @@ def document(trace: DeriveTrace) -> dict[str, Any]:
 
 def _graph(graph: GraphTrace) -> dict[str, Any]:
     several_outputs = len(graph.outputs) > 1
+    listed = graph.outputs[:JSON_SWEEPS]
     nodes = []
     for node in graph.nodes:
         row: dict[str, Any] = {
@@ -75,7 +87,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
         }
         if several_outputs:
             row["adjoints"] = {
-                out: _clean(a) for out, a in zip(graph.outputs, node.adjoints, strict=True)
+                out: _clean(a) for out, a in zip(listed, node.adjoints, strict=False)
             }
         nodes.append(row)
     return {
@@ -89,7 +101,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
                 "output": out,
                 "order": [{"node": r.node, "adjoint": _clean(r.adjoint)} for r in rows],
             }
-            for out, rows in zip(graph.outputs, graph.sweeps, strict=True)
+            for out, rows in zip(listed, graph.sweeps, strict=False)
         ],
         "paths": [
             {
@@ -111,6 +123,7 @@ def _graph(graph: GraphTrace) -> dict[str, Any]:
             for ps in graph.paths
         ],
         "non_finite_nodes": list(graph.non_finite),
+        **({"sweeps_listed": len(listed)} if len(listed) < len(graph.outputs) else {}),
     }
 
 

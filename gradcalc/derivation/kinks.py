@@ -38,7 +38,7 @@ def kink_trace(
     if not where:
         one_side = (nl is None) != (nr is None)
         where = "an edge of the formula's domain" if one_side else "no central difference fits"
-    differentiable = nl is not None and nr is not None and close(nl, nr, 1.0)
+    differentiable = nl is not None and nr is not None and close(nl, nr, 2 * numeric.floor(j))
     return KinkTrace(j, name, where, differentiable, None, None, jac[0][j], convention, nl, nr)
 
 

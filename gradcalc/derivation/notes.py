@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from gradcalc.derivation.subjects import Built, Subject
 from gradcalc.derivation.trace import (
-    ABS_TOL,
-    REL_TOL,
     GraphTrace,
     KinkTrace,
     Matrix,
     Note,
     NumericTrace,
+    PointTrace,
 )
 from gradcalc.doc.numbers import Style
 
@@ -53,14 +52,20 @@ TEMPLATES: dict[str, str] = {
     "apart, so no path is lost (in plain float64 it would have vanished)",
     "numeric_floor": "at {point} the finite difference in {input} cannot resolve the derivative: "
     "rounding alone moves its quotient by up to {floor} at the step {step}, so it confirms "
-    "nothing there",
+    "nothing there; {trusted}",
+    "numeric_outvoted": "at {point} the finite difference in {input} gives {numeric} at the "
+    "step {step}, which the graph and the closed form both contradict: the function varies "
+    "on a scale the step cannot follow there, or its value is rounded more than its "
+    "derivative; {trusted}",
+    # the graph's paths cancel below what rounding moves (a formula such as (e^x − 1)/x at 1e-9)
+    "graph_rounding": "at {point} the paths from {input} to {output} cancel: terms of size "
+    "{spread} sum to {adjoint}, which rounding can move by up to {rounding}, so the graph "
+    "confirms nothing there; {trusted}",
     "numeric_unstable": "at {point} no finite difference in {input} is stable: the quotient "
     "keeps changing as the step shrinks (a singularity within a step, or a function that "
     "float64 cannot step across), so the finite-difference route has no number there",
     "closed_non_finite": "the closed form leaves float64 at {point}",
     "value_non_finite": "the value is not finite at {point}, so there are no finite differences",
-    "below_resolution": "at {point} the derivative is below what float64 resolves next to f "
-    "({scale}): the routes agree only to within {abs_tol}·max(1, |f|), not to {rel_tol} relative",
 }
 
 # The default style: JSON's sentences, and every view's without --digits.
@@ -79,23 +84,40 @@ def write(note: Note, number: Number = SHORT) -> str:
     return TEMPLATES[note.kind].format(**fields)
 
 
-def resolution_note(values: Sequence[float], scale: float) -> Note:
-    return Note(
-        "below_resolution",
-        values={"point": tuple(values), "scale": scale, "abs_tol": ABS_TOL, "rel_tol": REL_TOL},
-    )
-
-
 def numeric_note(
-    kind: str, values: Sequence[float], name: str, numeric: NumericTrace, j: int
+    kind: str, values: Sequence[float], name: str, numeric: NumericTrace, j: int, trusted: str = ""
 ) -> Note:
-    """What the finite-difference route could not do in input ``name`` (see TEMPLATES)."""
+    """What the finite-difference route could not do in input ``name`` (see TEMPLATES), and
+    (``trusted``) which routes the derivative rests on instead."""
     found: dict[str, float | tuple[float, ...] | None] = {
         "point": tuple(values),
         "floor": numeric.floor(j),
         "step": numeric.steps[j],
     }
-    return Note(kind, values=found, words={"input": name})
+    return Note(kind, values=found, words={"input": name, "trusted": trusted})
+
+
+def outvoted_note(values: Sequence[float], name: str, numeric: NumericTrace, j: int) -> Note:
+    found: dict[str, float | tuple[float, ...] | None] = {
+        "point": tuple(values),
+        "numeric": numeric.central[0][j],
+        "step": numeric.steps[j],
+    }
+    trusted = "trusted: the graph and the closed form, independent routes that agree"
+    return Note("numeric_outvoted", values=found, words={"input": name, "trusted": trusted})
+
+
+def rounding_note(point: PointTrace, i: int, j: int, trusted: str) -> Note:
+    """The graph's paths to entry (i, j) cancel below what rounding moves."""
+    node = point.graph
+    values: dict[str, float | tuple[float, ...] | None] = {
+        "point": tuple(point.at),
+        "adjoint": point.graph_jacobian[i][j],
+        "rounding": point.graph_rounding[i][j],
+        "spread": point.graph_spread[i][j],
+    }
+    words = {"input": node.inputs[j], "output": node.outputs[i], "trusted": trusted}
+    return Note("graph_rounding", values=values, words=words)
 
 
 def _kink(name: str, values: Sequence[float], k: KinkTrace) -> Note:

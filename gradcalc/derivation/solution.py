@@ -633,7 +633,7 @@ class _Builder:
         self.agreement(point)
 
     def agreement(self, point: PointTrace) -> None:
-        agreement, (rel, floor) = point.agreement, self.t.tolerance
+        agreement, rel = point.agreement, self.t.tolerance[0]
         usable = not point.graph.non_finite
         routes = ["the graph"] if usable else []
         if agreement.closed_form is not None or (not usable and point.closed_jacobian):
@@ -641,10 +641,16 @@ class _Builder:
         if agreement.numeric is not None:
             routes.append("the finite differences")
         tolerance = Style(1, "sheet", trim=True, tex=True)
-        absolute = tolerance(floor) + r" \cdot \max(1, \vert f\vert)"
-        within = f"within {self.m(tolerance(rel))} relative and {self.m(absolute)} absolute"
+        within = (
+            f"within {self.m(tolerance(rel))} relative, give or take what rounding moves a route"
+        )
         if len(routes) < 2:
             text = "There is no second route to compare with here (see the notes)."
+        elif agreement.ok and agreement.numeric is False:
+            text = (
+                f"The graph and the closed form agree, {within}; the finite difference "
+                "disagrees with both and is outvoted (see the notes)."
+            )
         elif agreement.ok:
             listed = ", ".join(routes[:-1])
             text = f"{listed[0].upper()}{listed[1:]} and {routes[-1]} agree, {within}."
@@ -656,6 +662,8 @@ class _Builder:
                 failed.append("the graph and the closed form disagree")
             if agreement.numeric is False:
                 failed.append("the finite differences disagree")
+            if agreement.trusted is False:
+                failed.append("no route resolves the derivative (see the notes)")
             text = f"**Check failed**: {' and '.join(failed)} ({within})."
             if self.latex:
                 text = text.replace("**Check failed**", r"\textbf{Check failed}")

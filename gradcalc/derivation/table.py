@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcalc.derivation.agreement import largest_gap
+from gradcalc.derivation.json import JSON_SWEEPS
 from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
@@ -158,7 +159,8 @@ def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
         table.add_row(name, *(num(a) for a in adjoints))
     title = "Reverse sweeps, one per output (adjoints, output to inputs)"
     if len(graph.outputs) > len(shown):
-        title += f"; the first {len(shown)} of {len(graph.outputs)} outputs (--format json: all)"
+        more = "all" if len(graph.outputs) <= JSON_SWEEPS else f"the first {JSON_SWEEPS}"
+        title += f"; the first {len(shown)} of {len(graph.outputs)} outputs (--format json: {more})"
     return _titled(title, table)
 
 
@@ -299,7 +301,7 @@ def _numeric_cells(point: PointTrace, i: int, j: int, num: Number) -> tuple[str,
 
 def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
     agreement = point.agreement
-    rel, floor = trace.tolerance
+    rel = trace.tolerance[0]
     graph_usable = not point.graph.non_finite
     routes = ["graph"] if graph_usable else []
     if agreement.closed_form is not None or (not graph_usable and point.closed_jacobian):
@@ -309,6 +311,9 @@ def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
     line = Text("agreement  ", style="bold")
     if len(routes) < 2:
         line.append("no second route to compare with here (see the notes)", style="yellow")
+    elif agreement.ok and agreement.numeric is False:
+        line.append("graph and closed form agree; the finite difference is outvoted", style="green")
+        line.append(" (see the notes)", style="yellow")
     elif agreement.ok:
         line.append(f"{', '.join(routes[:-1])} and {routes[-1]} agree", style="green")
         if not graph_usable:
@@ -319,9 +324,12 @@ def _agreement_line(trace: DeriveTrace, point: PointTrace) -> Text:
             failed.append("graph ≠ closed form")
         if agreement.numeric is False:
             failed.append("≠ finite differences")
+        if agreement.trusted is False:
+            failed.append("no route resolves it")
         line.append("DISAGREE: " + ", ".join(failed), style="red")
     line.append(
-        f"\n           within {rel:g} relative, {floor:g}·max(1, |f|) absolute", style="dim"
+        f"\n           within {rel:g} relative, give or take what rounding moves a route",
+        style="dim",
     )
     return line
 

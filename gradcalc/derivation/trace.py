@@ -5,15 +5,23 @@ notes. The views (table, JSON, DOT, the worked derivation) read these; nothing h
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradcalc.doc.display import RichDisplay
 from gradcalc.functions.registry import Activation, Loss
 
+if TYPE_CHECKING:
+    from gradcalc.errors import GradcalcError
+
 REL_TOL = 1e-6
-ABS_TOL = 1e-9  # times max(1, |f|): the rounding floor of a difference quotient in float64
+# Below the smallest normal float64 a number has fewer than 53 bits: only there do the routes
+# agree absolutely. Above it every comparison is relative, give or take what rounding can move
+# a route (the graph's cancelling paths, the finite difference's quotient), and a route held
+# back by that is named in a note.
+ABS_TOL = sys.float_info.min
 
 Row = tuple[float, ...]
 Matrix = tuple[Row, ...]
@@ -139,28 +147,43 @@ class NumericTrace:
     # Inputs where no step gave a stable central difference (the quotient kept changing as the
     # step shrank): the finite-difference route has no number there.
     unstable: tuple[int, ...] = ()
+    # [output][input]: the same floor for each output's own quotient (softmax's s₉₈ ≈ 5e−4 next
+    # to an s₁₀₀ ≈ 1 is resolved far below the column's floor); empty where one-sided.
+    entry_floors: Matrix = ()
 
     def method(self, j: int) -> str:
         if j in self.unstable:
             return "central"
         return "central" if any(row[j] is not None for row in self.central) else "one-sided"
 
-    def floor(self, j: int) -> float:
+    def floor(self, j: int, i: int | None = None) -> float:
+        """Input j's rounding floor: output i's own where known, else the column's largest."""
+        if i is not None and i < len(self.entry_floors) and self.entry_floors[i][j]:
+            return self.entry_floors[i][j]
         return self.floors[j] if j < len(self.floors) else 0.0
 
 
 @dataclass(frozen=True)
 class Agreement:
+    """Whether the graph's derivative agrees with the closed form and finite differences."""
+
     closed_form: bool | None  # graph vs closed form (None: no closed form, or graph unusable)
     numeric: bool | None  # graph (closed form if the graph is unusable) vs finite differences
+    # Every derivative rests on a route that resolves it (False: on none; None: not judged).
+    trusted: bool | None = None
+    # Where the finite difference disagrees, the graph and the closed form agree against it.
+    outvoted: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.closed_form is not False and self.numeric is not False
+        numeric = self.numeric is not False or self.outvoted
+        return self.closed_form is not False and numeric and self.trusted is not False
 
 
 @dataclass(frozen=True)
 class PointTrace:
+    """One point of a derivation: its graph, the three routes to the derivative and the kinks."""
+
     at: Row
     value: Row  # the outputs: closed-form value (a formula's graph value)
     graph: GraphTrace
@@ -173,6 +196,10 @@ class PointTrace:
     kinks: tuple[KinkTrace, ...]
     agreement: Agreement
     notes: tuple[Note, ...]
+    # [output][input]: Σ over the paths of |product of partials|, and how far rounding can move
+    # the graph's sum of those paths (far more than REL_TOL of it where the paths cancel).
+    graph_spread: Matrix = ()
+    graph_rounding: Matrix = ()
 
     @property
     def parameter_gradients(self) -> dict[str, float | None]:
@@ -185,6 +212,8 @@ class PointTrace:
 
 @dataclass(frozen=True)
 class DeriveTrace(RichDisplay):
+    """What derive() returns and `gradcalc derive` renders: a function worked at each point."""
+
     name: str  # the registry name, or the formula as typed
     kind: str  # "activation", "vector_activation", "loss" or "expression"
     formula: str
@@ -213,37 +242,94 @@ class DeriveTrace(RichDisplay):
 
         return renderables(self)
 
+    def explain(self, *, digits: int = 6, width: int = 100) -> str:
+        """The tables `gradcalc derive` prints, as plain text `width` columns wide."""
+        from gradcalc.derivation.table import render
+        from gradcalc.doc.display import capture
+
+        return capture(lambda con: render(self, con, digits), width)
+
+    def to_markdown(self, *, digits: int = 6) -> str:
+        """The worked derivation as the Markdown page `--format markdown` writes."""
+        return self._document("markdown", digits)
+
+    def to_latex(self, *, digits: int = 6) -> str:
+        """The worked derivation as the LaTeX document `--format latex` writes."""
+        return self._document("latex", digits)
+
+    def _document(self, fmt: str, digits: int) -> str:
+        from gradcalc.derivation.solution import build
+        from gradcalc.doc import DOCUMENTS, write_document
+
+        return write_document(fmt, build(self, DOCUMENTS[fmt][1], digits), compact=True)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
     @property
     def several(self) -> bool:
         return len(self.points) > 1
 
+    # The results as Python numbers: a property for one scalar and one for a list, so that a
+    # type checker knows which it holds; nan where no finite value exists (JSON writes null).
+
     @property
-    def value(self) -> float | list[float]:
+    def values(self) -> list[float]:
+        """f(x) at each point of an elementwise function; a vector function's outputs; [C]."""
         if self.elementwise:
-            values = [p.value[0] for p in self.points]
-            return values if self.several else values[0]
-        point = self.points[0]
-        return list(point.value) if self.kind == "vector_activation" else point.value[0]
+            return [p.value[0] for p in self.points]
+        return list(self.points[0].value)
 
     @property
-    def derivative(self) -> float | list[float | None] | None:
-        values = [p.jacobian[0][0] for p in self.points]
-        return values if self.several else values[0]
+    def value(self) -> float:
+        """f(x) at the one point (the cost C for a loss)."""
+        if self.kind == "vector_activation":
+            raise self._misread("value", "its value is a vector: read .values")
+        return self._one("value", "values")[0].value[0]
 
     @property
-    def jacobian(self) -> list[list[float | None]]:
-        return [list(row) for row in self.points[0].jacobian]
+    def derivatives(self) -> list[float]:
+        """f'(x) at each point of an elementwise function (an activation or a formula)."""
+        if not self.elementwise:
+            raise self._misread("derivatives", "read .gradient or .jacobian")
+        return [_number(p.jacobian[0][0]) for p in self.points]
 
     @property
-    def gradient(self) -> list[float | None]:
-        return list(self.points[0].jacobian[0])
+    def derivative(self) -> float:
+        """f'(x) at the one point of an elementwise function (an activation or a formula)."""
+        if not self.elementwise:
+            raise self._misread("derivative", "read .gradient or .jacobian")
+        return _number(self._one("derivative", "derivatives")[0].jacobian[0][0])
 
     @property
-    def parameter_gradients(self) -> dict[str, float | list[float | None] | None]:
-        names = list(self.points[0].param_graph)
-        if not self.several:
-            return dict(self.points[0].parameter_gradients)
-        return {k: [p.parameter_gradients[k] for p in self.points] for k in names}
+    def jacobian(self) -> list[list[float]]:
+        """∂f_i/∂x_j at the (first) point: one row per output."""
+        return [[_number(v) for v in row] for row in self.points[0].jacobian]
+
+    @property
+    def gradient(self) -> list[float]:
+        """∂C/∂a_j of a loss (the first row of the Jacobian) at the (first) point."""
+        return [_number(v) for v in self.points[0].jacobian[0]]
+
+    @property
+    def parameter_gradients(self) -> dict[str, float]:
+        """The derivative in each learnable parameter (PReLU's a, …) at the one point."""
+        point = self._one("parameter_gradients", "parameter_gradients_per_point")[0]
+        return {k: _number(v) for k, v in point.parameter_gradients.items()}
+
+    @property
+    def parameter_gradients_per_point(self) -> list[dict[str, float]]:
+        return [{k: _number(v) for k, v in p.parameter_gradients.items()} for p in self.points]
+
+    def _one(self, name: str, plural: str) -> tuple[PointTrace]:
+        if self.several:
+            raise self._misread(name, f"it was worked at {len(self.points)} points: read .{plural}")
+        return (self.points[0],)
+
+    def _misread(self, name: str, hint: str) -> GradcalcError:
+        from gradcalc.errors import GradcalcError
+
+        return GradcalcError(f"{self.name} ({self.kind.replace('_', ' ')}) has no .{name}: {hint}")
 
     @property
     def agreement(self) -> Agreement:
@@ -254,7 +340,14 @@ class DeriveTrace(RichDisplay):
         return Agreement(
             combine([p.agreement.closed_form for p in self.points]),
             combine([p.agreement.numeric for p in self.points]),
+            combine([p.agreement.trusted for p in self.points]),
+            all(p.agreement.numeric is not False or p.agreement.outvoted for p in self.points)
+            and any(p.agreement.outvoted for p in self.points),
         )
+
+
+def _number(v: float | None) -> float:
+    return math.nan if v is None else v
 
 
 def finite_or_none(v: float | None) -> float | None:

@@ -1,13 +1,15 @@
-"""How a trace shows itself in a rich console, IPython or Jupyter: as the command's tables."""
+"""How a trace shows itself in a rich console, IPython or Jupyter: as the command's tables in a
+terminal, and as its Markdown (with real tables) in a notebook."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
 class RichDisplay:
-    """Mixin for a trace: ``renderables`` gives the command's table view."""
+    """Mixin for a trace: ``renderables`` gives the command's table view; a class with a
+    ``_repr_markdown_`` is shown as that Markdown in Jupyter."""
 
     def renderables(self) -> list[Any]:
         raise NotImplementedError
@@ -20,4 +22,32 @@ class RichDisplay:
     ) -> dict[str, str]:
         from rich.jupyter import JupyterMixin
 
-        return JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)
+        bundle: dict[str, str] = JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)
+        markdown = getattr(self, "_repr_markdown_", None)
+        wanted = (not include or "text/markdown" in include) and "text/markdown" not in exclude
+        if markdown is not None and wanted:
+            # Jupyter shows HTML before Markdown: rich's HTML is the terminal's tables as
+            # preformatted text, the Markdown has real tables and typeset formulas.
+            bundle.pop("text/html", None)
+            bundle["text/markdown"] = markdown()
+        return bundle
+
+
+def capture(draw: Callable[[Any], None], width: int = 100) -> str:
+    """What `draw` prints on a rich console `width` columns wide, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(
+        file=io.StringIO(),
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    console.begin_capture()
+    draw(console)
+    return console.end_capture()

@@ -166,5 +166,10 @@ def to_text(blocks: Sequence[Block], width: int = 0) -> Text:
 
 
 def write(blocks: Sequence[Block], console: Console) -> None:
-    """At the console's width: the terminal's, or 80 when piped (COLUMNS overrides both)."""
+    """At the console's width: the terminal's, or 80 when piped (COLUMNS overrides both). On a
+    console whose encoding cannot write the symbols, in their ASCII forms, laid out as such."""
+    from gradcalc.doc.ascii import ascii_blocks, wants_ascii
+
+    if wants_ascii(console):
+        blocks = ascii_blocks(blocks)
     console.print(to_text(blocks, console.width), soft_wrap=True, end="")

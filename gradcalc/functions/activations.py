@@ -56,9 +56,31 @@ def softmax(z: Array) -> Array:
     return e
 
 
+def _sigmoid_prime(z: Array, a: Array, p: Params) -> Array:
+    # σ(z)(1 − σ(z)) with 1 − σ(z) = σ(−z): 1 − a cancels where a rounds towards 1 (σ'(40) ≈
+    # 4e−18, not 0). A hand-rounded a keeps the sheet's a(1 − a) of the number written.
+    return a * np.where(a == sigmoid(z), sigmoid(-z), 1.0 - a)
+
+
+def _tanh_prime(z: Array, a: Array, p: Params) -> Array:
+    # 1 − tanh²(z) = sech²(z) = 4e/(1 + e)² with e = e^(−2|z|): 1 − a² cancels where a rounds
+    # towards ±1 (tanh'(20) ≈ 1.7e−17, not 0). A hand-rounded a keeps the sheet's 1 − a².
+    e = np.exp(-2.0 * np.abs(z))
+    return np.where(a == np.tanh(z), 4.0 * e / ((1.0 + e) * (1.0 + e)), 1.0 - a * a)
+
+
 def _softmax_vjp(z: Array, a: Array, g: Array, p: Params) -> Array:
     # J = diag(s) − s sᵀ, so Jᵀg = s ⊙ (g − (g·s)).
-    return a * (g - np.sum(g * a, axis=-1, keepdims=True))
+    diff = g - np.sum(g * a, axis=-1, keepdims=True)
+    # At the largest s_d, g_d − g·s = Σ_k s_k(g_d − g_k) when Σ s = 1, with no cancellation as
+    # s_d → 1 (the Jacobian's s_d(1 − s_d) is s_d·Σ_{k≠d} s_k, not 0 at (100, −100, 50)). A
+    # hand-rounded a, whose sum is not 1, keeps the sheet's form.
+    d = np.argmax(a, axis=-1)[..., None]
+    g_d = np.take_along_axis(g, d, axis=-1)
+    rest = np.sum(a * (g_d - g), axis=-1, keepdims=True)
+    own = np.all(a == softmax(z), axis=-1, keepdims=True)
+    np.put_along_axis(diff, d, np.where(own, rest, np.take_along_axis(diff, d, axis=-1)), -1)
+    return a * diff
 
 
 def _step(z: Array) -> Array:
@@ -87,8 +109,14 @@ def _sigmoid_graph(g: Graph, x: Node, p: NodeParams, out: str = "f") -> Node:
     return g.div(1.0, w, name=fresh(g, out))
 
 
+# Past |x| = 2 the sheet's four paths of tanh cancel: the two through e^x sum to 2v/w², a
+# (e^(2|x|) + 1)/2-th of either (28 at 2, 2e8 at 10; at 19 the sum is 0 in float64 and half the
+# derivative is lost). The mirrored form's paths all have one sign.
+TANH_SHEET = 2.0
+
+
 def _tanh_graph(g: Graph, x: Node, p: NodeParams) -> Node:
-    if abs(x.value) > LOG_MAX:  # tanh(x) = ±(1 − e^(−2|x|))/(1 + e^(−2|x|))
+    if abs(x.value) > TANH_SHEET:  # tanh(x) = ±(1 − e^(−2|x|))/(1 + e^(−2|x|))
         sign = 1.0 if x.value > 0 else -1.0
         t = g.mul(-2.0 * sign, x, name=fresh(g, "t"))
         v = g.exp(t, name=fresh(g, "v"))
@@ -152,7 +180,23 @@ def _silu_graph(g: Graph, x: Node, p: NodeParams) -> Node:
 def _softmax_graph(g: Graph, xs: list[Node], p: NodeParams) -> list[Node]:
     us = [g.exp(x, name=fresh(g, f"u{subscript(i)}")) for i, x in enumerate(xs, 1)]
     t = g.sum(*us, name=fresh(g, "t"))
-    return [g.div(u, t, name=fresh(g, f"s{subscript(i)}")) for i, u in enumerate(us, 1)]
+    # s_d = u_d/t's two paths from u_d, 1/t and −u_d/t², cancel as s_d → 1: their sum
+    # s_d(1 − s_d)/u_d is 0 in float64 at (100, −100, 50). Only one s can pass ½, and that one
+    # is built as 1/(1 + r/u_d) with r = Σ_{k≠d} u_k, whose paths all have one sign.
+    d = max(range(len(us)), key=lambda k: us[k].value)
+    others = [u for k, u in enumerate(us) if k != d]
+    dominant = bool(others) and us[d].value > math.fsum(u.value for u in others)
+    outs = []
+    for i, u in enumerate(us, 1):
+        name = fresh(g, f"s{subscript(i)}")
+        if dominant and i - 1 == d:
+            r = g.sum(*others, name=fresh(g, "r"))
+            q = g.div(r, u, name=fresh(g, "q"))
+            w = g.add(1.0, q, name=fresh(g, "w"))
+            outs.append(g.div(1.0, w, name=name))
+        else:
+            outs.append(g.div(u, t, name=name))
+    return outs
 
 
 def _kink_at_zero(slope: str, convention: str) -> Kink:
@@ -210,7 +254,7 @@ ACTIVATIONS: list[Activation] = [
         formula=Written("σ(z) = 1/(1 + e^(−z))", r"\sigma (z) = 1/(1 + e^{-z})"),
         derivative=Written("σ'(z) = σ(z)(1 − σ(z))", r"\sigma '(z) = \sigma (z)(1 - \sigma (z))"),
         forward=lambda z, p: sigmoid(z),
-        prime=lambda z, a, p: a * (1.0 - a),
+        prime=_sigmoid_prime,
         graph=_sigmoid_graph,
     ),
     ElementwiseActivation(
@@ -221,7 +265,7 @@ ACTIVATIONS: list[Activation] = [
         ),
         derivative=Written("tanh'(z) = 1 − tanh²(z)", r"\tanh'(z) = 1 - \tanh^{2}(z)"),
         forward=lambda z, p: np.tanh(z),
-        prime=lambda z, a, p: 1.0 - a * a,
+        prime=_tanh_prime,
         graph=_tanh_graph,
     ),
     ElementwiseActivation(

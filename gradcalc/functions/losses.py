@@ -41,6 +41,12 @@ def _xlogy(y: Array, a: Array) -> Array:
         return np.where(y == 0, 0.0, y * np.log(np.where(y == 0, 1.0, a)))
 
 
+def _xlog1my(y: Array, a: Array) -> Array:
+    # y·ln(1 − a) as log1p(−a): ln of the rounded 1 − a is 2e−5 off at a = 1e−12.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y == 0, 0.0, y * np.log1p(-np.where(y == 0, 0.0, a)))
+
+
 def _huber(r: Array, delta: float) -> Array:
     ar = np.abs(r)
     return np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta))
@@ -121,6 +127,91 @@ def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
     # s = softmax(z): δ = s Σ_j y_j − y, which is s − y for a one-hot or probability target.
     y = np.asarray(y)
     return s * y.sum(axis=-1, keepdims=True) - y
+
+
+def _softmax_complements(z: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """For s = softmax(z), from z and without cancellation: s, ln s_j, ln(1 − s_j), and for the
+    largest unit t of each row 1 − s_t and s_i/(1 − s_t). 1 − s_t is the other units' share,
+    never 1 minus an s_t that rounded to 1 (z = (40, 0): 1 − s₁ = e⁻⁴⁰, not 0), and ln s_t is
+    −log1p of that share (not ln of a sum that rounded to 1)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # masked below
+        return _complements(np.asarray(z, dtype=float))
+
+
+def _complements(z: Array) -> tuple[Array, Array, Array, Array, Array]:
+    top = np.argmax(z, axis=-1)[..., None]
+    m = np.take_along_axis(z, top, axis=-1)
+    others = z.copy()
+    np.put_along_axis(others, top, -np.inf, axis=-1)
+    share = np.exp(others - m).sum(axis=-1, keepdims=True)  # Σ_{k≠t} e^(z_k − z_t)
+    log_total = np.log1p(share)  # ln Σ_k e^(z_k) − z_t
+    s = np.exp(z - m) / (1.0 + share)
+    log_s = (z - m) - log_total  # z_t − m is 0 exactly: ln s_t = −log1p(share)
+    # Every other unit has s_j ≤ 1/2, where log1p(−s_j) is exact to rounding.
+    log_q = np.log1p(-s)
+    m2 = others.max(axis=-1, keepdims=True)  # −∞ for a single unit
+    shift = np.where(np.isfinite(m2), m2, 0.0)
+    lse_rest = shift + np.log(np.exp(others - shift).sum(axis=-1, keepdims=True))
+    log_q_top = (lse_rest - m) - log_total  # ln(1 − s_t) = ln Σ_{k≠t} e^(z_k) − ln Σ_k e^(z_k)
+    np.put_along_axis(log_q, top, log_q_top, axis=-1)
+    over_q_top = np.exp(z - lse_rest)  # s_i/(1 − s_t) = e^(z_i)/Σ_{k≠t} e^(z_k) ≤ 1 for i ≠ t
+    return s, log_s, log_q, np.exp(log_q_top), over_q_top
+
+
+def _bce_softmax_value(z: Array, y: Array, p: Params) -> Array:
+    _, log_s, log_q, _, _ = _softmax_complements(z)
+    y = np.asarray(y, dtype=float)
+    # y_j = 1 leaves out ln(1 − s_j) (1 − s_j = 0 for a single unit), as 0·ln 0 = 0. Every
+    # term has the same sign: the sum loses nothing.
+    ones = y == 1.0
+    terms = y * log_s + np.where(ones, 0.0, (1.0 - y) * np.where(ones, 0.0, log_q))
+    return -terms.sum(axis=-1)
+
+
+def _bce_softmax_delta(z: Array, y: Array, p: Params) -> Array:
+    """∂C/∂z_i of C = −Σ_j [y_j ln s_j + (1 − y_j) ln(1 − s_j)], s = softmax(z):
+
+        δ_i = n s_i − y_i − s_i Σ_{k≠i} (1 − y_k)/(1 − s_k),
+
+    rearranged so that nothing near 1 is subtracted from 1. With t the largest unit,
+    Y = Σ_{k≠t} y_k, c_k = (1 − y_k) s_k/(1 − s_k) for k ≠ t (each ≤ 1) and B = Σ c_k:
+
+        δ_t = (1 − y_t) + Y − B − (1 − s_t)(1 + Y − B)
+        δ_i = s_i (2 + Y − y_i − B + c_i) − y_i − (1 − y_t) s_i/(1 − s_t)      (i ≠ t)
+    """
+    s, _, _, q_top, over_q_top = _softmax_complements(z)
+    y = np.asarray(y, dtype=float)
+    top = np.argmax(np.asarray(z), axis=-1)[..., None]
+    is_top = np.zeros(s.shape, dtype=bool)
+    np.put_along_axis(is_top, top, True, axis=-1)
+    c = np.where(is_top, 0.0, (1.0 - y) * s / np.where(is_top, 1.0, 1.0 - s))
+    b = c.sum(axis=-1, keepdims=True)
+    y_top = np.take_along_axis(y, top, axis=-1)
+    y_rest = np.where(is_top, 0.0, y).sum(axis=-1, keepdims=True)
+    delta_top = (1.0 - y_top) + y_rest - b - q_top * (1.0 + y_rest - b)
+    from_top = (1.0 - y_top) * np.where(is_top, 0.0, over_q_top)
+    delta = s * (2.0 + y_rest - y - b + c) - y - from_top
+    np.put_along_axis(delta, top, delta_top, axis=-1)
+    return delta
+
+
+def _softmax_bce_written(
+    nt: Notation, j: int, a: Array, y: Array, aj: str, yj: str
+) -> tuple[str, str]:
+    # δ_j = t_j − a_j Σ_i t_i with t_i = (a_i − y_i)/(1 − a_i) = ∂C/∂a_i · a_i: the BCE
+    # gradient through the softmax Jacobian; t_i = −1 exactly where y_i = 1. The largest unit's
+    # 1 − a_t is the others' sum, which does not round to 0 where a_t rounds to 1.
+    complement = 1.0 - a
+    top = int(np.argmax(a))
+    complement[top] = np.delete(a, top).sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(y == 1.0, -1.0, (a - y) / np.where(y == 1.0, 1.0, complement))
+    ai, yi = nt.sym("a", None, "i"), nt.sym("y", None, "i")
+    return (
+        f"({aj} {nt.minus} {yj})/(1 {nt.minus} {aj}) {nt.minus} {aj} {nt.total_sym('i')} "
+        f"({ai} {nt.minus} {yi})/(1 {nt.minus} {ai})",
+        f"{nt.par(float(t[j]))} {nt.minus} {nt.num(a[j])}{nt.ttimes}{nt.par(float(t.sum()))}",
+    )
 
 
 # Decompositions into graph primitives, with the sheet's node names where it gives them. The
@@ -505,7 +596,7 @@ LOSSES: list[Loss] = [
             "∂C/∂a_j = (a_j − y_j)/(a_j(1 − a_j))",
             r"\partial C/\partial a_j = (a_j - y_j)/(a_j(1 - a_j))",
         ),
-        value=lambda a, y, p: -np.sum(_xlogy(y, a) + _xlogy(1.0 - y, 1.0 - a), axis=-1),
+        value=lambda a, y, p: -np.sum(_xlogy(y, a) + _xlog1my(1.0 - y, a), axis=-1),
         grad=lambda a, y, p: (a - y) / (a * (1.0 - a)),
         aliases=("bce",),
         check_target=_in_unit_interval(open_=False),
@@ -518,6 +609,11 @@ LOSSES: list[Loss] = [
                 delta=lambda z, y, p: sigmoid(z) - y,
                 written=_output_minus_target,
                 from_output=lambda a, y, p: a - y,
+            ),
+            "softmax": Fused(
+                value=_bce_softmax_value,
+                delta=_bce_softmax_delta,
+                written=_softmax_bce_written,
             ),
         },
         graph=_binary_cross_entropy_graph,

@@ -8,6 +8,7 @@ A cell of these layers is indexed from 0 as in PyTorch ([channel, row, column]; 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -226,6 +227,8 @@ class Reader:
         self.doc, self.shape, self.steps = doc, shape, steps
         self.out = Answers(doc.source)
         self.names = quantity_names(shape)
+        self._places: list[float] = []  # the written decimals of each number read, in order
+        self._step: int | None = None
 
     def read(self) -> Answers:
         doc, data = self.doc, self.doc.data
@@ -258,7 +261,9 @@ class Reader:
         if isinstance(final, dict):
             for q in ("output", "loss"):
                 if final.get(q) is not None:
-                    self.out.final[(q, None)] = self._cells(final[q], ("final", q), (q, None))
+                    key: Key = (q, None)
+                    self.out.final[key] = self._cells(final[q], ("final", q), key)
+                    self.out.places.setdefault(None, {})[key] = self._taken(self.out.final[key])
         elif final is not None:
             raise doc.error(
                 ("final",), f"expected a mapping with loss and output, got {type_name(final)}"
@@ -299,11 +304,14 @@ class Reader:
             raise doc.error((*path, "step"), f"step {step} is answered twice")
         answers: dict[Key, np.ndarray] = {}
         self.out.steps[step] = answers
+        self._step = step
         for q in ("loss", "losses"):
             if block.get(q) is not None:
                 if q == "losses" and not self.shape.batch:
                     raise doc.error((*path, q), "'losses' (one cost per example) is for a batch")
-                answers[(q, None)] = self._cells(block[q], (*path, q), (q, None))
+                key: Key = (q, None)
+                answers[key] = self._cells(block[q], (*path, q), key)
+                self.out.places.setdefault(step, {})[key] = self._taken(answers[key])
         for q in self.names:
             by_layer = block.get(q)
             if by_layer is None:
@@ -374,6 +382,25 @@ class Reader:
             raise self.doc.error(path, f"layer {l}'s {q} is answered twice")
         if value is not None:
             answers[key] = self._cells(value, path, key)
+            self.out.places.setdefault(self._step, {})[key] = self._taken(answers[key])
+
+    def _taken(self, values: np.ndarray) -> np.ndarray:
+        """The written decimals of the numbers just read into `values`, in its shape."""
+        places = np.array(self._places, dtype=float).reshape(values.shape)
+        self._places.clear()
+        return places
+
+    def number(self, value: Any, path: KeyPath, text: str | None = None) -> float:
+        from gradcalc.check.answers import written_decimals
+
+        if value is None:
+            self._places.append(np.nan)
+            return float("nan")
+        out = number(self.doc, value, path)
+        if text is None:
+            text = value if isinstance(value, str) else self.doc.texts.get(path, repr(value))
+        self._places.append(written_decimals(text))
+        return out
 
     def _cells(self, value: Any, path: KeyPath, key: Key) -> np.ndarray:
         dims = self.shape.array_shape(key)
@@ -382,12 +409,15 @@ class Reader:
         array = self._nested(value, path, want)
         return array[None] if per_example else array
 
-    def _nested(self, value: Any, path: KeyPath, want: tuple[int, ...]) -> np.ndarray:
+    def _nested(
+        self, value: Any, path: KeyPath, want: tuple[int, ...], text: str | None = None
+    ) -> np.ndarray:
         if not want:
             if isinstance(value, list | dict):
                 raise self.doc.error(path, f"expected a number, got {type_name(value)}")
-            return np.asarray(float("nan") if value is None else number(self.doc, value, path))
+            return np.asarray(self.number(value, path, text))
         if value is None:
+            self._places += [np.nan] * math.prod(want)
             return np.full(want, np.nan)
         if not isinstance(value, list) or len(value) != want[0]:
             got = f"{len(value)} items" if isinstance(value, list) else type_name(value)
@@ -395,7 +425,10 @@ class Reader:
             raise self.doc.error(
                 path, f"expected an array of shape {shape}: {want[0]} items, got {got}"
             )
-        return np.stack([self._nested(v, (*path, i), want[1:]) for i, v in enumerate(value)])
+        texts: list[str | None] = getattr(value, "texts", None) or [None] * len(value)
+        return np.stack(
+            [self._nested(v, (*path, i), want[1:], texts[i]) for i, v in enumerate(value)]
+        )
 
 
 def template(shape: LayeredShape, steps: int, source: str, describe: str, graded: str) -> str:
@@ -562,7 +595,7 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     does can drift (first order, as gradcalc/check/bounds.py for dense networks), and the local
     bound of one equation's own rounding. Each layer record's forward and backward are linear
     in each of their arguments, so each bound is the record applied to absolute values."""
-    from gradcalc.check.bounds import _spread
+    from gradcalc.check.bounds import spread as _spread
 
     u = unit
     net = Network(spec)
@@ -610,8 +643,9 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         losses: np.ndarray, z: np.ndarray, a: np.ndarray, e_z: np.ndarray, e_a: np.ndarray
     ):
         lp = spec.loss_params
-        if net.fused is not None:
-            e = _spread(lambda zz: net.fused.value(zz, y, lp), [z], [e_z], True)  # type: ignore[union-attr]
+        fused = net.fused
+        if fused is not None:
+            e = _spread(lambda zz: fused.value(zz, y, lp), [z], [e_z], True)
         else:
             e = _spread(
                 lambda aa: spec.loss.value(aa, y, lp),
@@ -764,7 +798,7 @@ def _update_bound(
     e_theta: np.ndarray,
     e_g: np.ndarray,
 ) -> np.ndarray:
-    from gradcalc.check.bounds import _spread
+    from gradcalc.check.bounds import spread as _spread
 
     rule = spec.optimizer
     if rule.plain:
@@ -791,39 +825,40 @@ def run_rounded(
 
 
 def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
-    from gradcalc.check.bounds import decimals_unit, sig_figs_unit
-    from gradcalc.check.grade import Report, _first_error, sig_figs_rounder
-    from gradcalc.step.engine import hand_round
+    from gradcalc.check.grade import Report, _first_error, _Precision, _rounding_hint
 
     shape = LayeredShape(spec)
     exact = run(spec, steps=steps)
+    # Each answer read to a precision (--decimals, --sig-figs, or as written), as for dense
+    # networks (gradcalc/check/grade.py).
+    precision = _Precision(options, answers)
     rounded = None
     glob = loc = None
     final_bound: dict = {}
-    if options.rounding:
-        if options.decimals is not None:
-            rounded = run_rounded(spec, steps, hand_round(options.decimals))
-            unit = decimals_unit(options.decimals)
-        else:
-            rounded = run_rounded(spec, steps, sig_figs_rounder(options.sig_figs))
-            unit = sig_figs_unit(options.sig_figs)
-        glob, loc, final_bound = bounds(spec, exact, unit)
+    if precision.unit is not None:
+        rounded = run_rounded(spec, steps, precision.rounder)
+        glob, loc, final_bound = bounds(spec, exact, precision.unit)
     net = Network(spec)
     cells: list[Any] = []
     theta = [dict(layer.params) for layer in spec.layers]
     for s, st in enumerate(exact.steps, 1):
         given = answers.steps.get(s, {})
+        places = answers.places.get(s, {})
         ctx = Context(spec, shape, net, st, given, theta, s)
         for key in shape.step_keys():
             answer = given.get(key)
             if answer is None and not options.require_all:
                 continue
+            dims = shape.array_shape(key)
+            values = np.full(dims, np.nan) if answer is None else answer
+            u = precision.cell(values, np.broadcast_to(places.get(key, np.nan), dims))
             cells += _judge(
                 shape,
                 options,
                 s,
                 key,
-                answer,
+                values,
+                u,
                 expected(st, key),
                 expected(rounded[0][s - 1], key) if rounded else None,
                 glob[s - 1][key] if glob else None,
@@ -839,12 +874,14 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
         if answer is None:
             continue
         value = exact.final.loss if key[0] == "loss" else exact.final.output
+        written = answers.places.get(None, {}).get(key, np.nan)
         cells += _judge(
             shape,
             options,
             None,
             key,
             answer,
+            precision.cell(answer, np.broadcast_to(written, answer.shape)),
             np.asarray(value, dtype=float),
             (
                 np.asarray(rounded[1].loss if key[0] == "loss" else rounded[1].output)
@@ -856,7 +893,14 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
             None,
         )
     cells = _resolve(cells)
-    return Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
+    report = Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
+    if precision.written and precision.unit is not None:
+        report = replace(report, written_places=precision.typical)
+    if not options.rounding:
+        hint = _rounding_hint(spec, answers, steps, options, cells)  # type: ignore[arg-type]
+        if hint:
+            report = replace(report, hint=hint)
+    return report
 
 
 def _judge(
@@ -864,13 +908,17 @@ def _judge(
     o: Any,
     step: int | None,
     key: Key,
-    answer: np.ndarray | None,
+    answer: np.ndarray,
+    u: np.ndarray,
     exact: np.ndarray,
     rounded: np.ndarray | None,
     bound: np.ndarray | None,
     local: np.ndarray | None,
     ctx: Context | None,
 ) -> list[Any]:
+    """The cells of one quantity: ✓ within rtol/atol; ≈ within half a unit of the answer's last
+    place (u), or the rounded run's value, or twice the drift bound; ↳ what its own equation
+    gives from the given answers; ✗ with the layer type's named mistakes that fit."""
     from gradcalc.check.grade import BOUND_SAFETY, Cell
 
     def close(a: np.ndarray, ref: np.ndarray, extra: Any = 0.0) -> np.ndarray:
@@ -878,16 +926,19 @@ def _judge(
             return np.abs(a - ref) <= o.atol + o.rtol * np.abs(ref) + extra
 
     dims = shape.array_shape(key)
-    if answer is None:
-        answer = np.full(dims, np.nan)
     answered = ~np.isnan(answer)
     verdict = np.where(answered, "wrong", "missing").astype(object)
     right = answered & close(answer, exact)
     verdict[right] = "correct"
-    if rounded is not None and bound is not None:
-        near = close(answer, rounded) | (np.abs(answer - exact) <= BOUND_SAFETY * bound)
-        verdict[answered & ~right & near] = "rounding"
-    slack = BOUND_SAFETY * local if local is not None else 0.0
+    last = u * (1 + 1e-9)  # half a unit of the last place, with room for 0.0005 in binary
+    with np.errstate(invalid="ignore"):
+        near = np.abs(answer - exact) <= last
+        if rounded is not None:
+            near |= close(answer, rounded)
+        if bound is not None:
+            near |= np.abs(answer - exact) <= BOUND_SAFETY * bound
+    verdict[answered & ~right & near] = "rounding"
+    slack = (BOUND_SAFETY * local if local is not None else 0.0) + last
     own = carried(ctx, key) if ctx is not None else exact
     own = np.broadcast_to(own, dims)
     consistent = answered & close(answer, own, slack) & ~close(own, exact, slack)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,8 @@ class LayeredSpec:
     optimizer: UpdateRule
     optimizer_params: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0
+    # The array files the config reads, with the key path naming each (as NetworkSpec.files).
+    files: tuple[tuple[KeyPath, Path], ...] = ()
 
     @property
     def shapes(self) -> list[Shape]:
@@ -85,6 +88,7 @@ def build(doc: Doc) -> LayeredSpec:
     if weight_decay < 0:
         raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
 
+    c._check_depth(doc, ("layers",), len(raw_layers))
     layers: list[Layer] = []
     shape: Shape = tuple(x.shape[1:])
     last = len(raw_layers) - 1
@@ -136,7 +140,38 @@ def build(doc: Doc) -> LayeredSpec:
         optimizer=optimizer,
         optimizer_params=optimizer_params,
         weight_decay=weight_decay,
+        files=tuple(doc.files),
     )
+
+
+def check_work(spec: LayeredSpec, steps: int) -> None:
+    """Refuse, before the first step, a run too long to finish in minutes, as the dense
+    networks' check (gradcalc/step/config.py) does: steps × (examples + 8) × (each layer's
+    multiply-adds for one example + 500 per layer)."""
+    from gradcalc.errors import GradcalcError
+    from gradcalc.limits import MAX_WORK
+    from gradcalc.step.config import _power
+
+    per_example = sum(_operations(layer) for layer in spec.layers)
+    layers, m = len(spec.layers), spec.x.shape[0]
+    work = steps * (m + 8) * (per_example + 500 * layers)
+    if work > MAX_WORK:
+        raise GradcalcError(
+            f"{spec.source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
+            f"({per_example:,} multiply-adds per example + 500 × {layers:,} layer"
+            f"{'s' if layers != 1 else ''}) is about {_power(work)} operations; a run may take at "
+            f"most {_power(MAX_WORK)} (a few minutes): use fewer steps, examples, layers or "
+            "channels"
+        )
+
+
+def _operations(layer: Layer) -> int:
+    """One example's multiply-adds through a layer: its weights, or its im2col product, or a
+    pass over its input."""
+    params = sum(int(v.size) for v in layer.params.values())
+    kernels = layer.params.get("kernels")
+    product = _columns(layer) * kernels.shape[0] if kernels is not None else 0
+    return max(params, product, math.prod(layer.in_shape))
 
 
 def _columns(layer: Layer) -> int:

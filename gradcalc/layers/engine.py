@@ -444,10 +444,13 @@ class Stream:
         full: Any = None,
         norms: bool = True,
     ) -> None:
+        from gradcalc.layers.config import check_work
+
         self.spec = spec
+        self.n = spec.steps if steps is None else steps
+        check_work(spec, self.n)
         self.net = Network(spec, learning_rate, round_to)
         self.full = full
-        self.n = spec.steps if steps is None else steps
         self.round_to = round_to
         self.step_losses = np.empty(self.n)
         self.initial_parameters = tuple(dict(t) for t in self.net.theta)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.functions.registry import Written
-from gradcalc.layers.config import activation
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
 from gradcalc.layers.shapes import pair, show
 from gradcalc.layers.windows import out_size, scatter, windows
@@ -122,6 +121,8 @@ def _parse(kind: str, axes: int) -> Any:
         index: int,
         outputs: int | None,
     ) -> Layer:
+        from gradcalc.layers.config import activation
+
         name = f"{kind}pool{axes}d"
         if len(in_shape) != axes + 1:
             want = "(C, H, W)" if axes == 2 else "(C, L)"

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.yamldoc import Numbers, number, type_name
-
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
     from gradcalc.yamldoc import Doc
@@ -38,6 +36,8 @@ def tensor(doc: Doc, value: Any, path: KeyPath, what: str, rank: int | None = No
 
 
 def _nested(doc: Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
+    from gradcalc.yamldoc import Numbers, number, type_name
+
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return np.array(number(doc, value, path))
     if not isinstance(value, list) or not value:
@@ -59,6 +59,8 @@ def _nested(doc: Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
 
 
 def whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
+    from gradcalc.yamldoc import type_name
+
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:

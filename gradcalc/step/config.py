@@ -29,8 +29,10 @@ import itertools
 from gradcalc.limits import (
     MAX_ACTIVATIONS,
     MAX_DEPTH,
+    MAX_LAYERS,
     MAX_PARAMETERS,
     MAX_STEPS,
+    MAX_WORK,
 )
 
 TOP_KEYS = (
@@ -53,6 +55,8 @@ REDUCTIONS = ("mean", "sum")
 
 @dataclass(frozen=True)
 class LayerSpec:
+    """One layer of a validated config: l = 2, 3, … in order."""
+
     weights: np.ndarray  # (n_l, n_{l-1}); row j holds w^l_jk
     biases: np.ndarray  # (n_l,)
     activation: Activation
@@ -61,6 +65,8 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
+    """A validated config: what load(), from_yaml() and from_dict() return and run() takes."""
+
     source: str
     x: np.ndarray  # (examples, n_1): a^1 for each example
     y: np.ndarray  # (examples, n_L)
@@ -74,6 +80,9 @@ class NetworkSpec:
     optimizer: UpdateRule = field(default_factory=lambda: OPTIMIZERS["sgd"])
     optimizer_params: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0  # λ of the L2 penalty (λ/2) Σ w² added to the cost
+    # The array files the config reads, with the key path naming each: no output may replace
+    # one of them.
+    files: tuple[tuple[KeyPath, Path], ...] = ()
 
     @property
     def sizes(self) -> list[int]:
@@ -358,6 +367,7 @@ def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
         optimizer=optimizer,
         optimizer_params=optimizer_params,
         weight_decay=weight_decay,
+        files=tuple(doc.files),
     )
 
 
@@ -369,6 +379,7 @@ def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[Lay
             f"expected a list of layers (each with weights, biases and activation), got {got}",
             "or the shorthand {sizes: [...], activation: ..., init: ...}",
         )
+    _check_depth(doc, ("layers",), len(raw_layers))
     from gradcalc.layers.dense import parse_arrays
 
     layers = []
@@ -415,6 +426,7 @@ def _shorthand(doc: Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
             f"the input has {inputs} values but sizes starts with {sizes[0]}",
             "sizes includes the input width first",
         )
+    _check_depth(doc, (*path, "sizes"), len(sizes) - 1)
     _check_parameters(doc, path, sizes)
     hidden = _named(doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation")
     output = hidden
@@ -430,6 +442,37 @@ def _shorthand(doc: Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
         biases = _draw(b_init, seed, l, 1, (n_out,), n_in, n_out)
         layers.append(LayerSpec(weights, biases, activation, dict(params)))
     return layers
+
+
+def _check_depth(doc: Doc, path: KeyPath, layers: int) -> None:
+    if layers > MAX_LAYERS:
+        raise doc.error(path, f"{layers:,} layers; gradcalc takes at most {MAX_LAYERS:,}")
+
+
+def check_work(spec: NetworkSpec, steps: int) -> None:
+    """Refuse, before the first step, a run too long to finish in minutes: its work is
+    steps × (examples + 8) × (parameters + 500 per layer) (see gradcalc/limits.py)."""
+    from gradcalc.errors import GradcalcError
+
+    layers = len(spec.layers)
+    params = sum(layer.weights.size + layer.biases.size for layer in spec.layers)
+    m = spec.x.shape[0]
+    work = steps * (m + 8) * (params + 500 * layers)
+    if work > MAX_WORK:
+        raise GradcalcError(
+            f"{spec.source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
+            f"({params:,} parameters + 500 × {layers:,} layer{'s' if layers != 1 else ''}) is "
+            f"about {_power(work)} operations; a run may take at most {_power(MAX_WORK)} (a few "
+            "minutes): use fewer steps, examples, layers or parameters"
+        )
+
+
+def _power(value: float) -> str:
+    """2.3×10¹¹."""
+    exponent = math.floor(math.log10(value))
+    mantissa = value / 10**exponent
+    digits = str(exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{mantissa:.1f}×10{digits}".replace(".0×", "×")
 
 
 def _check_parameters(doc: Doc, path: KeyPath, sizes: list[int]) -> None:
@@ -491,7 +534,9 @@ def _from_file(doc: Doc, value: dict[str, Any], path: KeyPath) -> np.ndarray:
     key = value.get("key")
     if key is not None and not isinstance(key, str):
         raise doc.error((*path, "key"), f"expected an array name, got {type_name(key)}")
-    return load_array(name, key, doc.base, path, lambda p, m, h: doc.error(p, m, h))
+    array = load_array(name, key, doc.base, path, lambda p, m, h: doc.error(p, m, h))
+    doc.files.append((path, doc.base / name))
+    return array
 
 
 def _units(doc: Doc, value: dict[str, Any], path: KeyPath) -> int | None:

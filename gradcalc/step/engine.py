@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.registry import Rounder
-from gradcalc.step.config import NetworkSpec
+from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
     ForwardTrace,
     LayerState,
@@ -205,6 +205,18 @@ class Network:
             f"{self.eta:g}"
         )
 
+    def _fused_domain(
+        self, losses: np.ndarray, activations: list[np.ndarray], step: int | None
+    ) -> None:
+        """A fused cost is finite wherever the exact cost is (BCE on a softmax output that
+        rounds to 1 with y = 1); where it is not, say which values the loss needs."""
+        check = self.spec.loss.check_output
+        if check is None or np.all(np.isfinite(losses)):
+            return
+        problem = check(activations[-1], self.spec.y)
+        if problem:
+            self._domain(problem, activations, step)
+
     def _scan(self, checks: Checks, step: int | None) -> None:
         """Name the first quantity that is not finite, in the order they were computed."""
         for value, what in checks:
@@ -260,6 +272,7 @@ class Network:
             self._scan(checks, step)  # a non-finite output is not the loss's domain error
         if self.fused:
             losses = self.fused.value(zs[-1], spec.y, spec.loss_params)
+            self._fused_domain(losses, activations, step)
         else:
             if spec.loss.check_output is not None:
                 problem = spec.loss.check_output(activations[-1], spec.y)
@@ -558,6 +571,9 @@ class Network:
         if self.fused:
             if losses is None:
                 losses = self.fused.value(zs[-1], y, lp)
+            if not np.isfinite(total) and not np.all(np.isfinite(losses)):
+                self._scan(self._checks(step, zs, activations), step)
+            self._fused_domain(losses, activations, step)
         else:
             if check is not None:
                 if not np.isfinite(total):  # a non-finite output is not the loss's domain error
@@ -705,10 +721,11 @@ class Stream:
         as StepSummary, with their norms when `norms`, computed without the arrays a summary
         does not show (what the writer asks for: `--show summary` needs no StepTrace)."""
         self.spec = spec
+        self.n = spec.steps if steps is None else steps
+        check_work(spec, self.n)
         self.net = Network(spec, learning_rate, round_to)
         self.full = full
         self.norms = norms
-        self.n = spec.steps if steps is None else steps
         self.round_to = round_to
         self.step_losses = np.empty(self.n)  # C before each step's update, for the loss curve
         self.initial_parameters = self.net.parameters()  # steps replace arrays, never write

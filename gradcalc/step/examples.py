@@ -53,3 +53,24 @@ def load(name: str) -> NetworkSpec | LayeredSpec:
 
     path = find(name)
     return config.load_text(path.read_text(encoding="utf-8"), path.name, base=path.parent)
+
+
+def answer_sheets() -> dict[str, Path]:
+    """The bundled answer sheets, configs/answers/NAME.yaml. Each answers the bundled config
+    whose name NAME is or begins with: worked-example-slip answers worked-example."""
+    return {p.stem: p for p in sorted((config_dir() / "answers").glob("*.yaml"))}
+
+
+def find_answers(name: str) -> tuple[str, Path]:
+    """(the name of the config it answers, its path) for the bundled answer sheet NAME."""
+    sheets = answer_sheets()
+    name = name.removesuffix(".yaml")
+    if name not in sheets:
+        raise GradcalcError(
+            f"no bundled answer sheet named '{name}' ({did_you_mean(name, sheets)}); "
+            "give an ANSWERS file to grade, or --template for a blank one"
+        )
+    owners = [c for c in available() if name == c or name.startswith(f"{c}-")]
+    if not owners:
+        raise GradcalcError(f"the bundled answer sheet '{name}' names no bundled config")
+    return max(owners, key=len), sheets[name]

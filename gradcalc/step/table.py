@@ -14,7 +14,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from gradcalc.doc.fit import Fit
+from gradcalc.doc.fit import Fit, Title
 from gradcalc.doc.notation import sparkline
 from gradcalc.doc.numbers import Style
 from gradcalc.step.select import gaps
@@ -53,7 +53,8 @@ def _table(
     if hidden > 0:
         caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
     keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
-    return Group(Text("\n" + title, style="bold"), _Grid(tuple(columns), shown, keys, caption))
+    # The title wraps under its equations, not at the left edge.
+    return Group(Title("\n" + title), _Grid(tuple(columns), shown, keys, caption))
 
 
 class _Grid:

@@ -16,6 +16,8 @@ from gradcalc.doc.display import RichDisplay
 
 @dataclass(frozen=True)
 class LayerTrace:
+    """One layer in one step: the forward values, δ, the gradients and the update."""
+
     layer: int  # l, counting the input layer as l = 1
     activation: str
     a_prev: np.ndarray  # a^{l−1}, (examples, n_{l−1})
@@ -63,6 +65,8 @@ class LayerState:
 
 @dataclass(frozen=True)
 class StepTrace:
+    """One SGD step: the cost before its update and each layer's record (l = 2, 3, …)."""
+
     step: int
     loss: float  # the reduced cost before this step's update (at θ, with the penalty)
     losses: np.ndarray  # C_x per example
@@ -88,6 +92,8 @@ class StepSummary:
 
 @dataclass(frozen=True)
 class ForwardTrace:
+    """A forward pass: z and a of each layer and the cost (a run's initial and final pass)."""
+
     loss: float  # the reduced cost, with the L2 penalty when there is one
     losses: np.ndarray  # C_x per example (the data cost, no penalty)
     z: tuple[np.ndarray, ...]
@@ -155,3 +161,25 @@ class RunTrace(RichDisplay):
         from gradcalc.step.table import renderables
 
         return renderables(self, exact=self.exact)
+
+    def explain(self, *, digits: int = 3, width: int = 100) -> str:
+        """The worked solution `gradcalc step --explain` prints (the first three steps and the
+        last), as plain text `width` columns wide, numbers to `digits` significant digits."""
+        from gradcalc.step.writers import solution
+
+        return solution(self, "explain", digits=digits, width=width)
+
+    def to_markdown(self, *, digits: int = 3) -> str:
+        """The worked solution as the Markdown document `--format markdown` writes."""
+        from gradcalc.step.writers import solution
+
+        return solution(self, "markdown", digits=digits)
+
+    def to_latex(self, *, digits: int = 3) -> str:
+        """The worked solution as the LaTeX document `--format latex` writes."""
+        from gradcalc.step.writers import solution
+
+        return solution(self, "latex", digits=digits)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()

@@ -166,3 +166,26 @@ class SolutionWriter:
 
             return lambda con: text.write(blocks, con)
         return write_document(self.fmt, blocks)
+
+
+def solution(
+    trace: RunTrace,
+    fmt: str,
+    *,
+    digits: int = 3,
+    max_terms: int = 6,
+    max_rows: int = 40,
+    width: int = 100,
+) -> str:
+    """A whole run's worked solution as the command writes it by default: the first three
+    steps and the last; `fmt` is "explain" (plain text `width` columns wide) or a format of
+    gradcalc.doc.DOCUMENTS."""
+    from gradcalc.doc.display import capture
+    from gradcalc.step.select import Selection
+
+    shown = Selection().mask(trace.n_steps, 3)
+    writer = SolutionWriter(lambda step: bool(shown[step]), fmt, max_terms, max_rows, digits)
+    for st in trace.steps:
+        writer.step(st)
+    view = writer.finish(trace)
+    return view if isinstance(view, str) else capture(view, width)

@@ -1,0 +1,98 @@
+"""The import discipline that keeps start-up fast: each command imports what it uses and no more.
+
+Each case runs the real entry point in a fresh interpreter and lists the modules loaded by the
+time it exits; a module the command does not use must not be among them. Nothing is timed here
+(benchmarks/bench_startup.py measures the start-up against its baseline).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "configs" / "worked-example.yaml")
+ANSWERS = str(ROOT / "configs" / "answers" / "worked-example.yaml")
+
+PROBE = """
+import atexit, sys
+sys.argv = ["gradcalc", *{args!r}]
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+from gradcalc.__main__ import run
+run()
+"""
+
+# What every computing command may skip: the other commands' engines and the writers of formats
+# not asked for.
+DERIVE = ("gradcalc.derivation", "gradcalc.graph")
+STEP = ("gradcalc.step.engine", "gradcalc.step.config", "yaml")
+# (gradcalc/__init__.py imports the empty gradcalc.check package itself; see the comment there.)
+CHECK = ("gradcalc.check.answers", "gradcalc.check.cells", "gradcalc.check.grade")
+DOCUMENTS = ("gradcalc.doc.markdown", "gradcalc.doc.latex", "gradcalc.step.solution")
+TABLES = ("rich.console", "rich.table", "gradcalc.step.table", "gradcalc.derivation.table")
+
+CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "--version": (["--version"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
+    "--help": (["--help"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
+    "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson")),
+    "examples": (["examples"], (*DERIVE, *CHECK, "numpy", "rich.console", "orjson")),
+    "derive": (
+        ["derive", "sigmoid", "--at", "0.3"],
+        (*STEP, *CHECK, *DOCUMENTS, "gradcalc.derivation.solution", "gradcalc.derivation.json"),
+    ),
+    "derive json": (
+        ["derive", "sigmoid", "--at", "0.3", "--format", "json"],
+        (*STEP, *CHECK, *DOCUMENTS, *TABLES),
+    ),
+    "step": (
+        ["step", EXAMPLE],
+        (*DERIVE, *CHECK, *DOCUMENTS, "orjson", "gradcalc.step.json"),
+    ),
+    "step json": (
+        ["step", EXAMPLE, "--format", "json"],
+        (*DERIVE, *CHECK, *DOCUMENTS, *TABLES),
+    ),
+    "step explain": (
+        ["step", EXAMPLE, "--explain"],
+        (*DERIVE, *CHECK, "gradcalc.doc.markdown", "gradcalc.doc.latex", "orjson"),
+    ),
+    "check": (
+        ["check", EXAMPLE, ANSWERS, "--decimals", "3"],
+        (*DERIVE, *DOCUMENTS, "orjson", "gradcalc.step.table"),
+    ),
+    "check json": (
+        ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],
+        (*DERIVE, *DOCUMENTS, *TABLES, "orjson"),
+    ),
+}
+
+
+def _loaded(args: list[str]) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
+    assert lines, done.stderr[-2000:]
+    return set(lines[-1].split()[1:])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_command_imports_only_what_it_uses(case: str) -> None:
+    args, absent = CASES[case]
+    loaded = _loaded(args)
+    found = sorted(m for m in loaded for a in absent if m == a or m.startswith(a + "."))
+    assert not found, f"gradcalc {' '.join(args)} imported {found}"
+
+
+def test_the_probe_sees_what_a_command_uses() -> None:
+    """The listing is real: a command's own modules are in it."""
+    loaded = _loaded(["step", EXAMPLE, "--format", "json"])
+    assert {"numpy", "yaml", "orjson", "gradcalc.step.engine", "gradcalc.step.json"} <= loaded
+    assert {"rich.console", "gradcalc.derivation.table"} <= _loaded(["derive", "tanh", "--at", "1"])
