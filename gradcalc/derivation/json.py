@@ -15,11 +15,14 @@ from typing import Any
 
 from gradcalc.contract import versioned
 from gradcalc.derivation.notes import write
-from gradcalc.derivation.trace import DeriveTrace, GraphTrace, KinkTrace, NumericTrace, PointTrace
-
-# Outputs whose sweeps (and whose adjoint on every node) are written out: softmax of 100 values
-# has 100 sweeps of 200 nodes, 4 MB that the Jacobian, every output's gradient, already sums up.
-JSON_SWEEPS = 10
+from gradcalc.derivation.trace import (
+    JSON_SWEEPS,
+    DeriveTrace,
+    GraphTrace,
+    KinkTrace,
+    NumericTrace,
+    PointTrace,
+)
 
 
 def render(trace: DeriveTrace) -> str:

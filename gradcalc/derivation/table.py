@@ -16,9 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcalc.derivation.agreement import largest_gap
-from gradcalc.derivation.json import JSON_SWEEPS
 from gradcalc.derivation.notes import write
-from gradcalc.derivation.trace import DeriveTrace, GraphTrace, PathSet, PointTrace
+from gradcalc.derivation.trace import JSON_SWEEPS, DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
