@@ -1253,3 +1253,11 @@ def test_kernels_and_biases_from_files_and_initializers(
     assert np.all(np.abs(drawn_k) <= np.sqrt(6 / (1 * 2 * 2 + 2 * 2 * 2)))
     same = step_json(run_cli, write_config(tmp_path, drawn, "again.yaml"))
     assert same["steps"][0]["layers"][0]["z"] == again["steps"][0]["layers"][0]["z"]
+
+
+def test_a_layered_run_writes_its_worked_solution_from_python() -> None:
+    import gradcalc
+
+    trace = gradcalc.run(gradcalc.load("configs/conv-worked-example.yaml"), steps=2)
+    assert "z²₀₀₀ = 1×1 + 2×0 + 0×0 + 1×(−1) + 0 = 0" in trace.explain()
+    assert r"z^{2}_{000}" in trace.to_markdown() and r"\begin{document}" in trace.to_latex()

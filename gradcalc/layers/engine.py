@@ -120,6 +120,34 @@ class LayeredRun:
         writer.finish(self)
         return json.loads(b"".join(chunks))
 
+    def explain(self, *, digits: int = 3, width: int = 100) -> str:
+        """The worked solution `gradcalc step --explain` prints (the first three steps and the
+        last), as plain text `width` columns wide."""
+        return self._solution("explain", digits, width)
+
+    def to_markdown(self, *, digits: int = 3) -> str:
+        """The worked solution as the Markdown document `--format markdown` writes."""
+        return self._solution("markdown", digits)
+
+    def to_latex(self, *, digits: int = 3) -> str:
+        """The worked solution as the LaTeX document `--format latex` writes."""
+        return self._solution("latex", digits)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _solution(self, fmt: str, digits: int, width: int = 100) -> str:
+        from gradcalc.doc.display import capture
+        from gradcalc.layers.solution import SolutionWriter
+        from gradcalc.step.select import Selection
+
+        shown = Selection().mask(self.n_steps, 3)
+        writer = SolutionWriter(fmt, lambda step: bool(shown[step]), 6, 40, digits)
+        for st in self.steps:
+            writer.step(st)
+        view = writer.finish(self)
+        return view if isinstance(view, str) else capture(view, width)
+
 
 @dataclass(frozen=True)
 class LayeredSummary:
