@@ -31,11 +31,28 @@ def _cells(values: np.ndarray, num: Callable[[float], str]) -> list[list[str]]:
     return [[num(v) for v in row] for row in np.atleast_2d(values).tolist()]
 
 
+# The widest a matrix row is drawn: the columns beyond are counted, and JSON has them all.
+LINE_WIDTH = 100
+
+
 def matrix_lines(values: np.ndarray, num: Callable[[float], str], max_rows: int) -> list[str]:
-    """A vector as one row, a matrix as right-justified columns; rows beyond max_rows counted."""
+    """A vector as one row, a matrix as right-justified columns; rows beyond max_rows and
+    columns beyond LINE_WIDTH (with --max-rows set) counted."""
     rows = _cells(values, num)
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))] if rows else []
-    lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    shown = len(widths)
+    if max_rows:
+        total = 2
+        for k, w in enumerate(widths):
+            total += w + 2
+            if total > LINE_WIDTH - 12:
+                shown = max(k, 1)
+                break
+    more = f"  … {len(widths) - shown} more" if shown < len(widths) else ""
+    lines = [
+        "  " + "  ".join(c.rjust(w) for c, w in zip(r[:shown], widths[:shown], strict=True)) + more
+        for r in rows
+    ]
     if max_rows and len(lines) > max_rows:
         hidden = len(lines) - max_rows
         lines = [*lines[:max_rows], f"  … {hidden} more rows (--max-rows 0 shows all)"]
