@@ -49,17 +49,8 @@ def _integer_options() -> list[tuple[str, click.Option]]:
     return found
 
 
-def _marked(name: str) -> list:
-    # check.py is another helper's file in this round: its three options move to WholeNumber
-    # at the merge, and then this mark must go (strict: an unexpected pass fails).
-    if name == "check":
-        return [pytest.mark.xfail(strict=True, reason="check's options move to WholeNumber")]
-    return []
-
-
 INTEGER_OPTIONS = [
-    pytest.param(name, option, id=f"{name} {option.opts[0]}", marks=_marked(name))
-    for name, option in _integer_options()
+    pytest.param(name, option, id=f"{name} {option.opts[0]}") for name, option in _integer_options()
 ]
 
 

@@ -9,8 +9,11 @@ the config loader, so every refusal names the file, the key path and the line.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -21,11 +24,15 @@ from gradcalc.check.cells import (
     PARAM_QUANTITIES,
     Key,
     Shape,
-    indices,
     symbol,
 )
-from gradcalc.errors import KeyPath, did_you_mean
+from gradcalc.errors import ConfigError, GradcalcError, KeyPath, did_you_mean
+from gradcalc.limits import MAX_NODES
 from gradcalc.yamldoc import Doc, number, parse_yaml, read_text, type_name
+
+if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.step.config import NetworkSpec
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
 LAYER_ITEM_KEYS = ("layer", "activation", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
@@ -117,24 +124,121 @@ class Answers:
         return sum(int(np.count_nonzero(~np.isnan(v))) for block in blocks for v in block.values())
 
 
-def load(source: str, shape: Shape, steps: int) -> Answers:
-    """Read an answer file ('-' for standard input) for a network of `shape` run `steps` steps."""
+def load(source: str, shape: Shape, steps: int, run: Run | None = None) -> Answers:
+    """Read an answer file ('-' for standard input) for a network of `shape` run `steps` steps;
+    with `run`, a contract document's record of its own run must be that run."""
     name, text = read_text(source, MISSING_HINT)
-    return load_text(text, name, shape, steps)
+    return load_text(text, name, shape, steps, run)
 
 
-def load_text(text: str, name: str, shape: Shape, steps: int) -> Answers:
+def load_text(text: str, name: str, shape: Shape, steps: int, run: Run | None = None) -> Answers:
     if getattr(shape, "layered", False):
         from gradcalc.layers.check import load_answers
 
         return load_answers(text, name, shape, steps)  # type: ignore[arg-type]
-    doc = parse_yaml(text, name, EMPTY_HINT)
-    return _Reader(doc, shape, steps).read()
+    doc = parse(text, name, EMPTY_HINT)
+    return _Reader(doc, shape, steps, run).read()
+
+
+def parse(text: str, name: str, empty_hint: str) -> Doc:
+    """A file named .json is read as strict JSON (RFC 8259), anything else as YAML."""
+    if name.lower().endswith(".json") and text.strip():
+        strict_json(text, name)
+    return parse_yaml(text, name, empty_hint)
+
+
+# Text that float() reads but that is no finite number (NaN, inf, ∞ as gradcalc prints it).
+_NOT_FINITE = re.compile(r"[-+−]?(?:nan|inf|infinity|∞|\\infty)", re.IGNORECASE)
+# What a .json file may hold where JSON has no number: say what to write instead.
+_NOT_JSON_NUMBER = re.compile(r"(?<![\w\"])-?(?:NaN|Infinity)(?![\w\"])")
+
+
+def strict_json(text: str, name: str) -> None:
+    """Refuse, with its line, what is not JSON: a trailing comma, NaN, a comment, single quotes.
+    YAML (which reads the data, with its lines) would take all of them."""
+    try:
+        import orjson
+
+        loads: Callable[[str], Any] = orjson.loads
+        decode_error: type[ValueError] = orjson.JSONDecodeError
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        import json
+
+        def loads(text: str) -> Any:
+            return json.loads(text, parse_constant=_no_constant)
+
+        decode_error = json.JSONDecodeError
+    try:
+        loads(text)
+    except decode_error as exc:
+        line = getattr(exc, "lineno", None)
+        message = getattr(exc, "msg", str(exc))
+        hint = "a .json file is read as strict JSON; another name is read as YAML"
+        here = text.splitlines()[line - 1] if line and line <= text.count("\n") + 1 else ""
+        bad = _NOT_JSON_NUMBER.search(here)
+        if bad is not None:
+            message = f"{bad.group()} is not a JSON number"
+            hint = "write null for a cell left unanswered; a number must be finite"
+        raise ConfigError(f"not valid JSON: {message}", source=name, line=line, hint=hint) from None
+    except ValueError as exc:  # the standard library's NaN, which parse_constant refused
+        raise ConfigError(
+            f"not valid JSON: {exc}",
+            source=name,
+            hint="write null for a cell left unanswered; a number must be finite",
+        ) from None
+
+
+def _no_constant(name: str) -> Any:  # pragma: no cover - without orjson only
+    raise ValueError(f"{name} is not a JSON number")
+
+
+@dataclass(frozen=True)
+class Run:
+    """The run that answers are graded against. A `gradcalc step --format json` document records
+    its own run (η, the update rule, the steps, the loss, the first forward pass): grading it
+    against another run would mark right numbers wrong without saying why."""
+
+    learning_rate: float
+    optimizer: str
+    optimizer_params: dict[str, float]
+    steps: int
+    loss: str
+    loss_params: dict[str, float]
+    reduction: str | None  # None for one example (the contract writes null)
+    weight_decay: float
+    # (a^L, C) of the first forward pass, to `round` decimals when given.
+    initial: Callable[[int | None], tuple[np.ndarray, float]]
+
+    @classmethod
+    def of(cls, spec: NetworkSpec | LayeredSpec, steps: int) -> Run:
+        def initial(round_to: int | None) -> tuple[np.ndarray, float]:
+            from gradcalc.layers.engine import Network as Layered
+            from gradcalc.step.config import NetworkSpec
+            from gradcalc.step.engine import Network
+
+            with np.errstate(all="ignore"):
+                if isinstance(spec, NetworkSpec):
+                    ft = Network(spec, round_to=round_to).forward_trace()
+                else:  # layer records (gradcalc/layers/)
+                    ft = Layered(spec, round_to=round_to).forward_trace()
+            return np.asarray(ft.a[-1], dtype=float), float(ft.loss)
+
+        return cls(
+            learning_rate=float(spec.learning_rate),
+            optimizer=spec.optimizer.name,
+            optimizer_params={k: float(v) for k, v in spec.optimizer_params.items()},
+            steps=steps,
+            loss=spec.loss.name,
+            loss_params={k: float(v) for k, v in spec.loss_params.items()},
+            reduction=spec.reduction if spec.batch else None,
+            weight_decay=float(spec.weight_decay),
+            initial=initial,
+        )
 
 
 class _Reader:
-    def __init__(self, doc: Doc, shape: Shape, steps: int) -> None:
-        self.doc, self.shape, self.steps = doc, shape, steps
+    def __init__(self, doc: Doc, shape: Shape, steps: int, run: Run | None = None) -> None:
+        self.doc, self.shape, self.steps, self.run = doc, shape, steps, run
         self.out = Answers(doc.source)
         self._places: list[float] = []  # the written decimals of each number read, in order
 
@@ -202,6 +306,8 @@ class _Reader:
                     ("round",), f"expected null or decimals 0..12, got {type_name(rounded)}"
                 )
             self.out.round_to = rounded
+        if self.run is not None:
+            self._run(data, self.run)
         final = data.get("final")
         if final is None:
             return
@@ -216,6 +322,121 @@ class _Reader:
                 key: Key = (q, None)
                 self.out.final[key] = self._cells(final[q], ("final", q), key)
                 self.out.places.setdefault(None, {})[key] = self._taken(self.out.final[key])
+
+    def _run(self, data: dict[str, Any], run: Run) -> None:
+        """Refuse a document made by another run than the one graded (see Run)."""
+        doc = self.doc
+        eta = data.get("learning_rate")
+        if _is_number(eta) and not _same(eta, run.learning_rate):
+            raise doc.error(
+                ("learning_rate",),
+                f"the answers were made with η = {eta:g}, the run graded has η = "
+                f"{run.learning_rate:g}",
+                f"grade them with --learning-rate {float(eta)!r}",
+            )
+        rule = data.get("optimizer")
+        if isinstance(rule, dict) and isinstance(rule.get("name"), str):
+            self._optimizer(rule, run)
+        steps_run = data.get("steps_run")
+        if _is_number(steps_run) and steps_run != run.steps:
+            k = int(steps_run)
+            raise doc.error(
+                ("steps_run",),
+                f"the answers are of a run of {k} step{'s' if k != 1 else ''}, the run graded "
+                f"has {run.steps}",
+                f"grade them with --steps {k}" if k >= 1 else None,
+            )
+        loss = data.get("loss_function")
+        if isinstance(loss, str) and loss != run.loss:
+            raise doc.error(
+                ("loss_function",),
+                f"the answers were made with the loss '{loss}', the config's is '{run.loss}'",
+            )
+        loss_params = data.get("loss_params")
+        if isinstance(loss_params, dict):
+            for name, value in loss_params.items():
+                mine = run.loss_params.get(name)
+                if _is_number(value) and mine is not None and not _same(value, mine):
+                    raise doc.error(
+                        ("loss_params", name),
+                        f"the answers were made with {name} = {value:g}, the config's is {mine:g}",
+                    )
+        reduction = data.get("reduction")
+        if isinstance(reduction, str) and run.reduction and reduction != run.reduction:
+            raise doc.error(
+                ("reduction",),
+                f"the answers were made with the batch cost's {reduction}, the config's "
+                f"reduction is {run.reduction}",
+            )
+        decay = data.get("weight_decay")
+        if _is_number(decay) and not _same(decay, run.weight_decay):
+            raise doc.error(
+                ("weight_decay",),
+                f"the answers were made with weight_decay {decay:g}, the config's is "
+                f"{run.weight_decay:g}",
+            )
+        initial = data.get("initial")
+        if isinstance(initial, dict):
+            self._initial(initial, run)
+
+    def _optimizer(self, rule: dict[str, Any], run: Run) -> None:
+        name = rule["name"]
+        if name != run.optimizer:
+            from gradcalc.functions.optimizers import REGISTRY
+            from gradcalc.functions.registry import defaults
+
+            params = {k: v for k, v in rule.items() if k != "name"}
+            known = REGISTRY.get(name)
+            flag = known is not None and all(
+                _is_number(v) and _same(v, defaults(known.params).get(k, math.nan))
+                for k, v in params.items()
+            )
+            hint = (
+                f"grade them with --optimizer {name}"
+                if flag
+                else f"set the config's optimizer to {name} with the document's parameters"
+            )
+            raise self.doc.error(
+                ("optimizer", "name"),
+                f"the answers were made with the update rule '{name}', the run graded uses "
+                f"'{run.optimizer}'",
+                hint,
+            )
+        for key, value in rule.items():
+            mine = run.optimizer_params.get(key)
+            if key != "name" and _is_number(value) and mine is not None and not _same(value, mine):
+                raise self.doc.error(
+                    ("optimizer", key),
+                    f"the answers were made with {name}'s {key} = {value:g}, the config's is "
+                    f"{mine:g}",
+                )
+
+    def _initial(self, initial: dict[str, Any], run: Run) -> None:
+        """The document's first forward pass must be the config's: else it was made from other
+        inputs, targets or initial weights, and every cell would be marked wrong."""
+        output, loss = run.initial(self.out.round_to)
+        said = (
+            "they were made from other inputs, targets or initial weights than the config's, "
+            "or rounded without saying so (round: N)"
+        )
+        if initial.get("output") is not None:
+            key: Key = ("output", None)
+            theirs = self._cells(initial["output"], ("initial", "output"), key)
+            self._places.clear()  # read to be compared, not graded
+            if not np.allclose(theirs, output, rtol=1e-9, atol=1e-12, equal_nan=True):
+                at = np.unravel_index(np.argmax(np.abs(theirs - output)), output.shape)
+                raise self.doc.error(
+                    ("initial", "output"),
+                    f"the answers' first forward pass gives a^L = {theirs[at]:.6g} where the "
+                    f"config gives {output[at]:.6g}: {said}",
+                )
+        value = initial.get("loss")
+        if _is_number(value) and not _same(value, loss, 1e-9):
+            raise self.doc.error(
+                ("initial", "loss"),
+                f"the answers' first forward pass has C = {value:.6g}, the config's "
+                f"{loss:.6g}: {said}",
+            )
 
     def _block(self, block: dict[str, Any], path: KeyPath, default_step: int) -> None:
         doc = self.doc
@@ -350,6 +571,17 @@ class _Reader:
         if value is None:
             self._places.append(np.nan)
             return float("nan")
+        if isinstance(value, str):
+            written = ascii_number(value)  # a number as gradcalc prints it: −0.240, 1.2×10⁻⁵
+            if written is not None:
+                value, text = float(written), written
+            elif _NOT_FINITE.fullmatch(value.strip()):
+                # float() reads "NaN": the YAML layer's hint would be "remove the quotes".
+                raise self.doc.error(
+                    path,
+                    f"expected a finite number, got {value.strip()!r}",
+                    "write null for a cell left unanswered",
+                )
         out = number(self.doc, value, path)
         if text is None:
             text = value if isinstance(value, str) else self.doc.texts.get(path, repr(value))
@@ -423,6 +655,57 @@ class _Reader:
         return np.array([self.number(value.get(n), (*path, n)) for n in names], dtype=float)
 
 
+# ---- numbers as gradcalc writes them ---------------------------------------------------------
+
+# gradcalc's writers (gradcalc/doc/numbers.py) print −0.240 with a Unicode minus, 1.23×10⁻⁵ on the
+# terminal and 1.23 \times 10^{-5} in TeX (Markdown, LaTeX), a negative operand in parentheses,
+# and Python's 1e-05 in the tables. A number copied from any of them is read back; so are thin,
+# narrow no-break and no-break spaces (and TeX's \,) between digit groups.
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+_GROUP_SPACE = re.compile(r"(?<=\d)(?:[\u2009\u202f\u00a0]|\\,)(?=\d)", re.ASCII)
+_WRITTEN = re.compile(
+    r"""(?P<mantissa>[-+]?(?:\d+(?:\.\d*)?|\.\d+))
+    (?:[eE](?P<e>[-+]?\d+)
+      |\s*(?:×|·|\\times|\\cdot)\s*10
+       (?:\^\{(?P<tex>[-+]?\d+)\}|\^(?P<caret>[-+]?\d+)|(?P<sup>[⁺⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+))
+    )?""",
+    re.X | re.ASCII,
+)
+# Marks that only a written-out number has: a plain decimal in quotes is still refused (it is
+# text in YAML: "remove the quotes").
+_WRITTEN_MARKS = re.compile(r"[−×·⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻$()\u2009\u202f\u00a0]|\\times|\\cdot|\\,")
+
+
+def ascii_number(text: str) -> str | None:
+    """The number `text` writes, as ASCII that float() reads ("−0.240" -> "-0.240", "1.2×10⁻⁵"
+    -> "1.2e-5"), or None when it is no number gradcalc writes. The digits are kept as written,
+    so the precision a number is written to can be read from the result."""
+    if len(text) > 500 or not _WRITTEN_MARKS.search(text):
+        return None
+    body = text.strip()
+    if len(body) > 1 and body[0] == body[-1] == "$":
+        body = body[1:-1].strip()
+    if len(body) > 1 and body[0] == "(" and body[-1] == ")":
+        body = body[1:-1].strip()
+    body = _GROUP_SPACE.sub("", body.replace("−", "-"))
+    match = _WRITTEN.fullmatch(body)
+    if match is None:
+        return None
+    mantissa = match["mantissa"]
+    exponent = match["e"] or match["tex"] or match["caret"]
+    if match["sup"]:
+        exponent = match["sup"].translate(_SUPERSCRIPTS)
+    return mantissa if exponent is None else f"{mantissa}e{exponent}"
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(a: float, b: float, rtol: float = 1e-12) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-300)
+
+
 def written_decimals(text: str) -> float:
     """How many decimals a number is written with: 0.550 → 3, 12 → 0, 2.5e-3 → 4, 1.2×10⁻⁵ → 6
     (negative for a coarser last place: 3e2 → −2); NaN for text that is not a number."""
@@ -443,9 +726,6 @@ def written_decimals(text: str) -> float:
     return float(len(frac) - exponent)
 
 
-_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
-
-
 def _dashed(sizes: Any) -> str:
     if isinstance(sizes, list | tuple):
         return "-".join(str(s) for s in sizes)
@@ -453,6 +733,30 @@ def _dashed(sizes: Any) -> str:
 
 
 # ---- the blank sheet -------------------------------------------------------------------------
+
+
+def sheet_cells(shape: Shape) -> int:
+    """The cells of one step's answer sheet."""
+    return sum(math.prod(shape.array_shape(key)) for key in shape.step_keys())
+
+
+def check_template_size(shape: Shape, steps: int) -> None:
+    """Refuse, before writing it, a blank sheet that no answer file could hold (the YAML layer
+    reads at most MAX_NODES values): it could never be graded."""
+    per_step = sheet_cells(shape)
+    total = per_step * steps
+    if total <= MAX_NODES:
+        return
+    many = f"{steps:,} steps × {per_step:,} cells" if steps > 1 else f"{per_step:,} cells"
+    hint = (
+        "ask for fewer steps with --steps N"
+        if per_step <= MAX_NODES
+        else "write a sheet by hand with the quantities to grade: any may be left out"
+    )
+    raise GradcalcError(
+        f"--template: a blank sheet of {total:,} cells ({many}) is more than the "
+        f"{MAX_NODES:,} values an answer file may hold, so it could not be graded; {hint}"
+    )
 
 
 def template(shape: Shape, steps: int, source: str, describe: str, graded: str) -> str:
@@ -470,12 +774,48 @@ def template(shape: Shape, steps: int, source: str, describe: str, graded: str) 
     if steps == 1:
         lines.append("step: 1")
         lines += _block(shape, "")
-    else:
-        lines.append("steps:")
-        for s in range(1, steps + 1):
-            lines.append(f"  - step: {s}")
-            lines += _block(shape, "    ")
-    return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n"
+    lines.append("steps:")
+    block = "\n".join(_block(shape, "    ")) + "\n"  # the same for every step
+    return "\n".join(lines) + "\n" + "".join(f"  - step: {s}\n{block}" for s in range(1, steps + 1))
+
+
+def template_json(shape: Shape, steps: int) -> str:
+    """The blank sheet as JSON (the sheet form, no comments): it loads back as no answers."""
+    import json
+
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import template_json as layered
+
+        return layered(shape, steps)  # type: ignore[arg-type]
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, separators=(", ", ": "))
+
+    fields: list[str] = []
+    by_quantity: dict[str, dict[str, Any]] = {}
+    for key in shape.step_keys():
+        q, l = key
+        dims = shape.array_shape(key)
+        blank: Any
+        if q in PARAM_QUANTITIES:
+            blank = dict.fromkeys(shape.param_names(key))
+        elif q in ("z", "a", "delta") and not shape.batch:
+            blank = [None] * dims[-1]
+        elif len(dims) == 2:
+            blank = [[None] * dims[1] for _ in range(dims[0])]
+        else:
+            blank = [None] * dims[0] if dims else None
+        if l is None:
+            fields.append(f'"{q}": {dump(blank)}')
+        else:
+            by_quantity.setdefault(q, {})[str(l)] = blank
+    for q, layers in by_quantity.items():
+        inner = ",\n".join(f'        "{l}": {dump(v)}' for l, v in layers.items())
+        fields.append(f'"{q}": {{\n{inner}\n      }}')
+    body = ",\n".join(f"      {f}" for f in fields)
+    blocks = ",\n".join(f'    {{\n      "step": {s},\n{body}\n    }}' for s in range(1, steps + 1))
+    return f'{{\n  "steps": [\n{blocks}\n  ]\n}}\n'
 
 
 _COMMENTS = {
@@ -513,29 +853,45 @@ def _block(shape: Shape, pad: str) -> list[str]:
     return out
 
 
+# Cells of a row named one by one in a comment of the blank sheet; a longer row names its first
+# two and its last, so that a sheet for a wide layer stays small and quick to write.
+_NAMED = 6
+
+
+def _names(key: Key, shape: Shape, row: int | None, n: int) -> str:
+    """The symbols of a row's n cells (row None: a vector), for the sheet's comment."""
+    shown = range(n) if n <= _NAMED else (0, 1, n - 1)
+    index = [(i + 1,) if row is None else (row + 1, i + 1) for i in shown]
+    names = [symbol(key, at, shape).split(" (x = ")[0] for at in index]
+    return ", ".join(names) if n <= _NAMED else f"{names[0]}, {names[1]}, …, {names[2]}"
+
+
 def _layer_lines(shape: Shape, key: Key, pad: str) -> list[str]:
     q, l = key
     dims = shape.array_shape(key)
-    cells = list(indices(key, shape))
-    names = [symbol(key, i, shape) for _, i in cells]
     if q in PARAM_QUANTITIES:
+        labels = [symbol(key, (n,), shape) for n in shape.param_names(key)]
         body = ", ".join(f"{n}: null" for n in shape.param_names(key))
-        return [f"{pad}{l}: {{{body}}}  # " + ", ".join(names)]
+        return [f"{pad}{l}: {{{body}}}  # " + ", ".join(labels)]
     batch_rows = q in ("z", "a", "delta") and shape.batch
     if len(dims) == 1 or (q in ("z", "a", "delta") and not batch_rows):
-        nulls = ", ".join("null" for _ in names)
-        return [f"{pad}{l}: [{nulls}]  # " + ", ".join(names)]
+        n = dims[-1]
+        nulls = ", ".join(["null"] * n)
+        return [f"{pad}{l}: [{nulls}]  # " + _names(key, shape, None, n)]
     rows, width = dims
     out = [f"{pad}{l}:"]
+    nulls = ", ".join(["null"] * width)
     for r in range(rows):
-        row = [n.split(" (x = ")[0] for n in names[r * width : (r + 1) * width]]
-        nulls = ", ".join("null" for _ in row)
         lead = f"x = {r + 1}: " if batch_rows else ""
-        out.append(f"{pad}  - [{nulls}]  # {lead}" + ", ".join(row))
+        names = _names(key, shape, r, width)
+        out.append(f"{pad}  - [{nulls}]  # {lead}{names}")
     return out
 
 
 # ---- points per group ------------------------------------------------------------------------
+
+
+MAX_POINTS = 1_000_000
 
 
 def load_points(source: str) -> dict[str, float]:
@@ -543,7 +899,7 @@ def load_points(source: str) -> dict[str, float]:
     from gradcalc.check.cells import GROUPS
 
     name, text = read_text(source, "check the path of the --points file")
-    doc = parse_yaml(text, name, "write e.g. 'delta: 2' for two points per δ cell")
+    doc = parse(text, name, "write e.g. 'delta: 2' for two points per δ cell")
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error(
@@ -554,7 +910,10 @@ def load_points(source: str) -> dict[str, float]:
         if key not in GROUPS:
             raise doc.error((key,), "unknown quantity group", did_you_mean(key, GROUPS))
         points = number(doc, value, (key,))
-        if points < 0:
-            raise doc.error((key,), f"points must be ≥ 0, got {points:g}")
+        if not 0 <= points <= MAX_POINTS:
+            # A score is a sum of points: a bound keeps every total finite.
+            raise doc.error(
+                (key,), f"points per cell must be between 0 and {MAX_POINTS:,}, got {points:g}"
+            )
         out[key] = points
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import click
 
 from gradcalc.cli.options import (
     View,
+    WholeNumber,
     check_indent,
     check_output,
     color_option,
@@ -18,10 +20,12 @@ from gradcalc.cli.options import (
     emit,
     force_option,
     indent_option,
+    learning_rate_option,
+    optimizer_option,
     reindent,
+    steps_option,
 )
 from gradcalc.errors import GradcalcError
-from gradcalc.limits import MAX_STEPS
 
 if TYPE_CHECKING:
     from gradcalc.check.grade import Report
@@ -53,23 +57,21 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     is_flag=True,
     help="Print a blank answer sheet for CONFIG (every quantity, null values) instead.",
 )
-@click.option(
-    "--steps",
-    type=click.IntRange(1, MAX_STEPS),
-    metavar="N",
-    help="SGD steps the answers cover (overrides `steps:` in the config).",
-)
+@steps_option(1, "SGD steps of the run graded (overrides `steps:` in the config).")
+@learning_rate_option
+@optimizer_option
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "gradescope"]),
     default="table",
     show_default=True,
-    help="Output format: a table, the JSON contract, or Gradescope's results.json.",
+    help="Output format: a table, the JSON contract, or Gradescope's results.json; with "
+    "--template, json writes the blank sheet as JSON.",
 )
 @click.option(
     "--decimals",
-    type=click.IntRange(0, 12),
+    type=WholeNumber(0, 12),
     metavar="N",
     help="The answers were worked rounding every quantity to N decimals: accept what such a "
     "hand calculation can produce.",
@@ -77,7 +79,7 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 @click.option(
     "--sig-figs",
     "sig_figs",
-    type=click.IntRange(1, 15),
+    type=WholeNumber(1, 15),
     metavar="N",
     help="As --decimals, for N significant figures.",
 )
@@ -132,6 +134,8 @@ def command(
     example: str | None,
     template: bool,
     steps: int | None,
+    learning_rate: float | None,
+    optimizer: str | None,
     fmt: str,
     decimals: int | None,
     sig_figs: int | None,
@@ -154,6 +158,8 @@ def command(
     Exit status: 0 every answered cell is right, 1 at least one is wrong (or, with
     --require-all, missing), 2 bad input.
     """
+    import numpy as np
+
     from gradcalc.check import answers as answers_mod
     from gradcalc.check.cells import Shape
     from gradcalc.step import config as config_mod
@@ -170,6 +176,11 @@ def command(
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
+    if template and fmt == "gradescope":
+        raise click.UsageError(
+            "--template writes a blank answer sheet (YAML, or JSON with --format json) and "
+            "--format gradescope a grading report: give one or the other"
+        )
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
     check_indent(indent, fmt, "json", "gradescope")
@@ -189,24 +200,35 @@ def command(
     else:
         assert config is not None
         spec = config_mod.load(config)
+    if learning_rate is not None:
+        spec = dataclasses.replace(spec, learning_rate=learning_rate)
+    if optimizer is not None:
+        spec = config_mod.with_optimizer(spec, optimizer)
     n_steps = spec.steps if steps is None else steps
     shape = Shape.of(spec)
     if template:
-        graded = f"--example {example}" if example is not None else config
-        text = answers_mod.template(
-            shape, max(n_steps, 1), config, _describe(spec, n_steps), graded
-        )
+        n = max(n_steps, 1)
+        answers_mod.check_template_size(shape, n)
+        # A .json name is read back as strict JSON: the sheet written to it is JSON.
+        as_json = fmt == "json" or (output is not None and output.lower().endswith(".json"))
+        if as_json:
+            text = answers_mod.template_json(shape, n)
+        else:
+            graded = f"--example {example}" if example is not None else config
+            text = answers_mod.template(shape, n, config, _describe(spec, n), graded)
         emit(text, output, color, force)
         return
     if n_steps < 1:
         raise GradcalcError(f"{config}: steps: 0 runs no step to check; pass --steps 1")
     points = answers_mod.load_points(points_file) if points_file else {}
     assert answers is not None
+    run = answers_mod.Run.of(spec, n_steps)
     if bundled_sheet is not None:
         text = bundled_sheet.read_text(encoding="utf-8")
-        sheet = answers_mod.load_text(text, f"answers/{bundled_sheet.name}", shape, n_steps)
+        name = f"answers/{bundled_sheet.name}"
+        sheet = answers_mod.load_text(text, name, shape, n_steps, run)
     else:
-        sheet = answers_mod.load(answers, shape, n_steps)
+        sheet = answers_mod.load(answers, shape, n_steps, run)
 
     from gradcalc.check.grade import Options, grade
 
@@ -221,7 +243,19 @@ def command(
         require_all=require_all,
         points=points,
     )
-    report = grade(spec, sheet, n_steps, options)
+    # The run goes as far as the last step graded, and keeps only the steps graded.
+    last = n_steps if require_all or sheet.final else max(sheet.steps, default=0)
+    _check_size(spec, shape, sheet, n_steps, last, options)
+    # Answers far off (1e308) overflow what is worked from them: such values match nothing
+    # (grade.py), and numpy's warnings about them are not the user's business.
+    from gradcalc.errors import NumericError
+
+    try:
+        with np.errstate(all="ignore"):
+            report = grade(spec, sheet, last, options)
+    except NumericError as exc:
+        # For check, status 1 says an answer is wrong: a run that diverges is bad input.
+        raise GradcalcError(f"{exc}; no answer can be graded against it") from None
 
     from gradcalc.check import views
 
@@ -233,6 +267,46 @@ def command(
     emit(writers[fmt](report), output, color, force)
     if not report.passed:
         ctx.exit(1)
+
+
+# What one graded cell holds until the report is written (its record, symbol and verdict).
+CELL_BYTES = 600
+
+
+def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
+    """Refuse, before any step, a grading that would hold more than MAX_HELD_BYTES: the cells
+    of --require-all over many steps, or the traces of the steps graded (every step up to the
+    last one graded when the sheet was rounded: the drift bound runs through all of them)."""
+    from gradcalc.check.answers import sheet_cells
+    from gradcalc.check.grade import read_rounded
+    from gradcalc.check.recompute import step_bytes
+    from gradcalc.cli.step import _bytes
+    from gradcalc.limits import MAX_HELD_BYTES
+
+    if options.require_all:
+        cells = n_steps * sheet_cells(shape)
+        if cells * CELL_BYTES > MAX_HELD_BYTES:
+            raise GradcalcError(
+                f"--require-all: grading every cell of {n_steps:,} steps is {cells:,} cells, "
+                f"about {_bytes(cells * CELL_BYTES)} to hold; refusing. Grade fewer steps "
+                "(--steps N), or only the cells answered (without --require-all)"
+            )
+    per_step = step_bytes(spec)
+    rounded = read_rounded(options, sheet)
+    kept = last if rounded or options.require_all else len(sheet.steps)
+    factor = 4 if rounded else 1  # the exact and the rounded traces and two drift bounds
+    held = kept * per_step * factor
+    if held > MAX_HELD_BYTES:
+        what = "every step up to the last one answered" if kept == last else "the steps answered"
+        raise GradcalcError(
+            f"grading {what} would hold about {_bytes(held)} ({kept:,} steps × "
+            f"{_bytes(per_step * factor)}); refusing. Grade fewer steps at a time"
+            + (
+                ", or answers at full precision (a rounded sheet is bounded step by step)"
+                if rounded
+                else ""
+            )
+        )
 
 
 def _describe(spec, steps: int) -> str:

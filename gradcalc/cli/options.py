@@ -567,3 +567,45 @@ def complete_function(ctx: click.Context, param: click.Parameter, incomplete: st
 
     names = [n for r in (*ACTIVATIONS, *LOSSES) for n in (r.name, *r.aliases)]
     return [n for n in names if n.startswith(incomplete)]
+
+
+# The run's settings that a command line may override: step runs with them, check grades with
+# them (one declaration each, so both commands read them alike).
+
+
+def _learning_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not 0 < value < float("inf"):
+        raise click.BadParameter(f"must be a finite number > 0, got {value:g}")
+    return value
+
+
+def complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from gradcalc.functions.optimizers import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
+def steps_option(minimum: int, help: str) -> Callable[[Any], Any]:
+    """--steps N, from `minimum` up to the limit every command shares (gradcalc/limits.py)."""
+    from gradcalc.limits import MAX_STEPS
+
+    return click.option("--steps", type=WholeNumber(minimum, MAX_STEPS), metavar="N", help=help)
+
+
+learning_rate_option = click.option(
+    "--learning-rate",
+    "--eta",
+    "learning_rate",
+    type=float,
+    metavar="η",
+    callback=_learning_rate,
+    help="Learning rate η > 0 (overrides `learning_rate:`).",
+)
+
+optimizer_option = click.option(
+    "--optimizer",
+    metavar="NAME",
+    shell_complete=complete_optimizer,
+    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw, with its default parameters (see `gradcalc list`).",
+)

@@ -22,18 +22,15 @@ from gradcalc.cli.options import (
     force_option,
     format_option,
     indent_option,
+    learning_rate_option,
+    optimizer_option,
+    steps_option,
 )
 from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
 
 SHOW = ("all", "summary", "final")
-
-
-def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from gradcalc.functions.optimizers import REGISTRY
-
-    return [name for name in REGISTRY if name.startswith(incomplete)]
 
 
 @click.command(
@@ -53,27 +50,9 @@ def _complete_optimizer(ctx: click.Context, param: click.Parameter, incomplete: 
     shell_complete=complete_example,
     help="Run a bundled example config instead of CONFIG (see `gradcalc examples`).",
 )
-@click.option(
-    "--steps",
-    type=WholeNumber(0, MAX_STEPS),
-    metavar="N",
-    help="SGD steps to run (overrides `steps:` in the config).",
-)
-@click.option(
-    "--learning-rate",
-    "--eta",
-    "learning_rate",
-    type=float,
-    metavar="η",
-    help="Learning rate η > 0 (overrides `learning_rate:`).",
-)
-@click.option(
-    "--optimizer",
-    metavar="NAME",
-    shell_complete=_complete_optimizer,
-    help="Update rule (overrides `optimizer:`): sgd, momentum, nesterov, adagrad, rmsprop, "
-    "adam or adamw, with its default parameters (see `gradcalc list`).",
-)
+@steps_option(0, "SGD steps to run (overrides `steps:` in the config).")
+@learning_rate_option
+@optimizer_option
 @format_option("table", "json", "jsonl", *DOCUMENTS)
 @click.option(
     "--show",
@@ -188,10 +167,6 @@ def command(
 
     if (config is None) == (example is None):
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
-    if learning_rate is not None and not 0 < learning_rate < float("inf"):
-        raise click.BadParameter(
-            f"must be a finite number > 0, got {learning_rate:g}", param_hint="--learning-rate"
-        )
     if explain and fmt != "table":
         raise click.UsageError(
             f"--explain is the worked solution as terminal text and --format {fmt} a format of "

@@ -465,6 +465,27 @@ def template(shape: LayeredShape, steps: int, source: str, describe: str, graded
     return "\n".join(lines) + "\n"
 
 
+def template_json(shape: LayeredShape, steps: int) -> str:
+    """The blank sheet as JSON (the sheet form): it loads back as no answers."""
+    import json
+
+    def blank(dims: tuple[int, ...]) -> Any:
+        return None if not dims else [blank(dims[1:]) for _ in range(dims[0])]
+
+    block: dict[str, Any] = {}
+    for key in shape.step_keys():
+        q, l = key
+        dims = shape.array_shape(key)
+        if q in EXAMPLE_QUANTITIES and not shape.batch:
+            dims = dims[1:]
+        if l is None:
+            block[q] = blank(dims)
+        else:
+            block.setdefault(q, {})[str(l)] = blank(dims)
+    sheet = {"steps": [{"step": s, **block} for s in range(1, steps + 1)]}
+    return json.dumps(sheet, indent=2) + "\n"
+
+
 def _nulls(dims: tuple[int, ...]) -> str:
     if not dims:
         return "null"
@@ -922,8 +943,9 @@ def _judge(
     from gradcalc.check.grade import BOUND_SAFETY, Cell
 
     def close(a: np.ndarray, ref: np.ndarray, extra: Any = 0.0) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return np.abs(a - ref) <= o.atol + o.rtol * np.abs(ref) + extra
+        # An infinite value (worked from answers near the float limit) is close to nothing.
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.isfinite(ref) & (np.abs(a - ref) <= o.atol + o.rtol * np.abs(ref) + extra)
 
     dims = shape.array_shape(key)
     answered = ~np.isnan(answer)
