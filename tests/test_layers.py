@@ -1261,3 +1261,25 @@ def test_a_layered_run_writes_its_worked_solution_from_python() -> None:
     trace = gradcalc.run(gradcalc.load("configs/conv-worked-example.yaml"), steps=2)
     assert "z²₀₀₀ = 1×1 + 2×0 + 0×0 + 1×(−1) + 0 = 0" in trace.explain()
     assert r"z^{2}_{000}" in trace.to_markdown() and r"\begin{document}" in trace.to_latex()
+
+
+def test_a_layered_document_of_another_run_is_refused(run_cli: Any) -> None:
+    """A `gradcalc step` document records its run: graded against another η it is refused,
+    as for dense networks; a .json answer file is read as strict JSON."""
+    contract = run_cli(["step", "--example", "conv-worked-example", "--format", "json"]).stdout
+    other = run_cli(
+        ["check", "--example", "conv-worked-example", "-", "--learning-rate", "0.5"],
+        input=contract,
+    )
+    assert other.exit_code == 2 and "η = 0.1" in other.stderr, other.output
+    doc = json.loads(contract)
+    doc["initial"]["loss"] += 1.0
+    moved = run_cli(["check", "--example", "conv-worked-example", "-"], input=json.dumps(doc))
+    assert moved.exit_code == 2 and "first forward pass" in moved.stderr
+
+
+def test_a_layered_json_answer_file_is_strict_json(run_cli: Any, tmp_path: Path) -> None:
+    sheet = tmp_path / "answers.json"
+    sheet.write_text('{"step": 1, "loss": 0.313262,}', encoding="utf-8")
+    result = run_cli(["check", "--example", "conv-worked-example", str(sheet)])
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr

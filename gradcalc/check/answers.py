@@ -135,7 +135,7 @@ def load_text(text: str, name: str, shape: Shape, steps: int, run: Run | None = 
     if getattr(shape, "layered", False):
         from gradcalc.layers.check import load_answers
 
-        return load_answers(text, name, shape, steps)  # type: ignore[arg-type]
+        return load_answers(text, name, shape, steps, run)  # type: ignore[arg-type]
     doc = parse(text, name, EMPTY_HINT)
     return _Reader(doc, shape, steps, run).read()
 

@@ -23,7 +23,7 @@ from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, Network, Theta, run
 from gradcalc.layers.record import Layer, Mistake
 from gradcalc.step.trace import ForwardTrace
-from gradcalc.yamldoc import Doc, number, parse_yaml, type_name
+from gradcalc.yamldoc import Doc, number, type_name
 
 EXAMPLE_QUANTITIES = ("z", "a", "delta", "grad_input", "output")
 
@@ -223,8 +223,8 @@ def quantity_names(shape: LayeredShape) -> tuple[str, ...]:
 
 
 class Reader:
-    def __init__(self, doc: Doc, shape: LayeredShape, steps: int) -> None:
-        self.doc, self.shape, self.steps = doc, shape, steps
+    def __init__(self, doc: Doc, shape: LayeredShape, steps: int, run: Any = None) -> None:
+        self.doc, self.shape, self.steps, self.run = doc, shape, steps, run
         self.out = Answers(doc.source)
         self.names = quantity_names(shape)
         self._places: list[float] = []  # the written decimals of each number read, in order
@@ -257,6 +257,8 @@ class Reader:
                     ("round",), f"expected null or decimals 0..12, got {type_name(rounded)}"
                 )
             self.out.round_to = rounded
+        if self.run is not None:
+            self._recorded(data)
         final = data.get("final")
         if isinstance(final, dict):
             for q in ("output", "loss"):
@@ -282,6 +284,18 @@ class Reader:
         else:
             self._block(data, (), 1)
         return self.out
+
+    def _recorded(self, data: dict[str, Any]) -> None:
+        """A `gradcalc step` document's record of its own run (η, the update rule, the steps,
+        the loss, the first forward pass) must be the run graded: the dense reader's check,
+        reading the arrays this reader's way."""
+        from gradcalc.check.answers import _Reader
+
+        dense = _Reader(self.doc, self.shape, self.steps, self.run)  # type: ignore[arg-type]
+        dense.out = self.out
+        dense._cells = self._cells  # type: ignore[method-assign]
+        dense._run(data, self.run)
+        self._places.clear()  # read to be compared, not graded
 
     def _keys(
         self, mapping: dict[str, Any], path: KeyPath, allowed: tuple[str, ...], what: str
@@ -1026,7 +1040,9 @@ def describe(spec: LayeredSpec, steps: int) -> str:
     )
 
 
-def load_answers(text: str, name: str, shape: LayeredShape, steps: int) -> Answers:
-    from gradcalc.check.answers import EMPTY_HINT
+def load_answers(text: str, name: str, shape: LayeredShape, steps: int, run: Any = None) -> Answers:
+    """An answer file for a layered network: .json as strict JSON, else YAML, as for dense
+    networks; with `run`, a contract document's record of its run must be that run."""
+    from gradcalc.check.answers import EMPTY_HINT, parse
 
-    return Reader(parse_yaml(text, name, EMPTY_HINT), shape, steps).read()
+    return Reader(parse(text, name, EMPTY_HINT), shape, steps, run).read()
