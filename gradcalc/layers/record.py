@@ -8,7 +8,8 @@ and applies the update rule to every parameter array a layer holds.
 Arrays keep the batch axis first: a layer maps x of shape (N, *in_shape) to z and a of shape
 (N, *out_shape). Parameters are a dict by name (dense: weights, biases; conv: kernels, biases),
 so a layer with other parameters (batch norm's gamma and beta, an LSTM's four weight blocks)
-needs no change here, and layers that keep running statistics hold them in `state`.
+needs no change here. (Running statistics, batch norm's, will need a per-layer state that the
+engine carries from step to step outside the update rule: not built yet.)
 """
 
 from __future__ import annotations

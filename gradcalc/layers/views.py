@@ -94,14 +94,10 @@ def _label(ls: LayerStep) -> str:
     return text + f"), {show(layer.in_shape)} → {show(layer.out_shape)}"
 
 
-def _example(st: LayeredStepTrace, trace: LayeredRun, n: int, max_rows: int) -> bool:
-    return not max_rows or n < max_rows
-
-
 def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: int) -> list[str]:
     lines = ["", "Forward pass"]
     for n in range(trace.x.shape[0]):
-        if not _example(st, trace, n, max_rows):
+        if max_rows and n >= max_rows:
             lines.append(f"… {trace.x.shape[0] - n} more examples (--max-rows 0 shows all)")
             break
         if trace.batch:
