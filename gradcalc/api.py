@@ -215,6 +215,7 @@ class CellGrade:
     expected: float
     verdict: Verdict
     mistake: str | None  # the known mistake the answer matches, if any
+    mistakes: tuple[str, ...]  # every known mistake that fits within the rounding; mistake first
     explanation: str | None
     carried: float | None  # the value the cell's own earlier answers lead to, where it differs
     points: float
@@ -325,6 +326,7 @@ def _cell(c: Cell) -> CellGrade:
         expected=c.expected,
         verdict=cast(Verdict, c.verdict),
         mistake=c.mistake,
+        mistakes=c.matches,
         explanation=c.explanation,
         carried=c.carried,
         points=c.points,

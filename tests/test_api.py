@@ -527,3 +527,11 @@ def test_a_script_using_every_public_name_passes_mypy_strict(tmp_path) -> None:
     # The script runs, too: the values have the types mypy was told.
     ran = subprocess.run([sys.executable, str(good)], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
+
+
+def test_grade_cells_name_the_mistakes_the_json_names(run_cli) -> None:
+    grade = gradcalc.check(EXAMPLE, SLIP)
+    doc = json.loads(run_cli(["check", str(EXAMPLE), str(SLIP), "--format", "json"]).stdout)
+    assert [c.mistakes for c in grade.cells] == [tuple(c["mistakes"]) for c in doc["cells"]]
+    assert any(c.mistakes for c in grade.cells)
+    assert all(c.mistake == (c.mistakes[0] if c.mistakes else None) for c in grade.cells)

@@ -210,7 +210,10 @@ def registry_names() -> list[str]:
         ("gradcalc list l", ["losses", "layers"]),
         ("gradcalc step --optimizer ad", ["adagrad", "adam", "adamw"]),
         ("gradcalc step --color ", ["auto", "always", "never"]),
-        ("gradcalc derive tanh --format ", ["table", "json", "dot", "markdown", "latex"]),
+        (
+            "gradcalc derive tanh --format ",
+            ["table", "json", "dot", "svg", "markdown", "latex", "html"],
+        ),
         ("gradcalc completion ", ["bash", "zsh", "fish"]),
     ],
 )

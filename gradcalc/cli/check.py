@@ -63,11 +63,11 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "gradescope"]),
+    type=click.Choice(["table", "json", "gradescope", "html"]),
     default="table",
     show_default=True,
-    help="Output format: a table, the JSON contract, or Gradescope's results.json; with "
-    "--template, json writes the blank sheet as JSON.",
+    help="Output format: a table, the JSON contract, Gradescope's results.json, or a "
+    "self-contained web page (html); with --template, json writes the blank sheet as JSON.",
 )
 @click.option(
     "--decimals",
@@ -176,10 +176,10 @@ def command(
         raise click.UsageError("give a CONFIG file or --example NAME (one of them)")
     if template == (answers is not None):
         raise click.UsageError("give an ANSWERS file to grade, or --template (one of them)")
-    if template and fmt == "gradescope":
+    if template and fmt in ("gradescope", "html"):
         raise click.UsageError(
             "--template writes a blank answer sheet (YAML, or JSON with --format json) and "
-            "--format gradescope a grading report: give one or the other"
+            f"--format {fmt} a grading report: give one or the other"
         )
     if config == "-" and answers == "-":
         raise click.UsageError("CONFIG and ANSWERS cannot both be standard input (-)")
@@ -263,10 +263,17 @@ def command(
         "table": lambda r: lambda con: views.render_table(r, con),
         "json": lambda r: reindent(views.render_json(r), indent),
         "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
+        "html": _html,
     }
     emit(writers[fmt](report), output, color, force)
     if not report.passed:
         ctx.exit(1)
+
+
+def _html(report: Report) -> View:
+    from gradcalc.check import page
+
+    return page.render_html(report)
 
 
 # What one graded cell holds until the report is written (its record, symbol and verdict).

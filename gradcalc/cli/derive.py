@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -69,7 +69,7 @@ def _complete_param(ctx: click.Context, param: click.Parameter, incomplete: str)
     help="A parameter of the function (e.g. alpha=0.1 for leaky_relu, delta=0.5 for "
     "huber); repeat for several. `gradcalc list` shows them.",
 )
-@format_option("table", "json", "dot", *DOCUMENTS)
+@format_option("table", "json", "dot", "svg", *DOCUMENTS)
 @click.option(
     "--output",
     "-o",
@@ -139,6 +139,27 @@ def _dot(trace: DeriveTrace, digits: int) -> View:
     return dot.render(trace, digits)
 
 
+def _svg(trace: DeriveTrace, digits: int) -> View:
+    from gradcalc.derivation import picture
+    from gradcalc.doc import svg
+
+    return svg.write(picture.build(trace, digits))
+
+
+def _html(trace: DeriveTrace, digits: int) -> View:
+    """The worked derivation's page, with its graph drawn."""
+    from gradcalc.derivation import picture
+    from gradcalc.derivation.solution import build
+    from gradcalc.doc import html, svg
+
+    blocks: list[Any] = list(build(trace, "markdown", digits))
+    graph = html.Picture(
+        svg.write(picture.build(trace, digits), standalone=False),
+        "The computational graph: each node's value and adjoint, each edge's partial.",
+    )
+    return html.write([*blocks[:1], graph, *blocks[1:]])
+
+
 def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
     """A document format of gradcalc.doc.DOCUMENTS: the derivation as one compact page."""
 
@@ -161,5 +182,7 @@ WRITERS: dict[str, Callable[[DeriveTrace, int], View]] = {
     "table": _table,
     "json": lambda trace, digits: _json(trace),
     "dot": _dot,
+    "svg": _svg,
     **{fmt: _document(fmt) for fmt in DOCUMENTS},
+    "html": _html,
 }

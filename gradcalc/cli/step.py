@@ -53,7 +53,7 @@ SHOW = ("all", "summary", "final")
 @steps_option(0, "SGD steps to run (overrides `steps:` in the config).")
 @learning_rate_option
 @optimizer_option
-@format_option("table", "json", "jsonl", *DOCUMENTS)
+@format_option("table", "json", "jsonl", "svg", *DOCUMENTS)
 @click.option(
     "--show",
     type=click.Choice(SHOW),
@@ -126,6 +126,34 @@ SHOW = ("all", "summary", "final")
     help="Write the trained weights and biases to FILE, an .npz archive (w2, b2, w3, …); "
     "- is standard output when -o FILE takes the output.",
 )
+@click.option(
+    "--diagram",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Also draw the network of one step as an SVG picture in FILE: circles with z and a "
+    "(and δ), edges with w (and ∂C/∂w and the new w), biases above the units.",
+)
+@click.option(
+    "--diagram-show",
+    type=click.Choice(("forward", "backward", "update")),
+    default="forward",
+    show_default=True,
+    help="What the diagram shows: forward: z, a, w, b; backward: and δ, ∂C/∂w, ∂C/∂b; "
+    "update: and the new w and b.",
+)
+@click.option(
+    "--diagram-step",
+    type=WholeNumber(1, beyond=MAX_STEPS),
+    metavar="N",
+    help="The step the diagram draws (default 1).",
+)
+@click.option(
+    "--plot",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="Also plot the loss per step and each layer's ‖∂C/∂w‖ and ‖Δw‖ as an SVG picture "
+    "in FILE (any number of steps: long runs are bucketed).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar on a long run.")
 @indent_option
 @digits_option("default 6 in the tables, 3 in the worked solutions")
@@ -148,6 +176,10 @@ def command(
     output: str | None,
     force: bool,
     save_weights: str | None,
+    diagram: str | None,
+    diagram_show: str,
+    diagram_step: int | None,
+    plot: str | None,
     quiet: bool,
     indent: int | None,
     digits: int | None,
@@ -198,6 +230,18 @@ def command(
         check_output(output, force, reads=[("the config", source)])
     if save_weights is not None:
         check_weights_output(save_weights, force, output, reads=[("the config", source)])
+    pictures = [
+        (option, file) for option, file in (("--diagram", diagram), ("--plot", plot)) if file
+    ]
+    if diagram is None and fmt != "svg" and (diagram_step is not None or diagram_show != "forward"):
+        raise click.UsageError(
+            "--diagram-show and --diagram-step choose what --diagram FILE (or --format svg) "
+            "draws: give --diagram FILE too"
+        )
+    for option, file in pictures:
+        check_output(
+            file, force, option, reads=[("the config", source), ("the --output file", output)]
+        )
 
     if example is not None:
         from gradcalc.step import examples
@@ -214,6 +258,8 @@ def command(
             check_output(output, force, reads=data)
         if save_weights is not None:
             check_output(save_weights, force, "--save-weights", reads=data)
+        for option, file in pictures:
+            check_output(file, force, option, reads=data)
     if learning_rate is not None:
         spec = dataclasses.replace(spec, learning_rate=learning_rate)
     if optimizer is not None:
@@ -224,6 +270,17 @@ def command(
         raise click.BadParameter(
             f"step {beyond[0]} asked for, but the run has {n} step{'s' if n != 1 else ''}",
             param_hint="--explain-steps",
+        )
+    drawn = [f"{option} {file}" for option, file in pictures]
+    for what in drawn + (["--format svg"] if fmt == "svg" else []):
+        if n == 0:
+            raise GradcalcError(
+                f"{what}: the run has no step to draw (--steps 0); give --steps 1 or more"
+            )
+    if diagram_step is not None and diagram_step > n:
+        raise click.BadParameter(
+            f"step {diagram_step} asked for, but the run has {n} step{'s' if n != 1 else ''}",
+            param_hint="--diagram-step",
         )
     name = "explain" if explain else fmt
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
@@ -259,7 +316,13 @@ def command(
         from gradcalc.cli.options import Reindented
 
         target = sink if indent is None else Reindented(sink, indent)
-        writer = WRITERS[name](target, _Layout(show, shown, max_terms, max_rows, digits))
+        layout = _Layout(show, shown, max_terms, max_rows, digits, diagram_show, diagram_step or 1)
+        writer = WRITERS[name](target, layout)
+        if pictures:
+            from gradcalc.step.pictures import Asked, Pictures
+
+            asked = Asked(diagram, diagram_show, diagram_step or 1, plot, digits or 3)
+            writer = Pictures(writer, asked)
         # The writer says which steps it needs in full; the others run lean.
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full, norms=writer.norms)
         writer.start(stream.head())
@@ -271,6 +334,11 @@ def command(
             target.close()
         if view is not None:
             sink.draw(view)
+    if pictures:
+        from gradcalc.cli.options import write_atomically
+
+        for file, text, option in writer.files(trace):
+            write_atomically(file, text, force, option=option)
     if save_weights is not None:
         from gradcalc.cli.options import write_atomically
         from gradcalc.step.files import weights_npz
@@ -326,6 +394,7 @@ HEAD: dict[str, int | None] = {
     "table": 19,
     "json": None,
     "jsonl": None,
+    "svg": 0,  # the one step drawn is the diagram's own (--diagram-step)
     "explain": 3,
     **dict.fromkeys(DOCUMENTS, 3),
 }
@@ -346,6 +415,8 @@ def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: i
         params = sum(v.size for layer in spec.layers for v in layer.params.values())
         units += sum(sizes[:-1])  # each layer's ∂C/∂x besides its z, a and δ
     drawn = 0 if shown is None else int(shown.sum())
+    if name == "svg":
+        return  # one step's picture
     if name in ("json", "jsonl"):
         # ≈ 20 bytes a number at full precision.
         per_step = 20 * (3 * m * units + 2 * params + 2 * units + m) if show == "all" else 0
@@ -382,6 +453,8 @@ class _Layout:
     max_terms: int
     max_rows: int
     digits: int | None  # significant digits; None: each view's own (6 tables, 3 solutions)
+    diagram_show: str = "forward"  # what --format svg draws (--diagram-show, --diagram-step)
+    diagram_step: int = 1
 
 
 # What each --format (and --explain) writes with: a writer takes the run's head, each step as
@@ -419,10 +492,26 @@ def _solution(fmt: str) -> Writer:
     return make
 
 
+def _svg(sink: Any, layout: _Layout) -> Any:
+    """The network of one step, drawn (--diagram-show, --diagram-step)."""
+    from gradcalc.step.pictures import SvgWriter
+
+    return SvgWriter(layout.diagram_show, layout.diagram_step, layout.digits or 3)
+
+
+def _html(sink: Any, layout: _Layout) -> Any:
+    """The worked solution as a page, with the network drawn, the curves and the tables."""
+    from gradcalc.step.pictures import HtmlWriter
+
+    return HtmlWriter(layout.shown, layout.max_terms, layout.max_rows, layout.digits or 3)
+
+
 WRITERS: dict[str, Writer] = {
     "table": _table,
     "json": _json(lines=False),
     "jsonl": _json(lines=True),
+    "svg": _svg,
     "explain": _solution("explain"),
     **{fmt: _solution(fmt) for fmt in DOCUMENTS},
+    "html": _html,
 }

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 DOCUMENTS: dict[str, tuple[str, Kind]] = {
     "markdown": ("gradcalc.doc.markdown", "markdown"),
     "latex": ("gradcalc.doc.latex", "latex"),
+    "html": ("gradcalc.doc.html", "markdown"),
 }
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.functions.activations import log_sigmoid, sigmoid, softmax
+from gradcalc.functions.activations import log_sigmoid, sigmoid
 from gradcalc.functions.registry import (
     Array,
     Fused,
@@ -106,17 +106,31 @@ def _plus_minus_one(y: Array) -> str | None:
     return "needs targets y_j of −1 or +1" if np.any((y != 1) & (y != -1)) else None
 
 
-def _ce_softmax_with_output(z: Array, y: Array, p: Params) -> tuple[Array, Array]:
-    # C_x through log-sum-exp, and softmax(z) from the same max, exponentials and sum.
-    z = np.asarray(z)
-    m = z.max(axis=-1, keepdims=True)
-    e = np.subtract(z, m)
+def _softmax_share(z: Array) -> tuple[Array, Array, Array]:
+    """For each row of z, its largest unit t, the other units' share r = Σ_{k≠t} e^(z_k − z_t)
+    and softmax(z), bit for bit as the activation computes it, from the same max and
+    exponentials. r is summed without the top unit's 1, so a share of 1e-37 is kept rather than
+    lost in 1 + r."""
+    z = np.asarray(z, dtype=float)
+    top = np.argmax(z, axis=-1)[..., None]
+    e = np.subtract(z, z.max(axis=-1, keepdims=True))
     np.exp(e, out=e)
     total = e.sum(axis=-1, keepdims=True)
-    lse = m + np.log(total)
-    value = (y * (lse - z)).sum(axis=-1)
+    np.put_along_axis(e, top, 0.0, axis=-1)
+    share = e.sum(axis=-1, keepdims=True)
+    np.put_along_axis(e, top, 1.0, axis=-1)  # e^(z_t − z_t), exactly
     e /= total
-    return value, e
+    return top, share, e
+
+
+def _ce_softmax_with_output(z: Array, y: Array, p: Params) -> tuple[Array, Array]:
+    # C_x = Σ_j y_j (ln Σ_k e^(z_k) − z_j) = Σ_j y_j ((z_t − z_j) + log1p(r)): both terms ≥ 0,
+    # so a tiny cost (z = (42.4, −42.9): 8.95e-38) keeps its digits instead of rounding to 0.
+    z = np.asarray(z, dtype=float)
+    top, share, s = _softmax_share(z)
+    gap = np.take_along_axis(z, top, axis=-1) - z
+    value = (y * (gap + np.log1p(share))).sum(axis=-1)
+    return value, s
 
 
 def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
@@ -125,8 +139,21 @@ def _ce_softmax_value(z: Array, y: Array, p: Params) -> Array:
 
 def _ce_softmax_delta(s: Array, y: Array, p: Params) -> Array:
     # s = softmax(z): δ = s Σ_j y_j − y, which is s − y for a one-hot or probability target.
+    # From a written a (check's hand calculation); the engine takes δ from z, below.
     y = np.asarray(y)
     return s * y.sum(axis=-1, keepdims=True) - y
+
+
+def _ce_softmax_delta_from_z(z: Array, y: Array, p: Params) -> Array:
+    # δ_t = s_t Y − y_t with s_t = 1 − r/(1 + r) and Y = Σ_j y_j: (Y − y_t) − Y r/(1 + r), which
+    # for a one-hot target at t is −r/(1 + r), not 1 − 1 = 0 where s_t rounds to 1.
+    y = np.asarray(y, dtype=float)
+    top, share, s = _softmax_share(z)
+    total_y = y.sum(axis=-1, keepdims=True)
+    delta = s * total_y - y
+    top_delta = (total_y - np.take_along_axis(y, top, axis=-1)) - total_y * share / (1.0 + share)
+    np.put_along_axis(delta, top, top_delta, axis=-1)
+    return delta
 
 
 def _softmax_complements(z: Array) -> tuple[Array, Array, Array, Array, Array]:
@@ -572,7 +599,7 @@ LOSSES: list[Loss] = [
         fused={
             "softmax": Fused(
                 value=_ce_softmax_value,
-                delta=lambda z, y, p: _ce_softmax_delta(softmax(z), y, p),
+                delta=_ce_softmax_delta_from_z,
                 written=_softmax_cross_entropy_written,
                 from_output=_ce_softmax_delta,
                 with_output=_ce_softmax_with_output,
@@ -606,7 +633,8 @@ LOSSES: list[Loss] = [
                 value=lambda z, y, p: (
                     -np.sum(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z), axis=-1)
                 ),
-                delta=lambda z, y, p: sigmoid(z) - y,
+                # σ(z) − y as (1 − y)σ(z) − yσ(−z): no 1 − 1 where σ(z) rounds to 1 and y = 1.
+                delta=lambda z, y, p: (1.0 - y) * sigmoid(z) - y * sigmoid(-z),
                 written=_output_minus_target,
                 from_output=lambda a, y, p: a - y,
             ),

@@ -232,8 +232,9 @@ class Fused:
     value: Callable[[Array, Array, Params], Array]  # (z, y) -> per-example cost
     delta: Callable[[Array, Array, Params], Array]  # (z, y) -> δ^L = ∂C_x/∂z^L
     written: FusedForm  # δ^L_j as the worked solution writes it
-    # (a, y) -> the same δ^L from a = f(z^L) as the forward pass computed it, when delta is
-    # that function of f(z): the engine need not compute f again.
+    # (a, y) -> δ^L from a = f(z^L), when delta is that function of f(z): how a hand
+    # calculation works it from a written a (check). The engine takes δ^L from z, where an a
+    # that rounded to 1 loses nothing.
     from_output: Callable[[Array, Array, Params], Array] | None = None
     # (z, y) -> (value, f(z)) when the two share their work: the same numbers as value and the
     # activation's forward, in one pass.

@@ -411,13 +411,8 @@ class Network:
         # ∂C_x/∂a^L; with a fused loss δ^L comes straight from z^L (BP1 without cancellation).
         with np.errstate(all="ignore"):
             grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
-        if self.fused:
-            output = self.fused.from_output
-            delta = r(
-                output(activations[-1], spec.y, spec.loss_params)
-                if output and self.round_to is None  # a^L rounded is not f(z^L)
-                else self.fused.delta(zs[-1], spec.y, spec.loss_params)
-            )
+        if self.fused:  # from z^L: a^L = f(z^L) may have rounded to 1 (or been rounded by hand)
+            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
         else:
             checks.append((grad_a, f"∂C/∂a^{L + 1}"))
 
@@ -591,8 +586,7 @@ class Network:
             with np.errstate(all="ignore"):
                 grad_a = out_grad = spec.loss.grad(a, y, lp)
         if self.fused:
-            output = self.fused.from_output
-            delta = output(a, y, lp) if output else self.fused.delta(zs[-1], y, lp)
+            delta = self.fused.delta(zs[-1], y, lp)
         lam = spec.weight_decay
         table = np.empty((L, 4)) if norms else None
         # A rule that keeps nothing holds none of this step's gradients nor the parameters it

@@ -1,0 +1,216 @@
+"""The pictures `gradcalc step` draws beside its output (--diagram, --plot): a writer that
+passes each step to the output's writer and keeps what the pictures need of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gradcalc.step.trace import RunTrace, StepSummary, StepTrace
+
+
+@dataclass(frozen=True)
+class Asked:
+    diagram: str | None  # the file, or None
+    show: str
+    step: int
+    plot: str | None
+    digits: int
+
+
+class Pictures:
+    """Wraps the output's writer: asks the engine for the diagram's step in full, and for the
+    norms of every step when there is a plot."""
+
+    def __init__(self, writer: Any, asked: Asked) -> None:
+        self.writer = writer
+        self.asked = asked
+        self.norms = writer.norms or asked.plot is not None
+        self.kept: StepTrace | None = None
+        self.recorder: Any = None
+        self.head: RunTrace | None = None
+
+    def full(self, step: int) -> bool:
+        return bool(self.writer.full(step)) or (
+            self.asked.diagram is not None and step == self.asked.step
+        )
+
+    def start(self, trace: RunTrace) -> None:
+        self.head = trace
+        if self.asked.plot is not None:
+            from gradcalc.step.plot import Recorder
+
+            self.recorder = Recorder(len(trace.sizes) - 1)
+        self.writer.start(trace)
+
+    def step(self, st: StepTrace | StepSummary) -> None:
+        if isinstance(st, StepTrace) and st.step == self.asked.step:
+            self.kept = st
+        if self.recorder is not None:
+            self.recorder.add(st)
+        self.writer.step(st)
+
+    def finish(self, trace: RunTrace) -> Any:
+        return self.writer.finish(trace)
+
+    def files(self, trace: RunTrace) -> list[tuple[str, str, str]]:
+        """(file, its SVG text, the option that named it) for each picture asked for."""
+        from gradcalc.doc import svg
+
+        out = []
+        if self.asked.diagram is not None:
+            from gradcalc.step import diagram
+
+            assert self.kept is not None
+            fig = diagram.build(trace, self.kept, self.asked.show, self.asked.digits)  # type: ignore[arg-type]
+            out.append((self.asked.diagram, svg.write(fig), "--diagram"))
+        if self.asked.plot is not None:
+            from gradcalc.step import plot
+
+            out.append((self.asked.plot, svg.write(plot.build(self.recorder, trace)), "--plot"))
+        return out
+
+
+class SvgWriter:
+    """--format svg: the network of one step, drawn as --diagram draws it."""
+
+    def __init__(self, show: str, step: int, digits: int) -> None:
+        self.show = show
+        self.target = step
+        self.digits = digits
+        self.norms = False
+        self.kept: StepTrace | None = None
+
+    def full(self, step: int) -> bool:
+        return step == self.target
+
+    def start(self, trace: RunTrace) -> None:
+        pass
+
+    def step(self, st: StepTrace | StepSummary) -> None:
+        if isinstance(st, StepTrace) and st.step == self.target:
+            self.kept = st
+
+    def finish(self, trace: RunTrace) -> str:
+        from gradcalc.doc import svg
+        from gradcalc.step import diagram
+
+        assert self.kept is not None
+        return svg.write(diagram.build(trace, self.kept, self.show, self.digits))  # type: ignore[arg-type]
+
+
+class HtmlWriter:
+    """--format html: the worked solution's page, with the network of the first step it shows
+    drawn, the loss and norm curves (two steps or more), and each shown step's numbers as
+    tables."""
+
+    def __init__(self, shown: Any, max_terms: int, max_rows: int, digits: int) -> None:
+        from gradcalc.step.writers import SolutionWriter
+
+        self.solution = SolutionWriter(shown, "html", max_terms, max_rows, digits)
+        self.max_rows = max_rows
+        self.digits = digits
+        self.norms = True
+        self.recorder: Any = None
+
+    def full(self, step: int) -> bool:
+        return self.solution.full(step)
+
+    def start(self, trace: RunTrace) -> None:
+        from gradcalc.step.plot import Recorder
+
+        self.recorder = Recorder(len(trace.sizes) - 1)
+
+    def step(self, st: StepTrace | StepSummary) -> None:
+        self.recorder.add(st)
+        self.solution.step(st)
+
+    def finish(self, trace: RunTrace) -> str:
+        import dataclasses
+
+        from gradcalc.doc import html, svg
+        from gradcalc.doc.notation import Notation
+        from gradcalc.step import diagram, plot
+        from gradcalc.step.solution import build
+
+        kept = tuple(self.solution.kept)
+        nt = Notation("markdown", trace.round_to, self.digits)
+        blocks: list[Any] = list(
+            build(
+                dataclasses.replace(trace, steps=kept),
+                nt,
+                exact=trace.exact,
+                max_terms=self.solution.max_terms,
+                max_rows=self.max_rows,
+                document=True,
+            )
+        )
+        extra: list[Any] = []
+        if kept:
+            fig = diagram.build(trace, kept[0], "update", self.digits)
+            extra.append(
+                html.Picture(
+                    svg.write(fig, standalone=False),
+                    f"The network at step {kept[0].step}, as the sheet draws it.",
+                )
+            )
+        if trace.n_steps >= 2:
+            fig = plot.build(self.recorder, trace)
+            extra.append(html.Picture(svg.write(fig, standalone=False), "The loss per step."))
+        for st in kept[:3]:
+            extra += tables(trace, st, self.digits, self.max_rows)
+        # After the title and the run's description, before the worked solution.
+        at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
+        return html.write(blocks[:at] + extra + blocks[at:])
+
+
+def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[Any]:
+    """Step `st`'s numbers as two tables: each unit's, and each weight's (first example)."""
+    from gradcalc.doc.blocks import Heading, Table
+    from gradcalc.doc.notation import Notation, subscript, superscript
+
+    nt = Notation("text", trace.round_to, digits)
+    num = nt.num
+    units, weights = [], []
+    for lt in st.layers:
+        l = lt.layer
+        for j in range(lt.z.shape[1]):
+            units.append(
+                (
+                    f"unit {j + 1} of layer {l}",
+                    num(float(lt.z[0, j])),
+                    num(float(lt.a[0, j])),
+                    num(float(lt.delta[0, j])),
+                    num(float(lt.biases_before[j])),
+                    num(float(lt.grad_biases[j])),
+                    num(float(lt.biases[j])),
+                )
+            )
+        for j in range(lt.weights.shape[0]):
+            for k in range(lt.weights.shape[1]):
+                weights.append(
+                    (
+                        f"w{superscript(str(l))}{subscript(f'{j + 1}{k + 1}')}"
+                        if max(j, k) < 9
+                        else f"w^{l}_{j + 1},{k + 1}",
+                        num(float(lt.weights_before[j, k])),
+                        num(float(lt.grad_weights[j, k])),
+                        num(float(lt.weights[j, k])),
+                    )
+                )
+    cap = max_rows or None
+
+    def note(rows: list[Any]) -> str:
+        hidden = len(rows) - len(rows[:cap])
+        return f"… {hidden} more rows (--max-rows 0 shows all)" if hidden > 0 else ""
+
+    example = " (example 1)" if trace.x.shape[0] > 1 else ""
+    return [
+        Heading(3, f"Step {st.step} in numbers"),
+        Table(
+            ("unit", f"z{example}", "a", "δ", "b", "∂C/∂b", "new b"),
+            tuple(units[:cap]),
+            note(units),
+        ),
+        Table(("weight", "w", "∂C/∂w", "new w"), tuple(weights[:cap]), note(weights)),
+    ]
