@@ -1283,3 +1283,17 @@ def test_a_layered_json_answer_file_is_strict_json(run_cli: Any, tmp_path: Path)
     sheet.write_text('{"step": 1, "loss": 0.313262,}', encoding="utf-8")
     result = run_cli(["check", "--example", "conv-worked-example", str(sheet)])
     assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+def test_pictures_are_refused_and_json_indents(run_cli: Any) -> None:
+    """--format svg, --diagram and --plot draw dense networks: one line, exit 2; --indent
+    re-indents a layered JSON document as any other."""
+    for args in (["--format", "svg"], ["--diagram", "d.svg"], ["--plot", "p.svg"]):
+        result = run_cli(["step", "--example", "conv-worked-example", *args])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+        assert "draws networks of dense layers" in result.stderr
+    doc = run_cli(["step", "--example", "conv-worked-example", "--format", "json", "--indent", "2"])
+    assert doc.exit_code == 0 and doc.stdout.startswith('{\n  "format_version": 1')
+    assert json.loads(doc.stdout)["layer_types"][0] == "conv2d"
+    html = run_cli(["step", "--example", "conv-worked-example", "--format", "html"])
+    assert html.exit_code == 0 and "<math" in html.stdout and "conv2d" in html.stdout

@@ -286,6 +286,13 @@ def command(
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
     _check_size(spec, n, name, show, shown_mask, max_rows)
     if not isinstance(spec, config_mod.NetworkSpec):
+        for what in drawn + (["--format svg"] if fmt == "svg" else []):
+            types = ", ".join(sorted({layer.kind.name for layer in spec.layers} - {"dense"}))
+            raise GradcalcError(
+                f"{what if what.startswith('--format') else what.split()[0]} draws networks of "
+                f"dense layers; this one has {types} layers: "
+                "see its tables, --explain, --format markdown, latex, html or json"
+            )
         layout = _Layout(
             show,
             lambda s: shown_mask is not None and bool(shown_mask[s]),
@@ -293,7 +300,7 @@ def command(
             max_rows,
             digits,
         )
-        _layered(spec, n, name, layout, output, color, force, quiet, round_to, save_weights)
+        _layered(spec, n, name, layout, output, color, force, quiet, round_to, save_weights, indent)
         return
 
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
@@ -364,22 +371,26 @@ def _layered(
     quiet: bool,
     round_to: int | None,
     save_weights: str | None,
+    indent: int | None,
 ) -> None:
     """A network with layer types other than dense (gradcalc.layers): its own engine and views."""
-    from gradcalc.cli.options import Sink
+    from gradcalc.cli.options import Reindented, Sink
     from gradcalc.cli.progress import track, wanted
     from gradcalc.layers import views
     from gradcalc.layers.engine import Stream
 
     streams = name in ("json", "jsonl") or (name == "table" and layout.show == "summary")
     with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
-        writer = views.writer(name, sink.write, layout)
+        target = sink if indent is None else Reindented(sink, indent)
+        writer = views.writer(name, target.write, layout)
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full)
         writer.start(stream.head())
         for st in track(stream, n, wanted(quiet, streams and output is None)):
             writer.step(st)
         trace = stream.finish()
         view = writer.finish(trace)
+        if isinstance(target, Reindented):
+            target.close()
         if view is not None:
             sink.draw(view)
     if save_weights is not None:

@@ -247,6 +247,12 @@ class Network:
         y = spec.y.reshape(n, -1)
         if self.fused:
             losses = self.fused.value(zs[-1], y, spec.loss_params)
+            check = spec.loss.check_output
+            if check is not None and not np.all(np.isfinite(losses)):
+                # A fused cost is finite wherever the exact one is: say what the loss needs.
+                problem = check(activations[-1].reshape(n, -1), y)
+                if problem:
+                    self._domain(problem, activations[-1], step)
         else:
             a = activations[-1].reshape(n, -1)
             if spec.loss.check_output is not None:
@@ -371,13 +377,8 @@ class Network:
         with np.errstate(all="ignore"):
             grad_a = r(spec.loss.grad(out.reshape(n, -1), y, spec.loss_params).reshape(out.shape))
         delta = None
-        if self.fused:
-            output = self.fused.from_output
-            delta = r(
-                output(out, y, spec.loss_params)
-                if output and self.round_to is None
-                else self.fused.delta(zs[-1], y, spec.loss_params)
-            )
+        if self.fused:  # from z^L, as the dense engine: a^L = f(z^L) may have rounded to 1
+            delta = r(self.fused.delta(zs[-1], y, spec.loss_params))
         else:
             self.checks.append((grad_a, f"∂C/∂a^{spec.layers[-1].number}", None))
         lam = spec.weight_decay
