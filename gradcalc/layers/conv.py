@@ -437,7 +437,12 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     blocks: list[Any] = [
         Para(
             sheet.prose(
-                "∂C/∂K[o,c,p,q] = Σ over every position (i, j) of δ[o,i,j] x̃[c, s·i+p, s·j+q]"
+                (
+                    "∂C/∂K[o,c,p] = Σ over every position i of δ[o,i] x̃[c, s·i+p]"
+                    if len(layer.in_shape) == 2
+                    else "∂C/∂K[o,c,p,q] = Σ over every position (i, j) of δ[o,i,j] "
+                    "x̃[c, s·i+p, s·j+q]"
+                )
                 + (" and over the examples:" if examples > 1 else ":")
             )
         )
@@ -475,9 +480,14 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         Para(
             sheet.prose(
                 "∂C/∂x̃ is the full convolution of δ with the flipped kernel: "
-                "∂C/∂x̃[c,u,v] = Σ_o Σ_(i,j) δ[o,i,j] K[o,c,u−s·i,v−s·j], the same as adding each "
-                "window's δ·K back where the window took its cells. ∂C/∂x is ∂C/∂x̃ with the "
-                "padding removed" + (" (example 1):" if examples > 1 else ":")
+                + (
+                    "∂C/∂x̃[c,u] = Σ_o Σ_i δ[o,i] K[o,c,u−s·i]"
+                    if len(layer.in_shape) == 2
+                    else "∂C/∂x̃[c,u,v] = Σ_o Σ_(i,j) δ[o,i,j] K[o,c,u−s·i,v−s·j]"
+                )
+                + ", the same as adding each window's δ·K back where the window took its cells. "
+                "∂C/∂x is ∂C/∂x̃ with the padding removed"
+                + (" (example 1):" if examples > 1 else ":")
             )
         )
     )

@@ -101,8 +101,8 @@ def build(
         Para(
             Sheet(nt, 0, 0, 1.0, 0, trace).prose(
                 "Convolution here is cross-correlation, as in PyTorch: the kernel is not flipped. "
-                "Cells are indexed from 0, [channel, row, column]; x̃ is a layer's input with its "
-                "zero padding."
+                "Cells are indexed from 0, [channel, row, column] ([channel, position] in 1-D); "
+                "x̃ is a layer's input with its zero padding."
             )
         ),
     ]
@@ -194,9 +194,10 @@ def _delta(sheet: Sheet, ls: LayerStep) -> list[Block]:
     """δ = ∂C/∂a ⊙ f′(z) (or the fused output's δ), cell by cell for the first example."""
     nt, layer = sheet.nt, ls.layer
     f, l = layer.activation, layer.number
-    if getattr(f, "bare", False):
-        return [Para(nt.text("f is the identity: δ = ∂C/∂a, the layer above's ∂C/∂x."))]
     run = sheet.run
+    if getattr(f, "bare", False):
+        given = "the loss's gradient" if layer is run.layers[-1] else "the layer above's ∂C/∂x"
+        return [Para(nt.text(f"f is the identity: δ = ∂C/∂a, {given}."))]
     if layer is run.layers[-1] and run.fused is not None:
         from gradcalc.functions.losses import REGISTRY
 
