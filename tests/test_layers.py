@@ -1297,3 +1297,18 @@ def test_pictures_are_refused_and_json_indents(run_cli: Any) -> None:
     assert json.loads(doc.stdout)["layer_types"][0] == "conv2d"
     html = run_cli(["step", "--example", "conv-worked-example", "--format", "html"])
     assert html.exit_code == 0 and "<math" in html.stdout and "conv2d" in html.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "gradescope", "html"])
+def test_every_check_format_explains_a_layer_mistake(run_cli: Any, fmt: str) -> None:
+    doc = json.loads(
+        run_cli(["step", "--example", "conv-worked-example", "--format", "json"]).stdout
+    )
+    doc["steps"][0]["layers"][0]["grads"]["biases"] = [0.0]  # δ at the first position: 0
+    result = run_cli(
+        ["check", "--example", "conv-worked-example", "-", "--format", fmt], input=json.dumps(doc)
+    )
+    assert result.exit_code == 1, result.output
+    assert "bias_gradient_not_summed" in result.stdout
+    if fmt != "table":  # the table's legend wraps its text at the terminal's width
+        assert "∂C/∂b from δ at one position" in result.stdout
