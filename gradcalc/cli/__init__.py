@@ -27,6 +27,7 @@ COMMANDS = {
     "list": "gradcalc.cli.listing",
     "examples": "gradcalc.cli.examples",
     "check": "gradcalc.cli.check",
+    "generate": "gradcalc.cli.generate",
     "schema": "gradcalc.cli.schema",
     "completion": "gradcalc.cli.completion",
 }

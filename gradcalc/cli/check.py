@@ -123,6 +123,21 @@ def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> floa
     shell_complete=complete_path,
     help="Write the output to FILE instead (atomically; any format); - is standard output.",
 )
+@click.option(
+    "--class",
+    "class_paths",
+    multiple=True,
+    metavar="PATH",
+    shell_complete=complete_path,
+    help="Grade a class: every answer file in PATH (a folder or a file; repeatable) against its "
+    "own variant of the course folder CONFIG (`gradcalc generate`); writes a gradebook CSV.",
+)
+@click.option(
+    "--summary",
+    metavar="FILE",
+    shell_complete=complete_path,
+    help="With --class: write the per-cell summary of the class (CSV) to FILE.",
+)
 @force_option
 @indent_option
 @color_option
@@ -148,6 +163,8 @@ def command(
     force: bool,
     indent: int | None,
     color: str,
+    class_paths: tuple[str, ...] = (),
+    summary: str | None = None,
 ) -> None:
     """Grade ANSWERS (YAML or JSON; - for standard input) to the SGD steps of the network in
     CONFIG, cell by cell: ✓ correct, ≈ correct to the rounding, ↳ right given an earlier error,
@@ -164,6 +181,16 @@ def command(
     from gradcalc.check.cells import Shape
     from gradcalc.step import config as config_mod
 
+    if class_paths:  # a whole class: gradcalc/cli/check_class.py
+        from gradcalc.cli import check_class
+
+        if template or example is not None:
+            raise click.UsageError("--class grades against a course folder (CONFIG) only")
+        paths = (*class_paths, *([answers] if answers else []))
+        grading = dict(rtol=rtol, atol=atol, decimals=decimals, sig_figs=sig_figs)
+        grading.update(carry=not no_carry, require_all=require_all)
+        check_class.run(config, paths, fmt, output, summary, indent, force, points_file, grading)
+        return
     if example is not None and answers is None:
         config, answers = None, config  # the one positional argument is the answers
     bundled_sheet = None

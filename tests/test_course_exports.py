@@ -1,0 +1,381 @@
+"""gradcalc generate --format: each course-platform export parsed against its published structure,
+and the PrairieLearn server.py and the Gradescope autograder run as their platforms run them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gradcalc.course.exports import EXPORTS
+
+ROSTER = "id,name,email\nalice,Alice,alice@uni.edu\nbob,Bob,bob@uni.edu\ncarol,Carol,c@uni.edu\n"
+FORMATS = list(EXPORTS)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    from conftest import _run_cli
+
+    root = tmp_path_factory.mktemp("exports")
+    (root / "roster.csv").write_text(ROSTER)
+    args = ["generate", "--example", "worked-example", "--roster", str(root / "roster.csv")]
+    args += ["--seed", "9", "-o", str(root / "hw")]
+    for fmt in FORMATS:
+        args += ["--format", fmt]
+    result = _run_cli(args)
+    assert result.exit_code == 0, result.output
+    return root / "hw"
+
+
+def _key(course: Path, sid: str) -> dict:
+    return json.loads((course / sid / "key.json").read_text())
+
+
+def _key_cells(course: Path, sid: str) -> dict[str, float]:
+    """The key's cells by the exports' names (z_2_1, delta_3_1, gw_2_1_3, w_2_1_3, loss)."""
+    key = _key(course, sid)
+    step = key["steps"][0]
+    out = {"loss": step["loss"]}
+    short = {"grad_weights": "gw", "grad_biases": "gb", "weights": "w", "biases": "b"}
+    for layer in step["layers"]:
+        l = layer["layer"]
+        for q in ("z", "a", "delta", "grad_weights", "grad_biases", "weights", "biases"):
+            values = layer[q]
+            name = short.get(q, q)
+            for j, v in enumerate(values, start=1):
+                if isinstance(v, list):
+                    for k, vk in enumerate(v, start=1):
+                        out[f"{name}_{l}_{j}_{k}"] = vk
+                else:
+                    out[f"{name}_{l}_{j}"] = v
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_export_is_written_and_the_same_twice(course, tmp_path, run_cli, fmt):
+    args = [
+        "generate",
+        "--example",
+        "worked-example",
+        "--roster",
+        str(course.parent / "roster.csv"),
+    ]
+    result = run_cli([*args, "--seed", "9", "-o", str(tmp_path / "again"), "--format", fmt])
+    assert result.exit_code == 0
+    mine = sorted(p for p in (tmp_path / "again/exports").rglob("*") if p.is_file())
+    assert mine
+    for path in mine:
+        other = course / "exports" / path.relative_to(tmp_path / "again/exports")
+        assert path.read_bytes() == other.read_bytes(), path
+
+
+# ---- PrairieLearn ------------------------------------------------------------------------------
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "pl-number-input":
+            self.inputs.append(dict(attrs))
+
+
+def _server(course: Path):
+    folder = next((course / "exports/prairielearn").iterdir())
+    spec = importlib.util.spec_from_file_location("pl_server", folder / "server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return folder, module
+
+
+def _pl_data(seed: int) -> dict:
+    """The data dict PrairieLearn hands server.py's generate(): its keys as documented."""
+    return {
+        "params": {},
+        "correct_answers": {},
+        "submitted_answers": {},
+        "format_errors": {},
+        "partial_scores": {},
+        "score": 0,
+        "feedback": {},
+        "variant_seed": seed,
+        "options": {},
+        "raw_submitted_answers": {},
+        "editable": True,
+        "panel": "question",
+        "extensions": {},
+        "num_valid_submissions": 0,
+    }
+
+
+def test_prairielearn_info_and_question(course):
+    folder, server = _server(course)
+    info = json.loads((folder / "info.json").read_text())
+    assert {"uuid", "title", "topic", "tags", "type"} <= set(info)
+    assert info["type"] == "v3" and isinstance(info["tags"], list)
+    uuid.UUID(info["uuid"])
+    parser = _Inputs()
+    parser.feed((folder / "question.html").read_text())
+    names = [i["answers-name"] for i in parser.inputs]
+    assert names == [c["name"] for c in server.VARIANTS[0]["cells"]] and len(names) == 32
+    assert set(names) == set(_key_cells(course, "alice"))
+    for i in parser.inputs:
+        assert i["comparison"] == "relabs" and float(i["atol"]) == 0.001 and i["label"]
+    assert "{{{params.problem}}}" in (folder / "question.html").read_text()
+
+
+def test_prairielearn_server_generates_and_grades_full_and_partial_credit(course):
+    _, server = _server(course)
+    ids = [v["id"] for v in server.VARIANTS]
+    assert ids == ["alice", "bob", "carol"]
+    seen = set()
+    for seed in range(6):
+        data = _pl_data(seed)
+        server.generate(data)
+        variant = server.VARIANTS[data["params"]["variant"]]
+        seen.add(variant["id"])
+        key = _key_cells(course, variant["id"])
+        assert data["correct_answers"] == pytest.approx(key, rel=1e-12)
+        # full credit: the key rounded to the sheet's 3 decimals
+        data["submitted_answers"] = {k: round(v, 3) for k, v in key.items()}
+        server.grade(data)
+        assert data["score"] == 1.0
+        assert all(p["score"] == 1.0 for p in data["partial_scores"].values())
+        # partial: δ³₁ written without σ'(z³₁), the cells after it worked from it
+        data["partial_scores"], data["score"] = {}, 0
+        wrong = round(
+            data["submitted_answers"]["a_3_1"] - json.loads(json.dumps(variant["y"]))[0], 3
+        )
+        data["submitted_answers"]["delta_3_1"] = wrong
+        data["submitted_answers"]["gb_3_1"] = wrong
+        data["submitted_answers"]["b_3_1"] = round(
+            variant["layers"][1]["b"][0] - variant["eta"] * wrong, 3
+        )
+        server.grade(data)
+        scores = {k: p["score"] for k, p in data["partial_scores"].items()}
+        assert scores["delta_3_1"] == 0.0
+        assert scores["gb_3_1"] == scores["b_3_1"] == 1.0  # carried forward
+        assert "carried" in data["partial_scores"]["b_3_1"]["feedback"]
+        assert data["score"] == pytest.approx(31 / 32)
+    assert seen == {"alice", "bob", "carol"}
+
+
+def test_prairielearn_grade_agrees_with_check_on_the_sheets_slip(tmp_path, run_cli):
+    """The worked example itself as a one-variant course; its bundled slip sheet (δ³ without
+    σ'(z³), all after it carried) graded by server.py and by gradcalc check, cell by cell."""
+    repo = Path(__file__).resolve().parent.parent
+    template = yaml.safe_load((repo / "configs/worked-example.yaml").read_text())
+    template["learning_rate"] = {"choice": [1.0]}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(template))
+    out = tmp_path / "c"
+    args = ["generate", str(path), "--count", "1", "-o", str(out), "--format", "prairielearn"]
+    assert run_cli(args).exit_code == 0
+    _, server = _server(out)
+    slip = yaml.safe_load((repo / "configs/answers/worked-example-slip.yaml").read_text())
+    submitted = {}
+    short = {"grad_weights": "gw", "grad_biases": "gb", "weights": "w", "biases": "b"}
+    for q, layers in slip.items():
+        if q == "step":
+            continue
+        if q == "loss":
+            submitted["loss"] = layers
+            continue
+        for l, values in layers.items():
+            for j, v in enumerate(values, start=1):
+                if isinstance(v, list):
+                    for k, vk in enumerate(v, start=1):
+                        submitted[f"{short.get(q, q)}_{l}_{j}_{k}"] = vk
+                else:
+                    submitted[f"{short.get(q, q)}_{l}_{j}"] = v
+    data = _pl_data(0)
+    server.generate(data)
+    data["submitted_answers"] = submitted
+    server.grade(data)
+    graded = run_cli(
+        [
+            "check",
+            str(out / "1/config.yaml"),
+            str(repo / "configs/answers/worked-example-slip.yaml"),
+            "--decimals",
+            "3",
+            "--format",
+            "json",
+        ]
+    )
+    cells = json.loads(graded.stdout)["cells"]
+    by_check = {}
+    for c in cells:
+        name = "_".join(
+            [short.get(c["quantity"], c["quantity"])]
+            + ([str(c["layer"])] if c["layer"] else [])
+            + [str(i) for i in c["index"]]
+        )
+        by_check[name] = 1.0 if c["verdict"] in ("correct", "rounding", "carried") else 0.0
+    mine = {k: data["partial_scores"][k]["score"] for k in by_check}
+    assert mine == by_check
+    assert sum(mine.values()) == 15 and mine["delta_3_1"] == 0.0
+
+
+# ---- Moodle XML --------------------------------------------------------------------------------
+
+CLOZE = re.compile(r"\{1:NUMERICAL:=([^:}]+):([^}]+)\}")
+
+
+def test_moodle_xml_is_a_quiz_of_cloze_questions_with_tolerances(course):
+    root = ET.parse(course / "exports/moodle.xml").getroot()
+    assert root.tag == "quiz"
+    questions = root.findall("question")
+    assert questions[0].get("type") == "category"
+    assert questions[0].find("category/text").text.startswith("$course$/")
+    cloze = questions[1:]
+    assert [q.get("type") for q in cloze] == ["cloze"] * 3
+    for q, sid in zip(cloze, ["alice", "bob", "carol"], strict=True):
+        assert sid in q.find("name/text").text
+        text = q.find("questiontext")
+        assert text.get("format") == "html"
+        answers = CLOZE.findall(text.find("text").text)
+        key = list(_key_cells(course, sid).values())
+        assert len(answers) == 32
+        values = sorted(float(v) for v, _ in answers)
+        assert values == pytest.approx(sorted(key), rel=1e-11, abs=1e-15)
+        assert all(float(t) >= 0.001 for _, t in answers)
+        assert q.find("penalty") is not None and q.find("generalfeedback") is not None
+
+
+# ---- Canvas QTI 1.2 ----------------------------------------------------------------------------
+
+QTI = "{http://www.imsglobal.org/xsd/ims_qtiasiv1p2}"
+CP = "{http://www.imsglobal.org/xsd/imscp_v1p1}"
+
+
+def test_canvas_qti_zip_has_a_manifest_and_numeric_items(course):
+    with zipfile.ZipFile(course / "exports/canvas-qti.zip") as zf:
+        manifest = ET.fromstring(zf.read("imsmanifest.xml"))
+        assert manifest.tag == f"{CP}manifest"
+        resources = manifest.findall(f"{CP}resources/{CP}resource")
+        assert [r.get("type") for r in resources] == ["imsqti_xmlv1p2"]
+        href = resources[0].get("href")
+        assert href in zf.namelist()
+        qti = ET.fromstring(zf.read(href))
+    assert qti.tag == f"{QTI}questestinterop"
+    items = qti.findall(f"{QTI}assessment/{QTI}section/{QTI}item")
+    assert len(items) == 3
+    for item, sid in zip(items, ["alice", "bob", "carol"], strict=True):
+        key = _key_cells(course, sid)
+        responses = item.findall(f"{QTI}presentation/{QTI}response_num")
+        assert [r.get("ident") for r in responses] == list(key) or set(
+            r.get("ident") for r in responses
+        ) == set(key)
+        assert all(r.find(f"{QTI}render_fib") is not None for r in responses)
+        conditions = item.findall(f"{QTI}resprocessing/{QTI}respcondition")
+        assert len(conditions) == 32
+        for cond in conditions:
+            lo = float(cond.find(f".//{QTI}vargte").text)
+            hi = float(cond.find(f".//{QTI}varlte").text)
+            assert lo < key[cond.find(f".//{QTI}vargte").get("respident")] < hi
+            assert cond.find(f"{QTI}setvar").get("action") == "Add"
+
+
+# ---- Gradescope --------------------------------------------------------------------------------
+
+
+def _autograder(course: Path, tmp_path: Path, user: dict, answers: dict | None) -> dict:
+    source = tmp_path / "source"
+    with zipfile.ZipFile(course / "exports/gradescope-autograder.zip") as zf:
+        for name in ("setup.sh", "run_autograder"):
+            assert stat.S_IMODE(zf.getinfo(name).external_attr >> 16) & 0o111
+        zf.extractall(source)
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "submission_metadata.json").write_text(
+        json.dumps({"id": 1, "users": [user], "assignment": {"title": "hw"}})
+    )
+    if answers is not None:
+        (root / "submission/answers.yaml").write_text(yaml.safe_dump(answers))
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
+    subprocess.run([sys.executable, str(source / "run.py")], env=env, check=True)
+    return json.loads((root / "results/results.json").read_text())
+
+
+def _hand_sheet(course: Path, sid: str) -> dict:
+    from gradcalc.step import config
+    from gradcalc.step.engine import run
+    from gradcalc.step.json import render
+
+    spec = config.load(str(course / sid / "config.yaml"))
+    return json.loads(render(run(spec, round_to=3)))
+
+
+def _valid_results(results: dict) -> None:
+    """Gradescope's results.json: score and tests, each test with its score and status."""
+    assert isinstance(results["score"], int | float)
+    assert isinstance(results.get("output", ""), str)
+    for test in results["tests"]:
+        assert isinstance(test["name"], str)
+        assert isinstance(test["score"], int | float) and isinstance(test["max_score"], int | float)
+        assert test.get("status", "passed") in ("passed", "failed")
+
+
+@pytest.mark.parametrize(
+    "user",
+    [{"email": "bob@uni.edu", "id": 7, "name": "Bob"}, {"email": "x@y", "sid": "bob", "name": "B"}],
+)
+def test_gradescope_autograder_grades_the_students_own_variant(course, tmp_path, user):
+    results = _autograder(course, tmp_path, user, _hand_sheet(course, "bob"))
+    _valid_results(results)
+    assert results["score"] == 34 and len(results["tests"]) > 0
+    assert all(t["status"] == "passed" for t in results["tests"])
+
+
+def test_gradescope_autograder_refuses_a_stranger_and_someone_elses_sheet(course, tmp_path):
+    results = _autograder(course, tmp_path / "a", {"email": "who@x", "id": 1}, {"loss": 0.1})
+    _valid_results(results)
+    assert results["score"] == 0 and "No variant" in results["output"]
+    results = _autograder(
+        course, tmp_path / "b", {"email": "alice@uni.edu"}, _hand_sheet(course, "bob")
+    )
+    _valid_results(results)
+    assert results["score"] < 34  # bob's numbers are not alice's
+
+
+def test_setup_installs_gradcalc(course):
+    with zipfile.ZipFile(course / "exports/gradescope-autograder.zip") as zf:
+        setup = zf.read("setup.sh").decode()
+        names = zf.namelist()
+    assert "pip install" in setup and "gradcalc==" in setup
+    assert {"course/course.json", "course/alice/config.yaml", "run.py"} <= set(names)
+
+
+def test_prairielearn_refuses_what_server_py_cannot_grade_before_writing(tmp_path, run_cli):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "inputs: [[0.1, 0.2], [0.3, 0.5]]\ntargets: [[0.5], [0.2]]\nloss: quadratic\n"
+        "learning_rate: 1\nlayers:\n  - weights: {uniform: [-0.5, 0.5], decimals: 1, "
+        "shape: [1, 2]}\n    biases: [0.1]\n    activation: sigmoid\n"
+    )
+    out = tmp_path / "o"
+    result = run_cli(
+        ["generate", str(path), "--count", "2", "-o", str(out), "--format", "prairielearn"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: --format prairielearn: variant 1 needs one example (the server.py works a dense "
+        "step of those itself)"
+    )
+    assert not out.exists()
