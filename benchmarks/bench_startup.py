@@ -10,7 +10,9 @@ round runs the baseline and every command once, in turn, so a busy machine slows
 the figures are medians, and the ratio is a command's median over the baseline's. The goal is
 ≤ 1.15× for every command: a command imports only what it uses (tests/test_startup_imports.py
 pins which modules each command must not load). A second, informative ratio is over the
-baseline plus rich's console and table modules, which every command that draws a table needs.
+baseline plus rich's console and table modules, which a command loads only to draw on a terminal
+with colour (or what gradcalc.doc.plain leaves to rich): the commands here write to a pipe, so
+derive, check and list draw their tables without them; step's tables still use rich.
 
 The thread variables of the child processes are left as they are: the commands pin one BLAS
 thread themselves (see bench_threads.py), so the baseline gets the same setting, or the ratio
@@ -30,8 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "import numpy, yaml, click, rich, orjson"
-# For reading the ratios: what a command that draws tables cannot avoid on top (rich's console
-# and table modules, which `import rich` does not load). The goal is measured against BASELINE.
+# For reading the ratios: what drawing with rich adds (its console and table modules, which
+# `import rich` does not load). The goal is measured against BASELINE.
 WITH_TABLES = "import numpy, yaml, click, rich.console, rich.table, orjson"
 GOAL = 1.15
 

@@ -7,6 +7,7 @@ time it exits; a module the command does not use must not be among them. Nothing
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,11 +38,25 @@ TABLES = ("rich.console", "rich.table", "gradcalc.step.table", "gradcalc.derivat
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "--version": (["--version"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
     "--help": (["--help"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
-    "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson")),
+    "list": (["list"], (*DERIVE, *STEP, *CHECK, "orjson", "rich.console", "rich.table")),
     "examples": (["examples"], (*DERIVE, *CHECK, "numpy", "rich.console", "orjson")),
+    # Plain output (the probe's standard output is a pipe) that fits its width: drawn without
+    # rich's console and tables (gradcalc.doc.plain).
     "derive": (
         ["derive", "sigmoid", "--at", "0.3"],
-        (*STEP, *CHECK, *DOCUMENTS, "gradcalc.derivation.solution", "gradcalc.derivation.json"),
+        (
+            *STEP,
+            *CHECK,
+            *DOCUMENTS,
+            "gradcalc.derivation.solution",
+            "gradcalc.derivation.json",
+            "rich.console",
+            "rich.table",
+        ),
+    ),
+    "derive --color never": (
+        ["derive", "sigmoid", "--at", "0.3", "--color", "never"],
+        ("rich.console", "rich.table"),
     ),
     "derive json": (
         ["derive", "sigmoid", "--at", "0.3", "--format", "json"],
@@ -61,12 +76,27 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "check": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3"],
-        (*DERIVE, *DOCUMENTS, "orjson", "gradcalc.step.table"),
+        (
+            *DERIVE,
+            *DOCUMENTS,
+            "orjson",
+            "gradcalc.step.table",
+            "gradcalc.cli.step",
+            "rich.console",
+            "rich.table",
+        ),
     ),
     "check json": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],
         (*DERIVE, *DOCUMENTS, *TABLES, "orjson"),
     ),
+}
+
+
+# Piped output 80 columns wide, whatever the terminal and CI environment running the tests.
+_ENV = {
+    **{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")},
+    "COLUMNS": "80",
 }
 
 
@@ -76,6 +106,7 @@ def _loaded(args: list[str]) -> set[str]:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=_ENV,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
@@ -95,4 +126,6 @@ def test_the_probe_sees_what_a_command_uses() -> None:
     """The listing is real: a command's own modules are in it."""
     loaded = _loaded(["step", EXAMPLE, "--format", "json"])
     assert {"numpy", "yaml", "orjson", "gradcalc.step.engine", "gradcalc.step.json"} <= loaded
-    assert {"rich.console", "gradcalc.derivation.table"} <= _loaded(["derive", "tanh", "--at", "1"])
+    # Colour asked for: rich draws the tables.
+    colour = _loaded(["derive", "tanh", "--at", "1", "--color", "always"])
+    assert {"rich.console", "rich.table", "gradcalc.derivation.table"} <= colour

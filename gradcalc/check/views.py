@@ -9,6 +9,7 @@ from typing import Any
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, VERDICTS, Cell, Report
 from gradcalc.doc.notation import plural
+from gradcalc.doc.plain import Renderable, Table, Text, plain, to_rich
 
 
 def num(value: float | None) -> str:
@@ -99,11 +100,19 @@ def _explanation(mistake: str) -> str:
 
 def render_table(report: Report, console: Any) -> None:
     from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
 
+    console.print(Group(*to_rich(table_parts(report))))
+
+
+def render_plain(report: Report, width: int) -> str | None:
+    """The tables as `render_table` prints them without colour, drawn without rich; None where
+    only rich can draw them at this width (see gradcalc.doc.plain)."""
+    return plain(table_parts(report), width)
+
+
+def table_parts(report: Report) -> list[Renderable]:
     o = report.options
-    parts: list[Any] = []
+    parts: list[Renderable] = []
     header = Text()
     header.append(report.answers, style="bold")
     answered = sum(c.answer is not None for c in report.cells)
@@ -123,7 +132,7 @@ def render_table(report: Report, console: Any) -> None:
         steps.setdefault(cell.step, []).append(cell)
     for step, cells in steps.items():
         title = "Final forward pass" if step is None else f"Step {step}"
-        table = Table(expand=False)
+        table = Table(markup=True)
         table.add_column("quantity", no_wrap=True, min_width=8)
         table.add_column("answer", justify="right", no_wrap=True, min_width=8)
         table.add_column("expected", justify="right", no_wrap=True, min_width=8)
@@ -141,7 +150,7 @@ def render_table(report: Report, console: Any) -> None:
         parts += [Text("\n" + title, style="bold"), table]
 
     if report.cells:
-        score = Table(expand=False)
+        score = Table(markup=True)
         score.add_column("group", no_wrap=True)
         for mark in ("✓", "≈", "↳", "✗"):
             score.add_column(mark, justify="right")
@@ -176,13 +185,14 @@ def render_table(report: Report, console: Any) -> None:
             if mistake not in named:
                 named[mistake] = _explanation(mistake)
     if named:
-        legend = Table(expand=False)
+        legend = Table(markup=True)
         legend.add_column("known mistake", no_wrap=True)
         legend.add_column("what it is")
         for name, explanation in named.items():
-            legend.add_row(name, explanation)
+            # The cells are read as markup: a layer's "δ[i, j]" is escaped to print as it is.
+            legend.add_row(name, explanation.replace("[", r"\["))
         parts += [Text(""), legend]
-    console.print(Group(*parts))
+    return parts
 
 
 # ---- JSON ------------------------------------------------------------------------------------

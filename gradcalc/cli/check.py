@@ -285,9 +285,12 @@ def command(
         raise GradcalcError(f"{exc}; no answer can be graded against it") from None
 
     from gradcalc.check import views
+    from gradcalc.cli.options import Drawing
 
     writers: dict[str, Callable[[Report], View]] = {
-        "table": lambda r: lambda con: views.render_table(r, con),
+        "table": lambda r: Drawing(
+            lambda con: views.render_table(r, con), lambda width: views.render_plain(r, width)
+        ),
         "json": lambda r: reindent(views.render_json(r), indent),
         "gradescope": lambda r: reindent(views.render_gradescope(r), indent),
         "html": _html,
@@ -314,8 +317,12 @@ def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
     from gradcalc.check.answers import sheet_cells
     from gradcalc.check.grade import read_rounded
     from gradcalc.check.recompute import step_bytes
-    from gradcalc.cli.step import _bytes
     from gradcalc.limits import MAX_HELD_BYTES
+
+    def _bytes(size: float) -> str:  # only a refusal needs step's module (~1 ms to import)
+        from gradcalc.cli.step import _bytes
+
+        return _bytes(size)
 
     if options.require_all:
         cells = n_steps * sheet_cells(shape)

@@ -172,9 +172,13 @@ def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
 
 
 def _table(trace: DeriveTrace, digits: int) -> View:
+    from gradcalc.cli.options import Drawing
     from gradcalc.derivation import table
 
-    return lambda con: table.render(trace, con, digits)
+    return Drawing(
+        lambda con: table.render(trace, con, digits),
+        lambda width: table.render_plain(trace, width, digits),
+    )
 
 
 # --format -> the writer; every writer takes the trace and the significant digits to write.

@@ -9,7 +9,6 @@ import click
 from gradcalc.cli.options import (
     check_indent,
     color_option,
-    console,
     format_option,
     indent_option,
     json_bytes,
@@ -54,7 +53,14 @@ def command(kind: str | None, fmt: str, indent: int | None, color: str) -> None:
 
         click.echo(json_bytes(versioned(doc), indent), nl=False)
         return
-    _table(doc, console(color))
+    from gradcalc.cli.options import Drawing, emit
+    from gradcalc.doc.plain import plain, to_rich
+
+    def draw(out: Any) -> None:
+        for part in to_rich(_parts(doc)):
+            out.print(part)
+
+    emit(Drawing(draw, lambda width: plain(_parts(doc), width)), None, color)
 
 
 def catalogue() -> dict[str, list[dict[str, Any]]]:
@@ -141,23 +147,23 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
-    from rich.table import Table
-    from rich.text import Text
+def _parts(doc: dict[str, list[dict[str, Any]]]) -> list[Any]:
+    """Each section's table, then an empty line (drawn without rich where plain, see
+    gradcalc.doc.plain)."""
+    from gradcalc.doc.plain import Table, Text
 
+    parts: list[Any] = []
     for section, rows in doc.items():
         if section == "optimizers":
-            _rules_table(rows, out)
+            parts += [_rules_table(rows), Text("")]
             continue
         if section == "layers":
-            _layers_table(rows, out)
+            parts += [_layers_table(rows), Text("")]
             continue
-        table = Table(
-            title=Text(section.capitalize(), style="bold"), title_justify="left", show_lines=True
-        )
-        table.add_column(Text("name"), no_wrap=True)
+        table = Table(title=Text(section.capitalize(), style="bold"), show_lines=True)
+        table.add_column("name", no_wrap=True)
         for column in ("formula", "derivative", "parameters"):
-            table.add_column(Text(column), overflow="fold")
+            table.add_column(column, overflow="fold")
         for row in rows:
             name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
             parameters = (
@@ -173,8 +179,8 @@ def _table(doc: dict[str, list[dict[str, Any]]], out: Any) -> None:
                 for k in row["kinks"]
             )
             table.add_row(Text(name), Text(row["formula"]), Text(derivative), Text(parameters))
-        out.print(table)
-        out.print()
+        parts += [table, Text("")]
+    return parts
 
 
 def _parameters(row: dict[str, Any]) -> str:
@@ -187,44 +193,34 @@ def _parameters(row: dict[str, Any]) -> str:
     )
 
 
-def _rules_table(rows: list[dict[str, Any]], out: Any) -> None:
-    from rich.table import Table
-    from rich.text import Text
+def _rules_table(rows: list[dict[str, Any]]) -> Any:
+    from gradcalc.doc.plain import Table, Text
 
-    table = Table(
-        title=Text("Update rules (optimizer:)", style="bold"), title_justify="left", show_lines=True
-    )
-    table.add_column(Text("name"), no_wrap=True)
-    table.add_column(Text("update, with g = ∂C/∂θ"), overflow="fold")
-    table.add_column(Text("parameters"), overflow="fold")
+    table = Table(title=Text("Update rules (optimizer:)", style="bold"), show_lines=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("update, with g = ∂C/∂θ", overflow="fold")
+    table.add_column("parameters", overflow="fold")
     for row in rows:
         name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
         rule = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
         table.add_row(Text(name), Text(rule), Text(_parameters(row)))
-    out.print(table)
-    out.print()
+    return table
 
 
-def _layers_table(rows: list[dict[str, Any]], out: Any) -> None:
-    from rich.table import Table
-    from rich.text import Text
+def _layers_table(rows: list[dict[str, Any]]) -> Any:
+    from gradcalc.doc.plain import Table, Text
 
-    table = Table(
-        title=Text("Layer types (type: of a layer)", style="bold"),
-        title_justify="left",
-        show_lines=True,
-    )
-    table.add_column(Text("type"), no_wrap=True)
-    table.add_column(Text("forward and backward"), overflow="fold")
-    table.add_column(Text("keys"), overflow="fold")
+    table = Table(title=Text("Layer types (type: of a layer)", style="bold"), show_lines=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("forward and backward", overflow="fold")
+    table.add_column("keys", overflow="fold")
     for row in rows:
         equations = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
         keys = ", ".join(row["keys"]) or "—"
         if row["mistakes"]:
             keys += "\nnamed mistakes: " + ", ".join(m["name"] for m in row["mistakes"])
         table.add_row(Text(row["name"]), Text(equations), Text(keys))
-    out.print(table)
-    out.print()
+    return table
 
 
 def _kink_word(differentiable: bool) -> str:

@@ -125,15 +125,47 @@ def console(color: str, for_file: bool = False) -> Any:
     return con
 
 
+class Drawing:
+    """A drawing on a rich console that can also be drawn without rich: `plain(width)` gives
+    the text rich would print without colour at that width, or None where only rich can draw
+    it. Plain output then skips importing rich's console (see gradcalc.doc.plain)."""
+
+    def __init__(self, draw: Callable[[Any], None], plain: Callable[[int], str | None]) -> None:
+        self.draw = draw
+        self.plain = plain
+
+    def __call__(self, console: Any) -> None:
+        self.draw(console)
+
+
 # What a writer hands back: finished text (bytes: UTF-8 written as it is, as JSON is), or a
 # drawing on a rich console (tables, --explain).
 View = str | bytes | Callable[[Any], None]
 
 
+def _drawn_plain(view: Drawing, output: str | None, color: str) -> str | None:
+    """The drawing's text where the console would be plain (no colour, no bold, not a dumb
+    terminal's fixed width) and rich would print it as it is; else None."""
+    if output is None and not (
+        color == "never" or (color == "auto" and (_plain_by_environment() or not _terminal()))
+    ):
+        return None
+    from gradcalc.doc.plain import width, writable
+
+    columns = width()
+    text = None if columns is None else view.plain(columns)
+    if text is None or (output is None and not writable(text)):
+        return None
+    return text
+
+
 def emit(view: View, output: str | None, color: str, force: bool = False) -> None:
     """Print a view, or write it to --output (captured without colour, atomically)."""
+    plain = _drawn_plain(view, output, color) if isinstance(view, Drawing) else None
     if isinstance(view, str | bytes):
         text = view
+    elif plain is not None:
+        text = plain
     else:
         con = console(color, for_file=output is not None)
         if output is None:

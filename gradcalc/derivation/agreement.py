@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from gradcalc.derivation.subjects import short
@@ -24,6 +23,7 @@ from gradcalc.derivation.trace import (
     PointTrace,
     finite_or_none,
 )
+from gradcalc.records import record
 
 
 def close(a: float | None, b: float | None, slack: float = 0.0) -> bool:
@@ -33,7 +33,7 @@ def close(a: float | None, b: float | None, slack: float = 0.0) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b)) + slack + ABS_TOL
 
 
-@dataclass(frozen=True)
+@record
 class Routes:
     """One derivative's three routes, each None where it gave no number, with what rounding can
     move the graph's sum of paths and the finite difference's quotient."""

@@ -26,6 +26,7 @@ from gradcalc.functions.registry import (
     subscript,
 )
 from gradcalc.graph import CONSTANTS, Graph, Node, parse_expression
+from gradcalc.records import record
 
 _T = TypeVar("_T")
 MAX_VALUES = 100  # values in --at: every point gets its graph, sweeps and differences
@@ -97,7 +98,7 @@ class Built:
     remarks: list[Note] = field(default_factory=list)  # registry kinks met inside a formula
 
 
-@dataclass(frozen=True)
+@record
 class KinkHit:
     where: str
     left: float
@@ -106,7 +107,7 @@ class KinkHit:
     convention: str
 
 
-@dataclass(frozen=True)
+@record
 class Subject:
     kind: str
     name: str

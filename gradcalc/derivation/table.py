@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from gradcalc.derivation.agreement import largest_gap
 from gradcalc.derivation.notes import write
 from gradcalc.derivation.trace import JSON_SWEEPS, DeriveTrace, GraphTrace, PathSet, PointTrace
 from gradcalc.doc.numbers import Style
+from gradcalc.doc.plain import Group, Renderable, Table, Text, plain, to_rich
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MAX_SWEEP_COLUMNS = 6  # softmax: one adjoint column per output, up to this many
 FULL_JACOBIAN_ROWS = 4  # softmax: every entry three ways up to this size, else a summary
@@ -35,15 +36,28 @@ def numbers(digits: int = 6) -> Number:
 
 
 def render(trace: DeriveTrace, console: Console, digits: int = 6) -> None:
-    console.print(Group(*renderables(trace, digits)))
+    from rich.console import Group as RichGroup
+
+    console.print(RichGroup(*renderables(trace, digits)))
 
 
-def renderables(trace: DeriveTrace, digits: int = 6) -> list[RenderableType]:
+def render_plain(trace: DeriveTrace, width: int, digits: int = 6) -> str | None:
+    """The tables as `render` prints them without colour, drawn without rich; None where only
+    rich can draw them at this width (see gradcalc.doc.plain)."""
+    return plain(parts(trace, digits), width)
+
+
+def renderables(trace: DeriveTrace, digits: int = 6) -> list[Any]:
+    """The tables as rich renderables (a terminal with colour, Jupyter)."""
+    return to_rich(parts(trace, digits))
+
+
+def parts(trace: DeriveTrace, digits: int = 6) -> list[Renderable]:
     num = numbers(digits)
     point = trace.points[0]
-    parts: list[RenderableType] = [_header(trace, num)]
+    out: list[Renderable] = [_header(trace, num)]
     if trace.several:
-        parts.append(
+        out.append(
             Text(
                 f"\nThe graph at the first point, x = {num(point.at[0])}; every point is "
                 f"summarised below (--format json has each point's graph).",
@@ -51,29 +65,29 @@ def renderables(trace: DeriveTrace, digits: int = 6) -> list[RenderableType]:
             )
         )
     graph = point.graph
-    parts.append(_nodes(graph, num))
+    out.append(_nodes(graph, num))
     if graph.edges:
-        parts.append(_edges(graph, num))
-    parts.append(_sweep(graph, num))
+        out.append(_edges(graph, num))
+    out.append(_sweep(graph, num))
     for path_set in graph.paths:
-        parts.append(_paths(graph, path_set, num))
+        out.append(_paths(graph, path_set, num))
     if trace.elementwise:
-        parts.append(_three_ways_scalar(trace, point, num))
+        out.append(_three_ways_scalar(trace, point, num))
     elif trace.kind == "vector_activation":
-        parts.append(_three_ways_jacobian(trace, point, num))
+        out.append(_three_ways_jacobian(trace, point, num))
     else:
-        parts.append(_three_ways_gradient(trace, point, num))
+        out.append(_three_ways_gradient(trace, point, num))
     if trace.several:
-        parts.append(_summary(trace, num))
+        out.append(_summary(trace, num))
     if trace.notes:
-        parts.append(_notes([write(note, Style(digits)) for note in trace.notes]))
-    return parts
+        out.append(_notes([write(note, Style(digits)) for note in trace.notes]))
+    return out
 
 
 # ---- sections --------------------------------------------------------------------------------
 
 
-def _header(trace: DeriveTrace, num: Number) -> RenderableType:
+def _header(trace: DeriveTrace, num: Number) -> Renderable:
     lines = Text()
     lines.append(trace.name, style="bold")
     lines.append(f"    {trace.formula}\n")
@@ -102,7 +116,7 @@ def _header(trace: DeriveTrace, num: Number) -> RenderableType:
     return lines
 
 
-def _nodes(graph: GraphTrace, num: Number) -> RenderableType:
+def _nodes(graph: GraphTrace, num: Number) -> Renderable:
     table = _table(("node", "definition", "value"), justify=("left", "left", "right"))
     for node in graph.nodes:
         # Bare numbers are read inside the definitions; named constants (y₁, α, n) get a row.
@@ -117,7 +131,7 @@ def _nodes(graph: GraphTrace, num: Number) -> RenderableType:
     return _titled("Nodes, in evaluation order", table)
 
 
-def _edges(graph: GraphTrace, num: Number) -> RenderableType:
+def _edges(graph: GraphTrace, num: Number) -> Renderable:
     table = _table(
         ("edge", "local partial", "symbolic", "value"), justify=("left",) * 3 + ("right",)
     )
@@ -126,7 +140,7 @@ def _edges(graph: GraphTrace, num: Number) -> RenderableType:
     return _titled("Edges: the local partial derivative on each (constants left out)", table)
 
 
-def _sweep(graph: GraphTrace, num: Number) -> RenderableType:
+def _sweep(graph: GraphTrace, num: Number) -> Renderable:
     if len(graph.outputs) > 1:
         return _sweeps_side_by_side(graph, num)
     out = graph.outputs[0]
@@ -144,7 +158,7 @@ def _sweep(graph: GraphTrace, num: Number) -> RenderableType:
     return _titled(f"Reverse sweep, from {out} back to the inputs", table)
 
 
-def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
+def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> Renderable:
     shown = graph.outputs[:MAX_SWEEP_COLUMNS]
     table = _table(
         ("node", *(f"∂{o}/∂·" for o in shown)), justify=("left",) + ("right",) * len(shown)
@@ -163,7 +177,7 @@ def _sweeps_side_by_side(graph: GraphTrace, num: Number) -> RenderableType:
     return _titled(title, table)
 
 
-def _paths(graph: GraphTrace, path_set: object, num: Number) -> RenderableType:
+def _paths(graph: GraphTrace, path_set: object, num: Number) -> Renderable:
     assert isinstance(path_set, PathSet)
     table = _table(("path", "product of edge partials", "value"), justify=("left", "left", "right"))
     for path in path_set.paths:
@@ -181,7 +195,7 @@ def _paths(graph: GraphTrace, path_set: object, num: Number) -> RenderableType:
     return _titled(title, table)
 
 
-def _three_ways_scalar(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
+def _three_ways_scalar(trace: DeriveTrace, point: PointTrace, num: Number) -> Renderable:
     table = _table(("route", "value"), justify=("left", "right"))
     graph_value = point.graph_jacobian[0][0]
     table.add_row("graph (reverse sweep)", num(graph_value))
@@ -197,14 +211,14 @@ def _three_ways_scalar(trace: DeriveTrace, point: PointTrace, num: Number) -> Re
     return _titled("The derivative three ways", Group(table, _agreement_line(trace, point)))
 
 
-def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
+def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace, num: Number) -> Renderable:
     n = len(point.at)
     outputs = point.graph.outputs
     inputs = point.graph.inputs
     matrix = _table(("", *(f"∂/∂{x}" for x in inputs)), justify=("left",) + ("right",) * n)
     for i, out in enumerate(outputs):
         matrix.add_row(out, *(num(v) for v in point.graph_jacobian[i]))
-    parts: list[RenderableType] = [
+    parts: list[Renderable] = [
         Text(f"From the graph (closed form {trace.derivative_text}):"),
         matrix,
     ]
@@ -235,7 +249,7 @@ def _three_ways_jacobian(trace: DeriveTrace, point: PointTrace, num: Number) -> 
     return _titled("The Jacobian three ways", Group(*parts))
 
 
-def _three_ways_gradient(trace: DeriveTrace, point: PointTrace, num: Number) -> RenderableType:
+def _three_ways_gradient(trace: DeriveTrace, point: PointTrace, num: Number) -> Renderable:
     assert trace.target is not None
     out = point.graph.outputs[0]
     table = _table(
@@ -256,7 +270,7 @@ def _three_ways_gradient(trace: DeriveTrace, point: PointTrace, num: Number) -> 
     return _titled(title, Group(table, _agreement_line(trace, point)))
 
 
-def _summary(trace: DeriveTrace, num: Number) -> RenderableType:
+def _summary(trace: DeriveTrace, num: Number) -> Renderable:
     first = trace.points[0]
     out = first.graph.outputs[0]
     extra = [f"∂{out}/∂{key}" for key in first.param_graph]
@@ -278,7 +292,7 @@ def _summary(trace: DeriveTrace, num: Number) -> RenderableType:
     return _titled("Every point", table)
 
 
-def _notes(notes: Sequence[str]) -> RenderableType:
+def _notes(notes: Sequence[str]) -> Renderable:
     text = Text()
     for i, note in enumerate(notes):
         text.append(("\n" if i else "") + "• " + note)
@@ -346,20 +360,12 @@ def _vector(values: Sequence[float], num: Number) -> str:
     return "(" + ", ".join(num(v) for v in values) + ")"
 
 
-class _Table(Table):
-    """A table whose plain-string cells are text, never markup: a partial such as "[v > 0]"
-    must print as it is."""
-
-    def add_row(self, *cells: RenderableType | None, **kwargs: object) -> None:
-        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)  # type: ignore[arg-type]
-
-
 def _table(columns: Sequence[str], justify: Sequence[str]) -> Table:
-    table = _Table(expand=False, show_edge=False, pad_edge=False)
+    table = Table(edge=False)
     for column, side in zip(columns, justify, strict=True):
-        table.add_column(Text(column), justify=side, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(column, justify=side, overflow="fold")
     return table
 
 
-def _titled(title: str, body: RenderableType) -> RenderableType:
+def _titled(title: str, body: Renderable) -> Renderable:
     return Group(Text("\n" + title, style="bold"), body)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.doc.display import RichDisplay
 from gradcalc.functions.registry import Activation, Loss
+from gradcalc.records import record
 
 if TYPE_CHECKING:
     from gradcalc.errors import GradcalcError
@@ -34,7 +35,7 @@ OptMatrix = tuple[OptRow, ...]
 JSON_SWEEPS = 10
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     """Something a derivation points out, as data; `notes.write` makes it a sentence."""
 
@@ -44,7 +45,7 @@ class Note:
     words: Mapping[str, str] = field(default_factory=dict)  # a kink's place, a convention
 
 
-@dataclass(frozen=True)
+@record
 class NodeRow:
     name: str
     definition: str
@@ -58,7 +59,7 @@ class NodeRow:
         return self.adjoints[0]
 
 
-@dataclass(frozen=True)
+@record
 class EdgeRow:
     src: str
     dst: str
@@ -67,7 +68,7 @@ class EdgeRow:
     symbolic_tex: str  # the same in TeX
 
 
-@dataclass(frozen=True)
+@record
 class SweepTerm:
     """One consumer's share of a node's adjoint: consumer adjoint × local partial."""
 
@@ -78,14 +79,14 @@ class SweepTerm:
     symbolic_tex: str
 
 
-@dataclass(frozen=True)
+@record
 class SweepRow:
     node: str
     adjoint: float
     terms: tuple[SweepTerm, ...]  # empty for the output itself (adjoint 1)
 
 
-@dataclass(frozen=True)
+@record
 class PathRow:
     nodes: tuple[str, ...]
     symbolic: tuple[str, ...]  # the edge partials along the path
@@ -94,7 +95,7 @@ class PathRow:
     symbolic_tex: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class PathSet:
     """The chain rule from ``src`` to ``dst`` as a sum over paths; ``total`` is the adjoint."""
 
@@ -109,7 +110,7 @@ class PathSet:
         return len(self.paths) < self.count
 
 
-@dataclass(frozen=True)
+@record
 class GraphTrace:
     inputs: tuple[str, ...]  # differentiated inputs: x (and PReLU's a), or a₁ … a_n
     outputs: tuple[str, ...]
@@ -123,7 +124,7 @@ class GraphTrace:
     out_of_range: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class KinkTrace:
     index: int  # which input
     input: str
@@ -137,7 +138,7 @@ class KinkTrace:
     numeric_right: float | None
 
 
-@dataclass(frozen=True)
+@record
 class NumericTrace:
     """Finite differences in float64, [output][input]; central is None where one-sided."""
 
@@ -168,7 +169,7 @@ class NumericTrace:
         return self.floors[j] if j < len(self.floors) else 0.0
 
 
-@dataclass(frozen=True)
+@record
 class Agreement:
     """Whether the graph's derivative agrees with the closed form and finite differences."""
 
@@ -185,7 +186,7 @@ class Agreement:
         return self.closed_form is not False and numeric and self.trusted is not False
 
 
-@dataclass(frozen=True)
+@record
 class PointTrace:
     """One point of a derivation: its graph, the three routes to the derivative and the kinks."""
 
@@ -215,7 +216,7 @@ class PointTrace:
         }
 
 
-@dataclass(frozen=True)
+@record
 class DeriveTrace(RichDisplay):
     """What derive() returns and `gradcalc derive` renders: a function worked at each point."""
 

@@ -7,40 +7,40 @@ the writer's notation (see notation.py); the writers only arrange it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gradcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Heading:
     level: int  # 1 the title, 2 a part (a step), 3 a stage of the step
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Para:
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Eq:
     lhs: str
     rhs: tuple[tuple[str, str], ...]  # (relation, expression), e.g. ("=", "0.2×0.8 + …")
     tag: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Eqs:
     items: tuple[Eq, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Mermaid:
     """A Mermaid flowchart: drawn by the Markdown writer, left out by the others."""
 

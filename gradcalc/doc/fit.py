@@ -83,18 +83,10 @@ class Fit:
     def _shared(self, columns: list[int]) -> dict[int, int]:
         """The columns' widths in a piece: each its narrowest, and what the piece has to spare
         shared among the columns that wrap, up to what they want (a width rich keeps to)."""
+        from gradcalc.doc.plain import share
+
         widths = {i: self._widths[i] for i in columns}
-        spare = self._max_width - self._width(columns)
-        wrapping = [i for i in columns if self._wanted[i] > widths[i]]
-        while spare > 0 and wrapping:
-            share = max(1, spare // len(wrapping))
-            for i in list(wrapping):
-                add = min(share, self._wanted[i] - widths[i], spare)
-                widths[i] += add
-                spare -= add
-                if widths[i] >= self._wanted[i]:
-                    wrapping.remove(i)
-        return widths
+        return share(widths, self._wanted, self._max_width - self._width(columns))
 
     def _groups(self, width: int) -> Iterator[list[int]]:
         keys = list(range(min(self.keys, len(self._widths))))

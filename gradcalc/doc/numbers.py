@@ -18,15 +18,16 @@ unifying the rules would change the golden files, which this layer must not do b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
+
+from gradcalc.records import record
 
 Rule = Literal["general", "sheet"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
-@dataclass(frozen=True)
+@record
 class Style:
     """How one view writes a number; `digits` is the significant digits."""
 

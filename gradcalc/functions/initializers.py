@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from gradcalc.functions.registry import index
+from gradcalc.records import record
 
 Shape = tuple[int, ...]
 
@@ -42,7 +42,7 @@ def normal(rng: np.random.Generator, shape: Shape, mean: float, std: float) -> n
     return mean + std * z[:n].reshape(shape)
 
 
-@dataclass(frozen=True)
+@record
 class Initializer:
     """`draw(rng, shape, fan_in, fan_out, params)`; fan_in = n_{l−1}, fan_out = n_l."""
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.doc.blocks import Eq
 from gradcalc.functions.registry import (
     Array,
     OptimizerState,
@@ -23,6 +22,7 @@ from gradcalc.functions.registry import (
 )
 
 if TYPE_CHECKING:
+    from gradcalc.doc.blocks import Eq
     from gradcalc.step.solution import Theta, UpdateWriter
 
 Result = tuple[Array, dict[str, Array]]
@@ -90,6 +90,10 @@ def _adam(
 
 
 def _eq(lhs: str, *rhs: str) -> Eq:
+    # Imported here: only a worked solution writes equations, and the blocks' records cost a
+    # few milliseconds to build at import, which the tables and JSON would pay for nothing.
+    from gradcalc.doc.blocks import Eq
+
     return Eq(lhs, tuple(("=", r) for r in rhs))
 
 

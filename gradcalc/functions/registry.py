@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+
+from gradcalc.records import record
 
 if TYPE_CHECKING:
     from gradcalc.doc.blocks import Eq
@@ -27,7 +29,7 @@ Params = Mapping[str, float]
 NodeParams = Mapping[str, "Node"]
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     name: str
     default: float
@@ -67,7 +69,7 @@ class Param:
         return " and ".join(parts) or "any real"
 
 
-@dataclass(frozen=True)
+@record
 class Written:
     """A piece of display math in each notation a writer needs, so no writer re-parses another's."""
 
@@ -87,7 +89,7 @@ Rounder = Callable[[Array], Array]
 OptimizerState = Mapping[str, Array]
 
 
-@dataclass(frozen=True)
+@record
 class UpdateRule:
     """How the parameters move once backpropagation has given g = ∂C/∂θ (an optimizer).
 
@@ -130,7 +132,7 @@ class UpdateRule:
     short: str = ""  # how headings name it ("SGD"); the name when empty
 
 
-@dataclass(frozen=True)
+@record
 class Kink:
     """A point where the pieces of a piecewise function meet.
 
@@ -164,7 +166,7 @@ FusedForm = Callable[["Notation", int, Array, Array, str, str], tuple[str, str]]
 VjpForm = Callable[["Notation", int, int, Array, Array, int], tuple[str, str]]
 
 
-@dataclass(frozen=True)
+@record
 class ElementwiseActivation:
     """a_j = f(z_j) for one layer: f'(z) is a vector, and BP1/BP2 take a Hadamard product."""
 
@@ -193,7 +195,7 @@ class ElementwiseActivation:
         return grad_a * self.prime(z, a, params)
 
 
-@dataclass(frozen=True)
+@record
 class VectorActivation:
     """a = f(z) for a whole layer (softmax): each a_j depends on every z_k, so BP1/BP2 apply the
     Jacobian through its vector-Jacobian product."""
@@ -225,7 +227,7 @@ class VectorActivation:
 Activation = ElementwiseActivation | VectorActivation
 
 
-@dataclass(frozen=True)
+@record
 class Fused:
     """A loss computed straight from the output layer's z, where composing would lose precision."""
 
@@ -241,7 +243,7 @@ class Fused:
     with_output: Callable[[Array, Array, Params], tuple[Array, Array]] | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Loss:
     """C_x(a, y) for one example; arrays are (examples, units) and the value is per example."""
 
@@ -270,11 +272,11 @@ class Loss:
 def index(records: list[Any]) -> dict[str, Any]:
     """Name and alias -> record, refusing a name used twice."""
     table: dict[str, Any] = {}
-    for record in records:
-        for key in (record.name, *record.aliases):
+    for entry in records:
+        for key in (entry.name, *entry.aliases):
             if key in table:
                 raise ValueError(f"duplicate registry name {key!r}")
-            table[key] = record
+            table[key] = entry
     return table
 
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradcalc.records import record
+
 from .primitives import PRIMITIVES, Primitive, format_number
 from .tex import name_tex, tidy
 from .wide import ONE, ZERO, Wide
@@ -102,7 +104,7 @@ class Node:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Edge:
     """``src`` is argument ``arg_index`` of ``dst``; ``local`` is ∂dst/∂src."""
 

@@ -6,10 +6,11 @@ import ast
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TypeGuard
 
 from gradcalc.errors import GradcalcError
+from gradcalc.records import record
 
 from .engine import Graph, Node
 
@@ -87,7 +88,7 @@ _REFUSED: dict[type[ast.AST], str] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Expression:
     """A parsed formula; ``build`` adds its nodes to a graph."""
 

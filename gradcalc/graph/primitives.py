@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from gradcalc.records import record
 
 from .tex import exponent_tex, tidy
 from .wide import Wide
@@ -14,7 +15,7 @@ Floats = tuple[float, ...]
 Names = tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Primitive:
     """One differentiable scalar operation.
 

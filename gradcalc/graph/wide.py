@@ -8,10 +8,11 @@ Multiplying in float64 silently drops such a path; carrying the exponent apart k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from gradcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Wide:
     """``m · 2**e`` with ``0.5 ≤ |m| < 1`` (or m 0, inf or nan, and e 0)."""
 
