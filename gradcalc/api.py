@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from gradcalc.doc.display import RichDisplay, capture
 from gradcalc.errors import GradcalcError
@@ -19,36 +19,44 @@ from gradcalc.errors import GradcalcError
 if TYPE_CHECKING:
     from gradcalc.check.grade import Cell, Report
     from gradcalc.derivation.trace import DeriveTrace
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.layers.engine import LayeredRun
     from gradcalc.step.config import NetworkSpec
     from gradcalc.step.trace import RunTrace
 
 Verdict = Literal["correct", "rounding", "carried", "wrong", "missing"]
 
 
+# load, from_yaml and from_dict are annotated NetworkSpec, the type scripts already rely on; a
+# config with layer types other than dense (conv2d, pooling, flatten) gives the LayeredSpec of
+# gradcalc.layers.config, which run() takes as well.
+
+
 def load(path: str | os.PathLike[str]) -> NetworkSpec:
     """Read and validate a YAML config file ('-' reads standard input); files it names are
-    found beside it.
+    found beside it. A network with layer types other than dense comes as a LayeredSpec.
 
     Raises ConfigError (with the file, the key path and the line) for a config in error."""
     from gradcalc.step import config
 
-    return config.load(os.fspath(path))
+    return cast("NetworkSpec", config.load(os.fspath(path)))
 
 
 def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec:
     """Validate a config given as YAML text; `name` is what error messages call it."""
     from gradcalc.step import config
 
-    return config.load_text(text, name)
+    return cast("NetworkSpec", config.load_text(text, name))
 
 
 def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec:
     """Validate a config given as a mapping with the YAML file's keys (lists or numpy arrays)."""
     from gradcalc.step import config
 
-    return config.load_data(data, name)
+    return cast("NetworkSpec", config.load_data(data, name))
 
 
+@overload
 def run(
     net: NetworkSpec,
     *,
@@ -56,8 +64,30 @@ def run(
     learning_rate: float | None = None,
     optimizer: str | Mapping[str, Any] | None = None,
     round_to: int | None = None,
-) -> RunTrace:
-    """Run the config's steps (or `steps`) and return the whole trace, as `gradcalc step` does.
+) -> RunTrace: ...
+
+
+@overload
+def run(
+    net: LayeredSpec,
+    *,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    optimizer: str | Mapping[str, Any] | None = None,
+    round_to: int | None = None,
+) -> LayeredRun: ...
+
+
+def run(
+    net: NetworkSpec | LayeredSpec,
+    *,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    optimizer: str | Mapping[str, Any] | None = None,
+    round_to: int | None = None,
+) -> RunTrace | LayeredRun:
+    """Run the config's steps (or `steps`) and return the whole trace, as `gradcalc step` does
+    (a network with layer types other than dense: its LayeredRun, without `exact`).
 
     `learning_rate` replaces η; `optimizer` replaces the update rule, by name ("adam") or as
     the config's mapping ({"name": "adam", "beta1": 0.8}); with `round_to`, every quantity is
@@ -73,6 +103,12 @@ def run(
         raise GradcalcError(f"round_to must be a whole number from 0 to 12, got {round_to!r}")
     if optimizer is not None:
         net = _with_optimizer(net, optimizer)
+    from gradcalc.step.config import NetworkSpec
+
+    if not isinstance(net, NetworkSpec):  # layer records (gradcalc/layers/)
+        from gradcalc.layers.engine import run as run_layers
+
+        return run_layers(net, steps=steps, learning_rate=learning_rate, round_to=round_to)
     return run_steps(net, steps=steps, learning_rate=learning_rate, round_to=round_to, exact=True)
 
 
@@ -99,7 +135,7 @@ def derive(
 
 
 def check(
-    config: NetworkSpec | str | os.PathLike[str],
+    config: NetworkSpec | LayeredSpec | str | os.PathLike[str],
     answers: str | os.PathLike[str] | Mapping[str, Any],
     *,
     steps: int | None = None,
@@ -143,7 +179,13 @@ def check(
         from gradcalc.yamldoc import Doc
 
         # The answer file's reader, on the data as YAML would give it: key paths, no lines.
-        sheet = answers_mod._Reader(Doc("<dict>", _plain(answers), {}), shape, n).read()
+        doc = Doc("<dict>", _plain(answers), {})
+        if getattr(shape, "layered", False):
+            from gradcalc.layers.check import Reader
+
+            sheet = Reader(doc, shape, n).read()  # type: ignore[arg-type]
+        else:
+            sheet = answers_mod._Reader(doc, shape, n).read()
     else:
         sheet = answers_mod.load(os.fspath(answers), shape, n)
     if decimals is None and sig_figs is None and sheet.round_to is not None:
@@ -315,7 +357,9 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def _with_optimizer(net: NetworkSpec, optimizer: str | Mapping[str, Any]) -> NetworkSpec:
+def _with_optimizer(
+    net: NetworkSpec | LayeredSpec, optimizer: str | Mapping[str, Any]
+) -> NetworkSpec | LayeredSpec:
     """The network with the update rule `optimizer`: a name, or {"name": ..., param: value}."""
     import dataclasses
 

@@ -30,6 +30,14 @@ CASES: dict[str, list[str]] = {
     ],
     "worked-example.md": ["step", CONFIG, "--format", "markdown"],
     "worked-example.tex": ["step", CONFIG, "--format", "latex"],
+    # Layer records (gradcalc/layers/): the convolution worked by hand.
+    "conv-worked-example.explain.txt": [
+        "step",
+        "configs/conv-worked-example.yaml",
+        "--explain",
+        "--no-color",
+    ],
+    "conv-worked-example.md": ["step", "configs/conv-worked-example.yaml", "--format", "markdown"],
 }
 
 # The worked derivation of `gradcalc derive` (tests/test_derive_documents.py).

@@ -206,8 +206,8 @@ def registry_names() -> list[str]:
         ("gradcalc derive ", registry_names()),
         ("gradcalc derive s", [n for n in registry_names() if n.startswith("s")]),
         ("gradcalc derive bi", ["binary_cross_entropy"]),
-        ("gradcalc list ", ["activations", "losses", "optimizers"]),
-        ("gradcalc list l", ["losses"]),
+        ("gradcalc list ", ["activations", "losses", "layers", "optimizers"]),
+        ("gradcalc list l", ["losses", "layers"]),
         ("gradcalc step --optimizer ad", ["adagrad", "adam", "adamw"]),
         ("gradcalc step --color ", ["auto", "always", "never"]),
         (

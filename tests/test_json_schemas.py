@@ -153,13 +153,13 @@ def test_derive_output_validates(run_cli, args: tuple[str, ...]) -> None:
 # ---- list ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [None, "activations", "losses", "optimizers"])
+@pytest.mark.parametrize("kind", [None, "activations", "losses", "layers", "optimizers"])
 def test_list_output_validates(run_cli, kind: str | None) -> None:
     doc = output(run_cli, "list", *([kind] if kind else []), "--format", "json")
     validate(doc, "list")
     assert doc["format_version"] == FORMAT_VERSION
     assert doc["gradcalc_version"] == __version__
-    sections = {"activations", "losses", "optimizers"} if kind is None else {kind}
+    sections = {"activations", "losses", "layers", "optimizers"} if kind is None else {kind}
     assert set(doc) - {"format_version", "gradcalc_version"} == sections
     if kind is None:
         assert [r["name"] for r in doc["activations"]] == [a.name for a in ACTIVATIONS]

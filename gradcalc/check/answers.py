@@ -31,6 +31,7 @@ from gradcalc.limits import MAX_NODES
 from gradcalc.yamldoc import Doc, number, parse_yaml, read_text, type_name
 
 if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
     from gradcalc.step.config import NetworkSpec
 
 STEP_KEYS = ("step", *COST_QUANTITIES, "layers", *LAYER_QUANTITIES, *PARAM_QUANTITIES)
@@ -102,11 +103,16 @@ class Answers:
         return decimals.most_common(1)[0][0], figures.most_common(1)[0][0]
 
     def typical_places(self) -> int | None:
-        """The count of decimals most answers are written with (the larger on a tie)."""
+        """The count of decimals most answers are written with (the larger on a tie). A zero
+        does not vote: 0.0 says nothing of the places the rest was worked to (a ReLU or a
+        max-pool zeroes most cells of a layer)."""
         counts: dict[int, int] = {}
-        for block in self.places.values():
-            for places in block.values():
-                finite = places[np.isfinite(places)].astype(int)
+        for step, block in self.places.items():
+            values = self.final if step is None else self.steps.get(step, {})
+            for key, places in block.items():
+                value = values.get(key)
+                nonzero = np.ones(places.shape, bool) if value is None else value != 0
+                finite = places[np.isfinite(places) & nonzero].astype(int)
                 for n, c in zip(*np.unique(finite, return_counts=True), strict=True):
                     counts[int(n)] = counts.get(int(n), 0) + int(c)
         if not counts:
@@ -126,6 +132,10 @@ def load(source: str, shape: Shape, steps: int, run: Run | None = None) -> Answe
 
 
 def load_text(text: str, name: str, shape: Shape, steps: int, run: Run | None = None) -> Answers:
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import load_answers
+
+        return load_answers(text, name, shape, steps, run)  # type: ignore[arg-type]
     doc = parse(text, name, EMPTY_HINT)
     return _Reader(doc, shape, steps, run).read()
 
@@ -200,12 +210,17 @@ class Run:
     initial: Callable[[int | None], tuple[np.ndarray, float]]
 
     @classmethod
-    def of(cls, spec: NetworkSpec, steps: int) -> Run:
+    def of(cls, spec: NetworkSpec | LayeredSpec, steps: int) -> Run:
         def initial(round_to: int | None) -> tuple[np.ndarray, float]:
+            from gradcalc.layers.engine import Network as Layered
+            from gradcalc.step.config import NetworkSpec
             from gradcalc.step.engine import Network
 
             with np.errstate(all="ignore"):
-                ft = Network(spec, round_to=round_to).forward_trace()
+                if isinstance(spec, NetworkSpec):
+                    ft = Network(spec, round_to=round_to).forward_trace()
+                else:  # layer records (gradcalc/layers/)
+                    ft = Layered(spec, round_to=round_to).forward_trace()
             return np.asarray(ft.a[-1], dtype=float), float(ft.loss)
 
         return cls(
@@ -747,6 +762,10 @@ def check_template_size(shape: Shape, steps: int) -> None:
 def template(shape: Shape, steps: int, source: str, describe: str, graded: str) -> str:
     """A blank answer sheet for every quantity of `steps` steps, with comments in Nielsen's
     notation; it loads back as an empty set of answers."""
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import template as layered
+
+        return layered(shape, steps, source, describe, graded)  # type: ignore[arg-type]
     lines = [
         f"# Answers for {source}: {describe}.",
         "# Replace each null with your number; leave null what you do not answer.",
@@ -764,6 +783,11 @@ def template(shape: Shape, steps: int, source: str, describe: str, graded: str) 
 def template_json(shape: Shape, steps: int) -> str:
     """The blank sheet as JSON (the sheet form, no comments): it loads back as no answers."""
     import json
+
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import template_json as layered
+
+        return layered(shape, steps)  # type: ignore[arg-type]
 
     def dump(value: Any) -> str:
         return json.dumps(value, separators=(", ", ": "))

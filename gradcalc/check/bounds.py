@@ -110,6 +110,11 @@ class Bounds:
         self._run()
 
     def _run(self) -> None:
+        if not isinstance(self.spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
+            from gradcalc.layers.check import bounds
+
+            self.steps, self.local, self.final = bounds(self.spec, self.exact, self.u)
+            return
         spec, exact = self.spec, self.exact
         L = self.shape.L
         e_w = [np.zeros(layer.weights.shape) for layer in spec.layers]

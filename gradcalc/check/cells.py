@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcalc.doc.notation import subscript, superscript
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
+
+if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
 
 # (quantity, layer): layer is None for the cost.
 Key = tuple[str, int | None]
@@ -28,8 +32,11 @@ GROUPS = {
     "losses": "C_x",
     "delta": "δ^l",
     "grad_weights": "∂C/∂w",
+    "grad_kernels": "∂C/∂K",
     "grad_biases": "∂C/∂b",
+    "grad_input": "∂C/∂x",
     "weights": "w new",
+    "kernels": "K new",
     "biases": "b new",
     "activation_params": "p new",
     "grad_activation_params": "∂C/∂p",
@@ -49,7 +56,11 @@ class Shape:
     learnable: tuple[tuple[str, ...], ...]
 
     @classmethod
-    def of(cls, spec: NetworkSpec) -> Shape:
+    def of(cls, spec: NetworkSpec | LayeredSpec) -> Shape:
+        if not isinstance(spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
+            from gradcalc.layers.check import LayeredShape
+
+            return LayeredShape.of(spec)  # type: ignore[return-value]
         return cls(
             tuple(spec.sizes),
             int(spec.x.shape[0]),
@@ -119,6 +130,10 @@ class Shape:
 
 def expected(st: StepTrace, key: Key) -> np.ndarray:
     """The value of one quantity in a step trace, shaped as in Shape.array_shape."""
+    if not isinstance(st, StepTrace):
+        from gradcalc.layers.check import expected as layered
+
+        return layered(st, key)
     q, l = key
     if q == "loss":
         return np.asarray(st.loss, dtype=float)
@@ -142,6 +157,8 @@ def expected_final(final: ForwardTrace, key: Key) -> np.ndarray:
 
 def symbol(key: Key, index: Sequence[int | str], shape: Shape, final: bool = False) -> str:
     """The cell's name in the step tables' notation: z²₁, δ³₁, ∂C/∂w³₁₂, w³₁₂ (new), C."""
+    if getattr(shape, "layered", False):
+        return shape.symbol(key, tuple(index), final)  # type: ignore[attr-defined]
     q, l = key
     example = ""
     units = list(index)
@@ -180,6 +197,9 @@ def symbol(key: Key, index: Sequence[int | str], shape: Shape, final: bool = Fal
 
 def indices(key: Key, shape: Shape) -> Iterator[tuple[tuple[int, ...], tuple[int | str, ...]]]:
     """(array index, the 1-based index a person writes) for every cell of a quantity."""
+    if getattr(shape, "layered", False):
+        yield from shape.indices(key)  # type: ignore[attr-defined]
+        return
     dims = shape.array_shape(key)
     q = key[0]
     names = shape.param_names(key) if q in PARAM_QUANTITIES else ()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from gradcalc.check.cells import (
 from gradcalc.check.recompute import Context, Form, exact_steps, forms, forward_output, step_bytes
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
+
+if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
 
 VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
 MARKS = {"correct": "✓", "rounding": "≈", "carried": "↳", "wrong": "✗", "missing": "·"}
@@ -133,8 +136,14 @@ class Report:
         return sorted(order.items(), key=lambda item: list(GROUPS).index(item[0]))
 
 
-def grade(spec: NetworkSpec, answers: Answers, steps: int, options: Options) -> Report:
+def grade(
+    spec: NetworkSpec | LayeredSpec, answers: Answers, steps: int, options: Options
+) -> Report:
     """Judge every answered cell (every cell with require_all) of the first `steps` steps."""
+    if not isinstance(spec, NetworkSpec):  # layer records (gradcalc/layers/check.py)
+        from gradcalc.layers.check import grade as layered
+
+        return layered(spec, answers, steps, options)
     shape = Shape.of(spec)
     precision = _Precision(options, answers)
     # Only the steps graded are kept; the drift bound of a rounded sheet runs through them all.
@@ -360,6 +369,10 @@ def _rounding_hint(
 
 def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace], ForwardTrace]:
     """The step engine's steps and final pass with its rounding hook set to `rounder`."""
+    if not isinstance(spec, NetworkSpec):
+        from gradcalc.layers.check import run_rounded
+
+        return run_rounded(spec, steps, rounder)
     from gradcalc.step.engine import Network
 
     net = Network(spec)

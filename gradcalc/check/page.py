@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, Report
-from gradcalc.check.views import _note, _tally, first_error_lines, num, points, precision_text
+from gradcalc.check.views import (
+    _explanation,
+    _note,
+    _tally,
+    first_error_lines,
+    num,
+    points,
+    precision_text,
+)
 from gradcalc.doc.blocks import Block, Heading, Para, Table
 from gradcalc.doc.notation import markdown_code, markdown_text, plural
 
@@ -78,13 +86,11 @@ def blocks(report: Report) -> list[Block]:
             if mistake not in named:
                 named.append(mistake)
     if named:
-        from gradcalc.check.mistakes import REGISTRY
-
         out += [
             Heading(2, "The mistakes named"),
             Table(
                 ("known mistake", "what it is"),
-                tuple((markdown_code(n), markdown_text(REGISTRY[n].explanation)) for n in named),
+                tuple((markdown_code(n), markdown_text(_explanation(n))) for n in named),
             ),
         ]
     return out

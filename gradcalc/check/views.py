@@ -85,6 +85,19 @@ def _note(cell: Cell) -> str:
 # ---- table -----------------------------------------------------------------------------------
 
 
+def _explanation(mistake: str) -> str:
+    """A named mistake's one-line definition: the dense registry's, or a layer type's own."""
+    from gradcalc.check.mistakes import REGISTRY
+
+    if mistake in REGISTRY:
+        return REGISTRY[mistake].explanation
+    from gradcalc.layers import REGISTRY as LAYERS
+
+    return next(
+        (m.description for t in LAYERS.values() for m in t.mistakes if m.name == mistake), ""
+    )
+
+
 def render_table(report: Report, console: Any) -> None:
     from rich.console import Group
 
@@ -166,19 +179,18 @@ def table_parts(report: Report) -> list[Renderable]:
         parts.append(Text("\n" + "\n".join(pointer)))
     if report.hint:
         parts.append(Text("\n" + report.hint))
-    named = []
+    named: dict[str, str] = {}
     for cell in report.cells:
         for mistake in cell.matches or ((cell.mistake,) if cell.mistake else ()):
             if mistake not in named:
-                named.append(mistake)
+                named[mistake] = _explanation(mistake)
     if named:
-        from gradcalc.check.mistakes import REGISTRY
-
         legend = Table(markup=True)
         legend.add_column("known mistake", no_wrap=True)
         legend.add_column("what it is")
-        for name in named:
-            legend.add_row(name, REGISTRY[name].explanation)
+        for name, explanation in named.items():
+            # The cells are read as markup: a layer's "δ[i, j]" is escaped to print as it is.
+            legend.add_row(name, explanation.replace("[", r"\["))
         parts += [Text(""), legend]
     return parts
 
@@ -269,9 +281,7 @@ def gradescope(report: Report) -> dict[str, Any]:
             if c.verdict != "missing" and note:
                 line += f" — {note}"
             for m in c.matches or ((c.mistake,) if c.mistake else ()):
-                from gradcalc.check.mistakes import REGISTRY
-
-                line += f" ({REGISTRY[m].explanation})"
+                line += f" ({_explanation(m)})"
             lines.append(line)
         where = "Final forward pass" if step is None else f"Step {step}"
         tests.append(

@@ -351,6 +351,10 @@ def _check_size(spec, shape, sheet, n_steps: int, last: int, options) -> None:
 
 
 def _describe(spec, steps: int) -> str:
+    if not hasattr(spec.layers[0], "weights"):  # layer records
+        from gradcalc.layers.check import describe
+
+        return describe(spec, steps)
     sizes = "-".join(str(s) for s in spec.sizes)
     acts = ", ".join(layer.activation.name for layer in spec.layers)
     m = spec.x.shape[0]

@@ -21,7 +21,7 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 @click.command(
     "list",
-    short_help="List the activations, losses and update rules with their formulas.",
+    short_help="List the activations, losses, layer types and update rules with their formulas.",
     epilog=(
         "\b\nExample:\n"
         "  gradcalc list losses\n"
@@ -35,9 +35,10 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def command(kind: str | None, fmt: str, indent: int | None, color: str) -> None:
     """List every activation and loss that `gradcalc step` and `gradcalc derive` know: its
     formula, the closed form of its derivative, its parameters (set them with --param
-    KEY=VALUE) and where it has kinks; and every update rule (`optimizer:` in a config,
+    KEY=VALUE) and where it has kinks; every layer type (`type:` of a layer) with its
+    equations, config keys and named mistakes; and every update rule (`optimizer:` in a config,
     --optimizer) with its equations, the state it keeps and its parameters. KIND
-    (activations, losses or optimizers) lists only those.
+    (activations, losses, layers or optimizers) lists only those.
     """
     check_indent(indent, fmt, "json")
     doc = catalogue()
@@ -66,6 +67,7 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
     from gradcalc.functions.activations import ACTIVATIONS
     from gradcalc.functions.losses import LOSSES
     from gradcalc.functions.optimizers import OPTIMIZERS
+    from gradcalc.layers import REGISTRY as LAYERS
 
     def params(record: Any) -> list[dict[str, Any]]:
         return [
@@ -118,6 +120,18 @@ def catalogue() -> dict[str, list[dict[str, Any]]]:
             }
             for loss in LOSSES
         ],
+        "layers": [
+            {
+                "name": kind.name,
+                "title": kind.title,
+                "equations": [e.text for e in kind.equations],
+                "equations_tex": [e.tex for e in kind.equations],
+                "keys": list(kind.keys),
+                "params": list(kind.symbols),
+                "mistakes": [{"name": m.name, "description": m.description} for m in kind.mistakes],
+            }
+            for kind in LAYERS.values()
+        ],
         "optimizers": [
             {
                 "name": rule.name,
@@ -142,6 +156,9 @@ def _parts(doc: dict[str, list[dict[str, Any]]]) -> list[Any]:
     for section, rows in doc.items():
         if section == "optimizers":
             parts += [_rules_table(rows), Text("")]
+            continue
+        if section == "layers":
+            parts += [_layers_table(rows), Text("")]
             continue
         table = Table(title=Text(section.capitalize(), style="bold"), show_lines=True)
         table.add_column("name", no_wrap=True)
@@ -187,6 +204,22 @@ def _rules_table(rows: list[dict[str, Any]]) -> Any:
         name = row["name"] + "".join(f"\n({alias})" for alias in row["aliases"])
         rule = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
         table.add_row(Text(name), Text(rule), Text(_parameters(row)))
+    return table
+
+
+def _layers_table(rows: list[dict[str, Any]]) -> Any:
+    from gradcalc.doc.plain import Table, Text
+
+    table = Table(title=Text("Layer types (type: of a layer)", style="bold"), show_lines=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("forward and backward", overflow="fold")
+    table.add_column("keys", overflow="fold")
+    for row in rows:
+        equations = row["title"] + "".join(f"\n  {e}" for e in row["equations"])
+        keys = ", ".join(row["keys"]) or "—"
+        if row["mistakes"]:
+            keys += "\nnamed mistakes: " + ", ".join(m["name"] for m in row["mistakes"])
+        table.add_row(Text(row["name"]), Text(equations), Text(keys))
     return table
 
 

@@ -285,6 +285,23 @@ def command(
     name = "explain" if explain else fmt
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
     _check_size(spec, n, name, show, shown_mask, max_rows)
+    if not isinstance(spec, config_mod.NetworkSpec):
+        for what in drawn + (["--format svg"] if fmt == "svg" else []):
+            types = ", ".join(sorted({layer.kind.name for layer in spec.layers} - {"dense"}))
+            raise GradcalcError(
+                f"{what if what.startswith('--format') else what.split()[0]} draws networks of "
+                f"dense layers; this one has {types} layers: "
+                "see its tables, --explain, --format markdown, latex, html or json"
+            )
+        layout = _Layout(
+            show,
+            lambda s: shown_mask is not None and bool(shown_mask[s]),
+            max_terms,
+            max_rows,
+            digits,
+        )
+        _layered(spec, n, name, layout, output, color, force, quiet, round_to, save_weights, indent)
+        return
 
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
     exact = None
@@ -343,6 +360,45 @@ def command(
             write_atomically(save_weights, weights_npz(trace), force, option="--save-weights")
 
 
+def _layered(
+    spec: Any,
+    n: int,
+    name: str,
+    layout: _Layout,
+    output: str | None,
+    color: str,
+    force: bool,
+    quiet: bool,
+    round_to: int | None,
+    save_weights: str | None,
+    indent: int | None,
+) -> None:
+    """A network with layer types other than dense (gradcalc.layers): its own engine and views."""
+    from gradcalc.cli.options import Reindented, Sink
+    from gradcalc.cli.progress import track, wanted
+    from gradcalc.layers import views
+    from gradcalc.layers.engine import Stream
+
+    streams = name in ("json", "jsonl") or (name == "table" and layout.show == "summary")
+    with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
+        target = sink if indent is None else Reindented(sink, indent)
+        writer = views.writer(name, target.write, layout)
+        stream = Stream(spec, steps=n, round_to=round_to, full=writer.full)
+        writer.start(stream.head())
+        for st in track(stream, n, wanted(quiet, streams and output is None)):
+            writer.step(st)
+        trace = stream.finish()
+        view = writer.finish(trace)
+        if isinstance(target, Reindented):
+            target.close()
+        if view is not None:
+            sink.draw(view)
+    if save_weights is not None:
+        from gradcalc.cli.options import write_atomically
+
+        write_atomically(save_weights, views.params_npz(trace), force, option="--save-weights")
+
+
 # The steps a view shows in full when no --every/--last/--explain-steps is given: the first
 # HEAD and the last (None: every step).
 HEAD: dict[str, int | None] = {
@@ -364,6 +420,11 @@ def _check_size(spec: Any, n: int, name: str, show: str, shown: Any, max_rows: i
     m = spec.x.shape[0]
     units = sum(sizes[1:])
     params = sum(a * b for a, b in pairwise(sizes))
+    from gradcalc.step.config import NetworkSpec
+
+    if not isinstance(spec, NetworkSpec):  # layer records: their own parameter arrays
+        params = sum(v.size for layer in spec.layers for v in layer.params.values())
+        units += sum(sizes[:-1])  # each layer's ∂C/∂x besides its z, a and δ
     drawn = 0 if shown is None else int(shown.sum())
     if name == "svg":
         return  # one step's picture

@@ -140,7 +140,11 @@ def _grade_one(
         if sid not in variants:
             return Sheet(name, sid, UNKNOWN, error=f"{source}: no variant has the id '{sid}'")
         if sid not in specs:
-            specs[sid] = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
+            # generate writes dense networks only (a template of layer records is refused).
+            loaded = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
+            if not isinstance(loaded, config_mod.NetworkSpec):
+                raise ConfigError("a variant of layer records: generate makes none", source=name)
+            specs[sid] = loaded
         spec = specs[sid]
         steps = spec.steps
         answers = _Reader(doc, Shape.of(spec), steps, Run.of(spec, steps)).read()

@@ -120,15 +120,23 @@ def make_course(
 
 
 def make_problem(template: Template, student: Student, seed: int, max_tries: int) -> Problem:
-    from gradcalc.step.config import build_spec
+    from gradcalc.step.config import NetworkSpec, build_spec
     from gradcalc.step.engine import run
 
     vseed = variant_seed(seed, student.id)
     failed: Counter[str] = Counter()
     for attempt in range(max_tries):
         data = template.draw(vseed, attempt)
-        spec = build_spec(template.variant_doc(data))
-        spec = dataclasses.replace(spec, source="config.yaml")
+        built = build_spec(template.variant_doc(data))
+        if not isinstance(built, NetworkSpec):  # layer records (gradcalc/layers/)
+            kinds = sorted({layer.kind.name for layer in built.layers} - {"dense"})
+            raise template.doc.error(
+                ("layers",),
+                f"generate writes problems for networks of dense layers; this one has "
+                f"{', '.join(kinds)} layers",
+                "step and check work them; generate does not make problems of them yet",
+            )
+        spec = dataclasses.replace(built, source="config.yaml")
         try:
             trace = run(spec)
         except NumericError as exc:

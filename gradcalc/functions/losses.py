@@ -449,6 +449,22 @@ def _cosine_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> 
     )
 
 
+def _upstream_graph(g: Graph, a: Nodes, y: Nodes, p: NodeParams) -> Node:
+    us = [
+        g.mul(yj, aj, name=fresh(g, f"u{subscript(j)}"))
+        for j, (aj, yj) in enumerate(zip(a, y, strict=True), 1)
+    ]
+    return g.sum(*us, name=fresh(g, "C"))
+
+
+def _upstream_written(nt: Notation, a: Array, y: Array, shown: int, p: Params) -> tuple[str, ...]:
+    terms = [
+        nt.prod((yv, True), (av, False), lead=i == 0)
+        for i, (yv, av) in enumerate(_pairs(y, a, shown))
+    ]
+    return (nt.total(terms, a.shape[0] - shown),)
+
+
 # δ^L_j of a fused pair, written from z: symbolically and with its numbers.
 
 
@@ -678,5 +694,22 @@ LOSSES: list[Loss] = [
         ),
     ),
 ]
+
+# "Given ∂C/∂output" (`loss: upstream`): the exam form. The cost is linear in the output, so its
+# gradient is the given array g (the `upstream:` key, in y's place) whatever the output is. Kept
+# out of REGISTRY: it has no target, so the registry's tables and worked costs do not apply.
+UPSTREAM = Loss(
+    name="upstream",
+    formula=Written("C = Σ_j g_j a_j  (g = ∂C/∂a given)", r"C = \sum _j g_j a_j"),
+    derivative=Written("∂C/∂a_j = g_j", r"\partial C/\partial a_j = g_j"),
+    value=lambda a, y, p: np.sum(y * a, axis=-1),
+    grad=lambda a, y, p: np.broadcast_to(y, np.shape(a)).copy(),
+    graph=_upstream_graph,
+    cost_written=_upstream_written,
+    notes=(
+        "the given upstream gradient g = ∂C/∂a stands for whatever cost follows: C = Σ g ⊙ a "
+        "is the linear cost with exactly that gradient",
+    ),
+)
 
 REGISTRY: dict[str, Loss] = index(LOSSES)

@@ -23,6 +23,7 @@ from gradcalc.yamldoc import Doc, Numbers, number, number_hint, parse_yaml, read
 
 if TYPE_CHECKING:
     from gradcalc.functions.initializers import Initializer
+    from gradcalc.layers.config import LayeredSpec
 import itertools
 
 from gradcalc.limits import (
@@ -46,8 +47,9 @@ TOP_KEYS = (
     "layers",
     "optimizer",
     "weight_decay",
+    "upstream",
 )
-LAYER_KEYS = ("weights", "biases", "activation")
+LAYER_KEYS = ("type", "weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
 
 
@@ -220,7 +222,44 @@ def _examples(doc: Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.n
     raise doc.error((), f"missing key '{one}' (or '{many}' for a batch)")
 
 
-def build_spec(doc: Doc) -> NetworkSpec:
+def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
+    """A loss of the registry, or `upstream` (the given ∂C/∂a)."""
+    if value == "upstream":
+        from gradcalc.functions.losses import UPSTREAM
+
+        return UPSTREAM, {}
+    return _named(doc, value, ("loss",), LOSSES, "loss")
+
+
+def _layered(data: dict[str, Any]) -> bool:
+    """Whether the network has a layer other than dense (gradcalc.layers runs it)."""
+    layers = data.get("layers")
+    return isinstance(layers, list) and any(
+        isinstance(raw, dict) and raw.get("type", "dense") != "dense" for raw in layers
+    )
+
+
+def _targets(doc: Doc, data: dict[str, Any], batch: bool) -> tuple[np.ndarray, bool]:
+    """y: the targets, or with `loss: upstream` the given ∂C/∂a (`upstream:`), whose batch
+    follows the input's."""
+    if data.get("loss") != "upstream":
+        if "upstream" in data:
+            raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
+        return _examples(doc, data, "target", "targets")
+    for key in ("target", "targets"):
+        if key in data:
+            raise doc.error(
+                (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
+            )
+    if "upstream" not in data:
+        raise doc.error((), "missing key 'upstream' (∂C/∂a of the output, for 'loss: upstream')")
+    given = {"upstream": data["upstream"]}
+    return (
+        _examples(doc, given, "-", "upstream") if batch else _examples(doc, given, "upstream", "-")
+    )
+
+
+def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error(
@@ -230,8 +269,12 @@ def build_spec(doc: Doc) -> NetworkSpec:
         )
     _check_keys(doc, data, (), TOP_KEYS, "the config")
 
+    if _layered(data):
+        from gradcalc.layers.config import build
+
+        return build(doc)
     x, batch_x = _examples(doc, data, "input", "inputs")
-    y, batch_y = _examples(doc, data, "target", "targets")
+    y, batch_y = _targets(doc, data, batch_x)
     if batch_x != batch_y:
         given, other = ("inputs", "target") if batch_x else ("input", "targets")
         raise doc.error(
@@ -241,7 +284,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
         )
     if x.shape[0] != y.shape[0]:
         raise doc.error(
-            ("targets",),
+            ("upstream" if "upstream" in data else "targets",),
             f"{y.shape[0]} target rows for {x.shape[0]} input rows",
             "give one target row per example",
         )
@@ -249,7 +292,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
     for key in ("loss", "learning_rate", "layers"):
         if key not in data:
             raise doc.error((), f"missing key '{key}'")
-    loss, loss_params = _named(doc, data["loss"], ("loss",), LOSSES, "loss")
+    loss, loss_params = _loss(doc, data["loss"])
 
     learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
     if learning_rate <= 0:
@@ -266,7 +309,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
     if steps < 0 or steps > MAX_STEPS:
         raise doc.error(("steps",), f"must be between 0 and {MAX_STEPS:,}, got {steps}")
 
-    reduction = data.get("reduction", "mean")
+    reduction = data.get("reduction", "sum" if loss.name == "upstream" else "mean")
     if reduction not in REDUCTIONS:
         raise doc.error(
             ("reduction",),
@@ -301,7 +344,7 @@ def build_spec(doc: Doc) -> NetworkSpec:
             "use fewer examples",
         )
     if y.shape[1] != width:
-        key = "targets" if batch_y else "target"
+        key = "upstream" if loss.name == "upstream" else "targets" if batch_y else "target"
         raise doc.error(
             (key,), f"{y.shape[1]} target values but the output layer has {width} units"
         )
@@ -337,6 +380,8 @@ def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[Lay
             "or the shorthand {sizes: [...], activation: ..., init: ...}",
         )
     _check_depth(doc, ("layers",), len(raw_layers))
+    from gradcalc.layers.dense import parse_arrays
+
     layers = []
     last = len(raw_layers) - 1
     for i, raw in enumerate(raw_layers):
@@ -347,46 +392,8 @@ def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[Lay
                 f"expected a mapping with weights, biases and activation, got {type_name(raw)}",
             )
         _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
-        for key in LAYER_KEYS:
-            if key not in raw:
-                raise doc.error(path, f"missing key '{key}'")
-        w_raw, b_raw = raw["weights"], raw["biases"]
-        w_path, b_path = (*path, "weights"), (*path, "biases")
-        weights = biases = None
-        if not _is_init(w_raw):
-            weights = _weights(doc, w_raw, w_path)
-        if not _is_init(b_raw):
-            biases = _biases(doc, b_raw, b_path)
-        if weights is None:
-            units = _units(doc, w_raw, w_path)
-            if units is None and biases is not None:
-                units = biases.shape[0]
-            if units is None and i == last:
-                units = outputs
-            if units is None:
-                raise doc.error(
-                    w_path,
-                    "initialized weights need the layer's width",
-                    "add units: N, e.g. {init: he_normal, seed: 0, units: 64}",
-                )
-            weights = _initialized(doc, w_raw, w_path, (units, width), i + 2, 0)
-        if weights.shape[1] != width:
-            before = "the input" if i == 0 else f"layers[{i - 1}]"
-            raise doc.error(
-                w_path,
-                f"rows have {weights.shape[1]} weights but {before} has {width} units",
-                f"each row needs {width} numbers",
-            )
-        if biases is None:
-            biases = _initialized(doc, b_raw, b_path, (weights.shape[0],), i + 2, 1, width)
-        if biases.shape[0] != weights.shape[0]:
-            raise doc.error(
-                b_path,
-                f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
-                "give one bias per unit, i.e. per weight row",
-            )
-        activation, params = _named(
-            doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
+        weights, biases, activation, params = parse_arrays(
+            doc, raw, path, width, outputs if i == last else None, i + 2
         )
         layers.append(LayerSpec(weights, biases, activation, params))
         width = weights.shape[0]
@@ -635,7 +642,7 @@ def _init_record(doc: Doc, value: Any, path: KeyPath) -> tuple[Initializer, tupl
     return record, numbers
 
 
-def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
+def with_optimizer(spec: NetworkSpec | LayeredSpec, name: str) -> NetworkSpec | LayeredSpec:
     """The spec with another update rule (--optimizer): the file's parameters when it names the
     same rule, the rule's defaults otherwise."""
     from dataclasses import replace
@@ -653,7 +660,7 @@ def with_optimizer(spec: NetworkSpec, name: str) -> NetworkSpec:
     return replace(spec, optimizer=rule, optimizer_params=defaults(rule.params))
 
 
-def load(source: str) -> NetworkSpec:
+def load(source: str) -> NetworkSpec | LayeredSpec:
     """Read, parse and validate a config file ('-' for standard input); files it names are
     relative to its folder (the working directory for standard input)."""
     name, text = read_text(source)
@@ -663,14 +670,14 @@ def load(source: str) -> NetworkSpec:
     return build_spec(doc)
 
 
-def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec:
+def load_text(text: str, name: str, base: Path | None = None) -> NetworkSpec | LayeredSpec:
     doc = parse_yaml(text, name)
     if base is not None:
         doc.base = base
     return build_spec(doc)
 
 
-def load_data(data: Any, name: str) -> NetworkSpec:
+def load_data(data: Any, name: str) -> NetworkSpec | LayeredSpec:
     """Validate a config given as Python data (the Python API's from_dict): the same checks as
     a file, with key paths but no line numbers. numpy arrays and tuples count as lists."""
     return build_spec(Doc(name, _plain(data, (), name), {}))

@@ -802,6 +802,10 @@ def run(
     """Train for `steps` SGD steps and return the trace, with every step or those `keep`
     accepts; with `round_to` and `exact`, the trace also carries the same run without rounding
     (its final state only)."""
+    if not isinstance(spec, NetworkSpec):  # layer records: gradcalc/layers/engine.py
+        from gradcalc.layers.engine import run as layered
+
+        return layered(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
     if round_to is not None and exact:
         rounded = run(spec, steps=steps, learning_rate=learning_rate, round_to=round_to, keep=keep)
         return dataclasses.replace(rounded, exact=exact_run(spec, steps, learning_rate))

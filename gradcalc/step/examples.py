@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from gradcalc.errors import GradcalcError, did_you_mean
 
 if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
     from gradcalc.step.config import NetworkSpec
 
 
@@ -46,7 +47,7 @@ def find(name: str) -> Path:
     return table[name]
 
 
-def load(name: str) -> NetworkSpec:
+def load(name: str) -> NetworkSpec | LayeredSpec:
     """The bundled example NAME, validated; files it names are found beside it."""
     from gradcalc.step import config
 

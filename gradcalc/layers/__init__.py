@@ -1,0 +1,17 @@
+"""Layer types: each is one record (gradcalc/layers/record.py) in one module, its config keys,
+forward and backward passes, tables and mistakes side by side. Adding a layer type is adding its
+module here, with its tests and a section of docs/layers.md."""
+
+from __future__ import annotations
+
+from gradcalc.layers.conv import CONV1D, CONV2D
+from gradcalc.layers.dense import DENSE
+from gradcalc.layers.flatten import FLATTEN
+from gradcalc.layers.pool import AVGPOOL1D, AVGPOOL2D, MAXPOOL1D, MAXPOOL2D
+from gradcalc.layers.record import Layer, LayerType
+
+REGISTRY: dict[str, LayerType] = {
+    t.name: t for t in (DENSE, CONV1D, CONV2D, MAXPOOL1D, MAXPOOL2D, AVGPOOL1D, AVGPOOL2D, FLATTEN)
+}
+
+__all__ = ["REGISTRY", "Layer", "LayerType"]

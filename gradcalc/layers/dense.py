@@ -1,0 +1,226 @@
+"""The dense (fully connected) layer: z = w a + b, Nielsen's BP1–BP4.
+
+Its config keys and their checks live here, for the dense-only networks of gradcalc.step.config
+(whose engine keeps its own fast path, gradcalc/step/engine.py) and for networks with other layer
+types alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from gradcalc.functions.registry import Written
+from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
+
+if TYPE_CHECKING:
+    from gradcalc.errors import KeyPath
+    from gradcalc.functions.registry import Activation
+    from gradcalc.yamldoc import Doc
+
+KEYS = ("weights", "biases", "activation")
+
+
+def parse_arrays(
+    doc: Doc,
+    raw: dict[str, Any],
+    path: KeyPath,
+    width: int,
+    outputs: int | None,
+    number: int,
+    flat: bool = False,
+) -> tuple[Array, Array, Activation, dict[str, float]]:
+    """w^l, b^l and the activation of one dense layer taking `width` values; `outputs`: the
+    width of the network's output when this is its last layer (what an initializer without
+    units: draws), `number`: l (the initializers' stream)."""
+    from gradcalc.step import config as c
+
+    for key in KEYS:
+        if key not in raw:
+            raise doc.error(path, f"missing key '{key}'")
+    w_raw, b_raw = raw["weights"], raw["biases"]
+    w_path, b_path = (*path, "weights"), (*path, "biases")
+    weights = biases = None
+    if not c._is_init(w_raw):
+        weights = c._weights(doc, w_raw, w_path)
+    if not c._is_init(b_raw):
+        biases = c._biases(doc, b_raw, b_path)
+    if weights is None:
+        units = c._units(doc, w_raw, w_path)
+        if units is None and biases is not None:
+            units = biases.shape[0]
+        if units is None:
+            units = outputs
+        if units is None:
+            raise doc.error(
+                w_path,
+                "initialized weights need the layer's width",
+                "add units: N, e.g. {init: he_normal, seed: 0, units: 64}",
+            )
+        weights = c._initialized(doc, w_raw, w_path, (units, width), number, 0)
+    if weights.shape[1] != width:
+        index = path[-1]
+        before = "the input" if index == 0 else f"layers[{index - 1}]"  # type: ignore[operator]
+        has = f"gives {width} values" if flat else f"has {width} units"
+        raise doc.error(
+            w_path,
+            f"rows have {weights.shape[1]} weights but {before} {has}",
+            f"each row needs {width} numbers",
+        )
+    if biases is None:
+        biases = c._initialized(doc, b_raw, b_path, (weights.shape[0],), number, 1, width)
+    if biases.shape[0] != weights.shape[0]:
+        raise doc.error(
+            b_path,
+            f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
+            "give one bias per unit, i.e. per weight row",
+        )
+    activation, params = c._named(
+        doc, raw["activation"], (*path, "activation"), c.ACTIVATIONS, "activation"
+    )
+    return weights, biases, activation, params
+
+
+def parse(
+    doc: Doc, raw: dict[str, Any], path: KeyPath, in_shape: Shape, index: int, outputs: int | None
+) -> Layer:
+    if len(in_shape) != 1:
+        from gradcalc.layers.shapes import show
+
+        raise doc.error(
+            path,
+            f"a dense layer takes a vector, but {_before(index)} gives shape {show(in_shape)}",
+            "add a layer {type: flatten} before it",
+        )
+    weights, biases, activation, params = parse_arrays(
+        doc, raw, path, in_shape[0], outputs, index + 2, flat=True
+    )
+    return Layer(
+        DENSE,
+        index,
+        in_shape,
+        (weights.shape[0],),
+        {"weights": weights, "biases": biases},
+        activation,
+        params,
+    )
+
+
+def _before(index: int) -> str:
+    return "the input" if index == 0 else f"layers[{index - 1}]"
+
+
+def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, Cache]:
+    z = x @ theta["weights"].T
+    z += theta["biases"]
+    return z, {}
+
+
+def backward(
+    layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
+) -> tuple[Array, dict[str, Array]]:
+    grads = {
+        "weights": (scale * delta).T @ x,  # BP4
+        "biases": scale * delta.sum(axis=0),  # BP3
+    }
+    return delta @ theta["weights"], grads  # BP2's wᵀδ, before the activation's f'
+
+
+def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    theta = ls.params_ahead or ls.params_before
+    w, b = theta["weights"], theta["biases"]
+    first = layer.index == 0
+    items = []
+    for (j,) in sheet.cells((w.shape[0],)):
+        terms = [
+            nt.prod((w[j, k], sheet.given()), (ls.x[n, k], first), lead=k == 0)
+            for k in range(w.shape[1])
+        ]
+        rhs = f"{sheet.total(terms)} + {nt.par(b[j], sheet.given())}"
+        items.append(eq(nt.sym("z", l, j), rhs, nt.num(ls.z[n, j])))
+    return [Eqs(tuple(items)), *sheet.more((w.shape[0],), nt.sym("z", l))]
+
+
+def _write_backward(sheet: Any, ls: Any) -> list[Any]:
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    theta = ls.params_ahead or ls.params_before
+    w = theta["weights"]
+    m = ls.x.shape[0]
+    blocks: list[Any] = [
+        Para(
+            nt.text(
+                "∂C/∂w[j,k] = δ[j] a[k] (BP4) and ∂C/∂b[j] = δ[j] (BP3), summed over the examples:"
+            )
+        )
+    ]
+    items = []
+    for j, k in sheet.cells(w.shape):
+        terms = [
+            nt.prod((ls.delta[e, j], False), (ls.x[e, k], layer.index == 0), lead=e == 0)
+            for e in range(m)
+        ]
+        items.append(
+            eq(
+                nt.sym(nt.d("w"), l, j, k),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["weights"][j, k]),
+            )
+        )
+    for (j,) in sheet.cells((w.shape[0],)):
+        terms = [nt.num(ls.delta[e, j]) if e == 0 else nt.par(ls.delta[e, j]) for e in range(m)]
+        items.append(
+            eq(
+                nt.sym(nt.d("b"), l, j),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["biases"][j]),
+            )
+        )
+    blocks.append(Eqs(tuple(items)))
+    blocks.append(
+        Para(nt.text("∂C/∂a of the layer below = wᵀ δ (BP2)" + (" (example 1):" if m > 1 else ":")))
+    )
+    items = []
+    for (k,) in sheet.cells((w.shape[1],)):
+        terms = [
+            nt.prod((w[j, k], sheet.given()), (ls.delta[0, j], False), lead=j == 0)
+            for j in range(w.shape[0])
+        ]
+        items.append(eq(nt.sym(nt.d("x"), l, k), sheet.total(terms), nt.num(ls.grad_x[0, k])))
+    blocks += [Eqs(tuple(items)), *sheet.more((w.shape[1],), nt.d("x"))]
+    return blocks
+
+
+DENSE = LayerType(
+    name="dense",
+    title="fully connected layer",
+    equations=(
+        Written(
+            "z^l = w^l a^(l−1) + b^l,  a^l = f(z^l)", r"z^l = w^l a^{l-1} + b^l,\ a^l = f(z^l)"
+        ),
+        Written(
+            "∂C/∂w^l_jk = a^(l−1)_k δ^l_j,  ∂C/∂b^l_j = δ^l_j,  ∂C/∂a^(l−1) = (w^l)ᵀ δ^l",
+            r"\partial C/\partial w^l_{jk} = a^{l-1}_k \delta ^l_j,\ \partial C/\partial b^l_j"
+            r" = \delta ^l_j,\ \partial C/\partial a^{l-1} = (w^l)^T \delta ^l",
+        ),
+    ),
+    keys=KEYS,
+    rank=1,
+    parse=parse,
+    forward=forward,
+    backward=backward,
+    decays=("weights",),
+    symbols={"weights": "w", "biases": "b"},
+    written=WrittenCells(
+        lambda sheet, ls, n: _write_forward(sheet, ls, n),
+        lambda sheet, ls: _write_backward(sheet, ls),
+    ),
+)

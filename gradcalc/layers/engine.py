@@ -1,0 +1,554 @@
+"""Forward and backward passes through a sequence of layer records, and the update rule applied
+to every parameter of every layer.
+
+Each layer maps x (N, *in) to z (N, *out), its activation z to a; backward, δ = ∂C_x/∂z from
+∂C_x/∂a through the activation, and the layer's own backward gives ∂C_x/∂x (the layer below's
+∂C/∂a) and ∂C/∂θ for each of its parameters θ.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcalc.errors import ConfigError, NumericError
+from gradcalc.functions.registry import Rounder
+from gradcalc.layers.config import LayeredSpec
+from gradcalc.layers.record import Array, Cache, Layer, Shape
+from gradcalc.step.engine import _exact, _values, hand_round, norm, update_norm
+from gradcalc.step.trace import ForwardTrace
+
+Theta = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    """What one step computed at one layer."""
+
+    layer: Layer
+    x: Array  # its input, (N, *in_shape)
+    z: Array
+    a: Array
+    grad_a: Array  # ∂C_x/∂a per example
+    delta: Array  # δ = ∂C_x/∂z per example
+    grad_x: Array  # ∂C_x/∂x per example: the layer below's ∂C/∂a
+    cache: Cache
+    grads: Theta  # ∂C/∂θ of the reduced cost (with the L2 penalty's λθ)
+    params_before: Theta
+    params: Theta  # after the update
+    activation_params_before: dict[str, float] = field(default_factory=dict)
+    activation_params: dict[str, float] = field(default_factory=dict)
+    grad_activation_params: dict[str, float] = field(default_factory=dict)
+    optimizer_state: dict[str, dict[str, Array]] = field(default_factory=dict)
+    optimizer_state_before: dict[str, dict[str, Array]] = field(default_factory=dict)
+    optimizer_derived: dict[str, dict[str, Array]] = field(default_factory=dict)
+    params_ahead: Theta | None = None  # a look-ahead rule's θ̃, where the passes ran
+
+
+@dataclass(frozen=True)
+class LayeredStepTrace:
+    step: int
+    loss: float
+    losses: Array
+    layers: tuple[LayerStep, ...]
+    data_loss: float | None = None
+    penalty: float = 0.0
+    ahead: ForwardTrace | None = None
+
+
+@dataclass(frozen=True)
+class LayeredRun:
+    """A whole run of a layered network: what its writers render."""
+
+    source: str
+    loss: str
+    loss_formula: str
+    loss_params: dict[str, float]
+    learning_rate: float
+    reduction: str
+    batch: bool
+    x: Array
+    y: Array
+    layers: tuple[Layer, ...]
+    initial: ForwardTrace
+    steps: tuple[LayeredStepTrace, ...]
+    final: ForwardTrace
+    initial_parameters: tuple[Theta, ...]
+    parameters: tuple[Theta, ...]
+    activation_params: tuple[dict[str, float], ...]
+    fused: str | None = None
+    round_to: int | None = None
+    optimizer: str = "sgd"
+    optimizer_params: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    total_steps: int | None = None
+    step_losses: Array | None = None
+
+    @property
+    def shapes(self) -> list[Shape]:
+        return [tuple(self.x.shape[1:])] + [layer.out_shape for layer in self.layers]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [math.prod(s) for s in self.shapes]
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps) if self.total_steps is None else self.total_steps
+
+    @property
+    def losses(self) -> Array:
+        if self.step_losses is not None:
+            return self.step_losses
+        return np.array([st.loss for st in self.steps])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--format json` document, as Python data."""
+        import json
+
+        from gradcalc.layers.views import JsonWriter
+
+        chunks: list[bytes] = []
+        writer = JsonWriter(chunks.append, lines=False, show="all", shown=lambda s: True)
+        writer.start(self)
+        for st in self.steps:
+            writer.step(st)
+        writer.finish(self)
+        return json.loads(b"".join(chunks))
+
+    def explain(self, *, digits: int = 3, width: int = 100) -> str:
+        """The worked solution `gradcalc step --explain` prints (the first three steps and the
+        last), as plain text `width` columns wide."""
+        return self._solution("explain", digits, width)
+
+    def to_markdown(self, *, digits: int = 3) -> str:
+        """The worked solution as the Markdown document `--format markdown` writes."""
+        return self._solution("markdown", digits)
+
+    def to_latex(self, *, digits: int = 3) -> str:
+        """The worked solution as the LaTeX document `--format latex` writes."""
+        return self._solution("latex", digits)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _solution(self, fmt: str, digits: int, width: int = 100) -> str:
+        from gradcalc.doc.display import capture
+        from gradcalc.layers.solution import SolutionWriter
+        from gradcalc.step.select import Selection
+
+        shown = Selection().mask(self.n_steps, 3)
+        writer = SolutionWriter(fmt, lambda step: bool(shown[step]), 6, 40, digits)
+        for st in self.steps:
+            writer.step(st)
+        view = writer.finish(self)
+        return view if isinstance(view, str) else capture(view, width)
+
+
+@dataclass(frozen=True)
+class LayeredSummary:
+    """A step in a line: its cost and, per layer, ‖∂C/∂θ‖ and ‖Δθ‖ over all its parameters."""
+
+    step: int
+    loss: float
+    norms: Array  # (layers, 2)
+    data_loss: float | None = None
+    penalty: float = 0.0
+
+
+def summarize(st: LayeredStepTrace) -> LayeredSummary:
+    rows = []
+    for ls in st.layers:
+        grad = math.sqrt(sum(norm(g) ** 2 for g in ls.grads.values()))
+        moved = math.sqrt(
+            sum(update_norm(ls.params[k], ls.params_before[k]) ** 2 for k in ls.params)
+        )
+        rows.append((grad, moved))
+    return LayeredSummary(
+        st.step, st.loss, np.array(rows).reshape(len(rows), 2), st.data_loss, st.penalty
+    )
+
+
+class Network:
+    def __init__(
+        self, spec: LayeredSpec, learning_rate: float | None = None, round_to: int | None = None
+    ) -> None:
+        self.spec = spec
+        self.eta = spec.learning_rate if learning_rate is None else learning_rate
+        self.r: Rounder = _exact if round_to is None else hand_round(round_to)
+        self.round_to = round_to
+        self.updated = False
+        self.theta: list[Theta] = [
+            {k: v.copy() for k, v in layer.params.items()} for layer in spec.layers
+        ]
+        self.act: list[dict[str, float]] = [dict(layer.activation_params) for layer in spec.layers]
+        self.kept: list[dict[str, dict[str, Array]]] = [{} for _ in spec.layers]
+        last = spec.layers[-1]
+        self.fused = None
+        if len(last.out_shape) == 1:
+            self.fused = spec.loss.fused.get(last.activation.name)
+        self.fused_name = last.activation.name if self.fused else None
+        self.scale = 1.0 / spec.x.shape[0] if spec.reduction == "mean" else 1.0
+        self.checks: list[tuple[Array, str, int | None]] = []
+
+    # -- failures --------------------------------------------------------------------------
+    def _fail(self, value: Array, what: str, index: int | None, step: int | None) -> None:
+        if not self.updated:
+            raise ConfigError(
+                f"{what} = {_values(value)} from the config's own values, before any update: "
+                "overflow or division by zero; check the inputs and parameters",
+                source=self.spec.source,
+                path=("loss",) if index is None else ("layers", index),
+            )
+        where = f"step {step}" if step else "the final forward pass"
+        raise NumericError(
+            f"{where}: {what} is not finite (overflow or division by zero); the run diverged — "
+            f"try a smaller learning rate than {self.eta:g}"
+        )
+
+    def _scan(self, step: int | None) -> None:
+        total = 0.0
+        for value, _, _ in self.checks:
+            total += float(np.sum(value))
+        if np.isfinite(total):
+            self.checks = []
+            return
+        for value, what, index in self.checks:
+            if not np.all(np.isfinite(value)):
+                self._fail(value, what, index, step)
+        self.checks = []
+
+    # -- passes ----------------------------------------------------------------------------
+    def forward(
+        self, theta: list[Theta], act: list[dict[str, float]]
+    ) -> tuple[list[Array], list[Array], list[Array], list[Cache]]:
+        r = self.r
+        x = self.spec.x
+        xs, zs, activations, caches = [], [], [], []
+        for i, layer in enumerate(self.spec.layers):
+            z, cache = layer.kind.forward(layer, theta[i], x)
+            z = r(z)
+            a = r(layer.activation.forward(z, act[i]))
+            self.checks += ((z, f"z^{layer.number}", i), (a, f"a^{layer.number}", i))
+            xs.append(x)
+            zs.append(z)
+            activations.append(a)
+            caches.append(cache)
+            x = a
+        return xs, zs, activations, caches
+
+    def cost(self, zs: list[Array], activations: list[Array], step: int | None) -> Array:
+        spec = self.spec
+        n = spec.x.shape[0]
+        y = spec.y.reshape(n, -1)
+        if self.fused:
+            losses = self.fused.value(zs[-1], y, spec.loss_params)
+            check = spec.loss.check_output
+            if check is not None and not np.all(np.isfinite(losses)):
+                # A fused cost is finite wherever the exact one is: say what the loss needs.
+                problem = check(activations[-1].reshape(n, -1), y)
+                if problem:
+                    self._domain(problem, activations[-1], step)
+        else:
+            a = activations[-1].reshape(n, -1)
+            if spec.loss.check_output is not None:
+                self._scan(step)
+                problem = spec.loss.check_output(a, y)
+                if problem:
+                    self._domain(problem, a, step)
+            losses = spec.loss.value(a, y, spec.loss_params)
+        losses = self.r(np.asarray(losses, dtype=float))
+        self.checks.append((losses, "the loss", None))
+        return losses
+
+    def _domain(self, problem: str, a: Array, step: int | None) -> None:
+        spec = self.spec
+        if not self.updated:
+            raise ConfigError(
+                f"{spec.loss.name}: {problem}, but the config's own values give the output "
+                f"{_values(a)}, before any update",
+                source=spec.source,
+                path=("loss",),
+            )
+        where = f"step {step}" if step else "the final forward pass"
+        raise NumericError(
+            f"{where}: loss '{spec.loss.name}' {problem}; the run diverged — try a smaller "
+            f"learning rate than {self.eta:g}"
+        )
+
+    def reduce(self, losses: Array) -> float:
+        return float(self.r(np.asarray(losses.sum() * self.scale)))
+
+    def regularized(self, data: float, theta: list[Theta]) -> tuple[float, float]:
+        lam = self.spec.weight_decay
+        if not lam:
+            return data, 0.0
+        total = sum(
+            float(np.sum(t[name] ** 2))
+            for layer, t in zip(self.spec.layers, theta, strict=True)
+            for name in layer.kind.decays
+        )
+        penalty = float(self.r(np.asarray(lam / 2 * total)))
+        return float(self.r(np.asarray(data + penalty))), penalty
+
+    def forward_trace(self) -> ForwardTrace:
+        _, zs, activations, _ = self.forward(self.theta, self.act)
+        losses = self.cost(zs, activations, None)
+        self._scan(None)
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, self.theta)
+        return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
+
+    # -- the update rule -------------------------------------------------------------------
+    def _state(self, kept: dict[str, Array] | None, theta: Array) -> dict[str, Array]:
+        if kept is None:
+            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
+        return kept
+
+    def _update(
+        self, kind: str, theta: Array, g: Array, kept: dict[str, Array], t: int
+    ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
+        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
+        derived: dict[str, Array] = {}
+        if rule.decay and kind in rule.decays and hyper[rule.decay]:
+            theta = r(theta - self.eta * hyper[rule.decay] * theta)
+            derived["decayed"] = theta
+        new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
+        state = {name: r(out[name]) for name in rule.state}
+        derived.update({name: r(out[name]) for name in rule.derived})
+        return new, state, derived
+
+    def _ahead(self) -> tuple[list[Theta], list[dict[str, float]]] | None:
+        rule = self.spec.optimizer
+        if rule.lookahead is None:
+            return None
+        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
+        theta, act = [], []
+        for layer, t, p, kept in zip(
+            self.spec.layers, self.theta, self.act, self.kept, strict=True
+        ):
+            theta.append(
+                {
+                    k: rule.lookahead(v, self._state(kept.get(k), v), hyper, eta, r)
+                    for k, v in t.items()
+                }
+            )
+            learnable = {q.name for q in layer.activation.params if q.learnable}
+            act.append(
+                {
+                    k: float(
+                        rule.lookahead(
+                            np.asarray(v), self._state(kept.get(k), np.asarray(v)), hyper, eta, r
+                        )
+                    )
+                    if k in learnable
+                    else v
+                    for k, v in p.items()
+                }
+            )
+        return theta, act
+
+    # -- one step --------------------------------------------------------------------------
+    def step(self, s: int) -> LayeredStepTrace:
+        spec, r = self.spec, self.r
+        self.checks = []
+        xs, zs, activations, caches = self.forward(self.theta, self.act)
+        losses = self.cost(zs, activations, s)
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, self.theta)
+        ahead = self._ahead()
+        ahead_trace = None
+        theta_pass, act_pass = ahead or (self.theta, self.act)
+        if ahead is not None:
+            xs, zs, activations, caches = self.forward(theta_pass, act_pass)
+            ahead_losses = self.cost(zs, activations, s)
+            ahead_data = self.reduce(ahead_losses)
+            ahead_loss, ahead_penalty = self.regularized(ahead_data, theta_pass)
+            ahead_trace = ForwardTrace(
+                ahead_loss, ahead_losses, tuple(zs), tuple(activations), ahead_data, ahead_penalty
+            )
+        n = spec.x.shape[0]
+        out = activations[-1]
+        y = spec.y.reshape(n, -1)
+        with np.errstate(all="ignore"):
+            grad_a = r(spec.loss.grad(out.reshape(n, -1), y, spec.loss_params).reshape(out.shape))
+        delta = None
+        if self.fused:  # from z^L, as the dense engine: a^L = f(z^L) may have rounded to 1
+            delta = r(self.fused.delta(zs[-1], y, spec.loss_params))
+        else:
+            self.checks.append((grad_a, f"∂C/∂a^{spec.layers[-1].number}", None))
+        lam = spec.weight_decay
+        L = len(spec.layers)
+        records: list[LayerStep | None] = [None] * L
+        for i in range(L - 1, -1, -1):
+            layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
+            if i < L - 1 or delta is None:
+                f = layer.activation
+                if f.elementwise:  # f′(z) rounded on its own, as the dense engine and a hand do
+                    delta = r(grad_a * r(f.prime(z, a, p)))
+                else:
+                    delta = r(f.backward(z, a, grad_a, p))
+            self.checks.append((delta, f"δ^{layer.number}", i))
+            grad_x, grads = layer.kind.backward(
+                layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
+            )
+            grad_x = r(grad_x)
+            grads = {k: r(g) for k, g in grads.items()}
+            if lam:
+                for name in layer.kind.decays:
+                    grads[name] = r(grads[name] + lam * theta_pass[i][name])
+            grad_p: dict[str, float] = {}
+            if layer.activation.param_partials is not None:
+                for name, partial in layer.activation.param_partials(z, a, p).items():
+                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            kept = self.kept[i]
+            before = {k: self._state(kept.get(k), v) for k, v in self.theta[i].items()}
+            before.update({k: self._state(kept.get(k), np.asarray(self.act[i][k])) for k in grad_p})
+            new: Theta = {}
+            derived: dict[str, dict[str, Array]] = {}
+            for name, theta in self.theta[i].items():
+                kind = "weights" if name in layer.kind.decays else name
+                new[name], kept[name], derived[name] = self._update(
+                    kind, theta, grads[name], before[name], s
+                )
+                self.checks.append((new[name], f"the updated {name} of layer {layer.number}", None))
+            act_new = dict(self.act[i])
+            for name, g in grad_p.items():
+                value, kept[name], derived[name] = self._update(
+                    name, np.asarray(self.act[i][name]), np.asarray(g), before[name], s
+                )
+                act_new[name] = float(value)
+            records[i] = LayerStep(
+                layer=layer,
+                x=xs[i],
+                z=z,
+                a=a,
+                grad_a=grad_a,
+                delta=delta,
+                grad_x=grad_x,
+                cache=caches[i],
+                grads=grads,
+                params_before=self.theta[i],
+                params=new,
+                activation_params_before=dict(self.act[i]),
+                activation_params=act_new,
+                grad_activation_params=grad_p,
+                optimizer_state={k: dict(v) for k, v in kept.items() if v},
+                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
+                optimizer_derived={k: v for k, v in derived.items() if v},
+                params_ahead=None if ahead is None else theta_pass[i],
+            )
+            grad_a = grad_x
+        self._scan(s)
+        self.updated = True
+        for i, record in enumerate(records):
+            assert record is not None
+            self.theta[i] = record.params
+            self.act[i] = record.activation_params
+        return LayeredStepTrace(
+            s,
+            loss,
+            losses,
+            tuple(r for r in records if r is not None),
+            data_loss=data,
+            penalty=penalty,
+            ahead=ahead_trace,
+        )
+
+
+class Stream:
+    """A layered run one step at a time, as gradcalc.step.engine.Stream."""
+
+    def __init__(
+        self,
+        spec: LayeredSpec,
+        *,
+        steps: int | None = None,
+        learning_rate: float | None = None,
+        round_to: int | None = None,
+        full: Any = None,
+        norms: bool = True,
+    ) -> None:
+        from gradcalc.layers.config import check_work
+
+        self.spec = spec
+        self.n = spec.steps if steps is None else steps
+        check_work(spec, self.n)
+        self.net = Network(spec, learning_rate, round_to)
+        self.full = full
+        self.round_to = round_to
+        self.step_losses = np.empty(self.n)
+        self.initial_parameters = tuple(dict(t) for t in self.net.theta)
+        self.initial: ForwardTrace | None = None
+
+    def __iter__(self) -> Iterator[LayeredStepTrace | LayeredSummary]:
+        net, full = self.net, self.full
+        for s in range(1, self.n + 1):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                st = net.step(s)
+            self.step_losses[s - 1] = st.loss
+            if s == 1:
+                self.initial = ForwardTrace(
+                    st.loss,
+                    st.losses,
+                    tuple(ls.z for ls in st.layers),
+                    tuple(ls.a for ls in st.layers),
+                    st.data_loss,
+                    st.penalty,
+                )
+            yield st if full is None or full(s) else summarize(st)
+
+    def head(self) -> LayeredRun:
+        nothing = ForwardTrace(math.nan, np.empty(0), (), ())
+        return self._trace((), nothing, nothing)
+
+    def finish(self, kept: tuple[LayeredStepTrace, ...] = ()) -> LayeredRun:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            final = self.net.forward_trace()
+        return self._trace(tuple(kept), self.initial or final, final)
+
+    def _trace(
+        self, steps: tuple[LayeredStepTrace, ...], initial: ForwardTrace, final: ForwardTrace
+    ) -> LayeredRun:
+        spec, net = self.spec, self.net
+        return LayeredRun(
+            source=spec.source,
+            loss=spec.loss.name,
+            loss_formula=spec.loss.formula.text,
+            loss_params=dict(spec.loss_params),
+            learning_rate=net.eta,
+            reduction=spec.reduction,
+            batch=spec.batch,
+            x=spec.x,
+            y=spec.y,
+            layers=spec.layers,
+            initial=initial,
+            steps=steps,
+            final=final,
+            initial_parameters=self.initial_parameters,
+            parameters=tuple(dict(t) for t in net.theta),
+            activation_params=tuple(dict(p) for p in net.act),
+            fused=net.fused_name,
+            round_to=self.round_to,
+            optimizer=spec.optimizer.name,
+            optimizer_params=dict(spec.optimizer_params),
+            weight_decay=spec.weight_decay,
+            total_steps=self.n,
+            step_losses=self.step_losses,
+        )
+
+
+def run(
+    spec: LayeredSpec,
+    *,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    round_to: int | None = None,
+) -> LayeredRun:
+    stream = Stream(spec, steps=steps, learning_rate=learning_rate, round_to=round_to)
+    kept = tuple(st for st in stream if isinstance(st, LayeredStepTrace))
+    return stream.finish(kept)

@@ -1,0 +1,117 @@
+"""The record every layer type is: what a network's `layers:` entry of that type means.
+
+A network is a sequence of `Layer`s (one per config entry), each pointing at its `LayerType`.
+The type owns its config keys, its forward and backward passes, how its tables and worked
+solution show it, and its named mistakes; the engine (gradcalc/layers/engine.py) only chains them
+and applies the update rule to every parameter array a layer holds.
+
+Arrays keep the batch axis first: a layer maps x of shape (N, *in_shape) to z and a of shape
+(N, *out_shape). Parameters are a dict by name (dense: weights, biases; conv: kernels, biases),
+so a layer with other parameters (batch norm's gamma and beta, an LSTM's four weight blocks)
+needs no change here. (Running statistics, batch norm's, will need a per-layer state that the
+engine carries from step to step outside the update rule: not built yet.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gradcalc.errors import KeyPath
+    from gradcalc.functions.registry import Activation, Written
+    from gradcalc.yamldoc import Doc
+
+Array = np.ndarray
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer as the config gave it, its shapes known."""
+
+    kind: LayerType
+    index: int  # its place in `layers:`, from 0 (the key path layers[index])
+    in_shape: Shape  # one example's input
+    out_shape: Shape  # one example's z and a
+    params: Mapping[str, Array]  # the trainable arrays, by name, at the start of the run
+    activation: Activation
+    activation_params: Mapping[str, float] = field(default_factory=dict)
+    # Fixed settings (stride, padding, pool size, ties): never trained.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def number(self) -> int:
+        """l in Nielsen's numbering: the input is layer 1, layers[0] is layer 2."""
+        return self.index + 2
+
+
+# What a forward pass keeps for its backward pass and its tables (im2col columns, the padded
+# input, each max-pool window's argmax).
+Cache = dict[str, Any]
+# (layer, its parameters now, x) -> (z, cache): z is the layer's output before its activation.
+Forward = Callable[[Layer, Mapping[str, Array], Array], tuple[Array, Cache]]
+# (layer, parameters, cache, δ = ∂C_x/∂z per example, scale of the reduction, x) ->
+# (∂C_x/∂x per example, {name: ∂C/∂θ of the reduced cost}).
+Backward = Callable[
+    [Layer, Mapping[str, Array], Cache, Array, float, Array], tuple[Array, dict[str, Array]]
+]
+# (doc, the raw mapping, its key path, the input shape of one example, the index, the network's
+# output width when this is the last layer and the config leaves it open) -> the Layer.
+Parse = Callable[["Doc", dict[str, Any], "KeyPath", Shape, int, int | None], Layer]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong way to compute a layer's pass: `check` names it when a wrong answer
+    matches the value it gives. `values(ctx, l)` computes, from the student's given values
+    (gradcalc/layers/check.py's Context), the mistaken value of each quantity it changes;
+    nothing where it cannot happen (a stride of 1, no padding)."""
+
+    name: str
+    description: str  # what the student did, as docs/layers.md defines it
+    values: Callable[[Any, int], dict[str, Array]] | None = None
+
+
+@dataclass(frozen=True)
+class LayerType:
+    name: str
+    title: str  # "2-D convolution (cross-correlation)"
+    equations: tuple[Written, ...]  # forward and backward, written once (gradcalc list)
+    keys: tuple[str, ...]  # its config keys besides `type`
+    # The rank of one example's input it takes (dense 1, conv1d 2, conv2d 3); None: any.
+    rank: int | None
+    parse: Parse
+    forward: Forward
+    backward: Backward
+    # The parameters the L2 penalty and a decoupled decay (AdamW) shrink: the weights, never
+    # the biases.
+    decays: tuple[str, ...] = ()
+    # How each parameter is written in tables and JSON (kernels -> K).
+    symbols: Mapping[str, str] = field(default_factory=dict)
+    mistakes: tuple[Mistake, ...] = ()
+    # Arrays its tables and JSON record show beside z, a, δ and the gradients, from one step's
+    # record: (label, JSON key, array, per example). A conv layer's padded input, a max-pool's
+    # routing of each output to its input cell.
+    extra: Callable[[Any], list[Extra]] | None = None
+    # How its cells are written out with their numbers (gradcalc/layers/written.py's Sheet).
+    written: WrittenCells | None = None
+    # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
+    # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
+    flips: Callable[[Any, Array, Array], Array] | None = None
+
+
+@dataclass(frozen=True)
+class WrittenCells:
+    """A layer type's worked solution: forward(sheet, step record, example) and
+    backward(sheet, step record), each a list of doc blocks."""
+
+    forward: Callable[[Any, Any, int], list[Any]]
+    backward: Callable[[Any, Any], list[Any]]
+
+
+# (the label in tables, the key in JSON, the array, whether its first axis is the batch)
+Extra = tuple[str, str, Any, bool]
