@@ -273,7 +273,7 @@ def test_fish_completes_through_the_installed_script(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     derive, kinds = run.stdout.split("==\n")
     assert sorted(derive.split()) == sorted(n for n in registry_names() if n.startswith("si"))
-    assert kinds.split() == ["activations", "losses", "optimizers"]
+    assert sorted(kinds.split()) == ["activations", "layers", "losses", "optimizers"]
 
 
 def test_docs_document_completion_install() -> None:

@@ -174,7 +174,7 @@ def test_check_drawn_plain_is_what_rich_prints(
     assert drawn.stdout == by_rich.stdout
 
 
-@pytest.mark.parametrize("kind", [[], ["activations"], ["losses"], ["optimizers"]])
+@pytest.mark.parametrize("kind", [[], ["activations"], ["losses"], ["layers"], ["optimizers"]])
 @pytest.mark.parametrize("width", [30, 50, 80, 100, 160, 300])
 def test_list_drawn_plain_is_what_rich_prints(
     kind: list[str], width: int, run_cli, monkeypatch: pytest.MonkeyPatch
