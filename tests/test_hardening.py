@@ -573,7 +573,13 @@ def test_a_real_ctrl_c_exits_130_with_one_line_and_no_file(tmp_path) -> None:
         cwd=tmp_path,
         stderr=subprocess.PIPE,
     )
-    threading.Event().wait(2.0)  # well inside the million steps
+    # Interrupt once the run is writing (its temporary file exists), well inside the million
+    # steps: a fixed delay can land in start-up on a loaded machine.
+    for _ in range(300):
+        if any(p.name.startswith(".gradcalc-") for p in tmp_path.iterdir()):
+            break
+        threading.Event().wait(0.1)
+    threading.Event().wait(0.5)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert proc.stderr is not None
