@@ -572,6 +572,9 @@ def test_a_real_ctrl_c_exits_130_with_one_line_and_no_file(tmp_path) -> None:
         ],
         cwd=tmp_path,
         stderr=subprocess.PIPE,
+        # As from a terminal: a job started in the background (`cmd &` in a script) inherits
+        # SIGINT ignored, and a program rightly keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Interrupt once the run is writing (its temporary file exists), well inside the million
     # steps: a fixed delay can land in start-up on a loaded machine.
