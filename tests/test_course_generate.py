@@ -284,7 +284,7 @@ def test_redraws_are_deterministic_and_met(tmp_path, run_cli):
         out = tmp_path / name
         assert (
             run_cli(
-                ["generate", str(path), "--count", "30", "--seed", "2", "-o", str(out)]
+                ["generate", str(path), "--count", "30", "--seed", "2", "-o", str(out), "--no-pdf"]
             ).exit_code
             == 0
         )
@@ -372,7 +372,9 @@ def test_every_rule_draws_by_the_documented_hash(tmp_path, run_cli):
     path = _template(tmp_path, RULES)
     out = tmp_path / "o"
     assert (
-        run_cli(["generate", str(path), "--count", "300", "--seed", "4", "-o", str(out)]).exit_code
+        run_cli(
+            ["generate", str(path), "--count", "300", "--seed", "4", "-o", str(out), "--no-pdf"]
+        ).exit_code
         == 0
     )
     manifest = json.loads((out / "course.json").read_text())
