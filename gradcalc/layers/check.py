@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gradcalc.check.answers import CONTRACT_KEYS as DENSE_CONTRACT_KEYS
 from gradcalc.check.answers import Answers
 from gradcalc.check.cells import Key
 from gradcalc.doc.notation import superscript
@@ -188,27 +189,8 @@ LAYER_RECORD_KEYS = (
     "optimizer_state",
     "params_lookahead",
 )
-CONTRACT_KEYS = (
-    "format_version",
-    "gradcalc_version",
-    "config",
-    "loss_function",
-    "loss_params",
-    "learning_rate",
-    "reduction",
-    "examples",
-    "sizes",
-    "shapes",
-    "layer_types",
-    "round",
-    "initial",
-    "final",
-    "optimizer",
-    "weight_decay",
-    "steps_run",
-    "show",
-    "parameters",
-)
+# The dense contract's top level, and what a layered document adds to it.
+CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types")
 STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahead", "layers")
 
 

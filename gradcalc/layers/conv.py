@@ -8,6 +8,7 @@ matrix, and the layer is one matrix product. conv1d is conv2d with a height of o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -320,7 +321,9 @@ CONV2D = LayerType(
     ),
 )
 
-CONV1D = LayerType(
+# The same record in one dimension: only its name, equations, rank and parser differ.
+CONV1D = dataclasses.replace(
+    CONV2D,
     name="conv1d",
     title="1-D convolution (cross-correlation, as PyTorch)",
     equations=(
@@ -334,19 +337,8 @@ CONV1D = LayerType(
             r"\partial C/\partial b_o = \sum _i \delta _{oi}",
         ),
     ),
-    keys=KEYS,
     rank=2,
     parse=_parse(1),
-    forward=forward,
-    backward=backward,
-    decays=("kernels",),
-    symbols={"kernels": "K", "biases": "b"},
-    mistakes=MISTAKES,
-    extra=lambda ls: _extra(ls),
-    written=WrittenCells(
-        lambda sheet, ls, n: _write_forward(sheet, ls, n),
-        lambda sheet, ls: _write_backward(sheet, ls),
-    ),
 )
 
 
