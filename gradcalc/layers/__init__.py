@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from gradcalc.layers.conv import CONV1D, CONV2D
 from gradcalc.layers.dense import DENSE
+from gradcalc.layers.dropout import DROPOUT
 from gradcalc.layers.flatten import FLATTEN
+from gradcalc.layers.norm import BATCHNORM, LAYERNORM
 from gradcalc.layers.pool import AVGPOOL1D, AVGPOOL2D, MAXPOOL1D, MAXPOOL2D
 from gradcalc.layers.record import Layer, LayerType
 
 REGISTRY: dict[str, LayerType] = {
     t.name: t for t in (DENSE, CONV1D, CONV2D, MAXPOOL1D, MAXPOOL2D, AVGPOOL1D, AVGPOOL2D, FLATTEN)
 }
+REGISTRY.update({t.name: t for t in (BATCHNORM, LAYERNORM, DROPOUT)})
 
 __all__ = ["REGISTRY", "Layer", "LayerType"]

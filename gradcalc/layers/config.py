@@ -116,6 +116,10 @@ def build(doc: Doc) -> LayeredSpec:
                 f"{MAX_ACTIVATIONS:,}",
                 "use fewer examples or smaller layers",
             )
+        if kind.check_batch is not None:
+            problem = kind.check_batch(layer, x.shape[0])
+            if problem is not None:
+                raise doc.error((*path, *problem[0]), problem[1])
         layers.append(layer)
 
     y_key = "upstream" if loss.name == "upstream" else "targets" if batch else "target"

@@ -47,6 +47,9 @@ class LayerStep:
     optimizer_state_before: dict[str, dict[str, Array]] = field(default_factory=dict)
     optimizer_derived: dict[str, dict[str, Array]] = field(default_factory=dict)
     params_ahead: Theta | None = None  # a look-ahead rule's θ̃, where the passes ran
+    # The layer's state (batch norm's running statistics) before and after the step.
+    state_before: Theta = field(default_factory=dict)
+    state: Theta = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class LayeredRun:
     weight_decay: float = 0.0
     total_steps: int | None = None
     step_losses: Array | None = None
+    states: tuple[Theta, ...] = ()  # each layer's state after the last step
 
     @property
     def shapes(self) -> list[Shape]:
@@ -187,6 +191,9 @@ class Network:
         ]
         self.act: list[dict[str, float]] = [dict(layer.activation_params) for layer in spec.layers]
         self.kept: list[dict[str, dict[str, Array]]] = [{} for _ in spec.layers]
+        self.state: list[Theta] = [
+            {k: np.asarray(v, dtype=float) for k, v in layer.state.items()} for layer in spec.layers
+        ]
         last = spec.layers[-1]
         self.fused = None
         if len(last.out_shape) == 1:
@@ -422,6 +429,12 @@ class Network:
                     name, np.asarray(self.act[i][name]), np.asarray(g), before[name], s
                 )
                 act_new[name] = float(value)
+            state = self.state[i]
+            if layer.kind.update_state is not None:
+                # From the pass the gradients came from (a look-ahead rule's θ̃ where it ran).
+                state = {
+                    k: r(v) for k, v in layer.kind.update_state(layer, state, caches[i]).items()
+                }
             records[i] = LayerStep(
                 layer=layer,
                 x=xs[i],
@@ -441,6 +454,8 @@ class Network:
                 optimizer_state_before={k: dict(v) for k, v in before.items() if v},
                 optimizer_derived={k: v for k, v in derived.items() if v},
                 params_ahead=None if ahead is None else theta_pass[i],
+                state_before=self.state[i],
+                state=state,
             )
             grad_a = grad_x
         self._scan(s)
@@ -449,6 +464,7 @@ class Network:
             assert record is not None
             self.theta[i] = record.params
             self.act[i] = record.activation_params
+            self.state[i] = record.state
         return LayeredStepTrace(
             s,
             loss,
@@ -539,6 +555,7 @@ class Stream:
             weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
+            states=tuple(dict(t) for t in net.state),
         )
 
 

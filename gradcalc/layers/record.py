@@ -8,8 +8,9 @@ and applies the update rule to every parameter array a layer holds.
 Arrays keep the batch axis first: a layer maps x of shape (N, *in_shape) to z and a of shape
 (N, *out_shape). Parameters are a dict by name (dense: weights, biases; conv: kernels, biases),
 so a layer with other parameters (batch norm's gamma and beta, an LSTM's four weight blocks)
-needs no change here. (Running statistics, batch norm's, will need a per-layer state that the
-engine carries from step to step outside the update rule: not built yet.)
+needs no change here. A layer's STATE (batch norm's running mean and variance) is carried by
+the engine from step to step outside the update rule: `Layer.state` holds it at the start of the
+run, `LayerType.update_state` gives it after each step from that step's forward pass.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Layer:
     activation_params: Mapping[str, float] = field(default_factory=dict)
     # Fixed settings (stride, padding, pool size, ties): never trained.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Arrays carried from step to step but never trained (running statistics), at the start.
+    state: Mapping[str, Array] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -102,6 +105,17 @@ class LayerType:
     # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
     # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
     flips: Callable[[Any, Array, Array], Array] | None = None
+    # (layer, its state before the step, the step's forward cache) -> its state after the step
+    # (batch norm's running statistics); None: a layer without state.
+    update_state: Callable[[Layer, Mapping[str, Array], Cache], dict[str, Array]] | None = None
+    # (layer, the number of examples) -> (the key under the layer's path, why the batch cannot
+    # go through it) (batch norm in training with one value per channel), or None.
+    check_batch: Callable[[Layer, int], tuple[tuple[str, ...], str] | None] | None = None
+    # Whether forward and backward are linear in each argument (check's drift bound applies the
+    # record to absolute values); a layer that normalises is not, and its bound is spread.
+    linear: bool = True
+    # Keys its JSON layer record adds (its extras and state), which an answer sheet may hold.
+    record_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,11 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
             if not getattr(layer.activation, "bare", False):
                 lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
-                if not label.startswith("input"):
-                    lines += array_lines(label, values[n] if per_example else values, num, max_rows)
+                # A backward quantity (∂C/∂…) is shown with the backward pass; one that is not
+                # per example (batch norm's μ) once, with the first.
+                if label.startswith(("input", "∂")) or (not per_example and n):
+                    continue
+                lines += array_lines(label, values[n] if per_example else values, num, max_rows)
     return lines
 
 
@@ -137,12 +140,20 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
     for ls in reversed(st.layers):
         layer = ls.layer
         lines += ["", _label(ls)]
+        extras = layer.kind.extra(ls) if layer.kind.extra else []
+        backward = [e for e in extras if e[0].startswith("∂")]
         for n in range(trace.x.shape[0]):
             if max_rows and n >= max_rows:
                 break
             tag = f" (example {n + 1})" if trace.batch else ""
             lines += array_lines(f"δ^{layer.number}{tag}", ls.delta[n], num, max_rows)
             lines += array_lines(f"∂C/∂x at layer {layer.number}{tag}", ls.grad_x[n], num, max_rows)
+            for label, _, values, per_example in backward:
+                if per_example:
+                    lines += array_lines(f"{label}{tag}", values[n], num, max_rows)
+        for label, _, values, per_example in backward:
+            if not per_example:
+                lines += array_lines(label, values, num, max_rows)
         symbols = layer.kind.symbols
         for name, g in ls.grads.items():
             lines += array_lines(f"∂C/∂{symbols.get(name, name)}^{layer.number}", g, num, max_rows)
@@ -160,6 +171,11 @@ def update_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: in
         for name, number in ls.activation_params.items():
             if name in ls.grad_activation_params:
                 lines.append(f"{name} of layer {ls.layer.number} after the step: {num(number)}")
+        for name, value in ls.state.items():  # not trained: carried (batch norm's statistics)
+            lines += array_lines(
+                f"{name}^{ls.layer.number} before the step", ls.state_before[name], num, max_rows
+            )
+            lines += array_lines(f"{name}^{ls.layer.number} after", value, num, max_rows)
     return lines
 
 
@@ -269,6 +285,9 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
     }
     if ls.params_ahead is not None:
         doc["params_lookahead"] = {k: _c(v) for k, v in ls.params_ahead.items()}
+    if ls.state:
+        doc["state_before"] = {k: _c(v) for k, v in ls.state_before.items()}
+        doc["state"] = {k: _c(v) for k, v in ls.state.items()}
     return doc
 
 
