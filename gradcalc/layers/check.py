@@ -188,6 +188,8 @@ LAYER_RECORD_KEYS = (
     "grad_activation_params",
     "optimizer_state",
     "params_lookahead",
+    "state_before",
+    "state",
 )
 # The dense contract's top level, and what a layered document adds to it.
 CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types")
@@ -202,6 +204,14 @@ def quantity_names(shape: LayeredShape) -> tuple[str, ...]:
                 if q not in names:
                     names.append(q)
     return tuple(names)
+
+
+def _record_keys() -> tuple[str, ...]:
+    """The keys of a layer record: every type's, and what each type adds (its extras)."""
+    from gradcalc.layers import REGISTRY
+
+    added = [k for t in REGISTRY.values() for k in t.record_keys if k not in LAYER_RECORD_KEYS]
+    return (*LAYER_RECORD_KEYS, *dict.fromkeys(added))
 
 
 class Reader:
@@ -331,7 +341,7 @@ class Reader:
             where = (*path, "layers", i)
             if not isinstance(item, dict):
                 raise doc.error(where, f"expected a layer record, got {type_name(item)}")
-            self._keys(item, where, LAYER_RECORD_KEYS, "a layer record")
+            self._keys(item, where, _record_keys(), "a layer record")
             if "layer" not in item:
                 raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
             l = self._layer(item["layer"], (*where, "layer"))
@@ -636,7 +646,9 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         for i, layer in enumerate(spec.layers):
             theta, e_t = thetas[i], e_params[i]
             kind = layer.kind
-            if layer.params:
+            if not kind.linear:
+                e_z = _nonlinear_forward(layer, theta, e_t, x, e_x)
+            elif layer.params:
                 magnitude = {
                     k: np.abs(v) if k in kind.decays else np.zeros(v.shape)
                     for k, v in theta.items()
@@ -750,6 +762,28 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
+            if not kind.linear:
+                e_gx, e_grads = _nonlinear_backward(
+                    layer, theta, e_pass[i], ls.x, e_x, ls.delta, e_d, net.scale
+                )
+                for name in layer.params:
+                    e_g = e_grads[name] + u(ls.grads[name], e_grads[name])
+                    glob[(f"grad_{name}", l)], loc[(f"grad_{name}", l)] = (
+                        e_g,
+                        u(ls.grads[name], 0 * e_g),
+                    )
+                    e_new = _update_bound(
+                        spec, eta, ls.params_before[name], ls.grads[name], e_theta[i][name], e_g
+                    )
+                    new_theta[i][name] = e_new + u(ls.params[name], e_new)
+                    glob[(name, l)], loc[(name, l)] = (
+                        new_theta[i][name],
+                        u(ls.params[name], 0 * e_new),
+                    )
+                e_gx = e_gx + u(ls.grad_x, e_gx)
+                glob[("grad_input", l)], loc[("grad_input", l)] = e_gx, u(ls.grad_x, 0 * e_gx)
+                e_ga = e_gx
+                continue
             cache_abs = (
                 kind.forward(layer, theta, np.abs(ls.x) + e_x)[1] if layer.params else ls.cache
             )
@@ -805,6 +839,80 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     )
     _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
+
+
+def _each(f: Any, v: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """A first-order bound on |f(v + d) − f(v)| for |d| ≤ e, each element of v moved on its own
+    (a normalisation's output does not move when all its inputs move together, so moving them
+    at once would miss it). Past a few thousand elements, all at once (gradcalc/check/bounds.py)."""
+    from gradcalc.check.bounds import spread
+
+    e = np.broadcast_to(np.asarray(e, dtype=float), np.shape(v))
+    if v.size > 4096:
+        return spread(f, [v], [e], False)
+    with np.errstate(all="ignore"):
+        base = np.asarray(f(v))
+        total = np.zeros(base.shape)
+        flat, errs = np.asarray(v, dtype=float).ravel(), e.ravel()
+        for i in np.flatnonzero(errs):
+            worst = np.zeros(base.shape)
+            for t in (-1.0, 1.0):
+                moved = flat.copy()
+                moved[i] += t * errs[i]
+                change = np.abs(np.asarray(f(moved.reshape(v.shape))) - base)
+                worst = np.maximum(worst, np.where(np.isfinite(change), change, np.inf))
+            total += worst
+    return total
+
+
+def _nonlinear_forward(
+    layer: Layer, theta: Theta, e_theta: Theta, x: np.ndarray, e_x: np.ndarray
+) -> np.ndarray:
+    """The drift of z through a layer that is not linear (a normalisation): from its input's
+    drift and from each parameter's."""
+    forward = layer.kind.forward
+    e_z = _each(lambda xx: forward(layer, theta, xx)[0], x, e_x)
+    for name in theta:
+        e_z = e_z + _each(
+            lambda t, name=name: forward(layer, {**theta, name: t}, x)[0],
+            theta[name],
+            e_theta[name],
+        )
+    return e_z
+
+
+def _nonlinear_backward(
+    layer: Layer,
+    theta: Theta,
+    e_theta: Theta,
+    x: np.ndarray,
+    e_x: np.ndarray,
+    delta: np.ndarray,
+    e_delta: np.ndarray,
+    scale: float,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The drift of ∂C/∂x and of each ∂C/∂θ through a layer that is not linear: from δ's, the
+    input's and each parameter's drift."""
+    kind = layer.kind
+
+    def back(th: Theta, xx: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return kind.backward(layer, th, kind.forward(layer, th, xx)[1], d, scale, xx)
+
+    moves: list[tuple[np.ndarray, np.ndarray, Any]] = [
+        (delta, e_delta, lambda d: back(theta, x, d)),
+        (x, e_x, lambda xx: back(theta, xx, delta)),
+    ]
+    for name in theta:
+        moves.append(
+            (theta[name], e_theta[name], lambda t, name=name: back({**theta, name: t}, x, delta))
+        )
+    e_gx = np.zeros(x.shape)
+    e_grads = {name: np.zeros(v.shape) for name, v in theta.items()}
+    for v, e, f in moves:
+        e_gx = e_gx + _each(lambda vv, f=f: f(vv)[0], v, e)
+        for name in theta:
+            e_grads[name] = e_grads[name] + _each(lambda vv, f=f, name=name: f(vv)[1][name], v, e)
+    return e_gx, e_grads
 
 
 def _update_bound(
