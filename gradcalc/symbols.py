@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import unicodedata
 
-TEX_NAMES = {"δ": r"\delta", "α": r"\alpha", "σ": r"\sigma", "η": r"\eta", "∂": r"\partial"}
+TEX_NAMES = {
+    "δ": r"\delta",
+    "α": r"\alpha",
+    "σ": r"\sigma",
+    "η": r"\eta",
+    "∂": r"\partial",
+    "γ": r"\gamma",  # batch and layer norm's scale and shift
+    "β": r"\beta",
+}
 
 
 # The Unicode of the graphs' names and of prose as TeX math (and the characters TeX math reserves).

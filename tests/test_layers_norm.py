@@ -435,3 +435,396 @@ def _starts(doc: dict[str, Any], step: int, net: list[dict[str, Any]]) -> list[d
             out.append(p)
         return out
     return params_of(doc["steps"][step - 2]["layers"], "params")
+
+
+# -- torch ----------------------------------------------------------------------------------------
+
+
+def _torch_run(
+    name: str,
+) -> tuple[Any, list[Any], list[Any], Any]:
+    """The network in torch (float64): its cost, the norm modules, each layer's input, the
+    input tensor."""
+    torch = pytest.importorskip("torch")
+    net, x, y, reduction = NETWORKS[name]
+    xt = torch.tensor(np.asarray(x, dtype=float), requires_grad=True)
+    a = xt
+    modules: list[Any] = []
+    for layer in net:
+        t = layer["type"]
+        module: Any = None
+        if t == "dense":
+            module = torch.nn.Linear(a.shape[1], len(layer["biases"])).double()
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(np.asarray(layer["weights"], dtype=float)))
+                module.bias.copy_(torch.tensor(np.asarray(layer["biases"], dtype=float)))
+        elif t == "conv2d":
+            k = np.asarray(layer["kernels"])
+            module = torch.nn.Conv2d(k.shape[1], k.shape[0], k.shape[2:]).double()
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(np.asarray(k, dtype=float)))
+                module.bias.copy_(torch.tensor(np.asarray(layer["biases"], dtype=float)))
+        elif t == "flatten":
+            module = torch.nn.Flatten()
+        elif t == "batchnorm":
+            cls = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d}
+            module = cls[a.ndim](
+                a.shape[1], eps=layer.get("eps", 1e-5), momentum=layer.get("momentum", 0.1)
+            ).double()
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(np.asarray(layer["gamma"], dtype=float)))
+                module.bias.copy_(torch.tensor(np.asarray(layer["beta"], dtype=float)))
+                if "running_mean" in layer:
+                    module.running_mean.copy_(
+                        torch.tensor(np.asarray(layer["running_mean"], dtype=float))
+                    )
+                    module.running_var.copy_(
+                        torch.tensor(np.asarray(layer["running_var"], dtype=float))
+                    )
+            module.train(layer.get("mode", "train") == "train")
+        elif t == "layernorm":
+            module = torch.nn.LayerNorm(a.shape[-1], eps=layer.get("eps", 1e-5)).double()
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(np.asarray(layer["gamma"], dtype=float)))
+                module.bias.copy_(torch.tensor(np.asarray(layer["beta"], dtype=float)))
+        elif t == "dropout":
+            if layer.get("mode", "train") == "train":
+                keep = torch.tensor(dropout_mask(layer, tuple(a.shape)))
+                scale = 1 / (1 - layer["p"])
+                module = lambda v, keep=keep, scale=scale: v * keep * scale  # noqa: E731
+            else:
+                module = torch.nn.Dropout(layer["p"]).eval()
+        a = module(a)
+        a = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}.get(
+            layer.get("activation", "linear"), lambda v: v
+        )(a)
+        modules.append(module)
+    yt = torch.tensor(np.asarray(y, dtype=float))
+    per = ((a.reshape(len(y), -1) - yt) ** 2).mean(dim=1)
+    cost = per.mean() if reduction == "mean" else per.sum()
+    cost.backward()
+    return cost, modules, [], xt
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_torch_agrees(run_cli: Any, write_config: Any, tmp_path: Path, name: str) -> None:
+    """nn.BatchNorm1d/2d (train and eval), nn.LayerNorm and a fixed dropout mask: the cost,
+    every parameter's gradient, ∂C/∂ of the input and the running statistics after the step."""
+    cost, modules, _, xt = _torch_run(name)
+    net, x, _, reduction = NETWORKS[name]
+    doc = step_doc(run_cli, write_config, tmp_path, name)
+    st = doc["steps"][0]
+    close(st["loss"], cost.item(), 1e-12)
+    names = {"weights": "weight", "kernels": "weight", "biases": "bias", "gamma": "weight"}
+    names["beta"] = "bias"
+    for layer, module, rec in zip(net, modules, st["layers"], strict=True):
+        for k, g in rec["grads"].items():
+            # a floor for a conv bias before a normalisation: 0, found as rounding noise
+            want = getattr(module, names[k]).grad.numpy()
+            np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12)
+        if layer["type"] == "batchnorm":
+            close(rec["state"]["running_mean"], module.running_mean.numpy(), 1e-12)
+            close(rec["state"]["running_var"], module.running_var.numpy(), 1e-12)
+    n = len(x) if reduction == "mean" else 1
+    close(st["layers"][0]["grad_input"], xt.grad.numpy() * n, 1e-10)
+
+
+def test_the_worked_example_is_torchs(run_cli: Any) -> None:
+    """--example batchnorm-worked-example: 3 examples × 2 features, one step, as torch."""
+    torch = pytest.importorskip("torch")
+    result = run_cli(["step", "--example", "batchnorm-worked-example", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    st = json.loads(result.stdout)["steps"][0]
+    bn = st["layers"][0]
+    x = torch.tensor([[1.0, 2.0], [3.0, 0.0], [2.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    module = torch.nn.BatchNorm1d(2, eps=1e-5, momentum=0.1).double()
+    linear = torch.nn.Linear(2, 2).double()
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor([1.0, 0.5], dtype=torch.float64))
+        module.bias.copy_(torch.tensor([0.0, 0.1], dtype=torch.float64))
+        module.running_var.fill_(0.5)
+        linear.weight.copy_(torch.tensor([[0.5, -0.5], [0.25, 1.0]], dtype=torch.float64))
+        linear.bias.copy_(torch.tensor([0.0, 0.1], dtype=torch.float64))
+    z = module(x)
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
+    cost = ((torch.sigmoid(linear(z)) - y) ** 2).mean()
+    cost.backward()
+    close(st["loss"], cost.item(), 1e-12)
+    close(bn["z"], z.detach().numpy(), 1e-12)
+    close(bn["grad_input"], x.grad.numpy() * 3, 1e-10)
+    close(bn["grads"]["gamma"], module.weight.grad.numpy(), 1e-10)
+    close(bn["grads"]["beta"], module.bias.grad.numpy(), 1e-10)
+    close(bn["state"]["running_mean"], module.running_mean.numpy(), 1e-12)
+    close(bn["state"]["running_var"], module.running_var.numpy(), 1e-12)
+    assert bn["mean"] == [2.0, 1.0]
+    assert bn["state_before"] == {"running_mean": [0.0, 0.0], "running_var": [0.5, 0.5]}
+
+
+# -- named mistakes, both ways --------------------------------------------------------------------
+
+BN_X = np.array([[1.0, 2.0], [3.0, 0.0], [2.0, 1.0]])
+BN_GAMMA, BN_EPS = np.array([1.0, 0.5]), 1e-5
+
+
+def _bn_paths(delta: np.ndarray, gamma: np.ndarray) -> dict[str, np.ndarray]:
+    """The three paths of ∂C/∂x, written here from docs/normalization.md's equations."""
+    m = BN_X.shape[0]
+    mu, var = BN_X.mean(axis=0), BN_X.var(axis=0)
+    inv = 1 / np.sqrt(var + BN_EPS)
+    dxh = delta * gamma
+    d_var = (dxh * (BN_X - mu)).sum(axis=0) * -0.5 * inv**3
+    d_mu = -dxh.sum(axis=0) * inv
+    return {
+        "direct": dxh * inv,
+        "via_var": d_var * 2 * (BN_X - mu) / m,
+        "via_mean": np.broadcast_to(d_mu / m, BN_X.shape),
+    }
+
+
+def _worked(run_cli: Any) -> dict[str, Any]:
+    result = run_cli(["step", "--example", "batchnorm-worked-example", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["steps"][0]["layers"][0]
+
+
+def _mistaken(q: str, name: str, bn: dict[str, Any]) -> np.ndarray:
+    delta = np.array(bn["delta"])
+    paths = _bn_paths(delta, BN_GAMMA)
+    if name == "bn_missing_mean_path":
+        return paths["direct"] + paths["via_var"]
+    if name == "bn_missing_variance_path":
+        return paths["direct"] + paths["via_mean"]
+    if name == "bn_gamma_not_applied_in_backward":
+        plain = _bn_paths(delta, np.ones(2))
+        return plain["direct"] + plain["via_var"] + plain["via_mean"]
+    assert name == "bn_unbiased_variance"
+    m = BN_X.shape[0]
+    var = BN_X.var(axis=0) * m / (m - 1)
+    return BN_GAMMA * (BN_X - BN_X.mean(axis=0)) / np.sqrt(var + BN_EPS) + np.array([0.0, 0.1])
+
+
+def _grade(run_cli: Any, example: str | Path, sheet: dict[str, Any]) -> dict[str, Any]:
+    where = ["--example", example] if isinstance(example, str) else [str(example)]
+    result = run_cli(["check", *where, "-", "--format", "json"], input=json.dumps(sheet))
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+BN_MISTAKES = [
+    ("grad_input", "bn_missing_mean_path"),
+    ("grad_input", "bn_missing_variance_path"),
+    ("grad_input", "bn_gamma_not_applied_in_backward"),
+    ("z", "bn_unbiased_variance"),
+]
+
+
+def test_the_paths_are_shown_as_the_docs_write_them(run_cli: Any) -> None:
+    bn = _worked(run_cli)
+    paths = _bn_paths(np.array(bn["delta"]), BN_GAMMA)
+    close(bn["grad_input_direct"], paths["direct"], 1e-12)
+    close(bn["grad_input_via_var"], paths["via_var"], 1e-12)
+    close(bn["grad_input_via_mean"], paths["via_mean"], 1e-12)
+    close(bn["x_hat"], (BN_X - BN_X.mean(0)) / np.sqrt(BN_X.var(0) + BN_EPS), 1e-12)
+
+
+@pytest.mark.parametrize(("q", "name"), BN_MISTAKES)
+def test_batch_norm_mistakes_are_named_both_ways(run_cli: Any, q: str, name: str) -> None:
+    bn = _worked(run_cli)
+    wrong = _mistaken(q, name, bn)
+    right = np.array(bn[q])
+    assert not np.allclose(wrong, right, rtol=1e-3)
+    report = _grade(run_cli, "batchnorm-worked-example", {"step": 1, q: {"2": wrong.tolist()}})
+    cells = report["cells"]
+    named = [c for c in cells if c["verdict"] == "wrong"]
+    assert named and all(c["mistake"] == name for c in named), cells
+    assert all(c["verdict"] in ("wrong", "correct") for c in cells)
+    fine = _grade(run_cli, "batchnorm-worked-example", {"step": 1, q: {"2": right.tolist()}})
+    assert fine["passed"] and all(c["mistake"] is None for c in fine["cells"])
+
+
+@pytest.mark.parametrize("name", ["dropout_not_rescaled", "dropout_mask_not_applied_in_backward"])
+def test_dropout_mistakes_are_named_both_ways(
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str
+) -> None:
+    doc = step_doc(run_cli, write_config, tmp_path, "dropout-mask")
+    path = tmp_path / "dropout-mask.yaml"
+    layer = NETWORKS["dropout-mask"][0][1]
+    drop = doc["steps"][0]["layers"][1]
+    x = np.array(doc["steps"][0]["layers"][0]["a"])
+    keep = np.array(layer["mask"], dtype=float)
+    delta = np.array(drop["delta"])
+    scale = 1 / (1 - layer["p"])
+    if name == "dropout_not_rescaled":
+        wrong = {"z": {"3": (x * keep).tolist()}, "grad_input": {"3": (delta * keep).tolist()}}
+    else:
+        wrong = {"grad_input": {"3": (delta * scale).tolist()}}
+    report = _grade(run_cli, path, {"step": 1, **wrong})
+    named = [c for c in report["cells"] if c["verdict"] == "wrong"]
+    assert named and all(c["mistake"] == name for c in named), report["cells"]
+    right = {q: {"3": drop[q]} for q in wrong}
+    fine = _grade(run_cli, path, {"step": 1, **right})
+    assert fine["passed"] and all(c["mistake"] is None for c in fine["cells"])
+
+
+def test_a_whole_step_document_grades_itself_and_rounded_answers_are_rounding(
+    run_cli: Any,
+) -> None:
+    """The JSON document (its state, paths and mask keys) is read back as answers; every cell
+    rounded to 3 decimals is ✓ or ≈ with --decimals 3 (the drift bound of a normalisation)."""
+    doc = json.loads(
+        run_cli(["step", "--example", "batchnorm-worked-example", "--format", "json"]).stdout
+    )
+    report = _grade(run_cli, "batchnorm-worked-example", doc)
+    assert report["passed"] and report["score"] == report["max_score"] > 0
+    rounded = {"step": 1}
+    for q in ("z", "delta", "grad_input"):
+        rounded[q] = {
+            str(rec["layer"]): np.round(np.array(rec[q]), 3).tolist()
+            for rec in doc["steps"][0]["layers"]
+        }
+    rounded["grad_gamma"] = {
+        "2": np.round(doc["steps"][0]["layers"][0]["grads"]["gamma"], 3).tolist()
+    }
+    result = run_cli(
+        [
+            "check",
+            "--example",
+            "batchnorm-worked-example",
+            "-",
+            "--format",
+            "json",
+            "--decimals",
+            "3",
+        ],
+        input=json.dumps(rounded),
+    )
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, [c for c in report["cells"] if c["verdict"] == "wrong"]
+    assert {c["verdict"] for c in report["cells"]} <= {"correct", "rounding"}
+
+
+# -- bad input: one line, exit 2, the key path ----------------------------------------------------
+
+_HEAD = "inputs: [[1, 2], [3, 0], [2, 1]]\ntargets: [[1, 0], [0, 1], [1, 1]]\nloss: mse\n"
+_HEAD += "learning_rate: 0.1\nlayers:\n"
+BAD = [
+    ("  - type: batchnorm\n    gamma: [1, 2, 3]\n", ["layers[0].gamma", "shape 3", "2 features"]),
+    ("  - type: batchnorm\n    eps: 0\n", ["layers[0].eps", "must be > 0"]),
+    ("  - type: batchnorm\n    eps: -1.0e-5\n", ["layers[0].eps", "must be > 0"]),
+    ("  - type: layernorm\n    eps: 0\n", ["layers[0].eps", "must be > 0"]),
+    ("  - type: layernorm\n    beta: [1, 2, 3]\n", ["layers[0].beta", "2 features"]),
+    ("  - type: batchnorm\n    mode: test\n", ["layers[0].mode", "'train' or 'eval'"]),
+    ("  - type: batchnorm\n    momentum: 1.5\n", ["layers[0].momentum", "between 0 and 1"]),
+    (
+        "  - type: batchnorm\n    mode: eval\n    running_mean: [0, 0]\n",
+        ["layers[0]", "eval mode", "missing key 'running_var'"],
+    ),
+    (
+        "  - type: batchnorm\n    mode: eval\n",
+        ["layers[0]", "eval mode", "running_mean"],
+    ),
+    (
+        "  - type: batchnorm\n    mode: eval\n    running_mean: [0, 0]\n    running_var: [1, -1]\n",
+        ["layers[0].running_var", "≥ 0"],
+    ),
+    ("  - type: dropout\n    p: 1\n    seed: 0\n", ["layers[0].p", "[0, 1)"]),
+    ("  - type: dropout\n    p: -0.1\n    seed: 0\n", ["layers[0].p", "[0, 1)"]),
+    (
+        "  - type: dropout\n    p: 0.5\n    mask: [[1, 0], [1, 2], [0, 1]]\n",
+        ["layers[0].mask", "0 (dropped) or 1 (kept)", "got 2"],
+    ),
+    (
+        "  - type: dropout\n    p: 0.5\n    mask: [[1, 0], [1, 1]]\n",
+        ["layers[0].mask", "shape 2×2", "3 examples"],
+    ),
+    (
+        "  - type: dropout\n    p: 0.5\n    mask: [[1, 0, 1], [1, 1, 1], [0, 1, 1]]\n",
+        ["layers[0].mask", "shape 3×3"],
+    ),
+    ("  - type: dropout\n    p: 0.5\n", ["layers[0]", "missing key 'mask'", "seed"]),
+    (
+        "  - type: dropout\n    p: 0.5\n    mask: [[1, 0], [1, 1], [0, 1]]\n    seed: 1\n",
+        ["layers[0].seed", "not both"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("layers", "pieces"), BAD)
+def test_bad_input_is_one_line_with_its_key_path(
+    run_cli: Any, write_config: Any, tmp_path: Path, layers: str, pieces: list[str]
+) -> None:
+    result = run_cli(["step", str(write_config(tmp_path, _HEAD + layers))])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    for piece in pieces:
+        assert piece in result.stderr, result.stderr
+
+
+def test_a_batch_of_one_in_train_mode_is_refused_with_the_reason(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    text = "input: [1, 2]\ntarget: [1, 0]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+    result = run_cli(["step", str(write_config(tmp_path, text + "  - type: batchnorm\n"))])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "layers[0]" in result.stderr and "the variance of one example, 0" in result.stderr
+    evaluating = "  - type: batchnorm\n    mode: eval\n    running_mean: [0, 1]\n"
+    evaluating += "    running_var: [1, 2]\n"
+    ok = run_cli(["step", str(write_config(tmp_path, text + evaluating)), "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    z = json.loads(ok.stdout)["steps"][0]["layers"][0]["z"]
+    close(z, [1 / np.sqrt(1 + 1e-5), 1 / np.sqrt(2 + 1e-5)], 1e-12)
+    # one example of a conv output has several values per channel: a batch of one is fine
+    conv = "input: [[[1, 2], [0, 1]]]\ntarget: [1]\nloss: mse\nlearning_rate: 0.1\nlayers:\n"
+    conv += "  - type: batchnorm\n  - type: flatten\n  - weights: [[1, 1, 1, 1]]\n"
+    conv += "    biases: [0]\n    activation: linear\n"
+    assert run_cli(["step", str(write_config(tmp_path, conv))]).exit_code == 0
+
+
+# -- the CLI: the example, list, the worked solution, schemas ---------------------------------
+
+
+def test_list_layers_shows_the_new_types(run_cli: Any) -> None:
+    result = run_cli(["list", "layers"])
+    assert result.exit_code == 0, result.output
+    for name in ("batchnorm", "layernorm", "dropout"):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_explain_writes_every_path_and_json_validates(
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str
+) -> None:
+    import jsonschema
+
+    path = write_config(tmp_path, config(name), f"{name}.yaml")
+    doc = json.loads(run_cli(["step", str(path), "--format", "json"]).stdout)
+    schema = json.loads(Path("schemas/step.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema)
+    explain = run_cli(["step", str(path), "--explain"])
+    assert explain.exit_code == 0, explain.output
+    text = explain.stdout
+    if "-train" in name or name.startswith("layernorm") or name.startswith("conv1d"):
+        assert "(direct, through x̂)" in text and "(via σ²)" in text and "(via μ)" in text
+    if name.endswith("-eval") and "bn" in name:
+        assert "Eval mode: μ and σ² are the running statistics" in text
+    if name.startswith("dropout") and not name.endswith("eval"):
+        assert "z = x × mask × 1/(1 − p)" in text
+    for fmt in ("markdown", "latex"):
+        result = run_cli(["step", str(path), "--format", fmt])
+        assert result.exit_code == 0, result.output
+    table = run_cli(["step", str(path)])
+    assert table.exit_code == 0, table.output
+
+
+def test_the_worked_example_explains_every_number(run_cli: Any) -> None:
+    result = run_cli(["step", "--example", "batchnorm-worked-example", "--explain"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "μ₀ = (1 + 3 + 2)/3 = 2.00" in text
+    assert "σ²₀ = ((1 − 2.00)² + (3 − 2.00)² + (2 − 2.00)²)/3 = 0.667" in text
+    assert "∂C/∂x²₀ = (−0.0357)/√(0.667) + (−0.0700)×2×(−1.00)/3 + (−0.00778)/3" in text
+    assert "= −0.0437 + 0.0467 + (−0.00259) = 0.000364" in text
+    assert "running_mean₀ = 0.9 × 0 + 0.1 × 2.00 = 0.200" in text
+    assert "running_var₀ = 0.9 × 0.5 + 0.1 × 0.667 × 3/2 = 0.550" in text
+    table = run_cli(["step", "--example", "batchnorm-worked-example"]).stdout
+    assert "running_var^2 before the step" in table and "∂C/∂x via μ (example 1)" in table

@@ -596,6 +596,8 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
             Eqs(tuple(items)),
             *sheet.more(shape, nt.d("x")),
         ]
+        if bn:
+            blocks.append(Para(nt.text("Eval mode: the running statistics are left as they are.")))
         return blocks
     m = cache["m"]
     g_var, g_mean = _stat(layer, p["grad_var"]), _stat(layer, p["grad_mean"])
@@ -660,7 +662,50 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         Eqs(tuple(items)),
         *sheet.more(shape, nt.d("x")),
     ]
+    if bn:
+        blocks += _write_state(sheet, ls)
     return blocks
+
+
+def _write_state(sheet: Any, ls: Any) -> list[Any]:
+    """The running statistics' update: the state carried to the next step, not trained."""
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    momentum, m = layer.options["momentum"], ls.cache["m"]
+    mu, var = _stat(layer, ls.cache["mu"]), _stat(layer, ls.cache["var"])
+    before, after = ls.state_before, ls.state
+    keep, move = nt.num(1 - momentum, True), nt.num(momentum, True)
+    items = []
+    for (c,) in sheet.cells(mu.shape):
+        old_mean = nt.num(before["running_mean"][c], sheet.given())
+        old_var = nt.num(before["running_var"][c], sheet.given())
+        items.append(
+            eq(
+                nt.sym(nt.name("running_mean") if nt.tex else "running_mean", None, c),
+                f"{keep}{nt.ttimes}{old_mean} + {move}{nt.ttimes}{nt.par(mu[c])}",
+                nt.num(after["running_mean"][c]),
+            )
+        )
+        items.append(
+            eq(
+                nt.sym(nt.name("running_var") if nt.tex else "running_var", None, c),
+                f"{keep}{nt.ttimes}{old_var} + {move}{nt.ttimes}{nt.par(var[c])}"
+                f"{nt.ttimes}{m}/{m - 1}",
+                nt.num(after["running_var"][c]),
+            )
+        )
+    return [
+        Para(
+            nt.text(
+                "The running statistics, carried to the next step (not trained): "
+                f"running_mean ← (1 − momentum) running_mean + momentum μ, and running_var the "
+                f"same with the unbiased variance σ² × m/(m − 1), momentum = {momentum:g}:"
+            )
+        ),
+        Eqs(tuple(items)),
+    ]
 
 
 _BN_EQUATIONS = (
