@@ -666,41 +666,87 @@ def test_dropout_mistakes_are_named_both_ways(
     assert fine["passed"] and all(c["mistake"] is None for c in fine["cells"])
 
 
+def _rounded(value: Any, places: int) -> Any:
+    if isinstance(value, list):
+        return [_rounded(v, places) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, places) for k, v in value.items()}
+    return round(value, places) if isinstance(value, float) else value
+
+
+ADDED = (
+    "mean",
+    "var",
+    "x_hat",
+    "grad_x_hat",
+    "grad_var",
+    "grad_mean",
+    "grad_input_direct",
+    "grad_input_via_var",
+    "grad_input_via_mean",
+)
+
+
+@pytest.mark.parametrize("name", ["dense-bn-train", "conv-bn-eval", "layernorm", "dropout-mask"])
 def test_a_whole_step_document_grades_itself_and_rounded_answers_are_rounding(
-    run_cli: Any,
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str
 ) -> None:
-    """The JSON document (its state, paths and mask keys) is read back as answers; every cell
-    rounded to 3 decimals is ✓ or ≈ with --decimals 3 (the drift bound of a normalisation)."""
-    doc = json.loads(
-        run_cli(["step", "--example", "batchnorm-worked-example", "--format", "json"]).stdout
-    )
-    report = _grade(run_cli, "batchnorm-worked-example", doc)
+    """The JSON document is read back as answers, every quantity a cell (μ, σ², x̂, the paths,
+    the running statistics after the step); every one rounded to 3 decimals is ✓ or ≈ with
+    --decimals 3 (the drift bound of a normalisation)."""
+    doc = step_doc(run_cli, write_config, tmp_path, name)
+    path = tmp_path / f"{name}.yaml"
+    report = _grade(run_cli, path, doc)
     assert report["passed"] and report["score"] == report["max_score"] > 0
-    rounded = {"step": 1}
-    for q in ("z", "delta", "grad_input"):
-        rounded[q] = {
-            str(rec["layer"]): np.round(np.array(rec[q]), 3).tolist()
-            for rec in doc["steps"][0]["layers"]
-        }
-    rounded["grad_gamma"] = {
-        "2": np.round(doc["steps"][0]["layers"][0]["grads"]["gamma"], 3).tolist()
-    }
+    graded = {c["quantity"] for c in report["cells"]}
+    norm = (
+        next(rec for rec in doc["steps"][0]["layers"] if rec["type"].endswith("norm"))["type"]
+        if "norm" in name or "bn" in name
+        else None
+    )
+    if norm is not None:
+        assert {"mean", "var", "x_hat", "grad_x_hat"} <= graded
+    if name == "dense-bn-train":
+        assert set(ADDED) | {"running_mean", "running_var", "gamma", "grad_beta"} <= graded
+    sheet: dict[str, Any] = {"step": 1}
+    for rec in doc["steps"][0]["layers"]:
+        l = str(rec["layer"])
+        for q in ("z", "delta", "grad_input", *ADDED):
+            if q in rec:
+                sheet.setdefault(q, {})[l] = _rounded(rec[q], 3)
+        for k, v in rec["grads"].items():
+            sheet.setdefault(f"grad_{k}", {})[l] = _rounded(v, 3)
+        for k, v in rec.get("state", {}).items():
+            sheet.setdefault(k, {})[l] = _rounded(v, 3)
     result = run_cli(
-        [
-            "check",
-            "--example",
-            "batchnorm-worked-example",
-            "-",
-            "--format",
-            "json",
-            "--decimals",
-            "3",
-        ],
-        input=json.dumps(rounded),
+        ["check", str(path), "-", "--format", "json", "--decimals", "3"], input=json.dumps(sheet)
     )
     report = json.loads(result.stdout)
     assert result.exit_code == 0, [c for c in report["cells"] if c["verdict"] == "wrong"]
     assert {c["verdict"] for c in report["cells"]} <= {"correct", "rounding"}
+    assert len(report["cells"]) > 20
+
+
+def test_the_added_cells_name_their_mistakes(run_cli: Any) -> None:
+    """σ² with ÷(m − 1) is bn_unbiased_variance; ∂C/∂x̂ without γ is
+    bn_gamma_not_applied_in_backward; a zero path via μ is bn_missing_mean_path."""
+    bn = _worked(run_cli)
+    m = 3
+    sheet = {
+        "step": 1,
+        "var": {"2": (BN_X.var(axis=0) * m / (m - 1)).tolist()},
+        "grad_x_hat": {"2": bn["delta"]},
+        "grad_input_via_mean": {"2": np.zeros((3, 2)).tolist()},
+        "x_hat": {"2": bn["x_hat"]},
+    }
+    report = _grade(run_cli, "batchnorm-worked-example", sheet)
+    by = {}
+    for c in report["cells"]:
+        by.setdefault(c["quantity"], set()).add((c["verdict"], c["mistake"]))
+    assert by["var"] == {("wrong", "bn_unbiased_variance")}
+    assert ("wrong", "bn_gamma_not_applied_in_backward") in by["grad_x_hat"]
+    assert by["grad_input_via_mean"] == {("wrong", "bn_missing_mean_path")}
+    assert by["x_hat"] == {("correct", None)}
 
 
 # -- bad input: one line, exit 2, the key path ----------------------------------------------------

@@ -22,7 +22,7 @@ from gradcalc.doc.notation import superscript
 from gradcalc.errors import KeyPath, did_you_mean
 from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, Network, Theta, run
-from gradcalc.layers.record import Layer, Mistake
+from gradcalc.layers.record import Layer, Mistake, Quantity
 from gradcalc.step.trace import ForwardTrace
 from gradcalc.yamldoc import Doc, number, type_name
 
@@ -68,6 +68,28 @@ class LayeredShape:
     def quantities(self, l: int) -> list[str]:
         return list(self.layer(l).params)
 
+    def added(self, l: int, stage: str | None = None) -> list[Quantity]:
+        """The quantities layer l's type adds to its cells (batch norm's μ, σ², …)."""
+        layer = self.layer(l)
+        return [
+            q
+            for q in layer.kind.quantities
+            if q.applies(layer) and (stage is None or q.stage == stage)
+        ]
+
+    def quantity(self, key: Key) -> Quantity | None:
+        q, l = key
+        if l is None:
+            return None
+        return next((a for a in self.added(l) if a.name == q), None)
+
+    def per_example(self, key: Key) -> bool:
+        """Whether the key's first axis is the batch."""
+        if key[0] in EXAMPLE_QUANTITIES:
+            return True
+        added = self.quantity(key)
+        return added is not None and added.per_example
+
     def array_shape(self, key: Key) -> tuple[int, ...]:
         q, l = key
         m = self.examples
@@ -79,6 +101,9 @@ class LayeredShape:
             return (m, *self.spec.layers[-1].out_shape)
         assert l is not None
         layer = self.layer(l)
+        added = self.quantity(key)
+        if added is not None:
+            return tuple(added.shape(layer, m))
         if q in ("z", "a", "delta"):
             return (m, *layer.out_shape)
         if q == "grad_input":
@@ -98,15 +123,18 @@ class LayeredShape:
             keys.append(("z", l))
             if self.has_a(l):
                 keys.append(("a", l))
+            keys += [(q.name, l) for q in self.added(l, "forward")]
         if self.batch:
             keys.append(("losses", None))
         keys.append(("loss", None))
         for l in range(L, 1, -1):
             keys.append(("delta", l))
+            keys += [(q.name, l) for q in self.added(l, "backward")]
             keys += [(f"grad_{name}", l) for name in self.quantities(l)]
             keys.append(("grad_input", l))
         for l in range(L, 1, -1):
             keys += [(name, l) for name in self.quantities(l)]
+            keys += [(q.name, l) for q in self.added(l, "state")]
         return keys
 
     def final_keys(self) -> list[Key]:
@@ -114,9 +142,9 @@ class LayeredShape:
 
     def indices(self, key: Key) -> Iterator[tuple[tuple[int, ...], tuple[int | str, ...]]]:
         for pos in np.ndindex(*self.array_shape(key)):
-            if key[0] in EXAMPLE_QUANTITIES and not self.batch:
+            if self.per_example(key) and not self.batch:
                 yield pos, pos[1:]
-            elif key[0] in EXAMPLE_QUANTITIES:
+            elif self.per_example(key):
                 yield pos, (pos[0] + 1, *pos[1:])
             else:
                 yield pos, pos
@@ -125,7 +153,7 @@ class LayeredShape:
         q, l = key
         units = list(index)
         example = ""
-        if q in (*EXAMPLE_QUANTITIES, "losses") and self.batch and units:
+        if (q == "losses" or self.per_example(key)) and self.batch and units:
             example = f" (x = {units[0]})"
             units = units[1:]
         cell = "[" + ",".join(str(u) for u in units) + "]" if units else ""
@@ -142,6 +170,10 @@ class LayeredShape:
             return f"δ{sup}{cell}{example}"
         if q == "grad_input":
             return f"∂C/∂x{sup}{cell}{example}"
+        added = self.quantity(key)
+        if added is not None:  # (σ²)² for layer 2's σ²
+            symbol = f"({added.symbol})" if added.symbol.endswith("²") else added.symbol
+            return f"{symbol}{sup}{cell}{example}"
         name = q.removeprefix("grad_")
         symbol = self.layer(l or 2).kind.symbols.get(name, name)
         if q.startswith("grad_"):
@@ -157,6 +189,11 @@ def expected(st: LayeredStepTrace, key: Key) -> np.ndarray:
         return np.asarray(st.losses, dtype=float)
     assert l is not None
     ls = st.layers[l - 2]
+    added = next((a for a in ls.layer.kind.quantities if a.name == q), None)
+    if added is not None:
+        theta = ls.params_ahead if ls.params_ahead is not None else ls.params_before
+        with np.errstate(all="ignore"):
+            return np.asarray(added.compute(ls.layer, theta, ls.x, ls.delta, ls.state_before))
     if q in ("z", "a", "delta"):
         return np.asarray(getattr(ls, q), dtype=float)
     if q == "grad_input":
@@ -198,11 +235,14 @@ STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahe
 
 def quantity_names(shape: LayeredShape) -> tuple[str, ...]:
     names = ["z", "a", "delta", "grad_input"]
-    for layer in shape.spec.layers:
+    for l, layer in enumerate(shape.spec.layers, 2):
         for p in layer.params:
             for q in (f"grad_{p}", p):
                 if q not in names:
                     names.append(q)
+        for added in shape.added(l):
+            if added.name not in names:
+                names.append(added.name)
     return tuple(names)
 
 
@@ -348,6 +388,12 @@ class Reader:
             for q in ("z", "a", "delta", "grad_input"):
                 if item.get(q) is not None and (q != "a" or self.shape.has_a(l)):
                     self._put(answers, (q, l), item[q], (*where, q))
+            for added in self.shape.added(l):
+                group = item.get("state") if added.stage == "state" else item
+                if isinstance(group, dict) and group.get(added.name) is not None:
+                    inner = ("state",) if added.stage == "state" else ()
+                    at = (*where, *inner, added.name)
+                    self._put(answers, (added.name, l), group[added.name], at)
             for group, prefix in (("grads", "grad_"), ("params", "")):
                 values = item.get(group)
                 if values is None:
@@ -382,6 +428,7 @@ class Reader:
         if (
             q not in ("z", "a", "delta", "grad_input")
             and q.removeprefix("grad_") not in self.shape.layer(l).params
+            and self.shape.quantity(key) is None
         ):
             raise self.doc.error(path, f"layer {l} ({self.shape.layer(l).kind.name}) has no {q}")
         if key in answers:
@@ -410,7 +457,7 @@ class Reader:
 
     def _cells(self, value: Any, path: KeyPath, key: Key) -> np.ndarray:
         dims = self.shape.array_shape(key)
-        per_example = key[0] in EXAMPLE_QUANTITIES and not self.shape.batch
+        per_example = self.shape.per_example(key) and not self.shape.batch
         want = dims[1:] if per_example else dims
         array = self._nested(value, path, want)
         return array[None] if per_example else array
@@ -465,7 +512,7 @@ def template(shape: LayeredShape, steps: int, source: str, describe: str, graded
             lines.append(f"{pad}{q}:")
             for key in [k for k in shape.step_keys() if k[0] == q]:
                 dims = shape.array_shape(key)
-                if key[0] in EXAMPLE_QUANTITIES and not shape.batch:
+                if shape.per_example(key) and not shape.batch:
                     dims = dims[1:]
                 lines.append(f"{pad}  {key[1]}: {_nulls(dims)}  # {shape.symbol(key, ())}")
     return "\n".join(lines) + "\n"
@@ -482,7 +529,7 @@ def template_json(shape: LayeredShape, steps: int) -> str:
     for key in shape.step_keys():
         q, l = key
         dims = shape.array_shape(key)
-        if q in EXAMPLE_QUANTITIES and not shape.batch:
+        if shape.per_example(key) and not shape.batch:
             dims = dims[1:]
         if l is None:
             block[q] = blank(dims)
@@ -563,6 +610,18 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
     assert l is not None
     layer = ctx.shape.layer(l)
     act = ctx.exact.layers[l - 2].activation_params_before
+    added = ctx.shape.quantity(key)
+    if added is not None:  # from the given x and δ
+        with np.errstate(all="ignore"):
+            return np.asarray(
+                added.compute(
+                    layer,
+                    ctx.theta_pass(l),
+                    ctx.x(l),
+                    ctx.given("delta", l),
+                    ctx.exact.layers[l - 2].state_before,
+                )
+            )
     with np.errstate(all="ignore"):
         if q == "z":
             return layer.kind.forward(layer, ctx.theta_pass(l), ctx.x(l))[0]
@@ -762,6 +821,10 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
+            for added in shape.added(l):
+                glob[(added.name, l)], loc[(added.name, l)] = _added_bound(
+                    added, ls, theta, e_pass[i], e_x, e_d, u
+                )
             if not kind.linear:
                 e_gx, e_grads = _nonlinear_backward(
                     layer, theta, e_pass[i], ls.x, e_x, ls.delta, e_d, net.scale
@@ -863,6 +926,34 @@ def _each(f: Any, v: np.ndarray, e: np.ndarray) -> np.ndarray:
                 worst = np.maximum(worst, np.where(np.isfinite(change), change, np.inf))
             total += worst
     return total
+
+
+def _added_bound(
+    added: Quantity,
+    ls: Any,
+    theta: Theta,
+    e_theta: Theta,
+    e_x: np.ndarray,
+    e_delta: np.ndarray,
+    u: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's added quantity (batch norm's μ, ∂C/∂σ², …): its drift from its input's, δ's
+    and each parameter's, and its own rounding."""
+    layer, x, delta, state = ls.layer, ls.x, ls.delta, ls.state_before
+
+    def f(th: Theta, xx: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return np.asarray(added.compute(layer, th, xx, d, state))
+
+    value = f(theta, x, delta)
+    e = _each(lambda xx: f(theta, xx, delta), x, e_x)
+    if added.stage == "backward":
+        e = e + _each(lambda d: f(theta, x, d), delta, e_delta)
+    for name in theta:
+        e = e + _each(
+            lambda t, name=name: f({**theta, name: t}, x, delta), theta[name], e_theta[name]
+        )
+    e = e + u(value, e)
+    return e, u(value, 0 * e)
 
 
 def _nonlinear_forward(

@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.functions.registry import Written
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
+from gradcalc.layers.record import (
+    Array,
+    Cache,
+    Layer,
+    LayerType,
+    Mistake,
+    Quantity,
+    Shape,
+    WrittenCells,
+)
 from gradcalc.layers.shapes import show, tensor
 
 if TYPE_CHECKING:
@@ -319,6 +328,81 @@ RECORD_KEYS = (
     "grad_input_via_mean",
 )
 
+# ---- check's cells ----------------------------------------------------------------------------
+
+_PATHS = {
+    "grad_x_hat": "grad_x_hat",
+    "grad_var": "grad_var",
+    "grad_mean": "grad_mean",
+    "grad_input_direct": "direct",
+    "grad_input_via_var": "via_var",
+    "grad_input_via_mean": "via_mean",
+}
+
+
+def _compute(name: str) -> Any:
+    def compute(
+        layer: Layer,
+        theta: Mapping[str, Array],
+        x: Array,
+        delta: Array,
+        state: Mapping[str, Array],
+    ) -> Array:
+        cache = forward(layer, theta, x)[1]
+        if name in ("mean", "var"):
+            return _stat(layer, cache["mu" if name == "mean" else "var"])
+        if name == "x_hat":
+            return np.asarray(cache["x_hat"])
+        if name in ("running_mean", "running_var"):
+            return update_state(layer, state, cache)[name]
+        value = paths(layer, theta, cache, delta)[_PATHS[name]]
+        if name in ("grad_var", "grad_mean"):
+            return _stat(layer, value)
+        return np.ascontiguousarray(np.broadcast_to(value, x.shape))
+
+    return compute
+
+
+def _stat_shape(layer: Layer, n: int) -> Shape:
+    if layer.kind.name == "layernorm":
+        return (n, *layer.in_shape[:-1])
+    return (layer.in_shape[0],)
+
+
+def _cell_shape(layer: Layer, n: int) -> Shape:
+    return (n, *layer.in_shape)
+
+
+def _training(layer: Layer) -> bool:
+    return not _eval(layer)
+
+
+def _quantities(kind: str) -> tuple[Quantity, ...]:
+    per = kind == "layernorm"
+    out = [
+        Quantity("mean", "μ", "forward", per, _stat_shape, _compute("mean")),
+        Quantity("var", "σ²", "forward", per, _stat_shape, _compute("var")),
+        Quantity("x_hat", "x̂", "forward", True, _cell_shape, _compute("x_hat")),
+        Quantity("grad_x_hat", "∂C/∂x̂", "backward", True, _cell_shape, _compute("grad_x_hat")),
+        Quantity(
+            "grad_var", "∂C/∂σ²", "backward", per, _stat_shape, _compute("grad_var"), _training
+        ),
+        Quantity(
+            "grad_mean", "∂C/∂μ", "backward", per, _stat_shape, _compute("grad_mean"), _training
+        ),
+    ]
+    for name, symbol in (
+        ("grad_input_direct", "∂C/∂x direct"),
+        ("grad_input_via_var", "∂C/∂x via σ²"),
+        ("grad_input_via_mean", "∂C/∂x via μ"),
+    ):
+        out.append(Quantity(name, symbol, "backward", True, _cell_shape, _compute(name), _training))
+    if kind == "batchnorm":
+        for name in ("running_mean", "running_var"):
+            out.append(Quantity(name, f"{name} new", "state", False, _stat_shape, _compute(name)))
+    return tuple(out)
+
+
 # ---- named mistakes ---------------------------------------------------------------------------
 
 
@@ -334,14 +418,14 @@ def _missing_mean_path(ctx: Any, l: int) -> dict[str, Array]:
     layer, p = _given_paths(ctx, l)
     if _eval(layer):
         return {}
-    return {"grad_input": p["direct"] + p["via_var"]}
+    return {"grad_input": p["direct"] + p["via_var"], "grad_input_via_mean": 0 * p["via_mean"]}
 
 
 def _missing_variance_path(ctx: Any, l: int) -> dict[str, Array]:
     layer, p = _given_paths(ctx, l)
     if _eval(layer):
         return {}
-    return {"grad_input": p["direct"] + p["via_mean"]}
+    return {"grad_input": p["direct"] + p["via_mean"], "grad_input_via_var": 0 * p["via_var"]}
 
 
 def _unbiased_variance(ctx: Any, l: int) -> dict[str, Array]:
@@ -352,9 +436,10 @@ def _unbiased_variance(ctx: Any, l: int) -> dict[str, Array]:
     cache = forward(layer, ctx.theta_pass(l), x)[1]
     m = cache["m"]
     theta = ctx.theta_pass(l)
-    x_hat = cache["centred"] / np.sqrt(cache["var"] * m / (m - 1) + layer.options["eps"])
+    unbiased = cache["var"] * m / (m - 1)
+    x_hat = cache["centred"] / np.sqrt(unbiased + layer.options["eps"])
     z = _shaped(layer, theta["gamma"], x.ndim) * x_hat + _shaped(layer, theta["beta"], x.ndim)
-    return {"z": z}
+    return {"z": z, "var": _stat(layer, unbiased), "x_hat": x_hat}
 
 
 def _gamma_not_applied(ctx: Any, l: int) -> dict[str, Array]:
@@ -362,7 +447,13 @@ def _gamma_not_applied(ctx: Any, l: int) -> dict[str, Array]:
     if np.all(gamma == 1):
         return {}
     _, p = _given_paths(ctx, l, np.ones_like(gamma))
-    return {"grad_input": p["direct"] + p["via_var"] + p["via_mean"]}
+    return {
+        "grad_input": p["direct"] + p["via_var"] + p["via_mean"],
+        "grad_x_hat": p["grad_x_hat"],
+        "grad_input_direct": p["direct"],
+        "grad_var": _stat(ctx.shape.layer(l), p["grad_var"]),
+        "grad_mean": _stat(ctx.shape.layer(l), p["grad_mean"]),
+    }
 
 
 MISTAKES = (
@@ -749,6 +840,7 @@ BATCHNORM = LayerType(
     check_batch=check_batch,
     linear=False,
     record_keys=RECORD_KEYS,
+    quantities=_quantities("batchnorm"),
 )
 
 LAYERNORM = LayerType(
@@ -773,4 +865,5 @@ LAYERNORM = LayerType(
     written=_WRITTEN,
     linear=False,
     record_keys=RECORD_KEYS,
+    quantities=_quantities("layernorm"),
 )

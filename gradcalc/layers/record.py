@@ -80,6 +80,23 @@ class Mistake:
 
 
 @dataclass(frozen=True)
+class Quantity:
+    """A quantity a layer type adds to check's cells beside z, a, δ, ∂C/∂x and its parameters
+    (batch norm's μ, σ², x̂, ∂C/∂x̂, ∂C/∂σ², ∂C/∂μ, ∂C/∂x's paths, the running statistics).
+    `compute(layer, θ, x, δ, state before the step)` gives it from the pass's values: check's
+    exact value, its value carried from a student's given x and δ, and its drift bound all
+    come from it."""
+
+    name: str  # its key in an answer sheet and in the layer's JSON record
+    symbol: str  # as a cell is written: "μ", "∂C/∂x̂"
+    stage: str  # "forward" (after z and a), "backward" (after δ) or "state" (with the update)
+    per_example: bool  # its first axis is the batch
+    shape: Callable[[Layer, int], Shape]  # (layer, examples) -> its shape
+    compute: Callable[[Layer, Mapping[str, Array], Array, Array, Mapping[str, Array]], Array]
+    applies: Callable[[Layer], bool] = lambda layer: True  # batch norm's paths: train mode
+
+
+@dataclass(frozen=True)
 class LayerType:
     name: str
     title: str  # "2-D convolution (cross-correlation)"
@@ -116,6 +133,8 @@ class LayerType:
     linear: bool = True
     # Keys its JSON layer record adds (its extras and state), which an answer sheet may hold.
     record_keys: tuple[str, ...] = ()
+    # The quantities it adds to check's cells.
+    quantities: tuple[Quantity, ...] = ()
 
 
 @dataclass(frozen=True)
