@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_fuzz import ODD_VALUES, check_result, fuzz_settings, invoke
 from test_layers import ref_conv
 
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
@@ -375,8 +378,8 @@ def test_every_update_rule_over_three_steps(
     x = np.array(x, dtype=float)
     doc = step_doc(run_cli, write_config, tmp_path, name, optimizer=rule, steps=3)
     previous: list[dict[str, Any]] | None = None
-    for st in doc["steps"]:
-        records = st["layers"]
+    for step in doc["steps"]:
+        records = step["layers"]
         if previous is not None:  # the state carried: this step's before is the last's after
             for rec, last in zip(records, previous, strict=True):
                 assert rec.get("state_before") == last.get("state")
@@ -385,7 +388,7 @@ def test_every_update_rule_over_three_steps(
             for rec in records
         ]
         if not any(at):
-            at = _starts(doc, st["step"], net)
+            at = _starts(doc, step["step"], net)
         out_net = [dict(layer) for layer in net]
         for layer, rec in zip(out_net, records, strict=True):
             if layer["type"] == "batchnorm" and "state_before" in rec:
@@ -874,3 +877,74 @@ def test_the_worked_example_explains_every_number(run_cli: Any) -> None:
     assert "running_var₀ = 0.9 × 0.5 + 0.1 × 0.667 × 3/2 = 0.550" in text
     table = run_cli(["step", "--example", "batchnorm-worked-example"]).stdout
     assert "running_var^2 before the step" in table and "∂C/∂x via μ (example 1)" in table
+
+
+# -- fuzz: valid and nearly valid configs of these layers end cleanly -----------------------------
+
+
+@st.composite
+def norm_configs(draw: Any) -> dict[str, Any]:
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    batch = draw(st.integers(1, 3))
+    width = draw(st.integers(1, 3))
+    conv = draw(st.booleans())
+    shape: tuple[int, ...] = (width, 2, 2) if conv else (width,)
+    layers: list[dict[str, Any]] = []
+    for kind in draw(st.lists(st.sampled_from(["batchnorm", "layernorm", "dropout"]), max_size=3)):
+        layer: dict[str, Any] = {"type": kind}
+        if kind in ("batchnorm", "layernorm"):
+            n = shape[0] if kind == "batchnorm" else shape[-1]
+            if draw(st.booleans()):
+                layer["gamma"] = rng.normal(size=n).round(2).tolist()
+            layer["eps"] = draw(st.sampled_from([1e-5, 0.1, 1e-12]))
+        if kind == "batchnorm":
+            layer["mode"] = draw(st.sampled_from(["train", "eval"]))
+            layer["running_mean"] = rng.normal(size=shape[0]).round(2).tolist()
+            layer["running_var"] = rng.uniform(0, 2, size=shape[0]).round(2).tolist()
+        if kind == "dropout":
+            layer["p"] = draw(st.sampled_from([0.0, 0.25, 0.5, 0.9]))
+            layer["mode"] = draw(st.sampled_from(["train", "eval"]))
+            if draw(st.booleans()):
+                layer["mask"] = rng.integers(0, 2, size=(batch, *shape)).tolist()
+            else:
+                layer["seed"] = draw(st.integers(0, 5))
+        layer["activation"] = draw(st.sampled_from(["linear", "tanh", "relu"]))
+        layers.append(layer)
+    if conv:
+        layers.append({"type": "flatten"})
+    layers.append(
+        {
+            "weights": rng.normal(size=(2, int(np.prod(shape)))).round(2).tolist(),
+            "biases": [0.0, 0.0],
+            "activation": "sigmoid",
+        }
+    )
+    return {
+        "inputs": rng.normal(size=(batch, *shape)).round(2).tolist(),
+        "targets": rng.uniform(size=(batch, 2)).round(2).tolist(),
+        "loss": "mse",
+        "learning_rate": 0.1,
+        "optimizer": draw(st.sampled_from(RULES)),
+        "steps": draw(st.integers(1, 2)),
+        "layers": layers,
+    }
+
+
+FORMATS = [[], ["--format", "json"], ["--explain"], ["--format", "latex"], ["--round", "2"]]
+
+
+@fuzz_settings(40)
+@given(norm_configs(), st.sampled_from(FORMATS))
+def test_valid_configs_end_cleanly(config: dict[str, Any], extra: list[str]) -> None:
+    args = ["step", "-", *extra]
+    check_result("step", args, invoke(args, input=json.dumps(config)))
+
+
+@fuzz_settings(60)
+@given(norm_configs(), st.data())
+def test_nearly_valid_configs_end_cleanly(config: dict[str, Any], data: Any) -> None:
+    layer = data.draw(st.sampled_from(config["layers"]))
+    key = data.draw(st.sampled_from(sorted(layer)))
+    layer[key] = data.draw(st.sampled_from(ODD_VALUES) | st.integers(-3, 9) | st.text(max_size=6))
+    args = ["step", "-", *data.draw(st.sampled_from(FORMATS))]
+    check_result("step", args, invoke(args, input=json.dumps(config)))
