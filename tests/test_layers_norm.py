@@ -563,6 +563,23 @@ def test_the_worked_example_is_torchs(run_cli: Any) -> None:
     assert bn["state_before"] == {"running_mean": [0.0, 0.0], "running_var": [0.5, 0.5]}
 
 
+def test_the_state_after_the_run_is_saved(run_cli: Any, tmp_path: Path) -> None:
+    """The document's `parameters` and --save-weights carry the running statistics after the
+    last step, as torch's state_dict does."""
+    out = tmp_path / "w.npz"
+    args = ["step", "--example", "batchnorm-worked-example", "--steps", "2"]
+    result = run_cli([*args, "--format", "json", "--save-weights", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    last = doc["steps"][-1]["layers"][0]["state"]
+    assert doc["parameters"][0]["state"] == last
+    assert doc["steps"][1]["layers"][0]["state_before"] == doc["steps"][0]["layers"][0]["state"]
+    saved = np.load(out)
+    close(saved["running_mean2"], last["running_mean"], 1e-15)
+    close(saved["running_var2"], last["running_var"], 1e-15)
+    assert "running_mean3" not in saved
+
+
 # -- named mistakes, both ways --------------------------------------------------------------------
 
 BN_X = np.array([[1.0, 2.0], [3.0, 0.0], [2.0, 1.0]])

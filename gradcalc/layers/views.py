@@ -358,8 +358,9 @@ def tail(trace: LayeredRun) -> dict[str, Any]:
         }
 
     parameters = []
-    for layer, theta, act in zip(
-        trace.layers, trace.parameters, trace.activation_params, strict=True
+    states = trace.states or tuple({} for _ in trace.layers)
+    for layer, theta, act, state in zip(
+        trace.layers, trace.parameters, trace.activation_params, states, strict=True
     ):
         record: dict[str, Any] = {
             "layer": layer.number,
@@ -369,6 +370,8 @@ def tail(trace: LayeredRun) -> dict[str, Any]:
         }
         if act:
             record["activation_params"] = dict(act)
+        if state:
+            record["state"] = {k: _c(v) for k, v in state.items()}
         parameters.append(record)
     return {
         "initial": forward(trace.initial),
@@ -496,9 +499,12 @@ def params_npz(trace: LayeredRun) -> bytes:
     import io
 
     arrays = {}
-    for layer, theta in zip(trace.layers, trace.parameters, strict=True):
+    states = trace.states or tuple({} for _ in trace.layers)
+    for layer, theta, state in zip(trace.layers, trace.parameters, states, strict=True):
         for name, value in theta.items():
             arrays[f"{layer.kind.symbols.get(name, name)}{layer.number}"] = value
+        for name, value in state.items():  # batch norm's running statistics: running_mean2
+            arrays[f"{name}{layer.number}"] = value
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
