@@ -821,10 +821,10 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
-            for added in shape.added(l):
-                glob[(added.name, l)], loc[(added.name, l)] = _added_bound(
-                    added, ls, theta, e_pass[i], e_x, e_d, u
-                )
+            for name, (e_q, local_q) in _added_bounds(
+                shape.added(l), ls, theta, e_pass[i], e_x, e_d, u
+            ).items():
+                glob[(name, l)], loc[(name, l)] = e_q, local_q
             if not kind.linear:
                 e_gx, e_grads = _nonlinear_backward(
                     layer, theta, e_pass[i], ls.x, e_x, ls.delta, e_d, net.scale
@@ -904,19 +904,30 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
 
 
+# Past this many values, _each moves them together in a few sign patterns rather than one by one.
+EACH_LIMIT = 1024
+
+
 def _each(f: Any, v: np.ndarray, e: np.ndarray) -> np.ndarray:
     """A first-order bound on |f(v + d) − f(v)| for |d| ≤ e, each element of v moved on its own
     (a normalisation's output does not move when all its inputs move together, so moving them
-    at once would miss it). Past a few thousand elements, all at once (gradcalc/check/bounds.py)."""
-    from gradcalc.check.bounds import spread
-
+    at once would miss it). Past EACH_LIMIT values, the largest change over all of them moved
+    up, all down, and in eight fixed patterns of random signs."""
     e = np.broadcast_to(np.asarray(e, dtype=float), np.shape(v))
-    if v.size > 4096:
-        return spread(f, [v], [e], False)
     with np.errstate(all="ignore"):
         base = np.asarray(f(v))
         total = np.zeros(base.shape)
+        if not np.any(e):
+            return total
         flat, errs = np.asarray(v, dtype=float).ravel(), e.ravel()
+        if flat.size > EACH_LIMIT:
+            rng = np.random.default_rng(0)
+            patterns = [np.ones(flat.size), -np.ones(flat.size)]
+            patterns += list(rng.choice([-1.0, 1.0], size=(8, flat.size)))
+            for signs in patterns:
+                change = np.abs(np.asarray(f((flat + signs * errs).reshape(v.shape))) - base)
+                total = np.maximum(total, np.where(np.isfinite(change), change, np.inf))
+            return total
         for i in np.flatnonzero(errs):
             worst = np.zeros(base.shape)
             for t in (-1.0, 1.0):
@@ -928,32 +939,40 @@ def _each(f: Any, v: np.ndarray, e: np.ndarray) -> np.ndarray:
     return total
 
 
-def _added_bound(
-    added: Quantity,
+def _added_bounds(
+    quantities: list[Quantity],
     ls: Any,
     theta: Theta,
     e_theta: Theta,
     e_x: np.ndarray,
     e_delta: np.ndarray,
     u: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A layer's added quantity (batch norm's μ, ∂C/∂σ², …): its drift from its input's, δ's
-    and each parameter's, and its own rounding."""
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A layer's added quantities (batch norm's μ, ∂C/∂σ², …), all at once: each one's drift
+    from its input's, δ's and each parameter's, and its own rounding."""
+    if not quantities:
+        return {}
     layer, x, delta, state = ls.layer, ls.x, ls.delta, ls.state_before
 
     def f(th: Theta, xx: np.ndarray, d: np.ndarray) -> np.ndarray:
-        return np.asarray(added.compute(layer, th, xx, d, state))
+        parts = [np.ravel(q.compute(layer, th, xx, d, state)) for q in quantities]
+        return np.concatenate(parts)
 
-    value = f(theta, x, delta)
+    values = [np.asarray(q.compute(layer, theta, x, delta, state)) for q in quantities]
     e = _each(lambda xx: f(theta, xx, delta), x, e_x)
-    if added.stage == "backward":
-        e = e + _each(lambda d: f(theta, x, d), delta, e_delta)
+    e = e + _each(lambda d: f(theta, x, d), delta, e_delta)
     for name in theta:
         e = e + _each(
             lambda t, name=name: f({**theta, name: t}, x, delta), theta[name], e_theta[name]
         )
-    e = e + u(value, e)
-    return e, u(value, 0 * e)
+    out = {}
+    start = 0
+    for q, value in zip(quantities, values, strict=True):
+        part = e[start : start + value.size].reshape(value.shape)
+        start += value.size
+        part = part + u(value, part)
+        out[q.name] = (part, u(value, 0 * part))
+    return out
 
 
 def _nonlinear_forward(
