@@ -102,6 +102,10 @@ class LayerType:
     # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
     # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
     flips: Callable[[Any, Array, Array], Array] | None = None
+    # How `step --diagram` draws a layer of this type as a block (a dense layer is drawn as
+    # its units): the block's title and its lines of key numbers, from the layer. None: its
+    # name, and the shape change every block shows (gradcalc/step/diagram.py).
+    block: Callable[[Layer], tuple[str, tuple[str, ...]]] | None = None
 
 
 @dataclass(frozen=True)
