@@ -180,12 +180,7 @@ def check(
 
         # The answer file's reader, on the data as YAML would give it: key paths, no lines.
         doc = Doc("<dict>", _plain(answers), {})
-        if getattr(shape, "layered", False):
-            from gradcalc.layers.check import Reader
-
-            sheet = Reader(doc, shape, n).read()  # type: ignore[arg-type]
-        else:
-            sheet = answers_mod._Reader(doc, shape, n).read()
+        sheet = answers_mod.read_sheet(doc, shape, n)
     else:
         sheet = answers_mod.load(os.fspath(answers), shape, n)
     if decimals is None and sig_figs is None and sheet.round_to is not None:

@@ -118,7 +118,7 @@ def _grade_one(
 ) -> Sheet:
     import numpy as np
 
-    from gradcalc.check.answers import EMPTY_HINT, Run, _Reader, parse
+    from gradcalc.check.answers import EMPTY_HINT, Run, parse, read_sheet
     from gradcalc.check.cells import Shape
     from gradcalc.check.grade import grade
     from gradcalc.errors import ConfigError, NumericError
@@ -147,7 +147,7 @@ def _grade_one(
             specs[sid] = loaded
         spec = specs[sid]
         steps = spec.steps
-        answers = _Reader(doc, Shape.of(spec), steps, Run.of(spec, steps)).read()
+        answers = read_sheet(doc, Shape.of(spec), steps, Run.of(spec, steps))
         if options.decimals is None and options.sig_figs is None and answers.round_to is not None:
             from dataclasses import replace
 
