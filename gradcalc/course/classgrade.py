@@ -309,10 +309,21 @@ def document(report: ClassReport) -> dict[str, Any]:
     cells = [
         {**row, "mistakes": dict(row["mistakes"].most_common())} for row in cell_summary(report)
     ]
+    # As the CSV's rows, but with numbers as numbers (null where a sheet was not graded) and
+    # no reason (null) where one was (schemas/gradebook.schema.json).
+    sheets = []
+    for s, row in zip(report.sheets, gradebook_rows(report), strict=True):
+        r = s.report
+        row["id"] = s.id
+        row["score"] = r.score if r else None
+        row["max"] = r.max_score if r else None
+        row["wrong"] = row["wrong"] if r else None
+        row["error"] = s.error
+        sheets.append(row)
     return versioned(
         {
             "course": report.course,
-            "sheets": gradebook_rows(report),
+            "sheets": sheets,
             "cells": cells,
             "mistakes": dict(mistake_counts(report).most_common()),
         }
