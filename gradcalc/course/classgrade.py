@@ -20,6 +20,7 @@ from gradcalc.errors import GradcalcError
 
 if TYPE_CHECKING:
     from gradcalc.check.grade import Options, Report
+    from gradcalc.layers.config import LayeredSpec
     from gradcalc.step.config import NetworkSpec
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -82,7 +83,7 @@ def grade_class(course_dir: str, paths: Sequence[str], options: Options) -> Clas
         from dataclasses import replace
 
         options = replace(options, decimals=decimals)  # the places the sheets asked for
-    specs: dict[str, NetworkSpec] = {}
+    specs: dict[str, NetworkSpec | LayeredSpec] = {}
     graded: dict[str, Sheet] = {}
     extra: list[Sheet] = []
     for path in sheet_files(paths):
@@ -113,7 +114,7 @@ def _grade_one(
     path: Path,
     folder: Path,
     variants: dict[str, Any],
-    specs: dict[str, NetworkSpec],
+    specs: dict[str, NetworkSpec | LayeredSpec],
     options: Options,
 ) -> Sheet:
     import numpy as np
@@ -139,12 +140,8 @@ def _grade_one(
                 sid = next((v for v in variants if v.isdigit() and int(v) == raw), sid)
         if sid not in variants:
             return Sheet(name, sid, UNKNOWN, error=f"{source}: no variant has the id '{sid}'")
-        if sid not in specs:
-            # generate writes dense networks only (a template of layer records is refused).
-            loaded = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
-            if not isinstance(loaded, config_mod.NetworkSpec):
-                raise ConfigError("a variant of layer records: generate makes none", source=name)
-            specs[sid] = loaded
+        if sid not in specs:  # a dense network, or one of layer records (conv, pooling…)
+            specs[sid] = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
         spec = specs[sid]
         steps = spec.steps
         answers = read_sheet(doc, Shape.of(spec), steps, Run.of(spec, steps))
