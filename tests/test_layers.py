@@ -1289,7 +1289,7 @@ def test_pictures_are_drawn_and_json_indents(run_cli: Any, tmp_path: Path) -> No
     """--format svg, --diagram and --plot draw layered networks too (tests/
     test_pictures_layered.py checks what); --indent re-indents a layered JSON document."""
     for args in (["--format", "svg"], ["--diagram", "d.svg"], ["--plot", "p.svg"]):
-        args = [a if a.startswith("--") else str(tmp_path / a) for a in args]
+        args = [str(tmp_path / a) if a.endswith(".svg") else a for a in args]
         result = run_cli(["step", "--example", "conv-worked-example", *args])
         assert result.exit_code == 0, result.output
     doc = run_cli(["step", "--example", "conv-worked-example", "--format", "json", "--indent", "2"])
