@@ -221,7 +221,7 @@ class CellGrade:
 class Grade(RichDisplay):
     """What `gradcalc check` reports: a verdict per cell, the score and the first error.
 
-    Displays as the command's table in a terminal (rich) and as Markdown tables in Jupyter."""
+    Displays as the command's table in a terminal (rich) and as its HTML page in Jupyter."""
 
     config: str
     answers: str
@@ -308,6 +308,13 @@ class Grade(RichDisplay):
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        """`check --format html`'s page as a notebook shows it: each cell's verdict."""
+        from gradcalc.check.page import blocks
+        from gradcalc.doc import html
+
+        return html.fragment(blocks(self.report))
 
 
 def _cell(c: Cell) -> CellGrade:

@@ -152,6 +152,11 @@ class HtmlWriter:
         self.solution.step(st)
 
     def finish(self, trace: RunTrace) -> str:
+        from gradcalc.doc import html
+
+        return html.write(self.blocks(trace))
+
+    def blocks(self, trace: RunTrace) -> list[Any]:
         import dataclasses
 
         from gradcalc.doc import html, svg
@@ -187,7 +192,7 @@ class HtmlWriter:
             extra += tables(trace, st, self.digits, self.max_rows)
         # After the title and the run's description, before the worked solution.
         at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return html.write(blocks[:at] + extra + blocks[at:])
+        return blocks[:at] + extra + blocks[at:]
 
 
 class LayeredHtmlWriter:
@@ -215,13 +220,17 @@ class LayeredHtmlWriter:
 
     def finish(self, trace: Any) -> str:
         from gradcalc.doc import html
+
+        return html.write(self.blocks(trace))
+
+    def blocks(self, trace: Any) -> list[Any]:
         from gradcalc.layers.written import document
 
         s = self.solution
         kept = tuple(s.kept)
         blocks = document(trace, kept, "html", s.max_terms, s.max_rows, self.digits)
         at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return html.write(blocks[:at] + self.pictures(trace, kept) + blocks[at:])
+        return blocks[:at] + self.pictures(trace, kept) + blocks[at:]
 
     def pictures(self, trace: Any, kept: tuple[Any, ...]) -> list[Any]:
         from gradcalc.doc import html, svg
@@ -292,3 +301,28 @@ def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[A
         ),
         Table(("weight", "w", "∂C/∂w", "new w"), tuple(weights[:cap]), note(weights)),
     ]
+
+
+def page_blocks(trace: Any) -> list[Any]:
+    """The blocks of `--format html`'s page for a finished run (dense or layered), as the
+    command writes it by default: the first three steps and the last worked out."""
+    from gradcalc.step.select import Selection
+
+    mask = Selection().mask(trace.n_steps, 3)
+    shown = lambda step: bool(mask[step])  # noqa: E731
+    writer: Any
+    if isinstance(trace, RunTrace):
+        writer = HtmlWriter(shown, 6, 40, 3)
+    else:
+        writer = LayeredHtmlWriter(shown, 6, 40, 3)
+    writer.start(trace)
+    for st in trace.steps:
+        writer.step(st)
+    return list(writer.blocks(trace))
+
+
+def notebook(trace: Any) -> str:
+    """The page of `page_blocks` as a fragment a notebook shows (Jupyter's _repr_html_)."""
+    from gradcalc.doc import html
+
+    return html.fragment(page_blocks(trace))
