@@ -191,7 +191,4 @@ def fragment(blocks: Sequence[Block | Picture]) -> str:
     stylesheet scoped to it (a <style> in a cell applies to the whole notebook), no <html>
     wrapper, no script, nothing fetched."""
     body = "\n".join(part for part in (render_block(b) for b in blocks) if part)
-    return (
-        f'<div class="gradcalc">\n<style>{_scoped(CSS, ".gradcalc")}</style>\n'
-        f"{body}\n</div>\n"
-    )
+    return f'<div class="gradcalc">\n<style>{_scoped(CSS, ".gradcalc")}</style>\n{body}\n</div>\n'
