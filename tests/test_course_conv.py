@@ -380,3 +380,35 @@ def test_exports_of_a_conv_course(tmp_path, run_cli):
     key = json.loads((out / "1" / "key.json").read_text())
     loss = key["steps"][0]["loss"]
     assert f"{{1:NUMERICAL:={loss:.12g}:" in text and "\\partial C/\\partial K^{2}[0,0,0,0]" in text
+
+
+def test_the_gradescope_autograder_grades_a_conv_sheet(tmp_path, run_cli):
+    """run.py runs gradcalc check on the student's own conv variant, as Gradescope runs it:
+    full marks for the sheet worked to 3 decimals, a lower score with the mistake named."""
+    from test_course_exports import _autograder, _valid_results
+
+    out = tmp_path / "c"
+    args = [*BUNDLED, "--count", "2", "--no-pdf", "-o", str(out), "--format", "gradescope"]
+    assert run_cli(args).exit_code == 0
+    sheet = json.loads(
+        run_cli(["step", str(out / "2" / "config.yaml"), "--round", "3", "--format", "json"]).stdout
+    )
+    user = {"email": "a@b.org", "sid": "2", "name": "A"}
+    results = _autograder(out, tmp_path / "full", user, sheet)
+    _valid_results(results)
+    key = json.loads(
+        run_cli(
+            [
+                "check",
+                str(out / "2" / "config.yaml"),
+                str(out / "2" / "key.json"),
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
+    assert results["score"] == key["max_score"]
+    assert _plant_pool_to_all(sheet)
+    results = _autograder(out, tmp_path / "slip", user, sheet)
+    assert results["score"] < key["max_score"]
+    assert "pool_gradient_to_all" in json.dumps(results)
