@@ -65,6 +65,24 @@ layers:
     biases: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     activation: softmax
 """,
+    "upstream-conv": """
+input: [[[1, 2, 0], [0, 1, 3], [2, 1, 0]]]
+loss: upstream
+upstream: [[[1, -1], [0.5, 2]]]
+learning_rate: 0.1
+layers:
+  - type: conv2d
+    kernels: [[[[1, 0], [0, -1]]]]
+    biases: [0]
+""",
+    "pool-only": """
+input: [[[1, 2, 0, 1], [0, 1, 3, 1], [2, 1, 0, 0], [1, 0, 1, 2]]]
+loss: upstream
+upstream: [[[1]]]
+learning_rate: 0.1
+layers:
+  - {type: maxpool2d, size: 2, stride: 3}
+""",
     "dense-first": """
 input: [0.5, -1.0, 2.0]
 target: [1, 0]
@@ -208,7 +226,11 @@ def test_every_number_and_block_of_a_layered_diagram_is_the_runs(
     shown = _numbers(root)
     assert shown
     names = {q.split(":")[0] for q, _ in shown}
-    assert ("delta" in names) == (show != "forward") and ("new_w" in names) == (show == "update")
+    if any(layer.kind.name == "dense" for layer in spec.layers):  # (blocks show no values)
+        assert ("delta" in names) == (show != "forward")
+        assert ("new_w" in names) == (show == "update")
+    else:
+        assert names == {"loss"}
     for q, text in shown:
         value, half = parse_number(text)
         exact = _value(st, trace, q)
@@ -427,3 +449,13 @@ def test_a_layered_diagram_of_no_step_is_refused(run_cli, tmp_path) -> None:
     )
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "no step to draw" in result.stderr
+
+
+def test_a_network_without_parameters_plots_its_loss_alone(run_cli, tmp_path) -> None:
+    out = tmp_path / "plot.svg"
+    args = [*_config(tmp_path, "pool-only"), "--steps", "3", "--plot", str(out)]
+    result = run_cli(["step", *args])
+    assert result.exit_code == 0, result.output
+    root = ET.fromstring(out.read_text(encoding="utf-8"))
+    assert set(_series(root)) == {"C"}
+    assert float(root.get("height") or 0) < 400  # one panel
