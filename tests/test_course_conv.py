@@ -243,6 +243,8 @@ def test_every_folder_holds_a_sheet_answers_key_and_solution(course, run_cli, mo
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_the_conv_latex_sheets_compile(course, tmp_path):
     for folder in _folders(course)[:4]:
+        tex = (folder / "sheet.tex").read_text()
+        assert "\\^{}" not in tex and "$w^l$" in tex and "$K^{2}[0,0] = " in tex
         for name in ("sheet.tex", "solution.tex"):
             done = subprocess.run(
                 [
