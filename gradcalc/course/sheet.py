@@ -423,9 +423,7 @@ def _layered_latex(course: Course, problem: Problem) -> str:
         f"A network of {kinds} layers sees "
         + ("one training example" if m == 1 else f"{m} examples")
         + ". "
-        + _tex_escape(_INDICES.replace("`", ""))
-        .replace("²", "$^2$")
-        .replace("w\\^{}l", "$w^l$"),
+        + _tex_escape(_INDICES.replace("`", "")).replace("²", "$^2$").replace("w\\^{}l", "$w^l$"),
         "\\begin{itemize}",
     ]
     for n in range(m):
