@@ -459,3 +459,17 @@ def test_a_network_without_parameters_plots_its_loss_alone(run_cli, tmp_path) ->
     root = ET.fromstring(out.read_text(encoding="utf-8"))
     assert set(_series(root)) == {"C"}
     assert float(root.get("height") or 0) < 400  # one panel
+
+
+def test_the_docs_picture_is_what_the_command_draws(run_cli, tmp_path) -> None:
+    command = (
+        "gradcalc step --example conv-worked-example --diagram conv.svg --diagram-show backward"
+    )
+    page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
+    assert command in page and "images/conv-worked-example-diagram.svg" in page
+    words = command.split()[1:]
+    words[words.index("conv.svg")] = str(tmp_path / "conv.svg")
+    assert run_cli(words).exit_code == 0
+    drawn = (tmp_path / "conv.svg").read_text(encoding="utf-8")
+    image = ROOT / "docs" / "images" / "conv-worked-example-diagram.svg"
+    assert drawn == image.read_text(encoding="utf-8"), f"{image} is stale: run `{command}`"
