@@ -433,3 +433,49 @@ def test_the_gradescope_autograder_grades_a_conv_sheet(tmp_path, run_cli):
     results = _autograder(out, tmp_path / "slip", user, sheet)
     assert results["score"] < key["max_score"]
     assert "pool_gradient_to_all" in json.dumps(results)
+
+
+CONV1D_TEMPLATE = """
+inputs: {int: [-2, 2], shape: [2, 2, 6]}
+targets: [[1, 0, 0], [0, 0, 1]]
+loss: mse
+learning_rate: 0.1
+layers:
+  - type: conv1d
+    kernels: {uniform: [-1, 1], decimals: 1, shape: [2, 2, 3]}
+    biases: {uniform: [-0.5, 0.5], decimals: 1, shape: 2}
+    stride: 2
+    padding: 1
+    activation: {choice: [tanh, sigmoid]}
+  - {type: avgpool1d, size: 2, stride: 1}
+  - {type: flatten}
+  - weights: {uniform: [-0.5, 0.5], decimals: 1, shape: [3, 4]}
+    biases: [0, 0.1, -0.1]
+    activation: sigmoid
+constraints: {max_abs_z: 4}
+"""
+
+
+def test_a_conv1d_template_with_a_batch_is_a_course_check_class_grades(tmp_path, run_cli):
+    """Another layer type (conv1d, avgpool1d) and a batch of two: variants, sheets, and the
+    class graded full marks for sheets worked as the sheet asks."""
+    path = tmp_path / "c1.template.yaml"
+    path.write_text(CONV1D_TEMPLATE, encoding="utf-8")
+    out = tmp_path / "o"
+    result = run_cli(["generate", str(path), "--count", "6", "--no-pdf", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    activations = set()
+    for folder in _folders(out):
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        activations.add(cfg["layers"][0]["activation"])
+        sheet = (folder / "sheet.md").read_text()
+        assert "sees 2 examples" in sheet and "kernels of 3, 2 channels in" in sheet
+        step = run_cli(["step", str(folder / "config.yaml"), "--round", "3", "--format", "json"])
+        (sheets / f"{folder.name}.json").write_text(step.stdout)
+    assert activations == {"tanh", "sigmoid"}
+    rows = list(
+        csv.DictReader(io.StringIO(run_cli(["check", str(out), "--class", str(sheets)]).stdout))
+    )
+    assert len(rows) == 6 and all(r["score"] == r["max"] != "" for r in rows), rows

@@ -170,7 +170,8 @@ def _expected_block(layer: Any) -> list[str]:
         s, p = layer.options["stride"][-rank:], layer.options["padding"][-rank:]
         lines = [
             "cross-correlation",
-            f"{k.shape[0]} kernel{'s' * (k.shape[0] != 1)} {show(k.shape[2:])}, "
+            f"{k.shape[0]} kernel{'s' * (k.shape[0] != 1)} "
+            f"{show(k.shape[2:]) if rank > 1 else f'of {k.shape[2]}'}, "
             f"{k.shape[1]} channel{'s' * (k.shape[1] != 1)} in",
             f"stride {s[0] if len(set(s)) == 1 else s}, padding {p[0] if len(set(p)) == 1 else p}",
         ]

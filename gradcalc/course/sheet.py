@@ -286,7 +286,8 @@ def latex(course: Course, problem: Problem) -> str:
 
 _INDICES = (
     "Arrays are written as PyTorch holds them, every index from 0: an input (C, H, W) one "
-    "matrix per channel, kernels (C_out, C_in, kH, kW) one matrix per kernel and input channel, "
+    "matrix per channel (in 1-D, (C, L) one matrix, a row per channel), kernels (C_out, C_in, "
+    "kH, kW) one matrix per kernel and input channel (in 1-D, (C_in, k) one per kernel), "
     "a dense layer's w^l with row j holding the weights into unit j. A cell is named as in "
     "`answers.yaml`: z²[c,i,j] is channel c, row i, column j of layer 2's z."
 )

@@ -300,11 +300,11 @@ def _block(layer: Layer) -> tuple[str, tuple[str, ...]]:
     kernels = layer.params["kernels"]
     o, c = kernels.shape[:2]
     axes = len(layer.in_shape) - 1
+    size = show(kernels.shape[2:]) if axes > 1 else f"of {kernels.shape[2]}"
     return (
         "cross-correlation",
         (
-            f"{o} kernel{'s' if o != 1 else ''} {show(kernels.shape[2:])}, "
-            f"{c} channel{'s' if c != 1 else ''} in",
+            f"{o} kernel{'s' if o != 1 else ''} {size}, {c} channel{'s' if c != 1 else ''} in",
             f"stride {_setting(layer.options['stride'], axes)}, "
             f"padding {_setting(layer.options['padding'], axes)}",
         ),
