@@ -180,12 +180,7 @@ def check(
 
         # The answer file's reader, on the data as YAML would give it: key paths, no lines.
         doc = Doc("<dict>", _plain(answers), {})
-        if getattr(shape, "layered", False):
-            from gradcalc.layers.check import Reader
-
-            sheet = Reader(doc, shape, n).read()  # type: ignore[arg-type]
-        else:
-            sheet = answers_mod._Reader(doc, shape, n).read()
+        sheet = answers_mod.read_sheet(doc, shape, n)
     else:
         sheet = answers_mod.load(os.fspath(answers), shape, n)
     if decimals is None and sig_figs is None and sheet.round_to is not None:
@@ -226,7 +221,7 @@ class CellGrade:
 class Grade(RichDisplay):
     """What `gradcalc check` reports: a verdict per cell, the score and the first error.
 
-    Displays as the command's table in a terminal (rich) and as Markdown tables in Jupyter."""
+    Displays as the command's table in a terminal (rich) and as its HTML page in Jupyter."""
 
     config: str
     answers: str
@@ -313,6 +308,13 @@ class Grade(RichDisplay):
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        """`check --format html`'s page as a notebook shows it: each cell's verdict."""
+        from gradcalc.check.page import blocks
+        from gradcalc.doc import html
+
+        return html.fragment(blocks(self.report))
 
 
 def _cell(c: Cell) -> CellGrade:

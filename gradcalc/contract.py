@@ -22,7 +22,7 @@ def versioned(doc: dict[str, Any]) -> dict[str, Any]:
 
 # The documents that have a published schema: schemas/NAME.schema.json in a checkout,
 # gradcalc/schemas/ in an installed wheel.
-SCHEMAS = ("step", "derive", "check", "list")
+SCHEMAS = ("step", "derive", "check", "list", "gradebook")  # gradebook: check --class
 
 
 def schema_path(name: str) -> Path:

@@ -49,9 +49,11 @@ the same text the commands write. Every name below is in `gradcalc.__all__`; the
 `py.typed`, and a script that uses only these names passes `mypy --strict`. The functions and
 types are loaded on first use, so `import gradcalc` does not import numpy, PyYAML or rich.
 
-In IPython and Jupyter, a `RunTrace`, a `DeriveTrace` and a `Grade` display themselves: as the
-command's tables in a terminal (they follow rich's console protocol, so `rich.print(trace)` works
-too) and as Markdown with real tables and typeset formulas in a notebook.
+In IPython and Jupyter, a `RunTrace` (and a layered run), a `DeriveTrace` and a `Grade` display
+themselves: as the command's tables in a terminal (they follow rich's console protocol, so
+`rich.print(trace)` works too) and, in a notebook, as the command's `--format html` page (the
+network and the curves drawn, the mathematics as MathML, the graded cells), its stylesheet
+scoped to its own cell and with no script; front ends that show no HTML get Markdown.
 
 ```python
 import gradcalc

@@ -20,6 +20,8 @@ DOCUMENTS = {
     "derive": ["derive", "sigmoid", "--at", "0.3", "--format", "json"],
     "check": ["check", "--example", "worked-example-slip", "--decimals", "3", "--format", "json"],
     "list": ["list", "--format", "json"],
+    # A course of three, one sheet graded (the others have none): made in the test's folder.
+    "gradebook": ["check", "hw", "--class", "sheets", "--format", "json"],
 }
 
 
@@ -43,6 +45,11 @@ def test_schema_validates_what_its_command_prints(run_cli, name: str, tmp_path, 
     jsonschema = pytest.importorskip("jsonschema")
     monkeypatch.chdir(tmp_path)
     schema = json.loads(run_cli(["schema", name]).stdout)
+    if name == "gradebook":
+        run_cli(["generate", "--example", "worked-example", "--count", "3", "-o", "hw"])
+        (tmp_path / "sheets").mkdir()
+        step = run_cli(["step", "hw/1/config.yaml", "--round", "3", "--format", "json"])
+        (tmp_path / "sheets" / "1.json").write_text(step.stdout, encoding="utf-8")
     result = run_cli(DOCUMENTS[name])
     assert result.exit_code in (0, 1), result.output  # check's slip sheet: one wrong cell
     validator = jsonschema.Draft202012Validator(schema)

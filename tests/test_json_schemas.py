@@ -24,7 +24,7 @@ from gradcalc.functions.losses import LOSSES  # noqa: E402
 from gradcalc.step.examples import available  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-DOCUMENTS = ("step", "derive", "list", "check")
+DOCUMENTS = ("step", "derive", "list", "check", "gradebook")
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -164,6 +164,68 @@ def test_list_output_validates(run_cli, kind: str | None) -> None:
     if kind is None:
         assert [r["name"] for r in doc["activations"]] == [a.name for a in ACTIVATIONS]
         assert [r["name"] for r in doc["losses"]] == [x.name for x in LOSSES]
+
+
+# ---- gradebook (check COURSE --class … --format json) --------------------------------------
+
+
+def _class(run_cli: Any, tmp_path: Path) -> tuple[Path, Path]:
+    """A course of four students from a roster: two sheets (one with a planted mistake), one
+    unreadable, one sheet no variant has; the fourth student has no sheet."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from course_sheets import write_sheets
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email\na1,Ann,ann@x.org\nb2,Bo,bo@x.org\nc3,Cy,\nd4,Di,di@x.org\n")
+    course = tmp_path / "hw"
+    result = run_cli(
+        ["generate", "--example", "worked-example", "--roster", str(roster), "-o", str(course)]
+    )
+    assert result.exit_code == 0, result.output
+    sheets = tmp_path / "sheets"
+    write_sheets(course, sheets)
+    for name in sorted(sheets.iterdir()):
+        if json.loads(name.read_text()).get("id") in ("c3", "d4") or name.stem in ("c3", "d4"):
+            name.unlink()
+    (sheets / "zz.yaml").write_text("loss: 0.1\n")  # no variant has the id zz
+    (sheets / "c3.yaml").write_text("z: {2: [0.1, x]}\n")
+    return course, sheets
+
+
+def test_the_gradebook_validates(run_cli, tmp_path) -> None:
+    course, sheets = _class(run_cli, tmp_path)
+    result = run_cli(["check", str(course), "--class", str(sheets), "--format", "json"])
+    assert result.exit_code == 2  # two sheets could not be graded; the gradebook is written
+    doc = json.loads(result.stdout)
+    validate(doc, "gradebook")
+    rows = {r["id"]: r for r in doc["sheets"]}
+    assert rows["a1"]["score"] == rows["a1"]["max"] == 34 and rows["a1"]["error"] is None
+    assert rows["a1"]["name"] == "Ann" and rows["c3"]["email"] == ""
+    assert rows["b2"]["score"] == 33 and rows["b2"]["wrong"] == 1
+    assert rows["d4"]["status"] == "no sheet" and rows["d4"]["score"] is None
+    assert rows["zz"]["status"] == "unknown id" and "zz" in rows["zz"]["error"]
+    assert {r["status"] for r in doc["sheets"]} == {
+        "graded",
+        "no sheet",
+        "unknown id",
+        "unreadable",
+    }
+    assert doc["mistakes"] == {"missing_activation_derivative": 1}
+    cells = {c["cell"]: c for c in doc["cells"]}
+    assert cells["δ³₁"]["mistakes"] == {"missing_activation_derivative": 1}
+    # Each edit breaks a consumer: the schema refuses it.
+    for edit in (
+        lambda d: d["sheets"][0].update(score="34"),
+        lambda d: d["sheets"][0].pop("status"),
+        lambda d: d["cells"][0].update(wrong=-1),
+        lambda d: d.update(mistakes={"update_sign": "1"}),
+        lambda d: d["sheets"][0].update(name=3),
+    ):
+        broken = copy.deepcopy(doc)
+        edit(broken)
+        assert not jsonschema.Draft202012Validator(strict(schema("gradebook"))).is_valid(broken)
 
 
 # ---- the schemas refuse what breaks the contract ---------------------------------------------

@@ -24,8 +24,8 @@ from gradcalc.step.examples import available
 
 
 def _dense_examples() -> list[str]:
-    """The bundled networks of dense layers: the diagram draws those (a network of conv and
-    pooling layer records is refused with one line, and has its tables and worked solution)."""
+    """The bundled networks of dense layers (tests/test_pictures_layered.py draws the others,
+    whose records differ)."""
     from gradcalc.step.config import NetworkSpec
 
     return sorted(

@@ -140,6 +140,16 @@ def load_text(text: str, name: str, shape: Shape, steps: int, run: Run | None = 
     return _Reader(doc, shape, steps, run).read()
 
 
+def read_sheet(doc: Doc, shape: Shape, steps: int, run: Run | None = None) -> Answers:
+    """The answers of a sheet already parsed (a file's Doc, or a mapping's), for a network of
+    `shape` (dense, or layer records) run `steps` steps."""
+    if getattr(shape, "layered", False):
+        from gradcalc.layers.check import Reader
+
+        return Reader(doc, shape, steps, run).read()  # type: ignore[arg-type]
+    return _Reader(doc, shape, steps, run).read()
+
+
 def parse(text: str, name: str, empty_hint: str) -> Doc:
     """A file named .json is read as strict JSON (RFC 8259), anything else as YAML."""
     if name.lower().endswith(".json") and text.strip():

@@ -24,7 +24,8 @@ from gradcalc.contract import SCHEMAS
 @force_option
 def command(name: str, output: str | None, force: bool) -> None:
     """Print the JSON Schema (draft 2020-12) that COMMAND's `--format json` document follows:
-    step, derive, check or list. Consumers should ignore keys a schema does not list: adding a
+    step, derive, check or list, and gradebook (check COURSE --class … --format json).
+    Consumers should ignore keys a schema does not list: adding a
     key does not change format_version.
     """
     from gradcalc.contract import schema_path

@@ -286,21 +286,34 @@ def command(
     shown_mask = selection.mask(n, HEAD[name]) if show == "all" else None
     _check_size(spec, n, name, show, shown_mask, max_rows)
     if not isinstance(spec, config_mod.NetworkSpec):
-        for what in drawn + (["--format svg"] if fmt == "svg" else []):
-            types = ", ".join(sorted({layer.kind.name for layer in spec.layers} - {"dense"}))
-            raise GradcalcError(
-                f"{what if what.startswith('--format') else what.split()[0]} draws networks of "
-                f"dense layers; this one has {types} layers: "
-                "see its tables, --explain, --format markdown, latex, html or json"
-            )
         layout = _Layout(
             show,
             lambda s: shown_mask is not None and bool(shown_mask[s]),
             max_terms,
             max_rows,
             digits,
+            diagram_show,
+            diagram_step or 1,
         )
-        _layered(spec, n, name, layout, output, color, force, quiet, round_to, save_weights, indent)
+        asked = None
+        if pictures:
+            from gradcalc.step.pictures import Asked
+
+            asked = Asked(diagram, diagram_show, diagram_step or 1, plot, digits or 3)
+        _layered(
+            spec,
+            n,
+            name,
+            layout,
+            output,
+            color,
+            force,
+            quiet,
+            round_to,
+            save_weights,
+            indent,
+            asked,
+        )
         return
 
     # The drift tables of the worked solutions compare with the exact run; JSON has no use for it.
@@ -372,6 +385,7 @@ def _layered(
     round_to: int | None,
     save_weights: str | None,
     indent: int | None,
+    asked: Any = None,
 ) -> None:
     """A network with layer types other than dense (gradcalc.layers): its own engine and views."""
     from gradcalc.cli.options import Reindented, Sink
@@ -382,7 +396,20 @@ def _layered(
     streams = name in ("json", "jsonl") or (name == "table" and layout.show == "summary")
     with Sink(output, color, 8_000_000 if name == "json" else 0, force) as sink:
         target = sink if indent is None else Reindented(sink, indent)
-        writer = views.writer(name, target.write, layout)
+        if name in ("svg", "html"):  # the pictures' writers take a layered run as a dense one
+            writer = WRITERS[name](target, layout)
+            if name == "html":
+                from gradcalc.step.pictures import LayeredHtmlWriter
+
+                writer = LayeredHtmlWriter(
+                    layout.shown, layout.max_terms, layout.max_rows, layout.digits or 3
+                )
+        else:
+            writer = views.writer(name, target.write, layout)
+        if asked is not None:
+            from gradcalc.step.pictures import Pictures
+
+            writer = Pictures(writer, asked)
         stream = Stream(spec, steps=n, round_to=round_to, full=writer.full)
         writer.start(stream.head())
         for st in track(stream, n, wanted(quiet, streams and output is None)):
@@ -393,6 +420,11 @@ def _layered(
             target.close()
         if view is not None:
             sink.draw(view)
+    if asked is not None:
+        from gradcalc.cli.options import write_atomically
+
+        for file, text, option in writer.files(trace):
+            write_atomically(file, text, force, option=option)
     if save_weights is not None:
         from gradcalc.cli.options import write_atomically
 

@@ -10,7 +10,7 @@ tolerance then accepts both the exact answer and the sheet worked as the sheet a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradcalc.check.cells import Key, Shape, expected, indices, symbol
 from gradcalc.course.sheet import tex
@@ -23,7 +23,9 @@ _SHORT = {"grad_weights": "gw", "grad_biases": "gb", "weights": "w", "biases": "
 
 @dataclass(frozen=True)
 class AnswerCell:
-    name: str  # z_2_1, delta_3_1, gw_3_1_2, w_2_1_3, loss; s2_… for step 2 and on
+    # z_2_1, delta_3_1, gw_3_1_2, w_2_1_3, loss; s2_… for step 2 and on (a network of layer
+    # records: its indices from 0, z_2_0_1_2, grad_kernels_2_0_0_1_1)
+    name: str
     step: int
     key: Key
     index: tuple[int | str, ...]  # 1-based, as written
@@ -45,14 +47,19 @@ def cell_name(step: int, key: Key, index: tuple[int | str, ...], steps: int) -> 
 
 
 def answer_cells(problem: Problem, decimals: int) -> list[AnswerCell]:
+    from gradcalc.course.sheet import tex_of
+    from gradcalc.layers.engine import run as run_layered
     from gradcalc.step.engine import run
 
-    spec = problem.spec
+    spec: Any = problem.spec
     shape = Shape.of(spec)
-    hand_trace = run(spec, round_to=decimals)
+    hand_trace: Any = (
+        run_layered(spec, round_to=decimals) if problem.layered else run(spec, round_to=decimals)
+    )
     out: list[AnswerCell] = []
-    steps = len(problem.trace.steps)
-    for st, hand_st in zip(problem.trace.steps, hand_trace.steps, strict=True):
+    trace: Any = problem.trace
+    steps = len(trace.steps)
+    for st, hand_st in zip(trace.steps, hand_trace.steps, strict=True):
         for key in shape.step_keys():
             exact, hand = expected(st, key), expected(hand_st, key)
             for pos, index in indices(key, shape):
@@ -65,7 +72,9 @@ def answer_cells(problem: Problem, decimals: int) -> list[AnswerCell]:
                         key,
                         index,
                         symbol(key, index, shape),
-                        tex(key[0], key[1], index),
+                        tex_of(symbol(key, index, shape))
+                        if problem.layered
+                        else tex(key[0], key[1], index),
                         value,
                         worked,
                         float(f"{tolerance:.3g}"),

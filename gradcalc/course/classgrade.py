@@ -20,6 +20,7 @@ from gradcalc.errors import GradcalcError
 
 if TYPE_CHECKING:
     from gradcalc.check.grade import Options, Report
+    from gradcalc.layers.config import LayeredSpec
     from gradcalc.step.config import NetworkSpec
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -82,7 +83,7 @@ def grade_class(course_dir: str, paths: Sequence[str], options: Options) -> Clas
         from dataclasses import replace
 
         options = replace(options, decimals=decimals)  # the places the sheets asked for
-    specs: dict[str, NetworkSpec] = {}
+    specs: dict[str, NetworkSpec | LayeredSpec] = {}
     graded: dict[str, Sheet] = {}
     extra: list[Sheet] = []
     for path in sheet_files(paths):
@@ -113,12 +114,12 @@ def _grade_one(
     path: Path,
     folder: Path,
     variants: dict[str, Any],
-    specs: dict[str, NetworkSpec],
+    specs: dict[str, NetworkSpec | LayeredSpec],
     options: Options,
 ) -> Sheet:
     import numpy as np
 
-    from gradcalc.check.answers import EMPTY_HINT, Run, _Reader, parse
+    from gradcalc.check.answers import EMPTY_HINT, Run, parse, read_sheet
     from gradcalc.check.cells import Shape
     from gradcalc.check.grade import grade
     from gradcalc.errors import ConfigError, NumericError
@@ -139,15 +140,11 @@ def _grade_one(
                 sid = next((v for v in variants if v.isdigit() and int(v) == raw), sid)
         if sid not in variants:
             return Sheet(name, sid, UNKNOWN, error=f"{source}: no variant has the id '{sid}'")
-        if sid not in specs:
-            # generate writes dense networks only (a template of layer records is refused).
-            loaded = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
-            if not isinstance(loaded, config_mod.NetworkSpec):
-                raise ConfigError("a variant of layer records: generate makes none", source=name)
-            specs[sid] = loaded
+        if sid not in specs:  # a dense network, or one of layer records (conv, pooling…)
+            specs[sid] = config_mod.load(str(folder / str(variants[sid]["folder"]) / "config.yaml"))
         spec = specs[sid]
         steps = spec.steps
-        answers = _Reader(doc, Shape.of(spec), steps, Run.of(spec, steps)).read()
+        answers = read_sheet(doc, Shape.of(spec), steps, Run.of(spec, steps))
         if options.decimals is None and options.sig_figs is None and answers.round_to is not None:
             from dataclasses import replace
 
@@ -309,10 +306,21 @@ def document(report: ClassReport) -> dict[str, Any]:
     cells = [
         {**row, "mistakes": dict(row["mistakes"].most_common())} for row in cell_summary(report)
     ]
+    # As the CSV's rows, but with numbers as numbers (null where a sheet was not graded) and
+    # no reason (null) where one was (schemas/gradebook.schema.json).
+    sheets = []
+    for s, row in zip(report.sheets, gradebook_rows(report), strict=True):
+        r = s.report
+        row["id"] = s.id
+        row["score"] = r.score if r else None
+        row["max"] = r.max_score if r else None
+        row["wrong"] = row["wrong"] if r else None
+        row["error"] = s.error
+        sheets.append(row)
     return versioned(
         {
             "course": report.course,
-            "sheets": gradebook_rows(report),
+            "sheets": sheets,
             "cells": cells,
             "mistakes": dict(mistake_counts(report).most_common()),
         }

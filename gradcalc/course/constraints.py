@@ -17,17 +17,26 @@ from gradcalc.errors import KeyPath, did_you_mean
 from gradcalc.yamldoc import Doc, number, type_name
 
 if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.layers.engine import LayeredRun
     from gradcalc.step.config import NetworkSpec
     from gradcalc.step.trace import RunTrace
 
 
 @dataclass(frozen=True)
 class Variant:
-    """What a constraint looks at: the drawn network, its run and the sheet's places."""
+    """What a constraint looks at: the drawn network (dense, or of layer records), its run and
+    the sheet's places."""
 
-    spec: NetworkSpec
-    trace: RunTrace
+    spec: NetworkSpec | LayeredSpec
+    trace: RunTrace | LayeredRun
     decimals: int
+
+    @property
+    def layered(self) -> bool:
+        from gradcalc.step.config import NetworkSpec
+
+        return not isinstance(self.spec, NetworkSpec)
 
 
 @dataclass(frozen=True)
@@ -46,10 +55,15 @@ def _nonzero_gradients(v: Variant, on: bool) -> bool:
     if not on:
         return True
     smallest = 0.5 * 10.0 ** (-v.decimals)  # what rounds to 0 at the sheet's places
-    for st in v.trace.steps:
+    trace: Any = v.trace
+    for st in trace.steps:
         for lt in st.layers:
-            for g in (lt.delta, lt.grad_weights, lt.grad_biases):
-                if float(np.min(np.abs(g))) < smallest:
+            if v.layered:  # every parameter's gradient (a pooling layer has none)
+                grads = (lt.delta, *lt.grads.values())
+            else:
+                grads = (lt.delta, lt.grad_weights, lt.grad_biases)
+            for g in grads:
+                if g.size and float(np.min(np.abs(g))) < smallest:
                     return False
     return True
 
@@ -57,10 +71,43 @@ def _nonzero_gradients(v: Variant, on: bool) -> bool:
 def _distinct(v: Variant, on: bool) -> bool:
     if not on:
         return True
-    groups = [v.spec.x.ravel()]
-    for layer in v.spec.layers:
-        groups += [layer.weights.ravel(), layer.biases.ravel()]
+    spec: Any = v.spec
+    groups = [spec.x.ravel()]
+    for layer in spec.layers:
+        if v.layered:
+            groups += [p.ravel() for p in layer.params.values()]
+        else:
+            groups += [layer.weights.ravel(), layer.biases.ravel()]
     return all(len(np.unique(g)) == g.size for g in groups)
+
+
+def pool_margins(v: Variant) -> list[np.ndarray]:
+    """Per max-pool layer and step: each window's largest value less its second largest."""
+    from gradcalc.layers.windows import windows
+
+    out = []
+    trace: Any = v.trace
+    for st in trace.steps if v.layered else ():
+        for ls in st.layers:
+            layer = ls.layer
+            if not layer.kind.name.startswith("maxpool"):
+                continue
+            x = ls.x[:, :, None, :] if len(layer.in_shape) == 2 else ls.x
+            win = windows(x, layer.options["size"], layer.options["stride"])
+            cells = win.reshape(*win.shape[:4], -1)
+            if cells.shape[-1] < 2:
+                continue
+            top = np.sort(cells, axis=-1)[..., -2:]
+            out.append(top[..., 1] - top[..., 0])
+    return out
+
+
+def _no_pool_ties(v: Variant, on: bool) -> bool:
+    # More than one unit of the last place apart, the two stay apart when rounded to it: a
+    # hand working to the sheet's decimals picks the same maximum, and no tie rule is needed.
+    if not on:
+        return True
+    return all(float(m.min()) > 10.0 ** (-v.decimals) for m in pool_margins(v))
 
 
 def _loss_decreases(v: Variant, on: bool) -> bool:
@@ -88,6 +135,13 @@ CONSTRAINTS: dict[str, Constraint] = {
             "its weights and its biases, are pairwise distinct (a swapped index shows)",
             "flag",
             _distinct,
+        ),
+        Constraint(
+            "no_pool_ties",
+            "no max-pool window has a tie: its largest input exceeds the next by more than "
+            "one unit of the sheet's last decimal, at every step (a hand picks the same cell)",
+            "flag",
+            _no_pool_ties,
         ),
         Constraint(
             "loss_decreases",

@@ -57,15 +57,30 @@ def answer_template(course: Course, problem: Problem) -> str:
 
 
 def key_json(problem: Problem) -> str:
+    """What `gradcalc step config.yaml --format json` writes."""
+    if problem.layered:
+        from gradcalc.layers.views import JsonWriter
+
+        chunks: list[bytes] = []
+        writer = JsonWriter(chunks.append, lines=False, show="all", shown=lambda s: True)
+        writer.start(problem.trace)  # type: ignore[arg-type]
+        for st in problem.trace.steps:
+            writer.step(st)  # type: ignore[arg-type]
+        writer.finish(problem.trace)  # type: ignore[arg-type]
+        return b"".join(chunks).decode()
     from gradcalc.step.json import render
 
-    return render(problem.trace)
+    return render(problem.trace)  # type: ignore[arg-type]
 
 
 def solution(problem: Problem, fmt: str) -> str:
+    """What `gradcalc step config.yaml --format FMT` writes."""
+    if problem.layered:
+        trace: Any = problem.trace
+        return str(trace.to_markdown() if fmt == "markdown" else trace.to_latex())
     from gradcalc.step.writers import solution as write
 
-    return write(problem.trace, fmt)
+    return write(problem.trace, fmt)  # type: ignore[arg-type]
 
 
 def manifest(course: Course) -> dict[str, Any]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradcalc.check.cells import Shape, indices, symbol
+from gradcalc.doc.notation import superscript
 
 if TYPE_CHECKING:
     from gradcalc.course.variants import Course, Problem
@@ -24,6 +25,9 @@ QUANTITY_NAMES = {
     "weights": ("the updated weights", "w^l_{jk}"),
     "biases": ("the updated biases", "b^l_j"),
     "activation_params": ("the updated activation parameters", "p"),
+    "grad_kernels": ("the kernel gradients", "\\partial C/\\partial K^l"),
+    "grad_input": ("the gradients of each layer's input", "\\partial C/\\partial x^l"),
+    "kernels": ("the updated kernels", "K^l"),
 }
 _TEX_SYMBOL = {
     "z": "z^{%s}_{%s}",
@@ -36,7 +40,24 @@ _TEX_SYMBOL = {
 }
 
 
-def describe(spec) -> str:
+def _layered(spec: Any) -> bool:
+    from gradcalc.step.config import NetworkSpec
+
+    return not isinstance(spec, NetworkSpec)
+
+
+def describe(spec: Any) -> str:
+    if _layered(spec):
+        from gradcalc.layers.shapes import show
+
+        kinds = " → ".join(layer.kind.name for layer in spec.layers)
+        shapes = " → ".join(show(s) for s in [spec.layers[0].in_shape, *_outs(spec)])
+        m = spec.x.shape[0]
+        return (
+            f"a network of {kinds} layers ({shapes}), {m} example{'s' if m != 1 else ''}, "
+            f"loss {spec.loss.name}, η = {spec.learning_rate:.12g}, {spec.steps} "
+            f"step{'s' if spec.steps != 1 else ''}"
+        )
     sizes = "-".join(str(s) for s in spec.sizes)
     acts = ", ".join(layer.activation.name for layer in spec.layers)
     m = spec.x.shape[0]
@@ -51,13 +72,45 @@ def cells(shape: Shape) -> list[tuple[str, list[str], list[str]]]:
     """Each quantity of a step with its cells' symbols (every layer, in the order of a hand
     solution), in Unicode and in TeX."""
     out: dict[str, tuple[list[str], list[str]]] = {}
+    layered = getattr(shape, "layered", False)
     for key in shape.step_keys():
         q, l = key
         unicode_names, tex_names = out.setdefault(q, ([], []))
         for _, index in indices(key, shape):
-            unicode_names.append(symbol(key, index, shape))
-            tex_names.append(tex(q, l, index))
+            name = symbol(key, index, shape)
+            unicode_names.append(name)
+            tex_names.append(tex_of(name) if layered else tex(q, l, index))
     return [(q, names, texs) for q, (names, texs) in out.items()]
+
+
+def _outs(spec: Any) -> list[tuple[int, ...]]:
+    return [layer.out_shape for layer in spec.layers]
+
+
+_TEX_CHARS = {"∂": "\\partial ", "×": "\\times ", "−": "-", "̃": ""}
+_SUPER = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
+def tex_of(text: str) -> str:
+    """A cell's Unicode symbol (∂C/∂K²[0,0,1,0] new, δ⁵[1], z²[0,2,1]) as TeX math."""
+    import unicodedata
+
+    text = text.replace(" new", "\\ \\text{new}")
+    text = re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: "^{" + m.group().translate(_SUPER) + "}", text)
+    text = re.sub("[₀₁₂₃₄₅₆₇₈₉]+", lambda m: "_{" + m.group().translate(_SUB) + "}", text)
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+        elif ch in _TEX_CHARS:
+            out.append(_TEX_CHARS[ch])
+        elif unicodedata.name(ch, "").startswith("GREEK "):
+            name = unicodedata.name(ch).split()[-1].lower()
+            out.append(f"\\{name.capitalize() if ch.isupper() else name} ")
+        else:
+            out.append("?")
+    return "".join(out)
 
 
 def tex(q: str, l: int | None, index: tuple[int | str, ...]) -> str:
@@ -93,7 +146,10 @@ def _steps_text(spec) -> str:
 
 
 def markdown(course: Course, problem: Problem) -> str:
-    spec, d = problem.spec, course.decimals
+    if problem.layered:
+        return _layered_markdown(course, problem)
+    spec: Any = problem.spec
+    d = course.decimals
     title = course.template.title or "Backpropagation by hand"
     lines = [
         f"# {title}: variant {problem.id}",
@@ -172,7 +228,10 @@ def _tmat(rows) -> str:
 
 
 def latex(course: Course, problem: Problem) -> str:
-    spec, d = problem.spec, course.decimals
+    if problem.layered:
+        return _layered_latex(course, problem)
+    spec: Any = problem.spec
+    d = course.decimals
     title = _tex_escape(course.template.title or "Backpropagation by hand")
     pid = _tex_escape(problem.id)
     from gradcalc.doc.latex import PREAMBLE  # the worked solution's: the same packages
@@ -218,6 +277,201 @@ def latex(course: Course, problem: Problem) -> str:
         what, _sym = QUANTITY_NAMES.get(q, (q, q))
         out.append(
             f"\\item {what} (\\texttt{{{_tex_escape(q)}}}): " + ", ".join(f"${t}$" for t in texs)
+        )
+    out += ["\\end{itemize}", "\\end{document}", ""]
+    return "\n".join(out)
+
+
+# ---- networks of layer records (gradcalc/layers/: conv, pooling, flatten, dense…) ------------
+
+_INDICES = (
+    "Arrays are written as PyTorch holds them, every index from 0: an input (C, H, W) one "
+    "matrix per channel (in 1-D, (C, L) one matrix, a row per channel), kernels (C_out, C_in, "
+    "kH, kW) one matrix per kernel and input channel (in 1-D, (C_in, k) one per kernel), "
+    "a dense layer's w^l with row j holding the weights into unit j. A cell is named as in "
+    "`answers.yaml`: z²[c,i,j] is channel c, row i, column j of layer 2's z."
+)
+
+
+def _slices(values: Any, name: str) -> list[tuple[str, Any]]:
+    """An array as its matrices (or vectors): (label, 2-D or 1-D array) in row-major order."""
+    import numpy as np
+
+    if values.ndim <= 2:
+        return [(name, values)]
+    return [
+        (f"{name}[{','.join(map(str, index))}]", values[index])
+        for index in np.ndindex(*values.shape[:-2])
+    ]
+
+
+def _md_array(values: Any) -> str:
+    return _mat(values) if values.ndim == 2 else _vec(values)
+
+
+def _tex_array(values: Any) -> str:
+    return _tmat(values) if values.ndim == 2 else _tvec(values)
+
+
+def _settings(layer: Any) -> list[str]:
+    """What a layer is besides its parameters: its block's lines in the diagram (stride,
+    padding, window, ties, the shape change)."""
+    from gradcalc.step.diagram import block_lines
+
+    lines = ["".join(t for t, _ in ln) for ln in block_lines(layer)]
+    return [ln for ln in lines[1:] if not ln.startswith("activation ")]
+
+
+def _symbol(layer: Any, name: str) -> str:
+    return layer.kind.symbols.get(name, name)
+
+
+def _task(spec: Any) -> str:
+    return (
+        f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors δ^l, the "
+        "gradient of every parameter and of each layer's input (∂C/∂x^l), and every updated "
+        "parameter."
+    )
+
+
+def _layered_markdown(course: Course, problem: Problem) -> str:
+    spec: Any = problem.spec
+    d = course.decimals
+    title = course.template.title or "Backpropagation by hand"
+    kinds = " → ".join(layer.kind.name for layer in spec.layers)
+    m = spec.x.shape[0]
+    lines = [
+        f"# {title}: variant {problem.id}",
+        "",
+        f"A network of {kinds} layers sees "
+        f"{'one training example' if m == 1 else f'{m} examples'}. {_INDICES}",
+        "",
+    ]
+    for n in range(m):
+        lines.append(f"Example {n + 1}: the target y = {_vec(spec.y.reshape(m, -1)[n])}; the input")
+        lines.append("")
+        lines += [f"- {label}: {_md_array(v)}" for label, v in _slices(spec.x[n], "x")]
+        lines.append("")
+    lines += [
+        "It starts from these parameters:",
+        "",
+        "| layer l | type | parameters | settings | activation |",
+        "|---|---|---|---|---|",
+    ]
+    for layer in spec.layers:
+        params = "; ".join(
+            f"{label} = {_md_array(v)}"
+            for name, value in layer.params.items()
+            for label, v in _slices(
+                value, f"{_symbol(layer, name)}{superscript(str(layer.number))}"
+            )
+        )
+        act = layer.activation
+        shown = "—" if getattr(act, "bare", False) else f"{act.name} ({act.formula.text})"
+        lines.append(
+            f"| {layer.number} | {layer.kind.name} | {params or '—'} | "
+            f"{', '.join(_settings(layer))} | {shown} |"
+        )
+    lines += [
+        "",
+        f"The cost is {spec.loss.name}, {spec.loss.formula.text}; the learning rate is "
+        f"η = {spec.learning_rate:.12g}.",
+        "",
+        _task(spec),
+        "",
+        f"**Write every number rounded to {d} decimal{'s' if d != 1 else ''}**, and work each "
+        "quantity from your rounded numbers before it. Fill in `answers.yaml`: replace each "
+        "`null` with your number. The cells to fill in:",
+        "",
+        "| quantity | cells |",
+        "|---|---|",
+    ]
+    from gradcalc.check.cells import Shape
+
+    shape = Shape.of(spec)
+    for q, names, _ in cells(shape):
+        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        lines.append(f"| {what} (`{q}`) | {', '.join(names)} |")
+    total = sum(len(names) for _, names, _ in cells(shape))
+    steps = spec.steps
+    lines += [
+        "",
+        f"{total} cells{' per step' if steps != 1 else ''}"
+        + (f", for each of the {steps} steps" if steps != 1 else "")
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _tex_text(text: str) -> str:
+    """A line of the diagram's block (1×4×4 → 1×3×3, window 2×2) for a LaTeX paragraph."""
+    return _tex_escape(text).replace("×", "$\\times$").replace("→", "$\\to$")
+
+
+def _layered_latex(course: Course, problem: Problem) -> str:
+    spec: Any = problem.spec
+    d = course.decimals
+    title = _tex_escape(course.template.title or "Backpropagation by hand")
+    pid = _tex_escape(problem.id)
+    from gradcalc.doc.latex import PREAMBLE
+
+    kinds = " $\\to$ ".join(_tex_escape(layer.kind.name) for layer in spec.layers)
+    m = spec.x.shape[0]
+    out = [
+        *PREAMBLE.rstrip("\n").split("\n"),
+        f"\\section*{{{title}: variant {pid}}}",
+        f"A network of {kinds} layers sees "
+        + ("one training example" if m == 1 else f"{m} examples")
+        + ". "
+        + _tex_escape(_INDICES.replace("`", "")).replace("²", "$^2$").replace("w\\^{}l", "$w^l$"),
+        "\\begin{itemize}",
+    ]
+    for n in range(m):
+        arrays = ", ".join(f"${label} = {_tex_array(v)}$" for label, v in _slices(spec.x[n], "x"))
+        out.append(
+            f"\\item example {n + 1}: the target $y = {_tvec(spec.y.reshape(m, -1)[n])}$, "
+            f"the input {arrays}"
+        )
+    out += ["\\end{itemize}", "It starts from these parameters:", "\\begin{itemize}"]
+    for layer in spec.layers:
+        params = ", ".join(
+            f"${label} = {_tex_array(v)}$"
+            for name, value in layer.params.items()
+            for label, v in _slices(value, f"{_symbol(layer, name)}^{{{layer.number}}}")
+        )
+        act = layer.activation
+        shown = (
+            "" if getattr(act, "bare", False) else f"; {_tex_escape(act.name)}: ${act.formula.tex}$"
+        )
+        settings = "; ".join(_tex_text(t) for t in _settings(layer))
+        out.append(
+            f"\\item layer {layer.number}, {_tex_escape(layer.kind.name)} ({settings})"
+            + (f": {params}" if params else "")
+            + shown
+        )
+    out += [
+        "\\end{itemize}",
+        f"The cost is {_tex_escape(spec.loss.name)}, ${spec.loss.formula.tex}$; the learning "
+        f"rate is $\\eta = {spec.learning_rate:.12g}$.",
+        "",
+        f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors "
+        "$\\delta^l$, the gradient of every parameter and of each layer's input "
+        "($\\partial C/\\partial x^l$), and every updated parameter.",
+        "",
+        f"\\textbf{{Write every number rounded to {d} decimal{'s' if d != 1 else ''}}}, and "
+        "work each quantity from your rounded numbers before it. Fill in "
+        "\\texttt{answers.yaml}: replace each \\texttt{null} with your number. The cells to "
+        "fill in:",
+        "\\begin{itemize}",
+    ]
+    from gradcalc.check.cells import Shape
+
+    for q, _, texs in cells(Shape.of(spec)):
+        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        out.append(
+            f"\\item {_tex_escape(what)} (\\texttt{{{_tex_escape(q)}}}): "
+            + ", ".join(f"${t}$" for t in texs)
         )
     out += ["\\end{itemize}", "\\end{document}", ""]
     return "\n".join(out)

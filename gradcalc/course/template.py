@@ -6,8 +6,10 @@ Rules (a mapping in place of a value):
   {choice: [a, b, …]}                  one of the items (numbers, names or lists)
   {normal: {mean: 0, std: 1}, decimals: 2}
 `uniform`, `int` and `normal` take `shape: N` or `shape: [rows, cols]` to fill a vector or a
-matrix. Besides the config's keys a template has `constraints:` (see CONSTRAINTS) and `sheet:`
-(`decimals`, the places answers are worked to, and `title`).
+matrix, or up to four sizes for a layer record's arrays (an input (C, H, W), conv kernels
+(C_out, C_in, kH, kW)), filled in row-major order. Besides the config's keys a template has
+`constraints:` (see CONSTRAINTS) and `sheet:` (`decimals`, the places answers are worked to, and
+`title`).
 
 Every draw is a pure function of (variant seed, attempt, key path, item): a uniform number u in
 [0, 1) is the first 8 bytes of SHA-256 of the text "{seed}/{attempt}/{key path}/{item}", read
@@ -106,7 +108,7 @@ def _draw(rule: Rule, seed: int, attempt: int) -> Any:
             lo, hi = rule.args
             return int(lo + min(math.floor(u * (hi - lo + 1)), hi - lo))
         if rule.kind == "choice":
-            return rule.args[min(math.floor(u * len(rule.args)), len(rule.args) - 1)]
+            return _plain(rule.args[min(math.floor(u * len(rule.args)), len(rule.args) - 1)])
         # normal: Box–Muller from two uniforms of this item
         mean, std = rule.args
         v = uniform01(seed, attempt, rule.path, item + 1_000_000)
@@ -117,8 +119,24 @@ def _draw(rule: Rule, seed: int, attempt: int) -> Any:
         return one(0)
     if len(rule.shape) == 1:
         return [one(i) for i in range(rule.shape[0])]
-    rows, cols = rule.shape
-    return [[one(r * cols + c) for c in range(cols)] for r in range(rows)]
+    if len(rule.shape) == 2:
+        rows, cols = rule.shape
+        return [[one(r * cols + c) for c in range(cols)] for r in range(rows)]
+    # More axes: item i is the i-th cell in row-major order, as for a matrix.
+    flat = [one(i) for i in range(math.prod(rule.shape))]
+    for size in reversed(rule.shape[1:]):
+        flat = [flat[i : i + size] for i in range(0, len(flat), size)]
+    return flat
+
+
+def _plain(value: Any) -> Any:
+    """A chosen item as plain lists and dicts: the YAML reader's list type (yamldoc.Numbers)
+    is no type the variant's config.yaml can be written with."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _rounded(value: float, decimals: int) -> float:
@@ -254,8 +272,12 @@ def _shape(doc: Doc, value: Any, path: KeyPath) -> tuple[int, ...]:
     if value is None:
         return ()
     dims = value if isinstance(value, list) else [value]
-    if not 1 <= len(dims) <= 2:
-        raise doc.error(path, "expected N (a vector) or [rows, cols] (a matrix)")
+    if not 1 <= len(dims) <= 4:
+        raise doc.error(
+            path,
+            "expected N (a vector), [rows, cols] (a matrix) or up to four sizes (conv kernels "
+            "[C_out, C_in, kH, kW])",
+        )
     out = tuple(_whole(doc, d, path) for d in dims)
     if any(d < 1 for d in out) or math.prod(out) > MAX_CELLS:
         raise doc.error(path, f"expected sizes ≥ 1 and at most {MAX_CELLS:,} cells in all")

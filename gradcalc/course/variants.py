@@ -17,6 +17,8 @@ from gradcalc.errors import ConfigError, NumericError
 from gradcalc.yamldoc import read_text
 
 if TYPE_CHECKING:
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.layers.engine import LayeredRun
     from gradcalc.step.config import NetworkSpec
     from gradcalc.step.trace import RunTrace
 
@@ -37,8 +39,16 @@ class Problem:
     seed: int  # the variant seed, from (--seed, id)
     attempt: int  # the draw that met the constraints (0: the first)
     config: dict[str, Any]  # the drawn config, as plain data
-    spec: NetworkSpec  # named "config.yaml", as its folder holds it
-    trace: RunTrace
+    # Named "config.yaml", as its folder holds it: a dense network, or one of layer records
+    # (gradcalc/layers/: conv, pooling, flatten…) with its own engine's run.
+    spec: NetworkSpec | LayeredSpec
+    trace: RunTrace | LayeredRun
+
+    @property
+    def layered(self) -> bool:
+        from gradcalc.step.config import NetworkSpec
+
+        return not isinstance(self.spec, NetworkSpec)
 
     @property
     def id(self) -> str:
@@ -120,6 +130,7 @@ def make_course(
 
 
 def make_problem(template: Template, student: Student, seed: int, max_tries: int) -> Problem:
+    from gradcalc.layers.engine import run as run_layered
     from gradcalc.step.config import NetworkSpec, build_spec
     from gradcalc.step.engine import run
 
@@ -128,17 +139,10 @@ def make_problem(template: Template, student: Student, seed: int, max_tries: int
     for attempt in range(max_tries):
         data = template.draw(vseed, attempt)
         built = build_spec(template.variant_doc(data))
-        if not isinstance(built, NetworkSpec):  # layer records (gradcalc/layers/)
-            kinds = sorted({layer.kind.name for layer in built.layers} - {"dense"})
-            raise template.doc.error(
-                ("layers",),
-                f"generate writes problems for networks of dense layers; this one has "
-                f"{', '.join(kinds)} layers",
-                "step and check work them; generate does not make problems of them yet",
-            )
         spec = dataclasses.replace(built, source="config.yaml")
         try:
-            trace = run(spec)
+            # Layer records (gradcalc/layers/) have their own engine.
+            trace = run(spec) if isinstance(spec, NetworkSpec) else run_layered(spec)
         except NumericError as exc:
             raise template.doc.error((), f"variant '{student.id}' diverged: {exc}") from None
         name = broken(Variant(spec, trace, template.decimals), template.constraints)

@@ -272,6 +272,19 @@ class DeriveTrace(RichDisplay):
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
+    def _repr_html_(self) -> str:
+        """`--format html`'s page as a notebook shows it: the graph drawn, the derivation."""
+        from gradcalc.derivation import picture
+        from gradcalc.derivation.solution import build
+        from gradcalc.doc import html, svg
+
+        blocks: list[Any] = list(build(self, "markdown", 6))
+        graph = html.Picture(
+            svg.write(picture.build(self, 6), standalone=False),
+            "The computational graph: each node's value and adjoint, each edge's partial.",
+        )
+        return html.fragment([*blocks[:1], graph, *blocks[1:]])
+
     @property
     def several(self) -> bool:
         return len(self.points) > 1

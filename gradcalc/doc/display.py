@@ -30,6 +30,13 @@ class RichDisplay:
             # preformatted text, the Markdown has real tables and typeset formulas.
             bundle.pop("text/html", None)
             bundle["text/markdown"] = markdown()
+        page = getattr(self, "_repr_html_", None)
+        if (
+            page is not None
+            and (not include or "text/html" in include)
+            and ("text/html" not in exclude)
+        ):
+            bundle["text/html"] = page()  # the --format html page: pictures, MathML, tables
         return bundle
 
 

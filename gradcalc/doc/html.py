@@ -168,3 +168,27 @@ def write(blocks: Sequence[Block | Picture], compact: bool = False) -> str:
         f"<title>{_title(blocks)}</title>\n<style>{CSS}</style>\n</head>\n"
         f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
+
+
+def _scoped(css: str, scope: str) -> str:
+    """The page's stylesheet for a fragment inside another page: every rule under `scope`;
+    the page-wide rules (:root, *, body, main) and the print stylesheet left out."""
+    screen = css.split("@media print", 1)[0]
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", screen):
+        kept = [
+            f"{scope} {sel.strip()}"
+            for sel in selectors.split(",")
+            if sel.strip() and sel.strip() not in (":root", "*", "body", "main")
+        ]
+        if kept:
+            rules.append(f"{', '.join(kept)} {{{body}}}")
+    return "\n".join(rules)
+
+
+def fragment(blocks: Sequence[Block | Picture]) -> str:
+    """The page's content for a notebook cell (Jupyter's _repr_html_): one <div> with its
+    stylesheet scoped to it (a <style> in a cell applies to the whole notebook), no <html>
+    wrapper, no script, nothing fetched."""
+    body = "\n".join(part for part in (render_block(b) for b in blocks) if part)
+    return f'<div class="gradcalc">\n<style>{_scoped(CSS, ".gradcalc")}</style>\n{body}\n</div>\n'

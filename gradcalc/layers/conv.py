@@ -288,6 +288,29 @@ MISTAKES = (
     ),
 )
 
+
+def _setting(values: tuple[int, ...], axes: int) -> str:
+    """A stride or padding as the config may give it: one number when every axis has it."""
+    values = values[-axes:]
+    return str(values[0]) if len(set(values)) == 1 else "(" + ", ".join(map(str, values)) + ")"
+
+
+def _block(layer: Layer) -> tuple[str, tuple[str, ...]]:
+    """--diagram's block: its kernels, their size and the channels they read, stride, padding."""
+    kernels = layer.params["kernels"]
+    o, c = kernels.shape[:2]
+    axes = len(layer.in_shape) - 1
+    size = show(kernels.shape[2:]) if axes > 1 else f"of {kernels.shape[2]}"
+    return (
+        "cross-correlation",
+        (
+            f"{o} kernel{'s' if o != 1 else ''} {size}, {c} channel{'s' if c != 1 else ''} in",
+            f"stride {_setting(layer.options['stride'], axes)}, "
+            f"padding {_setting(layer.options['padding'], axes)}",
+        ),
+    )
+
+
 _EQUATIONS = (
     Written(
         "z[o,i,j] = Σ_c Σ_p Σ_q K[o,c,p,q] x̃[c, s·i+p, s·j+q] + b[o]  (cross-correlation)",
@@ -315,6 +338,7 @@ CONV2D = LayerType(
     symbols={"kernels": "K", "biases": "b"},
     mistakes=MISTAKES,
     extra=lambda ls: _extra(ls),
+    block=_block,
     written=WrittenCells(
         lambda sheet, ls, n: _write_forward(sheet, ls, n),
         lambda sheet, ls: _write_backward(sheet, ls),

@@ -140,6 +140,12 @@ class LayeredRun:
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
+    def _repr_html_(self) -> str:
+        """`--format html`'s page as a notebook shows it (gradcalc/step/pictures.py)."""
+        from gradcalc.step.pictures import notebook
+
+        return notebook(self)
+
     def _solution(self, fmt: str, digits: int, width: int = 100) -> str:
         from gradcalc.doc.display import capture
         from gradcalc.layers.solution import SolutionWriter

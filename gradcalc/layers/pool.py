@@ -248,6 +248,22 @@ _MAX_MISTAKES = (
 )
 
 
+def _block(kind: str) -> Any:
+    def block(layer: Layer) -> tuple[str, tuple[str, ...]]:
+        """--diagram's block: the window, the stride, and how a max-pool shares a tie."""
+        axes = len(layer.in_shape) - 1
+        size, stride = layer.options["size"][-axes:], layer.options["stride"][-axes:]
+        lines = [
+            f"window {show(size)}, stride "
+            + (str(stride[0]) if len(set(stride)) == 1 else "(" + ", ".join(map(str, stride)) + ")")
+        ]
+        if kind == "max":
+            lines.append(f"ties: {layer.options.get('ties', 'first')}")
+        return ("max pooling" if kind == "max" else "average pooling", tuple(lines))
+
+    return block
+
+
 def _type(kind: str, axes: int) -> LayerType:
     return LayerType(
         name=f"{kind}pool{axes}d",
@@ -266,6 +282,7 @@ def _type(kind: str, axes: int) -> LayerType:
         mistakes=_MAX_MISTAKES if kind == "max" else (),
         extra=_routes if kind == "max" else None,
         flips=_flips if kind == "max" else None,
+        block=_block(kind),
         written=WrittenCells(
             lambda sheet, ls, n: _write_forward(sheet, ls, n),
             lambda sheet, ls: _write_backward(sheet, ls),

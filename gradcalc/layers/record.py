@@ -135,6 +135,10 @@ class LayerType:
     record_keys: tuple[str, ...] = ()
     # The quantities it adds to check's cells.
     quantities: tuple[Quantity, ...] = ()
+    # How `step --diagram` draws a layer of this type as a block (a dense layer is drawn as
+    # its units): the block's title and its lines of key numbers, from the layer. None: its
+    # name, and the shape change every block shows (gradcalc/step/diagram.py).
+    block: Callable[[Layer], tuple[str, tuple[str, ...]]] | None = None
 
 
 @dataclass(frozen=True)

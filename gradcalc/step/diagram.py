@@ -6,19 +6,35 @@ each unit's bias sits above its circle. The numbers are those of one example of 
 first unless asked). A layer of more than MAX_UNITS units shows its first HEAD_UNITS units and
 its last, and a count of the rest, as the tables do.
 
-The layout is a list of columns: a dense layer is a column of units. Another kind of layer will
-be a column of its own kind (a block with its shapes and key numbers) placed the same way.
+The layout is a list of columns: a dense layer is a column of units. A layer of another type
+(gradcalc/layers/: conv, pooling, flatten…) is a block with its shapes and key numbers, which its
+layer record gives (LayerType.block; by default its name and its shape change); a block whose
+output a dense layer reads is followed by a column of that output's values as units, so the
+dense layer's edges have their sources.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from gradcalc.doc.layout import Circle, Figure, Label, Line, Placer, Segment, line
-from gradcalc.doc.notation import Notation, subscript
-from gradcalc.step.trace import LayerTrace, RunTrace, StepTrace
+import numpy as np
+
+from gradcalc.doc.layout import (
+    Box,
+    Circle,
+    Figure,
+    Label,
+    Line,
+    Placer,
+    Rect,
+    Segment,
+    line,
+    line_width,
+)
+from gradcalc.doc.notation import Notation, subscript, superscript
+from gradcalc.step.trace import RunTrace
 
 Show = Literal["forward", "backward", "update"]
 SHOWS: tuple[Show, ...] = ("forward", "backward", "update")
@@ -30,18 +46,70 @@ UNIT_SIZE = 11.0  # font sizes, px
 EDGE_SIZE = 10.0
 TITLE_SIZE = 13.0
 MARGIN = 20.0
+BLOCK_PAD = 8.0  # between a block's lines and its frame
+FLOW = 44.0  # the room between a block and its neighbours, for the arrows
 # Where along an edge (0 at the source circle, 1 at the target's) its label is tried, in turn.
 _ALONG = (0.5, 0.4, 0.6, 0.3, 0.7, 0.45, 0.55, 0.35, 0.65, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85)
 
 
 @dataclass(frozen=True)
 class Column:
-    """One layer as drawn: its units' indices (1-based) in order, None where units are elided."""
+    """One layer as drawn: its units' indices (1-based) in order, None where units are elided.
+    kind "layer": a dense layer's units (z, a, δ; edges and biases); "input": the values a
+    layer reads (x, or a block's output a^l); "block": a layer of another type, as `lines`."""
 
     layer: int
     title: str
     units: tuple[int | None, ...]
     size: int
+    kind: str = "layer"
+    lines: tuple[Line, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """A dense layer of a layered run, under the names the dense trace gives its arrays."""
+
+    z: np.ndarray
+    a: np.ndarray
+    delta: np.ndarray
+    weights_before: np.ndarray
+    grad_weights: np.ndarray
+    weights: np.ndarray
+    biases_before: np.ndarray
+    grad_biases: np.ndarray
+    biases: np.ndarray
+
+
+def _dense(ls: Any) -> _Dense:
+    n = ls.z.shape[0]
+    return _Dense(
+        ls.z.reshape(n, -1),
+        ls.a.reshape(n, -1),
+        ls.delta.reshape(n, -1),
+        ls.params_before["weights"],
+        ls.grads["weights"],
+        ls.params["weights"],
+        ls.params_before["biases"],
+        ls.grads["biases"],
+        ls.params["biases"],
+    )
+
+
+def block_lines(layer: Any) -> tuple[Line, ...]:
+    """A layer drawn as a block: its record's title and key numbers (by default its type's
+    name), its shape change, and its activation unless it is the identity."""
+    from gradcalc.layers.shapes import show
+
+    if layer.kind.block is not None:
+        title, keys = layer.kind.block(layer)
+    else:
+        title, keys = layer.kind.name, ()
+    out = [line(title), *(line(k) for k in keys)]
+    out.append(line(f"{show(layer.in_shape)} → {show(layer.out_shape)}"))
+    if not getattr(layer.activation, "bare", False):
+        out.append(line(f"activation {layer.activation.name}"))
+    return tuple(out)
 
 
 def shown_units(n: int) -> tuple[int | None, ...]:
@@ -55,32 +123,65 @@ def _q(name: str, layer: int, *idx: int) -> str:
 
 
 class _Diagram:
-    def __init__(
-        self, trace: RunTrace, st: StepTrace, show: Show, digits: int, example: int
-    ) -> None:
+    def __init__(self, trace: Any, st: Any, show: Show, digits: int, example: int) -> None:
         self.trace, self.st, self.example = trace, st, example
         self.nt = Notation("text", trace.round_to, digits)
         self.backward = show in ("backward", "update")
         self.update = show == "update"
+        self.layered = not isinstance(trace, RunTrace)
+        # The values an "input" column shows, by l (x for l = 1), and each dense layer's arrays.
+        self.values: dict[int, np.ndarray] = {}
+        self.dense: dict[int, Any] = {}
         sizes = trace.sizes
-        self.columns = [Column(1, "input a¹", shown_units(sizes[0]), sizes[0])]
-        for lt in st.layers:
-            n = sizes[lt.layer - 1]
-            title = f"layer {lt.layer}: {lt.activation}"
-            self.columns.append(Column(lt.layer, title, shown_units(n), n))
+        if not self.layered:
+            self.columns = [Column(1, "input a¹", shown_units(sizes[0]), sizes[0], "input")]
+            self.values[1] = st.layers[0].a_prev
+            for lt in st.layers:
+                n = sizes[lt.layer - 1]
+                title = f"layer {lt.layer}: {lt.activation}"
+                self.columns.append(Column(lt.layer, title, shown_units(n), n))
+                self.dense[lt.layer] = lt
+            return
+        from gradcalc.layers.shapes import show as shape
+
+        m = trace.x.shape[0]
+        self.columns = []
+        if st.layers[0].layer.kind.name == "dense":
+            self.columns.append(Column(1, "input a¹", shown_units(sizes[0]), sizes[0], "input"))
+            self.values[1] = trace.x.reshape(m, -1)
+        else:
+            lines = (line(f"{shape(trace.shapes[0])}"),)
+            self.columns.append(Column(1, "input x", (), sizes[0], "block", lines))
+        for ls in st.layers:
+            layer = ls.layer
+            l, n = layer.number, sizes[layer.index + 1]
+            if layer.kind.name != "dense":
+                title = f"layer {l}: {layer.kind.name}"
+                self.columns.append(Column(l, title, (), n, "block", block_lines(layer)))
+                continue
+            if self.columns[-1].kind == "block":  # the block's output, as the dense layer reads it
+                k = sizes[l - 2]
+                title = f"a{superscript(str(l - 1))} as read"
+                self.columns.append(Column(l - 1, title, shown_units(k), k, "input"))
+                self.values[l - 1] = st.layers[l - 3].a.reshape(m, -1)
+            title = f"layer {l}: {layer.activation.name}"
+            self.columns.append(Column(l, title, shown_units(n), n))
+            self.dense[l] = _dense(ls)
 
     def num(self, value: float) -> str:
         return self.nt.num(float(value))
 
-    def layer(self, l: int) -> LayerTrace:
-        return self.st.layers[l - 2]
+    def layer(self, l: int) -> Any:
+        return self.dense[l]
 
     # -- what each label says ------------------------------------------------------------------
-    def unit_lines(self, l: int, j: int) -> tuple[Line, ...]:
-        e, sub = self.example, subscript(str(j))
-        if l == 1:
-            x = self.st.layers[0].a_prev[e, j - 1]
-            return (line(f"x{sub} ", (self.num(x), _q("x", 1, j))),)
+    def unit_lines(self, c: Column, j: int) -> tuple[Line, ...]:
+        e, sub, l = self.example, subscript(str(j)), c.layer
+        if c.kind == "input":
+            v = self.values[l][e, j - 1]
+            if l == 1:
+                return (line(f"x{sub} ", (self.num(v), _q("x", 1, j))),)
+            return (line(f"a{sub} ", (self.num(v), _q("a", l, j))),)
         lt = self.layer(l)
         out = [
             line(f"z{sub} ", (self.num(lt.z[e, j - 1]), _q("z", l, j))),
@@ -110,39 +211,56 @@ class _Diagram:
         return tuple(out)
 
     def target_lines(self, j: int) -> tuple[Line, ...]:
-        y = self.trace.y[self.example, j - 1]
+        m = self.trace.x.shape[0]
+        y = self.trace.y.reshape(m, -1)[self.example, j - 1]
         return (line(f"y{subscript(str(j))} ", (self.num(y), _q("y", len(self.trace.sizes), j))),)
 
     # -- layout --------------------------------------------------------------------------------
     def build(self) -> Figure:
         units = {
-            (c.layer, j): self.unit_lines(c.layer, j)
+            (c.layer, j): self.unit_lines(c, j)
             for c in self.columns
+            if c.kind != "block"
             for j in c.units
             if j is not None
         }
         r = max(
-            max(math.hypot(lb.width / 2, lb.height / 2) for lb in _probes(units.values())) + 4,
+            max(
+                (math.hypot(lb.width / 2, lb.height / 2) for lb in _probes(units.values())),
+                default=0.0,
+            )
+            + 4,
             20.0,
         )
         biases = {
             (c.layer, j): self.bias_lines(c.layer, j)
-            for c in self.columns[1:]
+            for c in self.columns
+            if c.kind == "layer"
             for j in c.units
             if j is not None
         }
         bias_h = max((lb.height for lb in _probes(biases.values(), EDGE_SIZE)), default=0.0)
         bias_w = max((lb.width for lb in _probes(biases.values(), EDGE_SIZE)), default=0.0)
-        edge = _probes([self.edge_lines(2, 1, 1)], EDGE_SIZE)[0]
+        first = next((c.layer for c in self.columns if c.kind == "layer"), None)
+        probe = [] if first is None else [self.edge_lines(first, 1, 1)]
+        edge = _probes(probe, EDGE_SIZE)[0] if probe else Label(0, 0, ())
         gap_x = 2 * r + max(2.2 * edge.width, bias_w)
         gap_y = max(2 * r + bias_h + 16, edge.height * 1.6)
         for _ in range(16):
-            fig = self._draw(units, biases, r, gap_x, gap_y, bias_h)
+            fig = self._draw(units, biases, r, gap_x, gap_y, bias_h, bias_w)
             if fig is not None:
                 return fig
             gap_x *= 1.25
             gap_y *= 1.12
         raise AssertionError("no room for the edge labels")  # pragma: no cover
+
+    def _half(self, c: Column, r: float, bias_w: float) -> float:
+        """Half a column's width beside a block: its widest part (units, biases, title)."""
+        title = line_width(line(c.title), UNIT_SIZE) / 2
+        if c.kind == "block":
+            return max(Label(0, 0, c.lines, UNIT_SIZE).width / 2 + BLOCK_PAD, title)
+        elided = line_width(line("⋮ 9999 more"), UNIT_SIZE) / 2 if None in c.units else 0.0
+        return max(r, title, elided, bias_w / 2 if c.kind == "layer" else 0.0)
 
     def _draw(
         self,
@@ -152,28 +270,58 @@ class _Diagram:
         gap_x: float,
         gap_y: float,
         bias_h: float,
+        bias_w: float = 0.0,
     ) -> Figure | None:
         """The figure with these gaps, or None when some edge label finds no free place."""
         trace, st = self.trace, self.st
         top = MARGIN + 2.2 * TITLE_SIZE + 2.5 * UNIT_SIZE + bias_h + 6
-        tallest = max(len(c.units) for c in self.columns)
+        tallest = max(max(len(c.units) for c in self.columns), 1)
+        blocks = {
+            i: Label(0, 0, c.lines, UNIT_SIZE, "block-text", boxed=False)
+            for i, c in enumerate(self.columns)
+            if c.kind == "block"
+        }
+        base = 2 * r + (tallest - 1) * gap_y
+        span = max([base] + [lb.height + 2 * BLOCK_PAD for lb in blocks.values()])
+        middle = top + span / 2
         centre: dict[tuple[int, int | None], tuple[float, float]] = {}
-        shapes: list[Circle | Label | Segment] = []
+        shapes: list[Circle | Label | Rect | Segment] = []
         labels: list[Label] = []
+        frames: dict[int, Box] = {}
         x0 = MARGIN + r
+        if 0 in blocks:
+            x0 = MARGIN + self._half(self.columns[0], r, bias_w)
+        # Unit columns side by side are gap_x apart; a block and its neighbours, their halves
+        # and the arrows' room.
+        pairs, extra, xs = 0, 0.0, []
         for i, c in enumerate(self.columns):
-            x = x0 + i * gap_x
-            offset = (tallest - len(c.units)) * gap_y / 2
+            if i:
+                prev = self.columns[i - 1]
+                if prev.kind == "block" or c.kind == "block":
+                    extra += self._half(prev, r, bias_w) + FLOW + self._half(c, r, bias_w)
+                else:
+                    pairs += 1
+            x = x0 + pairs * gap_x + extra
+            xs.append(x)
+            offset = (tallest - len(c.units)) * gap_y / 2 + (span - base) / 2
             for n, j in enumerate(c.units):
                 centre[c.layer, j] = (x, top + r + offset + n * gap_y)
             labels.append(
                 Label(x, MARGIN + 2.2 * TITLE_SIZE + UNIT_SIZE, (line(c.title),), UNIT_SIZE, "head")
             )
-        bottom = top + 2 * r + (tallest - 1) * gap_y
+            if i in blocks:
+                lb = blocks[i] = Label(x, middle, c.lines, UNIT_SIZE, "block-text", boxed=False)
+                frames[i] = lb.box.grown(BLOCK_PAD)
+                shapes.append(Rect(frames[i], "block"))
+        bottom = top + span
 
         # Edges first, under everything.
         edges: list[tuple[int, int, int, Segment]] = []
-        for prev, c in zip(self.columns, self.columns[1:], strict=False):
+        for i in range(1, len(self.columns)):
+            prev, c = self.columns[i - 1], self.columns[i]
+            if prev.kind == "block" or c.kind == "block":
+                shapes += self._flow(i, xs, frames, centre, r, middle)
+                continue
             for j in c.units:
                 for k in prev.units:
                     (xa, ya), (xb, yb) = centre[prev.layer, k], centre[c.layer, j]
@@ -199,25 +347,36 @@ class _Diagram:
                         Label(x, y, (line(f"⋮ {more} more"), line("units")), UNIT_SIZE, "elided")
                     )
                     continue
-                cls = "unit input" if c.layer == 1 else "unit"
+                cls = "unit input" if c.kind == "input" else "unit"
                 shapes.append(Circle(x, y, r, cls))
                 labels.append(Label(x, y, units[c.layer, j], UNIT_SIZE, "value", boxed=False))
-                if c.layer > 1:
+                if c.kind == "layer":
                     labels.append(
                         Label(x, y - r - 3 - bias_h / 2, biases[c.layer, j], EDGE_SIZE, "bias")
                     )
+        labels += blocks.values()
         last = self.columns[-1]
-        right = x0 + (len(self.columns) - 1) * gap_x + r
-        for j in last.units:
-            if j is not None:
-                x, y = centre[last.layer, j]
-                lb = Label(x + r + 6, y, self.target_lines(j), UNIT_SIZE, "target", anchor="start")
-                labels.append(lb)
-                right = max(right, lb.box.x1)
+        right = xs[-1] + (frames[len(xs) - 1].x1 - xs[-1] if last.kind == "block" else r)
+        if last.kind == "layer":  # the target beside the output units (a block's: in the JSON)
+            for j in last.units:
+                if j is not None:
+                    x, y = centre[last.layer, j]
+                    lb = Label(
+                        x + r + 6, y, self.target_lines(j), UNIT_SIZE, "target", anchor="start"
+                    )
+                    labels.append(lb)
+                    right = max(right, lb.box.x1)
+        right = max([right] + [lb.box.x1 for lb in labels if lb.cls == "head"])
 
         placer = Placer(
-            [Circle(*centre[c.layer, j], r).box.grown(1) for c in self.columns for j in c.units]
+            [
+                Circle(*centre[c.layer, j], r).box.grown(1)
+                for c in self.columns
+                if c.kind != "block"
+                for j in c.units
+            ]
             + [lb.box for lb in labels]
+            + list(frames.values())
         )
         for l, j, k, seg in edges:
             lines = self.edge_lines(l, j, k)
@@ -244,15 +403,26 @@ class _Diagram:
         )
         shown = {"forward": "z, a", "backward": "z, a, δ", "update": "z, a, δ"}
         what = shown["update" if self.update else "backward" if self.backward else "forward"]
-        notes = [
-            f"circles: {what} of unit j"
-            + (f", example {self.example + 1} of {m}" if m > 1 else "")
-            + "; edges k → j: wˡⱼₖ"
-            + (", ∂C/∂wˡⱼₖ" if self.backward else "")
-            + (", the new wˡⱼₖ" if self.update else "")
-            + "; above each unit: its bias bˡⱼ",
-        ]
-        if st.layers[0].weights_ahead is not None:
+        notes = []
+        if self.dense:
+            notes.append(
+                f"circles: {what} of unit j"
+                + (f", example {self.example + 1} of {m}" if m > 1 else "")
+                + "; edges k → j: wˡⱼₖ"
+                + (", ∂C/∂wˡⱼₖ" if self.backward else "")
+                + (", the new wˡⱼₖ" if self.update else "")
+                + "; above each unit: its bias bˡⱼ",
+            )
+        if frames:
+            notes.append(
+                "blocks: the other layers, with their settings and shapes (one example's); "
+                "their numbers are in the tables and --explain"
+            )
+        if self.layered:
+            ahead = st.layers[0].params_ahead is not None
+        else:
+            ahead = st.layers[0].weights_ahead is not None
+        if ahead:
             notes.append(
                 f"{trace.optimizer} looks ahead: z, a, δ and the gradients are those of the "
                 "look-ahead parameters θ̃; w and b are θ, which the update moves"
@@ -288,8 +458,37 @@ class _Diagram:
         fig.shapes.extend(labels)
         return fig
 
+    def _flow(
+        self,
+        i: int,
+        xs: list[float],
+        frames: dict[int, Box],
+        centre: dict[tuple[int, int | None], tuple[float, float]],
+        r: float,
+        middle: float,
+    ) -> list[Segment]:
+        """The arrows into column i from the one before, where either is a block: block to
+        block one arrow; a block to units (or units to a block) one line a unit."""
+        prev, c = self.columns[i - 1], self.columns[i]
+        start = frames[i - 1].x1 if prev.kind == "block" else None
+        end = frames[i].x0 if c.kind == "block" else None
+        if start is not None and end is not None:
+            return [Segment(start, middle, end, middle, "edge", arrow=True)]
+        if start is not None:
+            return [
+                Segment(start, middle, xs[i] - r, centre[c.layer, j][1], "edge", arrow=True)
+                for j in c.units
+                if j is not None
+            ]
+        assert end is not None
+        return [
+            Segment(xs[i - 1] + r, centre[prev.layer, j][1], end, middle, "edge", arrow=True)
+            for j in prev.units
+            if j is not None
+        ]
 
-def _source(trace: RunTrace) -> str:
+
+def _source(trace: Any) -> str:
     return trace.source.rsplit("/", 1)[-1]
 
 
@@ -297,9 +496,9 @@ def _probes(texts: object, size: float = UNIT_SIZE) -> list[Label]:
     return [Label(0, 0, t, size) for t in texts]  # type: ignore[attr-defined]
 
 
-def build(
-    trace: RunTrace, st: StepTrace, show: Show = "forward", digits: int = 3, example: int = 0
-) -> Figure:
+def build(trace: Any, st: Any, show: Show = "forward", digits: int = 3, example: int = 0) -> Figure:
     """Step `st` of `trace` drawn as the sheet draws the network, showing up to `show`
-    (forward: z, a, w, b; backward: and δ, ∂C/∂w, ∂C/∂b; update: and the new w and b)."""
+    (forward: z, a, w, b; backward: and δ, ∂C/∂w, ∂C/∂b; update: and the new w and b). The
+    trace is a dense run's (RunTrace, StepTrace) or a layered one's (LayeredRun,
+    LayeredStepTrace): its dense layers drawn as units, the others as blocks."""
     return _Diagram(trace, st, show, digits, example).build()

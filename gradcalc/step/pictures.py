@@ -1,5 +1,9 @@
 """The pictures `gradcalc step` draws beside its output (--diagram, --plot): a writer that
-passes each step to the output's writer and keeps what the pictures need of it."""
+passes each step to the output's writer and keeps what the pictures need of it.
+
+The writers take a dense run (gradcalc/step/) or a layered one (gradcalc/layers/) alike: the
+diagram draws both; the plot of a layered run draws each parameter's norms, from every step's
+full record, the writer inside still getting the summaries it asked for."""
 
 from __future__ import annotations
 
@@ -25,29 +29,37 @@ class Pictures:
     def __init__(self, writer: Any, asked: Asked) -> None:
         self.writer = writer
         self.asked = asked
-        self.norms = writer.norms or asked.plot is not None
+        self.norms = getattr(writer, "norms", False) or asked.plot is not None
         self.kept: StepTrace | None = None
         self.recorder: Any = None
         self.head: RunTrace | None = None
 
     def full(self, step: int) -> bool:
+        if self.layered and self.asked.plot is not None:
+            return True
         return bool(self.writer.full(step)) or (
             self.asked.diagram is not None and step == self.asked.step
         )
 
-    def start(self, trace: RunTrace) -> None:
+    @property
+    def layered(self) -> bool:
+        return self.head is not None and not isinstance(self.head, RunTrace)
+
+    def start(self, trace: Any) -> None:
         self.head = trace
         if self.asked.plot is not None:
-            from gradcalc.step.plot import Recorder
-
-            self.recorder = Recorder(len(trace.sizes) - 1)
+            self.recorder = recorder(trace)
         self.writer.start(trace)
 
-    def step(self, st: StepTrace | StepSummary) -> None:
-        if isinstance(st, StepTrace) and st.step == self.asked.step:
+    def step(self, st: Any) -> None:
+        if _full(st) and st.step == self.asked.step:
             self.kept = st
         if self.recorder is not None:
             self.recorder.add(st)
+        if self.layered and _full(st) and not self.writer.full(st.step):
+            from gradcalc.layers.engine import summarize
+
+            st = summarize(st)
         self.writer.step(st)
 
     def finish(self, trace: RunTrace) -> Any:
@@ -71,6 +83,20 @@ class Pictures:
         return out
 
 
+def _full(st: Any) -> bool:
+    """A step's full record (a dense or layered one), not its summary."""
+    return getattr(st, "layers", None) is not None
+
+
+def recorder(trace: Any) -> Any:
+    """The plot's recorder for this run: per layer (dense), per parameter (layered)."""
+    from gradcalc.step.plot import LayeredRecorder, Recorder
+
+    if isinstance(trace, RunTrace):
+        return Recorder(len(trace.sizes) - 1)
+    return LayeredRecorder(trace.layers)
+
+
 class SvgWriter:
     """--format svg: the network of one step, drawn as --diagram draws it."""
 
@@ -87,11 +113,11 @@ class SvgWriter:
     def start(self, trace: RunTrace) -> None:
         pass
 
-    def step(self, st: StepTrace | StepSummary) -> None:
-        if isinstance(st, StepTrace) and st.step == self.target:
+    def step(self, st: Any) -> None:
+        if _full(st) and st.step == self.target:
             self.kept = st
 
-    def finish(self, trace: RunTrace) -> str:
+    def finish(self, trace: Any) -> str:
         from gradcalc.doc import svg
         from gradcalc.step import diagram
 
@@ -126,6 +152,11 @@ class HtmlWriter:
         self.solution.step(st)
 
     def finish(self, trace: RunTrace) -> str:
+        from gradcalc.doc import html
+
+        return html.write(self.blocks(trace))
+
+    def blocks(self, trace: RunTrace) -> list[Any]:
         import dataclasses
 
         from gradcalc.doc import html, svg
@@ -161,7 +192,63 @@ class HtmlWriter:
             extra += tables(trace, st, self.digits, self.max_rows)
         # After the title and the run's description, before the worked solution.
         at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return html.write(blocks[:at] + extra + blocks[at:])
+        return blocks[:at] + extra + blocks[at:]
+
+
+class LayeredHtmlWriter:
+    """--format html of a layered run: its worked solution's page (gradcalc/layers/written.py),
+    with the network of the first step it shows drawn and the loss and norm curves (two steps
+    or more), as a dense run's page has them; the layers' tables are in the solution."""
+
+    def __init__(self, shown: Any, max_terms: int, max_rows: int, digits: int) -> None:
+        from gradcalc.layers.solution import SolutionWriter
+
+        self.solution = SolutionWriter("html", shown, max_terms, max_rows, digits)
+        self.digits = digits
+        self.norms = True
+        self.recorder: Any = None
+
+    def full(self, step: int) -> bool:
+        return True  # every step's parameters' norms, for the curves
+
+    def start(self, trace: Any) -> None:
+        self.recorder = recorder(trace)
+
+    def step(self, st: Any) -> None:
+        self.recorder.add(st)
+        self.solution.step(st)
+
+    def finish(self, trace: Any) -> str:
+        from gradcalc.doc import html
+
+        return html.write(self.blocks(trace))
+
+    def blocks(self, trace: Any) -> list[Any]:
+        from gradcalc.layers.written import document
+
+        s = self.solution
+        kept = tuple(s.kept)
+        blocks = document(trace, kept, "html", s.max_terms, s.max_rows, self.digits)
+        at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
+        return blocks[:at] + self.pictures(trace, kept) + blocks[at:]
+
+    def pictures(self, trace: Any, kept: tuple[Any, ...]) -> list[Any]:
+        from gradcalc.doc import html, svg
+        from gradcalc.step import diagram, plot
+
+        out: list[Any] = []
+        if kept:
+            fig = diagram.build(trace, kept[0], "update", self.digits)
+            out.append(
+                html.Picture(
+                    svg.write(fig, standalone=False),
+                    f"The network at step {kept[0].step}, as the sheet draws it.",
+                )
+            )
+        if trace.n_steps >= 2:
+            fig = plot.build(self.recorder, trace)
+            out.append(html.Picture(svg.write(fig, standalone=False), "The loss per step."))
+        return out
 
 
 def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[Any]:
@@ -214,3 +301,28 @@ def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[A
         ),
         Table(("weight", "w", "∂C/∂w", "new w"), tuple(weights[:cap]), note(weights)),
     ]
+
+
+def page_blocks(trace: Any) -> list[Any]:
+    """The blocks of `--format html`'s page for a finished run (dense or layered), as the
+    command writes it by default: the first three steps and the last worked out."""
+    from gradcalc.step.select import Selection
+
+    mask = Selection().mask(trace.n_steps, 3)
+    shown = lambda step: bool(mask[step])  # noqa: E731
+    writer: Any
+    if isinstance(trace, RunTrace):
+        writer = HtmlWriter(shown, 6, 40, 3)
+    else:
+        writer = LayeredHtmlWriter(shown, 6, 40, 3)
+    writer.start(trace)
+    for st in trace.steps:
+        writer.step(st)
+    return list(writer.blocks(trace))
+
+
+def notebook(trace: Any) -> str:
+    """The page of `page_blocks` as a fragment a notebook shows (Jupyter's _repr_html_)."""
+    from gradcalc.doc import html
+
+    return html.fragment(page_blocks(trace))

@@ -9,13 +9,14 @@ terminal's sparkline does; the plot draws each bucket's mean, and its range as a
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from gradcalc.doc.layout import Box, Circle, Figure, Label, Polyline, Segment, line
 from gradcalc.doc.notation import superscript
 from gradcalc.doc.numbers import Style
-from gradcalc.step.trace import RunTrace, StepSummary, StepTrace
+from gradcalc.step.trace import StepSummary, StepTrace
 
 BUCKETS = 512
 
@@ -70,9 +71,15 @@ class Buckets:
 class Recorder:
     """Takes each step of the stream: its cost and its layers' ‖∂C/∂w^l‖ and ‖Δw^l‖."""
 
+    title = "‖∂C/∂wˡ‖ (solid) and ‖Δwˡ‖ (dashed) per layer"
+
     def __init__(self, layers: int) -> None:
         self.layers = layers
         self.buckets = Buckets(1 + 2 * layers)
+        self.names = [
+            (f"‖∂C/∂w{superscript(str(i + 2))}‖", f"‖Δw{superscript(str(i + 2))}‖")
+            for i in range(layers)
+        ]
 
     def add(self, st: StepTrace | StepSummary) -> None:
         from gradcalc.step.engine import summarize
@@ -81,6 +88,35 @@ class Recorder:
         assert norms is not None
         values = np.concatenate(([st.loss], norms[:, 0], norms[:, 2]))
         self.buckets.add(st.step, values)
+
+
+class LayeredRecorder:
+    """The same for a layered run (gradcalc/layers/), one pair of curves per parameter of each
+    layer that has parameters (‖∂C/∂K²‖ and ‖ΔK²‖, ‖∂C/∂b²‖ and ‖Δb²‖…): from each step's
+    full record, which the pictures ask the stream for (its summary sums a layer's parameters)."""
+
+    title = "‖∂C/∂θˡ‖ (solid) and ‖Δθˡ‖ (dashed) per layer and parameter"
+
+    def __init__(self, layers: tuple[Any, ...]) -> None:
+        self.params = [(layer.index, name) for layer in layers for name in layer.params]
+        self.layers = len(self.params)
+        self.buckets = Buckets(1 + 2 * self.layers)
+        self.names = []
+        for i, name in self.params:
+            layer = layers[i]
+            symbol = layer.kind.symbols.get(name, name) + superscript(str(layer.number))
+            self.names.append((f"‖∂C/∂{symbol}‖", f"‖Δ{symbol}‖"))
+
+    def add(self, st: Any) -> None:
+        from gradcalc.step.engine import norm, update_norm
+
+        grads, moved = [], []
+        with np.errstate(over="ignore"):
+            for i, name in self.params:
+                ls = st.layers[i]
+                grads.append(norm(ls.grads[name]))
+                moved.append(update_norm(ls.params[name], ls.params_before[name]))
+        self.buckets.add(st.step, np.array([st.loss, *grads, *moved]))
 
 
 def _nice(span: float) -> float:
@@ -135,7 +171,7 @@ def _range(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float, bool]:
 COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17727a", "#7f8c8d")
 
 
-def build(recorder: Recorder, trace: RunTrace, digits: int = 3) -> Figure:
+def build(recorder: Recorder | LayeredRecorder, trace: Any, digits: int = 3) -> Figure:
     """Two panels: the loss per step, then each layer's gradient and update norms."""
     num = Style(digits)
     steps, lo, mean, hi = recorder.buckets.series()
@@ -163,14 +199,17 @@ def build(recorder: Recorder, trace: RunTrace, digits: int = 3) -> Figure:
     layers = recorder.layers
     per = recorder.buckets.per
     bucketed = f" ({per:,} steps a point; the band: least to greatest)" if per > 1 else ""
-    panels = [
-        ("loss C per step" + bucketed, [(0, "C", 0, False)]),
-        (
-            "‖∂C/∂wˡ‖ (solid) and ‖Δwˡ‖ (dashed) per layer",
-            [(1 + i, f"‖∂C/∂w{superscript(str(i + 2))}‖", i, False) for i in range(layers)]
-            + [(1 + layers + i, f"‖Δw{superscript(str(i + 2))}‖", i, True) for i in range(layers)],
-        ),
-    ]
+    panels = [("loss C per step" + bucketed, [(0, "C", 0, False)])]
+    if layers:  # (a network without parameters, pooling alone, has no norms to draw)
+        panels.append(
+            (
+                recorder.title,
+                [(1 + i, g, i, False) for i, (g, _) in enumerate(recorder.names)]
+                + [(1 + layers + i, d, i, True) for i, (_, d) in enumerate(recorder.names)],
+            )
+        )
+    if len(panels) == 1:
+        fig.height -= PANEL + 60
     for p, (title, series) in enumerate(panels):
         y0 = TOP + p * (PANEL + 60)
         cols = [c for c, *_ in series]

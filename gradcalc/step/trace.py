@@ -183,3 +183,10 @@ class RunTrace(RichDisplay):
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        """`--format html`'s page as a notebook shows it: the network, the curves, the tables
+        and the worked solution (gradcalc/step/pictures.py)."""
+        from gradcalc.step.pictures import notebook
+
+        return notebook(self)

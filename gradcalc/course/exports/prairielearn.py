@@ -12,7 +12,8 @@ exact answers and tolerances, and works the carried values of a dense network's 
 when it is the exact value (within its tolerance), or when it is what the student's own earlier
 answers lead to (within 10⁻ᵈ, one rounding of the last figure). It covers one SGD step of one
 example with the quadratic cost and the sigmoid, tanh, relu or identity activations; the export
-refuses other variants.
+refuses other variants (a network of layer records, conv or pooling, among them: export those as
+gradescope, moodle-xml or canvas-qti).
 """
 
 from __future__ import annotations
@@ -145,7 +146,15 @@ def grade(data):
 
 
 def _check(problem: Problem) -> None:
-    spec = problem.spec
+    if problem.layered:
+        layers: Any = problem.spec.layers
+        kinds = sorted({layer.kind.name for layer in layers} - {"dense"})
+        raise GradcalcError(
+            f"--format prairielearn: variant {problem.id} has {', '.join(kinds)} layers, and "
+            "server.py works a dense step itself; export it as gradescope (which runs gradcalc "
+            "check), moodle-xml or canvas-qti"
+        )
+    spec: Any = problem.spec
     problems = []
     if spec.x.shape[0] != 1 or spec.batch:
         problems.append("one example")
@@ -175,7 +184,10 @@ def _matrix(rows: Any) -> str:
 
 
 def problem_html(course: Course, problem: Problem) -> str:
-    spec, d = problem.spec, course.decimals
+    if problem.layered:
+        return _layered_html(course, problem)
+    spec: Any = problem.spec
+    d = course.decimals
     rows = "".join(
         f"<tr><td>{l}</td><td>{html.escape(_matrix(layer.weights))}</td>"
         f"<td>{_vec(layer.biases)}</td><td>{html.escape(layer.activation.name)}</td></tr>"
@@ -193,8 +205,48 @@ def problem_html(course: Course, problem: Problem) -> str:
     )
 
 
+def _array_html(values: Any) -> str:
+    return html.escape(_matrix(values) if values.ndim == 2 else _vec(values))
+
+
+def _layered_html(course: Course, problem: Problem) -> str:
+    """The problem of a network of layer records (conv, pooling, flatten, dense), as its sheet
+    states it: the input's matrices, each layer's parameters and settings, indices from 0."""
+    from gradcalc.course.sheet import _settings, _slices, _symbol
+
+    spec: Any = problem.spec
+    d = course.decimals
+    m = spec.x.shape[0]
+    inputs = "".join(
+        f"<li>example {n + 1}: target $y = {_vec(spec.y.reshape(m, -1)[n])}$; "
+        + ", ".join(f"{html.escape(lb)} = {_array_html(v)}" for lb, v in _slices(spec.x[n], "x"))
+        + "</li>"
+        for n in range(m)
+    )
+    rows = "".join(
+        f"<tr><td>{layer.number}</td><td>{html.escape(layer.kind.name)}</td><td>"
+        + "; ".join(
+            f"{html.escape(lb)} = {_array_html(v)}"
+            for name, value in layer.params.items()
+            for lb, v in _slices(value, f"{_symbol(layer, name)}{layer.number}")
+        )
+        + f"</td><td>{html.escape(', '.join(_settings(layer)))}</td>"
+        f"<td>{html.escape(layer.activation.name)}</td></tr>"
+        for layer in spec.layers
+    )
+    return (
+        "<p>A network of layer records sees these inputs (arrays as PyTorch holds them, every "
+        f"index from 0: x[c] is channel c, Kl[o,c] kernel o on input channel c):</p><ul>{inputs}"
+        '</ul><table class="table table-sm"><tr><th>$l$</th><th>type</th><th>parameters</th>'
+        f"<th>settings</th><th>activation</th></tr>{rows}</table>"
+        f"<p>The cost is ${spec.loss.formula.tex}$ and the learning rate "
+        f"$\\eta = {spec.learning_rate:.12g}$. Work one step of gradient descent by hand, writing "
+        f"every number rounded to {d} decimals and working each from your rounded numbers.</p>"
+    )
+
+
 def _variant(course: Course, problem: Problem) -> dict[str, Any]:
-    spec = problem.spec
+    spec: Any = problem.spec
     return {
         "id": problem.id,
         "seed": problem.seed,
@@ -227,7 +279,7 @@ def check(course: Course) -> None:
     """Refuse, before anything is written, variants server.py cannot grade."""
     for problem in course.problems:
         _check(problem)
-    sizes = {tuple(p.spec.sizes) for p in course.problems}
+    sizes = {tuple(p.spec.sizes) for p in course.problems}  # (dense networks, from here)
     if len(sizes) > 1:
         raise GradcalcError(
             "--format prairielearn: the variants have different layer sizes; one question.html "
