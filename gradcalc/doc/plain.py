@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Style = str | None
@@ -139,6 +139,20 @@ class Group:
 
 
 Renderable = Text | Table | Group
+
+
+class Drawing:
+    """A view that draws on a rich console (`draw(console)`) and can also be drawn without
+    rich: `plain(width)` gives the text rich would print without colour at that width, or None
+    where only rich can draw it. A command's plain output then skips importing rich's console
+    (gradcalc.cli.options.emit)."""
+
+    def __init__(self, draw: Callable[[Any], None], plain: Callable[[int], str | None]) -> None:
+        self.draw = draw
+        self.plain = plain
+
+    def __call__(self, console: Any) -> None:
+        self.draw(console)
 
 
 def to_rich(parts: Sequence[Renderable]) -> list[Any]:
