@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
@@ -28,6 +28,7 @@ from gradcalc.check.cells import (
 )
 from gradcalc.errors import ConfigError, GradcalcError, KeyPath, did_you_mean
 from gradcalc.limits import MAX_NODES
+from gradcalc.records import mutable_record, record
 from gradcalc.yamldoc import Doc, number, parse_yaml, read_text, type_name
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ MISSING_HINT = "check the path, or write a blank sheet with 'gradcalc check CONF
 EMPTY_HINT = "'gradcalc check CONFIG --template' writes a blank sheet to fill in"
 
 
-@dataclass
+@mutable_record
 class Answers:
     source: str
     # step -> (quantity, layer) -> answers, NaN where not answered
@@ -192,7 +193,7 @@ def _no_constant(name: str) -> Any:  # pragma: no cover - without orjson only
     raise ValueError(f"{name} is not a JSON number")
 
 
-@dataclass(frozen=True)
+@record
 class Run:
     """The run that answers are graded against. A `gradcalc step --format json` document records
     its own run (η, the update rule, the steps, the loss, the first forward pass): grading it

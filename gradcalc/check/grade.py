@@ -13,7 +13,7 @@ matches within the same allowance (mistakes.py); wrong.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -31,6 +31,7 @@ from gradcalc.check.cells import (
     symbol,
 )
 from gradcalc.check.recompute import Context, Form, exact_steps, forms, forward_output, step_bytes
+from gradcalc.records import record
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
 
@@ -47,7 +48,7 @@ MAX_WRITTEN_PLACES = 12
 HINT_BYTES = 25_000_000
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     rtol: float = 1e-4
     atol: float = 1e-6
@@ -62,7 +63,7 @@ class Options:
         return self.decimals is not None or self.sig_figs is not None
 
 
-@dataclass(frozen=True)
+@record
 class Cell:
     step: int | None  # None: the final forward pass
     quantity: str
@@ -98,14 +99,14 @@ class Cell:
         return self.points if self.verdict in ("correct", "rounding", "carried") else 0.0
 
 
-@dataclass(frozen=True)
+@record
 class FirstError:
     cell: Cell
     later_wrong: int  # ✗ after it
     follows: bool  # every later ✗ is right given the answers before it
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     config: str
     answers: str

@@ -15,7 +15,7 @@ context.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import pairwise
 
 import numpy as np
@@ -23,11 +23,12 @@ import numpy as np
 from gradcalc.check.bounds import Unit, spread
 from gradcalc.check.cells import Key, Shape, expected
 from gradcalc.functions.registry import ElementwiseActivation, Fused
+from gradcalc.records import mutable_record
 from gradcalc.step.config import LayerSpec, NetworkSpec
 from gradcalc.step.trace import RunTrace, StepTrace
 
 
-@dataclass
+@mutable_record
 class Context:
     spec: NetworkSpec
     shape: Shape
