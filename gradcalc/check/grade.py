@@ -12,9 +12,10 @@ matches within the same allowance (mistakes.py); wrong.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field, replace
-from typing import TYPE_CHECKING, cast
+from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import numpy as np
 
@@ -150,11 +151,14 @@ def grade(
     # Only the steps graded are kept; the drift bound of a rounded sheet runs through them all.
     every = precision.unit is not None or options.require_all
     exact = exact_steps(spec, steps, None if every else answers.steps.keys())
-    rounded: tuple[list[StepTrace], ForwardTrace] | None = None
-    bounds: Bounds | None = None
-    if precision.unit is not None:
-        rounded = _run_rounded(spec, steps, precision.rounder)
-        bounds = Bounds(spec, exact, precision.unit)
+    # The rounded run and the drift bounds are worked out when an answer is first judged that is
+    # neither right nor within half a unit of its last place (or when an input not answered is
+    # used): a sheet rounded well never needs them.
+    rounded: Rounded | None = None
+    bounds: _Later[Bounds] | None = None
+    if (unit := precision.unit) is not None:
+        rounded = _Later(lambda: _run_rounded(spec, steps, precision.rounder))
+        bounds = _Later(lambda: Bounds(spec, exact, unit))
 
     judge = _Judge(spec, shape, options)
     weights = [layer.weights for layer in spec.layers]
@@ -195,7 +199,7 @@ def grade(
                 s,
                 [dict(lt.optimizer_state_before) for lt in st.layers] if s > 1 else None,
                 allowances,
-                bounds.steps[s - 1] if bounds else None,
+                _Drift(bounds, s - 1) if bounds else None,
                 w_allow,
                 b_allow,
                 precision.unit,
@@ -217,9 +221,9 @@ def grade(
                 values,
                 expected(st, key),
                 u,
-                expected(rounded[0][s - 1], key) if rounded else None,
-                bounds.steps[s - 1][key] if bounds else None,
-                forms_of(ctx, sound, key),
+                _rounded_step(rounded, s, key),
+                _bound_step(bounds, s, key),
+                partial(forms_of, ctx, sound, key),
                 ctx,
             )
             cells += graded
@@ -245,16 +249,15 @@ def grade(
         if answer is None:  # the final pass is graded when answered, never required
             continue
         u = precision.cell(answer, np.broadcast_to(places.get(key, np.nan), answer.shape))
-        local = bounds.final[key] if bounds else np.zeros(answer.shape)
         graded, _ = judge.quantity(
             None,
             key,
             answer,
             expected_final(exact.final, key),
             u,
-            expected_final(rounded[1], key) if rounded else None,
-            bounds.final[key] if bounds else None,
-            ([(final_carried[key], local)], [(final_sound[key], local)]),
+            _rounded_final(rounded, key),
+            _bound_final(bounds, key),
+            partial(_final_forms, bounds, key, final_carried[key], final_sound[key]),
         )
         cells += graded
     cells = _resolve(cells)
@@ -266,6 +269,60 @@ def grade(
         if hint:
             report = replace(report, hint=hint)
     return report
+
+
+T = TypeVar("T")
+
+
+class _Later(Generic[T]):
+    """A value worked out when it is first asked for."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make: Callable[[], T] | None = make
+        self._value: T | None = None
+
+    @property
+    def value(self) -> T:
+        if self.make is not None:
+            self._value, self.make = self.make(), None
+        return cast(T, self._value)
+
+
+class _Drift:
+    """One step's drift bounds, for Context.allow: the bounds are worked out on the first read."""
+
+    def __init__(self, bounds: _Later[Bounds], index: int) -> None:
+        self.bounds, self.index = bounds, index
+
+    def get(self, key: Key) -> np.ndarray | None:
+        return self.bounds.value.steps[self.index].get(key)
+
+
+Lazy = Callable[[], np.ndarray] | None
+Rounded = _Later[tuple[list[StepTrace], ForwardTrace]]  # the steps and the final pass
+
+
+def _rounded_step(rounded: Rounded | None, s: int, key: Key) -> Lazy:
+    return None if rounded is None else lambda: expected(rounded.value[0][s - 1], key)
+
+
+def _bound_step(bounds: _Later[Bounds] | None, s: int, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds.value.steps[s - 1][key]
+
+
+def _rounded_final(rounded: Rounded | None, key: Key) -> Lazy:
+    return None if rounded is None else lambda: expected_final(rounded.value[1], key)
+
+
+def _bound_final(bounds: _Later[Bounds] | None, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds.value.final[key]
+
+
+def _final_forms(
+    bounds: _Later[Bounds] | None, key: Key, carried: np.ndarray, sound: np.ndarray
+) -> tuple[list[Form], list[Form]]:
+    local = bounds.value.final[key] if bounds else np.zeros(np.shape(carried))
+    return [(carried, local)], [(sound, local)]
 
 
 def read_rounded(options: Options, answers: Answers) -> bool:
@@ -338,8 +395,10 @@ def _rounding_hint(
     """A sheet worked to a few places fails every rounded cell: say which option grades it,
     trying the decimals and the significant figures its answers are most often written with."""
     wrong = sum(c.verdict == "wrong" for c in cells)
+    if not wrong or len(cells) > 5000:
+        return None
     written = answers.digits_written()
-    if not wrong or written is None or len(cells) > 5000:
+    if written is None:
         return None
     if steps * step_bytes(spec) > HINT_BYTES:
         return None  # grading again with rounding would keep every step up to the last one
@@ -414,17 +473,19 @@ class _Judge:
         answer: np.ndarray,
         exact: np.ndarray,
         u: np.ndarray,
-        rounded: np.ndarray | None,
-        bound: np.ndarray | None,
-        legitimate: tuple[list[Form], list[Form]],
+        rounded: Lazy,
+        bound: Lazy,
+        legitimate: Callable[[], tuple[list[Form], list[Form]]],
         ctx: Context | None = None,
     ) -> tuple[list[Cell], np.ndarray]:
         """The cells of one quantity, and which of them are unsound (✗ or ↳) for what follows.
 
-        `legitimate` holds the values the cell's own equation gives from the given answers
+        `legitimate` gives the values the cell's own equation gives from the given answers
         (one per legitimate order of working), each with its bound, and the same from the
         answers judged sound alone: a cell that follows from its inputs is ≈ where the wrong
-        answers among them do not move it, ↳ where they do.
+        answers among them do not move it, ↳ where they do. It is asked for (as are the rounded
+        run's value and the drift bound, `rounded` and `bound`) only while some answer is
+        neither right nor near: a quantity answered well costs none of them.
         """
         o = self.o
         dims = self.shape.array_shape(key)
@@ -436,11 +497,12 @@ class _Judge:
         last = u * (1 + 1e-9)
         with np.errstate(invalid="ignore"):
             near = np.abs(answer - exact) <= last
-            if rounded is not None:
-                near |= self.close(answer, rounded)
-            if bound is not None:
-                near |= np.abs(answer - exact) <= BOUND_SAFETY * bound
-        given, sound = legitimate
+            if rounded is not None and np.any(answered & ~right & ~near):
+                near |= self.close(answer, rounded())
+            if bound is not None and np.any(answered & ~right & ~near):
+                near |= np.abs(answer - exact) <= BOUND_SAFETY * bound()
+        # Every answer right or near: none is wrong, so none is carried and no mistake named.
+        given, sound = legitimate() if np.any(answered & ~right & ~near) else ([], [])
         consistent = np.zeros(dims, dtype=bool)
         clean = np.zeros(dims, dtype=bool)
         own = np.full(dims, np.nan)
@@ -464,7 +526,7 @@ class _Judge:
         names = np.empty(dims, dtype=object)
         for pos in np.ndindex(*dims):
             names[pos] = []
-        if ctx is not None and step is not None and tolerances:
+        if ctx is not None and step is not None and tolerances and np.any(verdict == "wrong"):
             tol = tolerances[0][1]
             for mistake, candidates in mistakes_mod.named(ctx, key):
                 hit = np.zeros(dims, dtype=bool)
