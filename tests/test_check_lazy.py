@@ -10,6 +10,7 @@ import pytest
 
 from gradcalc.check import answers as answers_mod
 from gradcalc.check import grade as grade_mod
+from gradcalc.check import mistakes
 from gradcalc.check.cells import Shape
 from gradcalc.step import config
 
@@ -33,7 +34,7 @@ def test_a_sheet_rounded_well_needs_no_bound_rounded_run_or_carried_values(
 ) -> None:
     for name in ("Bounds", "_run_rounded", "forms_of"):
         monkeypatch.setattr(grade_mod, name, _refuse)
-    monkeypatch.setattr(grade_mod.mistakes_mod, "named", _refuse)
+    monkeypatch.setattr(mistakes, "named", _refuse)
     # Nothing wrong: no hint about the rounding to work out either.
     monkeypatch.setattr(answers_mod.Answers, "digits_written", _refuse)
     report = _grade(SHEET.read_text(encoding="utf-8"))

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import numpy as np
 
-from gradcalc.check import mistakes as mistakes_mod
 from gradcalc.check.answers import Answers
 from gradcalc.check.bounds import Bounds, Unit, decimals_unit, sig_figs_unit
 from gradcalc.check.cells import (
@@ -37,6 +36,7 @@ from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
 
 if TYPE_CHECKING:
+    from gradcalc.check.mistakes import Mistake
     from gradcalc.layers.config import LayeredSpec
 
 VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
@@ -528,7 +528,9 @@ class _Judge:
             names[pos] = []
         if ctx is not None and step is not None and tolerances and np.any(verdict == "wrong"):
             tol = tolerances[0][1]
-            for mistake, candidates in mistakes_mod.named(ctx, key):
+            from gradcalc.check.mistakes import named
+
+            for mistake, candidates in named(ctx, key):
                 hit = np.zeros(dims, dtype=bool)
                 for value in candidates:
                     value = np.broadcast_to(value, dims)
@@ -549,7 +551,7 @@ class _Judge:
                 continue
             matches = tuple(names[pos])
             m = matches[0] if matches else None
-            record = mistakes_mod.REGISTRY[m] if m else None
+            record = _mistake(m) if m else None
             out.append(
                 Cell(
                     step=step,
@@ -573,10 +575,14 @@ class _Judge:
 def _resolve(cells: list[Cell]) -> list[Cell]:
     """Order the mistakes that fit a cell within its allowance by how many cells of the sheet
     each explains, then by the registry's order; the first is named first, and all are said."""
+    if all(len(c.matches) < 2 for c in cells):
+        return cells
     from collections import Counter
 
+    from gradcalc.check.mistakes import REGISTRY
+
     counts = Counter(m for c in cells for m in c.matches)
-    order = list(mistakes_mod.REGISTRY)
+    order = list(REGISTRY)
     out = []
     for c in cells:
         if len(c.matches) > 1:
@@ -585,11 +591,17 @@ def _resolve(cells: list[Cell]) -> list[Cell]:
             c = replace(
                 c,
                 mistake=best,
-                explanation=mistakes_mod.REGISTRY[best].explanation,
+                explanation=REGISTRY[best].explanation,
                 matches=ranked,
             )
         out.append(c)
     return out
+
+
+def _mistake(name: str) -> Mistake:
+    from gradcalc.check.mistakes import REGISTRY  # loaded when a cell is wrong
+
+    return REGISTRY[name]
 
 
 def _first_error(cells: Sequence[Cell]) -> FirstError | None:
