@@ -88,13 +88,15 @@ class SummaryLines:
 
     def step(self, st: StepTrace | StepSummary) -> None:
         from gradcalc.doc.numbers import Style
-        from gradcalc.step.json import summary_record
+        from gradcalc.step.engine import summarize
 
         num = Style(self.digits)
-        record = summary_record(st)
+        norms = summarize(st).norms
+        assert norms is not None
         cells = [str(st.step), num(st.loss)]
-        for layer in record["layers"]:
-            cells += [num(layer["grad_weights_norm"]), num(layer["update_weights_norm"])]
+        # The norms as --format jsonl's summary records have them (step.json.summary_record).
+        for g_w, _, d_w, _ in norms.tolist():
+            cells += [num(g_w), num(d_w)]
         self.write(self._line(cells))
 
     def finish(self, trace: RunTrace) -> View:
