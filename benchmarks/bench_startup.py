@@ -17,12 +17,17 @@ derive, check and list draw their tables without them; step's tables still use r
 The thread variables of the child processes are left as they are: the commands pin one BLAS
 thread themselves (see bench_threads.py), so the baseline gets the same setting, or the ratio
 would credit the commands with OpenBLAS starting fewer threads.
+
+On a machine busy with other work the wall-clock medians move by tenths from run to run; the
+last column, the median of each run's CPU time (user + system) over the baseline's, moves far
+less, and says the same thing when the machine is quiet.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,13 +55,17 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """The run's wall-clock time and its CPU time (user + system), in seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):  # check's answers may be wrong on purpose: status 1
         sys.exit(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -82,15 +91,20 @@ def main() -> None:
     for argv in runs.values():  # warm the caches (bytecode, the page cache) first
         timed(argv, env)
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, argv in runs.items():
-            times[name].append(timed(argv, env))
+            wall, used = timed(argv, env)
+            times[name].append(wall)
+            cpu[name].append(used)
     base = statistics.median(times["baseline"])
+    base_cpu = statistics.median(cpu["baseline"])
     tables = statistics.median(times["tables"])
     print(f"start-up, median of {rounds} interleaved runs ({sys.version.split()[0]}):")
-    print(f"  {'baseline: ' + BASELINE:<76} {base * 1000:7.1f} ms   1.00×")
+    print(f"  {'baseline: ' + BASELINE:<76} {base * 1000:7.1f} ms   1.00×  cpu 1.00×")
     label = "(with tables: " + WITH_TABLES + ")"
-    print(f"  {label:<76} {tables * 1000:7.1f} ms  ({tables / base:.2f}×)")
+    tables_cpu = statistics.median(cpu["tables"]) / base_cpu
+    print(f"  {label:<76} {tables * 1000:7.1f} ms  ({tables / base:.2f}×) cpu {tables_cpu:.2f}×")
     worst = 0.0
     for name in COMMANDS:
         median = statistics.median(times[name])
@@ -98,6 +112,7 @@ def main() -> None:
         worst = max(worst, ratio)
         print(
             f"  {'gradcalc ' + name:<76} {median * 1000:7.1f} ms   {ratio:.2f}×"
+            f"  cpu {statistics.median(cpu[name]) / base_cpu:.2f}×"
             f"  ({median / tables:.2f}× with tables)"
         )
     verdict = "within" if worst <= GOAL else "OVER"

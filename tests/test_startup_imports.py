@@ -48,6 +48,8 @@ LAYERS = ("gradcalc.layers",)
 # What a small sheet answered well does not need: the named mistakes (loaded when a cell is
 # wrong), JSON (written for --format json only), the typical digits' Counter.most_common.
 GRADED_WELL = ("gradcalc.check.mistakes", "json", "heapq")
+# check's table names cells with gradcalc.doc.indices, not the notation of worked solutions.
+NOTATION = ("gradcalc.doc.notation", "gradcalc.doc.numbers", "gradcalc.symbols")
 
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "--version": (["--version"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
@@ -111,6 +113,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
             *RICH,
             *LAYERS,
             *GRADED_WELL,
+            *NOTATION,
             "orjson",
             "gradcalc.step.table",
             "gradcalc.cli.step",
@@ -119,7 +122,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     # As the start-up benchmark runs it: the answers judged to the decimals they are written with.
     "check as written": (
         ["check", EXAMPLE, ANSWERS],
-        (*DERIVE, *DOCUMENTS, *RICH, *LAYERS, *GRADED_WELL, "orjson", "gradcalc.cli.step"),
+        (*DERIVE, *DOCUMENTS, *RICH, *LAYERS, *GRADED_WELL, *NOTATION, "orjson"),
     ),
     "check json": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],

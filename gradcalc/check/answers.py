@@ -107,15 +107,16 @@ class Answers:
         """The count of decimals most answers are written with (the larger on a tie). A zero
         does not vote: 0.0 says nothing of the places the rest was worked to (a ReLU or a
         max-pool zeroes most cells of a layer)."""
-        counts: dict[int, int] = {}
+        from collections import Counter
+
+        counts: Counter[int] = Counter()
         for step, block in self.places.items():
             values = self.final if step is None else self.steps.get(step, {})
             for key, places in block.items():
                 value = values.get(key)
                 nonzero = np.ones(places.shape, bool) if value is None else value != 0
-                finite = places[np.isfinite(places) & nonzero].astype(int)
-                for n, c in zip(*np.unique(finite, return_counts=True), strict=True):
-                    counts[int(n)] = counts.get(int(n), 0) + int(c)
+                # Counted in C: np.unique costs ~0.1 ms a call, a few for each quantity.
+                counts.update(places[np.isfinite(places) & nonzero].astype(int).tolist())
         if not counts:
             return None
         return max(counts, key=lambda n: (counts[n], n))

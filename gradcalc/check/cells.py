@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.doc.notation import subscript, superscript
+from gradcalc.doc.indices import subscript, superscript
 from gradcalc.records import record
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace

@@ -7,7 +7,7 @@ from typing import Any
 
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, VERDICTS, Cell, Report
-from gradcalc.doc.notation import plural
+from gradcalc.doc.indices import plural
 from gradcalc.doc.plain import Renderable, Table, Text, plain, to_rich
 
 
