@@ -118,3 +118,24 @@ def test_a_combining_symbol_in_a_cell_is_drawn_as_rich_draws_it(monkeypatch) -> 
     mine = table.render_plain(trace, 100)
     assert mine is not None and "m̂" in mine
     assert mine == _rich(lambda con: table.render(trace, con), 100, monkeypatch)
+
+
+def test_a_line_that_fits_is_what_wrap_leaves_it() -> None:
+    """gradcalc.doc.plain's fast path for a cell that fits gives what wrapping it word by word
+    gives: random lines of words, spaces, wide and combining characters, at every width."""
+    import random
+
+    from rich.cells import cell_len
+
+    from gradcalc.doc.plain import _fits, _wrap
+
+    pieces = ["a", "bc", "δ²₁", "0.552", " ", "  ", "\t", "m̂", "✓", "全", "\u00a0", "-"]
+    rng = random.Random(16)
+    checked = 0
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 9)))
+        for width in range(1, 14):
+            if _fits(line, width, cell_len):
+                checked += 1
+                assert _wrap(line, width, cell_len) == [line], (line, width)
+    assert checked > 1000
