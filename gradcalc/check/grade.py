@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import field, replace
-from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from functools import cache, partial
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
@@ -155,10 +155,10 @@ def grade(
     # neither right nor within half a unit of its last place (or when an input not answered is
     # used): a sheet rounded well never needs them.
     rounded: Rounded | None = None
-    bounds: _Later[Bounds] | None = None
+    bounds: Later[Bounds] | None = None
     if (unit := precision.unit) is not None:
-        rounded = _Later(lambda: _run_rounded(spec, steps, precision.rounder))
-        bounds = _Later(lambda: Bounds(spec, exact, unit))
+        rounded = cache(lambda: _run_rounded(spec, steps, precision.rounder))
+        bounds = cache(lambda: Bounds(spec, exact, unit))
 
     judge = _Judge(spec, shape, options)
     weights = [layer.weights for layer in spec.layers]
@@ -272,56 +272,44 @@ def grade(
 
 
 T = TypeVar("T")
-
-
-class _Later(Generic[T]):
-    """A value worked out when it is first asked for."""
-
-    def __init__(self, make: Callable[[], T]) -> None:
-        self.make: Callable[[], T] | None = make
-        self._value: T | None = None
-
-    @property
-    def value(self) -> T:
-        if self.make is not None:
-            self._value, self.make = self.make(), None
-        return cast(T, self._value)
+# A value worked out when it is first asked for (functools.cache of a function of nothing).
+Later = Callable[[], T]
 
 
 class _Drift:
     """One step's drift bounds, for Context.allow: the bounds are worked out on the first read."""
 
-    def __init__(self, bounds: _Later[Bounds], index: int) -> None:
+    def __init__(self, bounds: Later[Bounds], index: int) -> None:
         self.bounds, self.index = bounds, index
 
     def get(self, key: Key) -> np.ndarray | None:
-        return self.bounds.value.steps[self.index].get(key)
+        return self.bounds().steps[self.index].get(key)
 
 
 Lazy = Callable[[], np.ndarray] | None
-Rounded = _Later[tuple[list[StepTrace], ForwardTrace]]  # the steps and the final pass
+Rounded = Later[tuple[list[StepTrace], ForwardTrace]]  # the steps and the final pass
 
 
 def _rounded_step(rounded: Rounded | None, s: int, key: Key) -> Lazy:
-    return None if rounded is None else lambda: expected(rounded.value[0][s - 1], key)
+    return None if rounded is None else lambda: expected(rounded()[0][s - 1], key)
 
 
-def _bound_step(bounds: _Later[Bounds] | None, s: int, key: Key) -> Lazy:
-    return None if bounds is None else lambda: bounds.value.steps[s - 1][key]
+def _bound_step(bounds: Later[Bounds] | None, s: int, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds().steps[s - 1][key]
 
 
 def _rounded_final(rounded: Rounded | None, key: Key) -> Lazy:
-    return None if rounded is None else lambda: expected_final(rounded.value[1], key)
+    return None if rounded is None else lambda: expected_final(rounded()[1], key)
 
 
-def _bound_final(bounds: _Later[Bounds] | None, key: Key) -> Lazy:
-    return None if bounds is None else lambda: bounds.value.final[key]
+def _bound_final(bounds: Later[Bounds] | None, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds().final[key]
 
 
 def _final_forms(
-    bounds: _Later[Bounds] | None, key: Key, carried: np.ndarray, sound: np.ndarray
+    bounds: Later[Bounds] | None, key: Key, carried: np.ndarray, sound: np.ndarray
 ) -> tuple[list[Form], list[Form]]:
-    local = bounds.value.final[key] if bounds else np.zeros(np.shape(carried))
+    local = bounds().final[key] if bounds else np.zeros(np.shape(carried))
     return [(carried, local)], [(sound, local)]
 
 
