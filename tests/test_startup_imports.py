@@ -174,3 +174,21 @@ def test_the_probe_sees_what_a_command_uses() -> None:
     # A network with other layer types than dense: the layer types.
     conv = _loaded(["step", str(ROOT / "configs" / "conv-worked-example.yaml")])
     assert "gradcalc.layers" in conv
+
+
+def test_the_command_collects_garbage_rarely_and_not_at_exit() -> None:
+    """gradcalc.__main__.run: the cyclic collector runs every 50,000 new objects while modules
+    load (not every 700), stays on for a long run, and is not run over the heap at exit."""
+    probe = (
+        "import atexit, gc, sys\n"
+        f"sys.argv = ['gradcalc', 'step', {EXAMPLE!r}, '--format', 'json']\n"
+        "atexit.register(lambda: sys.stderr.write("
+        "f'\\nGC {gc.isenabled()} {gc.get_threshold()[0]} {gc.get_freeze_count() > 0}\\n'))\n"
+        "from gradcalc.__main__ import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=_ENV
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == "GC True 50000 True"
