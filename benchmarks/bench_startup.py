@@ -12,7 +12,11 @@ the figures are medians, and the ratio is a command's median over the baseline's
 pins which modules each command must not load). A second, informative ratio is over the
 baseline plus rich's console and table modules, which a command loads only to draw on a terminal
 with colour (or what gradcalc.doc.plain leaves to rich): the commands here write to a pipe, so
-derive, check and list draw their tables without them; step's tables still use rich.
+step, derive, check and list draw their tables without them.
+
+The commands run as the installed script does (gradcalc.__main__.run), which also sets the
+cyclic garbage collector for a short-lived process (collect rarely, freeze the heap at exit); the
+baseline runs with Python's defaults.
 
 The thread variables of the child processes are left as they are: the commands pin one BLAS
 thread themselves (see bench_threads.py), so the baseline gets the same setting, or the ratio
