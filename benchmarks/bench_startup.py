@@ -45,6 +45,13 @@ BASELINE = "import numpy, yaml, click, rich, orjson"
 # `import rich` does not load). The goal is measured against BASELINE.
 WITH_TABLES = "import numpy, yaml, click, rich.console, rich.table, orjson"
 GOAL = 1.15
+DEFAULT_GC = (
+    "import sys; sys.argv = ['gradcalc', *{args!r}]\n"
+    "from gradcalc.threads import default_to_one\n"
+    "default_to_one()\n"
+    "from gradcalc.cli import main\n"
+    "main()\n"
+)
 
 COMMANDS: dict[str, list[str]] = {
     "step --example worked-example": ["step", "--example", "worked-example"],
@@ -75,6 +82,12 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="runs of each (≥ 10)")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="run the commands with Python's collector settings, as the baseline runs (what "
+        "the imports and the work cost, without the script's collector settings)",
+    )
     args = parser.parse_args()
     rounds = max(10, args.rounds)
     cache = tempfile.TemporaryDirectory(prefix="gradcalc-bench-pycache-")
@@ -91,7 +104,11 @@ def main() -> None:
         "baseline": [sys.executable, "-c", BASELINE],
         "tables": [sys.executable, "-c", WITH_TABLES],
     }
-    runs.update({name: [sys.executable, "-m", "gradcalc", *cmd] for name, cmd in COMMANDS.items()})
+    for name, cmd in COMMANDS.items():
+        if args.default_gc:  # gradcalc.__main__.run without its gc.set_threshold and gc.freeze
+            runs[name] = [sys.executable, "-c", DEFAULT_GC.format(args=cmd)]
+        else:
+            runs[name] = [sys.executable, "-m", "gradcalc", *cmd]
     for argv in runs.values():  # warm the caches (bytecode, the page cache) first
         timed(argv, env)
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -104,7 +121,8 @@ def main() -> None:
     base = statistics.median(times["baseline"])
     base_cpu = statistics.median(cpu["baseline"])
     tables = statistics.median(times["tables"])
-    print(f"start-up, median of {rounds} interleaved runs ({sys.version.split()[0]}):")
+    how = ", the commands with Python's collector settings" if args.default_gc else ""
+    print(f"start-up, median of {rounds} interleaved runs ({sys.version.split()[0]}{how}):")
     print(f"  {'baseline: ' + BASELINE:<76} {base * 1000:7.1f} ms   1.00×  cpu 1.00×")
     label = "(with tables: " + WITH_TABLES + ")"
     tables_cpu = statistics.median(cpu["tables"]) / base_cpu
