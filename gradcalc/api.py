@@ -27,33 +27,34 @@ if TYPE_CHECKING:
 Verdict = Literal["correct", "rounding", "carried", "wrong", "missing"]
 
 
-# load, from_yaml and from_dict are annotated NetworkSpec, the type scripts already rely on; a
-# config with layer types other than dense (conv2d, pooling, flatten) gives the LayeredSpec of
-# gradcalc.layers.config, which run() takes as well.
+# A config of dense layers gives a NetworkSpec; one with other layer types (conv2d, pooling,
+# flatten) the LayeredSpec of gradcalc.layers.config. run() takes both; a script that needs
+# the dense type's fields narrows with isinstance(net, gradcalc.NetworkSpec).
 
 
-def load(path: str | os.PathLike[str]) -> NetworkSpec:
+def load(path: str | os.PathLike[str]) -> NetworkSpec | LayeredSpec:
     """Read and validate a YAML config file ('-' reads standard input); files it names are
-    found beside it. A network with layer types other than dense comes as a LayeredSpec.
+    found beside it. A network of dense layers comes as a NetworkSpec, one with other layer
+    types as a LayeredSpec (`isinstance(net, gradcalc.NetworkSpec)` tells them apart).
 
     Raises ConfigError (with the file, the key path and the line) for a config in error."""
     from gradcalc.step import config
 
-    return cast("NetworkSpec", config.load(os.fspath(path)))
+    return config.load(os.fspath(path))
 
 
-def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec:
+def from_yaml(text: str, name: str = "<yaml>") -> NetworkSpec | LayeredSpec:
     """Validate a config given as YAML text; `name` is what error messages call it."""
     from gradcalc.step import config
 
-    return cast("NetworkSpec", config.load_text(text, name))
+    return config.load_text(text, name)
 
 
-def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec:
+def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> NetworkSpec | LayeredSpec:
     """Validate a config given as a mapping with the YAML file's keys (lists or numpy arrays)."""
     from gradcalc.step import config
 
-    return cast("NetworkSpec", config.load_data(data, name))
+    return config.load_data(data, name)
 
 
 @overload

@@ -10,7 +10,8 @@ shared functions that read the fields by name.
 
 A record's fields are positional with plain or factory defaults: a class that needs
 `__post_init__`, `field(init=False)` or keyword-only fields is refused at import (make it a
-dataclass).
+dataclass). `mutable_record` is `@dataclass` (not frozen: fields may be assigned, and it is not
+hashable) made the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ _FACTORY = type("_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def record(cls: type[T]) -> type[T]:
     """``cls`` as ``@dataclass(frozen=True)`` makes it, at a fraction of the cost."""
+    return _make(cls, frozen=True)
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def mutable_record(cls: type[T]) -> type[T]:
+    """``cls`` as ``@dataclass`` makes it, at a fraction of the cost."""
+    return _make(cls, frozen=False)
+
+
+def _make(cls: type[T], frozen: bool) -> type[T]:
     if any("__post_init__" in c.__dict__ for c in cls.__mro__):
         raise TypeError(f"{cls.__name__}: a record has no __post_init__; use a dataclass")
     undocumented = not cls.__doc__
@@ -50,11 +61,11 @@ def record(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__}: a record's fields are positional; use a dataclass")
     if undocumented:
         made.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
-    _add_methods(made, fields)
+    _add_methods(made, fields, frozen)
     return made
 
 
-def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> None:
     names = [f.name for f in fields]
     env: dict[str, Any] = {
         "__object": object,
@@ -78,8 +89,9 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
         f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["  pass"]), env
     )
     # As dataclass does: a method the class writes itself is kept (a frozen class's
-    # __setattr__ and __delattr__ cannot be), and so is a __hash__ it sets.
-    for name in ("__setattr__", "__delattr__"):
+    # __setattr__ and __delattr__ cannot be), and so is a __hash__ it sets; a class that is not
+    # frozen is not hashable unless it says how.
+    for name in ("__setattr__", "__delattr__") if frozen else ():
         if name in cls.__dict__:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
     own_hash = cls.__dict__.get("__hash__", _MISSING)
@@ -92,7 +104,7 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
     hashed = _getter([f.name for f in fields if (f.compare if f.hash is None else f.hash)])
     fenced = frozenset(names)
     owner: Any = cls
-    frozen = dataclasses.FrozenInstanceError
+    refused = dataclasses.FrozenInstanceError
 
     def __repr__(self: Any) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
@@ -108,12 +120,12 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is owner or name in fenced:
-            raise frozen(f"cannot assign to field {name!r}")
+            raise refused(f"cannot assign to field {name!r}")
         super(owner, self).__setattr__(name, value)
 
     def __delattr__(self: Any, name: str) -> None:
         if type(self) is owner or name in fenced:
-            raise frozen(f"cannot delete field {name!r}")
+            raise refused(f"cannot delete field {name!r}")
         super(owner, self).__delattr__(name)
 
     import reprlib
@@ -122,9 +134,11 @@ def _add_methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
     _install(cls, "__eq__", __eq__)
     if not keep_hash:
         cls.__hash__ = None  # type: ignore[assignment]  # so that _install sets it
-        _install(cls, "__hash__", __hash__)
-    _install(cls, "__setattr__", __setattr__)
-    _install(cls, "__delattr__", __delattr__)
+        if frozen:
+            _install(cls, "__hash__", __hash__)
+    if frozen:
+        _install(cls, "__setattr__", __setattr__)
+        _install(cls, "__delattr__", __delattr__)
 
 
 def _getter(names: list[str]) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import yaml
 
 from gradcalc.errors import ConfigError, KeyPath, shorten
 from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES
+from gradcalc.records import mutable_record
 
 # libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second, not ten.
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,33 +63,36 @@ _Loader.add_implicit_resolver(
 )
 _Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
-# Text that YAML 1.1 would have read as a number, and what to write instead.
-_YAML11_NUMBERS = (
+# Text that YAML 1.1 would have read as a number (patterns compiled when a hint is asked for: an
+# error's path), and what to write instead.
+_YAML11_NUMBERS: tuple[tuple[str, str], ...] = (
     (
-        re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$"),
+        r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$",
         "YAML 1.1 would read it as a base-60 number; gradcalc reads YAML 1.2, where it is "
         "text: write the number in decimal",
     ),
     (
-        re.compile(r"^[-+]?0[0-9_]+$"),
+        r"^[-+]?0[0-9_]+$",
         "a leading zero is ambiguous: YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10; "
         "write it without the zero",
     ),
     (
-        re.compile(r"^[-+]?0[xXoObB][0-9a-fA-F_]+$"),
+        r"^[-+]?0[xXoObB][0-9a-fA-F_]+$",
         "hexadecimal, octal and binary numbers are not read: write the number in decimal",
     ),
     (
-        re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$"),
+        r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$",
         "YAML 1.1 read this word as a boolean; it is text here",
     ),
 )
 # An integer literal: float64 has at most 309 integer digits; Python's int() refuses more than
 # 4,300 anyway.
 _MAX_DIGITS = 400
-# What a config may contain: YAML's printable characters (tab, newline and CR among controls).
+# What a config may not contain: anything but YAML's printable characters (tab, newline and CR
+# among controls: \x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff).
+# Written as the few ranges left out: the class of what is allowed takes ~3 ms to compile.
 _NOT_PRINTABLE = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]"
 )
 
 _SCALAR_TAGS = {
@@ -100,7 +104,7 @@ _SCALAR_TAGS = {
 }
 
 
-@dataclass
+@mutable_record
 class Doc:
     """The converted YAML plus the line of every key path."""
 
@@ -482,7 +486,7 @@ def type_name(value: Any) -> str:
 
 def number_hint(text: str) -> str | None:
     for pattern, hint in _YAML11_NUMBERS:
-        if pattern.match(text):
+        if re.match(pattern, text):
             return hint
     try:
         float(text)

@@ -151,6 +151,7 @@ def test_py_typed_ships() -> None:
 # ---- the API's text is the command's text ----------------------------------------------------
 
 SLIP = ROOT / "configs" / "answers" / "worked-example-slip.yaml"
+CONV = ROOT / "configs" / "conv-worked-example.yaml"
 ANSWERS = ROOT / "configs" / "answers" / "worked-example.yaml"
 
 
@@ -400,6 +401,24 @@ def test_public_names_load_lazily() -> None:
     assert out.stdout.split("\n")[:2] == ["[]", "True"]
 
 
+def test_a_conv_config_loads_through_the_api_as_a_layered_spec() -> None:
+    """load, from_yaml and from_dict say what they return: a config with other layer types
+    than dense is a LayeredSpec, which run() takes."""
+    from gradcalc.layers.config import LayeredSpec
+    from gradcalc.layers.engine import LayeredRun
+
+    text = CONV.read_text(encoding="utf-8")
+    for net in (
+        gradcalc.load(CONV),
+        gradcalc.from_yaml(text, "conv.yaml"),
+        gradcalc.from_dict(yaml.safe_load(text), "conv"),
+    ):
+        assert isinstance(net, LayeredSpec) and not isinstance(net, gradcalc.NetworkSpec)
+        trace = gradcalc.run(net, steps=1)
+        assert isinstance(trace, LayeredRun) and np.isfinite(trace.final.loss)
+    assert isinstance(gradcalc.load(EXAMPLE), gradcalc.NetworkSpec)
+
+
 def test_api_reference_is_current() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_api_docs.py"), "--check"],
@@ -446,9 +465,13 @@ from gradcalc import (
 )
 
 version: str = gradcalc.__version__
-net: NetworkSpec = gradcalc.load("{example}")
-same: NetworkSpec = gradcalc.from_yaml("x: 1") if version == "" else net
-also: NetworkSpec = gradcalc.from_dict({{"input": [1.0]}}) if version == "" else net
+loaded = gradcalc.load("{example}")
+assert isinstance(loaded, NetworkSpec)  # dense layers (other layer types: a LayeredSpec)
+net: NetworkSpec = loaded
+same = gradcalc.from_yaml("x: 1") if version == "" else net
+also = gradcalc.from_dict({{"input": [1.0]}}) if version == "" else net
+conv = gradcalc.load("{conv}")
+conv_loss: float = 0.0 if isinstance(conv, NetworkSpec) else 2.0 * gradcalc.run(conv).final.loss
 first: LayerSpec = net.layers[0]
 trace: RunTrace = gradcalc.run(net, steps=2, optimizer={{"name": "adam", "beta1": 0.8}})
 step: StepTrace = trace.steps[0]
@@ -510,22 +533,27 @@ def _mypy(tmp_path: Path, *scripts: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_script_using_every_public_name_passes_mypy_strict(tmp_path) -> None:
-    script = USER_SCRIPT.format(example=EXAMPLE.as_posix(), answers=ANSWERS.as_posix())
+    script = USER_SCRIPT.format(
+        example=EXAMPLE.as_posix(), answers=ANSWERS.as_posix(), conv=CONV.as_posix()
+    )
     used = set(re.findall(r"\b(\w+)\b", script))
     assert set(gradcalc.__all__) <= used, set(gradcalc.__all__) - used
     good = tmp_path / "user_script.py"
     good.write_text(script, encoding="utf-8")
-    # And mypy is not merely silent: a list used as a number, and a name gradcalc lacks.
+    # And mypy is not merely silent: a list used as a number, a name gradcalc lacks, and a
+    # loaded config taken for a dense one without asking (it may have other layer types).
     wrong = tmp_path / "wrong.py"
     wrong.write_text(
         "import gradcalc\n"
         'x: float = 2.0 * gradcalc.derive("tanh", at=[0.1]).derivatives\n'
-        "gradcalc.no_such_function()\n",
+        "gradcalc.no_such_function()\n"
+        'n: gradcalc.NetworkSpec = gradcalc.load("c.yaml")\n',
         encoding="utf-8",
     )
     done = _mypy(tmp_path, good, wrong)  # one mypy run: each start takes seconds
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
-    assert [e.split(":")[:2] for e in errors] == [["wrong.py", "2"], ["wrong.py", "3"]], done.stdout
+    expected = [["wrong.py", "2"], ["wrong.py", "3"], ["wrong.py", "4"]]
+    assert [e.split(":")[:2] for e in errors] == expected, done.stdout
     # The script runs, too: the values have the types mypy was told.
     ran = subprocess.run([sys.executable, str(good)], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr

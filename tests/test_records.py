@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from gradcalc.records import record
+from gradcalc.records import mutable_record, record
 
 
 def _make(decorate: Any) -> Any:
@@ -36,6 +36,9 @@ Reference, Record = _make(dataclass(frozen=True)), _make(record)
 # Picklable: at module level under their own names.
 Reference.__qualname__ = Reference.__name__ = "Reference"
 Record.__qualname__ = Record.__name__ = "Record"
+MutableReference, MutableRecord = _make(dataclass), _make(mutable_record)
+MutableReference.__qualname__ = MutableReference.__name__ = "MutableReference"
+MutableRecord.__qualname__ = MutableRecord.__name__ = "MutableRecord"
 
 
 def _outcome(fn: Any) -> Any:
@@ -76,6 +79,19 @@ CHECKS: dict[str, Any] = {
 @pytest.mark.parametrize("check", list(CHECKS))
 def test_a_record_behaves_as_a_frozen_dataclass(check: str) -> None:
     assert _outcome(lambda: CHECKS[check](Record)) == _outcome(lambda: CHECKS[check](Reference))
+
+
+@pytest.mark.parametrize("check", [*CHECKS, "assigned"])
+def test_a_mutable_record_behaves_as_a_dataclass(check: str) -> None:
+    def assigned(C: Any) -> Any:
+        sample = C("a")
+        sample.name, sample.other = "b", 1
+        del sample.other
+        return repr(sample).replace("Reference", "Record")
+
+    fn = assigned if check == "assigned" else CHECKS[check]
+    mine, reference = _outcome(lambda: fn(MutableRecord)), _outcome(lambda: fn(MutableReference))
+    assert mine == reference
 
 
 def test_a_record_pickles_and_matches() -> None:
@@ -153,6 +169,8 @@ def _own_methods(decorate: Any) -> tuple[Any, Any, Any]:
 )
 def test_a_method_the_class_writes_is_kept_as_dataclass_keeps_it(check: Any) -> None:
     assert check(*_own_methods(record)) == check(*_own_methods(dataclass(frozen=True)))
+    mine = _outcome(lambda: check(*_own_methods(mutable_record)))
+    assert mine == _outcome(lambda: check(*_own_methods(dataclass)))
 
 
 def test_a_record_cannot_write_its_own_setattr() -> None:

@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "configs" / "worked-example.yaml")
 ANSWERS = str(ROOT / "configs" / "answers" / "worked-example.yaml")
+SLIP = str(ROOT / "configs" / "answers" / "worked-example-slip.yaml")
 
 PROBE = """
 import atexit, sys
@@ -33,7 +34,22 @@ STEP = ("gradcalc.step.engine", "gradcalc.step.config", "yaml")
 # (gradcalc/__init__.py imports the empty gradcalc.check package itself; see the comment there.)
 CHECK = ("gradcalc.check.answers", "gradcalc.check.cells", "gradcalc.check.grade")
 DOCUMENTS = ("gradcalc.doc.markdown", "gradcalc.doc.latex", "gradcalc.step.solution")
-TABLES = ("rich.console", "rich.table", "gradcalc.step.table", "gradcalc.derivation.table")
+TABLES = (
+    "rich.console",
+    "rich.table",
+    "gradcalc.doc.fit",
+    "gradcalc.step.table",
+    "gradcalc.derivation.table",
+)
+# Plain output (the probe's standard output is a pipe) drawn without rich (gradcalc.doc.plain).
+RICH = ("rich.console", "rich.table", "rich.text", "gradcalc.doc.fit")
+# The layer types: a network of dense layers is read and run without them.
+LAYERS = ("gradcalc.layers",)
+# What a small sheet answered well does not need: the named mistakes (loaded when a cell is
+# wrong), JSON (written for --format json only), the typical digits' Counter.most_common.
+GRADED_WELL = ("gradcalc.check.mistakes", "json", "heapq")
+# check's table names cells with gradcalc.doc.indices, not the notation of worked solutions.
+NOTATION = ("gradcalc.doc.notation", "gradcalc.doc.numbers", "gradcalc.symbols")
 
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "--version": (["--version"], ("numpy", "rich", "yaml", "orjson", "gradcalc.functions")),
@@ -62,9 +78,24 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["derive", "sigmoid", "--at", "0.3", "--format", "json"],
         (*STEP, *CHECK, *DOCUMENTS, *TABLES),
     ),
+    # One step: no loss curve, so no notation either.
     "step": (
         ["step", EXAMPLE],
-        (*DERIVE, *CHECK, *DOCUMENTS, "orjson", "gradcalc.step.json"),
+        (
+            *DERIVE,
+            *CHECK,
+            *DOCUMENTS,
+            *RICH,
+            *LAYERS,
+            "orjson",
+            "json",
+            "gradcalc.step.json",
+            "gradcalc.doc.notation",
+        ),
+    ),
+    "step summary": (
+        ["step", EXAMPLE, "--steps", "5", "--show", "summary"],
+        (*DERIVE, *CHECK, *DOCUMENTS, *RICH, *LAYERS, "orjson", "json"),
     ),
     "step json": (
         ["step", EXAMPLE, "--format", "json"],
@@ -79,12 +110,19 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         (
             *DERIVE,
             *DOCUMENTS,
+            *RICH,
+            *LAYERS,
+            *GRADED_WELL,
+            *NOTATION,
             "orjson",
             "gradcalc.step.table",
             "gradcalc.cli.step",
-            "rich.console",
-            "rich.table",
         ),
+    ),
+    # As the start-up benchmark runs it: the answers judged to the decimals they are written with.
+    "check as written": (
+        ["check", EXAMPLE, ANSWERS],
+        (*DERIVE, *DOCUMENTS, *RICH, *LAYERS, *GRADED_WELL, *NOTATION, "orjson"),
     ),
     "check json": (
         ["check", EXAMPLE, ANSWERS, "--decimals", "3", "--format", "json"],
@@ -100,7 +138,7 @@ _ENV = {
 }
 
 
-def _loaded(args: list[str]) -> set[str]:
+def _loaded(args: list[str], status: int = 0) -> set[str]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)],
         capture_output=True,
@@ -108,7 +146,7 @@ def _loaded(args: list[str]) -> set[str]:
         cwd=ROOT,
         env=_ENV,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == status, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
     assert lines, done.stderr[-2000:]
     return set(lines[-1].split()[1:])
@@ -129,3 +167,28 @@ def test_the_probe_sees_what_a_command_uses() -> None:
     # Colour asked for: rich draws the tables.
     colour = _loaded(["derive", "tanh", "--at", "1", "--color", "always"])
     assert {"rich.console", "rich.table", "gradcalc.derivation.table"} <= colour
+    steps = _loaded(["step", EXAMPLE, "--color", "always"])
+    assert {"rich.console", "rich.table", "gradcalc.step.table"} <= steps
+    # A wrong answer: the named mistakes are looked for.
+    assert "gradcalc.check.mistakes" in _loaded(["check", EXAMPLE, SLIP], status=1)
+    # A network with other layer types than dense: the layer types.
+    conv = _loaded(["step", str(ROOT / "configs" / "conv-worked-example.yaml")])
+    assert "gradcalc.layers" in conv
+
+
+def test_the_command_collects_garbage_rarely_and_not_at_exit() -> None:
+    """gradcalc.__main__.run: the cyclic collector runs every 50,000 new objects while modules
+    load (not every 700), stays on for a long run, and is not run over the heap at exit."""
+    probe = (
+        "import atexit, gc, sys\n"
+        f"sys.argv = ['gradcalc', 'step', {EXAMPLE!r}, '--format', 'json']\n"
+        "atexit.register(lambda: sys.stderr.write("
+        "f'\\nGC {gc.isenabled()} {gc.get_threshold()[0]} {gc.get_freeze_count() > 0}\\n'))\n"
+        "from gradcalc.__main__ import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=_ENV
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == "GC True 50000 True"

@@ -4,12 +4,12 @@ names in the `step` JSON contract and their symbols in the step tables' notation
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcalc.doc.notation import subscript, superscript
+from gradcalc.doc.indices import subscript, superscript
+from gradcalc.records import record
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
 
@@ -60,7 +60,7 @@ GROUPS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Shape:
     """Where the answers of one network go: sizes, examples and the activation parameters."""
 

@@ -12,13 +12,13 @@ matches within the same allowance (mistakes.py); wrong.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from dataclasses import field, replace
+from functools import cache, partial
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
-from gradcalc.check import mistakes as mistakes_mod
 from gradcalc.check.answers import Answers
 from gradcalc.check.bounds import Bounds, Unit, decimals_unit, sig_figs_unit
 from gradcalc.check.cells import (
@@ -31,10 +31,12 @@ from gradcalc.check.cells import (
     symbol,
 )
 from gradcalc.check.recompute import Context, Form, exact_steps, forms, forward_output, step_bytes
+from gradcalc.records import record
 from gradcalc.step.config import NetworkSpec
 from gradcalc.step.trace import ForwardTrace, StepTrace
 
 if TYPE_CHECKING:
+    from gradcalc.check.mistakes import Mistake
     from gradcalc.layers.config import LayeredSpec
 
 VERDICTS = ("correct", "rounding", "carried", "wrong", "missing")
@@ -47,7 +49,7 @@ MAX_WRITTEN_PLACES = 12
 HINT_BYTES = 25_000_000
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     rtol: float = 1e-4
     atol: float = 1e-6
@@ -62,7 +64,7 @@ class Options:
         return self.decimals is not None or self.sig_figs is not None
 
 
-@dataclass(frozen=True)
+@record
 class Cell:
     step: int | None  # None: the final forward pass
     quantity: str
@@ -98,14 +100,14 @@ class Cell:
         return self.points if self.verdict in ("correct", "rounding", "carried") else 0.0
 
 
-@dataclass(frozen=True)
+@record
 class FirstError:
     cell: Cell
     later_wrong: int  # ✗ after it
     follows: bool  # every later ✗ is right given the answers before it
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     config: str
     answers: str
@@ -149,11 +151,14 @@ def grade(
     # Only the steps graded are kept; the drift bound of a rounded sheet runs through them all.
     every = precision.unit is not None or options.require_all
     exact = exact_steps(spec, steps, None if every else answers.steps.keys())
-    rounded: tuple[list[StepTrace], ForwardTrace] | None = None
-    bounds: Bounds | None = None
-    if precision.unit is not None:
-        rounded = _run_rounded(spec, steps, precision.rounder)
-        bounds = Bounds(spec, exact, precision.unit)
+    # The rounded run and the drift bounds are worked out when an answer is first judged that is
+    # neither right nor within half a unit of its last place (or when an input not answered is
+    # used): a sheet rounded well never needs them.
+    rounded: Rounded | None = None
+    bounds: Later[Bounds] | None = None
+    if (unit := precision.unit) is not None:
+        rounded = cache(lambda: _run_rounded(spec, steps, precision.rounder))
+        bounds = cache(lambda: Bounds(spec, exact, unit))
 
     judge = _Judge(spec, shape, options)
     weights = [layer.weights for layer in spec.layers]
@@ -194,7 +199,7 @@ def grade(
                 s,
                 [dict(lt.optimizer_state_before) for lt in st.layers] if s > 1 else None,
                 allowances,
-                bounds.steps[s - 1] if bounds else None,
+                _Drift(bounds, s - 1) if bounds else None,
                 w_allow,
                 b_allow,
                 precision.unit,
@@ -216,9 +221,9 @@ def grade(
                 values,
                 expected(st, key),
                 u,
-                expected(rounded[0][s - 1], key) if rounded else None,
-                bounds.steps[s - 1][key] if bounds else None,
-                forms_of(ctx, sound, key),
+                _rounded_step(rounded, s, key),
+                _bound_step(bounds, s, key),
+                partial(forms_of, ctx, sound, key),
                 ctx,
             )
             cells += graded
@@ -244,16 +249,15 @@ def grade(
         if answer is None:  # the final pass is graded when answered, never required
             continue
         u = precision.cell(answer, np.broadcast_to(places.get(key, np.nan), answer.shape))
-        local = bounds.final[key] if bounds else np.zeros(answer.shape)
         graded, _ = judge.quantity(
             None,
             key,
             answer,
             expected_final(exact.final, key),
             u,
-            expected_final(rounded[1], key) if rounded else None,
-            bounds.final[key] if bounds else None,
-            ([(final_carried[key], local)], [(final_sound[key], local)]),
+            _rounded_final(rounded, key),
+            _bound_final(bounds, key),
+            partial(_final_forms, bounds, key, final_carried[key], final_sound[key]),
         )
         cells += graded
     cells = _resolve(cells)
@@ -265,6 +269,48 @@ def grade(
         if hint:
             report = replace(report, hint=hint)
     return report
+
+
+T = TypeVar("T")
+# A value worked out when it is first asked for (functools.cache of a function of nothing).
+Later = Callable[[], T]
+
+
+class _Drift:
+    """One step's drift bounds, for Context.allow: the bounds are worked out on the first read."""
+
+    def __init__(self, bounds: Later[Bounds], index: int) -> None:
+        self.bounds, self.index = bounds, index
+
+    def get(self, key: Key) -> np.ndarray | None:
+        return self.bounds().steps[self.index].get(key)
+
+
+Lazy = Callable[[], np.ndarray] | None
+Rounded = Later[tuple[list[StepTrace], ForwardTrace]]  # the steps and the final pass
+
+
+def _rounded_step(rounded: Rounded | None, s: int, key: Key) -> Lazy:
+    return None if rounded is None else lambda: expected(rounded()[0][s - 1], key)
+
+
+def _bound_step(bounds: Later[Bounds] | None, s: int, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds().steps[s - 1][key]
+
+
+def _rounded_final(rounded: Rounded | None, key: Key) -> Lazy:
+    return None if rounded is None else lambda: expected_final(rounded()[1], key)
+
+
+def _bound_final(bounds: Later[Bounds] | None, key: Key) -> Lazy:
+    return None if bounds is None else lambda: bounds().final[key]
+
+
+def _final_forms(
+    bounds: Later[Bounds] | None, key: Key, carried: np.ndarray, sound: np.ndarray
+) -> tuple[list[Form], list[Form]]:
+    local = bounds().final[key] if bounds else np.zeros(np.shape(carried))
+    return [(carried, local)], [(sound, local)]
 
 
 def read_rounded(options: Options, answers: Answers) -> bool:
@@ -337,8 +383,10 @@ def _rounding_hint(
     """A sheet worked to a few places fails every rounded cell: say which option grades it,
     trying the decimals and the significant figures its answers are most often written with."""
     wrong = sum(c.verdict == "wrong" for c in cells)
+    if not wrong or len(cells) > 5000:
+        return None
     written = answers.digits_written()
-    if not wrong or written is None or len(cells) > 5000:
+    if written is None:
         return None
     if steps * step_bytes(spec) > HINT_BYTES:
         return None  # grading again with rounding would keep every step up to the last one
@@ -413,17 +461,19 @@ class _Judge:
         answer: np.ndarray,
         exact: np.ndarray,
         u: np.ndarray,
-        rounded: np.ndarray | None,
-        bound: np.ndarray | None,
-        legitimate: tuple[list[Form], list[Form]],
+        rounded: Lazy,
+        bound: Lazy,
+        legitimate: Callable[[], tuple[list[Form], list[Form]]],
         ctx: Context | None = None,
     ) -> tuple[list[Cell], np.ndarray]:
         """The cells of one quantity, and which of them are unsound (✗ or ↳) for what follows.
 
-        `legitimate` holds the values the cell's own equation gives from the given answers
+        `legitimate` gives the values the cell's own equation gives from the given answers
         (one per legitimate order of working), each with its bound, and the same from the
         answers judged sound alone: a cell that follows from its inputs is ≈ where the wrong
-        answers among them do not move it, ↳ where they do.
+        answers among them do not move it, ↳ where they do. It is asked for (as are the rounded
+        run's value and the drift bound, `rounded` and `bound`) only while some answer is
+        neither right nor near: a quantity answered well costs none of them.
         """
         o = self.o
         dims = self.shape.array_shape(key)
@@ -435,11 +485,12 @@ class _Judge:
         last = u * (1 + 1e-9)
         with np.errstate(invalid="ignore"):
             near = np.abs(answer - exact) <= last
-            if rounded is not None:
-                near |= self.close(answer, rounded)
-            if bound is not None:
-                near |= np.abs(answer - exact) <= BOUND_SAFETY * bound
-        given, sound = legitimate
+            if rounded is not None and np.any(answered & ~right & ~near):
+                near |= self.close(answer, rounded())
+            if bound is not None and np.any(answered & ~right & ~near):
+                near |= np.abs(answer - exact) <= BOUND_SAFETY * bound()
+        # Every answer right or near: none is wrong, so none is carried and no mistake named.
+        given, sound = legitimate() if np.any(answered & ~right & ~near) else ([], [])
         consistent = np.zeros(dims, dtype=bool)
         clean = np.zeros(dims, dtype=bool)
         own = np.full(dims, np.nan)
@@ -463,9 +514,11 @@ class _Judge:
         names = np.empty(dims, dtype=object)
         for pos in np.ndindex(*dims):
             names[pos] = []
-        if ctx is not None and step is not None and tolerances:
+        if ctx is not None and step is not None and tolerances and np.any(verdict == "wrong"):
             tol = tolerances[0][1]
-            for mistake, candidates in mistakes_mod.named(ctx, key):
+            from gradcalc.check.mistakes import named
+
+            for mistake, candidates in named(ctx, key):
                 hit = np.zeros(dims, dtype=bool)
                 for value in candidates:
                     value = np.broadcast_to(value, dims)
@@ -486,7 +539,7 @@ class _Judge:
                 continue
             matches = tuple(names[pos])
             m = matches[0] if matches else None
-            record = mistakes_mod.REGISTRY[m] if m else None
+            record = _mistake(m) if m else None
             out.append(
                 Cell(
                     step=step,
@@ -510,10 +563,14 @@ class _Judge:
 def _resolve(cells: list[Cell]) -> list[Cell]:
     """Order the mistakes that fit a cell within its allowance by how many cells of the sheet
     each explains, then by the registry's order; the first is named first, and all are said."""
+    if all(len(c.matches) < 2 for c in cells):
+        return cells
     from collections import Counter
 
+    from gradcalc.check.mistakes import REGISTRY
+
     counts = Counter(m for c in cells for m in c.matches)
-    order = list(mistakes_mod.REGISTRY)
+    order = list(REGISTRY)
     out = []
     for c in cells:
         if len(c.matches) > 1:
@@ -522,11 +579,17 @@ def _resolve(cells: list[Cell]) -> list[Cell]:
             c = replace(
                 c,
                 mistake=best,
-                explanation=mistakes_mod.REGISTRY[best].explanation,
+                explanation=REGISTRY[best].explanation,
                 matches=ranked,
             )
         out.append(c)
     return out
+
+
+def _mistake(name: str) -> Mistake:
+    from gradcalc.check.mistakes import REGISTRY  # loaded when a cell is wrong
+
+    return REGISTRY[name]
 
 
 def _first_error(cells: Sequence[Cell]) -> FirstError | None:

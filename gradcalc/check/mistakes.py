@@ -13,18 +13,18 @@ gradebooks key on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from gradcalc.check.cells import Key
 from gradcalc.check.recompute import Context, carried
 from gradcalc.functions.registry import ElementwiseActivation
+from gradcalc.records import record
 
 Values = Callable[[Context, Key], list[np.ndarray]]
 
 
-@dataclass(frozen=True)
+@record
 class Mistake:
     id: str
     explanation: str

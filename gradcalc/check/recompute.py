@@ -15,19 +15,27 @@ context.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import pairwise
+from typing import Protocol
 
 import numpy as np
 
 from gradcalc.check.bounds import Unit, spread
 from gradcalc.check.cells import Key, Shape, expected
 from gradcalc.functions.registry import ElementwiseActivation, Fused
+from gradcalc.records import mutable_record
 from gradcalc.step.config import LayerSpec, NetworkSpec
 from gradcalc.step.trace import RunTrace, StepTrace
 
 
-@dataclass
+class Drift(Protocol):
+    """The drift bound of each quantity of a step (a dict, or one worked out when first read)."""
+
+    def get(self, key: Key, /) -> np.ndarray | None: ...
+
+
+@mutable_record
 class Context:
     spec: NetworkSpec
     shape: Shape
@@ -45,7 +53,7 @@ class Context:
     # How far each answer may be from what its writer computed (NaN where not answered), and
     # how far an input not answered may be (the drift bounds); both absent: exact.
     allowances: dict[Key, np.ndarray] = field(default_factory=dict)
-    drift: dict[Key, np.ndarray] | None = None
+    drift: Drift | None = None
     # The allowance of the parameters before the step (their answers of the step before).
     weights_allow: list[np.ndarray] | None = None
     biases_allow: list[np.ndarray] | None = None
@@ -55,9 +63,11 @@ class Context:
         """How far the given value of (q, l) may be from what the student worked with."""
         key = (q, l)
         shape = np.shape(expected(self.exact, key))
+        written = self.allowances.get(key)
+        if written is not None and np.shape(written) == shape and not np.isnan(written).any():
+            return np.array(written, dtype=float)  # every value answered: no drift to read
         drift = self.drift.get(key) if self.drift is not None else None
         base = np.zeros(shape) if drift is None else np.broadcast_to(drift, shape)
-        written = self.allowances.get(key)
         if written is None:
             return base
         return np.where(np.isnan(written), base, written)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from gradcalc.check.cells import GROUPS
 from gradcalc.check.grade import MARKS, VERDICTS, Cell, Report
-from gradcalc.doc.notation import plural
+from gradcalc.doc.indices import plural
 from gradcalc.doc.plain import Renderable, Table, Text, plain, to_rich
 
 
@@ -256,6 +255,8 @@ def document(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
+    import json
+
     from gradcalc.contract import versioned
 
     return json.dumps(versioned(document(report)), ensure_ascii=False, allow_nan=False) + "\n"
@@ -302,4 +303,6 @@ def gradescope(report: Report) -> dict[str, Any]:
 
 
 def render_gradescope(report: Report) -> str:
+    import json
+
     return json.dumps(gradescope(report), ensure_ascii=False, indent=2, allow_nan=False) + "\n"

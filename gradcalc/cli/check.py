@@ -285,7 +285,7 @@ def command(
         raise GradcalcError(f"{exc}; no answer can be graded against it") from None
 
     from gradcalc.check import views
-    from gradcalc.cli.options import Drawing
+    from gradcalc.doc.plain import Drawing
 
     writers: dict[str, Callable[[Report], View]] = {
         "table": lambda r: Drawing(

@@ -172,8 +172,8 @@ def _document(fmt: str) -> Callable[[DeriveTrace, int], View]:
 
 
 def _table(trace: DeriveTrace, digits: int) -> View:
-    from gradcalc.cli.options import Drawing
     from gradcalc.derivation import table
+    from gradcalc.doc.plain import Drawing
 
     return Drawing(
         lambda con: table.render(trace, con, digits),

@@ -53,8 +53,8 @@ def command(kind: str | None, fmt: str, indent: int | None, color: str) -> None:
 
         click.echo(json_bytes(versioned(doc), indent), nl=False)
         return
-    from gradcalc.cli.options import Drawing, emit
-    from gradcalc.doc.plain import plain, to_rich
+    from gradcalc.cli.options import emit
+    from gradcalc.doc.plain import Drawing, plain, to_rich
 
     def draw(out: Any) -> None:
         for part in to_rich(_parts(doc)):

@@ -9,11 +9,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gradcalc.errors import GradcalcError, shorten
+
+if TYPE_CHECKING:
+    from gradcalc.doc.plain import Drawing
 
 COLOR_MODES = ("auto", "always", "never")
 
@@ -125,21 +128,9 @@ def console(color: str, for_file: bool = False) -> Any:
     return con
 
 
-class Drawing:
-    """A drawing on a rich console that can also be drawn without rich: `plain(width)` gives
-    the text rich would print without colour at that width, or None where only rich can draw
-    it. Plain output then skips importing rich's console (see gradcalc.doc.plain)."""
-
-    def __init__(self, draw: Callable[[Any], None], plain: Callable[[int], str | None]) -> None:
-        self.draw = draw
-        self.plain = plain
-
-    def __call__(self, console: Any) -> None:
-        self.draw(console)
-
-
 # What a writer hands back: finished text (bytes: UTF-8 written as it is, as JSON is), or a
-# drawing on a rich console (tables, --explain).
+# drawing on a rich console (tables, --explain; a gradcalc.doc.plain.Drawing can also be drawn
+# without rich).
 View = str | bytes | Callable[[Any], None]
 
 
@@ -161,6 +152,8 @@ def _drawn_plain(view: Drawing, output: str | None, color: str) -> str | None:
 
 def emit(view: View, output: str | None, color: str, force: bool = False) -> None:
     """Print a view, or write it to --output (captured without colour, atomically)."""
+    from gradcalc.doc.plain import Drawing
+
     plain = _drawn_plain(view, output, color) if isinstance(view, Drawing) else None
     if isinstance(view, str | bytes):
         text = view
@@ -499,6 +492,12 @@ class Sink:
             return
         if isinstance(view, str | bytes):
             self.write(view)
+            return
+        from gradcalc.doc.plain import Drawing
+
+        plain = _drawn_plain(view, self.output, "never") if isinstance(view, Drawing) else None
+        if plain is not None:
+            self.write(plain)
             return
         con = console("never", for_file=True)
         con.begin_capture()

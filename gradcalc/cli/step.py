@@ -29,6 +29,7 @@ from gradcalc.cli.options import (
 from gradcalc.doc import DOCUMENTS
 from gradcalc.errors import GradcalcError
 from gradcalc.limits import MAX_STEPS
+from gradcalc.records import record
 
 SHOW = ("all", "summary", "final")
 
@@ -489,7 +490,7 @@ def _bytes(size: float) -> str:
     raise AssertionError
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class _Layout:
     show: str  # --show
     shown: Callable[[int], bool]  # the steps shown in full

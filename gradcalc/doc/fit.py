@@ -10,12 +10,10 @@ narrow even for them).
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -168,31 +166,3 @@ def fit_hook() -> Any:
             return [fit_tables(r) for r in renderables]
 
     return FitHook()
-
-
-class Title:
-    """A section title, `name   equations` (one or more lines), wrapped at spaces to the width:
-    a continuation line starts under the equations, not at the left edge."""
-
-    def __init__(self, text: str, style: str = "bold") -> None:
-        self.text = text
-        self.style = style
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        lines: list[str] = []
-        for line in self.text.split("\n"):
-            lead = re.match(r"\s+|\S.*?\s{2,}(?=\S)", line)
-            indent = min(cell_len(lead.group()) if lead else 0, width // 2)
-            lines += textwrap.wrap(
-                line,
-                width,
-                subsequent_indent=" " * indent,
-                break_long_words=False,
-                break_on_hyphens=False,
-            ) or [""]
-        yield Text("\n".join(lines), style=self.style)
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        longest = max(cell_len(line) for line in self.text.split("\n"))
-        return Measurement(min(longest, options.max_width), longest)

@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from gradcalc.doc.indices import plural as plural  # re-exported: the notation's own words
+from gradcalc.doc.indices import subscript, superscript
 from gradcalc.doc.numbers import Style
 from gradcalc.symbols import TEX_NAMES, TEX_SYMBOLS, greek_tex
 
@@ -25,22 +27,6 @@ Index = int | str
 
 # Where a long substituted sum may be broken across lines in TeX; the terminal drops it.
 BREAK = "\u2063"
-
-_SUP = dict(zip("0123456789+-−=()lLjkn", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ˡᴸʲᵏⁿ", strict=True))
-# Unicode has no subscript comma; w²₁₀,₂ keeps a plain one.
-_SUB = dict(zip("0123456789+-−=(),ijklmnx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎,ᵢⱼₖₗₘₙₓ", strict=True))
-
-
-def superscript(text: str) -> str:
-    if all(c in _SUP for c in text):
-        return "".join(_SUP[c] for c in text)
-    return f"^({text})"
-
-
-def subscript(text: str) -> str:
-    if all(c in _SUB for c in text):
-        return "".join(_SUB[c] for c in text)
-    return f"_({text})"
 
 
 def _indices(units: Sequence[Index]) -> str:
@@ -305,10 +291,6 @@ def equation_rows(items: Iterable[Eq]) -> list[str]:
             lines[-1] += rf" \qquad \text{{({eq.tag})}}"
         rows.extend(lines)
     return rows
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith(('s', 'x')) else 's'}"
 
 
 def sparkline(values: Sequence[float] | np.ndarray, width: int | None = None) -> str:

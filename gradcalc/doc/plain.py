@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Style = str | None
@@ -141,6 +141,20 @@ class Group:
 Renderable = Text | Table | Group
 
 
+class Drawing:
+    """A view that draws on a rich console (`draw(console)`) and can also be drawn without
+    rich: `plain(width)` gives the text rich would print without colour at that width, or None
+    where only rich can draw it. A command's plain output then skips importing rich's console
+    (gradcalc.cli.options.emit)."""
+
+    def __init__(self, draw: Callable[[Any], None], plain: Callable[[int], str | None]) -> None:
+        self.draw = draw
+        self.plain = plain
+
+    def __call__(self, console: Any) -> None:
+        self.draw(console)
+
+
 def to_rich(parts: Sequence[Renderable]) -> list[Any]:
     return [part.to_rich() for part in parts]
 
@@ -205,6 +219,17 @@ def _wrap(line: str, width: int, cell_len: Any) -> list[str] | None:
     return out
 
 
+def _fits(line: str, width: int, cell_len: Any) -> bool:
+    """Whether _wrap leaves the line as it is: it fits, and has no trailing space to cut (which
+    _wrap cuts from a line longer in characters than `width`, as rich does)."""
+    return cell_len(line) <= width and (len(line) <= width or not line[-1:].isspace())
+
+
+def _longest(text: str, cell_len: Any) -> int:
+    """The width of the text's longest line (the second of _measure)."""
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
 def _measure(text: str, cell_len: Any) -> tuple[int, int]:
     """rich's measure of a text: its longest word, its longest line."""
     lines = text.splitlines()
@@ -238,11 +263,9 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
         return False  # rich may read markup in it
     n = len(table.headers)
     columns = [[row[i] for row in rows] for i in range(n)]
-    natural = [
-        max([table.min_widths[i], _measure(table.headers[i], cell_len)[1]]) for i in range(n)
-    ]
+    natural = [max([table.min_widths[i], _longest(table.headers[i], cell_len)]) for i in range(n)]
     for i, cells in enumerate(columns):
-        natural[i] = max([natural[i], *(_measure(c, cell_len)[1] for c in cells)])
+        natural[i] = max([natural[i], *(_longest(c, cell_len) for c in cells)])
     extra = 3 * n + 1 if table.edge else 3 * (n - 1)
     if sum(natural) + extra <= width:
         widths = natural
@@ -267,11 +290,14 @@ def _table(table: Table, width: int, out: list[str], cell_len: Any) -> bool:
 
     def cell_lines(text: str, i: int) -> list[str] | None:
         lines: list[str] = []
-        for line in text.split("\n"):
-            wrapped = _wrap(line, widths[i], cell_len)
-            if wrapped is None:
-                return None
-            lines += wrapped
+        if "\n" not in text and _fits(text, widths[i], cell_len):
+            lines = [text]  # what _wrap gives a line that fits, without its word by word
+        else:
+            for line in text.split("\n"):
+                wrapped = _wrap(line, widths[i], cell_len)
+                if wrapped is None:
+                    return None
+                lines += wrapped
         side = table.justify[i]
         out = []
         for line in lines:

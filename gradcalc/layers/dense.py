@@ -33,52 +33,10 @@ def parse_arrays(
     """w^l, b^l and the activation of one dense layer taking `width` values; `outputs`: the
     width of the network's output when this is its last layer (what an initializer without
     units: draws), `number`: l (the initializers' stream)."""
-    from gradcalc.step import config as c
+    # In gradcalc.step.config, which dense-only networks read without loading gradcalc.layers.
+    from gradcalc.step.config import dense_arrays
 
-    for key in KEYS:
-        if key not in raw:
-            raise doc.error(path, f"missing key '{key}'")
-    w_raw, b_raw = raw["weights"], raw["biases"]
-    w_path, b_path = (*path, "weights"), (*path, "biases")
-    weights = biases = None
-    if not c._is_init(w_raw):
-        weights = c._weights(doc, w_raw, w_path)
-    if not c._is_init(b_raw):
-        biases = c._biases(doc, b_raw, b_path)
-    if weights is None:
-        units = c._units(doc, w_raw, w_path)
-        if units is None and biases is not None:
-            units = biases.shape[0]
-        if units is None:
-            units = outputs
-        if units is None:
-            raise doc.error(
-                w_path,
-                "initialized weights need the layer's width",
-                "add units: N, e.g. {init: he_normal, seed: 0, units: 64}",
-            )
-        weights = c._initialized(doc, w_raw, w_path, (units, width), number, 0)
-    if weights.shape[1] != width:
-        index = path[-1]
-        before = "the input" if index == 0 else f"layers[{index - 1}]"  # type: ignore[operator]
-        has = f"gives {width} values" if flat else f"has {width} units"
-        raise doc.error(
-            w_path,
-            f"rows have {weights.shape[1]} weights but {before} {has}",
-            f"each row needs {width} numbers",
-        )
-    if biases is None:
-        biases = c._initialized(doc, b_raw, b_path, (weights.shape[0],), number, 1, width)
-    if biases.shape[0] != weights.shape[0]:
-        raise doc.error(
-            b_path,
-            f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
-            "give one bias per unit, i.e. per weight row",
-        )
-    activation, params = c._named(
-        doc, raw["activation"], (*path, "activation"), c.ACTIVATIONS, "activation"
-    )
-    return weights, biases, activation, params
+    return dense_arrays(doc, raw, path, width, outputs, number, flat)
 
 
 def parse(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 from gradcalc.functions.registry import Activation, Loss, Param, UpdateRule
+from gradcalc.records import record
 from gradcalc.yamldoc import Doc, Numbers, number, number_hint, parse_yaml, read_text, type_name
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ LAYER_KEYS = ("type", "weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
 
 
-@dataclass(frozen=True)
+@record
 class LayerSpec:
     """One layer of a validated config: l = 2, 3, … in order."""
 
@@ -63,7 +64,7 @@ class LayerSpec:
     params: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class NetworkSpec:
     """A validated config: what load(), from_yaml() and from_dict() return and run() takes."""
 
@@ -371,6 +372,68 @@ def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
     )
 
 
+DENSE_KEYS = ("weights", "biases", "activation")
+
+
+def dense_arrays(
+    doc: Doc,
+    raw: dict[str, Any],
+    path: KeyPath,
+    width: int,
+    outputs: int | None,
+    number: int,
+    flat: bool = False,
+) -> tuple[np.ndarray, np.ndarray, Activation, dict[str, float]]:
+    """w^l, b^l and the activation of one dense layer taking `width` values; `outputs`: the
+    width of the network's output when this is its last layer (what an initializer without
+    units: draws), `number`: l (the initializers' stream). `flat`: the layer follows a flatten
+    (the message says the layer before gives `width` values)."""
+    for key in DENSE_KEYS:
+        if key not in raw:
+            raise doc.error(path, f"missing key '{key}'")
+    w_raw, b_raw = raw["weights"], raw["biases"]
+    w_path, b_path = (*path, "weights"), (*path, "biases")
+    weights = biases = None
+    if not _is_init(w_raw):
+        weights = _weights(doc, w_raw, w_path)
+    if not _is_init(b_raw):
+        biases = _biases(doc, b_raw, b_path)
+    if weights is None:
+        units = _units(doc, w_raw, w_path)
+        if units is None and biases is not None:
+            units = biases.shape[0]
+        if units is None:
+            units = outputs
+        if units is None:
+            raise doc.error(
+                w_path,
+                "initialized weights need the layer's width",
+                "add units: N, e.g. {init: he_normal, seed: 0, units: 64}",
+            )
+        weights = _initialized(doc, w_raw, w_path, (units, width), number, 0)
+    if weights.shape[1] != width:
+        index = path[-1]
+        before = "the input" if index == 0 else f"layers[{index - 1}]"  # type: ignore[operator]
+        has = f"gives {width} values" if flat else f"has {width} units"
+        raise doc.error(
+            w_path,
+            f"rows have {weights.shape[1]} weights but {before} {has}",
+            f"each row needs {width} numbers",
+        )
+    if biases is None:
+        biases = _initialized(doc, b_raw, b_path, (weights.shape[0],), number, 1, width)
+    if biases.shape[0] != weights.shape[0]:
+        raise doc.error(
+            b_path,
+            f"{biases.shape[0]} biases for {weights.shape[0]} rows of weights",
+            "give one bias per unit, i.e. per weight row",
+        )
+    activation, params = _named(
+        doc, raw["activation"], (*path, "activation"), ACTIVATIONS, "activation"
+    )
+    return weights, biases, activation, params
+
+
 def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[LayerSpec]:
     if not isinstance(raw_layers, list) or not raw_layers:
         got = "an empty list" if raw_layers == [] else type_name(raw_layers)
@@ -380,8 +443,6 @@ def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[Lay
             "or the shorthand {sizes: [...], activation: ..., init: ...}",
         )
     _check_depth(doc, ("layers",), len(raw_layers))
-    from gradcalc.layers.dense import parse_arrays
-
     layers = []
     last = len(raw_layers) - 1
     for i, raw in enumerate(raw_layers):
@@ -392,7 +453,7 @@ def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[Lay
                 f"expected a mapping with weights, biases and activation, got {type_name(raw)}",
             )
         _check_keys(doc, raw, path, LAYER_KEYS, "a layer")
-        weights, biases, activation, params = parse_arrays(
+        weights, biases, activation, params = dense_arrays(
             doc, raw, path, width, outputs if i == last else None, i + 2
         )
         layers.append(LayerSpec(weights, biases, activation, params))

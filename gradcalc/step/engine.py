@@ -9,13 +9,13 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.registry import Rounder
+from gradcalc.records import mutable_record
 from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
     ForwardTrace,
@@ -48,7 +48,7 @@ def _exact(v: np.ndarray) -> np.ndarray:
     return v
 
 
-@dataclass
+@mutable_record
 class Parameters:
     """The trainable state: w^l, b^l and each layer's learnable activation parameters, and what
     the update rule keeps for each of them (per layer: "weights", "biases" or a parameter's name

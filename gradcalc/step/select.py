@@ -3,12 +3,12 @@ run so a streamed run keeps only those."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from gradcalc.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Selection:
     every: int | None = None
     last: int | None = None

@@ -1,24 +1,33 @@
-"""Rich tables for a terminal: one section per step, in the order of a hand solution."""
+"""Tables for a terminal: one section per step, in the order of a hand solution.
+
+The sections are built as parts (gradcalc.doc.plain's Text, and the title, grid and fitted
+table below) that draw themselves two ways: `to_rich` gives rich renderables, for a terminal with
+colour and for Jupyter; `plain` writes, without importing rich's console and table modules, the
+characters rich prints without colour, or None where only rich can draw them (a table to split
+to fit the width, a word longer than the line), and the caller prints with rich.
+"""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.segment import Segment
-from rich.table import Table
-from rich.text import Text
 
-from gradcalc.doc.fit import Fit, Title
-from gradcalc.doc.notation import sparkline
+from gradcalc.doc import plain as plain_doc
 from gradcalc.doc.numbers import Style
+from gradcalc.doc.plain import Table, Text
 from gradcalc.step.select import gaps
 from gradcalc.step.trace import ForwardTrace, LayerTrace, RunTrace, StepTrace
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.measure import Measurement
 
 # The tables' numbers: six significant digits, so 0.000867027 keeps its digits instead of
 # rounding to 0.001, or --digits N; `render` sets them for the tables it builds.
@@ -43,25 +52,51 @@ def num_drift(value: float) -> str:
 _KEYS = ("x", "l", "j", "k")
 
 
-def _table(
-    title: str, columns: Sequence[str], rows: Iterator[tuple[str, ...]], total: int, limit: int
-) -> RenderableType:
-    """A titled table of at most `limit` rows (0: all); only the rows shown are formatted."""
-    shown = list(islice(rows, limit or None))
-    hidden = total - limit if limit else 0
-    caption = ""
-    if hidden > 0:
-        caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
-    keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
-    # The title wraps under its equations, not at the left edge.
-    return Group(Title("\n" + title), _Grid(tuple(columns), shown, keys, caption))
+class _Title:
+    """A section title, `name   equations` (one or more lines), wrapped at spaces to the width:
+    a continuation line starts under the equations, not at the left edge."""
+
+    def __init__(self, text: str, style: str = "bold") -> None:
+        self.text = text
+        self.style = style
+
+    def wrapped(self, width: int) -> str:
+        lines: list[str] = []
+        for line in self.text.split("\n"):
+            lead = re.match(r"\s+|\S.*?\s{2,}(?=\S)", line)
+            indent = min(cell_len(lead.group()) if lead else 0, width // 2)
+            lines += textwrap.wrap(
+                line,
+                width,
+                subsequent_indent=" " * indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            ) or [""]
+        return "\n".join(lines)
+
+    def lines(self, width: int) -> list[str] | None:
+        return _plain_lines(Text(self.wrapped(width), style=self.style), width)
+
+    def to_rich(self) -> _Title:
+        return self
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text as RichText
+
+        yield RichText(self.wrapped(options.max_width), style=self.style)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        longest = max(cell_len(line) for line in self.text.split("\n"))
+        return Measurement(min(longest, options.max_width), longest)
 
 
 class _Grid:
     """A right-justified table drawn like rich's default Table (heavy head, padded cells), in
     one pass of string formatting: rich lays out every cell on its own, ~0.1 ms each, which
     made a drawn step of a 784-128-64-10 network take ~100 ms. A table wider than the console
-    goes to Fit, which splits it into pieces repeating the key columns."""
+    goes to Fit, which splits it into pieces repeating the key columns (rich draws those)."""
 
     def __init__(
         self, columns: tuple[str, ...], rows: list[tuple[str, ...]], keys: int, caption: str
@@ -71,13 +106,57 @@ class _Grid:
         self.keys = keys
         self.caption = caption
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def _widths(self) -> list[int]:
         widths = [cell_len(c) for c in self.columns]
         for row in self.rows:
             for i, cell in enumerate(row):
                 if len(cell) > widths[i]:
                     widths[i] = len(cell)
-        if sum(widths) + 3 * len(widths) + 1 > options.max_width:
+        return widths
+
+    def _fits(self, widths: list[int], width: int) -> bool:
+        return sum(widths) + 3 * len(widths) + 1 <= width
+
+    def _body(self, widths: list[int]) -> str:
+        return "".join(
+            "│" + "│".join(f" {cell:>{w}} " for cell, w in zip(row, widths, strict=True)) + "│\n"
+            for row in self.rows
+        )
+
+    def _caption(self, width: int) -> str:
+        # As Fit writes it: wrapped at words, no trailing spaces.
+        return "\n".join(textwrap.wrap(self.caption, width))
+
+    def lines(self, width: int) -> list[str] | None:
+        widths = self._widths()
+        if not self._fits(widths, width):
+            return None
+        bars = ["━" * (w + 2) for w in widths]
+        header = "┃".join(
+            " " + " " * (w - cell_len(column)) + column + " "
+            for column, w in zip(self.columns, widths, strict=True)
+        )
+        out = ["┏" + "┳".join(bars) + "┓", "┃" + header + "┃", "┡" + "╇".join(bars) + "┩"]
+        out += self._body(widths).split("\n")[:-1]
+        out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+        if self.caption:
+            caption = _plain_lines(Text(self._caption(width), style="dim"), width)
+            if caption is None:
+                return None
+            out += caption
+        return out
+
+    def to_rich(self) -> _Grid:
+        return self
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+        from rich.text import Text as RichText
+
+        widths = self._widths()
+        if not self._fits(widths, options.max_width):
+            from gradcalc.doc.fit import Fit
+
             yield Fit(self._rich(), self.keys, self.caption)
             return
         bars = ["━" * (w + 2) for w in widths]
@@ -92,25 +171,77 @@ class _Grid:
         yield line
         yield Segment("┡" + "╇".join(bars) + "┩")
         yield line
-        body = "".join(
-            "│" + "│".join(f" {cell:>{w}} " for cell, w in zip(row, widths, strict=True)) + "│\n"
-            for row in self.rows
-        )
+        body = self._body(widths)
         if body:
             yield Segment(body)
         yield Segment("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
         yield line
         if self.caption:
-            # As Fit writes it: wrapped at words, no trailing spaces.
-            yield Text("\n".join(textwrap.wrap(self.caption, options.max_width)), style="dim")
+            yield RichText(self._caption(options.max_width), style="dim")
 
-    def _rich(self) -> Table:
-        table = Table(expand=False)
+    def _rich(self) -> Any:
+        from rich.table import Table as RichTable
+
+        table = RichTable(expand=False)
         for column in self.columns:
             table.add_column(column, justify="right", no_wrap=True)
         for row in self.rows:
             table.add_row(*row)
         return table
+
+
+class _Fitted:
+    """A table with a Fit around it on rich's side (split to fit the width, its first column
+    repeated); drawn plain where gradcalc.doc.plain can draw it as Fit lays it out."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def lines(self, width: int) -> list[str] | None:
+        return _plain_lines(self.table, width)
+
+    def to_rich(self) -> Any:
+        from gradcalc.doc.fit import Fit
+
+        return Fit(self.table.to_rich(), 1)
+
+
+Part = Text | _Title | _Grid | _Fitted
+
+
+def _plain_lines(part: Text | Table, width: int) -> list[str] | None:
+    drawn = plain_doc.plain([part], width)
+    return None if drawn is None else drawn.split("\n")[:-1]
+
+
+def to_rich(parts: Sequence[Part]) -> list[RenderableType]:
+    return [part.to_rich() for part in parts]
+
+
+def plain(parts: Sequence[Part], width: int) -> str | None:
+    """The parts as rich prints them without colour at `width` columns, or None where only
+    rich can draw them."""
+    out: list[str] = []
+    for part in parts:
+        lines = _plain_lines(part, width) if isinstance(part, Text) else part.lines(width)
+        if lines is None:
+            return None
+        out += lines
+    return "".join(line + "\n" for line in out)
+
+
+def _table(
+    title: str, columns: Sequence[str], rows: Iterator[tuple[str, ...]], total: int, limit: int
+) -> list[Part]:
+    """A titled table of at most `limit` rows (0: all); only the rows shown are formatted."""
+    shown = list(islice(rows, limit or None))
+    hidden = total - limit if limit else 0
+    caption = ""
+    if hidden > 0:
+        caption = f"… {hidden} more rows (--max-rows 0 shows all; --format json)"
+    keys = next((i for i, c in enumerate(columns) if c not in _KEYS), len(columns))
+    # The title wraps under its equations, not at the left edge.
+    return [_Title("\n" + title), _Grid(tuple(columns), shown, keys, caption)]
 
 
 def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
@@ -119,7 +250,7 @@ def _lead(trace: RunTrace, x: int) -> tuple[str, ...]:
 
 def _forward(
     trace: RunTrace, zs: Sequence[np.ndarray], activations: Sequence[np.ndarray], limit: int
-) -> RenderableType:
+) -> list[Part]:
     def rows() -> Iterator[tuple[str, ...]]:
         for x in range(m):
             lead = _lead(trace, x)
@@ -164,7 +295,7 @@ def _loss_line(
     return text
 
 
-def _backward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+def _backward(trace: RunTrace, st: StepTrace, limit: int) -> list[Part]:
     def rows() -> Iterator[tuple[str, ...]]:
         for x in range(m):
             lead = _lead(trace, x)
@@ -187,7 +318,7 @@ def _backward(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     return _table(title, cols, rows(), m * sum(trace.sizes[1:]), limit)
 
 
-def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+def _biases(trace: RunTrace, st: StepTrace, limit: int) -> list[Part]:
     def rows() -> Iterator[tuple[str, ...]]:
         for lt in reversed(st.layers):
             for j in range(lt.biases.shape[0]):
@@ -205,7 +336,7 @@ def _biases(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
     return _table(title, cols, rows(), sum(trace.sizes[1:]), limit)
 
 
-def _weights(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType:
+def _weights(trace: RunTrace, st: StepTrace, limit: int) -> list[Part]:
     def rows() -> Iterator[tuple[str, ...]]:
         for lt in reversed(st.layers):
             n_out, n_in = lt.weights.shape
@@ -246,14 +377,14 @@ def _rule_text(trace: RunTrace, sym: str) -> str:
     return f"{sym} → new {sym} by {trace.optimizer} (see Update)"
 
 
-def _update(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType | None:
+def _update(trace: RunTrace, st: StepTrace, limit: int) -> list[Part]:
     """Each parameter's update, one row per quantity the rule works out (so the table fits a
     terminal however many the rule has): its state before and after, m̂ and v̂, and θ itself."""
     from gradcalc.functions.optimizers import REGISTRY
 
     rule = REGISTRY[trace.optimizer]
     if not rule.state and not rule.derived and not rule.decays:
-        return None  # plain SGD: the weight and bias tables say it all
+        return []  # plain SGD: the weight and bias tables say it all
     symbol = {name: rule.symbols[name].text for name in (*rule.state, *rule.derived)}
 
     def parameters(lt: LayerTrace) -> Iterator[tuple[str, str, int, float, float, float]]:
@@ -313,10 +444,10 @@ def _update(trace: RunTrace, st: StepTrace, limit: int) -> RenderableType | None
     return _table(title, cols, rows(), total, limit)
 
 
-def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
+def _params(trace: RunTrace, st: StepTrace) -> list[Part]:
     learnable = [lt for lt in st.layers if lt.grad_params]
     if not learnable:
-        return None
+        return []
     table = Table()
     for column in ("l", "activation", "parameter", "old", "∂C/∂p", "new"):
         table.add_column(column, justify="right")
@@ -331,10 +462,10 @@ def _params(trace: RunTrace, st: StepTrace) -> RenderableType | None:
                 num(lt.params[name]),
             )
     title = "p → p − η·∂C/∂p" if _plain(trace) else _rule_text(trace, "p")
-    return Group(Text(f"\nActivation parameters   {title}", style="bold"), Fit(table, 1))
+    return [Text(f"\nActivation parameters   {title}", style="bold"), _Fitted(table)]
 
 
-def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
+def _summary(trace: RunTrace, exact: RunTrace | None = None) -> list[Part]:
     after = f"after step {trace.n_steps}" if trace.n_steps else "(no steps run)"
     table = Table()
     table.add_column("")
@@ -358,14 +489,14 @@ def _summary(trace: RunTrace, exact: RunTrace | None = None) -> RenderableType:
         extra = drift(final, exact.final.output[x]) if exact is not None else []
         table.add_row(label, vec(trace.initial.output[x]), vec(final), *extra, vec(trace.y[x]))
     if shown < n:
-        table.add_row(f"… {n - shown} more examples", *[""] * (len(table.columns) - 1))
+        table.add_row(f"… {n - shown} more examples", *[""] * (len(table.headers) - 1))
     extra = []
     if exact is not None:
         extra = [num(exact.final.loss), num_drift(abs(trace.final.loss - exact.final.loss))]
     table.add_row(
         f"loss C ({trace.loss})", num(trace.initial.loss), num(trace.final.loss), *extra, ""
     )
-    return Group(Text("\nSummary", style="bold"), Fit(table, 1))
+    return [Text("\nSummary", style="bold"), _Fitted(table)]
 
 
 def _header(trace: RunTrace) -> Text:
@@ -392,11 +523,9 @@ def _header(trace: RunTrace) -> Text:
     return text
 
 
-def step_renderables(trace: RunTrace, st: StepTrace, max_rows: int = 40) -> list[RenderableType]:
+def step_parts(trace: RunTrace, st: StepTrace, max_rows: int = 40) -> list[Part]:
     """One step's section; `trace` gives the run's settings (a streamed run's head will do)."""
-    parts: list[RenderableType] = [
-        Text(f"\nStep {st.step} of {trace.n_steps}", style="bold underline")
-    ]
+    parts: list[Part] = [Text(f"\nStep {st.step} of {trace.n_steps}", style="bold underline")]
     zs, activations = [lt.z for lt in st.layers], [lt.a for lt in st.layers]
     if st.ahead is not None:
         parts.append(
@@ -406,18 +535,14 @@ def step_renderables(trace: RunTrace, st: StepTrace, max_rows: int = 40) -> list
                 f"The step's loss is the cost at θ before the step: C = {num(st.loss)}",
             )
         )
-    parts.append(_forward(trace, zs, activations, max_rows))
+    parts += _forward(trace, zs, activations, max_rows)
     cost = st.ahead or st
     parts.append(_loss_line(trace, cost.losses, cost.loss, activations[-1], cost))
-    parts.append(_backward(trace, st, max_rows))
-    parts.append(_weights(trace, st, max_rows))
-    parts.append(_biases(trace, st, max_rows))
-    extra = _params(trace, st)
-    if extra is not None:
-        parts.append(extra)
-    update = _update(trace, st, max_rows)
-    if update is not None:
-        parts.append(update)
+    parts += _backward(trace, st, max_rows)
+    parts += _weights(trace, st, max_rows)
+    parts += _biases(trace, st, max_rows)
+    parts += _params(trace, st)
+    parts += _update(trace, st, max_rows)
     return parts
 
 
@@ -425,6 +550,8 @@ def loss_curve(trace: RunTrace, width: int = 80) -> Text | None:
     """The cost before every step and after the last, as a sparkline that fits `width`."""
     if trace.n_steps < 2:
         return None
+    from gradcalc.doc.notation import sparkline
+
     first, last = float(trace.losses[0]), trace.final.loss
     words = f"  {num(first)} → {num(last)}"
     label = "loss per step: "
@@ -433,33 +560,33 @@ def loss_curve(trace: RunTrace, width: int = 80) -> Text | None:
     return Text(f"{label}{curve}{words}")
 
 
-def renderables(
+# Steps already drawn: (step, its section), as a streamed run's writer keeps them.
+Drawn = Sequence[tuple[int, list[Part]]]
+
+
+def parts(
     trace: RunTrace,
     max_rows: int = 40,
     exact: RunTrace | None = None,
-    drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
+    drawn: Drawn | None = None,
     width: int = 80,
     digits: int = 6,
-) -> list[RenderableType]:
+) -> list[Part]:
+    """The header, the sections of the steps the trace kept (or those already `drawn`), a
+    note for each run of steps not shown, and the summary; `width`: the loss curve's."""
     token = _DIGITS.set(digits)
     try:
-        return _renderables(trace, max_rows, exact, drawn, width)
+        return _parts(trace, max_rows, exact, drawn, width)
     finally:
         _DIGITS.reset(token)
 
 
-def _renderables(
-    trace: RunTrace,
-    max_rows: int,
-    exact: RunTrace | None,
-    drawn: Sequence[tuple[int, list[RenderableType]]] | None,
-    width: int,
-) -> list[RenderableType]:
-    """The header, the sections of the steps the trace kept (or those already `drawn`, as
-    (step, its renderables)), a note for each run of steps not shown, and the summary."""
-    parts: list[RenderableType] = [_header(trace)]
+def _parts(
+    trace: RunTrace, max_rows: int, exact: RunTrace | None, drawn: Drawn | None, width: int
+) -> list[Part]:
+    out: list[Part] = [_header(trace)]
     if drawn is None:
-        drawn = [(st.step, step_renderables(trace, st, max_rows)) for st in trace.steps]
+        drawn = [(st.step, step_parts(trace, st, max_rows)) for st in trace.steps]
     n = trace.n_steps
     # No note when no step was to be drawn (--show final or summary).
     notes = {i: (lo, hi) for i, lo, hi in gaps([s for s, _ in drawn], n)} if drawn else {}
@@ -467,17 +594,29 @@ def _renderables(
         if i in notes:
             lo, hi = notes[i]
             what = f"step {lo}" if lo == hi else f"steps {lo} to {hi}"
-            parts.append(Text(f"\n… {what} not shown (--format json has every step)", style="dim"))
-        parts.extend(section)
+            out.append(Text(f"\n… {what} not shown (--format json has every step)", style="dim"))
+        out += section
     if not n:
         final = trace.final
-        parts.append(_forward(trace, final.z, final.a, max_rows))
-        parts.append(_loss_line(trace, final.losses, final.loss, final.output, final))
-    parts.append(_summary(trace, exact))
+        out += _forward(trace, final.z, final.a, max_rows)
+        out.append(_loss_line(trace, final.losses, final.loss, final.output, final))
+    out += _summary(trace, exact)
     curve = loss_curve(trace, width)
     if curve is not None:
-        parts.append(curve)
-    return parts
+        out.append(curve)
+    return out
+
+
+def renderables(
+    trace: RunTrace,
+    max_rows: int = 40,
+    exact: RunTrace | None = None,
+    drawn: Drawn | None = None,
+    width: int = 80,
+    digits: int = 6,
+) -> list[RenderableType]:
+    """The tables as rich renderables (a terminal with colour, Jupyter)."""
+    return to_rich(parts(trace, max_rows, exact, drawn, width, digits))
 
 
 def render(
@@ -485,8 +624,23 @@ def render(
     console: Console,
     max_rows: int = 40,
     exact: RunTrace | None = None,
-    drawn: Sequence[tuple[int, list[RenderableType]]] | None = None,
+    drawn: Drawn | None = None,
     digits: int = 6,
 ) -> None:
     """`exact`: the same run without rounding, when `trace` was rounded (--round)."""
+    from rich.console import Group
+
     console.print(Group(*renderables(trace, max_rows, exact, drawn, console.width, digits)))
+
+
+def render_plain(
+    trace: RunTrace,
+    width: int,
+    max_rows: int = 40,
+    exact: RunTrace | None = None,
+    drawn: Drawn | None = None,
+    digits: int = 6,
+) -> str | None:
+    """The tables as `render` prints them without colour at `width` columns, drawn without
+    rich; None where only rich can draw them."""
+    return plain(parts(trace, max_rows, exact, drawn, width, digits), width)

@@ -6,15 +6,16 @@ renderer that shows a single example drops that axis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
 from gradcalc.doc.display import RichDisplay
+from gradcalc.records import record
 
 
-@dataclass(frozen=True)
+@record
 class LayerTrace:
     """One layer in one step: the forward values, δ, the gradients and the update."""
 
@@ -51,7 +52,7 @@ class LayerTrace:
     params_ahead: dict[str, float] | None = None
 
 
-@dataclass(frozen=True)
+@record
 class LayerState:
     """One layer's activation and parameters at a moment of the run."""
 
@@ -63,7 +64,7 @@ class LayerState:
     params: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class StepTrace:
     """One SGD step: the cost before its update and each layer's record (l = 2, 3, …)."""
 
@@ -77,7 +78,7 @@ class StepTrace:
     ahead: ForwardTrace | None = None
 
 
-@dataclass(frozen=True)
+@record
 class StepSummary:
     """A step run for what a summary shows (--show summary, final, or a step not shown in full):
     its cost and, when asked for, four norms per layer — no arrays of z, a, δ or parameters."""
@@ -90,7 +91,7 @@ class StepSummary:
     penalty: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class ForwardTrace:
     """A forward pass: z and a of each layer and the cost (a run's initial and final pass)."""
 
@@ -106,7 +107,7 @@ class ForwardTrace:
         return self.a[-1]
 
 
-@dataclass(frozen=True)
+@record
 class RunTrace(RichDisplay):
     """A whole run: what `gradcalc step` renders, and what the Python API's run() returns."""
 

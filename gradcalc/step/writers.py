@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gradcalc.doc.plain import Drawing
 from gradcalc.step.trace import RunTrace, StepSummary, StepTrace
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from gradcalc.step.table import Part
 
+# Finished text, or a drawing on a rich console (a Drawing can also be drawn without rich).
 View = str | Callable[[Any], None]
 
 
@@ -28,7 +30,7 @@ class TableWriter:
         self.shown = shown
         self.max_rows = max_rows
         self.digits = digits
-        self.drawn: list[tuple[int, list[RenderableType]]] = []
+        self.drawn: list[tuple[int, list[Part]]] = []
         self.head: RunTrace | None = None
         self.norms = False  # the steps not drawn need only their cost
 
@@ -40,12 +42,12 @@ class TableWriter:
 
     def step(self, st: StepTrace | StepSummary) -> None:
         if isinstance(st, StepTrace) and self.shown(st.step):
-            from gradcalc.step.table import _DIGITS, step_renderables
+            from gradcalc.step.table import _DIGITS, step_parts
 
             assert self.head is not None
             token = _DIGITS.set(self.digits)
             try:
-                section = step_renderables(self.head, st, self.max_rows)
+                section = step_parts(self.head, st, self.max_rows)
             finally:
                 _DIGITS.reset(token)
             self.drawn.append((st.step, section))
@@ -53,9 +55,10 @@ class TableWriter:
     def finish(self, trace: RunTrace) -> View:
         from gradcalc.step import table
 
-        drawn, digits = self.drawn, self.digits
-        return lambda con: table.render(
-            trace, con, self.max_rows, exact=trace.exact, drawn=drawn, digits=digits
+        drawn, digits, rows = self.drawn, self.digits, self.max_rows
+        return Drawing(
+            lambda con: table.render(trace, con, rows, trace.exact, drawn, digits),
+            lambda width: table.render_plain(trace, width, rows, trace.exact, drawn, digits),
         )
 
 
@@ -85,32 +88,35 @@ class SummaryLines:
 
     def step(self, st: StepTrace | StepSummary) -> None:
         from gradcalc.doc.numbers import Style
-        from gradcalc.step.json import summary_record
+        from gradcalc.step.engine import summarize
 
         num = Style(self.digits)
-        record = summary_record(st)
+        norms = summarize(st).norms
+        assert norms is not None
         cells = [str(st.step), num(st.loss)]
-        for layer in record["layers"]:
-            cells += [num(layer["grad_weights_norm"]), num(layer["update_weights_norm"])]
+        # The norms as --format jsonl's summary records have them (step.json.summary_record).
+        for g_w, _, d_w, _ in norms.tolist():
+            cells += [num(g_w), num(d_w)]
         self.write(self._line(cells))
 
     def finish(self, trace: RunTrace) -> View:
-        from rich.console import Group
-
         from gradcalc.step import table
 
-        def draw(con: Any) -> None:
+        def parts(width: int) -> list[Part]:
             token = table._DIGITS.set(self.digits)
             try:
-                parts = [table._summary(trace, trace.exact)]
-                curve = table.loss_curve(trace, con.width)
-                if curve is not None:
-                    parts.append(curve)
+                out = table._summary(trace, trace.exact)
+                curve = table.loss_curve(trace, width)
+                return out if curve is None else [*out, curve]
             finally:
                 table._DIGITS.reset(token)
-            con.print(Group(*parts))
 
-        return draw
+        def draw(con: Any) -> None:
+            from rich.console import Group
+
+            con.print(Group(*table.to_rich(parts(con.width))))
+
+        return Drawing(draw, lambda width: table.plain(parts(width), width))
 
 
 class SolutionWriter:
