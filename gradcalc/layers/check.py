@@ -530,8 +530,13 @@ class Context:
         if l == self.shape.L:
             out = self.output_of(l)
             n = out.shape[0]
+            scored = out[:, -1] if spec.sliced else out
             with np.errstate(all="ignore"):
-                g = spec.loss.grad(out.reshape(n, -1), spec.y.reshape(n, -1), spec.loss_params)
+                g = spec.loss.grad(scored.reshape(n, -1), spec.y.reshape(n, -1), spec.loss_params)
+            if spec.sliced:
+                full = np.zeros_like(out)
+                full[:, -1] = g
+                return full
             return g.reshape(out.shape)
         return self.given("grad_input", l + 1)
 

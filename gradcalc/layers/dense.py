@@ -119,11 +119,14 @@ def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, 
 def backward(
     layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
 ) -> tuple[Array, dict[str, Array]]:
+    grad_x = delta @ theta["weights"]  # BP2's wᵀδ, before the activation's f'
+    if delta.ndim > 2:  # at every position of a sequence: each (example, position) is a row
+        delta, x = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
     grads = {
         "weights": (scale * delta).T @ x,  # BP4
         "biases": scale * delta.sum(axis=0),  # BP3
     }
-    return delta @ theta["weights"], grads  # BP2's wᵀδ, before the activation's f'
+    return grad_x, grads
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:

@@ -102,6 +102,11 @@ class LayerType:
     # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
     # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
     flips: Callable[[Any, Array, Array], Array] | None = None
+    # Arrays of its backward pass its tables show after δ and the gradients, and its JSON
+    # record beside them (a recurrent layer's ∂C/∂h_t per step), as `extra`.
+    backward_extra: Callable[[Any], list[Extra]] | None = None
+    # Sentences its tables write after its backward pass: (step record, the number formatter).
+    notes: Callable[[Any, Any], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def _cost(sheet: Sheet, trace: LayeredRun, st: LayeredStepTrace) -> list[Block]:
     loss = UPSTREAM if trace.loss == "upstream" else REGISTRY[trace.loss]
     last = st.layers[-1]
     n = trace.x.shape[0]
-    a = last.a.reshape(n, -1)
+    a = (last.a[:, -1] if trace.sliced else last.a).reshape(n, -1)
     y = trace.y.reshape(n, -1)
     shown = min(a.shape[1], sheet.max_terms)
     items = []
