@@ -1,0 +1,352 @@
+"""Recurrent layer records (rnn, lstm, gru) and sequence data: proven against a float64
+reference written here from PyTorch's equations (a loop over examples and steps, no gradcalc
+code), central differences of that reference, and torch where it is importable."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_layers import _yaml, close, close_fd, step_json
+
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+
+KINDS = ("rnn", "lstm", "gru")
+GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# -- the reference ---------------------------------------------------------------------------
+
+
+def sig(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def cell(kind: str, p: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray, c: np.ndarray) -> Any:
+    """One step of one example, from PyTorch's documented equations."""
+    H = h.shape[0]
+    b_ih = p.get("bias_ih", p.get("biases"))
+    b_hh = p.get("bias_hh", np.zeros_like(b_ih))
+    W_ih, W_hh = p["weight_ih"], p["weight_hh"]
+    if kind == "rnn":
+        return np.tanh(W_ih @ x + b_ih + W_hh @ h + b_hh), c
+    if kind == "lstm":
+        gi = W_ih @ x + b_ih + W_hh @ h + b_hh
+        i, f, g, o = sig(gi[:H]), sig(gi[H : 2 * H]), np.tanh(gi[2 * H : 3 * H]), sig(gi[3 * H :])
+        c_new = f * c + i * g
+        return o * np.tanh(c_new), c_new
+    gx = W_ih @ x + b_ih
+    gh = W_hh @ h + b_hh
+    r = sig(gx[:H] + gh[:H])
+    z = sig(gx[H : 2 * H] + gh[H : 2 * H])
+    n = np.tanh(gx[2 * H :] + r * gh[2 * H :])
+    return (1 - z) * n + z * h, c
+
+
+def reference_cost(
+    net: dict[str, Any],
+    params: dict[str, np.ndarray],
+    dense: dict[str, np.ndarray] | None,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    perturbed: dict[str, np.ndarray] | None = None,
+    chunk: int | None = None,
+    baseline: list[list[tuple[np.ndarray, np.ndarray]]] | None = None,
+) -> tuple[float, list[list[tuple[np.ndarray, np.ndarray]]]]:
+    """The mean over examples of mse over every value compared. With truncation, `perturbed`
+    parameters act in `chunk` only, and each chunk starts from the baseline's state: the state
+    is carried across a cut, its gradient is not."""
+    kind, H, k = net["kind"], net["hidden"], net.get("truncate")
+    total = 0.0
+    states: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    for e in range(xs.shape[0]):
+        h, c = np.zeros(H), np.zeros(H)
+        if "h0" in net:
+            h = np.array(net["h0"], dtype=float)
+        outs, kept = [], []
+        for t in range(xs.shape[1]):
+            if baseline is not None and k and t % k == 0 and t > 0:
+                h, c = baseline[e][t]
+            kept.append((h.copy(), c.copy()))
+            p = perturbed if perturbed is not None and (chunk is None or t // k == chunk) else params
+            h, c = cell(kind, p, xs[e, t], h, c)
+            outs.append(h)
+        states.append(kept)
+        out = np.array(outs) if net["return"] == "sequence" else outs[-1]
+        if dense is not None:
+            out = out @ dense["weights"].T + dense["biases"]
+        if net["loss_at"] == "last" and net["return"] == "sequence":
+            out = out[-1]
+        total += float(np.mean((out - ys[e]) ** 2))
+    return total / xs.shape[0], states
+
+
+def fd_grads(
+    net: dict[str, Any],
+    params: dict[str, np.ndarray],
+    dense: dict[str, np.ndarray] | None,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    h: float = 1e-6,
+) -> dict[str, np.ndarray]:
+    """Central differences of the reference cost: each recurrent parameter (per chunk when
+    truncated, summed), the dense layer's, and the input."""
+    _, base = reference_cost(net, params, dense, xs, ys)
+    k = net.get("truncate")
+    chunks = range(-(-xs.shape[1] // k)) if k else [None]
+    out: dict[str, np.ndarray] = {}
+    for name, value in params.items():
+        g = np.zeros_like(value)
+        for index in np.ndindex(*value.shape):
+            for chunk in chunks:
+                for sign in (1, -1):
+                    moved = {**params, name: value.copy()}
+                    moved[name][index] += sign * h
+                    cost, _ = reference_cost(net, params, dense, xs, ys, moved, chunk, base)
+                    g[index] += sign * cost / (2 * h)
+        out[name] = g
+    if dense is not None:
+        for name, value in dense.items():
+            g = np.zeros_like(value)
+            for index in np.ndindex(*value.shape):
+                for sign in (1, -1):
+                    moved = {**dense, name: value.copy()}
+                    moved[name][index] += sign * h
+                    g[index] += sign * reference_cost(net, params, moved, xs, ys)[0] / (2 * h)
+            out["dense_" + name] = g
+    g = np.zeros_like(xs)
+    for index in np.ndindex(*xs.shape):
+        for sign in (1, -1):
+            moved_x = xs.copy()
+            moved_x[index] += sign * h
+            g[index] += sign * reference_cost(net, params, dense, moved_x, ys, None, None, base)[
+                0
+            ] / (2 * h)
+    out["input"] = g * xs.shape[0]  # ∂C_x/∂x per example: the per-example cost, not the mean
+    return out
+
+
+# -- configs ---------------------------------------------------------------------------------
+
+
+def make_net(
+    rng: np.random.Generator,
+    kind: str,
+    steps: int,
+    batch: int,
+    returns: str,
+    loss_at: str,
+    *,
+    hidden: int = 2,
+    width: int = 2,
+    split: bool = False,
+    truncate: int | None = None,
+    dense: bool = True,
+) -> tuple[str, dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray] | None, Any, Any]:
+    gates = GATE_COUNT[kind]
+    params = {
+        "weight_ih": rng.normal(scale=0.7, size=(gates * hidden, width)),
+        "weight_hh": rng.normal(scale=0.7, size=(gates * hidden, hidden)),
+    }
+    if split or kind == "gru":
+        params["bias_ih"] = rng.normal(scale=0.3, size=gates * hidden)
+        params["bias_hh"] = rng.normal(scale=0.3, size=gates * hidden)
+    else:
+        params["biases"] = rng.normal(scale=0.3, size=gates * hidden)
+    d = None
+    out = hidden
+    if dense:
+        d = {"weights": rng.normal(size=(2, hidden)), "biases": rng.normal(size=2)}
+        out = 2
+    xs = rng.normal(size=(batch, steps, width))
+    per = (steps, out) if returns == "sequence" and loss_at == "every" else (out,)
+    ys = rng.normal(size=(batch, *per))
+    net = {"kind": kind, "hidden": hidden, "return": returns, "loss_at": loss_at}
+    if truncate:
+        net["truncate"] = truncate
+    layer = [f"  - type: {kind}"]
+    for name, value in params.items():
+        layer.append(f"    {name}: {_yaml(value)}")
+    layer.append(f"    return: {returns}")
+    if truncate:
+        layer.append(f"    truncate: {truncate}")
+    lines = [
+        f"sequences: {_yaml(xs)}" if batch > 1 else f"sequence: {_yaml(xs[0])}",
+        f"{'targets' if batch > 1 or len(per) == 2 else 'target'}: "
+        f"{_yaml(ys if batch > 1 else ys[0])}",
+        "loss: mse",
+        "learning_rate: 0.1",
+        f"loss_at: {loss_at}",
+        "layers:",
+        *layer,
+    ]
+    if d is not None:
+        lines += [
+            f"  - weights: {_yaml(d['weights'])}",
+            f"    biases: {_yaml(d['biases'])}",
+            "    activation: linear",
+        ]
+    return "\n".join(lines) + "\n", net, params, d, xs, ys
+
+
+SHAPES = [
+    (returns, loss_at)
+    for returns, loss_at in (("sequence", "every"), ("sequence", "last"), ("last", "last"))
+]
+CASES = list(itertools.product(KINDS, range(1, 7), (1, 3), SHAPES))
+
+
+@pytest.mark.parametrize(("kind", "steps", "batch", "shape"), CASES)
+def test_recurrent_layers_match_the_reference_and_finite_differences(
+    run_cli: Any,
+    write_config: Any,
+    tmp_path: Path,
+    kind: str,
+    steps: int,
+    batch: int,
+    shape: tuple[str, str],
+) -> None:
+    rng = np.random.default_rng(steps * 10 + batch + KINDS.index(kind) * 100)
+    returns, loss_at = shape
+    text, net, params, dense, xs, ys = make_net(
+        rng, kind, steps, batch, returns, loss_at, split=steps % 2 == 0
+    )
+    doc = step_json(run_cli, write_config(tmp_path, text))
+    record = doc["steps"][0]
+    cost, _ = reference_cost(net, params, dense, xs, ys)
+    close(record["loss"], np.asarray(cost), rtol=1e-12)
+    want = fd_grads(net, params, dense, xs, ys)
+    layer, top = record["layers"]
+    for name in params:
+        close_fd(layer["grads"][name], want[name])
+    close_fd(top["grads"]["weights"], want["dense_weights"])
+    close_fd(top["grads"]["biases"], want["dense_biases"])
+    grad_x = np.asarray(layer["grad_input"])
+    close_fd(grad_x if batch > 1 else grad_x[None], want["input"])
+    # The per-step parts add up: ∂C/∂h_t = the output's part + the part from t + 1, and each
+    # parameter's contributions over t sum to its gradient.
+    parts = {k: np.asarray(layer[k]) for k in ("grad_h", "grad_h_direct", "grad_h_from_next")}
+    close(parts["grad_h"], parts["grad_h_direct"] + parts["grad_h_from_next"], rtol=1e-12)
+    for name in params:
+        by_step = np.asarray(layer[f"grad_{name}_by_step"])
+        assert by_step.shape == (steps, *params[name].shape)
+        close(by_step.sum(axis=0), np.asarray(layer["grads"][name]), rtol=1e-10)
+    norms = np.asarray(layer["grad_h_norms"])
+    close(norms, np.linalg.norm(parts["grad_h"], axis=-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("steps", "k"), [(4, 1), (5, 2), (6, 4), (3, 3)])
+def test_truncated_bptt_stops_the_gradient_at_each_cut(
+    run_cli: Any, write_config: Any, tmp_path: Path, kind: str, steps: int, k: int
+) -> None:
+    rng = np.random.default_rng(steps + k)
+    text, net, params, dense, xs, ys = make_net(
+        rng, kind, steps, 2, "sequence", "every", truncate=k
+    )
+    layer = step_json(run_cli, write_config(tmp_path, text))["steps"][0]["layers"][0]
+    want = fd_grads(net, params, dense, xs, ys)
+    for name in params:
+        close_fd(layer["grads"][name], want[name])
+    close_fd(layer["grad_input"], want["input"])
+    back = np.asarray(layer["grad_h_from_next"])
+    for t in range(steps):  # nothing comes back across a cut
+        if (t + 1) % k == 0:
+            assert not back[:, t].any()
+
+
+@pytest.mark.parametrize("rule", sorted({r.name for r in OPTIMIZERS.values()}))
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_update_rule_trains_a_recurrent_layer_on_its_own_gradients(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str, kind: str
+) -> None:
+    """Three steps under each rule: at every step the gradients are the reference's at that
+    step's parameters (the update moves W_ih, W_hh and the biases as the rule moves any
+    parameter, which gradcalc/layers/engine.py shares with every layer)."""
+    rng = np.random.default_rng(3)
+    text, net, params, dense, xs, ys = make_net(rng, kind, 3, 2, "sequence", "every")
+    text = text.replace("loss_at: every", f"loss_at: every\noptimizer: {rule}\nsteps: 3")
+    doc = step_json(run_cli, write_config(tmp_path, text))
+    for record in doc["steps"]:
+        layer, top = record["layers"]
+        if record["step"] > 1:
+            cost, _ = reference_cost(net, params, dense, xs, ys)
+            if "lookahead" not in record:
+                close(record["loss"], np.asarray(cost), rtol=1e-12)
+        at = {k: np.asarray(v) for k, v in layer.get("params_lookahead", {}).items()} or params
+        top_at = (
+            {k: np.asarray(v) for k, v in top.get("params_lookahead", {}).items()} or dense
+        )
+        want = fd_grads(net, at, top_at, xs, ys)
+        for name in params:
+            close_fd(layer["grads"][name], want[name])
+        params = {k: np.asarray(v) for k, v in layer["params"].items()}
+        dense = {k: np.asarray(v) for k, v in top["params"].items()}
+
+
+# -- torch -----------------------------------------------------------------------------------
+
+
+def _torch_grads(
+    torch: Any, kind: str, params: dict[str, np.ndarray], dense: Any, xs: Any, ys: Any, net: Any
+) -> dict[str, np.ndarray]:
+    hidden = net["hidden"]
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        xs.shape[2], hidden, batch_first=True, dtype=torch.float64
+    )
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.from_numpy(params["weight_ih"]))
+        module.weight_hh_l0.copy_(torch.from_numpy(params["weight_hh"]))
+        module.bias_ih_l0.copy_(torch.from_numpy(params.get("bias_ih", params.get("biases"))))
+        b_hh = params.get("bias_hh", np.zeros_like(params.get("biases", params.get("bias_ih"))))
+        module.bias_hh_l0.copy_(torch.from_numpy(b_hh))
+    x = torch.tensor(xs, requires_grad=True)
+    out, _ = module(x)
+    if net["return"] == "last":
+        out = out[:, -1]
+    w = torch.tensor(dense["weights"], requires_grad=True)
+    b = torch.tensor(dense["biases"], requires_grad=True)
+    out = out @ w.T + b
+    if net["loss_at"] == "last" and net["return"] == "sequence":
+        out = out[:, -1]
+    y = torch.tensor(ys)
+    loss = ((out - y) ** 2).reshape(xs.shape[0], -1).mean(dim=1).mean()
+    loss.backward()
+    grads = {
+        "weight_ih": module.weight_ih_l0.grad.numpy(),
+        "weight_hh": module.weight_hh_l0.grad.numpy(),
+        "loss": np.asarray(loss.item()),
+        "input": x.grad.numpy() * xs.shape[0],
+        "dense_weights": w.grad.numpy(),
+    }
+    if "biases" in params:
+        grads["biases"] = module.bias_ih_l0.grad.numpy()  # b_ih's gradient is b_hh's
+    else:
+        grads["bias_ih"] = module.bias_ih_l0.grad.numpy()
+        grads["bias_hh"] = module.bias_hh_l0.grad.numpy()
+    return grads
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("split", [False, True])
+def test_torch_agrees_with_every_recurrent_layer(
+    run_cli: Any, write_config: Any, tmp_path: Path, kind: str, shape: Any, split: bool
+) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7 + split)
+    returns, loss_at = shape
+    text, net, params, dense, xs, ys = make_net(
+        rng, kind, 5, 3, returns, loss_at, hidden=3, width=2, split=split
+    )
+    record = step_json(run_cli, write_config(tmp_path, text))["steps"][0]
+    layer, top = record["layers"]
+    want = _torch_grads(torch, kind, params, dense, xs, ys, net)
+    close(record["loss"], want["loss"], rtol=1e-12)
+    for name in params:
+        close(layer["grads"][name], want[name], rtol=1e-10)
+    close(layer["grad_input"], want["input"], rtol=1e-10)
+    close(top["grads"]["weights"], want["dense_weights"], rtol=1e-10)
