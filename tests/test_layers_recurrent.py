@@ -55,6 +55,8 @@ def reference_cost(
     perturbed: dict[str, np.ndarray] | None = None,
     chunk: int | None = None,
     baseline: list[list[tuple[np.ndarray, np.ndarray]]] | None = None,
+    detach: str = "",
+    last_only: bool = False,
 ) -> tuple[float, list[list[tuple[np.ndarray, np.ndarray]]]]:
     """The mean over examples of mse over every value compared. With truncation, `perturbed`
     parameters act in `chunk` only, and each chunk starts from the baseline's state: the state
@@ -70,6 +72,9 @@ def reference_cost(
         for t in range(xs.shape[1]):
             if baseline is not None and k and t % k == 0 and t > 0:
                 h, c = baseline[e][t]
+            if baseline is not None and t > 0:  # a state whose gradient is dropped: constant
+                h = baseline[e][t][0] if "h" in detach else h
+                c = baseline[e][t][1] if "c" in detach else c
             kept.append((h.copy(), c.copy()))
             p = perturbed if perturbed is not None and (chunk is None or t // k == chunk) else params
             h, c = cell(kind, p, xs[e, t], h, c)
@@ -80,7 +85,10 @@ def reference_cost(
             out = out @ dense["weights"].T + dense["biases"]
         if net["loss_at"] == "last" and net["return"] == "sequence":
             out = out[-1]
-        total += float(np.mean((out - ys[e]) ** 2))
+        if last_only:  # the cost's terms at the last step alone, its scale kept
+            total += float(np.sum((out[-1] - ys[e][-1]) ** 2)) / out.size
+        else:
+            total += float(np.mean((out - ys[e]) ** 2))
     return total / xs.shape[0], states
 
 
@@ -91,10 +99,14 @@ def fd_grads(
     xs: np.ndarray,
     ys: np.ndarray,
     h: float = 1e-6,
+    detach: str = "",
+    last_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Central differences of the reference cost: each recurrent parameter (per chunk when
-    truncated, summed), the dense layer's, and the input."""
+    truncated, summed), the dense layer's, and the input. `detach` ("h", "c") holds that
+    state constant from step to step; `last_only` keeps the last step's cost terms."""
     _, base = reference_cost(net, params, dense, xs, ys)
+    more = {"detach": detach, "last_only": last_only}
     k = net.get("truncate")
     chunks = range(-(-xs.shape[1] // k)) if k else [None]
     out: dict[str, np.ndarray] = {}
@@ -105,7 +117,9 @@ def fd_grads(
                 for sign in (1, -1):
                     moved = {**params, name: value.copy()}
                     moved[name][index] += sign * h
-                    cost, _ = reference_cost(net, params, dense, xs, ys, moved, chunk, base)
+                    cost, _ = reference_cost(
+                        net, params, dense, xs, ys, moved, chunk, base, **more
+                    )
                     g[index] += sign * cost / (2 * h)
         out[name] = g
     if dense is not None:
@@ -122,9 +136,8 @@ def fd_grads(
         for sign in (1, -1):
             moved_x = xs.copy()
             moved_x[index] += sign * h
-            g[index] += sign * reference_cost(net, params, dense, moved_x, ys, None, None, base)[
-                0
-            ] / (2 * h)
+            cost, _ = reference_cost(net, params, dense, moved_x, ys, None, None, base, **more)
+            g[index] += sign * cost / (2 * h)
     out["input"] = g * xs.shape[0]  # ∂C_x/∂x per example: the per-example cost, not the mean
     return out
 
@@ -350,3 +363,74 @@ def test_torch_agrees_with_every_recurrent_layer(
         close(layer["grads"][name], want[name], rtol=1e-10)
     close(layer["grad_input"], want["input"], rtol=1e-10)
     close(top["grads"]["weights"], want["dense_weights"], rtol=1e-10)
+
+
+# -- named mistakes: each named on its own wrong answer, none on the right one --------------
+
+MISTAKES = [
+    ("bptt_missing_recurrent_term", "rnn"),
+    ("bptt_missing_recurrent_term", "gru"),
+    ("bptt_missing_direct_term", "rnn"),
+    ("bptt_missing_direct_term", "lstm"),
+    ("bptt_not_summed_over_time", "rnn"),
+    ("bptt_not_summed_over_time", "lstm"),
+    ("bptt_not_summed_over_time", "gru"),
+    ("wrong_time_index", "rnn"),
+    ("lstm_cell_path_missing", "lstm"),
+]
+
+
+def _mistaken_answers(
+    name: str, kind: str, layer: dict[str, Any], net: Any, params: Any, dense: Any, xs: Any, ys: Any
+) -> dict[str, np.ndarray]:
+    """The mistaken gradients, worked apart from gradcalc: as central differences of the
+    reference with the path the mistake leaves out held constant, or from the record's own
+    per-step numbers."""
+    if name == "bptt_not_summed_over_time":
+        return {n: np.asarray(layer[f"grad_{n}_by_step"])[-1] for n in params}
+    if name == "wrong_time_index":  # tanh: ∂C/∂s_t = ∂C/∂h_t (1 − h_t²), times h_t, not h_(t−1)
+        h = np.asarray(layer["hidden"])
+        pre = np.asarray(layer["grad_h"]) * (1 - h**2)
+        return {"weight_hh": np.einsum("nti,ntk->ik", pre, h) / xs.shape[0]}
+    options = {
+        "bptt_missing_recurrent_term": {"detach": "h"},
+        "lstm_cell_path_missing": {"detach": "c"},
+        "bptt_missing_direct_term": {"last_only": True},
+    }[name]
+    want = fd_grads(net, params, dense, xs, ys, **options)
+    out = {n: want[n] for n in params}
+    out["grad_input"] = want["input"]
+    return out
+
+
+@pytest.mark.parametrize(("name", "kind"), MISTAKES)
+def test_each_recurrent_mistake_is_named_on_its_own_wrong_answer(
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str, kind: str
+) -> None:
+    rng = np.random.default_rng(11)
+    dense = name != "bptt_missing_direct_term"
+    text, net, params, d, xs, ys = make_net(
+        rng, kind, 4, 2, "sequence", "every", hidden=2, dense=dense
+    )
+    path = write_config(tmp_path, text)
+    contract = step_json(run_cli, path)
+    layer = contract["steps"][0]["layers"][0]
+    mistaken = _mistaken_answers(name, kind, layer, net, params, d, xs, ys)
+    exact = {n: np.asarray(layer["grads"][n]) for n in params}
+    for key, value in mistaken.items():
+        if key == "grad_input":
+            assert not np.allclose(value, np.asarray(layer["grad_input"]), rtol=1e-4)
+            layer["grad_input"] = value.tolist()
+        else:
+            assert not np.allclose(value, exact[key], rtol=1e-4), key
+            layer["grads"][key] = value.tolist()
+    result = run_cli(["check", str(path), "-", "--format", "json"], input=json.dumps(contract))
+    assert result.exit_code == 1, result.output
+    cells = json.loads(result.stdout)["cells"]
+    wrong = [c for c in cells if c["verdict"] == "wrong"]
+    assert wrong and all(c["mistake"] == name for c in wrong), {c["mistake"] for c in wrong}
+    right = run_cli(
+        ["check", str(path), "-", "--format", "json"], input=json.dumps(step_json(run_cli, path))
+    )
+    assert right.exit_code == 0, right.output
+    assert not any(c["mistake"] for c in json.loads(right.stdout)["cells"])

@@ -295,7 +295,8 @@ def _sequences(doc: Doc, data: dict[str, Any]) -> tuple[np.ndarray, bool]:
             if length is not None and lengths[0] is not None and length != lengths[0]:
                 raise doc.error(
                     (key, i),
-                    f"a sequence of {length} steps, but sequences[0] has {lengths[0]}: the "
+                    f"a sequence of {length} step{'s' if length != 1 else ''}, but "
+                    f"sequences[0] has {lengths[0]}: the "
                     "sequences of a batch must have one length",
                     "pad the shorter ones, or run them as separate configs",
                 )
