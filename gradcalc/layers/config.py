@@ -381,7 +381,7 @@ def _sequence_targets(
     else:
         at = "every" if key == "targets" else "last"
     want = every if at == "every" else last
-    if batch and want[-1] == 1 and array.shape == want[:-1]:
+    if want and want[-1] == 1 and array.shape == want[:-1]:
         array = array[..., None]  # single outputs may be written flat
     if array.shape != want:
         steps = f"T = {shape[0]} steps" if sequence_out else ""

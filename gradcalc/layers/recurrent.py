@@ -725,7 +725,7 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
                 break
             terms = [
                 nt.prod((theta["weight_ih"][0, 0], sheet.given()), (ls.x[n, t, 0], True), lead=True),
-                nt.prod((theta["weight_hh"][0, 0], sheet.given()), (h[t], t == 0)),
+                nt.prod((theta["weight_hh"][0, 0], sheet.given()), (h[t, 0], t == 0)),
                 nt.par(b, sheet.given()),
             ]
             s = cache["s"][n, t, 0]
@@ -838,12 +838,19 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     blocks.append(Para(nt.text("Each shared parameter's gradient is its contribution at each t, "
                                "summed over t:")))  # fmt: skip
     items = []
+    pre, h = parts["grad_pre_input"][0, :, 0], ls.cache["h"][0, :, 0]
+    factors = {"weight_ih": (ls.x[0, :, 0], layer.index == 0), "weight_hh": (h[:-1], False)}
     for name, values in contributions(ls).items():
         symbol = SYMBOLS[name]
         grad = ls.grads[name]
         for index in sheet.cells(grad.shape):
-            terms = [nt.num(values[(t, *index)]) if t == 0 else nt.par(values[(t, *index)])
-                     for t in range(steps)]  # fmt: skip
+            if one and ls.x.shape[0] == 1 and name in factors:  # ∂C/∂s_t × its input
+                by, given = factors[name]
+                terms = [nt.prod((pre[t], False), (by[t], given), lead=t == 0)
+                         for t in range(steps)]  # fmt: skip
+            else:
+                terms = [nt.num(values[(t, *index)]) if t == 0 else nt.par(values[(t, *index)])
+                         for t in range(steps)]  # fmt: skip
             items.append(eq(nt.sym(nt.d(symbol), None, *index), sheet.total(terms),
                             nt.num(grad[index])))  # fmt: skip
     blocks.append(Eqs(tuple(items)))
