@@ -741,18 +741,23 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
                 )
                 break
             if kind == "rnn":
-                items.append(eq(nt.sym("s", None, t + 1), nt.vec(cache["s"][n, t],
-                                limit=sheet.max_terms)))  # fmt: skip
+                items.append(eq(nt.sym("s", None, t + 1), _vec(nt, cache["s"][n, t], sheet)))
             else:
                 for k, gate in enumerate(GATES[kind]):
                     values = cache["gates"][n, t, k * hidden : (k + 1) * hidden]
-                    items.append(eq(nt.sym(gate, None, t + 1), nt.vec(values, limit=sheet.max_terms)))
+                    items.append(eq(nt.sym(gate, None, t + 1), _vec(nt, values, sheet)))
                 if kind == "lstm":
-                    items.append(eq(nt.sym("c", None, t + 1), nt.vec(cache["c"][n, t + 1],
-                                    limit=sheet.max_terms)))  # fmt: skip
-            items.append(eq(nt.sym("h", None, t + 1), nt.vec(h[t + 1], limit=sheet.max_terms)))
+                    items.append(eq(nt.sym("c", None, t + 1), _vec(nt, cache["c"][n, t + 1], sheet)))
+            items.append(eq(nt.sym("h", None, t + 1), _vec(nt, h[t + 1], sheet)))
     blocks.insert(1, Eqs(tuple(items)))
     return blocks
+
+
+def _vec(nt: Any, values: Array, sheet: Any) -> str:
+    """One unit's value as a number, more as a vector cut at --max-terms."""
+    if values.size == 1:
+        return nt.num(float(values[0]))
+    return nt.vec(values, limit=sheet.max_terms)
 
 
 _FORWARD_TEXT = {
@@ -819,19 +824,33 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
             items.append(
                 eq(
                     lhs,
-                    f"{nt.vec(direct, limit=sheet.max_terms)} + "
-                    f"{nt.vec(back, limit=sheet.max_terms)}",
-                    nt.vec(total, limit=sheet.max_terms),
+                    f"{_vec(nt, direct, sheet)} + "
+                    f"{_vec(nt, back, sheet)}",
+                    _vec(nt, total, sheet),
                 )
             )
-            if kind == "lstm":
+            if kind == "lstm" and hidden == 1:  # every factor substituted
+                cache = ls.cache
+                o = cache["gates"][0, t, 3]
+                rhs = (
+                    f"{nt.num(total[0])}{nt.ttimes}{nt.par(o)}{nt.ttimes}(1 {nt.minus} "
+                    f"{nt.squared(nt.par(cache['tanh_c'][0, t, 0]))})"
+                )
+                if t < steps - 1 and parts["grad_c_from_next"][0, t, 0] != 0:
+                    f_next = cache["gates"][0, t + 1, 1]
+                    rhs += (
+                        f" + {nt.num(f_next)}{nt.ttimes}{nt.par(parts['grad_c'][0, t + 1, 0])}"
+                    )
+                items.append(eq(nt.sym(nt.d("c"), None, t + 1), rhs,
+                                nt.num(parts["grad_c"][0, t, 0])))  # fmt: skip
+            elif kind == "lstm":
                 cparts = [parts[k][0, t] for k in ("grad_c_from_h", "grad_c_from_next", "grad_c")]
                 items.append(
                     eq(
                         nt.sym(nt.d("c"), None, t + 1),
-                        f"{nt.vec(cparts[0], limit=sheet.max_terms)} + "
-                        f"{nt.vec(cparts[1], limit=sheet.max_terms)}",
-                        nt.vec(cparts[2], limit=sheet.max_terms),
+                        f"{_vec(nt, cparts[0], sheet)} + "
+                        f"{_vec(nt, cparts[1], sheet)}",
+                        _vec(nt, cparts[2], sheet),
                     )
                 )
     blocks.append(Eqs(tuple(items)))
