@@ -76,7 +76,11 @@ def reference_cost(
                 h = baseline[e][t][0] if "h" in detach else h
                 c = baseline[e][t][1] if "c" in detach else c
             kept.append((h.copy(), c.copy()))
-            p = perturbed if perturbed is not None and (chunk is None or t // k == chunk) else params
+            p = (
+                perturbed
+                if perturbed is not None and (chunk is None or t // k == chunk)
+                else params
+            )
             h, c = cell(kind, p, xs[e, t], h, c)
             outs.append(h)
         states.append(kept)
@@ -117,9 +121,7 @@ def fd_grads(
                 for sign in (1, -1):
                     moved = {**params, name: value.copy()}
                     moved[name][index] += sign * h
-                    cost, _ = reference_cost(
-                        net, params, dense, xs, ys, moved, chunk, base, **more
-                    )
+                    cost, _ = reference_cost(net, params, dense, xs, ys, moved, chunk, base, **more)
                     g[index] += sign * cost / (2 * h)
         out[name] = g
     if dense is not None:
@@ -290,9 +292,7 @@ def test_every_update_rule_trains_a_recurrent_layer_on_its_own_gradients(
             if "lookahead" not in record:
                 close(record["loss"], np.asarray(cost), rtol=1e-12)
         at = {k: np.asarray(v) for k, v in layer.get("params_lookahead", {}).items()} or params
-        top_at = (
-            {k: np.asarray(v) for k, v in top.get("params_lookahead", {}).items()} or dense
-        )
+        top_at = {k: np.asarray(v) for k, v in top.get("params_lookahead", {}).items()} or dense
         want = fd_grads(net, at, top_at, xs, ys)
         for name in params:
             close_fd(layer["grads"][name], want[name])
@@ -434,3 +434,273 @@ def test_each_recurrent_mistake_is_named_on_its_own_wrong_answer(
     )
     assert right.exit_code == 0, right.output
     assert not any(c["mistake"] for c in json.loads(right.stdout)["cells"])
+
+
+# -- views: tables, JSON, worked solutions, the examples -------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--format", "json"],
+        ["--format", "json", "--show", "summary"],
+        ["--format", "jsonl"],
+        ["--format", "json", "--round", "4"],
+    ],
+)
+def test_recurrent_json_validates_and_reads_back_as_answers(
+    run_cli: Any, write_config: Any, tmp_path: Path, kind: str, extra: list[str]
+) -> None:
+    from test_json_schemas import validate
+
+    rng = np.random.default_rng(2)
+    text, *_ = make_net(rng, kind, 3, 2, "sequence", "every", split=True)
+    path = write_config(tmp_path, text + "steps: 2\n")
+    result = run_cli(["step", str(path), *extra])
+    assert result.exit_code == 0, result.output
+    if "jsonl" in extra:
+        *records, last = [json.loads(line) for line in result.stdout.splitlines()]
+        doc = {**last, "steps": records}
+    else:
+        doc = json.loads(result.stdout)
+    validate(doc, "step")
+    if extra == ["--format", "json"]:
+        checked = run_cli(["check", str(path), "-", "--format", "json"], input=result.stdout)
+        assert checked.exit_code == 0, checked.output
+        validate(json.loads(checked.stdout), "check")
+        layer = doc["steps"][0]["layers"][0]
+        assert np.asarray(layer["hidden"]).shape == (2, 3, 2)
+        assert np.asarray(layer["grad_weight_hh_by_step"]).shape == (3, GATE_COUNT[kind] * 2, 2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tables_show_the_split_the_norms_and_the_sentence(
+    run_cli: Any, write_config: Any, tmp_path: Path, kind: str
+) -> None:
+    rng = np.random.default_rng(4)
+    text, *_ = make_net(rng, kind, 4, 1, "sequence", "every")
+    result = run_cli(["step", str(write_config(tmp_path, text))])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for piece in (
+        "∂C/∂h_t from the output at t",
+        "∂C/∂h_t from t+1",
+        "‖∂C/∂h_t‖ (t = 1..T)",
+        "∂C/∂W_hh at each t, t = 4:",
+        "for t = 1..4 (example 1): ",
+        "their product",
+    ):
+        assert piece in out, piece
+    assert ("∂C/∂c_t from t+1" in out) == (kind == "lstm")
+    assert f"layer 2 ({kind}, " in out
+
+
+@pytest.mark.parametrize(
+    ("weight", "activation", "verdict"),
+    [
+        (0.05, "tanh", "The gradient vanishes over the sequence"),
+        (3.0, "linear", "The gradient may explode over the sequence"),
+        (0.9, "linear", "neither vanishes nor explodes"),
+    ],
+)
+def test_the_jacobians_product_says_when_the_gradient_vanishes_or_explodes(
+    run_cli: Any, write_config: Any, tmp_path: Path, weight: float, activation: str, verdict: str
+) -> None:
+    text = (
+        f"sequence: {[0.1 * t for t in range(8)]}\ntarget: [0.5]\nloss: mse\nlearning_rate: 0.1\n"
+        "layers:\n  - type: rnn\n    weights_input: [[0.5]]\n"
+        f"    weights_hidden: [[{weight}]]\n    biases: [0]\n    activation: {activation}\n"
+        "    return: last\n"
+    )
+    path = write_config(tmp_path, text)
+    result = run_cli(["step", str(path)])
+    assert result.exit_code == 0, result.output
+    assert verdict in result.stdout
+    layer = step_json(run_cli, path)["steps"][0]["layers"][0]
+    norms = np.asarray(layer["jacobian_norms"])
+    if activation == "linear":  # ∂h_t/∂h_(t−1) = W_hh exactly
+        close(norms, np.full(7, weight), rtol=1e-12)
+    close(np.asarray(layer["jacobian_product"]), np.asarray(np.prod(norms)), rtol=1e-12)
+
+
+def test_the_jacobian_norms_are_the_reference_s_finite_differences(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """‖∂s_t/∂s_(t−1)‖₂ of each cell, against the Jacobian of the reference's step by central
+    differences (an LSTM's state is (h, c))."""
+    for kind in KINDS:
+        rng = np.random.default_rng(9)
+        text, _net, params, _, xs, _ = make_net(rng, kind, 3, 1, "sequence", "every", hidden=3)
+        layer = step_json(run_cli, write_config(tmp_path, text))["steps"][0]["layers"][0]
+        hidden = np.asarray(layer["hidden"])
+        cells = np.asarray(layer.get("cells", np.zeros_like(hidden)))
+        for t in (1, 2):
+            state = (
+                np.concatenate([hidden[t - 1], cells[t - 1]]) if kind == "lstm" else hidden[t - 1]
+            )
+            jac = np.zeros((state.size, state.size))
+            for k in range(state.size):
+                moved = []
+                for sign in (1, -1):
+                    s = state.copy()
+                    s[k] += sign * 1e-6
+                    h, c = cell(kind, params, xs[0, t], s[:3], s[3:] if kind == "lstm" else s)
+                    moved.append(np.concatenate([h, c]) if kind == "lstm" else h)
+                jac[:, k] = (moved[0] - moved[1]) / 2e-6
+            close(layer["jacobian_norms"][t - 1], np.asarray(np.linalg.norm(jac, 2)), rtol=1e-6)
+
+
+def test_the_issue_example_runs_and_its_dense_acts_at_every_step(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    text = (
+        "sequence: [[0.5], [-0.1], [0.3]]\ntargets: [[0.2], [0.0], [0.4]]\nloss: mse\n"
+        "loss_at: every\nlearning_rate: 0.1\nlayers:\n  - type: rnn\n"
+        "    weights_input: [[0.8], [-0.4]]\n    weights_hidden: [[0.5, 0.1], [0.0, 0.9]]\n"
+        "    biases: [0, 0]\n    activation: tanh\n    initial_state: [0, 0]\n"
+        "    return: sequence\n    truncate: null\n"
+        "  - weights: [[1.0, -1.0]]\n    biases: [0]\n    activation: linear\n"
+    )
+    doc = step_json(run_cli, write_config(tmp_path, text))
+    rnn, dense = doc["steps"][0]["layers"]
+    h = np.asarray(rnn["z"])
+    assert dense["input_shape"] == [3, 2] and dense["output_shape"] == [3, 1]
+    close(dense["z"], h @ np.array([[1.0, -1.0]]).T, rtol=1e-14)
+    # By hand: h_1 = tanh(W_ih x_1) from h_0 = 0.
+    close(h[0], np.tanh(np.array([0.8, -0.4]) * 0.5), rtol=1e-14)
+
+
+def test_a_dense_layer_alone_acts_at_every_step_of_a_sequence(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(1)
+    xs, w, b = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
+    ys = rng.normal(size=(2, 4, 2))
+    text = (
+        f"sequences: {_yaml(xs)}\ntargets: {_yaml(ys)}\nloss: mse\nlearning_rate: 0.1\n"
+        f"layers:\n  - weights: {_yaml(w)}\n    biases: {_yaml(b)}\n    activation: tanh\n"
+    )
+    layer = step_json(run_cli, write_config(tmp_path, text))["steps"][0]["layers"][0]
+    a = np.tanh(xs @ w.T + b)
+    close(layer["a"], a, rtol=1e-13)
+    delta = 2 * (a - ys) / 8 * (1 - a**2)  # mse over T·out = 8 values
+    close(layer["grads"]["weights"], np.einsum("ntj,ntk->jk", delta, xs) / 2, rtol=1e-12)
+    close(layer["grads"]["biases"], delta.sum(axis=(0, 1)) / 2, rtol=1e-12)
+    close(layer["grad_input"], delta @ w, rtol=1e-12)
+
+
+def test_the_examples_write_their_worked_solutions(run_cli: Any, tmp_path: Path) -> None:
+    explain = run_cli(["step", "--example", "rnn-bptt", "--explain"])
+    assert explain.exit_code == 0, explain.output
+    for line in (
+        "s₁ = 0.8×0.5 + 0.5×0 + 0.1 = 0.500",
+        "h₁ = tanh(0.500) = 0.462",
+        "∂C/∂h₂ = 0.164 + 0.5 × 0.0176 = 0.173",
+        "∂C/∂W_hh₀₀ = 0.201×0 + 0.162×0.462 + 0.0176×0.246 = 0.0793",
+    ):
+        assert line in explain.stdout, line
+    lstm = run_cli(["step", "--example", "lstm-step", "--explain"])
+    assert lstm.exit_code == 0, lstm.output
+    assert "∂C/∂c₂ = 0.0253 × 0.432 × (1 − 0.0831²) + 0.770 × (−0.158) = −0.111" in lstm.stdout
+    for fmt in ("markdown", "latex"):
+        for name in ("rnn-bptt", "lstm-step"):
+            result = run_cli(["step", "--example", name, "--format", fmt])
+            assert result.exit_code == 0, result.output
+            assert ("\\partial" in result.stdout) == (fmt == "latex") or fmt == "markdown"
+    # A wider layer is summarised: its vectors cut at --max-terms.
+    rng = np.random.default_rng(0)
+    text, *_ = make_net(rng, "gru", 3, 1, "sequence", "every", hidden=6)
+    path = tmp_path / "wide.yaml"
+    path.write_text(text, encoding="utf-8")
+    cut = run_cli(["step", str(path), "--explain", "--max-terms", "2"])
+    assert cut.exit_code == 0, cut.output
+    assert "more" in cut.stdout or "…" in cut.stdout
+
+
+def test_the_python_api_runs_a_recurrent_config() -> None:
+    import gradcalc
+
+    trace = gradcalc.run(gradcalc.load("configs/lstm-step.yaml"), steps=2)
+    assert trace.to_dict()["layer_types"] == ["lstm"]
+    assert "∂C/∂c" in trace.explain()
+
+
+# -- bad input: one line, exit 2, the key path -----------------------------------------------
+
+HEAD = "loss: mse\nlearning_rate: 0.1\n"
+RNN = (
+    "layers:\n  - type: rnn\n    weights_input: [[0.8], [-0.4]]\n"
+    "    weights_hidden: [[0.5, 0.1], [0.0, 0.9]]\n    biases: [0, 0]\n"
+)
+ONE = "sequence: [[1], [2]]\ntargets: [[1, 1], [1, 1]]\n"
+BAD = [
+    (
+        "sequences: [[[1], [2]], [[1]]]\ntargets: [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]\n"
+        + HEAD
+        + RNN,
+        ["sequences[1]", "a sequence of 1 step, but sequences[0] has 2"],
+    ),
+    (
+        "sequence: [[1], [2]]\ntargets: [[1, 1], [1, 1], [1, 1]]\n" + HEAD + RNN,
+        ["targets", "shape 3×2", "the output is 2×2", "'target:' the last step's 2"],
+    ),
+    ("sequence: [[1], [2]]\ntarget: [1, 1, 1]\n" + HEAD + RNN, ["target", "shape 3", "is 2"]),
+    (ONE + "loss_at: last\n" + HEAD + RNN, ["targets", "with loss_at: last", "2×2"]),
+    (ONE + "loss_at: everywhere\n" + HEAD + RNN, ["loss_at", "did you mean 'every'"]),
+    (ONE + HEAD + RNN + "    truncate: 0\n", ["layers[0].truncate", "must be ≥ 1", "got 0"]),
+    (ONE + HEAD + RNN + "    truncate: -3\n", ["layers[0].truncate", "got -3"]),
+    (
+        "sequence: [[1, 2], [2, 3]]\ntargets: [[1, 1], [1, 1]]\n" + HEAD + RNN,
+        ["layers[0].weights_input", "shape 2×1", "(H = 2, the input width 2)"],
+    ),
+    (
+        ONE + HEAD + RNN.replace("[[0.5, 0.1], [0.0, 0.9]]", "[[0.5, 0.1, 1], [0.0, 0.9, 1]]"),
+        ["layers[0].weights_hidden", "shape 2×3", "2×2"],
+    ),
+    (
+        ONE + HEAD + "layers:\n  - type: lstm\n    weight_ih: [[1], [1], [1], [1], [1]]\n"
+        "    weight_hh: [[1]]\n    biases: [0]\n",
+        ["layers[0].weight_ih", "not a multiple of the 4"],
+    ),
+    (
+        ONE + HEAD + "layers:\n  - type: lstm\n    weight_ih: [[1], [1], [1], [1]]\n"
+        "    weight_hh: [[1, 2], [1, 2], [1, 2], [1, 2]]\n    biases: [0, 0, 0, 0]\n",
+        ["layers[0].weight_hh", "(4·H = 4, H = 1)", "4×1"],
+    ),
+    (
+        ONE + HEAD + "layers:\n  - type: gru\n    weight_ih: [[1], [1], [1]]\n"
+        "    weight_hh: [[1], [1], [1]]\n    biases: [0, 0, 0]\n",
+        ["layers[0].biases", "bias_ih"],
+    ),
+    (
+        ONE + HEAD + RNN.replace("biases: [0, 0]", "biases: [0, 0, 0]"),
+        ["layers[0].biases", "3 biases", "2 rows"],
+    ),
+    (
+        "sequence: [[1], [2]]\ntarget: [1, 1]\nloss_at: every\n"
+        + HEAD
+        + RNN
+        + "    return: last\n",
+        ["loss_at", "not a sequence"],
+    ),
+    ("input: [1]\n" + ONE + HEAD + RNN, ["input", "not both"]),
+    ("input: [1, 2]\ntarget: [1, 1]\nloss_at: last\n" + HEAD + RNN, ["loss_at", "sequence input"]),
+    (ONE + HEAD + RNN + "    initial_state: [1, 2, 3]\n", ["layers[0].initial_state", "H = 2"]),
+    (ONE + HEAD + RNN + "    activation: softmax\n", ["layers[0].activation", "vector"]),
+    (ONE + HEAD + RNN + "    return: all\n", ["layers[0].return", "'sequence' or 'last'"]),
+    ("sequence: [[[1]]]\ntargets: [[1, 1]]\n" + HEAD + RNN, ["sequence", "(T, input)"]),
+    ("sequences: [[[1], [2]]]\ntarget: [1, 1]\n" + HEAD + RNN, ["target", "'targets'"]),
+]
+
+
+@pytest.mark.parametrize(("text", "pieces"), BAD)
+def test_bad_recurrent_input_is_one_line_with_the_key_path(
+    run_cli: Any, write_config: Any, tmp_path: Path, text: str, pieces: list[str]
+) -> None:
+    result = run_cli(["step", str(write_config(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for piece in pieces:
+        assert piece in result.stderr, (piece, result.stderr)

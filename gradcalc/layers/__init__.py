@@ -12,7 +12,20 @@ from gradcalc.layers.record import Layer, LayerType
 from gradcalc.layers.recurrent import GRU, LSTM, RNN
 
 REGISTRY: dict[str, LayerType] = {
-    t.name: t for t in (DENSE, CONV1D, CONV2D, MAXPOOL1D, MAXPOOL2D, AVGPOOL1D, AVGPOOL2D, FLATTEN, RNN, LSTM, GRU)
+    t.name: t
+    for t in (
+        DENSE,
+        CONV1D,
+        CONV2D,
+        MAXPOOL1D,
+        MAXPOOL2D,
+        AVGPOOL1D,
+        AVGPOOL2D,
+        FLATTEN,
+        RNN,
+        LSTM,
+        GRU,
+    )
 }
 
 __all__ = ["REGISTRY", "Layer", "LayerType"]

@@ -189,12 +189,24 @@ LAYER_RECORD_KEYS = (
     "optimizer_state",
     "params_lookahead",
     # A recurrent layer's per-step records (gradcalc/layers/recurrent.py), read as given.
-    *(
-        "preactivations gates cells hidden grad_h_direct grad_h_from_next grad_h grad_c_from_h "
-        "grad_c_from_next grad_c grad_h_norms jacobian_norms jacobian_product "
-        "grad_weight_ih_by_step grad_weight_hh_by_step grad_biases_by_step grad_bias_ih_by_step "
-        "grad_bias_hh_by_step"
-    ).split(),
+    "preactivations",
+    "gates",
+    "cells",
+    "hidden",
+    "grad_h_direct",
+    "grad_h_from_next",
+    "grad_h",
+    "grad_c_from_h",
+    "grad_c_from_next",
+    "grad_c",
+    "grad_h_norms",
+    "jacobian_norms",
+    "jacobian_product",
+    "grad_weight_ih_by_step",
+    "grad_weight_hh_by_step",
+    "grad_biases_by_step",
+    "grad_bias_ih_by_step",
+    "grad_bias_hh_by_step",
 )
 # The dense contract's top level, and what a layered document adds to it.
 CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types")

@@ -284,7 +284,8 @@ def _sequences(doc: Doc, data: dict[str, Any]) -> tuple[np.ndarray, bool]:
             )
     if "sequence" in data and "sequences" in data:
         raise doc.error(
-            ("sequences",), "give either 'sequence' (one example) or 'sequences' (a batch), not both"
+            ("sequences",),
+            "give either 'sequence' (one example) or 'sequences' (a batch), not both",
         )
     batch = "sequences" in data
     key = "sequences" if batch else "sequence"
@@ -331,7 +332,8 @@ def _sequence_targets(
     if given is not None and given not in LOSS_AT:
         raise doc.error(
             ("loss_at",),
-            f"expected 'every' or 'last', got {type_name(given) if not isinstance(given, str) else repr(given)}",
+            "expected 'every' or 'last', got "
+            + (repr(given) if isinstance(given, str) else type_name(given)),
             did_you_mean(str(given), LOSS_AT),
         )
     sequence_out = len(shape) == 2
@@ -405,8 +407,9 @@ def _sequence_targets(
         if key != expected:
             raise doc.error(
                 (key,),
-                f"with loss_at: {at}, {'one target per step is' if at == 'every' else 'the last step takes one'} "
-                f"'{expected}'",
+                f"with loss_at: {at}, "
+                + ("one target per step is" if at == "every" else "the last step takes one")
+                + f" '{expected}'",
                 f"rename '{key}'",
             )
     return (array if batch else array[None]), key, at

@@ -248,9 +248,12 @@ def _write_backward_positions(sheet: Any, ls: Any, w: Any) -> list[Any]:
     for (j,) in sheet.cells((w.shape[0],)):
         terms = [nt.num(delta[r, j]) if r == 0 else nt.par(delta[r, j]) for r in range(rows)]
         items.append(
-            eq(nt.sym(nt.d("b"), l, j), sheet.scaled(sheet.total(terms)),
-               nt.num(ls.grads["biases"][j]))
-        )  # fmt: skip
+            eq(
+                nt.sym(nt.d("b"), l, j),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["biases"][j]),
+            )
+        )
     blocks.append(Eqs(tuple(items)))
     blocks.append(Para(nt.text("∂C/∂x[t] = wᵀ δ[t] at each step (example 1):")))
     items = []

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.functions.registry import Written
+from gradcalc.functions.registry import ElementwiseActivation, Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
 from gradcalc.layers.shapes import show, tensor, whole
 
@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 # The gates of one cell, in PyTorch's row order of weight_ih and weight_hh.
 GATES = {"rnn": ("",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 # Spellings the config may use for the two weight matrices (the issue's, then PyTorch's).
-ALIASES = {"weight_ih": ("weights_input", "weight_ih"), "weight_hh": ("weights_hidden", "weight_hh")}
+ALIASES = {
+    "weight_ih": ("weights_input", "weight_ih"),
+    "weight_hh": ("weights_hidden", "weight_hh"),
+}
 KEYS = (
     "weights_input",
     "weights_hidden",
@@ -132,14 +135,21 @@ def _parse(kind: str) -> Any:
                 options["initial_cell"] = cell
         else:
             record, act_params = c._named(
-                doc, raw.get("activation", "tanh"), (*path, "activation"), c.ACTIVATIONS,
+                doc,
+                raw.get("activation", "tanh"),
+                (*path, "activation"),
+                c.ACTIVATIONS,
                 "activation",
-            )  # fmt: skip
+            )
             if not record.elementwise or any(p.learnable for p in record.params):
                 raise doc.error(
                     (*path, "activation"),
                     f"'{record.name}' cannot be a recurrent cell's activation: it "
-                    + ("acts on a vector" if not record.elementwise else "has a learnable parameter"),
+                    + (
+                        "acts on a vector"
+                        if not record.elementwise
+                        else "has a learnable parameter"
+                    ),
                     "use an elementwise activation such as tanh, relu or leaky_relu",
                 )
             if kind == "gru" and record.name != "tanh":
@@ -149,9 +159,8 @@ def _parse(kind: str) -> Any:
                     "leave 'activation' out",
                 )
             options["activation"] = record.name
-            if kind == "rnn":
-                if act_params:
-                    options["activation_params"] = dict(act_params)
+            if kind == "rnn" and act_params:
+                options["activation_params"] = dict(act_params)
         returns = raw.get("return", "sequence")
         if returns not in RETURNS:
             from gradcalc.errors import did_you_mean
@@ -165,18 +174,20 @@ def _parse(kind: str) -> Any:
         options["positions"] = returns == "sequence"
         truncate = raw.get("truncate")
         if truncate is not None:
-            if isinstance(truncate, (int, float)) and not isinstance(truncate, bool):
-                if truncate <= 0:
-                    raise doc.error(
-                        (*path, "truncate"),
-                        f"must be ≥ 1 (steps the gradient goes back), got {truncate:g}",
-                        "leave it out (or null) for full backpropagation through time",
-                    )
+            number = isinstance(truncate, (int, float)) and not isinstance(truncate, bool)
+            if number and truncate <= 0:
+                raise doc.error(
+                    (*path, "truncate"),
+                    f"must be ≥ 1 (steps the gradient goes back), got {truncate:g}",
+                    "leave it out (or null) for full backpropagation through time",
+                )
             options["truncate"] = whole(doc, truncate, (*path, "truncate"), 1)
         from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
 
         out = (steps, hidden) if returns == "sequence" else (hidden,)
-        return Layer(TYPES[kind], index, in_shape, out, params, ACTIVATIONS["identity"], {}, options)
+        return Layer(
+            TYPES[kind], index, in_shape, out, params, ACTIVATIONS["identity"], {}, options
+        )
 
     return parse
 
@@ -233,9 +244,11 @@ def _biases(
     out: dict[str, Array] = {}
     for which, name in enumerate(names, 2):
         if name not in raw:
-            hint = "add 'bias_ih' and 'bias_hh' (zeros: [0, …])" if kind == "gru" or split else (
-                "add 'biases' (or 'bias_ih' and 'bias_hh')"
-            )  # fmt: skip
+            hint = (
+                "add 'bias_ih' and 'bias_hh' (zeros: [0, …])"
+                if kind == "gru" or split
+                else ("add 'biases' (or 'bias_ih' and 'bias_hh')")
+            )
             raise doc.error(path, f"missing key '{name}'", hint)
         where: KeyPath = (*path, name)
         if c._is_init(raw[name]):
@@ -287,7 +300,17 @@ def _split(theta: Mapping[str, Array]) -> tuple[Array, Array]:
 def _cut(layer: Layer, t: int) -> bool:
     """Whether the gradient stops between steps t and t + 1 (0-based t)."""
     k = layer.options.get("truncate")
-    return bool(k) and (t + 1) % k == 0
+    return k is not None and (t + 1) % k == 0
+
+
+def _activation(layer: Layer) -> ElementwiseActivation:
+    """An rnn's own activation f and its parameters' record (elementwise: parse refuses any
+    other)."""
+    from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
+
+    f = ACTIVATIONS[layer.options["activation"]]
+    assert isinstance(f, ElementwiseActivation)
+    return f
 
 
 # -- forward ------------------------------------------------------------------------------------
@@ -306,9 +329,7 @@ def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, 
     h[:, 0] = _start(layer, "initial_state", n)
     cache: Cache = {"h": h}
     if kind == "rnn":
-        from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
-
-        f = ACTIVATIONS[layer.options["activation"]]
+        f = _activation(layer)
         p = layer.options.get("activation_params", {})
         s = np.empty((n, steps, hidden))
         for t in range(steps):
@@ -390,9 +411,7 @@ def bptt(
     back_h = np.zeros((n, hidden))
     parts: dict[str, Array] = {}
     if kind == "rnn":
-        from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
-
-        f = ACTIVATIONS[layer.options["activation"]]
+        f = _activation(layer)
         p = layer.options.get("activation_params", {})
         s = cache["s"]
         prime = f.prime(s, h[:, 1:], p)
@@ -521,9 +540,7 @@ def jacobians(ls: Any, example: int = 0) -> Array:
     norms = np.empty(max(steps - 1, 0))
     for t in range(1, steps):
         if kind == "rnn":
-            from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
-
-            f = ACTIVATIONS[layer.options["activation"]]
+            f = _activation(layer)
             p = layer.options.get("activation_params", {})
             s = cache["s"][example, t]
             j = f.prime(s, cache["h"][example, t + 1], p)[:, None] * w_hh
@@ -560,7 +577,7 @@ def flow(ls: Any) -> tuple[Array, float, str]:
 
 
 def sentence(ls: Any, num: Any = str) -> str:
-    norms, product, verdict = flow(ls)
+    _norms, product, verdict = flow(ls)
     steps = ls.x.shape[1]
     if steps < 2:
         return "One step: no gradient goes back through time."
@@ -591,8 +608,14 @@ def _extra(ls: Any) -> list[tuple[str, str, Any, bool]]:
     h = cache["h"][:, 1:]
     out: list[tuple[str, str, Any, bool]] = []
     if kind == "rnn":
-        out.append(("pre-activations s_t = W_ih x_t + b_ih + W_hh h_(t−1) + b_hh", "preactivations",
-                    cache["s"], True))  # fmt: skip
+        out.append(
+            (
+                "pre-activations s_t = W_ih x_t + b_ih + W_hh h_(t−1) + b_hh",
+                "preactivations",
+                cache["s"],
+                True,
+            )
+        )
     elif kind == "lstm":
         out.append(("gates i, f, g, o (one row per t)", "gates", cache["gates"], True))
         out.append(("cell states c_t", "cells", cache["c"][:, 1:], True))
@@ -616,13 +639,18 @@ def _backward_extra(ls: Any) -> list[tuple[str, str, Any, bool]]:
     if "grad_c" in parts:
         out += [
             ("∂C/∂c_t through h_t", "grad_c_from_h", parts["grad_c_from_h"], True),
-            ("∂C/∂c_t from t+1 (f_(t+1) ⊙ ∂C/∂c_(t+1))", "grad_c_from_next",
-             parts["grad_c_from_next"], True),  # fmt: skip
+            (
+                "∂C/∂c_t from t+1 (f_(t+1) ⊙ ∂C/∂c_(t+1))",
+                "grad_c_from_next",
+                parts["grad_c_from_next"],
+                True,
+            ),
             ("∂C/∂c_t", "grad_c", parts["grad_c"], True),
         ]
-    out.append(("‖∂C/∂h_t‖ (t = 1..T)", "grad_h_norms", np.linalg.norm(parts["grad_h"], axis=2),
-                True))  # fmt: skip
-    norms, product, verdict = flow(ls)
+    out.append(
+        ("‖∂C/∂h_t‖ (t = 1..T)", "grad_h_norms", np.linalg.norm(parts["grad_h"], axis=2), True)
+    )
+    norms, product, _verdict = flow(ls)
     out.append(("‖∂h_t/∂h_(t−1)‖ of example 1 (t = 2..T)", "jacobian_norms", norms, False))
     out.append(("their product", "jacobian_product", np.asarray(product), False))
     symbols = SYMBOLS
@@ -660,8 +688,10 @@ def _mistaken(name: str) -> Any:
             layer, theta, cache, ctx.given("delta", l), ctx.net.scale, x, mistake=name
         )
         lam = ctx.spec.weight_decay
-        out = {f"grad_{k}": g + (lam * theta[k] if lam and k in layer.kind.decays else 0.0)
-               for k, g in grads.items()}  # fmt: skip
+        out = {
+            f"grad_{k}": g + (lam * theta[k] if lam and k in layer.kind.decays else 0.0)
+            for k, g in grads.items()
+        }
         if name not in ("bptt_not_summed_over_time", "wrong_time_index"):
             out["grad_input"] = grad_x
         return out
@@ -724,21 +754,19 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
             if sheet.max_rows and t >= sheet.max_rows:
                 break
             terms = [
-                nt.prod((theta["weight_ih"][0, 0], sheet.given()), (ls.x[n, t, 0], True), lead=True),
+                nt.prod(
+                    (theta["weight_ih"][0, 0], sheet.given()), (ls.x[n, t, 0], True), lead=True
+                ),
                 nt.prod((theta["weight_hh"][0, 0], sheet.given()), (h[t, 0], t == 0)),
                 nt.par(b, sheet.given()),
             ]
             s = cache["s"][n, t, 0]
             items.append(eq(nt.sym("s", None, t + 1), sheet.total(terms), nt.num(s)))
-            items.append(
-                eq(nt.sym("h", None, t + 1), f"{name}({nt.num(s)})", nt.num(h[t + 1, 0]))
-            )
+            items.append(eq(nt.sym("h", None, t + 1), f"{name}({nt.num(s)})", nt.num(h[t + 1, 0])))
     else:
         for t in range(steps):
             if sheet.max_rows and t >= sheet.max_rows:
-                blocks.append(
-                    Para(nt.text(f"… {steps - t} more steps (--max-rows 0 shows all)"))
-                )
+                blocks.append(Para(nt.text(f"… {steps - t} more steps (--max-rows 0 shows all)")))
                 break
             if kind == "rnn":
                 items.append(eq(nt.sym("s", None, t + 1), _vec(nt, cache["s"][n, t], sheet)))
@@ -747,7 +775,9 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
                     values = cache["gates"][n, t, k * hidden : (k + 1) * hidden]
                     items.append(eq(nt.sym(gate, None, t + 1), _vec(nt, values, sheet)))
                 if kind == "lstm":
-                    items.append(eq(nt.sym("c", None, t + 1), _vec(nt, cache["c"][n, t + 1], sheet)))
+                    items.append(
+                        eq(nt.sym("c", None, t + 1), _vec(nt, cache["c"][n, t + 1], sheet))
+                    )
             items.append(eq(nt.sym("h", None, t + 1), _vec(nt, h[t + 1], sheet)))
     blocks.insert(1, Eqs(tuple(items)))
     return blocks
@@ -792,18 +822,18 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     one = kind == "rnn" and hidden == 1 and ls.x.shape[2] == 1
     prime = None
     if kind == "rnn":
-        from gradcalc.functions.activations import REGISTRY as ACTIVATIONS
-
-        f = ACTIVATIONS[layer.options["activation"]]
-        prime = f.prime(ls.cache["s"][0], ls.cache["h"][0, 1:], layer.options.get(
-            "activation_params", {}))  # fmt: skip
+        f = _activation(layer)
+        prime = f.prime(
+            ls.cache["s"][0], ls.cache["h"][0, 1:], layer.options.get("activation_params", {})
+        )
     w = float(theta["weight_hh"][0, 0]) if one else 0.0
     for t in range(steps - 1, -1, -1):
         if sheet.max_rows and steps - 1 - t >= sheet.max_rows:
             blocks.append(Para(nt.text(f"… {t + 1} more steps (--max-rows 0 shows all)")))
             break
-        direct, back, total = (parts[k][0, t] for k in ("grad_h_direct", "grad_h_from_next",
-                                                        "grad_h"))  # fmt: skip
+        direct, back, total = (
+            parts[k][0, t] for k in ("grad_h_direct", "grad_h_from_next", "grad_h")
+        )
         lhs = nt.sym(nt.d("h"), None, t + 1)
         if one:
             assert prime is not None
@@ -824,8 +854,7 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
             items.append(
                 eq(
                     lhs,
-                    f"{_vec(nt, direct, sheet)} + "
-                    f"{_vec(nt, back, sheet)}",
+                    f"{_vec(nt, direct, sheet)} + {_vec(nt, back, sheet)}",
                     _vec(nt, total, sheet),
                 )
             )
@@ -838,24 +867,27 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
                 )
                 if t < steps - 1 and parts["grad_c_from_next"][0, t, 0] != 0:
                     f_next = cache["gates"][0, t + 1, 1]
-                    rhs += (
-                        f" + {nt.num(f_next)}{nt.ttimes}{nt.par(parts['grad_c'][0, t + 1, 0])}"
-                    )
-                items.append(eq(nt.sym(nt.d("c"), None, t + 1), rhs,
-                                nt.num(parts["grad_c"][0, t, 0])))  # fmt: skip
+                    rhs += f" + {nt.num(f_next)}{nt.ttimes}{nt.par(parts['grad_c'][0, t + 1, 0])}"
+                items.append(
+                    eq(nt.sym(nt.d("c"), None, t + 1), rhs, nt.num(parts["grad_c"][0, t, 0]))
+                )
             elif kind == "lstm":
                 cparts = [parts[k][0, t] for k in ("grad_c_from_h", "grad_c_from_next", "grad_c")]
                 items.append(
                     eq(
                         nt.sym(nt.d("c"), None, t + 1),
-                        f"{_vec(nt, cparts[0], sheet)} + "
-                        f"{_vec(nt, cparts[1], sheet)}",
+                        f"{_vec(nt, cparts[0], sheet)} + {_vec(nt, cparts[1], sheet)}",
                         _vec(nt, cparts[2], sheet),
                     )
                 )
     blocks.append(Eqs(tuple(items)))
-    blocks.append(Para(nt.text("Each shared parameter's gradient is its contribution at each t, "
-                               "summed over t:")))  # fmt: skip
+    blocks.append(
+        Para(
+            nt.text(
+                "Each shared parameter's gradient is its contribution at each t, summed over t:"
+            )
+        )
+    )
     items = []
     pre, h = parts["grad_pre_input"][0, :, 0], ls.cache["h"][0, :, 0]
     factors = {"weight_ih": (ls.x[0, :, 0], layer.index == 0), "weight_hh": (h[:-1], False)}
@@ -865,13 +897,17 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         for index in sheet.cells(grad.shape):
             if one and ls.x.shape[0] == 1 and name in factors:  # ∂C/∂s_t × its input
                 by, given = factors[name]
-                terms = [nt.prod((pre[t], False), (by[t], given), lead=t == 0)
-                         for t in range(steps)]  # fmt: skip
+                terms = [
+                    nt.prod((pre[t], False), (by[t], given), lead=t == 0) for t in range(steps)
+                ]
             else:
-                terms = [nt.num(values[(t, *index)]) if t == 0 else nt.par(values[(t, *index)])
-                         for t in range(steps)]  # fmt: skip
-            items.append(eq(nt.sym(nt.d(symbol), None, *index), sheet.total(terms),
-                            nt.num(grad[index])))  # fmt: skip
+                terms = [
+                    nt.num(values[t][index]) if t == 0 else nt.par(values[t][index])
+                    for t in range(steps)
+                ]
+            items.append(
+                eq(nt.sym(nt.d(symbol), None, *index), sheet.total(terms), nt.num(grad[index]))
+            )
     blocks.append(Eqs(tuple(items)))
     blocks.append(Para(nt.text(sentence(ls, nt.num))))
     return blocks
@@ -953,4 +989,3 @@ def _type(kind: str) -> LayerType:
 
 RNN, LSTM, GRU = _type("rnn"), _type("lstm"), _type("gru")
 TYPES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-

@@ -99,8 +99,10 @@ def build(
             )
         ),
     ]
-    if any(layer.kind.name != "dense" and len(layer.in_shape) > 1 and "hidden" not in
-           layer.options for layer in trace.layers):  # fmt: skip
+    if any(
+        layer.kind.name != "dense" and len(layer.in_shape) > 1 and "hidden" not in layer.options
+        for layer in trace.layers
+    ):
         blocks.append(
             Para(
                 Sheet(nt, 0, 0, 1.0, 0, trace).prose(
