@@ -704,3 +704,29 @@ def test_bad_recurrent_input_is_one_line_with_the_key_path(
     assert "Traceback" not in result.output
     for piece in pieces:
         assert piece in result.stderr, (piece, result.stderr)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_initial_states_are_torch_s_h0_and_c0(
+    run_cli: Any, write_config: Any, tmp_path: Path, kind: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(21)
+    text, _, params, _, xs, _ = make_net(rng, kind, 4, 2, "sequence", "every", split=True)
+    h0, c0 = rng.normal(size=2), rng.normal(size=2)
+    extra = f"    initial_state: {_yaml(h0)}\n"
+    if kind == "lstm":
+        extra += f"    initial_cell: {_yaml(c0)}\n"
+    text = text.replace("    return: sequence\n", "    return: sequence\n" + extra)
+    layer = step_json(run_cli, write_config(tmp_path, text))["steps"][0]["layers"][0]
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        2, 2, batch_first=True, dtype=torch.float64
+    )
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(module, f"{name}_l0").copy_(torch.from_numpy(params[name]))
+    start = torch.from_numpy(np.tile(h0, (1, 2, 1)))
+    if kind == "lstm":
+        start = (start, torch.from_numpy(np.tile(c0, (1, 2, 1))))
+    out, _ = module(torch.from_numpy(xs), start)
+    close(layer["hidden"], out.detach().numpy(), rtol=1e-12)

@@ -270,11 +270,11 @@ def _initial(doc: Doc, raw: dict[str, Any], path: KeyPath, key: str, hidden: int
         return None
     where: KeyPath = (*path, key)
     h0 = tensor(doc, raw[key], where, f"'{key}'")
-    if h0.ndim not in (1, 2) or h0.shape[-1] != hidden:
+    if h0.shape != (hidden,):
         raise doc.error(
             where,
             f"shape {show(h0.shape)}, but the layer has H = {hidden} units",
-            f"give {hidden} values (or one row of {hidden} per example)",
+            f"give {hidden} values, the state every example starts from",
         )
     return h0.tolist()
 
@@ -284,10 +284,7 @@ def _start(layer: Layer, key: str, n: int) -> Array:
     given = layer.options.get(key)
     if given is None:
         return np.zeros((n, hidden))
-    h0 = np.asarray(given, dtype=float)
-    if h0.ndim == 1:
-        return np.broadcast_to(h0, (n, hidden)).copy()
-    return h0.copy()
+    return np.broadcast_to(np.asarray(given, dtype=float), (n, hidden)).copy()
 
 
 def _split(theta: Mapping[str, Array]) -> tuple[Array, Array]:
