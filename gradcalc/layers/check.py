@@ -29,6 +29,11 @@ from gradcalc.yamldoc import Doc, number, type_name
 EXAMPLE_QUANTITIES = ("z", "a", "delta", "grad_input", "output")
 
 
+def _cells(layer: Layer) -> dict[str, tuple[int, ...]]:
+    """The layer type's own graded quantities per example (LayerType.cells)."""
+    return layer.kind.cells(layer) if layer.kind.cells is not None else {}
+
+
 @dataclass(frozen=True)
 class LayeredShape:
     """Where the answers of a layered network go (the interface of gradcalc.check.cells.Shape)."""
@@ -59,6 +64,10 @@ class LayeredShape:
     def layer(self, l: int) -> Layer:
         return self.spec.layers[l - 2]
 
+    def per_example(self, q: str) -> bool:
+        """Whether a quantity has one value per example (z, δ, a layer type's own cells)."""
+        return q in EXAMPLE_QUANTITIES or any(q in _cells(layer) for layer in self.spec.layers)
+
     def has_a(self, l: int) -> bool:
         """Whether a^l is a quantity of its own: not for f = identity on a layer without
         parameters (pooling, flatten), whose a is its z."""
@@ -83,6 +92,9 @@ class LayeredShape:
             return (m, *layer.out_shape)
         if q == "grad_input":
             return (m, *layer.in_shape)
+        own = _cells(layer)
+        if q in own:
+            return (m, *own[q])
         name = q.removeprefix("grad_")
         return tuple(layer.params[name].shape)
 
@@ -103,6 +115,7 @@ class LayeredShape:
         keys.append(("loss", None))
         for l in range(L, 1, -1):
             keys.append(("delta", l))
+            keys += [(q, l) for q in _cells(self.layer(l))]
             keys += [(f"grad_{name}", l) for name in self.quantities(l)]
             keys.append(("grad_input", l))
         for l in range(L, 1, -1):
@@ -114,9 +127,9 @@ class LayeredShape:
 
     def indices(self, key: Key) -> Iterator[tuple[tuple[int, ...], tuple[int | str, ...]]]:
         for pos in np.ndindex(*self.array_shape(key)):
-            if key[0] in EXAMPLE_QUANTITIES and not self.batch:
+            if self.per_example(key[0]) and not self.batch:
                 yield pos, pos[1:]
-            elif key[0] in EXAMPLE_QUANTITIES:
+            elif self.per_example(key[0]):
                 yield pos, (pos[0] + 1, *pos[1:])
             else:
                 yield pos, pos
@@ -125,7 +138,7 @@ class LayeredShape:
         q, l = key
         units = list(index)
         example = ""
-        if q in (*EXAMPLE_QUANTITIES, "losses") and self.batch and units:
+        if (q == "losses" or self.per_example(q)) and self.batch and units:
             example = f" (x = {units[0]})"
             units = units[1:]
         cell = "[" + ",".join(str(u) for u in units) + "]" if units else ""
@@ -142,6 +155,10 @@ class LayeredShape:
             return f"δ{sup}{cell}{example}"
         if q == "grad_input":
             return f"∂C/∂x{sup}{cell}{example}"
+        if q in _cells(self.layer(l or 2)):  # ∂C/∂h²[t,j], ∂C/∂h²[t,j] from t+1
+            name, _, part = q.removeprefix("grad_").partition("_from_")
+            part = f" from {'t+1' if part == 'next' else part}" if part else ""
+            return f"∂C/∂{name}{sup}{cell}{part}{example}"
         name = q.removeprefix("grad_")
         symbol = self.layer(l or 2).kind.symbols.get(name, name)
         if q.startswith("grad_"):
@@ -161,6 +178,8 @@ def expected(st: LayeredStepTrace, key: Key) -> np.ndarray:
         return np.asarray(getattr(ls, q), dtype=float)
     if q == "grad_input":
         return ls.grad_x
+    if q in _cells(ls.layer):
+        return np.asarray(ls.cache["cells"][q], dtype=float)
     if q.startswith("grad_"):
         return ls.grads[q.removeprefix("grad_")]
     return ls.params[q]
@@ -216,6 +235,7 @@ STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahe
 def quantity_names(shape: LayeredShape) -> tuple[str, ...]:
     names = ["z", "a", "delta", "grad_input"]
     for layer in shape.spec.layers:
+        names += [q for q in _cells(layer) if q not in names]
         for p in layer.params:
             for q in (f"grad_{p}", p):
                 if q not in names:
@@ -354,7 +374,7 @@ class Reader:
             if "layer" not in item:
                 raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
             l = self._layer(item["layer"], (*where, "layer"))
-            for q in ("z", "a", "delta", "grad_input"):
+            for q in ("z", "a", "delta", "grad_input", *_cells(self.shape.layer(l))):
                 if item.get(q) is not None and (q != "a" or self.shape.has_a(l)):
                     self._put(answers, (q, l), item[q], (*where, q))
             for group, prefix in (("grads", "grad_"), ("params", "")):
@@ -389,7 +409,7 @@ class Reader:
         if q == "a" and not self.shape.has_a(l):
             raise self.doc.error(path, f"layer {l} has no a of its own (its a is its z)")
         if (
-            q not in ("z", "a", "delta", "grad_input")
+            q not in ("z", "a", "delta", "grad_input", *_cells(self.shape.layer(l)))
             and q.removeprefix("grad_") not in self.shape.layer(l).params
         ):
             raise self.doc.error(path, f"layer {l} ({self.shape.layer(l).kind.name}) has no {q}")
@@ -419,10 +439,10 @@ class Reader:
 
     def _cells(self, value: Any, path: KeyPath, key: Key) -> np.ndarray:
         dims = self.shape.array_shape(key)
-        per_example = key[0] in EXAMPLE_QUANTITIES and not self.shape.batch
-        want = dims[1:] if per_example else dims
+        per_example_ = self.shape.per_example(key[0]) and not self.shape.batch
+        want = dims[1:] if per_example_ else dims
         array = self._nested(value, path, want)
-        return array[None] if per_example else array
+        return array[None] if per_example_ else array
 
     def _nested(
         self, value: Any, path: KeyPath, want: tuple[int, ...], text: str | None = None
@@ -474,7 +494,7 @@ def template(shape: LayeredShape, steps: int, source: str, describe: str, graded
             lines.append(f"{pad}{q}:")
             for key in [k for k in shape.step_keys() if k[0] == q]:
                 dims = shape.array_shape(key)
-                if key[0] in EXAMPLE_QUANTITIES and not shape.batch:
+                if shape.per_example(key[0]) and not shape.batch:
                     dims = dims[1:]
                 lines.append(f"{pad}  {key[1]}: {_nulls(dims)}  # {shape.symbol(key, ())}")
     return "\n".join(lines) + "\n"
@@ -491,7 +511,7 @@ def template_json(shape: LayeredShape, steps: int) -> str:
     for key in shape.step_keys():
         q, l = key
         dims = shape.array_shape(key)
-        if q in EXAMPLE_QUANTITIES and not shape.batch:
+        if shape.per_example(q) and not shape.batch:
             dims = dims[1:]
         if l is None:
             block[q] = blank(dims)
@@ -589,6 +609,12 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
             return layer.activation.backward(
                 ctx.given("z", l), ctx.output_of(l), ctx.grad_a(l), act
             )
+        if q in _cells(layer):  # from the given δ, through the layer's own backward pass
+            cache = ctx.cache(l)
+            layer.kind.backward(
+                layer, ctx.theta_pass(l), cache, ctx.given("delta", l), net.scale, ctx.x(l)
+            )
+            return np.asarray(cache["cells"][q], dtype=float)
         grad_x, grads = ctx.backward(l)
         if q == "grad_input":
             return grad_x
@@ -772,6 +798,11 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 )
             e_d = e_d + u(ls.delta, e_d)
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
+            if _cells(layer):
+                e_in = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
+                for q, e_q in _cell_bounds(ls, thetas[i], e_pass[i], e_in, e_d, net.scale).items():
+                    value = np.asarray(ls.cache["cells"][q], dtype=float)
+                    glob[(q, l)], loc[(q, l)] = e_q + u(value, e_q), u(value, 0 * value)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
             cache_abs = (
@@ -829,6 +860,56 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     )
     _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
+
+
+# The most scalar inputs a layer's own cells are bounded through one by one.
+CELL_BOUND_INPUTS = 4096
+
+
+def _cell_bounds(
+    ls: Any, theta: Theta, e_theta: Theta, e_x: np.ndarray, e_delta: np.ndarray, scale: float
+) -> dict[str, np.ndarray]:
+    """A first-order bound of a layer's own cells (LayerType.cells) given the bounds of its
+    input, parameters and δ: Σ over every input number of the most its ±error moves each cell.
+    Its forward and backward are not linear in their arguments (a recurrent layer's are not),
+    so each number is moved on its own; past CELL_BOUND_INPUTS numbers, none (the cells' own
+    rounding alone)."""
+    layer, kind = ls.layer, ls.layer.kind
+
+    def cells(x: np.ndarray, th: Theta, d: np.ndarray) -> dict[str, np.ndarray]:
+        cache = kind.forward(layer, th, x)[1]
+        kind.backward(layer, th, cache, d, scale, x)
+        return {q: np.asarray(v, dtype=float) for q, v in cache["cells"].items()}
+
+    base = cells(ls.x, theta, ls.delta)
+    total = {q: np.zeros(v.shape) for q, v in base.items()}
+    args = [("x", ls.x, e_x), ("delta", ls.delta, e_delta)]
+    args += [(name, theta[name], e_theta[name]) for name in theta]
+    if sum(int(np.count_nonzero(e)) for _, _, e in args) > CELL_BOUND_INPUTS:
+        return total
+    with np.errstate(all="ignore"):
+        for name, value, err in args:
+            err = np.broadcast_to(np.asarray(err, dtype=float), value.shape)
+            for index in zip(*np.nonzero(err), strict=True):
+                worst = {q: np.zeros(v.shape) for q, v in base.items()}
+                for sign in (-1.0, 1.0):
+                    moved = np.array(value, dtype=float)
+                    moved[index] += sign * err[index]
+                    x, th, d = ls.x, theta, ls.delta
+                    if name == "x":
+                        x = moved
+                    elif name == "delta":
+                        d = moved
+                    else:
+                        th = {**theta, name: moved}
+                    for q, v in cells(x, th, d).items():
+                        change = np.abs(v - base[q])
+                        worst[q] = np.maximum(
+                            worst[q], np.where(np.isfinite(change), change, np.inf)
+                        )
+                for q in total:
+                    total[q] += worst[q]
+    return total
 
 
 def _update_bound(

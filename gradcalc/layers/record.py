@@ -107,6 +107,10 @@ class LayerType:
     backward_extra: Callable[[Any], list[Extra]] | None = None
     # Sentences its tables write after its backward pass: (step record, the number formatter).
     notes: Callable[[Any, Any], list[str]] | None = None
+    # Per-example quantities of its backward pass that check grades beside δ (a recurrent
+    # layer's ∂C/∂h_t): (layer) -> {name: one example's shape}; backward leaves their values in
+    # its cache's "cells" dict.
+    cells: Callable[[Layer], dict[str, Shape]] | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ KEYS = (
     "truncate",
 )
 RETURNS = ("sequence", "last")
+# What check grades of the backward pass per example, beside δ (= the part from the output).
+CELLS = ("grad_h", "grad_h_from_next", "grad_c")
 SYMBOLS = {
     "weight_ih": "W_ih",
     "weight_hh": "W_hh",
@@ -375,6 +377,7 @@ def backward(
     grad_x, grads, parts = bptt(layer, theta, cache, delta, scale, x)
     cache["bptt"] = parts
     cache["scale"] = scale
+    cache["cells"] = {q: parts[q] for q in CELLS if q in parts}
     return grad_x, grads
 
 
@@ -681,7 +684,7 @@ def _mistaken(name: str) -> Any:
         if x.shape[1] < 2:
             return {}
         cache = layer.kind.forward(layer, theta, x)[1]
-        grad_x, grads, _ = bptt(
+        grad_x, grads, parts = bptt(
             layer, theta, cache, ctx.given("delta", l), ctx.net.scale, x, mistake=name
         )
         lam = ctx.spec.weight_decay
@@ -691,6 +694,7 @@ def _mistaken(name: str) -> Any:
         }
         if name not in ("bptt_not_summed_over_time", "wrong_time_index"):
             out["grad_input"] = grad_x
+            out.update({q: parts[q] for q in _cells(layer)})
         return out
 
     return values
@@ -962,6 +966,13 @@ _TITLES = {
 }
 
 
+def _cells(layer: Layer) -> dict[str, Shape]:
+    """∂C/∂h_t, its part from t + 1 and an LSTM's ∂C/∂c_t, (T, H) per example."""
+    shape = (layer.in_shape[0], layer.options["hidden"])
+    names = CELLS if layer.kind.name == "lstm" else CELLS[:2]
+    return {q: shape for q in names}
+
+
 def _type(kind: str) -> LayerType:
     keys = (*KEYS, "initial_cell") if kind == "lstm" else (*KEYS, "activation")
     mistakes = tuple(m for m in MISTAKES if kind == "lstm" or m.name != "lstm_cell_path_missing")
@@ -980,6 +991,7 @@ def _type(kind: str) -> LayerType:
         extra=_extra,
         backward_extra=_backward_extra,
         notes=_notes,
+        cells=_cells,
         written=_WRITTEN,
     )
 
