@@ -735,3 +735,33 @@ def test_initial_states_are_torch_s_h0_and_c0(
         start = (start, torch.from_numpy(np.tile(c0, (1, 2, 1))))
     out, _ = module(torch.from_numpy(xs), start)
     close(layer["hidden"], out.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_rounded_recurrent_run_lies_within_the_drift_bound(
+    write_config: Any, tmp_path: Path, kind: str, shape: tuple[str, str]
+) -> None:
+    """The hand-rounded run of each cell (loss_at every and last) stays inside check's
+    first-order drift bound, for every graded cell including ∂C/∂h_t and ∂C/∂c_t."""
+    from gradcalc.check.bounds import Bounds, decimals_unit
+    from gradcalc.check.cells import Shape, expected
+    from gradcalc.check.grade import _run_rounded
+    from gradcalc.step import config
+    from gradcalc.step.engine import hand_round, run
+
+    rng = np.random.default_rng(31)
+    text, *_ = make_net(rng, kind, 3, 2, *shape, hidden=2, split=True)
+    spec = config.load(str(write_config(tmp_path, text + "steps: 2\n")))
+    exact = run(spec)
+    steps, _ = _run_rounded(spec, 2, hand_round(3))
+    bounds = Bounds(spec, exact, decimals_unit(3))
+    cells = Shape.of(spec)
+    graded = set()
+    for s in range(2):
+        for key in cells.step_keys():
+            gap = np.abs(expected(steps[s], key) - expected(exact.steps[s], key))
+            assert np.all(gap <= bounds.steps[s][key] + 1e-12), (s + 1, key)
+            graded.add(key[0])
+    assert {"grad_h", "grad_h_from_next"} <= graded
+    assert ("grad_c" in graded) == (kind == "lstm")

@@ -674,6 +674,10 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     local: list[dict] = []
     eta = exact.learning_rate
 
+    def scored(v: np.ndarray) -> np.ndarray:
+        """What the loss reads: with loss_at: last, a sequence's last step."""
+        return v[:, -1] if spec.sliced else v
+
     def forward_bounds(
         thetas: list[Theta],
         e_params: list[Theta],
@@ -686,7 +690,9 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         for i, layer in enumerate(spec.layers):
             theta, e_t = thetas[i], e_params[i]
             kind = layer.kind
-            if layer.params:
+            if not kind.linear:
+                e_z = _moved(layer, theta, e_t, x, e_x, zs[i])
+            elif layer.params:
                 magnitude = {
                     k: np.abs(v) if k in kind.decays else np.zeros(v.shape)
                     for k, v in theta.items()
@@ -756,15 +762,22 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             if shape.has_a(l):
                 glob[("a", l)], loc[("a", l)] = e_a[i], u(ls.a, 0 * ls.a)
         last = st.layers[-1]
-        e_losses, e_loss, local_loss = cost_bounds(st.losses, last.z, last.a, e_z[-1], e_a[-1])
+        e_losses, e_loss, local_loss = cost_bounds(
+            st.losses, scored(last.z), scored(last.a), scored(e_z[-1]), scored(e_a[-1])
+        )
         glob[("losses", None)], glob[("loss", None)] = e_losses, e_loss
         loc[("losses", None)], loc[("loss", None)] = u(st.losses, 0 * st.losses), local_loss
-        e_ga = _spread(
+        e_scored = _spread(
             lambda aa: spec.loss.grad(aa, y, spec.loss_params),
-            [last.a.reshape(n, -1)],
-            [e_a[-1].reshape(n, -1)],
+            [scored(last.a).reshape(n, -1)],
+            [scored(e_a[-1]).reshape(n, -1)],
             True,
-        ).reshape(last.a.shape)
+        )
+        e_ga = np.zeros(last.a.shape)
+        if spec.sliced:  # the loss reads the last step alone: the others get no gradient
+            e_ga[:, -1] = e_scored.reshape(e_ga[:, -1].shape)
+        else:
+            e_ga = e_scored.reshape(last.a.shape)
         e_ga = e_ga + u(last.grad_a, e_ga)
         new_theta = [dict(t) for t in e_theta]
         for i in range(len(st.layers) - 1, -1, -1):
@@ -798,20 +811,25 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 )
             e_d = e_d + u(ls.delta, e_d)
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
-            if _cells(layer):
-                e_in = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
-                for q, e_q in _cell_bounds(ls, thetas[i], e_pass[i], e_in, e_d, net.scale).items():
-                    value = np.asarray(ls.cache["cells"][q], dtype=float)
-                    glob[(q, l)], loc[(q, l)] = e_q + u(value, e_q), u(value, 0 * value)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
-            cache_abs = (
-                kind.forward(layer, theta, np.abs(ls.x) + e_x)[1] if layer.params else ls.cache
-            )
-            magnitude = {k: np.abs(v) for k, v in theta.items()}
-            # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
-            e_gx = kind.backward(layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x)[0]
-            if layer.params:
+            moved = None
+            if not kind.linear:
+                moved = _moved_backward(ls, theta, e_pass[i], e_x, e_d, net.scale)
+                for q in _cells(layer):
+                    e_q, value = moved[q], np.asarray(ls.cache["cells"][q], dtype=float)
+                    glob[(q, l)], loc[(q, l)] = e_q + u(value, e_q), u(value, 0 * value)
+                e_gx = moved["grad_input"]
+            else:
+                cache_abs = (
+                    kind.forward(layer, theta, np.abs(ls.x) + e_x)[1] if layer.params else ls.cache
+                )
+                magnitude = {k: np.abs(v) for k, v in theta.items()}
+                # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
+                e_gx = kind.backward(
+                    layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x
+                )[0]
+            if layer.params and kind.linear:
                 e_gx = (
                     e_gx
                     + kind.backward(
@@ -825,8 +843,12 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 g_from_x = kind.backward(
                     layer, magnitude, cache_e, np.abs(ls.delta), net.scale, e_x
                 )[1]
+            if layer.params:
                 for name in layer.params:
-                    e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
+                    if moved is not None:
+                        e_g = moved[f"grad_{name}"]
+                    else:
+                        e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
                     if spec.weight_decay and name in kind.decays:
                         e_g = e_g + spec.weight_decay * e_pass[i][name]
                     e_g = e_g + u(ls.grads[name], e_g)
@@ -858,58 +880,84 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         list(final.a),
         list(exact.activation_params),
     )
-    _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
+    _, e_loss, _ = cost_bounds(
+        final.losses, scored(final.z[-1]), scored(final.a[-1]), scored(e_z[-1]), scored(e_a[-1])
+    )
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
 
 
-# The most scalar inputs a layer's own cells are bounded through one by one.
-CELL_BOUND_INPUTS = 4096
+# The most numbers a layer that is not linear in its arguments is bounded through one by one
+# (LayerType.linear); past it, only each quantity's own rounding.
+MOVED_INPUTS = 4096
 
 
-def _cell_bounds(
-    ls: Any, theta: Theta, e_theta: Theta, e_x: np.ndarray, e_delta: np.ndarray, scale: float
+def _each(
+    args: list[tuple[np.ndarray, np.ndarray]], fn: Any, base: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """A first-order bound of a layer's own cells (LayerType.cells) given the bounds of its
-    input, parameters and δ: Σ over every input number of the most its ±error moves each cell.
-    Its forward and backward are not linear in their arguments (a recurrent layer's are not),
-    so each number is moved on its own; past CELL_BOUND_INPUTS numbers, none (the cells' own
-    rounding alone)."""
-    layer, kind = ls.layer, ls.layer.kind
-
-    def cells(x: np.ndarray, th: Theta, d: np.ndarray) -> dict[str, np.ndarray]:
-        cache = kind.forward(layer, th, x)[1]
-        kind.backward(layer, th, cache, d, scale, x)
-        return {q: np.asarray(v, dtype=float) for q, v in cache["cells"].items()}
-
-    base = cells(ls.x, theta, ls.delta)
+    """Σ over every input number of the most its ±error moves each output: a first-order
+    bound for a function that is not linear in its arguments. `fn(k, moved)` recomputes the
+    outputs with argument k replaced."""
     total = {q: np.zeros(v.shape) for q, v in base.items()}
-    args = [("x", ls.x, e_x), ("delta", ls.delta, e_delta)]
-    args += [(name, theta[name], e_theta[name]) for name in theta]
-    if sum(int(np.count_nonzero(e)) for _, _, e in args) > CELL_BOUND_INPUTS:
+    if sum(int(np.count_nonzero(e)) for _, e in args) > MOVED_INPUTS:
         return total
     with np.errstate(all="ignore"):
-        for name, value, err in args:
+        for k, (value, err) in enumerate(args):
             err = np.broadcast_to(np.asarray(err, dtype=float), value.shape)
             for index in zip(*np.nonzero(err), strict=True):
                 worst = {q: np.zeros(v.shape) for q, v in base.items()}
                 for sign in (-1.0, 1.0):
                     moved = np.array(value, dtype=float)
                     moved[index] += sign * err[index]
-                    x, th, d = ls.x, theta, ls.delta
-                    if name == "x":
-                        x = moved
-                    elif name == "delta":
-                        d = moved
-                    else:
-                        th = {**theta, name: moved}
-                    for q, v in cells(x, th, d).items():
-                        change = np.abs(v - base[q])
+                    for q, v in fn(k, moved).items():
+                        change = np.abs(np.asarray(v, dtype=float) - base[q])
                         worst[q] = np.maximum(
                             worst[q], np.where(np.isfinite(change), change, np.inf)
                         )
                 for q in total:
                     total[q] += worst[q]
     return total
+
+
+def _moved(
+    layer: Layer, theta: Theta, e_theta: Theta, x: np.ndarray, e_x: np.ndarray, z: np.ndarray
+) -> np.ndarray:
+    """The drift bound of z of a layer that is not linear in its arguments."""
+    names = list(theta)
+    args = [(x, e_x), *[(theta[n], e_theta[n]) for n in names]]
+
+    def fn(k: int, moved: np.ndarray) -> dict[str, np.ndarray]:
+        if k == 0:
+            return {"z": layer.kind.forward(layer, theta, moved)[0]}
+        return {"z": layer.kind.forward(layer, {**theta, names[k - 1]: moved}, x)[0]}
+
+    return _each(args, fn, {"z": layer.kind.forward(layer, theta, x)[0]})["z"]
+
+
+def _moved_backward(
+    ls: Any, theta: Theta, e_theta: Theta, e_x: np.ndarray, e_delta: np.ndarray, scale: float
+) -> dict[str, np.ndarray]:
+    """The drift bounds of ∂C/∂x, each ∂C/∂θ and the layer's own cells, for a layer that is not
+    linear in its arguments, from the bounds of its input, parameters and δ."""
+    layer, kind = ls.layer, ls.layer.kind
+    names = list(theta)
+
+    def run(x: np.ndarray, th: Theta, d: np.ndarray) -> dict[str, np.ndarray]:
+        cache = kind.forward(layer, th, x)[1]
+        grad_x, grads = kind.backward(layer, th, cache, d, scale, x)
+        out = {"grad_input": grad_x, **{f"grad_{k}": g for k, g in grads.items()}}
+        out.update(cache.get("cells", {}))
+        return out
+
+    args = [(ls.x, e_x), (ls.delta, e_delta), *[(theta[n], e_theta[n]) for n in names]]
+
+    def fn(k: int, moved: np.ndarray) -> dict[str, np.ndarray]:
+        if k == 0:
+            return run(moved, theta, ls.delta)
+        if k == 1:
+            return run(ls.x, theta, moved)
+        return run(ls.x, {**theta, names[k - 2]: moved}, ls.delta)
+
+    return _each(args, fn, run(ls.x, theta, ls.delta))
 
 
 def _update_bound(

@@ -111,6 +111,9 @@ class LayerType:
     # layer's ∂C/∂h_t): (layer) -> {name: one example's shape}; backward leaves their values in
     # its cache's "cells" dict.
     cells: Callable[[Layer], dict[str, Shape]] | None = None
+    # Whether its forward and backward passes are linear in each of their arguments (check's
+    # drift bound applies them to magnitudes); False: the bound moves each number on its own.
+    linear: bool = True
 
 
 @dataclass(frozen=True)

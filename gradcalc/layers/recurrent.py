@@ -992,6 +992,7 @@ def _type(kind: str) -> LayerType:
         backward_extra=_backward_extra,
         notes=_notes,
         cells=_cells,
+        linear=False,
         written=_WRITTEN,
     )
 
