@@ -94,6 +94,8 @@ class Quantity:
     shape: Callable[[Layer, int], Shape]  # (layer, examples) -> its shape
     compute: Callable[[Layer, Mapping[str, Array], Array, Array, Mapping[str, Array]], Array]
     applies: Callable[[Layer], bool] = lambda layer: True  # batch norm's paths: train mode
+    # Written after the cell's index: ∂C/∂h²[t,j] from t+1.
+    suffix: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,18 @@ class LayerType:
     # go through it) (batch norm in training with one value per channel), or None.
     check_batch: Callable[[Layer, int], tuple[tuple[str, ...], str] | None] | None = None
     # Whether forward and backward are linear in each argument (check's drift bound applies the
-    # record to absolute values); a layer that normalises is not, and its bound is spread.
+    # record to absolute values); False (a normalisation, a recurrent cell): the bound moves
+    # each number of x, δ and θ on its own.
     linear: bool = True
     # Keys its JSON layer record adds (its extras and state), which an answer sheet may hold.
     record_keys: tuple[str, ...] = ()
-    # The quantities it adds to check's cells.
+    # The quantities it adds to check's cells (batch norm's μ, a recurrent layer's ∂C/∂h_t).
     quantities: tuple[Quantity, ...] = ()
+    # Arrays of its backward pass its tables show after δ and the gradients, and its JSON
+    # record beside them (a recurrent layer's ∂C/∂h_t per step), as `extra`.
+    backward_extra: Callable[[Any], list[Extra]] | None = None
+    # Sentences its tables write after its backward pass: (step record, the number formatter).
+    notes: Callable[[Any, Any], list[str]] | None = None
 
 
 @dataclass(frozen=True)
