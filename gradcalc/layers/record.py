@@ -138,8 +138,9 @@ class LayerType:
     record_keys: tuple[str, ...] = ()
     # The quantities it adds to check's cells (batch norm's μ, a recurrent layer's ∂C/∂h_t).
     quantities: tuple[Quantity, ...] = ()
-    # Arrays of its backward pass its tables show after δ and the gradients, and its JSON
-    # record beside them (a recurrent layer's ∂C/∂h_t per step), as `extra`.
+    # Arrays of its backward pass, as `extra`: its tables show one per example with that
+    # example's δ, the others after them, and its JSON record holds them (batch norm's ∂C/∂x̂
+    # and paths, a recurrent layer's ∂C/∂h_t per step). `extra` is the forward pass's.
     backward_extra: Callable[[Any], list[Extra]] | None = None
     # Sentences its tables write after its backward pass: (step record, the number formatter).
     notes: Callable[[Any, Any], list[str]] | None = None

@@ -120,9 +120,8 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
             if not getattr(layer.activation, "bare", False):
                 lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
-                # A backward quantity (∂C/∂…) is shown with the backward pass; one that is not
-                # per example (batch norm's μ) once, with the first.
-                if label.startswith(("input", "∂")) or (not per_example and n):
+                # One that is not per example (batch norm's μ) once, with the first.
+                if label.startswith("input") or (not per_example and n):
                     continue
                 lines += array_lines(label, values[n] if per_example else values, num, max_rows)
     return lines
@@ -144,8 +143,7 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
     for ls in reversed(st.layers):
         layer = ls.layer
         lines += ["", _label(ls)]
-        extras = layer.kind.extra(ls) if layer.kind.extra else []
-        backward = [e for e in extras if e[0].startswith("∂")]
+        backward = layer.kind.backward_extra(ls) if layer.kind.backward_extra else []
         for n in range(trace.x.shape[0]):
             if max_rows and n >= max_rows:
                 break
@@ -157,20 +155,10 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
                     lines += array_lines(f"{label}{tag}", values[n], num, max_rows)
         for label, _, values, per_example in backward:
             if not per_example:
-                lines += array_lines(label, values, num, max_rows)
+                lines += array_lines(label, np.asarray(values), num, max_rows)
         symbols = layer.kind.symbols
         for name, g in ls.grads.items():
             lines += array_lines(f"∂C/∂{symbols.get(name, name)}^{layer.number}", g, num, max_rows)
-        extras = layer.kind.backward_extra(ls) if layer.kind.backward_extra else []
-        for label, _, values, per_example in extras:
-            if per_example:
-                for n in range(trace.x.shape[0]):
-                    if max_rows and n >= max_rows:
-                        break
-                    tag = f" (example {n + 1})" if trace.batch else ""
-                    lines += array_lines(label + tag, values[n], num, max_rows)
-            else:
-                lines += array_lines(label, np.asarray(values), num, max_rows)
         if layer.kind.notes is not None:
             lines += ["", *layer.kind.notes(ls, num)]
     return lines
