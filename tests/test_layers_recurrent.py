@@ -765,3 +765,27 @@ def test_a_rounded_recurrent_run_lies_within_the_drift_bound(
             graded.add(key[0])
     assert {"grad_h", "grad_h_from_next"} <= graded
     assert ("grad_c" in graded) == (kind == "lstm")
+
+
+def test_the_drift_bound_moves_every_number_of_a_wide_layer(
+    write_config: Any, tmp_path: Path
+) -> None:
+    """Past 4,096 uncertain numbers (W_hh alone is 60 × 60 here, uncertain from the second
+    step) the bound still moves each one on its own: a bound cut to the cells' own rounding
+    there fell short of the hand-rounded run and marked its rightly rounded answers wrong."""
+    from gradcalc.check.bounds import Bounds, decimals_unit
+    from gradcalc.check.cells import Shape, expected
+    from gradcalc.check.grade import _run_rounded
+    from gradcalc.step import config
+    from gradcalc.step.engine import hand_round, run
+
+    rng = np.random.default_rng(8)
+    text, *_ = make_net(rng, "rnn", 2, 1, "last", "last", hidden=60, width=8)
+    spec = config.load(str(write_config(tmp_path, text + "steps: 2\n")))
+    assert sum(v.size for v in spec.layers[0].params.values()) > 4096
+    exact = run(spec)
+    steps, _ = _run_rounded(spec, 2, hand_round(3))
+    bounds = Bounds(spec, exact, decimals_unit(3))
+    for key in Shape.of(spec).step_keys():
+        gap = np.abs(expected(steps[1], key) - expected(exact.steps[1], key))
+        assert np.all(gap <= bounds.steps[1][key] + 1e-12), key
