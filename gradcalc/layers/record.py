@@ -82,7 +82,8 @@ class Mistake:
 @dataclass(frozen=True)
 class Quantity:
     """A quantity a layer type adds to check's cells beside z, a, δ, ∂C/∂x and its parameters
-    (batch norm's μ, σ², x̂, ∂C/∂x̂, ∂C/∂σ², ∂C/∂μ, ∂C/∂x's paths, the running statistics).
+    (batch norm's μ, σ², x̂, ∂C/∂x̂, ∂C/∂σ², ∂C/∂μ, ∂C/∂x's paths, the running statistics; a
+    recurrent layer's ∂C/∂h_t, its part from t+1, an LSTM's ∂C/∂c_t).
     `compute(layer, θ, x, δ, state before the step)` gives it from the pass's values: check's
     exact value, its value carried from a student's given x and δ, and its drift bound all
     come from it."""
