@@ -161,7 +161,7 @@ def test_issue_examples_are_bundled() -> None:
         if isinstance(layers, dict):  # the sizes: shorthand
             named = [layers["activation"], layers.get("output", layers["activation"])]
         else:
-            named = [layer["activation"] for layer in layers]
+            named = [layer.get("activation", "identity") for layer in layers]
         acts = {a if isinstance(a, str) else a["name"] for a in named}
         steps = data.get("steps", 1)
         if loss == "cross_entropy" and "softmax" in acts and "inputs" in data:

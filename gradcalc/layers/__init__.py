@@ -11,10 +11,26 @@ from gradcalc.layers.flatten import FLATTEN
 from gradcalc.layers.norm import BATCHNORM, LAYERNORM
 from gradcalc.layers.pool import AVGPOOL1D, AVGPOOL2D, MAXPOOL1D, MAXPOOL2D
 from gradcalc.layers.record import Layer, LayerType
+from gradcalc.layers.recurrent import GRU, LSTM, RNN
 
 REGISTRY: dict[str, LayerType] = {
-    t.name: t for t in (DENSE, CONV1D, CONV2D, MAXPOOL1D, MAXPOOL2D, AVGPOOL1D, AVGPOOL2D, FLATTEN)
+    t.name: t
+    for t in (
+        DENSE,
+        CONV1D,
+        CONV2D,
+        MAXPOOL1D,
+        MAXPOOL2D,
+        AVGPOOL1D,
+        AVGPOOL2D,
+        FLATTEN,
+        BATCHNORM,
+        LAYERNORM,
+        DROPOUT,
+        RNN,
+        LSTM,
+        GRU,
+    )
 }
-REGISTRY.update({t.name: t for t in (BATCHNORM, LAYERNORM, DROPOUT)})
 
 __all__ = ["REGISTRY", "Layer", "LayerType"]

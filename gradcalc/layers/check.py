@@ -173,7 +173,7 @@ class LayeredShape:
         added = self.quantity(key)
         if added is not None:  # (σ²)² for layer 2's σ²
             symbol = f"({added.symbol})" if added.symbol.endswith("²") else added.symbol
-            return f"{symbol}{sup}{cell}{example}"
+            return f"{symbol}{sup}{cell}{added.suffix}{example}"
         name = q.removeprefix("grad_")
         symbol = self.layer(l or 2).kind.symbols.get(name, name)
         if q.startswith("grad_"):
@@ -587,8 +587,13 @@ class Context:
         if l == self.shape.L:
             out = self.output_of(l)
             n = out.shape[0]
+            scored = out[:, -1] if spec.sliced else out
             with np.errstate(all="ignore"):
-                g = spec.loss.grad(out.reshape(n, -1), spec.y.reshape(n, -1), spec.loss_params)
+                g = spec.loss.grad(scored.reshape(n, -1), spec.y.reshape(n, -1), spec.loss_params)
+            if spec.sliced:
+                full = np.zeros_like(out)
+                full[:, -1] = g
+                return full
             return g.reshape(out.shape)
         return self.given("grad_input", l + 1)
 
@@ -693,6 +698,10 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     local: list[dict] = []
     eta = exact.learning_rate
 
+    def scored(v: np.ndarray) -> np.ndarray:
+        """What the loss reads: with loss_at: last, a sequence's last step."""
+        return v[:, -1] if spec.sliced else v
+
     def forward_bounds(
         thetas: list[Theta],
         e_params: list[Theta],
@@ -706,7 +715,7 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             theta, e_t = thetas[i], e_params[i]
             kind = layer.kind
             if not kind.linear:
-                e_z = _nonlinear_forward(layer, theta, e_t, x, e_x)
+                e_z = _moved(layer, theta, e_t, x, e_x)
             elif layer.params:
                 magnitude = {
                     k: np.abs(v) if k in kind.decays else np.zeros(v.shape)
@@ -777,15 +786,22 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             if shape.has_a(l):
                 glob[("a", l)], loc[("a", l)] = e_a[i], u(ls.a, 0 * ls.a)
         last = st.layers[-1]
-        e_losses, e_loss, local_loss = cost_bounds(st.losses, last.z, last.a, e_z[-1], e_a[-1])
+        e_losses, e_loss, local_loss = cost_bounds(
+            st.losses, scored(last.z), scored(last.a), scored(e_z[-1]), scored(e_a[-1])
+        )
         glob[("losses", None)], glob[("loss", None)] = e_losses, e_loss
         loc[("losses", None)], loc[("loss", None)] = u(st.losses, 0 * st.losses), local_loss
-        e_ga = _spread(
+        e_scored = _spread(
             lambda aa: spec.loss.grad(aa, y, spec.loss_params),
-            [last.a.reshape(n, -1)],
-            [e_a[-1].reshape(n, -1)],
+            [scored(last.a).reshape(n, -1)],
+            [scored(e_a[-1]).reshape(n, -1)],
             True,
-        ).reshape(last.a.shape)
+        )
+        e_ga = np.zeros(last.a.shape)
+        if spec.sliced:  # the loss reads the last step alone: the others get no gradient
+            e_ga[:, -1] = e_scored.reshape(e_ga[:, -1].shape)
+        else:
+            e_ga = e_scored.reshape(last.a.shape)
         e_ga = e_ga + u(last.grad_a, e_ga)
         new_theta = [dict(t) for t in e_theta]
         for i in range(len(st.layers) - 1, -1, -1):
@@ -821,39 +837,25 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             glob[("delta", l)], loc[("delta", l)] = e_d, u(ls.delta, 0 * e_d)
             theta = thetas[i]
             e_x = np.zeros(ls.x.shape) if i == 0 else e_a[i - 1]
-            for name, (e_q, local_q) in _added_bounds(
-                shape.added(l), ls, theta, e_pass[i], e_x, e_d, u
-            ).items():
-                glob[(name, l)], loc[(name, l)] = e_q, local_q
+            added = shape.added(l)
+            moved: dict[str, np.ndarray] = {}
+            if added or not kind.linear:
+                moved = _moved_backward(ls, theta, e_pass[i], e_x, e_d, net.scale, added)
+                for q in added:
+                    e_q, value = moved[q.name], _added_value(q, ls, theta)
+                    glob[(q.name, l)], loc[(q.name, l)] = e_q + u(value, e_q), u(value, 0 * e_q)
             if not kind.linear:
-                e_gx, e_grads = _nonlinear_backward(
-                    layer, theta, e_pass[i], ls.x, e_x, ls.delta, e_d, net.scale
+                e_gx = moved["grad_input"]
+            else:
+                cache_abs = (
+                    kind.forward(layer, theta, np.abs(ls.x) + e_x)[1] if layer.params else ls.cache
                 )
-                for name in layer.params:
-                    e_g = e_grads[name] + u(ls.grads[name], e_grads[name])
-                    glob[(f"grad_{name}", l)], loc[(f"grad_{name}", l)] = (
-                        e_g,
-                        u(ls.grads[name], 0 * e_g),
-                    )
-                    e_new = _update_bound(
-                        spec, eta, ls.params_before[name], ls.grads[name], e_theta[i][name], e_g
-                    )
-                    new_theta[i][name] = e_new + u(ls.params[name], e_new)
-                    glob[(name, l)], loc[(name, l)] = (
-                        new_theta[i][name],
-                        u(ls.params[name], 0 * e_new),
-                    )
-                e_gx = e_gx + u(ls.grad_x, e_gx)
-                glob[("grad_input", l)], loc[("grad_input", l)] = e_gx, u(ls.grad_x, 0 * e_gx)
-                e_ga = e_gx
-                continue
-            cache_abs = (
-                kind.forward(layer, theta, np.abs(ls.x) + e_x)[1] if layer.params else ls.cache
-            )
-            magnitude = {k: np.abs(v) for k, v in theta.items()}
-            # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
-            e_gx = kind.backward(layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x)[0]
-            if layer.params:
+                magnitude = {k: np.abs(v) for k, v in theta.items()}
+                # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
+                e_gx = kind.backward(
+                    layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x
+                )[0]
+            if layer.params and kind.linear:
                 e_gx = (
                     e_gx
                     + kind.backward(
@@ -867,8 +869,12 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 g_from_x = kind.backward(
                     layer, magnitude, cache_e, np.abs(ls.delta), net.scale, e_x
                 )[1]
+            if layer.params:
                 for name in layer.params:
-                    e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
+                    if not kind.linear:
+                        e_g = moved[f"grad_{name}"]
+                    else:
+                        e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
                     if spec.weight_decay and name in kind.decays:
                         e_g = e_g + spec.weight_decay * e_pass[i][name]
                     e_g = e_g + u(ls.grads[name], e_g)
@@ -900,129 +906,100 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         list(final.a),
         list(exact.activation_params),
     )
-    _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
+    _, e_loss, _ = cost_bounds(
+        final.losses, scored(final.z[-1]), scored(final.a[-1]), scored(e_z[-1]), scored(e_a[-1])
+    )
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
 
 
-# Past this many values, _each moves them together in a few sign patterns rather than one by one.
-EACH_LIMIT = 1024
-
-
-def _each(f: Any, v: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """A first-order bound on |f(v + d) − f(v)| for |d| ≤ e, each element of v moved on its own
-    (a normalisation's output does not move when all its inputs move together, so moving them
-    at once would miss it). Past EACH_LIMIT values, the largest change over all of them moved
-    up, all down, and in eight fixed patterns of random signs."""
-    e = np.broadcast_to(np.asarray(e, dtype=float), np.shape(v))
+def _each(
+    args: list[tuple[np.ndarray, np.ndarray]], fn: Any, base: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Σ over every input number of the most its ±error moves each output: a first-order
+    bound for a function that is not linear in its arguments (a normalisation's output does not
+    move when all its inputs move together, so moving them at once would miss it). Each number
+    is moved on its own, however many there are: grouping them can cancel, and a bound that
+    falls short marks a rightly rounded answer wrong. `fn(k, moved)` recomputes every output
+    with argument k replaced, in one pass."""
+    total = {q: np.zeros(v.shape) for q, v in base.items()}
     with np.errstate(all="ignore"):
-        base = np.asarray(f(v))
-        total = np.zeros(base.shape)
-        if not np.any(e):
-            return total
-        flat, errs = np.asarray(v, dtype=float).ravel(), e.ravel()
-        if flat.size > EACH_LIMIT:
-            rng = np.random.default_rng(0)
-            patterns = [np.ones(flat.size), -np.ones(flat.size)]
-            patterns += list(rng.choice([-1.0, 1.0], size=(8, flat.size)))
-            for signs in patterns:
-                change = np.abs(np.asarray(f((flat + signs * errs).reshape(v.shape))) - base)
-                total = np.maximum(total, np.where(np.isfinite(change), change, np.inf))
-            return total
-        for i in np.flatnonzero(errs):
-            worst = np.zeros(base.shape)
-            for t in (-1.0, 1.0):
-                moved = flat.copy()
-                moved[i] += t * errs[i]
-                change = np.abs(np.asarray(f(moved.reshape(v.shape))) - base)
-                worst = np.maximum(worst, np.where(np.isfinite(change), change, np.inf))
-            total += worst
+        for k, (value, err) in enumerate(args):
+            err = np.broadcast_to(np.asarray(err, dtype=float), value.shape)
+            for index in zip(*np.nonzero(err), strict=True):
+                worst = {q: np.zeros(v.shape) for q, v in base.items()}
+                for sign in (-1.0, 1.0):
+                    moved = np.array(value, dtype=float)
+                    moved[index] += sign * err[index]
+                    for q, v in fn(k, moved).items():
+                        change = np.abs(np.asarray(v, dtype=float) - base[q])
+                        worst[q] = np.maximum(
+                            worst[q], np.where(np.isfinite(change), change, np.inf)
+                        )
+                for q in total:
+                    total[q] += worst[q]
     return total
 
 
-def _added_bounds(
-    quantities: list[Quantity],
+def _moved(
+    layer: Layer, theta: Theta, e_theta: Theta, x: np.ndarray, e_x: np.ndarray
+) -> np.ndarray:
+    """The drift bound of z of a layer that is not linear in its arguments."""
+    names = list(theta)
+    args = [(x, e_x), *[(theta[n], e_theta[n]) for n in names]]
+
+    def fn(k: int, moved: np.ndarray) -> dict[str, np.ndarray]:
+        if k == 0:
+            return {"z": layer.kind.forward(layer, theta, moved)[0]}
+        return {"z": layer.kind.forward(layer, {**theta, names[k - 1]: moved}, x)[0]}
+
+    with np.errstate(all="ignore"):
+        base = {"z": layer.kind.forward(layer, theta, x)[0]}
+    return _each(args, fn, base)["z"]
+
+
+def _added_value(q: Quantity, ls: Any, theta: Theta) -> np.ndarray:
+    """An added quantity's value in the pass (θ̃ where a look-ahead rule ran it)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(q.compute(ls.layer, theta, ls.x, ls.delta, ls.state_before), dtype=float)
+
+
+def _moved_backward(
     ls: Any,
     theta: Theta,
     e_theta: Theta,
     e_x: np.ndarray,
     e_delta: np.ndarray,
-    u: Any,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """A layer's added quantities (batch norm's μ, ∂C/∂σ², …), all at once: each one's drift
-    from its input's, δ's and each parameter's, and its own rounding."""
-    if not quantities:
-        return {}
-    layer, x, delta, state = ls.layer, ls.x, ls.delta, ls.state_before
-
-    def f(th: Theta, xx: np.ndarray, d: np.ndarray) -> np.ndarray:
-        parts = [np.ravel(q.compute(layer, th, xx, d, state)) for q in quantities]
-        return np.concatenate(parts)
-
-    values = [np.asarray(q.compute(layer, theta, x, delta, state)) for q in quantities]
-    e = _each(lambda xx: f(theta, xx, delta), x, e_x)
-    e = e + _each(lambda d: f(theta, x, d), delta, e_delta)
-    for name in theta:
-        e = e + _each(
-            lambda t, name=name: f({**theta, name: t}, x, delta), theta[name], e_theta[name]
-        )
-    out = {}
-    start = 0
-    for q, value in zip(quantities, values, strict=True):
-        part = e[start : start + value.size].reshape(value.shape)
-        start += value.size
-        part = part + u(value, part)
-        out[q.name] = (part, u(value, 0 * part))
-    return out
-
-
-def _nonlinear_forward(
-    layer: Layer, theta: Theta, e_theta: Theta, x: np.ndarray, e_x: np.ndarray
-) -> np.ndarray:
-    """The drift of z through a layer that is not linear (a normalisation): from its input's
-    drift and from each parameter's."""
-    forward = layer.kind.forward
-    e_z = _each(lambda xx: forward(layer, theta, xx)[0], x, e_x)
-    for name in theta:
-        e_z = e_z + _each(
-            lambda t, name=name: forward(layer, {**theta, name: t}, x)[0],
-            theta[name],
-            e_theta[name],
-        )
-    return e_z
-
-
-def _nonlinear_backward(
-    layer: Layer,
-    theta: Theta,
-    e_theta: Theta,
-    x: np.ndarray,
-    e_x: np.ndarray,
-    delta: np.ndarray,
-    e_delta: np.ndarray,
     scale: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The drift of ∂C/∂x and of each ∂C/∂θ through a layer that is not linear: from δ's, the
-    input's and each parameter's drift."""
-    kind = layer.kind
+    added: list[Quantity],
+) -> dict[str, np.ndarray]:
+    """The drift bounds of the quantities the layer's type adds (batch norm's μ, a recurrent
+    layer's ∂C/∂h_t) and, for a layer that is not linear in its arguments, of ∂C/∂x and each
+    ∂C/∂θ: from the bounds of its input, δ and parameters, each number moved on its own."""
+    layer, kind = ls.layer, ls.layer.kind
+    names = list(theta)
 
-    def back(th: Theta, xx: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return kind.backward(layer, th, kind.forward(layer, th, xx)[1], d, scale, xx)
+    def run(x: np.ndarray, th: Theta, d: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if not kind.linear:
+            cache = kind.forward(layer, th, x)[1]
+            grad_x, grads = kind.backward(layer, th, cache, d, scale, x)
+            out = {"grad_input": grad_x, **{f"grad_{k}": g for k, g in grads.items()}}
+        for q in added:
+            out[q.name] = np.asarray(q.compute(layer, th, x, d, ls.state_before))
+        return out
 
-    moves: list[tuple[np.ndarray, np.ndarray, Any]] = [
-        (delta, e_delta, lambda d: back(theta, x, d)),
-        (x, e_x, lambda xx: back(theta, xx, delta)),
-    ]
-    for name in theta:
-        moves.append(
-            (theta[name], e_theta[name], lambda t, name=name: back({**theta, name: t}, x, delta))
-        )
-    e_gx = np.zeros(x.shape)
-    e_grads = {name: np.zeros(v.shape) for name, v in theta.items()}
-    for v, e, f in moves:
-        e_gx = e_gx + _each(lambda vv, f=f: f(vv)[0], v, e)
-        for name in theta:
-            e_grads[name] = e_grads[name] + _each(lambda vv, f=f, name=name: f(vv)[1][name], v, e)
-    return e_gx, e_grads
+    args = [(ls.x, e_x), (ls.delta, e_delta), *[(theta[n], e_theta[n]) for n in names]]
+
+    def fn(k: int, moved: np.ndarray) -> dict[str, np.ndarray]:
+        if k == 0:
+            return run(moved, theta, ls.delta)
+        if k == 1:
+            return run(ls.x, theta, moved)
+        return run(ls.x, {**theta, names[k - 2]: moved}, ls.delta)
+
+    with np.errstate(all="ignore"):
+        base = run(ls.x, theta, ls.delta)
+    return _each(args, fn, base)
 
 
 def _update_bound(

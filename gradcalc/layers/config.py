@@ -35,6 +35,14 @@ class LayeredSpec:
     weight_decay: float = 0.0
     # The array files the config reads, with the key path naming each (as NetworkSpec.files).
     files: tuple[tuple[KeyPath, Path], ...] = ()
+    # With a sequence input: where the loss is taken, at every step or the last (None: not a
+    # sequence input).
+    loss_at: str | None = None
+
+    @property
+    def sliced(self) -> bool:
+        """Whether the loss reads the last step of a sequence output alone."""
+        return self.loss_at == "last" and len(self.layers[-1].out_shape) == 2
 
     @property
     def shapes(self) -> list[Shape]:
@@ -58,7 +66,15 @@ def build(doc: Doc) -> LayeredSpec:
     raw_layers = data["layers"]
     kind_of = [_kind(doc, raw, ("layers", i), REGISTRY) for i, raw in enumerate(raw_layers)]
     rank = kind_of[0].rank
-    x, batch = _examples(doc, data, "input", "inputs", rank)
+    seq = "sequence" in data or "sequences" in data
+    if seq:
+        x, batch = _sequences(doc, data)
+    else:
+        if "loss_at" in data:
+            raise doc.error(
+                ("loss_at",), "'loss_at' is for a sequence input ('sequence:' or 'sequences:')"
+            )
+        x, batch = _examples(doc, data, "input", "inputs", rank)
 
     loss, loss_params = c._loss(doc, data["loss"])
     learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
@@ -93,6 +109,7 @@ def build(doc: Doc) -> LayeredSpec:
     shape: Shape = tuple(x.shape[1:])
     last = len(raw_layers) - 1
     held = x[0].size
+    positions = seq  # whether one example is (T, d), one vector per step
     parameters = 0
     for i, (raw, kind) in enumerate(zip(raw_layers, kind_of, strict=True)):
         path: KeyPath = ("layers", i)
@@ -100,7 +117,11 @@ def build(doc: Doc) -> LayeredSpec:
         outputs = None
         if i == last and loss.name != "upstream":
             outputs = _width(data)
-        layer = kind.parse(doc, raw, path, shape, i, outputs)
+        if positions and kind.name == "dense" and len(shape) == 2:
+            layer = _per_position(kind, doc, raw, path, shape, i, outputs)
+        else:
+            layer = kind.parse(doc, raw, path, shape, i, outputs)
+        positions = positions and len(layer.out_shape) == 2 and bool(layer.options.get("positions"))
         shape = layer.out_shape
         held += math.prod(shape) + _columns(layer)
         parameters += sum(v.size for v in layer.params.values())
@@ -122,8 +143,12 @@ def build(doc: Doc) -> LayeredSpec:
                 raise doc.error((*path, *problem[0]), problem[1])
         layers.append(layer)
 
-    y_key = "upstream" if loss.name == "upstream" else "targets" if batch else "target"
-    y = _given(doc, data, loss.name, batch, x.shape[0], shape)
+    loss_at = None
+    if seq:
+        y, y_key, loss_at = _sequence_targets(doc, data, loss.name, batch, x.shape[0], shape)
+    else:
+        y_key = "upstream" if loss.name == "upstream" else "targets" if batch else "target"
+        y = _given(doc, data, loss.name, batch, x.shape[0], shape)
     if loss.name != "upstream" and len(shape) != 1 and not layers[-1].activation.elementwise:
         raise doc.error(("loss",), "a vector activation needs a vector output")
     if loss.check_target is not None:
@@ -145,6 +170,7 @@ def build(doc: Doc) -> LayeredSpec:
         optimizer_params=optimizer_params,
         weight_decay=weight_decay,
         files=tuple(doc.files),
+        loss_at=loss_at,
     )
 
 
@@ -223,8 +249,174 @@ def _width(data: dict[str, Any]) -> int | None:
         value = data.get(key)
         if isinstance(value, list) and value:
             inner = value[0] if key == "targets" else value
+            if "sequence" in data or "sequences" in data:  # the innermost list: one output
+                while isinstance(inner, list) and inner and isinstance(inner[0], list):
+                    inner = inner[0]
             return len(inner) if isinstance(inner, list) else 1
     return None
+
+
+def _per_position(
+    kind: Any,
+    doc: Doc,
+    raw: dict[str, Any],
+    path: KeyPath,
+    shape: Shape,
+    index: int,
+    outputs: int | None,
+) -> Layer:
+    """A layer taking a vector, given a sequence (T, d): the same layer at every step, on the
+    last axis (as nn.Linear)."""
+    import dataclasses
+
+    inner = kind.parse(doc, raw, path, (shape[-1],), index, outputs)
+    return dataclasses.replace(
+        inner,
+        in_shape=shape,
+        out_shape=(shape[0], *inner.out_shape),
+        options={**inner.options, "positions": True},
+    )
+
+
+def _sequences(doc: Doc, data: dict[str, Any]) -> tuple[np.ndarray, bool]:
+    """`sequence:` (T, input) or `sequences:` (N, T, input), as (N, T, input); a list of
+    numbers is a sequence of single values."""
+    for key in ("input", "inputs"):
+        if key in data:
+            raise doc.error(
+                (key,), f"give either '{key}' or a sequence ('sequence:'/'sequences:'), not both"
+            )
+    if "sequence" in data and "sequences" in data:
+        raise doc.error(
+            ("sequences",),
+            "give either 'sequence' (one example) or 'sequences' (a batch), not both",
+        )
+    batch = "sequences" in data
+    key = "sequences" if batch else "sequence"
+    raw = data[key]
+    if batch and isinstance(raw, list):
+        lengths = [len(v) if isinstance(v, list) else None for v in raw]
+        for i, length in enumerate(lengths):
+            if length is not None and lengths[0] is not None and length != lengths[0]:
+                raise doc.error(
+                    (key, i),
+                    f"a sequence of {length} step{'s' if length != 1 else ''}, but "
+                    f"sequences[0] has {lengths[0]}: the "
+                    "sequences of a batch must have one length",
+                    "pad the shorter ones, or run them as separate configs",
+                )
+    array = tensor(doc, raw, (key,), f"'{key}'")
+    want = 3 if batch else 2
+    if array.ndim == want - 1:
+        array = array[..., None]
+    if array.ndim != want:
+        layout = "(N, T, input)" if batch else "(T, input)"
+        raise doc.error(
+            (key,),
+            f"'{key}' is {layout}, but has shape {show(array.shape)}",
+            ("use 'sequences'" if array.ndim == 3 else "use 'sequence'")
+            if array.ndim == (3 if not batch else 2)
+            else None,
+        )
+    if array.size > MAX_ACTIVATIONS:
+        raise doc.error((key,), f"more than {MAX_ACTIVATIONS:,} numbers")
+    return (array if batch else array[None]), batch
+
+
+LOSS_AT = ("every", "last")
+
+
+def _sequence_targets(
+    doc: Doc, data: dict[str, Any], loss: str, batch: bool, n: int, shape: Shape
+) -> tuple[np.ndarray, str, str]:
+    """The targets of a sequence input, (examples, *what each is compared with), their key,
+    and where the loss is taken: per step `targets:` (T, out) with loss_at: every, one
+    `target:` (out,) for the last step with loss_at: last (a batch: `targets:` with N first)."""
+    given = data.get("loss_at")
+    if given is not None and given not in LOSS_AT:
+        raise doc.error(
+            ("loss_at",),
+            "expected 'every' or 'last', got "
+            + (repr(given) if isinstance(given, str) else type_name(given)),
+            did_you_mean(str(given), LOSS_AT),
+        )
+    sequence_out = len(shape) == 2
+    if not sequence_out and given == "every":
+        raise doc.error(
+            ("loss_at",),
+            f"the network's output is one vector ({show(shape)}), not a sequence: nothing to "
+            "take at every step",
+            "set 'return: sequence' on the recurrent layer, or use 'loss_at: last'",
+        )
+    if loss == "upstream":
+        for key in ("target", "targets"):
+            if key in data:
+                raise doc.error(
+                    (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
+                )
+        if "upstream" not in data:
+            raise doc.error((), "missing key 'upstream' (∂C/∂a of the last layer's output)")
+        key = "upstream"
+    else:
+        if "upstream" in data:
+            raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
+        if batch and "target" in data:
+            raise doc.error(
+                ("target",),
+                "'sequences' goes with 'targets' (per example: (T, out) per step or (out,) for "
+                "the last step)",
+                "rename 'target'",
+            )
+        if "target" in data and "targets" in data:
+            raise doc.error(
+                ("targets",),
+                "give either 'targets' (one per step) or 'target' (the last step's), not both",
+            )
+        if "target" not in data and "targets" not in data:
+            raise doc.error((), "missing key 'targets' (one per step) or 'target' (the last step)")
+        key = "targets" if "targets" in data else "target"
+    array = tensor(doc, data[key], (key,), f"'{key}'")
+    every = (n, *shape) if batch else shape
+    last = ((n, shape[-1]) if batch else (shape[-1],)) if sequence_out else every
+    if given is not None:
+        at = given
+    elif not sequence_out:
+        at = "last"
+    elif batch or key == "upstream":
+        at = "last" if array.ndim == len(last) and array.ndim != len(every) else "every"
+    else:
+        at = "every" if key == "targets" else "last"
+    want = every if at == "every" else last
+    if want and want[-1] == 1 and array.shape == want[:-1]:
+        array = array[..., None]  # single outputs may be written flat
+    if array.shape != want:
+        steps = f"T = {shape[0]} steps" if sequence_out else ""
+        if not sequence_out:
+            what = f"the network's output, the last step's, is {show(want)}"
+        elif at == "every":
+            what = f"with loss_at: every the output is {show(want)} ({steps} of {shape[-1]})"
+        else:
+            what = f"with loss_at: last the last step's output is {show(want)}"
+        hint = None
+        if sequence_out and not batch and key != "upstream":
+            hint = (
+                f"'targets:' holds one per step {show(every)}, 'target:' the last step's "
+                f"{show(last)}"
+            )
+        elif sequence_out:
+            hint = f"one per step is {show(every)}, the last step's {show(last)}"
+        raise doc.error((key,), f"shape {show(array.shape)}, but {what}", hint)
+    if not batch and key != "upstream" and sequence_out:
+        expected = "targets" if at == "every" else "target"
+        if key != expected:
+            raise doc.error(
+                (key,),
+                f"with loss_at: {at}, "
+                + ("one target per step is" if at == "every" else "the last step takes one")
+                + f" '{expected}'",
+                f"rename '{key}'",
+            )
+    return (array if batch else array[None]), key, at
 
 
 def _examples(

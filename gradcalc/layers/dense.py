@@ -77,11 +77,14 @@ def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, 
 def backward(
     layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
 ) -> tuple[Array, dict[str, Array]]:
+    grad_x = delta @ theta["weights"]  # BP2's wᵀδ, before the activation's f'
+    if delta.ndim > 2:  # at every position of a sequence: each (example, position) is a row
+        delta, x = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
     grads = {
         "weights": (scale * delta).T @ x,  # BP4
         "biases": scale * delta.sum(axis=0),  # BP3
     }
-    return delta @ theta["weights"], grads  # BP2's wᵀδ, before the activation's f'
+    return grad_x, grads
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
@@ -94,6 +97,16 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
     w, b = theta["weights"], theta["biases"]
     first = layer.index == 0
     items = []
+    if layer.options.get("positions"):  # the same w at every step t of a sequence
+        shape = ls.z.shape[1:]
+        for t, j in sheet.cells(shape):
+            terms = [
+                nt.prod((w[j, k], sheet.given()), (ls.x[n, t, k], first), lead=k == 0)
+                for k in range(w.shape[1])
+            ]
+            rhs = f"{sheet.total(terms)} + {nt.par(b[j], sheet.given())}"
+            items.append(eq(nt.sym("z", l, t, j), rhs, nt.num(ls.z[n, t, j])))
+        return [Eqs(tuple(items)), *sheet.more(shape, nt.sym("z", l))]
     for (j,) in sheet.cells((w.shape[0],)):
         terms = [
             nt.prod((w[j, k], sheet.given()), (ls.x[n, k], first), lead=k == 0)
@@ -112,6 +125,8 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     l = layer.number
     theta = ls.params_ahead or ls.params_before
     w = theta["weights"]
+    if layer.options.get("positions"):
+        return _write_backward_positions(sheet, ls, w)
     m = ls.x.shape[0]
     blocks: list[Any] = [
         Para(
@@ -154,6 +169,60 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         ]
         items.append(eq(nt.sym(nt.d("x"), l, k), sheet.total(terms), nt.num(ls.grad_x[0, k])))
     blocks += [Eqs(tuple(items)), *sheet.more((w.shape[1],), nt.d("x"))]
+    return blocks
+
+
+def _write_backward_positions(sheet: Any, ls: Any, w: Any) -> list[Any]:
+    """At every position t: ∂C/∂w[j,k] = Σ over examples and t of δ[t,j] x[t,k]."""
+    from gradcalc.doc.blocks import Eqs, Para
+    from gradcalc.layers.written import eq
+
+    nt, layer = sheet.nt, ls.layer
+    l = layer.number
+    rows = ls.x.shape[0] * ls.x.shape[1]
+    delta = ls.delta.reshape(rows, -1)
+    x = ls.x.reshape(rows, -1)
+    blocks: list[Any] = [
+        Para(
+            nt.text(
+                "The same w acts at every step t: ∂C/∂w[j,k] = Σ δ[t,j] x[t,k] and ∂C/∂b[j] = "
+                "Σ δ[t,j], summed over the steps (and the examples):"
+            )
+        )
+    ]
+    items = []
+    for j, k in sheet.cells(w.shape):
+        terms = [
+            nt.prod((delta[r, j], False), (x[r, k], layer.index == 0), lead=r == 0)
+            for r in range(rows)
+        ]
+        items.append(
+            eq(
+                nt.sym(nt.d("w"), l, j, k),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["weights"][j, k]),
+            )
+        )
+    for (j,) in sheet.cells((w.shape[0],)):
+        terms = [nt.num(delta[r, j]) if r == 0 else nt.par(delta[r, j]) for r in range(rows)]
+        items.append(
+            eq(
+                nt.sym(nt.d("b"), l, j),
+                sheet.scaled(sheet.total(terms)),
+                nt.num(ls.grads["biases"][j]),
+            )
+        )
+    blocks.append(Eqs(tuple(items)))
+    blocks.append(Para(nt.text("∂C/∂x[t] = wᵀ δ[t] at each step (example 1):")))
+    items = []
+    steps = ls.x.shape[1]
+    for t, k in sheet.cells((steps, w.shape[1])):
+        terms = [
+            nt.prod((w[j, k], sheet.given()), (ls.delta[0, t, j], False), lead=j == 0)
+            for j in range(w.shape[0])
+        ]
+        items.append(eq(nt.sym(nt.d("x"), l, t, k), sheet.total(terms), nt.num(ls.grad_x[0, t, k])))
+    blocks += [Eqs(tuple(items)), *sheet.more((steps, w.shape[1]), nt.d("x"))]
     return blocks
 
 

@@ -91,6 +91,11 @@ class LayeredRun:
     total_steps: int | None = None
     step_losses: Array | None = None
     states: tuple[Theta, ...] = ()  # each layer's state after the last step
+    loss_at: str | None = None  # a sequence input's: "every" or "last"
+
+    @property
+    def sliced(self) -> bool:
+        return self.loss_at == "last" and len(self.layers[-1].out_shape) == 2
 
     @property
     def shapes(self) -> list[Shape]:
@@ -267,7 +272,7 @@ class Network:
                 if problem:
                     self._domain(problem, activations[-1], step)
         else:
-            a = activations[-1].reshape(n, -1)
+            a = self.scored(activations[-1]).reshape(n, -1)
             if spec.loss.check_output is not None:
                 self._scan(step)
                 problem = spec.loss.check_output(a, y)
@@ -277,6 +282,10 @@ class Network:
         losses = self.r(np.asarray(losses, dtype=float))
         self.checks.append((losses, "the loss", None))
         return losses
+
+    def scored(self, out: Array) -> Array:
+        """The output the loss reads: with loss_at: last, a sequence's last step."""
+        return out[:, -1] if self.spec.sliced else out
 
     def _domain(self, problem: str, a: Array, step: int | None) -> None:
         spec = self.spec
@@ -388,7 +397,12 @@ class Network:
         out = activations[-1]
         y = spec.y.reshape(n, -1)
         with np.errstate(all="ignore"):
-            grad_a = r(spec.loss.grad(out.reshape(n, -1), y, spec.loss_params).reshape(out.shape))
+            scored = self.scored(out)
+            grad_a = r(spec.loss.grad(scored.reshape(n, -1), y, spec.loss_params))
+            if spec.sliced:  # the steps before the last send no gradient from the loss
+                last, grad_a = grad_a, np.zeros_like(out)
+                grad_a[:, -1] = last
+            grad_a = grad_a.reshape(out.shape)
         delta = None
         if self.fused:  # from z^L, as the dense engine: a^L = f(z^L) may have rounded to 1
             delta = r(self.fused.delta(zs[-1], y, spec.loss_params))
@@ -562,6 +576,7 @@ class Stream:
             total_steps=self.n,
             step_losses=self.step_losses,
             states=tuple(dict(t) for t in net.state),
+            loss_at=spec.loss_at,
         )
 
 

@@ -288,13 +288,13 @@ def _theta(ls: Any) -> Mapping[str, Array]:
 
 
 def _extra(ls: Any) -> list[Any]:
+    """Forward: the statistics and x̂."""
     layer, cache = ls.layer, ls.cache
     per = layer.kind.name == "layernorm"
     evaluating = _eval(layer)
-    p = paths(layer, _theta(ls), cache, ls.delta)
     where = "per example" if per else "per channel" if len(layer.in_shape) > 1 else "per feature"
     source = "the running" if evaluating else "the batch" if not per else "the example's"
-    out = [
+    return [
         (f"μ, {source} mean {where}", "mean", _stat(layer, cache["mu"]), per),
         (
             f"σ², {source} variance {where}" + ("" if evaluating else " (÷m)"),
@@ -303,9 +303,16 @@ def _extra(ls: Any) -> list[Any]:
             per,
         ),
         ("x̂ = (x − μ)/√(σ² + ε)", "x_hat", cache["x_hat"], True),
-        ("∂C/∂x̂ = δ γ", "grad_x_hat", p["grad_x_hat"], True),
     ]
-    if not evaluating:
+
+
+def _backward_extra(ls: Any) -> list[Any]:
+    """Backward: ∂C/∂x̂ and, in training, ∂C/∂σ², ∂C/∂μ and the three paths of ∂C/∂x."""
+    layer = ls.layer
+    per = layer.kind.name == "layernorm"
+    p = paths(layer, _theta(ls), ls.cache, ls.delta)
+    out = [("∂C/∂x̂ = δ γ", "grad_x_hat", p["grad_x_hat"], True)]
+    if not _eval(layer):
         out += [
             ("∂C/∂σ²", "grad_var", _stat(layer, p["grad_var"]), per),
             ("∂C/∂μ", "grad_mean", _stat(layer, p["grad_mean"]), per),
@@ -835,6 +842,7 @@ BATCHNORM = LayerType(
     symbols={"gamma": "γ", "beta": "β"},
     mistakes=MISTAKES,
     extra=_extra,
+    backward_extra=_backward_extra,
     written=_WRITTEN,
     update_state=update_state,
     check_batch=check_batch,
@@ -862,6 +870,7 @@ LAYERNORM = LayerType(
     backward=backward,
     symbols={"gamma": "γ", "beta": "β"},
     extra=_extra,
+    backward_extra=_backward_extra,
     written=_WRITTEN,
     linear=False,
     record_keys=RECORD_KEYS,

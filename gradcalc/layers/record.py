@@ -82,7 +82,8 @@ class Mistake:
 @dataclass(frozen=True)
 class Quantity:
     """A quantity a layer type adds to check's cells beside z, a, δ, ∂C/∂x and its parameters
-    (batch norm's μ, σ², x̂, ∂C/∂x̂, ∂C/∂σ², ∂C/∂μ, ∂C/∂x's paths, the running statistics).
+    (batch norm's μ, σ², x̂, ∂C/∂x̂, ∂C/∂σ², ∂C/∂μ, ∂C/∂x's paths, the running statistics; a
+    recurrent layer's ∂C/∂h_t, its part from t+1, an LSTM's ∂C/∂c_t).
     `compute(layer, θ, x, δ, state before the step)` gives it from the pass's values: check's
     exact value, its value carried from a student's given x and δ, and its drift bound all
     come from it."""
@@ -94,6 +95,8 @@ class Quantity:
     shape: Callable[[Layer, int], Shape]  # (layer, examples) -> its shape
     compute: Callable[[Layer, Mapping[str, Array], Array, Array, Mapping[str, Array]], Array]
     applies: Callable[[Layer], bool] = lambda layer: True  # batch norm's paths: train mode
+    # Written after the cell's index: ∂C/∂h²[t,j] from t+1.
+    suffix: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,16 +132,23 @@ class LayerType:
     # go through it) (batch norm in training with one value per channel), or None.
     check_batch: Callable[[Layer, int], tuple[tuple[str, ...], str] | None] | None = None
     # Whether forward and backward are linear in each argument (check's drift bound applies the
-    # record to absolute values); a layer that normalises is not, and its bound is spread.
+    # record to absolute values); False (a normalisation, a recurrent cell): the bound moves
+    # each number of x, δ and θ on its own.
     linear: bool = True
     # Keys its JSON layer record adds (its extras and state), which an answer sheet may hold.
     record_keys: tuple[str, ...] = ()
-    # The quantities it adds to check's cells.
+    # The quantities it adds to check's cells (batch norm's μ, a recurrent layer's ∂C/∂h_t).
     quantities: tuple[Quantity, ...] = ()
     # How `step --diagram` draws a layer of this type as a block (a dense layer is drawn as
     # its units): the block's title and its lines of key numbers, from the layer. None: its
     # name, and the shape change every block shows (gradcalc/step/diagram.py).
     block: Callable[[Layer], tuple[str, tuple[str, ...]]] | None = None
+    # Arrays of its backward pass, as `extra`: its tables show one per example with that
+    # example's δ, the others after them, and its JSON record holds them (batch norm's ∂C/∂x̂
+    # and paths, a recurrent layer's ∂C/∂h_t per step). `extra` is the forward pass's.
+    backward_extra: Callable[[Any], list[Extra]] | None = None
+    # Sentences its tables write after its backward pass: (step record, the number formatter).
+    notes: Callable[[Any, Any], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ def array_lines(
             lines.append(f"  … {int(np.prod(lead)) - shown} more (--max-rows 0 shows all)")
             break
         where = ", ".join(f"{n} {i}" for n, i in zip(names, index, strict=True))
+        if label.endswith(" at each t"):  # a recurrent parameter's contribution per step
+            where = f"t = {index[0] + 1}"
         lines.append(f"{label}, {where}:")
         lines += matrix_lines(values[index], num, max_rows)
     return lines
@@ -89,7 +91,9 @@ def array_lines(
 def _label(ls: LayerStep) -> str:
     layer = ls.layer
     text = f"layer {layer.number} ({layer.kind.name}"
-    if layer.params or not getattr(layer.activation, "bare", False):
+    if "activation" in layer.options:  # a recurrent cell's own, inside the layer
+        text += f", {layer.options['activation']}"
+    elif layer.params or not getattr(layer.activation, "bare", False):
         text += f", {layer.activation.name}"
     return text + f"), {show(layer.in_shape)} → {show(layer.out_shape)}"
 
@@ -116,9 +120,8 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
             if not getattr(layer.activation, "bare", False):
                 lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
-                # A backward quantity (∂C/∂…) is shown with the backward pass; one that is not
-                # per example (batch norm's μ) once, with the first.
-                if label.startswith(("input", "∂")) or (not per_example and n):
+                # One that is not per example (batch norm's μ) once, with the first.
+                if label.startswith("input") or (not per_example and n):
                     continue
                 lines += array_lines(label, values[n] if per_example else values, num, max_rows)
     return lines
@@ -140,8 +143,7 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
     for ls in reversed(st.layers):
         layer = ls.layer
         lines += ["", _label(ls)]
-        extras = layer.kind.extra(ls) if layer.kind.extra else []
-        backward = [e for e in extras if e[0].startswith("∂")]
+        backward = layer.kind.backward_extra(ls) if layer.kind.backward_extra else []
         for n in range(trace.x.shape[0]):
             if max_rows and n >= max_rows:
                 break
@@ -153,10 +155,12 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
                     lines += array_lines(f"{label}{tag}", values[n], num, max_rows)
         for label, _, values, per_example in backward:
             if not per_example:
-                lines += array_lines(label, values, num, max_rows)
+                lines += array_lines(label, np.asarray(values), num, max_rows)
         symbols = layer.kind.symbols
         for name, g in ls.grads.items():
             lines += array_lines(f"∂C/∂{symbols.get(name, name)}^{layer.number}", g, num, max_rows)
+        if layer.kind.notes is not None:
+            lines += ["", *layer.kind.notes(ls, num)]
     return lines
 
 
@@ -275,6 +279,9 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
     }
     for _, key, values, per_example in layer.kind.extra(ls) if layer.kind.extra else []:
         doc[key] = _rows(values, batch) if per_example else _c(values)
+    if layer.kind.backward_extra is not None:
+        for _, key, values, per_example in layer.kind.backward_extra(ls):
+            doc[key] = _rows(values, batch) if per_example else _c(values)
     if ls.activation_params:
         doc["activation_params"] = dict(ls.activation_params)
     if ls.grad_activation_params:

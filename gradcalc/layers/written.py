@@ -98,14 +98,20 @@ def build(
                 f"optimizer {trace.optimizer}."
             )
         ),
-        Para(
-            Sheet(nt, 0, 0, 1.0, 0, trace).prose(
-                "Convolution here is cross-correlation, as in PyTorch: the kernel is not flipped. "
-                "Cells are indexed from 0, [channel, row, column] ([channel, position] in 1-D); "
-                "x̃ is a layer's input with its zero padding."
-            )
-        ),
     ]
+    if any(
+        layer.kind.name != "dense" and len(layer.in_shape) > 1 and "hidden" not in layer.options
+        for layer in trace.layers
+    ):
+        blocks.append(
+            Para(
+                Sheet(nt, 0, 0, 1.0, 0, trace).prose(
+                    "Convolution here is cross-correlation, as in PyTorch: the kernel is not "
+                    "flipped. Cells are indexed from 0, [channel, row, column] ([channel, "
+                    "position] in 1-D); x̃ is a layer's input with its zero padding."
+                )
+            )
+        )
     scale = 1.0 / trace.x.shape[0] if trace.batch and trace.reduction == "mean" else 1.0
     for st in steps:
         sheet = Sheet(nt, max_terms, max_rows, scale, st.step, trace)
@@ -236,7 +242,7 @@ def _cost(sheet: Sheet, trace: LayeredRun, st: LayeredStepTrace) -> list[Block]:
     loss = UPSTREAM if trace.loss == "upstream" else REGISTRY[trace.loss]
     last = st.layers[-1]
     n = trace.x.shape[0]
-    a = last.a.reshape(n, -1)
+    a = (last.a[:, -1] if trace.sliced else last.a).reshape(n, -1)
     y = trace.y.reshape(n, -1)
     shown = min(a.shape[1], sheet.max_terms)
     items = []

@@ -49,6 +49,9 @@ TOP_KEYS = (
     "optimizer",
     "weight_decay",
     "upstream",
+    "sequence",
+    "sequences",
+    "loss_at",
 )
 LAYER_KEYS = ("type", "weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -234,6 +237,8 @@ def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
 
 def _layered(data: dict[str, Any]) -> bool:
     """Whether the network has a layer other than dense (gradcalc.layers runs it)."""
+    if "sequence" in data or "sequences" in data:
+        return True
     layers = data.get("layers")
     return isinstance(layers, list) and any(
         isinstance(raw, dict) and raw.get("type", "dense") != "dense" for raw in layers
