@@ -20,6 +20,7 @@ def klass(tmp_path_factory) -> tuple[Path, Path, dict[str, str | None]]:
     root = tmp_path_factory.mktemp("class")
     course = root / "hw"
     args = ["generate", "--example", "worked-example", "--count", str(N_SHEETS), "--seed", "3"]
+    args.append("--no-pdf")  # grading reads no PDF; compiling 200 took 27 s
     assert _run_cli([*args, "-o", str(course)]).exit_code == 0
     planted = write_sheets(course, root / "sheets")
     return course, root / "sheets", planted

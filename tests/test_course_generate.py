@@ -27,7 +27,10 @@ def course(tmp_path_factory) -> Path:
     from conftest import _run_cli
 
     out = tmp_path_factory.mktemp("course") / "hw"
-    result = _run_cli([*BUNDLED, "--count", str(N_VARIANTS), "--seed", "11", "-o", str(out)])
+    # --no-pdf: no test reads the 200 PDFs (27 of the fixture's 29 s); the real pdflatex run is
+    # test_a_variant_gets_its_pdfs_from_the_real_pdflatex's.
+    args = [*BUNDLED, "--count", str(N_VARIANTS), "--seed", "11", "-o", str(out), "--no-pdf"]
+    result = _run_cli(args)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # a success says nothing on stderr
     return out
@@ -322,6 +325,17 @@ def test_generate_is_not_loaded_by_step_start_up():
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_a_variant_gets_its_pdfs_from_the_real_pdflatex(tmp_path, run_cli):
+    out = tmp_path / "hw"
+    result = run_cli([*BUNDLED, "--count", "1", "--seed", "11", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    pdfs = sorted(p.name for p in (out / "1").glob("*.pdf"))
+    assert pdfs, sorted(p.name for p in (out / "1").iterdir())
+    for name in pdfs:
+        assert (out / "1" / name).read_bytes().startswith(b"%PDF")
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
