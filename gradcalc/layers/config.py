@@ -58,7 +58,12 @@ def build(doc: Doc) -> LayeredSpec:
     raw_layers = data["layers"]
     kind_of = [_kind(doc, raw, ("layers", i), REGISTRY) for i, raw in enumerate(raw_layers)]
     rank = kind_of[0].rank
-    x, batch = _examples(doc, data, "input", "inputs", rank)
+    if "tokens" in data:
+        from gradcalc.layers.embedding import tokens
+
+        x, batch = tokens(doc, data, kind_of[0].name)
+    else:
+        x, batch = _examples(doc, data, "input", "inputs", rank)
 
     loss, loss_params = c._loss(doc, data["loss"])
     learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
@@ -96,11 +101,13 @@ def build(doc: Doc) -> LayeredSpec:
     parameters = 0
     for i, (raw, kind) in enumerate(zip(raw_layers, kind_of, strict=True)):
         path: KeyPath = ("layers", i)
-        c._check_keys(doc, raw, path, ("type", *kind.keys), f"a {kind.name} layer")
+        c._check_keys(doc, raw, path, ("type", *kind.keys, "residual"), f"a {kind.name} layer")
         outputs = None
         if i == last and loss.name != "upstream":
             outputs = _width(data)
         layer = kind.parse(doc, raw, path, shape, i, outputs)
+        if "residual" in raw:
+            layer = _residual(doc, raw["residual"], (*path, "residual"), layer)
         shape = layer.out_shape
         held += math.prod(shape) + _columns(layer)
         parameters += sum(v.size for v in layer.params.values())
@@ -118,8 +125,13 @@ def build(doc: Doc) -> LayeredSpec:
             )
         layers.append(layer)
 
-    y_key = "upstream" if loss.name == "upstream" else "targets" if batch else "target"
-    y = _given(doc, data, loss.name, batch, x.shape[0], shape)
+    if "tokens" in data:
+        from gradcalc.layers.embedding import check_ids
+
+        check_ids(doc, x, batch, layers[0])
+    key = target_key(batch, shape, "tokens" in data)
+    y_key = "upstream" if loss.name == "upstream" else key
+    y = _given(doc, data, loss.name, batch, x.shape[0], shape, key)
     if loss.name != "upstream" and len(shape) != 1 and not layers[-1].activation.elementwise:
         raise doc.error(("loss",), "a vector activation needs a vector output")
     if loss.check_target is not None:
@@ -257,8 +269,40 @@ def _examples(
     return array, batch
 
 
+def target_key(batch: bool, shape: Shape, sequence: bool) -> str:
+    """The key that holds the targets: `targets` for a batch; for one sequence (a 1-D
+    `tokens:`), `targets` when the output has one row per position, `target` for one vector
+    (a pooled output); `target` for one example otherwise."""
+    if batch or (sequence and len(shape) == 2):
+        return "targets"
+    return "target"
+
+
+def _residual(doc: Doc, value: Any, path: KeyPath, layer: Layer) -> Layer:
+    """`residual: true`: the layer's output becomes x + f(z), for any layer whose output has
+    its input's shape."""
+    from dataclasses import replace
+
+    if not isinstance(value, bool):
+        raise doc.error(path, f"expected true or false, got {type_name(value)}")
+    if value and layer.in_shape != layer.out_shape:
+        raise doc.error(
+            path,
+            f"a residual adds the input to the output, but this {layer.kind.name} layer maps "
+            f"shape {show(layer.in_shape)} to {show(layer.out_shape)}",
+            "a residual needs the output shape equal to the input shape",
+        )
+    return replace(layer, residual=value)
+
+
 def _given(
-    doc: Doc, data: dict[str, Any], loss: str, batch: bool, n: int, shape: Shape
+    doc: Doc,
+    data: dict[str, Any],
+    loss: str,
+    batch: bool,
+    n: int,
+    shape: Shape,
+    key: str | None = None,
 ) -> np.ndarray:
     """The targets, or with loss: upstream the given ∂C/∂a, as (examples, *output shape)."""
     if loss == "upstream":
@@ -273,12 +317,15 @@ def _given(
     else:
         if "upstream" in data:
             raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
-        key = "targets" if batch else "target"
-        other = "target" if batch else "targets"
+        given = "tokens" if "tokens" in data else "inputs" if batch else "input"
+        key = key or ("targets" if batch else "target")
+        other = "target" if key == "targets" else "targets"
         if other in data:
             raise doc.error(
                 (other,),
-                f"'{'inputs' if batch else 'input'}' goes with '{key}'",
+                f"'{given}' with an output of shape {show(shape)} goes with '{key}'"
+                if given == "tokens"
+                else f"'{given}' goes with '{key}'",
                 f"rename '{other}'",
             )
         if key not in data:

@@ -42,6 +42,9 @@ class Layer:
     activation_params: Mapping[str, float] = field(default_factory=dict)
     # Fixed settings (stride, padding, pool size, ties): never trained.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # `residual: true`: a = x + f(z), the input added to the layer's output (in_shape ==
+    # out_shape); ∂C/∂x gains ∂C/∂a, the residual path.
+    residual: bool = False
 
     @property
     def number(self) -> int:

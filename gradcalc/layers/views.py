@@ -75,6 +75,8 @@ def array_lines(
     if not lead:
         return [f"{label}:", *matrix_lines(values, num, max_rows)]
     names = ("channel",) if len(lead) == 1 else ("kernel", "channel")
+    if "per head" in label:  # attention's (heads, T, T) arrays
+        names = ("head",)
     lines: list[str] = []
     for shown, index in enumerate(np.ndindex(*lead)):
         if max_rows and shown >= max_rows:
@@ -108,13 +110,15 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
             if ls.layer.index == 0:
                 lines += array_lines("input x", ls.x[n], num, max_rows)
             extras = layer.kind.extra(ls) if layer.kind.extra else []
+            extras = [e for e in extras if not e[0].startswith("∂")]  # shown in the backward pass
             for label, _, values, per_example in extras:
                 if label.startswith("input"):
                     lines += array_lines(label, values[n] if per_example else values, num, max_rows)
             lines += _unused(layer.options.get("unused", ()))
             lines += array_lines(f"z^{layer.number}", ls.z[n], num, max_rows)
-            if not getattr(layer.activation, "bare", False):
-                lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
+            if not getattr(layer.activation, "bare", False) or layer.residual:
+                label = f"a^{layer.number}" + (" = x + f(z) (residual)" if layer.residual else "")
+                lines += array_lines(label, ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
                 if not label.startswith("input"):
                     lines += array_lines(label, values[n] if per_example else values, num, max_rows)
@@ -142,6 +146,10 @@ def backward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: 
                 break
             tag = f" (example {n + 1})" if trace.batch else ""
             lines += array_lines(f"δ^{layer.number}{tag}", ls.delta[n], num, max_rows)
+            for label, _, values, per_example in layer.kind.extra(ls) if layer.kind.extra else []:
+                if label.startswith("∂"):
+                    shown = values[n] if per_example else values
+                    lines += array_lines(f"{label}{tag}", shown, num, max_rows)
             lines += array_lines(f"∂C/∂x at layer {layer.number}{tag}", ls.grad_x[n], num, max_rows)
         symbols = layer.kind.symbols
         for name, g in ls.grads.items():

@@ -48,6 +48,7 @@ TOP_KEYS = (
     "optimizer",
     "weight_decay",
     "upstream",
+    "tokens",
 )
 LAYER_KEYS = ("type", "weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -234,8 +235,12 @@ def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
 def _layered(data: dict[str, Any]) -> bool:
     """Whether the network has a layer other than dense (gradcalc.layers runs it)."""
     layers = data.get("layers")
-    return isinstance(layers, list) and any(
-        isinstance(raw, dict) and raw.get("type", "dense") != "dense" for raw in layers
+    return isinstance(layers, list) and (
+        "tokens" in data
+        or any(
+            isinstance(raw, dict) and (raw.get("type", "dense") != "dense" or "residual" in raw)
+            for raw in layers
+        )
     )
 
 

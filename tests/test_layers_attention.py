@@ -1,0 +1,509 @@
+"""Attention, embedding, meanpool and `residual: true` (gradcalc/layers/attention.py,
+embedding.py, meanpool.py): proven against an independent float64 reference written with loops
+from the equations (nothing from gradcalc), against central finite differences of that
+reference, and against torch (nn.MultiheadAttention, nn.Embedding) for every update rule."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_layers import TORCH_RULES, close, close_fd, finite_differences, step_json
+
+from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
+
+# -- the reference: loops over positions and heads, nothing from gradcalc -----------------------
+
+
+def ref_attention(x: np.ndarray, p: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One example x (T, d) through one attention layer: Q, K, V, S, P, H and z (with the
+    residual added when p["residual"])."""
+    T = x.shape[0]
+    heads = p.get("heads", 1)
+    q = x @ np.asarray(p["wq"]).T + np.asarray(p.get("bq", 0.0))
+    k = x @ np.asarray(p["wk"]).T + np.asarray(p.get("bk", 0.0))
+    v = x @ np.asarray(p["wv"]).T + np.asarray(p.get("bv", 0.0))
+    dk, dv = q.shape[1] // heads, v.shape[1] // heads
+    scale = p.get("scale") or 1 / math.sqrt(dk)
+    s = np.zeros((heads, T, T))
+    w = np.zeros((heads, T, T))
+    out = np.zeros((T, v.shape[1]))
+    for h in range(heads):
+        for i in range(T):
+            for j in range(T):
+                s[h, i, j] = scale * sum(q[i, h * dk + c] * k[j, h * dk + c] for c in range(dk))
+            seen = [j for j in range(T) if not p.get("causal") or j <= i]
+            top = max(s[h, i, j] for j in seen)
+            total = sum(math.exp(s[h, i, j] - top) for j in seen)
+            for j in seen:
+                w[h, i, j] = math.exp(s[h, i, j] - top) / total
+            for c in range(dv):
+                out[i, h * dv + c] = sum(w[h, i, j] * v[j, h * dv + c] for j in range(T))
+    z = out
+    if "wo" in p:
+        z = out @ np.asarray(p["wo"]).T + np.asarray(p.get("bo", 0.0))
+    a = x + z if p.get("residual") else z
+    return {"q": q, "k": k, "v": v, "scores": s, "weights": w, "heads": out, "z": z, "a": a}
+
+
+def ref_net(layers: list[dict[str, Any]], x: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """One example through the layers; x is token ids when the first layer is an embedding."""
+    out = []
+    for layer in layers:
+        kind = layer["type"]
+        if kind == "embedding":
+            table = np.asarray(layer["table"])
+            z = np.array([table[int(t)] for t in x])
+            record = {"z": z, "a": z}
+        elif kind == "attention":
+            record = ref_attention(x, layer)
+        elif kind == "meanpool":
+            z = np.array(
+                [sum(x[t, k] for t in range(x.shape[0])) / x.shape[0] for k in range(x.shape[1])]
+            )
+            record = {"z": z, "a": z}
+        else:
+            z = np.asarray(layer["weights"]) @ x + np.asarray(layer["biases"])
+            a = np.tanh(z) if layer.get("activation") == "tanh" else z
+            record = {"z": z, "a": x + a if layer.get("residual") else a}
+        out.append(record)
+        x = record["a"]
+    return out
+
+
+def ref_cost(layers: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray) -> float:
+    """mse per example (the mean over every output value), the mean over the batch."""
+    total = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        a = ref_net(layers, x)[-1]["a"]
+        total += float(np.mean((a - y) ** 2))
+    return total / len(xs)
+
+
+# -- configs ------------------------------------------------------------------------------------
+
+
+def _yaml(value: Any) -> str:
+    return json.dumps(np.asarray(value).tolist() if isinstance(value, np.ndarray) else value)
+
+
+def config_text(
+    layers: list[dict[str, Any]], xs: Any, ys: Any, extra: str = "", key: str = "inputs"
+) -> str:
+    target = "targets" if key in ("inputs", "tokens") else "target"
+    lines = [f"{key}: {_yaml(xs)}", f"{target}: {_yaml(ys)}", "loss: mse", "learning_rate: 0.1"]
+    lines += [extra, "layers:"]
+    for layer in layers:
+        lines.append(f"  - type: {layer['type']}")
+        for name, value in layer.items():
+            if name != "type":
+                lines.append(f"    {name}: {_yaml(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def attention_layer(
+    rng: np.random.Generator, d: int, heads: int, causal: bool, residual: bool, wo: bool = True
+) -> dict[str, Any]:
+    layer: dict[str, Any] = {"type": "attention", "heads": heads, "causal": causal}
+    for p in "qkv":
+        layer[f"w{p}"] = rng.normal(size=(d, d))
+        layer[f"b{p}"] = rng.normal(size=d) * 0.3
+    if wo:
+        layer["wo"] = rng.normal(size=(d, d)) * 0.5
+        layer["bo"] = rng.normal(size=d) * 0.3
+    if residual:
+        layer["residual"] = True
+    return layer
+
+
+PARAMS = ("table", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "weights", "biases")
+
+
+def check_against_reference(
+    got: dict[str, Any], layers: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray
+) -> None:
+    """Every layer's z, every parameter's gradient (by finite differences of the reference cost)
+    and, when the input is vectors, ∂C_x/∂x of the first layer."""
+    step = got["steps"][0]
+    cost = step.get("lookahead", step)["loss"]  # nesterov's passes run at θ̃
+    close(cost, np.asarray(ref_cost(layers, xs, ys)), rtol=1e-12)
+    refs = [ref_net(layers, x) for x in xs]
+    one = "reduction" in got and got["reduction"] is None  # one example: no batch axis
+
+    def rows(values: list[Any]) -> np.ndarray:
+        return np.array(values[0] if one else values)
+
+    for i, record in enumerate(step["layers"]):
+        close(record["z"], rows([r[i]["z"] for r in refs]), rtol=1e-10)
+        close(record["a"], rows([r[i]["a"] for r in refs]), rtol=1e-10)
+        for name in PARAMS:
+            if name in layers[i]:
+                array = np.array(layers[i][name], dtype=float)
+                layers[i][name] = array
+                fd = finite_differences(lambda: ref_cost(layers, xs, ys), array)
+                close_fd(record["grads"][name], fd)
+    if layers[0]["type"] != "embedding":
+        x = np.array(xs, dtype=float)
+        fd = finite_differences(lambda: ref_cost(layers, x, ys), x) * len(xs)  # ∂C_x/∂x
+        close_fd(step["layers"][0]["grad_input"], fd[0] if one else fd)
+
+
+# -- proof: heads 1–2, causal on/off, residual on/off, T 1–5, batches ---------------------------
+
+CASES = [
+    (heads, causal, residual, T, batch, pooled)
+    for heads, causal, residual, T, batch, pooled in itertools.product(
+        [1, 2], [False, True], [False, True], [1, 2, 3, 5], [1, 2], [False, True]
+    )
+    if (T + batch + heads) % 2 == 0 or T == 5  # half the grid, every value of each axis kept
+]
+
+
+@pytest.mark.parametrize(("heads", "causal", "residual", "T", "batch", "pooled"), CASES)
+def test_attention_matches_the_reference_and_finite_differences(
+    run_cli: Any,
+    write_config: Any,
+    tmp_path: Path,
+    heads: int,
+    causal: bool,
+    residual: bool,
+    T: int,
+    batch: int,
+    pooled: bool,
+) -> None:
+    rng = np.random.default_rng(100 * T + 10 * heads + batch)
+    d = 4
+    layers = [attention_layer(rng, d, heads, causal, residual, wo=heads == 2 or residual)]
+    xs = rng.normal(size=(batch, T, d))
+    if pooled:
+        layers += [
+            {"type": "meanpool"},
+            {
+                "type": "dense",
+                "weights": rng.normal(size=(2, d)),
+                "biases": rng.normal(size=2),
+                "activation": "tanh",
+            },
+        ]
+        ys = rng.normal(size=(batch, 2))
+    else:
+        ys = rng.normal(size=(batch, T, d))
+    got = step_json(run_cli, write_config(tmp_path, config_text(layers, xs, ys)))
+    check_against_reference(got, layers, xs, ys)
+    record = got["steps"][0]["layers"][0]
+    refs = [ref_attention(x, layers[0]) for x in xs]
+    for key, ref_key in [
+        ("q", "q"),
+        ("k", "k"),
+        ("v", "v"),
+        ("scores", "scores"),
+        ("attention_weights", "weights"),
+        ("head_outputs", "heads"),
+    ]:
+        close(record[key], np.array([r[ref_key] for r in refs]), rtol=1e-10)
+    # ∂C/∂x is the sum of its paths, each shown on its own.
+    paths = sum(np.asarray(record[f"grad_input_via_{p}"]) for p in "qkv")
+    if residual:
+        paths = paths + np.asarray(record["grad_input_via_residual"])
+    close(record["grad_input"], paths, rtol=1e-12)
+    if causal:
+        weights = np.asarray(record["attention_weights"])
+        assert np.all(weights[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] == 0)
+        assert np.all(
+            np.asarray(record["grad_scores"])[
+                ..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]
+            ]
+            == 0
+        )
+
+
+def test_the_softmax_backward_is_the_full_jacobian_per_row(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """∂C/∂S of each row is (diag(p) − p pᵀ) ∂C/∂P, the Jacobian built whole here."""
+    rng = np.random.default_rng(7)
+    layers = [attention_layer(rng, 4, 2, False, False)]
+    xs, ys = rng.normal(size=(1, 3, 4)), rng.normal(size=(1, 3, 4))
+    record = step_json(run_cli, write_config(tmp_path, config_text(layers, xs, ys)))["steps"][0][
+        "layers"
+    ][0]
+    p = np.asarray(record["attention_weights"])[0]
+    grad_p = np.asarray(record["grad_attention_weights"])[0]
+    want = np.array(
+        [
+            [(np.diag(p[h, i]) - np.outer(p[h, i], p[h, i])) @ grad_p[h, i] for i in range(3)]
+            for h in range(2)
+        ]
+    )
+    close(np.asarray(record["grad_scores"])[0], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_embedding_sums_the_rows_of_repeated_tokens(
+    run_cli: Any, write_config: Any, tmp_path: Path, batch: bool
+) -> None:
+    rng = np.random.default_rng(11)
+    layers = [
+        {"type": "embedding", "table": rng.normal(size=(4, 4))},
+        attention_layer(rng, 4, 2, True, True),
+        {"type": "meanpool"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(3, 4)),
+            "biases": rng.normal(size=3),
+            "activation": "linear",
+        },
+    ]
+    ids = np.array([[2, 0, 2, 1], [3, 3, 0, 3]]) if batch else np.array([[2, 0, 2]])
+    ys = rng.normal(size=(len(ids), 3))
+    text = config_text(layers, ids if batch else ids[0], ys if batch else ys[0], key="tokens")
+    text = text.replace("targets:", "target:") if not batch else text
+    got = step_json(run_cli, write_config(tmp_path, text))
+    check_against_reference(got, layers, ids, ys)
+    record = got["steps"][0]["layers"][0]
+    delta = np.asarray(record["delta"]) if batch else np.asarray(record["delta"])[None]
+    scale = 1 / len(ids)
+    want = np.zeros((4, 4))
+    for n, t in itertools.product(range(ids.shape[0]), range(ids.shape[1])):
+        want[ids[n, t]] += scale * delta[n, t]
+    close(record["grads"]["table"], want, rtol=1e-12)
+    positions = np.asarray(record["positions"])
+    positions = positions if batch else positions[None]
+    assert positions.shape == (len(ids), 4, ids.shape[1])
+    assert positions[0, 2].tolist() == [int(t == 2) for t in ids[0]]
+
+
+def test_per_position_targets_on_the_attention_output(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """One sequence of tokens: `targets:` holds one row per position (T, d)."""
+    rng = np.random.default_rng(12)
+    layers = [
+        {"type": "embedding", "table": rng.normal(size=(3, 2))},
+        attention_layer(rng, 2, 1, False, True, wo=False),
+    ]
+    ids, ys = np.array([[2, 0, 2]]), rng.normal(size=(1, 3, 2))
+    got = step_json(
+        run_cli, write_config(tmp_path, config_text(layers, ids[0], ys[0], key="tokens"))
+    )
+    check_against_reference(got, layers, ids, ys)
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh"])
+def test_residual_on_a_dense_layer(
+    run_cli: Any, write_config: Any, tmp_path: Path, activation: str
+) -> None:
+    """A network of dense layers only, one with `residual: true`: a = x + f(wx + b)."""
+    rng = np.random.default_rng(13)
+    layers = [
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(3, 3)),
+            "biases": rng.normal(size=3),
+            "activation": activation,
+            "residual": True,
+        },
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, 3)),
+            "biases": rng.normal(size=2),
+            "activation": "linear",
+        },
+    ]
+    xs, ys = rng.normal(size=(2, 3)), rng.normal(size=(2, 2))
+    got = step_json(run_cli, write_config(tmp_path, config_text(layers, xs, ys)))
+    check_against_reference(got, layers, xs, ys)
+
+
+@pytest.mark.parametrize("rule", sorted({r.name for r in OPTIMIZERS.values()}))
+def test_every_update_rule_moves_every_parameter(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str
+) -> None:
+    """Two steps of each rule: the second step's gradients are the reference's at the
+    parameters the first step left (so the rule moved every array of every layer)."""
+    rng = np.random.default_rng(17)
+    layers = [
+        {"type": "embedding", "table": rng.normal(size=(3, 4))},
+        attention_layer(rng, 4, 2, True, True),
+        {"type": "meanpool"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, 4)),
+            "biases": rng.normal(size=2),
+            "activation": "linear",
+        },
+    ]
+    ids, ys = np.array([[2, 0, 2], [1, 1, 0]]), rng.normal(size=(2, 2))
+    got = step_json(
+        run_cli,
+        write_config(
+            tmp_path, config_text(layers, ids, ys, f"optimizer: {rule}\nsteps: 2", "tokens")
+        ),
+    )
+    first, second = got["steps"]
+    moved = [dict(layer) for layer in layers]
+    for i, record in enumerate(first["layers"]):
+        for name, value in record["params"].items():
+            if name != "bk":  # ∂C/∂bk is 0: bk shifts a row's scores by one constant
+                assert not np.allclose(value, layers[i][name]), (rule, name)
+            # a look-ahead rule (nesterov) takes the second step's gradient at θ̃
+            ahead = second["layers"][i].get("params_lookahead", {})
+            moved[i][name] = np.asarray(ahead.get(name, value))
+    check_against_reference({"steps": [second]}, moved, ids, ys)
+
+
+# -- torch ---------------------------------------------------------------------------------------
+
+TORCH_NETS = [
+    # (heads, causal, residual, batch, embedding)
+    (1, False, False, 1, True),
+    (2, True, True, 2, True),
+    (2, False, True, 3, False),
+    (1, True, False, 2, False),
+]
+
+
+def _torch_run(
+    torch: Any, layers: list[dict[str, Any]], xs: Any, ys: Any, rule: str, lam: float
+) -> list[dict[str, Any]]:
+    dt = torch.float64
+    att = next(layer for layer in layers if layer["type"] == "attention")
+    d = np.asarray(att["wq"]).shape[1]
+    mha = torch.nn.MultiheadAttention(d, att["heads"], bias=True, batch_first=True, dtype=dt)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.tensor(np.concatenate([att["wq"], att["wk"], att["wv"]])))
+        mha.in_proj_bias.copy_(torch.tensor(np.concatenate([att["bq"], att["bk"], att["bv"]])))
+        mha.out_proj.weight.copy_(torch.tensor(att["wo"]))
+        mha.out_proj.bias.copy_(torch.tensor(att["bo"]))
+    dense = layers[-1]
+    w = torch.tensor(dense["weights"], dtype=dt, requires_grad=True)
+    c = torch.tensor(dense["biases"], dtype=dt, requires_grad=True)
+    decayed, free = (
+        [mha.in_proj_weight, mha.out_proj.weight, w],
+        [mha.in_proj_bias, mha.out_proj.bias, c],
+    )
+    emb = None
+    if layers[0]["type"] == "embedding":
+        emb = torch.nn.Embedding(*np.asarray(layers[0]["table"]).shape, dtype=dt)
+        with torch.no_grad():
+            emb.weight.copy_(torch.tensor(layers[0]["table"]))
+        decayed.append(emb.weight)
+    h = TORCH_RULES[rule]
+    decay = h.get("weight_decay", lam) if rule == "adamw" else lam
+    groups = [{"params": decayed, "weight_decay": decay}, {"params": free, "weight_decay": 0.0}]
+    lr = 0.1
+    make = {
+        "sgd": lambda: torch.optim.SGD(groups, lr=lr),
+        "momentum": lambda: torch.optim.SGD(groups, lr=lr, momentum=h["momentum"]),
+        "nesterov": lambda: torch.optim.SGD(groups, lr=lr, momentum=h["momentum"], nesterov=True),
+        "adagrad": lambda: torch.optim.Adagrad(groups, lr=lr, eps=h["eps"]),
+        "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr, alpha=h["beta"], eps=h["eps"]),
+        "adam": lambda: torch.optim.Adam(
+            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"]
+        ),
+        "adamw": lambda: torch.optim.AdamW(
+            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"]
+        ),
+    }
+    opt = make[rule]()
+    y = torch.tensor(ys, dtype=dt)
+    T = np.asarray(xs).shape[1]
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1) if att["causal"] else None
+    out = []
+    for _ in range(3):
+        opt.zero_grad()
+        if emb is not None:
+            x = emb(torch.tensor(xs, dtype=torch.long))
+            x.retain_grad()
+        else:
+            x = torch.tensor(xs, dtype=dt, requires_grad=True)
+        a, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
+        if att.get("residual"):
+            a = x + a
+        pooled = a.mean(dim=1)
+        cost = ((pooled @ w.T + c - y) ** 2).mean(dim=1).mean()
+        if rule == "adamw" and lam:
+            cost = cost + lam / 2 * sum((p**2).sum() for p in decayed)
+        cost.backward()
+        shown = 0.0 if rule == "adamw" else lam
+        grads = {
+            "loss": cost.item(),
+            "in_proj": mha.in_proj_weight.grad.numpy()
+            + shown * mha.in_proj_weight.detach().numpy(),
+            "wo": mha.out_proj.weight.grad.numpy() + shown * mha.out_proj.weight.detach().numpy(),
+            "bo": mha.out_proj.bias.grad.numpy().copy(),
+            "x": x.grad.numpy().copy() * len(xs),
+        }
+        if emb is not None:
+            grads["table"] = emb.weight.grad.numpy() + shown * emb.weight.detach().numpy()
+        opt.step()
+        grads["after"] = mha.in_proj_weight.detach().numpy().copy()
+        grads["after_table"] = emb.weight.detach().numpy().copy() if emb is not None else None
+        out.append(grads)
+    return out
+
+
+@pytest.mark.parametrize("rule", sorted(TORCH_RULES))
+@pytest.mark.parametrize("case", range(len(TORCH_NETS)))
+def test_torch_agrees_for_every_update_rule(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str, case: int
+) -> None:
+    torch = pytest.importorskip("torch")
+    heads, causal, residual, batch, embedding = TORCH_NETS[case]
+    rng = np.random.default_rng(case + 40)
+    d, T = 4, 3
+    att = attention_layer(rng, d, heads, causal, residual)
+    layers: list[dict[str, Any]] = [
+        att,
+        {"type": "meanpool"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, d)),
+            "biases": rng.normal(size=2),
+            "activation": "linear",
+        },
+    ]
+    if embedding:
+        layers.insert(0, {"type": "embedding", "table": rng.normal(size=(5, d))})
+        xs: Any = rng.integers(0, 5, size=(batch, T))
+        xs[:, 0] = xs[:, -1]  # a repeated token in every sequence
+    else:
+        xs = rng.normal(size=(batch, T, d))
+    ys = rng.normal(size=(batch, 2))
+    lam = 0.03 if rule in ("sgd", "adamw", "momentum") else 0.0
+    hyper = dict(TORCH_RULES[rule])
+    optimizer = "{name: " + rule + "".join(f", {k}: {v!r}" for k, v in hyper.items()) + "}"
+    settings = f"optimizer: {optimizer}\nweight_decay: {lam}\nsteps: 3"
+    key = "tokens" if embedding else "inputs"
+    got = step_json(run_cli, write_config(tmp_path, config_text(layers, xs, ys, settings, key)))
+    want = _torch_run(torch, layers, xs, ys, rule, lam)
+    index = 1 if embedding else 0
+    for g, w in zip(got["steps"], want, strict=True):
+        # torch's cost: the data cost (its L2 is the optimizer's weight_decay), at its iterate
+        # (for nesterov, gradcalc's look-ahead point).
+        cost = g["lookahead"] if rule == "nesterov" else g
+        close(cost["loss" if rule == "adamw" else "data_loss"], np.asarray(w["loss"]), rtol=1e-10)
+        record = g["layers"][index]
+        grads = record["grads"]
+        close(np.concatenate([grads["wq"], grads["wk"], grads["wv"]]), w["in_proj"], rtol=1e-8)
+        close(grads["wo"], w["wo"], rtol=1e-8)
+        close(grads["bo"], w["bo"], rtol=1e-8)
+        close(record["grad_input"], w["x"], rtol=1e-8)
+
+        def after(layer: dict[str, Any], name: str) -> np.ndarray:
+            value = np.asarray(layer["params"][name])
+            if rule == "nesterov":  # torch's iterates are gradcalc's look-ahead points θ − ημv
+                v = np.asarray(layer["optimizer_state"][name]["velocity"])
+                value = value - 0.1 * hyper["momentum"] * v
+            return value
+
+        projections = np.concatenate([after(record, p) for p in ("wq", "wk", "wv")])
+        close(projections, w["after"], rtol=1e-8)
+        if embedding:
+            close(g["layers"][0]["grads"]["table"], w["table"], rtol=1e-8)
+            close(after(g["layers"][0], "table"), w["after_table"], rtol=1e-8)
