@@ -507,3 +507,131 @@ def test_torch_agrees_for_every_update_rule(
         if embedding:
             close(g["layers"][0]["grads"]["table"], w["table"], rtol=1e-8)
             close(after(g["layers"][0], "table"), w["after_table"], rtol=1e-8)
+
+
+# -- check: the named mistakes, each on its own mistake and on nothing else ---------------------
+
+
+def ref_attention_back(
+    x: np.ndarray, p: dict[str, Any], delta: np.ndarray, mode: str = ""
+) -> dict[str, np.ndarray]:
+    """One example's ∂C/∂x and (unreduced) ∂C/∂wq, ∂C/∂wk, ∂C/∂wv by loops, from δ, with `mode`
+    one of the named mistakes' slips ("" for none)."""
+    f = ref_attention(x, p)
+    T, heads = x.shape[0], p.get("heads", 1)
+    q, k, v = f["q"], f["k"], f["v"]
+    dk, dv = q.shape[1] // heads, v.shape[1] // heads
+    scale = 1.0 if mode == "attention_missing_scale" else 1 / math.sqrt(dk)
+    d_heads = delta @ np.asarray(p["wo"]) if "wo" in p else delta
+    weights = f["weights"]
+    if mode == "causal_mask_in_backward_missing":  # the softmax of every score, none masked
+        weights = np.array(
+            [[np.exp(r - r.max()) / np.exp(r - r.max()).sum() for r in s] for s in f["scores"]]
+        )
+    dq, dkk, dvv = np.zeros(q.shape), np.zeros(k.shape), np.zeros(v.shape)
+    for h in range(heads):
+        hv, hk = slice(h * dv, (h + 1) * dv), slice(h * dk, (h + 1) * dk)
+        dp = d_heads[:, hv] @ v[:, hv].T
+        dvv[:, hv] = weights[h].T @ d_heads[:, hv]
+        ds = np.zeros((T, T))
+        for i in range(T):
+            pi = weights[h, i]
+            jac = np.diag(pi) - np.outer(pi, pi)
+            if mode == "softmax_diagonal_only":
+                jac = np.diag(np.diag(jac))
+            ds[i] = jac @ dp[i]
+        dq[:, hk] = scale * ds @ k[:, hk]
+        dkk[:, hk] = scale * ds.T @ q[:, hk]
+    paths = [dvv @ np.asarray(p["wv"])]
+    if mode != "attention_single_input_path":
+        paths += [dq @ np.asarray(p["wq"]), dkk @ np.asarray(p["wk"])]
+    grad_x = sum(paths)
+    if p.get("residual") and mode != "residual_path_missing":
+        grad_x = grad_x + delta  # a linear activation: ∂C/∂a = δ
+    return {"grad_input": grad_x, "wq": dq.T @ x, "wk": dkk.T @ x, "wv": dvv.T @ x}
+
+
+ATTENTION_MISTAKES = [
+    "softmax_diagonal_only",
+    "attention_missing_scale",
+    "attention_single_input_path",
+    "causal_mask_in_backward_missing",
+    "residual_path_missing",
+]
+
+
+def _mistake_config(
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    layers = [
+        {"type": "embedding", "table": rng.normal(size=(4, 4))},
+        attention_layer(rng, 4, 2, True, True),
+        {"type": "meanpool"},
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, 4)),
+            "biases": rng.normal(size=2),
+            "activation": "linear",
+        },
+    ]
+    return layers, np.array([[2, 0, 2], [1, 3, 1]]), rng.normal(size=(2, 2))
+
+
+def _grade(run_cli: Any, path: Path, contract: dict[str, Any]) -> Any:
+    return run_cli(["check", str(path), "-", "--format", "json"], input=json.dumps(contract))
+
+
+@pytest.mark.parametrize("name", [*ATTENTION_MISTAKES, "embedding_gradient_overwritten"])
+def test_each_named_mistake_fires_on_its_own_mistake_and_nothing_else(
+    run_cli: Any, write_config: Any, tmp_path: Path, name: str
+) -> None:
+    rng = np.random.default_rng(21)
+    layers, ids, ys = _mistake_config(rng)
+    path = write_config(tmp_path, config_text(layers, ids, ys, key="tokens"))
+    contract = step_json(run_cli, path)
+    records = contract["steps"][0]["layers"]
+    if name == "embedding_gradient_overwritten":
+        delta = np.asarray(records[0]["delta"])
+        grad = np.zeros((4, 4))
+        for n in range(len(ids)):
+            row = np.zeros((4, 4))
+            for t in range(ids.shape[1]):  # written over, not added
+                row[ids[n, t]] = delta[n, t]
+            grad += row / len(ids)
+        assert not np.allclose(grad, records[0]["grads"]["table"])
+        records[0]["grads"]["table"] = grad.tolist()
+    else:
+        xs = np.asarray(records[0]["a"])
+        delta = np.asarray(records[1]["delta"])
+        slips = [ref_attention_back(x, layers[1], d, name) for x, d in zip(xs, delta, strict=True)]
+        grad_x = np.array([s["grad_input"] for s in slips])
+        assert not np.allclose(grad_x, records[1]["grad_input"])
+        records[1]["grad_input"] = grad_x.tolist()
+        if name not in ("attention_single_input_path", "residual_path_missing"):
+            for w in ("wq", "wk"):
+                records[1]["grads"][w] = (sum(s[w] for s in slips) / len(ids)).tolist()
+    result = _grade(run_cli, path, contract)
+    assert result.exit_code == 1, result.output
+    cells = json.loads(result.stdout)["cells"]
+    wrong = [c for c in cells if c["verdict"] == "wrong"]
+    assert wrong and all(c["mistake"] == name for c in wrong), {c["mistake"] for c in wrong}
+    assert {c["mistake"] for c in cells if c["mistake"]} == {name}
+    # The right answers name none: every cell of the exact contract is correct.
+    exact = _grade(run_cli, path, step_json(run_cli, path))
+    assert exact.exit_code == 0, exact.output
+    assert not any(c["mistake"] for c in json.loads(exact.stdout)["cells"])
+
+
+def test_the_reference_backward_without_a_slip_is_the_engine_s(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """The mistakes' loop reference, with no slip, gives the engine's ∂C/∂x and ∂C/∂wq."""
+    rng = np.random.default_rng(21)
+    layers, ids, ys = _mistake_config(rng)
+    records = step_json(
+        run_cli, write_config(tmp_path, config_text(layers, ids, ys, key="tokens"))
+    )["steps"][0]["layers"]
+    xs, delta = np.asarray(records[0]["a"]), np.asarray(records[1]["delta"])
+    right = [ref_attention_back(x, layers[1], d) for x, d in zip(xs, delta, strict=True)]
+    close(records[1]["grad_input"], np.array([r["grad_input"] for r in right]), rtol=1e-10)
+    close(records[1]["grads"]["wq"], sum(r["wq"] for r in right) / 2, rtol=1e-10)

@@ -246,23 +246,34 @@ def passes(
     return out
 
 
+def _grads(
+    theta: Mapping[str, Array],
+    cache: Cache,
+    back: dict[str, Array],
+    delta: Array,
+    x: Array,
+    scale: float,
+) -> dict[str, Array]:
+    """∂C/∂θ of the reduced cost, each projection's from its ∂C/∂Q, ∂C/∂K or ∂C/∂V."""
+    grads: dict[str, Array] = {}
+    for name in PROJECTIONS:
+        g = back[f"grad_{name}"]
+        grads[f"w{name}"] = scale * np.einsum("ntj,ntk->jk", g, x)
+        grads[f"b{name}"] = scale * g.sum(axis=(0, 1))
+    if "wo" in theta:
+        grads["wo"] = scale * np.einsum("ntj,ntk->jk", delta, cache["heads_out"])
+        grads["bo"] = scale * delta.sum(axis=(0, 1))
+    return {k: grads[k] for k in theta}
+
+
 def backward(
     layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
 ) -> tuple[Array, dict[str, Array]]:
     back = passes(layer, theta, cache, delta)
     cache["back"] = back  # the tables and the worked solution show each stage
-    grads: dict[str, Array] = {}
-    for name in PROJECTIONS:
-        g = back[f"grad_{name}"]
-        grads[f"w{name}"] = scale * np.einsum("ntj,ntk->jk", g, x)
-        if f"b{name}" in theta:
-            grads[f"b{name}"] = scale * g.sum(axis=(0, 1))
-    if "wo" in theta:
-        grads["wo"] = scale * np.einsum("ntj,ntk->jk", delta, cache["heads_out"])
-        if "bo" in theta:
-            grads["bo"] = scale * delta.sum(axis=(0, 1))
-    ordered = {k: grads[k] for k in theta}
-    return back["via_q"] + back["via_k"] + back["via_v"], ordered
+    return back["via_q"] + back["via_k"] + back["via_v"], _grads(
+        theta, cache, back, delta, x, scale
+    )
 
 
 # ---- what the tables and JSON show ---------------------------------------------------------
@@ -321,11 +332,11 @@ def _diagonal_only(p: Array, grad_p: Array) -> Array:
 
 
 def _mistake(kind: str) -> Any:
+    """The cells a mistaken softmax backward changes: ∂C/∂x and the projections' gradients."""
+
     def values(ctx: Any, l: int) -> dict[str, Array]:
         layer = ctx.shape.layer(l)
-        theta = ctx.theta(l)
         cache = ctx.cache(l)
-        delta = ctx.given("delta", l)
         T = layer.in_shape[0]
         extra: dict[str, Any] = {}
         if kind == "diagonal":
@@ -339,32 +350,33 @@ def _mistake(kind: str) -> Any:
         elif kind == "mask":
             if not layer.options["causal"] or T == 1:
                 return {}
-            full = np.ones((T, T), dtype=bool)
-            extra["weights"] = softmax_rows(cache["scores"], full)
-        back = passes(layer, theta, cache, delta, **extra)
-        out = {
-            "grad_scores": back["grad_scores"],
-            "grad_q": back["grad_q"],
-            "grad_k": back["grad_k"],
-        }
-        if kind == "mask":
-            out["grad_v"] = back["grad_v"]
-        grad_x = back["via_q"] + back["via_k"] + back["via_v"]
-        if layer.residual:
-            grad_x = grad_x + ctx.given("grad_a", l)
-        out["grad_input"] = grad_x
-        return out
+            extra["weights"] = softmax_rows(cache["scores"], np.ones((T, T), dtype=bool))
+        return _outcome(ctx, l, lambda back: back["via_q"] + back["via_k"] + back["via_v"], extra)
 
     return values
 
 
-def _single_path(ctx: Any, l: int) -> dict[str, Array]:
+def _outcome(ctx: Any, l: int, path: Any, extra: dict[str, Any]) -> dict[str, Array]:
     layer = ctx.shape.layer(l)
-    back = passes(layer, ctx.theta(l), ctx.cache(l), ctx.given("delta", l))
-    grad_x = back["via_v"]
+    theta, cache, delta = ctx.theta_pass(l), ctx.cache(l), ctx.given("delta", l)
+    back = passes(layer, theta, cache, delta, **extra)
+    grad_x = path(back)
     if layer.residual:
-        grad_x = grad_x + ctx.given("grad_a", l)
-    return {"grad_input": grad_x}
+        grad_x = grad_x + ctx.grad_a(l)
+    out = {
+        f"grad_{k}": v
+        for k, v in _grads(theta, cache, back, delta, ctx.x(l), ctx.net.scale).items()
+    }
+    if ctx.spec.weight_decay:
+        for name in ("wq", "wk", "wv", "wo"):
+            if name in theta:
+                out[f"grad_{name}"] = out[f"grad_{name}"] + ctx.spec.weight_decay * theta[name]
+    out["grad_input"] = grad_x
+    return out
+
+
+def _single_path(ctx: Any, l: int) -> dict[str, Array]:
+    return {"grad_input": _outcome(ctx, l, lambda back: back["via_v"], {})["grad_input"]}
 
 
 MISTAKES = (

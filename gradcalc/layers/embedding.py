@@ -113,18 +113,22 @@ def _extra(ls: Any) -> list[Any]:
 
 
 def _overwritten(ctx: Any, l: int) -> dict[str, Array]:
-    """∂C/∂E with each repeated token's row set to the δ of its last position only."""
-    layer = ctx.shape.layer(l)
+    """∂C/∂E with each repeated token's row set to the δ of one position (the last written)
+    instead of the sum over its positions."""
     ids = ctx.spec.x.astype(np.intp)
     if all(len(set(row.tolist())) == len(row) for row in ids):
         return {}
     delta = ctx.given("delta", l)
-    grad = np.zeros_like(layer.params["table"])
-    for n in range(ids.shape[0]):  # last write wins, as grad[ids] = δ does
+    table = ctx.theta_pass(l)["table"]
+    grad = np.zeros_like(table)
+    for n in range(ids.shape[0]):  # within a sequence the last write wins, as E[ids] = δ does
         part = np.zeros_like(grad)
         part[ids[n]] = delta[n]
         grad += part
-    return {"grad_table": ctx.scale * grad}
+    grad = ctx.net.scale * grad
+    if ctx.spec.weight_decay:
+        grad = grad + ctx.spec.weight_decay * table
+    return {"grad_table": grad}
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
