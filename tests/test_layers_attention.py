@@ -635,3 +635,269 @@ def test_the_reference_backward_without_a_slip_is_the_engine_s(
     right = [ref_attention_back(x, layers[1], d) for x, d in zip(xs, delta, strict=True)]
     close(records[1]["grad_input"], np.array([r["grad_input"] for r in right]), rtol=1e-10)
     close(records[1]["grads"]["wq"], sum(r["wq"] for r in right) / 2, rtol=1e-10)
+
+
+# -- bad input: one line, exit 2, the key path and what to change ------------------------------
+
+HEAD = "loss: mse\nlearning_rate: 0.1\nlayers:\n"
+TABLE = "  - type: embedding\n    table: [[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4]]\n"
+EYE = "[[1, 0], [0, 1]]"
+
+
+def _att(wq: str = EYE, wv: str = EYE, more: str = "") -> str:
+    return f"  - type: attention\n    wq: {wq}\n    wk: {wq}\n    wv: {wv}\n{more}"
+
+
+ERRORS = [
+    (  # d not divisible by heads
+        "tokens: [2, 0]\ntargets: [[1, 0, 0], [0, 1, 0]]\n"
+        + HEAD
+        + "  - type: embedding\n    table: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n"
+        + _att(
+            "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]",
+            "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]",
+            "    heads: 2\n",
+        ),
+        ["layers[1].heads", "d = 3", "not divisible by heads = 2"],
+    ),
+    (  # a token id outside the table
+        "tokens: [2, 0, 5]\ntargets: [[1, 0], [0, 1], [0, 0]]\n" + HEAD + TABLE,
+        ["tokens[2]", "token id 5 is outside the table", "3 rows (ids 0–2)"],
+    ),
+    (
+        "tokens: [[2, 0], [1, 3]]\ntargets: [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]\n" + HEAD + TABLE,
+        ["tokens[1][1]", "token id 3 is outside the table"],
+    ),
+    (
+        "tokens: [2, 0, 1.5]\ntarget: [1, 0]\n" + HEAD + TABLE + "  - type: meanpool\n",
+        ["tokens[2]", "a token id is a whole number ≥ 0, got 1.5"],
+    ),
+    (  # weight shapes that do not match
+        "tokens: [2, 0]\ntargets: [[1, 0], [0, 1]]\n"
+        + HEAD
+        + TABLE
+        + _att("[[1, 0, 0], [0, 1, 0]]"),
+        ["layers[1].wq", "rows have 3 weights but layers[0] gives 2 values per position"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n"
+        + HEAD
+        + "  - type: attention\n    wq: [[1, 0], [0, 1]]\n    wk: [[1, 0]]\n"
+        "    wv: [[1, 0], [0, 1]]\n",
+        ["layers[0].wk", "wk has 1 rows but wq has 2"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n"
+        + HEAD
+        + _att(more="    wo: [[1, 0, 0], [0, 1, 0]]\n"),
+        ["layers[0].wo", "rows have 3 weights but the heads give 2 values"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n"
+        + HEAD
+        + _att(more="    bq: [1, 2, 3]\n"),
+        ["layers[0].bq", "3 biases for 2 rows of wq"],
+    ),
+    (  # a residual with mismatched shapes
+        "tokens: [2, 0, 1]\ntargets: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n"
+        + HEAD
+        + TABLE
+        + _att(wv="[[1, 0], [0, 1], [1, 1]]", more="    residual: true\n"),
+        ["layers[1].residual", "maps shape 3×2 to 3×3", "output shape equal to the input shape"],
+    ),
+    (
+        "input: [1, 2]\ntarget: [1, 0, 0]\n"
+        + HEAD
+        + "  - weights: [[1, 0], [0, 1], [1, 1]]\n    biases: [0, 0, 0]\n    activation: linear\n"
+        "    residual: true\n",
+        ["layers[0].residual", "dense layer maps shape 2 to 3"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n"
+        + HEAD
+        + _att(more="    residual: 1\n"),
+        ["layers[0].residual", "expected true or false"],
+    ),
+    (  # the target convention
+        "tokens: [2, 0, 1]\ntarget: [[1, 0], [0, 1], [0, 0]]\n" + HEAD + TABLE,
+        ["target", "'tokens' with an output of shape 3×2 goes with 'targets'"],
+    ),
+    (
+        "tokens: [2, 0, 1]\ntargets: [[1, 0], [0, 1]]\n" + HEAD + TABLE,
+        ["targets", "shape 2×2, but the last layer's output is 3×2"],
+    ),
+    (
+        "tokens: [2, 0, 1]\ntargets: [[1, 0], [0, 1], [0, 0]]\n" + HEAD + _att(),
+        ["tokens", "token ids need an embedding layer first"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n" + HEAD + _att(more="    scale: 0\n"),
+        ["layers[0].scale", "must be > 0"],
+    ),
+    (
+        "input: [[1, 2], [0, 1]]\ntarget: [1, 0]\n" + HEAD + TABLE,
+        ["layers[0]", "an embedding layer takes token ids, given as 'tokens:'"],
+    ),
+    (
+        "input: [1, 2]\ntarget: [1, 0]\n" + HEAD + "  - type: flatten\n  - type: meanpool\n",
+        ["layers[1]", "meanpool takes a sequence (T, d), but layers[0] gives shape 2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "pieces"), ERRORS)
+def test_bad_input_is_one_line_exit_2(
+    run_cli: Any, write_config: Any, tmp_path: Path, text: str, pieces: list[str]
+) -> None:
+    result = run_cli(["step", str(write_config(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    for piece in pieces:
+        assert piece in result.stderr, result.stderr
+
+
+# -- what is shown: every view, the worked example, JSON against its schema ----------------------
+
+
+def test_the_worked_example_substitutes_every_number(run_cli: Any) -> None:
+    result = run_cli(["step", "--example", "attention-worked-example", "--explain", "--no-color"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for piece in [
+        "z²₁ = E₂ = (0, 1)",  # the embedding's lookup
+        "S³₀₁ = 0.707 × (1.00×0 + 1.00×(−1.00)) = −0.707",  # a score, the scale written out
+        "J³₀ = [[0.157, −0.157], [−0.157, 0.157]]",  # a row's full softmax Jacobian
+        "∂C/∂S³₀₀ = 0.157×0.598 + (−0.157)×1.29 = −0.109",
+        "∂C/∂x³₀₀ = −0.155 + (−0.0774) + 0.926 + 0.598 = 1.29",  # Q, K, V and residual paths
+        "through Q   through K   through V   residual",
+        "a³₀₀ = 1.00 + 1.20 = 2.20",  # the residual, a = x + f(z)
+    ]:
+        assert piece in text, piece
+    cut = run_cli(
+        ["step", "--example", "attention-worked-example", "--explain", "--max-terms", "1"]
+    ).stdout
+    assert "(1 more term)" in cut
+    rows = run_cli(
+        ["step", "--example", "attention-worked-example", "--explain", "--max-rows", "1"]
+    )
+    assert "more cells of" in rows.stdout
+
+
+def test_the_worked_example_in_markdown_and_latex(
+    run_cli: Any, tmp_path: Path, pdflatex: Any
+) -> None:
+    markdown = run_cli(
+        ["step", "--example", "attention-worked-example", "--format", "markdown"]
+    ).stdout
+    assert r"J^{3}_{0} &= \begin{pmatrix}" in markdown
+    assert r"| $\partial C/\partial x^{3}_{00}$ | $-0.155$ |" in markdown
+    tex = tmp_path / "attention.tex"
+    result = run_cli(
+        ["step", "--example", "attention-worked-example", "--format", "latex", "-o", str(tex)]
+    )
+    assert result.exit_code == 0, result.output
+    pdflatex(tex)
+
+
+VIEW_NETS = [
+    # (layers, xs, ys, key): two heads, causal, wo, a batch of vectors; one token sequence
+    "heads",
+    "tokens",
+]
+
+
+def _view_config(which: str) -> str:
+    rng = np.random.default_rng(31)
+    if which == "heads":
+        layers = [attention_layer(rng, 4, 2, True, True)]
+        return config_text(
+            layers, rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4)), "steps: 2"
+        )
+    layers = [
+        {"type": "embedding", "table": rng.normal(size=(3, 2))},
+        attention_layer(rng, 2, 1, False, False),
+        {"type": "meanpool"},
+    ]
+    text = config_text(layers, [2, 0, 2], [0.5, -0.5], "steps: 2\nweight_decay: 0.01", "tokens")
+    return text.replace("targets:", "target:")
+
+
+@pytest.mark.parametrize("fmt", ["--explain", "markdown", "latex", "table", "json", "jsonl"])
+@pytest.mark.parametrize("which", VIEW_NETS)
+def test_every_view(run_cli: Any, write_config: Any, tmp_path: Path, fmt: str, which: str) -> None:
+    from test_json_schemas import validate
+
+    path = write_config(tmp_path, _view_config(which))
+    args = ["--explain"] if fmt == "--explain" else ["--format", fmt]
+    result = run_cli(["step", str(path), *args])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    if fmt == "json":
+        doc = json.loads(result.stdout)
+        validate(doc, "step")
+        graded = run_cli(["check", str(path), "-", "--format", "json"], input=result.stdout)
+        assert graded.exit_code == 0, graded.output
+        validate(json.loads(graded.stdout), "check")
+    if fmt == "table":
+        assert "∂C/∂S per head" in result.stdout
+        assert ("mask (1: attended" in result.stdout) == (which == "heads")
+    if fmt == "--explain":
+        assert "full Jacobian" in result.stdout
+
+
+def test_a_rounded_hand_calculation_grades_as_rounding_not_wrong(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """The trace rounded to 3 decimals at every stage is graded ✓ or ≈ against the exact run."""
+    path = write_config(tmp_path, _view_config("tokens"))
+    rounded = run_cli(["step", str(path), "--format", "json", "--round", "3"])
+    assert rounded.exit_code == 0, rounded.output
+    graded = run_cli(
+        ["check", str(path), "-", "--format", "json", "--decimals", "3"], input=rounded.stdout
+    )
+    assert graded.exit_code == 0, graded.output
+    verdicts = {c["verdict"] for c in json.loads(graded.stdout)["cells"]}
+    assert verdicts <= {"correct", "rounding"}, verdicts
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov"])
+@pytest.mark.parametrize("rounding", ["decimals 2", "decimals 3", "sig-figs 3"])
+@pytest.mark.parametrize("which", VIEW_NETS)
+def test_the_rounded_trace_lies_within_the_drift_bound(
+    write_config: Any, tmp_path: Path, rule: str, rounding: str, which: str
+) -> None:
+    """check's drift bound, propagated element by element through attention's softmax and the
+    embedding's lookup, covers what rounding every quantity does to each cell."""
+    from gradcalc.check.bounds import Bounds, decimals_unit, sig_figs_unit
+    from gradcalc.check.cells import Shape, expected, expected_final
+    from gradcalc.check.grade import _run_rounded, sig_figs_rounder
+    from gradcalc.step import config
+    from gradcalc.step.engine import hand_round, run
+
+    text = _view_config(which).replace("steps: 2", f"steps: 2\noptimizer: {rule}")
+    spec = config.load(str(write_config(tmp_path, text)))
+    kind, n = rounding.split()
+    if kind == "decimals":
+        unit, rounder = decimals_unit(int(n)), hand_round(int(n))
+    else:
+        unit, rounder = sig_figs_unit(int(n)), sig_figs_rounder(int(n))
+    exact = run(spec)
+    steps, final = _run_rounded(spec, spec.steps, rounder)
+    bounds = Bounds(spec, exact, unit)
+    shape = Shape.of(spec)
+    for s in range(spec.steps):
+        for key in shape.step_keys():
+            gap = np.abs(expected(steps[s], key) - expected(exact.steps[s], key))
+            assert np.all(gap <= bounds.steps[s][key] + 1e-12), (s + 1, key)
+    for key in shape.final_keys():
+        gap = np.abs(expected_final(final, key) - expected_final(exact.final, key))
+        assert np.all(gap <= bounds.final[key] + 1e-12), key
+
+
+def test_list_layers_shows_the_sequence_layers(run_cli: Any) -> None:
+    doc = json.loads(run_cli(["list", "layers", "--format", "json"]).stdout)
+    rows = {r["name"]: r for r in doc["layers"]}
+    assert {m["name"] for m in rows["attention"]["mistakes"]} == set(ATTENTION_MISTAKES[:4])
+    assert {m["name"] for m in rows["embedding"]["mistakes"]} == {"embedding_gradient_overwritten"}
+    assert "meanpool" in rows

@@ -89,8 +89,8 @@ def parse(
         if w.shape[0] % heads:
             raise doc.error(
                 (*path, "heads"),
-                f"{key} has {w.shape[0]} rows (d·heads split as nn.MultiheadAttention), not "
-                f"divisible by heads: {heads}",
+                f"d = {w.shape[0]} (the rows of {key}) is not divisible by heads = {heads}: "
+                "nn.MultiheadAttention splits d across the heads",
                 f"use a number of heads that divides {w.shape[0]}",
             )
         params[key] = w
@@ -449,6 +449,7 @@ ATTENTION = LayerType(
     symbols={name: name for name in ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")},
     mistakes=MISTAKES,
     extra=_extra,
+    bilinear=False,
     written=WrittenCells(
         lambda sheet, ls, n: _write_forward(sheet, ls, n),
         lambda sheet, ls: _write_backward(sheet, ls),

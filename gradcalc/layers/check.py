@@ -175,6 +175,7 @@ LAYER_RECORD_KEYS = (
     "input_shape",
     "output_shape",
     "options",
+    "residual",
     "z",
     "a",
     "delta",
@@ -670,7 +671,18 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
         for i, layer in enumerate(spec.layers):
             theta, e_t = thetas[i], e_params[i]
             kind = layer.kind
-            if layer.params:
+            if not kind.bilinear:
+                names = list(theta)
+
+                def forward_z(
+                    xx: np.ndarray, *ps: np.ndarray, layer: Layer = layer, names: list = names
+                ) -> np.ndarray:
+                    return layer.kind.forward(layer, dict(zip(names, ps, strict=True)), xx)[0]
+
+                e_z = spread_each(
+                    forward_z, [x, *(theta[k] for k in names)], [e_x, *(e_t[k] for k in names)]
+                )
+            elif layer.params:
                 magnitude = {
                     k: np.abs(v) if k in kind.decays else np.zeros(v.shape)
                     for k, v in theta.items()
@@ -793,7 +805,10 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             magnitude = {k: np.abs(v) for k, v in theta.items()}
             # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
             e_gx = kind.backward(layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x)[0]
-            if layer.params:
+            if not kind.bilinear:
+                e_gx, g_from_d = _backward_spread(layer, theta, ls, e_x, e_d, e_pass[i], net.scale)
+                g_from_x: dict[str, Any] = {name: 0.0 for name in layer.params}
+            if layer.params and kind.bilinear:
                 e_gx = (
                     e_gx
                     + kind.backward(
@@ -807,10 +822,13 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                 g_from_x = kind.backward(
                     layer, magnitude, cache_e, np.abs(ls.delta), net.scale, e_x
                 )[1]
+            if layer.params:
                 for name in layer.params:
                     e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
                     if spec.weight_decay and name in kind.decays:
-                        e_g = e_g + spec.weight_decay * e_pass[i][name]
+                        # the engine rounds ∂C/∂θ, then ∂C/∂θ + λθ: two roundings
+                        data = ls.grads[name] - spec.weight_decay * theta[name]
+                        e_g = e_g + u(data, e_g) + spec.weight_decay * e_pass[i][name]
                     e_g = e_g + u(ls.grads[name], e_g)
                     glob[(f"grad_{name}", l)], loc[(f"grad_{name}", l)] = (
                         e_g,
@@ -844,6 +862,67 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     )
     _, e_loss, _ = cost_bounds(final.losses, final.z[-1], final.a[-1], e_z[-1], e_a[-1])
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
+
+
+def spread_each(f: Any, args: list[np.ndarray], errs: list[Any], limit: int = 4096) -> np.ndarray:
+    """A first-order bound of |f(args + d) − f(args)| for |d| ≤ errs, for a layer that is not
+    linear in each argument (attention's softmax, an embedding's lookup): Σ over the elements
+    of the worst change one element's error makes alone; an argument with more than `limit`
+    uncertain elements is moved as a whole (gradcalc/check/bounds.py's spread)."""
+    from gradcalc.check.bounds import spread as _spread
+
+    with np.errstate(all="ignore"):
+        base = np.asarray(f(*args))
+        total = np.zeros(base.shape)
+        for i, (v, e) in enumerate(zip(args, errs, strict=True)):
+            e = np.broadcast_to(np.asarray(e, dtype=float), np.shape(v))
+            cells = np.flatnonzero(e)
+            if cells.size > limit:
+
+                def one(vv: np.ndarray, i: int = i) -> np.ndarray:
+                    return np.asarray(f(*args[:i], vv, *args[i + 1 :]))
+
+                total = total + _spread(one, [v], [e], False)
+                continue
+            for k in cells:
+                worst = np.zeros(base.shape)
+                for t in (-1.0, 1.0):
+                    moved = np.array(v, dtype=float)
+                    moved.flat[k] += t * e.flat[k]
+                    change = np.abs(np.asarray(f(*args[:i], moved, *args[i + 1 :])) - base)
+                    worst = np.maximum(worst, np.where(np.isfinite(change), change, np.inf))
+                total = total + worst
+    return total
+
+
+def _backward_spread(
+    layer: Layer,
+    theta: Theta,
+    ls: Any,
+    e_x: np.ndarray,
+    e_d: np.ndarray,
+    e_t: Theta,
+    scale: float,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The bounds of ∂C/∂x and of each ∂C/∂θ of a layer that is not bilinear, from the bounds
+    of its input, its δ and its parameters."""
+    names = list(theta)
+    shapes = [ls.x.shape, *(theta[k].shape for k in names)]
+
+    def f(xx: np.ndarray, dd: np.ndarray, *ps: np.ndarray) -> np.ndarray:
+        t = dict(zip(names, ps, strict=True))
+        cache = layer.kind.forward(layer, t, xx)[1]
+        grad_x, grads = layer.kind.backward(layer, t, cache, dd, scale, xx)
+        return np.concatenate([grad_x.ravel(), *(grads[k].ravel() for k in names)])
+
+    args = [ls.x, ls.delta, *(theta[k] for k in names)]
+    e = spread_each(f, args, [e_x, e_d, *(e_t[k] for k in names)])
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(e[start : start + size].reshape(shape))
+        start += size
+    return out[0], dict(zip(names, out[1:], strict=True))
 
 
 def _update_bound(

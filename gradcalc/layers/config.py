@@ -62,6 +62,12 @@ def build(doc: Doc) -> LayeredSpec:
         from gradcalc.layers.embedding import tokens
 
         x, batch = tokens(doc, data, kind_of[0].name)
+    elif kind_of[0].name == "embedding":
+        raise doc.error(
+            ("layers", 0),
+            "an embedding layer takes token ids, given as 'tokens:'",
+            "e.g. tokens: [2, 0, 2], or (N, T) for a batch",
+        )
     else:
         x, batch = _examples(doc, data, "input", "inputs", rank)
 

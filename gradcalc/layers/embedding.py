@@ -167,21 +167,14 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     items = []
     for (v,) in sheet.cells((grad.shape[0],)):
         places = [(e, int(t)) for e in range(ids.shape[0]) for t in np.flatnonzero(ids[e] == v)]
-        terms = [
-            nt.vec(ls.delta[e, t], limit=sheet.max_terms) for e, t in places[: sheet.max_terms + 1]
-        ]
-        where = ", ".join(
-            f"t = {t}" if ids.shape[0] == 1 else f"example {e + 1} t = {t}" for e, t in places
-        )
         lhs = nt.sym(nt.d("E"), l, v)
-        if not places:
-            items.append(eq(lhs, nt.vec(grad[v])))
-            continue
-        rhs = sheet.scaled(sheet.total(terms[: len(places)]))
-        items.append(eq(lhs, rhs, nt.vec(grad[v])))
-        if len(places) > 1:
-            items[-1] = eq(lhs, rhs, nt.vec(grad[v]))
-            items.append(eq(nt.words(f"  (token {v}: {len(places)} positions, {where})"), ""))
+        terms = [nt.vec(ls.delta[e, t]) for e, t in places]
+        items.append(eq(lhs, sheet.scaled(sheet.total(terms)) if terms else "", nt.vec(grad[v])))
+        if len(places) > 1:  # the repeated token: which positions were added
+            where = ", ".join(
+                f"t = {t}" if ids.shape[0] == 1 else f"example {e + 1} t = {t}" for e, t in places
+            )
+            items.append(eq(nt.words(f"  (token {v} at {len(places)} positions: {where})"), ""))
     blocks += [Eqs(tuple(items)), *sheet.more((grad.shape[0],), nt.d("E"))]
     blocks.append(Para(nt.text("The ids are not trained: ∂C/∂x of the input is not defined.")))
     return blocks
@@ -213,6 +206,7 @@ EMBEDDING = LayerType(
         ),
     ),
     extra=_extra,
+    bilinear=False,
     written=WrittenCells(
         lambda sheet, ls, n: _write_forward(sheet, ls, n),
         lambda sheet, ls: _write_backward(sheet, ls),

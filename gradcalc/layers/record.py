@@ -105,6 +105,10 @@ class LayerType:
     # For check's drift bound: what rounding can add to ∂C/∂x by flipping a choice the layer
     # makes (a max-pool's maximum): (step record, bound of x, bound of δ) -> a bound of ∂C/∂x.
     flips: Callable[[Any, Array, Array], Array] | None = None
+    # Whether forward and backward are linear in each argument (x, θ, δ) apart, so check's
+    # drift bound is the record applied to absolute values; False (attention's softmax, an
+    # embedding's lookup): the bound is propagated element by element instead.
+    bilinear: bool = True
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
         "input_shape": list(layer.in_shape),
         "output_shape": list(layer.out_shape),
         "options": _options(layer.options),
+        **({"residual": True} if layer.residual else {}),
         "z": _rows(ls.z, batch),
         "a": _rows(ls.a, batch),
         "delta": _rows(ls.delta, batch),

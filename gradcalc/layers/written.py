@@ -104,6 +104,13 @@ def build(
                 "Cells are indexed from 0, [channel, row, column] ([channel, position] in 1-D); "
                 "x̃ is a layer's input with its zero padding."
             )
+            if any(
+                layer.kind.name.startswith(("conv", "maxpool", "avgpool")) for layer in trace.layers
+            )
+            else nt.text(
+                "Cells are indexed from 0; a sequence's are [position, feature], row t of Q, K, "
+                "V and x being position t."
+            )
         ),
     ]
     scale = 1.0 / trace.x.shape[0] if trace.batch and trace.reduction == "mean" else 1.0
@@ -168,6 +175,8 @@ def backward(sheet: Sheet, ls: LayerStep, batch: bool) -> list[Block]:
 def activation(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
     nt, layer = sheet.nt, ls.layer
     f = layer.activation
+    if layer.residual:
+        return _residual(sheet, ls, n)
     if getattr(f, "bare", False):
         return []
     l = layer.number
@@ -188,6 +197,27 @@ def activation(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
             )
         )
     return [Eqs(tuple(items)), *sheet.more(ls.z.shape[1:], nt.sym("a", l))]
+
+
+def _residual(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
+    """`residual: true`: a = x + f(z), cell by cell."""
+    nt, layer = sheet.nt, ls.layer
+    f, l = layer.activation, layer.number
+    bare = getattr(f, "bare", False)
+    fz = ls.z if bare else f.forward(ls.z, ls.activation_params_before)
+    items = []
+    for index in sheet.cells(ls.z.shape[1:]):
+        cell = (n, *index)
+        applied = nt.par(ls.z[cell]) if bare else f"{nt.written(f.symbol)}({nt.num(ls.z[cell])})"
+        stages = [f"{nt.num(ls.x[cell], layer.index == 0)} + {applied}"]
+        if not bare:
+            stages.append(f"{nt.num(ls.x[cell], layer.index == 0)} + {nt.par(fz[cell])}")
+        items.append(eq(nt.sym("a", l, *index), *stages, nt.num(ls.a[cell])))
+    return [
+        Para(nt.text("The residual: a = x + f(z), the layer's input added to its output:")),
+        Eqs(tuple(items)),
+        *sheet.more(ls.z.shape[1:], nt.sym("a", l)),
+    ]
 
 
 def _delta(sheet: Sheet, ls: LayerStep) -> list[Block]:
