@@ -548,7 +548,15 @@ def ref_attention_back(
     grad_x = sum(paths)
     if p.get("residual") and mode != "residual_path_missing":
         grad_x = grad_x + delta  # a linear activation: ∂C/∂a = δ
-    return {"grad_input": grad_x, "wq": dq.T @ x, "wk": dkk.T @ x, "wv": dvv.T @ x}
+    return {
+        "grad_input": grad_x,
+        "wq": dq.T @ x,
+        "wk": dkk.T @ x,
+        "wv": dvv.T @ x,
+        "grad_q": dq,
+        "grad_k": dkk,
+        "grad_v": dvv,
+    }
 
 
 ATTENTION_MISTAKES = [
@@ -610,6 +618,9 @@ def test_each_named_mistake_fires_on_its_own_mistake_and_nothing_else(
         if name not in ("attention_single_input_path", "residual_path_missing"):
             for w in ("wq", "wk"):
                 records[1]["grads"][w] = (sum(s[w] for s in slips) / len(ids)).tolist()
+            # the stages the slip changes, graded as cells of their own
+            for stage in ("grad_q", "grad_k", "grad_v"):
+                records[1][stage] = np.array([s[stage] for s in slips]).tolist()
     result = _grade(run_cli, path, contract)
     assert result.exit_code == 1, result.output
     cells = json.loads(result.stdout)["cells"]
@@ -901,3 +912,42 @@ def test_list_layers_shows_the_sequence_layers(run_cli: Any) -> None:
     assert {m["name"] for m in rows["attention"]["mistakes"]} == set(ATTENTION_MISTAKES[:4])
     assert {m["name"] for m in rows["embedding"]["mistakes"]} == {"embedding_gradient_overwritten"}
     assert "meanpool" in rows
+
+
+def test_check_grades_every_stage_of_attention(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """Q, K, V, S, P, H, ∂C/∂P, ∂C/∂S, ∂C/∂Q, ∂C/∂K and ∂C/∂V are cells: right, they are ✓; a
+    slip in one (a softmax weight) is ✗ at that cell alone."""
+    rng = np.random.default_rng(21)
+    layers, ids, ys = _mistake_config(rng)
+    path = write_config(tmp_path, config_text(layers, ids, ys, key="tokens"))
+    contract = step_json(run_cli, path)
+    graded = json.loads(_grade(run_cli, path, contract).stdout)["cells"]
+    stages = {c["quantity"] for c in graded if c["layer"] == 3}
+    assert {
+        "q",
+        "k",
+        "v",
+        "scores",
+        "attention_weights",
+        "head_outputs",
+        "grad_attention_weights",
+        "grad_scores",
+        "grad_q",
+        "grad_k",
+        "grad_v",
+    } <= stages
+    record = contract["steps"][0]["layers"][1]
+    record["attention_weights"][0][1][2][0] += 0.1  # example 1, head 1, row 2, column 0
+    result = _grade(run_cli, path, contract)
+    assert result.exit_code == 1
+    wrong = [c for c in json.loads(result.stdout)["cells"] if c["verdict"] == "wrong"]
+    assert [(c["quantity"], c["index"]) for c in wrong] == [("attention_weights", [1, 1, 2, 0])]
+    assert wrong[0]["symbol"] == "P³[1,2,0] (x = 1)"
+
+
+def test_the_blank_sheet_asks_for_every_stage(run_cli: Any) -> None:
+    sheet = run_cli(["check", "--example", "attention-worked-example", "--template"]).stdout
+    for q in ("q:", "scores:", "attention_weights:", "grad_scores:", "grad_v:"):
+        assert f"\n{q}\n" in sheet, q

@@ -276,6 +276,65 @@ def backward(
     )
 
 
+# ---- the stages check grades --------------------------------------------------------------
+
+STAGES = (
+    ("q", "Q", False),
+    ("k", "K", False),
+    ("v", "V", False),
+    ("scores", "S", False),
+    ("attention_weights", "P", False),
+    ("head_outputs", "H", False),
+    ("grad_attention_weights", "∂C/∂P", True),
+    ("grad_scores", "∂C/∂S", True),
+    ("grad_q", "∂C/∂Q", True),
+    ("grad_k", "∂C/∂K", True),
+    ("grad_v", "∂C/∂V", True),
+)
+
+
+def stage_shapes(layer: Layer) -> dict[str, Shape]:
+    T, heads = layer.in_shape[0], layer.options["heads"]
+    width_qk, width_v = layer.params["wq"].shape[0], layer.params["wv"].shape[0]
+    square = (heads, T, T)
+    return {
+        "q": (T, width_qk),
+        "k": (T, width_qk),
+        "v": (T, width_v),
+        "scores": square,
+        "attention_weights": square,
+        "head_outputs": (T, width_v),
+        "grad_attention_weights": square,
+        "grad_scores": square,
+        "grad_q": (T, width_qk),
+        "grad_k": (T, width_qk),
+        "grad_v": (T, width_v),
+    }
+
+
+def _stages_of(cache: Cache, back: dict[str, Array]) -> dict[str, Array]:
+    return {
+        "q": cache["q"],
+        "k": cache["k"],
+        "v": cache["v"],
+        "scores": cache["scores"],
+        "attention_weights": cache["weights"],
+        "head_outputs": cache["heads_out"],
+        "grad_attention_weights": back["grad_weights"],
+        "grad_scores": back["grad_scores"],
+        "grad_q": back["grad_q"],
+        "grad_k": back["grad_k"],
+        "grad_v": back["grad_v"],
+    }
+
+
+def stage_values(
+    layer: Layer, theta: Mapping[str, Array], x: Array, delta: Array
+) -> dict[str, Array]:
+    cache = forward(layer, theta, x)[1]
+    return _stages_of(cache, passes(layer, theta, cache, delta))
+
+
 # ---- what the tables and JSON show ---------------------------------------------------------
 
 
@@ -363,10 +422,10 @@ def _outcome(ctx: Any, l: int, path: Any, extra: dict[str, Any]) -> dict[str, Ar
     grad_x = path(back)
     if layer.residual:
         grad_x = grad_x + ctx.grad_a(l)
-    out = {
-        f"grad_{k}": v
-        for k, v in _grads(theta, cache, back, delta, ctx.x(l), ctx.net.scale).items()
-    }
+    stages = _stages_of(cache, back)
+    out = {k: stages[k] for k in ("grad_scores", "grad_q", "grad_k", "grad_v")}
+    grads = _grads(theta, cache, back, delta, ctx.x(l), ctx.net.scale)
+    out.update({f"grad_{k}": v for k, v in grads.items()})
     if ctx.spec.weight_decay:
         for name in ("wq", "wk", "wv", "wo"):
             if name in theta:
@@ -450,6 +509,9 @@ ATTENTION = LayerType(
     mistakes=MISTAKES,
     extra=_extra,
     bilinear=False,
+    stages=STAGES,
+    stage_values=stage_values,
+    stage_shapes=stage_shapes,
     written=WrittenCells(
         lambda sheet, ls, n: _write_forward(sheet, ls, n),
         lambda sheet, ls: _write_backward(sheet, ls),

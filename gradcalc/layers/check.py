@@ -20,13 +20,17 @@ from gradcalc.check.answers import Answers
 from gradcalc.check.cells import Key
 from gradcalc.doc.notation import superscript
 from gradcalc.errors import KeyPath, did_you_mean
+from gradcalc.layers.attention import STAGES as ATTENTION_STAGES
 from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, Network, Theta, run
 from gradcalc.layers.record import Layer, Mistake
 from gradcalc.step.trace import ForwardTrace
 from gradcalc.yamldoc import Doc, number, type_name
 
-EXAMPLE_QUANTITIES = ("z", "a", "delta", "grad_input", "output")
+# The stages of a layer's passes graded as cells of their own (attention's Q, K, V, S, P, …).
+STAGE_KEYS = tuple(key for key, _, _ in ATTENTION_STAGES)
+
+EXAMPLE_QUANTITIES = ("z", "a", "delta", "grad_input", "output", *STAGE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class LayeredShape:
     def quantities(self, l: int) -> list[str]:
         return list(self.layer(l).params)
 
+    def stages(self, l: int, backward: bool) -> list[str]:
+        return [key for key, _, back in self.layer(l).kind.stages if back == backward]
+
     def array_shape(self, key: Key) -> tuple[int, ...]:
         q, l = key
         m = self.examples
@@ -83,6 +90,8 @@ class LayeredShape:
             return (m, *layer.out_shape)
         if q == "grad_input":
             return (m, *layer.in_shape)
+        if layer.kind.stage_shapes is not None and q in (s for s, _, _ in layer.kind.stages):
+            return (m, *layer.kind.stage_shapes(layer)[q])
         name = q.removeprefix("grad_")
         return tuple(layer.params[name].shape)
 
@@ -95,6 +104,7 @@ class LayeredShape:
         L = self.L
         keys: list[Key] = []
         for l in range(2, L + 1):
+            keys += [(q, l) for q in self.stages(l, False)]
             keys.append(("z", l))
             if self.has_a(l):
                 keys.append(("a", l))
@@ -103,6 +113,7 @@ class LayeredShape:
         keys.append(("loss", None))
         for l in range(L, 1, -1):
             keys.append(("delta", l))
+            keys += [(q, l) for q in self.stages(l, True)]
             keys += [(f"grad_{name}", l) for name in self.quantities(l)]
             keys.append(("grad_input", l))
         for l in range(L, 1, -1):
@@ -142,6 +153,9 @@ class LayeredShape:
             return f"δ{sup}{cell}{example}"
         if q == "grad_input":
             return f"∂C/∂x{sup}{cell}{example}"
+        for stage, written, _ in self.layer(l or 2).kind.stages:
+            if stage == q:
+                return f"{written}{sup}{cell}{example}"
         name = q.removeprefix("grad_")
         symbol = self.layer(l or 2).kind.symbols.get(name, name)
         if q.startswith("grad_"):
@@ -161,9 +175,17 @@ def expected(st: LayeredStepTrace, key: Key) -> np.ndarray:
         return np.asarray(getattr(ls, q), dtype=float)
     if q == "grad_input":
         return ls.grad_x
+    if q in STAGE_KEYS:
+        return _stage(ls.layer, ls.params_ahead or ls.params_before, ls.x, ls.delta)[q]
     if q.startswith("grad_"):
         return ls.grads[q.removeprefix("grad_")]
     return ls.params[q]
+
+
+def _stage(layer: Layer, theta: Theta, x: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
+    assert layer.kind.stage_values is not None
+    with np.errstate(all="ignore"):
+        return layer.kind.stage_values(layer, theta, x, delta)
 
 
 # ---- reading answers -----------------------------------------------------------------------------
@@ -185,20 +207,10 @@ LAYER_RECORD_KEYS = (
     "shapes",
     "source",
     "padded_input",
-    # attention's stages and embedding's positions (read, not graded)
+    # attention's stages (graded), its mask, paths and an embedding's positions (read)
     "positions",
-    "q",
-    "k",
-    "v",
-    "scores",
+    *STAGE_KEYS,
     "mask",
-    "attention_weights",
-    "head_outputs",
-    "grad_attention_weights",
-    "grad_scores",
-    "grad_q",
-    "grad_k",
-    "grad_v",
     "grad_input_via_q",
     "grad_input_via_k",
     "grad_input_via_v",
@@ -216,6 +228,7 @@ STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahe
 def quantity_names(shape: LayeredShape) -> tuple[str, ...]:
     names = ["z", "a", "delta", "grad_input"]
     for layer in shape.spec.layers:
+        names += [key for key, _, _ in layer.kind.stages if key not in names]
         for p in layer.params:
             for q in (f"grad_{p}", p):
                 if q not in names:
@@ -354,7 +367,7 @@ class Reader:
             if "layer" not in item:
                 raise doc.error(where, "missing key 'layer' (the layer number l = 2..L)")
             l = self._layer(item["layer"], (*where, "layer"))
-            for q in ("z", "a", "delta", "grad_input"):
+            for q in ("z", "a", "delta", "grad_input", *self._stages(l)):
                 if item.get(q) is not None and (q != "a" or self.shape.has_a(l)):
                     self._put(answers, (q, l), item[q], (*where, q))
             for group, prefix in (("grads", "grad_"), ("params", "")):
@@ -370,6 +383,9 @@ class Reader:
                 for name, value in values.items():
                     if value is not None:
                         self._put(answers, (prefix + name, l), value, (*where, group, name))
+
+    def _stages(self, l: int) -> tuple[str, ...]:
+        return tuple(key for key, _, _ in self.shape.layer(l).kind.stages)
 
     def _layer(self, name: Any, path: KeyPath) -> int:
         L = self.shape.L
@@ -389,7 +405,7 @@ class Reader:
         if q == "a" and not self.shape.has_a(l):
             raise self.doc.error(path, f"layer {l} has no a of its own (its a is its z)")
         if (
-            q not in ("z", "a", "delta", "grad_input")
+            q not in ("z", "a", "delta", "grad_input", *self._stages(l))
             and q.removeprefix("grad_") not in self.shape.layer(l).params
         ):
             raise self.doc.error(path, f"layer {l} ({self.shape.layer(l).kind.name}) has no {q}")
@@ -586,6 +602,8 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
             # f′ from f(z): with a residual, a is x + f(z)
             a = layer.activation.forward(z, act) if layer.residual else ctx.output_of(l)
             return layer.activation.backward(z, a, ctx.grad_a(l), act)
+        if q in STAGE_KEYS:  # from the given input and δ
+            return _stage(layer, ctx.theta_pass(l), ctx.x(l), ctx.given("delta", l))[q]
         grad_x, grads = ctx.backward(l)
         if q == "grad_input":
             return grad_x + ctx.grad_a(l) if layer.residual else grad_x
@@ -805,6 +823,12 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             magnitude = {k: np.abs(v) for k, v in theta.items()}
             # ∂C/∂x: through |θ| from e(δ), and through e(θ) from |δ| + e(δ).
             e_gx = kind.backward(layer, magnitude, cache_abs, e_d, net.scale, np.abs(ls.x) + e_x)[0]
+            if kind.stages:
+                e_stage = _stage_spread(layer, theta, ls, e_x, e_d, e_pass[i])
+                values = _stage(layer, theta, ls.x, ls.delta)
+                for key, e in e_stage.items():
+                    e = e + u(values[key], e)
+                    glob[(key, l)], loc[(key, l)] = e, u(values[key], 0 * e)
             if not kind.bilinear:
                 e_gx, g_from_d = _backward_spread(layer, theta, ls, e_x, e_d, e_pass[i], net.scale)
                 g_from_x: dict[str, Any] = {name: 0.0 for name in layer.params}
@@ -923,6 +947,28 @@ def _backward_spread(
         out.append(e[start : start + size].reshape(shape))
         start += size
     return out[0], dict(zip(names, out[1:], strict=True))
+
+
+def _stage_spread(
+    layer: Layer, theta: Theta, ls: Any, e_x: np.ndarray, e_d: np.ndarray, e_t: Theta
+) -> dict[str, np.ndarray]:
+    """The bound of each graded stage of a layer's passes (attention's Q, …, ∂C/∂V)."""
+    names = list(theta)
+    keys = [key for key, _, _ in layer.kind.stages]
+    shapes = [_stage(layer, theta, ls.x, ls.delta)[key].shape for key in keys]
+
+    def f(xx: np.ndarray, dd: np.ndarray, *ps: np.ndarray) -> np.ndarray:
+        values = _stage(layer, dict(zip(names, ps, strict=True)), xx, dd)
+        return np.concatenate([values[key].ravel() for key in keys])
+
+    args = [ls.x, ls.delta, *(theta[k] for k in names)]
+    e = spread_each(f, args, [e_x, e_d, *(e_t[k] for k in names)])
+    out, start = {}, 0
+    for key, shape in zip(keys, shapes, strict=True):
+        size = int(np.prod(shape))
+        out[key] = e[start : start + size].reshape(shape)
+        start += size
+    return out
 
 
 def _update_bound(

@@ -109,6 +109,15 @@ class LayerType:
     # drift bound is the record applied to absolute values; False (attention's softmax, an
     # embedding's lookup): the bound is propagated element by element instead.
     bilinear: bool = True
+    # Stages of its passes check grades as cells of their own (attention's Q, K, V, S, P, …):
+    # (JSON key, symbol, in the backward pass), and stage_values(layer, θ, x, δ) -> {key: value
+    # per example} computed from the given x and δ; stage_shapes(layer) -> {key: one example's
+    # shape}.
+    stages: tuple[tuple[str, str, bool], ...] = ()
+    stage_values: Callable[[Layer, Mapping[str, Array], Array, Array], dict[str, Array]] | None = (
+        None
+    )
+    stage_shapes: Callable[[Layer], dict[str, Shape]] | None = None
 
 
 @dataclass(frozen=True)
