@@ -888,7 +888,7 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
     return steps, local, {("output", None): e_a[-1], ("loss", None): e_loss}
 
 
-def spread_each(f: Any, args: list[np.ndarray], errs: list[Any], limit: int = 4096) -> np.ndarray:
+def spread_each(f: Any, args: list[np.ndarray], errs: list[Any], limit: int = 64) -> np.ndarray:
     """A first-order bound of |f(args + d) − f(args)| for |d| ≤ errs, for a layer that is not
     linear in each argument (attention's softmax, an embedding's lookup): Σ over the elements
     of the worst change one element's error makes alone; an argument with more than `limit`
