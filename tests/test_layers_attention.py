@@ -951,3 +951,38 @@ def test_the_blank_sheet_asks_for_every_stage(run_cli: Any) -> None:
     sheet = run_cli(["check", "--example", "attention-worked-example", "--template"]).stdout
     for q in ("q:", "scores:", "attention_weights:", "grad_scores:", "grad_v:"):
         assert f"\n{q}\n" in sheet, q
+
+
+def test_projections_drawn_by_an_initializer(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """{init: …} draws each projection from its own stream, (d, d) unless units: says; the
+    drawn network is proven as any other."""
+    text = (
+        "inputs: [[[1, 0, 0.5, -1], [0, 1, 1, 0], [0.5, 0.5, 0, 1]]]\n"
+        "targets: [[[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]]\nloss: mse\nlearning_rate: 0.1\n"
+        "layers:\n  - type: attention\n    heads: 2\n"
+        "    wq: {init: xavier_uniform, seed: 1}\n    wk: {init: xavier_uniform, seed: 1}\n"
+        "    wv: {init: xavier_uniform, seed: 1, units: 4}\n    bq: {init: zeros}\n"
+        "    wo: {init: xavier_uniform, seed: 1}\n    residual: true\n"
+    )
+    got = step_json(run_cli, write_config(tmp_path, text))
+    record = got["steps"][0]["layers"][0]
+    drawn = {k: np.asarray(v) for k, v in got["steps"][0]["layers"][0]["params"].items()}
+    assert {k: v.shape for k, v in drawn.items()} == {
+        "wq": (4, 4),
+        "wk": (4, 4),
+        "wv": (4, 4),
+        "bq": (4,),
+        "wo": (4, 4),
+    }
+    assert not np.allclose(drawn["wq"], drawn["wk"])  # streams of their own
+    again = step_json(run_cli, write_config(tmp_path, text, "again.yaml"))
+    assert again["steps"][0]["layers"][0]["params"] == record["params"]
+    # the initial values: undo the step (sgd, η = 0.1) and check against the reference
+    layers = [{"type": "attention", "heads": 2, "residual": True}]
+    for k in drawn:
+        layers[0][k] = drawn[k] + 0.1 * np.asarray(record["grads"][k])
+    xs = np.array([[[1, 0, 0.5, -1], [0, 1, 1, 0], [0.5, 0.5, 0, 1]]])
+    ys = np.array([[[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]])
+    check_against_reference(got, layers, xs, ys)

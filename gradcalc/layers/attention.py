@@ -73,12 +73,14 @@ def parse(
             raise doc.error(
                 path, f"missing key '{key}'", f"a (d_{p}·heads, d) matrix, as nn.Linear"
             )
-        w = tensor(
+        w = _matrix(
             doc,
             raw[key],
             (*path, key),
             f"a ({'d_v' if p == 'v' else 'd_k'}·heads, d) matrix",
-            rank=2,
+            d,
+            index,
+            2 + PROJECTIONS.index(p),
         )
         if w.shape[1] != d:
             raise doc.error(
@@ -103,10 +105,13 @@ def parse(
     for p in PROJECTIONS:
         key = f"b{p}"
         if key in raw:
-            params[key] = _bias(doc, raw[key], (*path, key), params[f"w{p}"].shape[0], f"w{p}")
+            rows = params[f"w{p}"].shape[0]
+            params[key] = _bias(
+                doc, raw[key], (*path, key), rows, f"w{p}", d, index, 6 + PROJECTIONS.index(p)
+            )
     width = params["wv"].shape[0]
     if "wo" in raw:
-        wo = tensor(doc, raw["wo"], (*path, "wo"), "a (d, d_v·heads) matrix", rank=2)
+        wo = _matrix(doc, raw["wo"], (*path, "wo"), "a (d, d_v·heads) matrix", width, index, 5)
         if wo.shape[1] != width:
             raise doc.error(
                 (*path, "wo"),
@@ -117,7 +122,7 @@ def parse(
         params["wo"] = wo
         width = wo.shape[0]
         if "bo" in raw:
-            params["bo"] = _bias(doc, raw["bo"], (*path, "bo"), width, "wo")
+            params["bo"] = _bias(doc, raw["bo"], (*path, "bo"), width, "wo", d, index, 12)
     elif "bo" in raw:
         raise doc.error((*path, "bo"), "bo is the bias of the output projection wo", "add wo")
     causal = raw.get("causal", False)
@@ -143,7 +148,27 @@ def parse(
     )
 
 
-def _bias(doc: Doc, value: Any, path: KeyPath, rows: int, of: str) -> Array:
+def _matrix(
+    doc: Doc, value: Any, path: KeyPath, what: str, columns: int, index: int, stream: int
+) -> Array:
+    """Given numbers (or {file: …}), or {init: …, seed: …, units: …} drawn with fan-in
+    `columns` (units, the rows, default `columns`: d_k·heads = d as nn.MultiheadAttention)."""
+    from gradcalc.step import config as c
+
+    if c._is_init(value):
+        units = c._units(doc, value, path) or columns
+        drawn = {k: v for k, v in value.items() if k != "units"}
+        return c._initialized(doc, drawn, path, (units, columns), index + 2, stream)
+    return tensor(doc, value, path, what, rank=2)
+
+
+def _bias(
+    doc: Doc, value: Any, path: KeyPath, rows: int, of: str, d: int, index: int, stream: int
+) -> Array:
+    from gradcalc.step import config as c
+
+    if c._is_init(value):
+        return c._initialized(doc, value, path, (rows,), index + 2, stream, d)
     b = tensor(doc, value, path, "a vector of biases", rank=1)
     if b.shape[0] != rows:
         raise doc.error(path, f"{b.shape[0]} biases for {rows} rows of {of}", "one bias per row")
