@@ -753,6 +753,21 @@ ERRORS = [
         "input: [1, 2]\ntarget: [1, 0]\n" + HEAD + "  - type: flatten\n  - type: meanpool\n",
         ["layers[1]", "meanpool takes a sequence (T, d), but layers[0] gives shape 2"],
     ),
+    (  # the transformer block's inputs and targets
+        "tokens: [2, 0]\nsequence: [[1, 0], [0, 1]]\ntargets: [[1, 0], [0, 1]]\n" + HEAD + TABLE,
+        ["sequence", "give either 'tokens' or 'sequence', not both"],
+    ),
+    (
+        "sequence: [[1, 2], [0, 1]]\ntarget: [[1, 0], [0, 1]]\n" + HEAD + _att(),
+        ["target", "'sequence' with an output of shape 2×2 goes with 'targets'"],
+    ),
+    (
+        "sequence: [[1, 2], [0, 1]]\ntargets: [[1], [0]]\n"
+        + HEAD
+        + _att(more="    residual: true\n")
+        + "  - type: layernorm\n  - type: dense\n    weights: [[1, 0, 0]]\n    biases: [0]\n    activation: linear\n",
+        ["layers[2].weights"],
+    ),
 ]
 
 
@@ -986,3 +1001,276 @@ def test_projections_drawn_by_an_initializer(
     xs = np.array([[[1, 0, 0.5, -1], [0, 1, 1, 0], [0.5, 0.5, 0, 1]]])
     ys = np.array([[[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]])
     check_against_reference(got, layers, xs, ys)
+
+
+# -- the transformer block: embedding (or given vectors) → attention with its residual →
+# layernorm → meanpool and a dense layer, or a dense layer on each position ----------------------
+
+
+def ref_block(layers: list[dict[str, Any]], x: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """One example through the block by the references: ids (T,) through an embedding, or
+    vectors (T, d); a dense layer after a (T, d) output acts on each row alone."""
+    from test_layers_norm import ref_norm
+
+    out = []
+    for layer in layers:
+        kind = layer["type"]
+        if kind == "embedding":
+            table = np.asarray(layer["table"])
+            z = np.array([table[int(t)] for t in x])
+            record = {"z": z, "a": z}
+        elif kind == "attention":
+            record = ref_attention(x, layer)
+        elif kind == "layernorm":
+            z = ref_norm(
+                x, np.asarray(layer["gamma"]), np.asarray(layer["beta"]), 1e-5, "layernorm"
+            )[0]
+            record = {"z": z, "a": z}
+        elif kind == "meanpool":
+            z = np.array([sum(x[t, k] for t in range(len(x))) / len(x) for k in range(x.shape[1])])
+            record = {"z": z, "a": z}
+        else:
+            w, b = np.asarray(layer["weights"]), np.asarray(layer["biases"])
+            z = np.array([w @ row + b for row in x]) if x.ndim == 2 else w @ x + b
+            record = {"z": z, "a": np.tanh(z)}
+        out.append(record)
+        x = record["a"]
+    return out
+
+
+def block_cost(layers: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray) -> float:
+    """mse: the mean over every output value of an example, then over the batch."""
+    total = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        total += float(np.mean((ref_block(layers, x)[-1]["a"] - y) ** 2))
+    return total / len(xs)
+
+
+def block_layers(
+    rng: np.random.Generator, source: str, head: str, heads: int, causal: bool
+) -> list[dict[str, Any]]:
+    d = 4
+    layers: list[dict[str, Any]] = []
+    if source == "tokens":
+        layers.append({"type": "embedding", "table": rng.normal(size=(5, d))})
+    layers += [
+        attention_layer(rng, d, heads, causal, True),
+        {
+            "type": "layernorm",
+            "gamma": 1 + 0.3 * rng.normal(size=d),
+            "beta": 0.2 * rng.normal(size=d),
+        },
+    ]
+    if head == "meanpool":
+        layers.append({"type": "meanpool"})
+    layers.append(
+        {
+            "type": "dense",
+            "weights": rng.normal(size=(2, d)),
+            "biases": rng.normal(size=2),
+            "activation": "tanh",
+        }
+    )
+    return layers
+
+
+def block_text(
+    layers: list[dict[str, Any]], xs: np.ndarray, ys: np.ndarray, source: str, extra: str = ""
+) -> str:
+    """The config as a user writes it: `tokens:` or `sequence:`/`sequences:`; per-position
+    `targets:` for a (T, out) output, one `target:` for the pooled one of one example."""
+    batch = len(xs) > 1
+    if source == "tokens":
+        key, given = "tokens", (xs if batch else xs[0])
+    else:
+        key, given = ("sequences" if batch else "sequence"), (xs if batch else xs[0])
+    target = "targets" if batch or np.asarray(ys).ndim == 3 else "target"
+    text = config_text(layers, given, ys if batch else ys[0], extra, key)
+    first, rest = text.split("\n", 1)
+    rest = rest.split("\n", 1)[1]  # config_text's own target line
+    return f"{first}\n{target}: {_yaml(ys if batch else ys[0])}\n{rest}"
+
+
+BLOCKS = [
+    (source, head, batch)
+    for source in ("tokens", "sequence")
+    for head in ("meanpool", "positions")
+    for batch in (1, 2)
+]
+
+
+def _block_case(
+    source: str, head: str, batch: int, seed: int = 0
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed + 70 * len(source) + 3 * len(head) + batch)
+    T = 3
+    layers = block_layers(rng, source, head, heads=batch, causal=head == "positions")
+    if source == "tokens":
+        xs = rng.integers(0, 5, size=(batch, T))
+        xs[:, 0] = xs[:, -1]  # a repeated token in every sequence
+    else:
+        xs = rng.normal(size=(batch, T, 4))
+    ys = rng.normal(size=(batch, 2) if head == "meanpool" else (batch, T, 2))
+    return layers, xs, ys
+
+
+def _check_block(got: dict[str, Any], layers: list[dict[str, Any]], xs: Any, ys: Any) -> None:
+    """Every layer's z and a, the cost, every parameter's gradient by finite differences of the
+    reference cost and, for given vectors, ∂C_x/∂x."""
+    step = got["steps"][0]
+    batch = len(xs) > 1
+    close(step.get("lookahead", step)["loss"], np.asarray(block_cost(layers, xs, ys)), rtol=1e-12)
+    refs = [ref_block(layers, x) for x in xs]
+    for i, record in enumerate(step["layers"]):
+        for q in ("z", "a"):
+            want = np.array([r[i][q] for r in refs])
+            close(record[q], want if batch else want[0], rtol=1e-10)
+        for name in record["grads"]:
+            array = np.array(layers[i][name], dtype=float)
+            layers[i][name] = array
+            fd = finite_differences(lambda: block_cost(layers, xs, ys), array)
+            close_fd(record["grads"][name], fd)
+    if layers[0]["type"] != "embedding":
+        x = np.array(xs, dtype=float)
+        fd = finite_differences(lambda: block_cost(layers, x, ys), x) * len(xs)
+        close_fd(step["layers"][0]["grad_input"], fd if batch else fd[0])
+
+
+@pytest.mark.parametrize(("source", "head", "batch"), BLOCKS)
+def test_the_transformer_block_matches_the_reference_and_finite_differences(
+    run_cli: Any, write_config: Any, tmp_path: Path, source: str, head: str, batch: int
+) -> None:
+    layers, xs, ys = _block_case(source, head, batch)
+    got = step_json(run_cli, write_config(tmp_path, block_text(layers, xs, ys, source)))
+    kinds = [record["type"] for record in got["steps"][0]["layers"]]
+    assert kinds[-3:] == (
+        ["layernorm", "meanpool", "dense"]
+        if head == "meanpool"
+        else ["attention", "layernorm", "dense"]
+    )
+    dense = got["steps"][0]["layers"][-1]
+    # on each position: the same (2, 4) weights at every row, one output row per position
+    assert np.asarray(dense["grads"]["weights"]).shape == (2, 4)
+    assert dense["output_shape"] == ([2] if head == "meanpool" else [3, 2])
+    _check_block(got, layers, xs, ys)
+    attention = got["steps"][0]["layers"][1 if source == "tokens" else 0]
+    paths = sum(np.asarray(attention[f"grad_input_via_{p}"]) for p in ("q", "k", "v", "residual"))
+    close(attention["grad_input"], paths, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rule", sorted({r.name for r in OPTIMIZERS.values()}))
+def test_the_transformer_block_under_every_update_rule(
+    run_cli: Any, write_config: Any, tmp_path: Path, rule: str
+) -> None:
+    """Two steps: every array of every layer moved, and the second step's gradients are the
+    reference's at the parameters the first step left (θ̃ for a look-ahead rule)."""
+    layers, xs, ys = _block_case("tokens", "positions", 2, seed=5)
+    text = block_text(layers, xs, ys, "tokens", f"optimizer: {rule}\nsteps: 2\nweight_decay: 0.01")
+    first, second = step_json(run_cli, write_config(tmp_path, text))["steps"]
+    moved = [dict(layer) for layer in layers]
+    for i, record in enumerate(first["layers"]):
+        for name, value in record["params"].items():
+            if name != "bk":  # ∂C/∂bk is 0: bk shifts a row's scores by one constant
+                assert not np.allclose(value, layers[i][name]), (rule, name)
+            ahead = second["layers"][i].get("params_lookahead", {})
+            moved[i][name] = np.asarray(ahead.get(name, value))
+    # the data cost at the moved parameters; the gradients add weight decay's λθ
+    want = block_cost(moved, xs, ys)
+    close(second.get("lookahead", second)["data_loss"], np.asarray(want), rtol=1e-12)
+    for i, record in enumerate(second["layers"]):
+        for name in record["grads"]:
+            array = np.array(moved[i][name], dtype=float)
+            moved[i][name] = array
+            fd = finite_differences(lambda: block_cost(moved, xs, ys), array)
+            decay = 0.01 * array if name in ("table", "wq", "wk", "wv", "wo", "weights") else 0.0
+            close_fd(np.asarray(record["grads"][name]), fd + decay)
+
+
+def test_torch_agrees_on_the_transformer_block(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """nn.Embedding → nn.MultiheadAttention + x → nn.LayerNorm → nn.Linear on each position,
+    one SGD step: the cost, every gradient and the parameters after."""
+    torch = pytest.importorskip("torch")
+    dt = torch.float64
+    layers, ids, ys = _block_case("tokens", "positions", 2, seed=9)
+    emb, att, norm, dense = layers
+    got = step_json(run_cli, write_config(tmp_path, block_text(layers, ids, ys, "tokens")))
+    d = 4
+    table = torch.tensor(emb["table"], dtype=dt, requires_grad=True)
+    mha = torch.nn.MultiheadAttention(d, att["heads"], bias=True, batch_first=True, dtype=dt)
+    ln = torch.nn.LayerNorm(d, eps=1e-5, dtype=dt)
+    lin = torch.nn.Linear(d, 2, dtype=dt)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.tensor(np.concatenate([att["wq"], att["wk"], att["wv"]])))
+        mha.in_proj_bias.copy_(torch.tensor(np.concatenate([att["bq"], att["bk"], att["bv"]])))
+        mha.out_proj.weight.copy_(torch.tensor(att["wo"]))
+        mha.out_proj.bias.copy_(torch.tensor(att["bo"]))
+        ln.weight.copy_(torch.tensor(norm["gamma"]))
+        ln.bias.copy_(torch.tensor(norm["beta"]))
+        lin.weight.copy_(torch.tensor(dense["weights"]))
+        lin.bias.copy_(torch.tensor(dense["biases"]))
+    x = table[torch.tensor(ids, dtype=torch.long)]
+    T = ids.shape[1]
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1) if att["causal"] else None
+    h, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
+    out = torch.tanh(lin(ln(x + h)))
+    cost = ((out - torch.tensor(ys, dtype=dt)) ** 2).mean(dim=(1, 2)).mean()
+    cost.backward()
+    step = got["steps"][0]
+    close(step["loss"], np.asarray(cost.item()), rtol=1e-12)
+    records = step["layers"]
+    close(records[0]["grads"]["table"], table.grad.numpy(), rtol=1e-9)
+    grads = records[1]["grads"]
+    in_proj = np.concatenate([grads["wq"], grads["wk"], grads["wv"]])
+    close(in_proj, mha.in_proj_weight.grad.numpy(), rtol=1e-9)
+    close(
+        np.concatenate([grads["bq"], grads["bk"], grads["bv"]]),
+        mha.in_proj_bias.grad.numpy(),
+        rtol=1e-9,
+        atol=1e-15,
+    )
+    close(grads["wo"], mha.out_proj.weight.grad.numpy(), rtol=1e-9)
+    close(records[2]["grads"]["gamma"], ln.weight.grad.numpy(), rtol=1e-9)
+    close(records[2]["grads"]["beta"], ln.bias.grad.numpy(), rtol=1e-9)
+    close(records[3]["grads"]["weights"], lin.weight.grad.numpy(), rtol=1e-9)
+    close(records[3]["grads"]["biases"], lin.bias.grad.numpy(), rtol=1e-9)
+    after = torch.optim.SGD([table], lr=0.1)
+    after.step()
+    close(records[0]["params"]["table"], table.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("source", ["tokens", "sequence"])
+def test_a_rounded_transformer_block_lies_within_the_drift_bound(
+    run_cli: Any, write_config: Any, tmp_path: Path, source: str
+) -> None:
+    """Rounded to 3 decimals at every stage, the block's trace (with weight decay and
+    momentum) is graded ✓ or ≈, every cell inside check's drift bound."""
+    from gradcalc.check.bounds import Bounds, decimals_unit
+    from gradcalc.check.cells import Shape, expected, expected_final
+    from gradcalc.check.grade import _run_rounded
+    from gradcalc.step import config
+    from gradcalc.step.engine import hand_round, run
+
+    layers, xs, ys = _block_case(source, "positions", 2, seed=3)
+    extra = "optimizer: momentum\nsteps: 2\nweight_decay: 0.01"
+    path = write_config(tmp_path, block_text(layers, xs, ys, source, extra))
+    spec = config.load(str(path))
+    exact = run(spec)
+    steps, final = _run_rounded(spec, spec.steps, hand_round(3))
+    bounds = Bounds(spec, exact, decimals_unit(3))
+    shape = Shape.of(spec)
+    for s in range(spec.steps):
+        for key in shape.step_keys():
+            gap = np.abs(expected(steps[s], key) - expected(exact.steps[s], key))
+            assert np.all(gap <= bounds.steps[s][key] + 1e-12), (s + 1, key)
+    for key in shape.final_keys():
+        gap = np.abs(expected_final(final, key) - expected_final(exact.final, key))
+        assert np.all(gap <= bounds.final[key] + 1e-12), key
+    rounded = run_cli(["step", str(path), "--format", "json", "--round", "3"])
+    graded = run_cli(
+        ["check", str(path), "-", "--format", "json", "--decimals", "3"], input=rounded.stdout
+    )
+    assert graded.exit_code == 0, graded.output
+    verdicts = {c["verdict"] for c in json.loads(graded.stdout)["cells"]}
+    assert verdicts <= {"correct", "rounding"}, verdicts
