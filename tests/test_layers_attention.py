@@ -765,8 +765,9 @@ ERRORS = [
         "sequence: [[1, 2], [0, 1]]\ntargets: [[1], [0]]\n"
         + HEAD
         + _att(more="    residual: true\n")
-        + "  - type: layernorm\n  - type: dense\n    weights: [[1, 0, 0]]\n    biases: [0]\n    activation: linear\n",
-        ["layers[2].weights"],
+        + "  - type: layernorm\n"
+        + "  - type: dense\n    weights: [[1, 0, 0]]\n    biases: [0]\n    activation: linear\n",
+        ["layers[2].weights", "rows have 3 weights but layers[1] gives 2 values"],
     ),
 ]
 
