@@ -1275,3 +1275,26 @@ def test_a_rounded_transformer_block_lies_within_the_drift_bound(
     assert graded.exit_code == 0, graded.output
     verdicts = {c["verdict"] for c in json.loads(graded.stdout)["cells"]}
     assert verdicts <= {"correct", "rounding"}, verdicts
+
+
+def test_loss_at_last_takes_the_last_position_of_the_block(
+    run_cli: Any, write_config: Any, tmp_path: Path
+) -> None:
+    """`loss_at: last` with `target:` (out,): the cost reads the last position's output alone,
+    and every gradient is the reference's for that cost."""
+    layers, ids, ys = _block_case("tokens", "positions", 1, seed=11)
+    last = ys[:, -1]
+    text = block_text(layers, ids, ys, "tokens").replace("targets:", "target:")
+    text = text.replace(f"target: {_yaml(ys[0])}", f"target: {_yaml(last[0])}\nloss_at: last")
+    got = step_json(run_cli, write_config(tmp_path, text))
+
+    def cost() -> float:
+        a = ref_block(layers, ids[0])[-1]["a"]
+        return float(np.mean((a[-1] - last[0]) ** 2))
+
+    close(got["steps"][0]["loss"], np.asarray(cost()), rtol=1e-12)
+    for i, record in enumerate(got["steps"][0]["layers"]):
+        for name in record["grads"]:
+            array = np.array(layers[i][name], dtype=float)
+            layers[i][name] = array
+            close_fd(record["grads"][name], finite_differences(cost, array))
