@@ -38,6 +38,19 @@ CASES: dict[str, list[str]] = {
         "--no-color",
     ],
     "conv-worked-example.md": ["step", "configs/conv-worked-example.yaml", "--format", "markdown"],
+    # Self-attention with an embedding and a residual, worked by hand.
+    "attention-worked-example.explain.txt": [
+        "step",
+        "configs/attention-worked-example.yaml",
+        "--explain",
+        "--no-color",
+    ],
+    "attention-worked-example.md": [
+        "step",
+        "configs/attention-worked-example.yaml",
+        "--format",
+        "markdown",
+    ],
 }
 
 # The worked derivation of `gradcalc derive` (tests/test_derive_documents.py).

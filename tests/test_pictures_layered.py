@@ -183,6 +183,17 @@ def _expected_block(layer: Any) -> list[str]:
         ]
         if kind.startswith("max"):
             lines.append(f"ties: {layer.options['ties']}")
+    elif kind == "attention":
+        h = layer.options["heads"]
+        lines = [
+            "self-attention",
+            f"{h} head{'s' * (h != 1)}, d_k = {layer.params['wq'].shape[0] // h}",
+            ("causal mask" if layer.options["causal"] else "no mask")
+            + (", residual x + f(z)" if layer.residual else ""),
+        ]
+    elif kind == "embedding":
+        v, d = layer.params["table"].shape
+        lines = ["table lookup", f"vocabulary {v}, d = {d}"]
     else:
         lines = [kind]
     lines.append(f"{show(layer.in_shape)} → {show(layer.out_shape)}")

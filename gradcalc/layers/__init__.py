@@ -4,10 +4,13 @@ module here, with its tests and a section of docs/layers.md."""
 
 from __future__ import annotations
 
+from gradcalc.layers.attention import ATTENTION
 from gradcalc.layers.conv import CONV1D, CONV2D
 from gradcalc.layers.dense import DENSE
 from gradcalc.layers.dropout import DROPOUT
+from gradcalc.layers.embedding import EMBEDDING
 from gradcalc.layers.flatten import FLATTEN
+from gradcalc.layers.meanpool import MEANPOOL
 from gradcalc.layers.norm import BATCHNORM, LAYERNORM
 from gradcalc.layers.pool import AVGPOOL1D, AVGPOOL2D, MAXPOOL1D, MAXPOOL2D
 from gradcalc.layers.record import Layer, LayerType
@@ -30,6 +33,9 @@ REGISTRY: dict[str, LayerType] = {
         RNN,
         LSTM,
         GRU,
+        EMBEDDING,
+        ATTENTION,
+        MEANPOOL,
     )
 }
 

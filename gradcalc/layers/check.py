@@ -63,7 +63,7 @@ class LayeredShape:
         """Whether a^l is a quantity of its own: not for f = identity on a layer without
         parameters (pooling, flatten), whose a is its z."""
         layer = self.layer(l)
-        return bool(layer.params) or not getattr(layer.activation, "bare", False)
+        return bool(layer.params) or not getattr(layer.activation, "bare", False) or layer.residual
 
     def quantities(self, l: int) -> list[str]:
         return list(self.layer(l).params)
@@ -212,6 +212,7 @@ LAYER_RECORD_KEYS = (
     "input_shape",
     "output_shape",
     "options",
+    "residual",
     "z",
     "a",
     "delta",
@@ -631,17 +632,19 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
         if q == "z":
             return layer.kind.forward(layer, ctx.theta_pass(l), ctx.x(l))[0]
         if q == "a":
-            return layer.activation.forward(ctx.given("z", l), act)
+            a = layer.activation.forward(ctx.given("z", l), act)
+            return ctx.x(l) + a if layer.residual else a
         if q == "delta":
             if l == ctx.shape.L and net.fused is not None:
                 n = spec.x.shape[0]
                 return net.fused.delta(ctx.given("z", l), spec.y.reshape(n, -1), spec.loss_params)
-            return layer.activation.backward(
-                ctx.given("z", l), ctx.output_of(l), ctx.grad_a(l), act
-            )
+            z = ctx.given("z", l)
+            # f′ from f(z): with a residual, a is x + f(z)
+            a = layer.activation.forward(z, act) if layer.residual else ctx.output_of(l)
+            return layer.activation.backward(z, a, ctx.grad_a(l), act)
         grad_x, grads = ctx.backward(l)
         if q == "grad_input":
-            return grad_x
+            return grad_x + ctx.grad_a(l) if layer.residual else grad_x
         if q.startswith("grad_"):
             name = q.removeprefix("grad_")
             g = grads[name]
@@ -660,6 +663,19 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
         return new
 
 
+def _residual_missing(ctx: Context, l: int) -> dict[str, np.ndarray]:
+    """∂C/∂x of a layer with `residual: true` without the residual path's ∂C/∂a."""
+    return {"grad_input": ctx.backward(l)[0]}
+
+
+RESIDUAL_MISSING = Mistake(
+    "residual_path_missing",
+    "∂C/∂x of a layer with a residual (a = x + f(z)) without the residual path: ∂C/∂a itself "
+    "left out, only the path through the layer kept",
+    _residual_missing,
+)
+
+
 def named(ctx: Context, key: Key) -> list[tuple[Mistake, np.ndarray]]:
     """The known mistakes of the key's layer type that change this quantity, with the value
     each gives."""
@@ -668,7 +684,8 @@ def named(ctx: Context, key: Key) -> list[tuple[Mistake, np.ndarray]]:
         return []
     layer = ctx.shape.layer(l)
     out = []
-    for mistake in layer.kind.mistakes:
+    mistakes = layer.kind.mistakes + ((RESIDUAL_MISSING,) if layer.residual else ())
+    for mistake in mistakes:
         if mistake.values is None:
             continue
         with np.errstate(all="ignore"):
@@ -730,6 +747,8 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
             e_z = e_z + u(zs[i], e_z)
             f, p = layer.activation, act_params[i]
             e_a = _spread(lambda zz, f=f, p=p: f.forward(zz, p), [zs[i]], [e_z], not f.elementwise)
+            if layer.residual:
+                e_a = e_a + e_x
             e_a = e_a + u(acts[i], e_a)
             out_z.append(e_z)
             out_a.append(e_a)
@@ -817,10 +836,11 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                     True,
                 )
             elif f.elementwise:
-                prime = f.prime(ls.z, ls.a, p)
+                fz = f.forward(ls.z, p) if layer.residual else ls.a
+                prime = f.prime(ls.z, fz, p)
                 e_f = _spread(
                     lambda zz, aa, f=f, p=p: f.prime(zz, aa, p),
-                    [ls.z, ls.a],
+                    [ls.z, fz],
                     [e_z[i], e_a[i]],
                     False,
                 )
@@ -876,7 +896,9 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                     else:
                         e_g = g_from_d[name] + (g_from_x[name] if name in kind.decays else 0.0)
                     if spec.weight_decay and name in kind.decays:
-                        e_g = e_g + spec.weight_decay * e_pass[i][name]
+                        # the engine rounds ∂C/∂θ, then ∂C/∂θ + λθ: two roundings
+                        data = ls.grads[name] - spec.weight_decay * theta[name]
+                        e_g = e_g + u(data, e_g) + spec.weight_decay * e_pass[i][name]
                     e_g = e_g + u(ls.grads[name], e_g)
                     glob[(f"grad_{name}", l)], loc[(f"grad_{name}", l)] = (
                         e_g,
@@ -892,6 +914,8 @@ def bounds(spec: LayeredSpec, exact: LayeredRun, unit: Any) -> tuple[list[dict],
                     )
             if kind.flips is not None:
                 e_gx = e_gx + kind.flips(ls, e_x, e_d)
+            if layer.residual:
+                e_gx = e_gx + e_ga
             e_gx = e_gx + u(ls.grad_x, e_gx)
             glob[("grad_input", l)], loc[("grad_input", l)] = e_gx, u(ls.grad_x, 0 * e_gx)
             e_ga = e_gx

@@ -66,13 +66,24 @@ def build(doc: Doc) -> LayeredSpec:
     raw_layers = data["layers"]
     kind_of = [_kind(doc, raw, ("layers", i), REGISTRY) for i, raw in enumerate(raw_layers)]
     rank = kind_of[0].rank
-    seq = "sequence" in data or "sequences" in data
-    if seq:
+    seq = "sequence" in data or "sequences" in data or "tokens" in data
+    if "tokens" in data:
+        from gradcalc.layers.embedding import tokens
+
+        x, batch = tokens(doc, data, kind_of[0].name)
+    elif kind_of[0].name == "embedding":
+        raise doc.error(
+            ("layers", 0),
+            "an embedding layer takes token ids, given as 'tokens:'",
+            "e.g. tokens: [2, 0, 2], or (N, T) for a batch",
+        )
+    elif seq:
         x, batch = _sequences(doc, data)
     else:
         if "loss_at" in data:
             raise doc.error(
-                ("loss_at",), "'loss_at' is for a sequence input ('sequence:' or 'sequences:')"
+                ("loss_at",),
+                "'loss_at' is for a sequence input ('sequence:', 'sequences:' or 'tokens:')",
             )
         x, batch = _examples(doc, data, "input", "inputs", rank)
 
@@ -113,7 +124,7 @@ def build(doc: Doc) -> LayeredSpec:
     parameters = 0
     for i, (raw, kind) in enumerate(zip(raw_layers, kind_of, strict=True)):
         path: KeyPath = ("layers", i)
-        c._check_keys(doc, raw, path, ("type", *kind.keys), f"a {kind.name} layer")
+        c._check_keys(doc, raw, path, ("type", *kind.keys, "residual"), f"a {kind.name} layer")
         outputs = None
         if i == last and loss.name != "upstream":
             outputs = _width(data)
@@ -121,7 +132,13 @@ def build(doc: Doc) -> LayeredSpec:
             layer = _per_position(kind, doc, raw, path, shape, i, outputs)
         else:
             layer = kind.parse(doc, raw, path, shape, i, outputs)
-        positions = positions and len(layer.out_shape) == 2 and bool(layer.options.get("positions"))
+        if "residual" in raw:
+            layer = _residual(doc, raw["residual"], (*path, "residual"), layer)
+        positions = (
+            positions
+            and len(layer.out_shape) == 2
+            and (bool(layer.options.get("positions")) or kind.keeps_positions)
+        )
         shape = layer.out_shape
         held += math.prod(shape) + _columns(layer)
         parameters += sum(v.size for v in layer.params.values())
@@ -143,6 +160,10 @@ def build(doc: Doc) -> LayeredSpec:
                 raise doc.error((*path, *problem[0]), problem[1])
         layers.append(layer)
 
+    if "tokens" in data:
+        from gradcalc.layers.embedding import check_ids
+
+        check_ids(doc, x, batch, layers[0])
     loss_at = None
     if seq:
         y, y_key, loss_at = _sequence_targets(doc, data, loss.name, batch, x.shape[0], shape)
@@ -249,7 +270,7 @@ def _width(data: dict[str, Any]) -> int | None:
         value = data.get(key)
         if isinstance(value, list) and value:
             inner = value[0] if key == "targets" else value
-            if "sequence" in data or "sequences" in data:  # the innermost list: one output
+            if "sequence" in data or "sequences" in data or "tokens" in data:  # one output
                 while isinstance(inner, list) and inner and isinstance(inner[0], list):
                     inner = inner[0]
             return len(inner) if isinstance(inner, list) else 1
@@ -387,6 +408,14 @@ def _sequence_targets(
     else:
         at = "every" if key == "targets" else "last"
     want = every if at == "every" else last
+    if given is None and key == "target" and sequence_out and array.shape == every != want:
+        source = "tokens" if "tokens" in data else "sequence"
+        raise doc.error(
+            (key,),
+            f"'{source}' with an output of shape {show(shape)} goes with 'targets' (one per "
+            f"step); 'target:' is the last step's {show(last)}",
+            "rename 'target'",
+        )
     if want and want[-1] == 1 and array.shape == want[:-1]:
         array = array[..., None]  # single outputs may be written flat
     if array.shape != want:
@@ -451,6 +480,23 @@ def _examples(
     if array.size > MAX_ACTIVATIONS:
         raise doc.error((key,), f"more than {MAX_ACTIVATIONS:,} numbers")
     return array, batch
+
+
+def _residual(doc: Doc, value: Any, path: KeyPath, layer: Layer) -> Layer:
+    """`residual: true`: the layer's output becomes x + f(z), for any layer whose output has
+    its input's shape."""
+    from dataclasses import replace
+
+    if not isinstance(value, bool):
+        raise doc.error(path, f"expected true or false, got {type_name(value)}")
+    if value and layer.in_shape != layer.out_shape:
+        raise doc.error(
+            path,
+            f"a residual adds the input to the output, but this {layer.kind.name} layer maps "
+            f"shape {show(layer.in_shape)} to {show(layer.out_shape)}",
+            "a residual needs the output shape equal to the input shape",
+        )
+    return replace(layer, residual=value)
 
 
 def _given(

@@ -248,6 +248,7 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
 
 DROPOUT = LayerType(
     name="dropout",
+    keeps_positions=True,
     title="inverted dropout (kept values scaled by 1/(1 − p), as PyTorch)",
     equations=(
         Written("z = x ⊙ mask/(1 − p)  (eval: z = x)", r"z = x \odot m/(1-p)"),

@@ -207,7 +207,7 @@ class Network:
         ]
         last = spec.layers[-1]
         self.fused = None
-        if len(last.out_shape) == 1:
+        if len(last.out_shape) == 1 and not last.residual:
             self.fused = spec.loss.fused.get(last.activation.name)
         self.fused_name = last.activation.name if self.fused else None
         self.scale = 1.0 / spec.x.shape[0] if spec.reduction == "mean" else 1.0
@@ -251,6 +251,8 @@ class Network:
             z, cache = layer.kind.forward(layer, theta[i], x)
             z = r(z)
             a = r(layer.activation.forward(z, act[i]))
+            if layer.residual:
+                a = r(x + a)
             self.checks += ((z, f"z^{layer.number}", i), (a, f"a^{layer.number}", i))
             xs.append(x)
             zs.append(z)
@@ -313,6 +315,7 @@ class Network:
             float(np.sum(t[name] ** 2))
             for layer, t in zip(self.spec.layers, theta, strict=True)
             for name in layer.kind.decays
+            if name in t  # an optional weight (attention's wo) may be absent
         )
         penalty = float(self.r(np.asarray(lam / 2 * total)))
         return float(self.r(np.asarray(data + penalty))), penalty
@@ -413,6 +416,8 @@ class Network:
         records: list[LayerStep | None] = [None] * L
         for i in range(L - 1, -1, -1):
             layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
+            if layer.residual:  # f′ from f(z) itself, not from x + f(z)
+                a = r(layer.activation.forward(z, p))
             if i < L - 1 or delta is None:
                 f = layer.activation
                 if f.elementwise:  # f′(z) rounded on its own, as the dense engine and a hand do
@@ -424,9 +429,13 @@ class Network:
                 layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
             )
             grad_x = r(grad_x)
+            if layer.residual:  # the residual path: ∂(x + f(z))/∂x adds ∂C/∂a itself
+                grad_x = r(grad_x + grad_a)
             grads = {k: r(g) for k, g in grads.items()}
             if lam:
                 for name in layer.kind.decays:
+                    if name not in grads:
+                        continue
                     grads[name] = r(grads[name] + lam * theta_pass[i][name])
             grad_p: dict[str, float] = {}
             if layer.activation.param_partials is not None:
@@ -459,7 +468,7 @@ class Network:
                 layer=layer,
                 x=xs[i],
                 z=z,
-                a=a,
+                a=activations[i],
                 grad_a=grad_a,
                 delta=delta,
                 grad_x=grad_x,

@@ -853,6 +853,7 @@ BATCHNORM = LayerType(
 
 LAYERNORM = LayerType(
     name="layernorm",
+    keeps_positions=True,
     title="layer normalisation (each example over its last axis, as nn.LayerNorm)",
     equations=(
         Written(

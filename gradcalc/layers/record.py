@@ -45,6 +45,9 @@ class Layer:
     options: Mapping[str, Any] = field(default_factory=dict)
     # Arrays carried from step to step but never trained (running statistics), at the start.
     state: Mapping[str, Array] = field(default_factory=dict)
+    # `residual: true`: a = x + f(z), the input added to the layer's output (in_shape ==
+    # out_shape); ∂C/∂x gains ∂C/∂a, the residual path.
+    residual: bool = False
 
     @property
     def number(self) -> int:
@@ -132,7 +135,8 @@ class LayerType:
     # go through it) (batch norm in training with one value per channel), or None.
     check_batch: Callable[[Layer, int], tuple[tuple[str, ...], str] | None] | None = None
     # Whether forward and backward are linear in each argument (check's drift bound applies the
-    # record to absolute values); False (a normalisation, a recurrent cell): the bound moves
+    # record to absolute values); False (a normalisation, a recurrent cell, attention's
+    # softmax, an embedding's lookup): the bound moves
     # each number of x, δ and θ on its own.
     linear: bool = True
     # Keys its JSON layer record adds (its extras and state), which an answer sheet may hold.
@@ -149,6 +153,11 @@ class LayerType:
     backward_extra: Callable[[Any], list[Extra]] | None = None
     # Sentences its tables write after its backward pass: (step record, the number formatter).
     notes: Callable[[Any, Any], list[str]] | None = None
+    # Whether row t of its (T, d) output comes from row t of its input alone (layer norm over
+    # the last axis, dropout): after a sequence's layers it keeps one vector per position, so a
+    # dense after it still acts on each (a layer that makes positions sets
+    # options["positions"], as attention and a recurrent layer returning its sequence do).
+    keeps_positions: bool = False
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ def array_lines(
     if not lead:
         return [f"{label}:", *matrix_lines(values, num, max_rows)]
     names = ("channel",) if len(lead) == 1 else ("kernel", "channel")
+    if "per head" in label:  # attention's (heads, T, T) arrays
+        names = ("head",)
     lines: list[str] = []
     for shown, index in enumerate(np.ndindex(*lead)):
         if max_rows and shown >= max_rows:
@@ -117,8 +119,9 @@ def forward_lines(trace: LayeredRun, st: LayeredStepTrace, num: Any, max_rows: i
                     lines += array_lines(label, values[n] if per_example else values, num, max_rows)
             lines += _unused(layer.options.get("unused", ()))
             lines += array_lines(f"z^{layer.number}", ls.z[n], num, max_rows)
-            if not getattr(layer.activation, "bare", False):
-                lines += array_lines(f"a^{layer.number}", ls.a[n], num, max_rows)
+            if not getattr(layer.activation, "bare", False) or layer.residual:
+                label = f"a^{layer.number}" + (" = x + f(z) (residual)" if layer.residual else "")
+                lines += array_lines(label, ls.a[n], num, max_rows)
             for label, _, values, per_example in extras:
                 # One that is not per example (batch norm's μ) once, with the first.
                 if label.startswith("input") or (not per_example and n):
@@ -269,6 +272,7 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
         "input_shape": list(layer.in_shape),
         "output_shape": list(layer.out_shape),
         "options": _options(layer.options),
+        **({"residual": True} if layer.residual else {}),
         "z": _rows(ls.z, batch),
         "a": _rows(ls.a, batch),
         "delta": _rows(ls.delta, batch),

@@ -99,7 +99,16 @@ def build(
             )
         ),
     ]
-    if any(
+    if any(layer.kind.name in ("embedding", "attention", "meanpool") for layer in trace.layers):
+        blocks.append(
+            Para(
+                nt.text(
+                    "Cells are indexed from 0; a sequence's are [position, feature], row t of Q, "
+                    "K, V and x being position t."
+                )
+            )
+        )
+    elif any(
         layer.kind.name != "dense" and len(layer.in_shape) > 1 and "hidden" not in layer.options
         for layer in trace.layers
     ):
@@ -174,6 +183,8 @@ def backward(sheet: Sheet, ls: LayerStep, batch: bool) -> list[Block]:
 def activation(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
     nt, layer = sheet.nt, ls.layer
     f = layer.activation
+    if layer.residual:
+        return _residual(sheet, ls, n)
     if getattr(f, "bare", False):
         return []
     l = layer.number
@@ -194,6 +205,27 @@ def activation(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
             )
         )
     return [Eqs(tuple(items)), *sheet.more(ls.z.shape[1:], nt.sym("a", l))]
+
+
+def _residual(sheet: Sheet, ls: LayerStep, n: int) -> list[Block]:
+    """`residual: true`: a = x + f(z), cell by cell."""
+    nt, layer = sheet.nt, ls.layer
+    f, l = layer.activation, layer.number
+    bare = getattr(f, "bare", False)
+    fz = ls.z if bare else f.forward(ls.z, ls.activation_params_before)
+    items = []
+    for index in sheet.cells(ls.z.shape[1:]):
+        cell = (n, *index)
+        applied = nt.par(ls.z[cell]) if bare else f"{nt.written(f.symbol)}({nt.num(ls.z[cell])})"
+        stages = [f"{nt.num(ls.x[cell], layer.index == 0)} + {applied}"]
+        if not bare:
+            stages.append(f"{nt.num(ls.x[cell], layer.index == 0)} + {nt.par(fz[cell])}")
+        items.append(eq(nt.sym("a", l, *index), *stages, nt.num(ls.a[cell])))
+    return [
+        Para(nt.text("The residual: a = x + f(z), the layer's input added to its output:")),
+        Eqs(tuple(items)),
+        *sheet.more(ls.z.shape[1:], nt.sym("a", l)),
+    ]
 
 
 def _delta(sheet: Sheet, ls: LayerStep) -> list[Block]:

@@ -52,6 +52,7 @@ TOP_KEYS = (
     "sequence",
     "sequences",
     "loss_at",
+    "tokens",
 )
 LAYER_KEYS = ("type", "weights", "biases", "activation")
 REDUCTIONS = ("mean", "sum")
@@ -237,11 +238,14 @@ def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
 
 def _layered(data: dict[str, Any]) -> bool:
     """Whether the network has a layer other than dense (gradcalc.layers runs it)."""
-    if "sequence" in data or "sequences" in data:
+    if "sequence" in data or "sequences" in data or "tokens" in data:
         return True
     layers = data.get("layers")
-    return isinstance(layers, list) and any(
-        isinstance(raw, dict) and raw.get("type", "dense") != "dense" for raw in layers
+    return isinstance(layers, list) and (
+        any(
+            isinstance(raw, dict) and (raw.get("type", "dense") != "dense" or "residual" in raw)
+            for raw in layers
+        )
     )
 
 
