@@ -606,15 +606,27 @@ def test_a_network_without_parameters_plots_its_loss_alone(run_cli, tmp_path) ->
     assert float(root.get("height") or 0) < 400  # one panel
 
 
-def test_the_docs_picture_is_what_the_command_draws(run_cli, tmp_path) -> None:
-    command = (
-        "gradcalc step --example conv-worked-example --diagram conv.svg --diagram-show backward"
-    )
+@pytest.mark.parametrize(
+    ("command", "image"),
+    [
+        (
+            "gradcalc step --example conv-worked-example --diagram conv.svg --diagram-show "
+            "backward",
+            "conv-worked-example-diagram.svg",
+        ),
+        (
+            "gradcalc step --example rnn-bptt --diagram rnn.svg --diagram-show backward",
+            "rnn-bptt-diagram.svg",
+        ),
+    ],
+)
+def test_the_docs_picture_is_what_the_command_draws(run_cli, tmp_path, command, image) -> None:
     page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
-    assert command in page and "images/conv-worked-example-diagram.svg" in page
+    assert command in page and f"images/{image}" in page
     words = command.split()[1:]
-    words[words.index("conv.svg")] = str(tmp_path / "conv.svg")
+    target = words[words.index("--diagram") + 1]
+    words[words.index(target)] = str(tmp_path / target)
     assert run_cli(words).exit_code == 0
-    drawn = (tmp_path / "conv.svg").read_text(encoding="utf-8")
-    image = ROOT / "docs" / "images" / "conv-worked-example-diagram.svg"
-    assert drawn == image.read_text(encoding="utf-8"), f"{image} is stale: run `{command}`"
+    drawn = (tmp_path / target).read_text(encoding="utf-8")
+    path = ROOT / "docs" / "images" / image
+    assert drawn == path.read_text(encoding="utf-8"), f"{path} is stale: run `{command}`"
