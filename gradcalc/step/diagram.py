@@ -309,7 +309,7 @@ class _Diagram:
     def _unroll(self, c: Column) -> _Unrolled:
         arrays, l, e = c.arrays, c.layer, self.example
         steps = shown_steps(arrays["x"].shape[1])
-        cell = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}.get(c.title.rsplit(" ", 1)[-1], "cell")
+        cell = "".join(text for text, _ in c.lines[0]).upper()  # its type's name: RNN, LSTM
         lines = {t: self.step_lines(c, t) for t in steps if t is not None}
         texts = {t: (line(cell), line(f"t = {t}")) for t in lines}
         start = [self.vector("h₀", arrays["h"][e, 0], _q("h", l, 0))]
