@@ -84,10 +84,74 @@ def test_the_step_page_of_every_example(run_cli, example) -> None:
     assert result.exit_code == 0, result.output
     page = assert_self_contained(result.stdout)
     assert "math" in page.tags and "svg" in page.tags
-    # A dense run's page has its numbers as tables; a layered one's matrices are in its
-    # worked solution.
-    assert "table" in page.tags or isinstance(load(example), LayeredSpec)
+    assert "table" in page.tags  # its numbers as tables, whatever its layers
     assert "data-q=" in result.stdout  # the network drawn, its numbers marked
+
+
+def _layered_examples() -> list[str]:
+    return sorted(n for n in available() if isinstance(load(n), LayeredSpec))
+
+
+def _tables(page: _Page) -> dict[str, list[str]]:
+    """The layered page's pass tables: each array's numbers (its name's rows, then those of
+    its other matrices: `K², kernel 0, channel 1`), in the order the rows give them."""
+    out: dict[str, list[str]] = {}
+    name = ""
+    for row in page.rows:
+        if not row or row[0] in ("forward", "backward", "update"):
+            continue
+        if row[0]:
+            name = row[0].split(", ")[0]
+            if name.endswith(" after the step") or name.endswith(" after"):
+                name = name.rsplit(" after", 1)[0] + " after"
+        out.setdefault(name, []).extend(c for c in row[2:] if c)
+    return out
+
+
+@pytest.mark.parametrize("example", _layered_examples())
+def test_the_layered_page_tables_are_the_runs_numbers(run_cli, example) -> None:
+    """Every layer's z, δ, ∂C/∂x, gradients and new parameters in the page's tables equal the
+    JSON record's (the first example's), to the decimals written."""
+    from test_pictures import parse_number
+
+    from gradcalc.doc.notation import superscript
+
+    result = run_cli(["step", "--example", example, "--format", "html"])
+    tables = _tables(_page(result.stdout))
+    record = json.loads(run_cli(["step", "--example", example, "--format", "json"]).stdout)
+    batch = record["examples"] > 1
+    symbols = {k: v.symbols for k, v in _kinds().items()}
+    for layer in record["steps"][0]["layers"]:
+        sup = superscript(str(layer["layer"]))
+        first = (lambda a: a[0]) if batch else (lambda a: a)
+        expected = {
+            f"z{sup}": first(layer["z"]),
+            f"δ{sup}": first(layer["delta"]),
+            f"∂C/∂x at layer {layer['layer']}": first(layer["grad_input"]),
+        }
+        names = symbols[layer["type"]]
+        for key, g in layer["grads"].items():
+            expected[f"∂C/∂{names.get(key, key)}{sup}"] = g
+            expected[f"{names.get(key, key)}{sup} after"] = layer["params"][key]
+        for name, values in expected.items():
+            flat = [float(v) for v in _flatten(values)]
+            shown = tables[name]
+            assert len(shown) == len(flat), (name, shown, flat)
+            for text, value in zip(shown, flat, strict=True):
+                number, half = parse_number(text)
+                assert abs(number - value) <= half * 1.0001 + 1e-12, (name, text, value)
+
+
+def _kinds() -> dict[str, Any]:
+    from gradcalc.layers import REGISTRY
+
+    return dict(REGISTRY)
+
+
+def _flatten(values: Any) -> list[Any]:
+    if isinstance(values, list):
+        return [v for item in values for v in _flatten(item)]
+    return [values]
 
 
 def test_the_step_page_shows_the_sheets_numbers(run_cli) -> None:
@@ -206,10 +270,13 @@ def _frame(tmp_path: Path, page: str, width: int, probe: bool) -> Path:
     [
         ["step", "--example", "worked-example"],
         ["step", "--example", "conv-worked-example", "--steps", "3"],
+        ["step", "--example", "batchnorm-worked-example"],
+        ["step", "--example", "rnn-bptt", "--steps", "2"],
+        ["step", "--example", "lstm-step"],
         ["derive", "sigmoid", "--at", "0.3"],
         ["check", "--example", "worked-example-slip", "--decimals", "3"],
     ],
-    ids=["step", "step-conv", "derive", "check"],
+    ids=["step", "step-conv", "step-batchnorm", "step-rnn", "step-lstm", "derive", "check"],
 )
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_page_renders_in_chromium(run_cli, tmp_path, args, width) -> None:
@@ -232,7 +299,7 @@ def test_the_page_renders_in_chromium(run_cli, tmp_path, args, width) -> None:
     if args[0] == "check":
         assert probe["frac"] is None
     else:
-        if "conv-worked-example" not in args:  # (its solution has sums and powers, no fraction)
+        if "<mfrac" in result.stdout:  # (a conv layer's solution has sums and powers alone)
             assert probe["num"] <= probe["den"] + 0.5 and probe["frac"] > 10, probe
         assert probe["sup"] < probe["base"], probe
     shot = tmp_path / f"page-{width}.png"

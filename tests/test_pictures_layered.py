@@ -1,14 +1,17 @@
-"""`step --diagram`, `--plot` and `--format html` of layered networks (conv, pooling, flatten
-and dense records): dense layers drawn as units, the others as blocks with their settings.
+"""`step --diagram`, `--plot` and `--format html` of layered networks (conv, pooling, flatten,
+normalisation, recurrent and dense records): dense layers drawn as units, recurrent ones
+unrolled in time, the others as blocks with their settings.
 
-Every SVG is parsed; every marked number is compared with the run's own arrays; every block's
-numbers are read back and compared with its layer's config (read independently of the block
-code: kernels' shape, stride, padding, window); no two labels or blocks overlap.
+Every SVG is parsed; every marked number is compared with the run's own arrays (a recurrent
+layer's h_t, c_t and ∂C/∂h_t with its JSON record's); every block's numbers are read back and
+compared with its layer's config (read independently of the block code: kernels' shape,
+stride, padding, window, hidden size); no two labels or blocks overlap.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -94,6 +97,46 @@ layers:
   - {type: flatten}
   - {weights: [[0.5, -0.5, 0.2], [0.1, 0.3, -0.4]], biases: [0, 0], activation: softmax}
 """,
+    # 9 steps (elided), H = 4 (norms), inputs of 2 (listed), a batch, truncation, a dense
+    # layer reading h_T.
+    "gru-long": """
+sequences: [[[0.5, 0.1], [-0.1, 0.2], [0.3, 0.0], [0.2, 0.4], [0.1, -0.3], [0.0, 0.5],
+             [0.4, 0.4], [-0.2, 0.1], [0.3, 0.3]],
+            [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3], [0.4, 0.4], [0.5, 0.5], [0.6, 0.6],
+             [0.7, 0.7], [0.8, 0.8], [0.9, 0.9]]]
+targets: [[1, 0], [0, 1]]
+loss: cross_entropy
+learning_rate: 0.1
+layers:
+  - type: gru
+    weight_ih: {init: xavier_uniform, seed: 1, units: 4}
+    weight_hh: {init: xavier_uniform, seed: 2}
+    bias_ih: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    bias_hh: [0, 0, 0, 0, 0.1, 0, 0, 0, 0, 0, 0, 0]
+    return: last
+    truncate: 3
+  - {weights: [[0.1, 0.2, 0.3, 0.4], [0.0, -0.1, 0.2, 0.1]], biases: [0, 0.1], activation: softmax}
+""",
+    # Two LSTM units over 4 steps (listed vectors), every h_t returned, a 2-unit rnn above it.
+    "lstm-rnn": """
+sequence: [[1.0], [-0.5], [0.5], [0.2]]
+targets: [[0.1, 0.2], [0.0, 0.1], [0.3, -0.1], [0.2, 0.2]]
+loss: mse
+loss_at: every
+learning_rate: 0.5
+layers:
+  - type: lstm
+    weight_ih: {init: xavier_uniform, seed: 3, units: 2}
+    weight_hh: {init: xavier_uniform, seed: 4}
+    biases: [0, 0, 1, 1, 0, 0, 0, 0]
+    initial_state: [0.1, -0.1]
+    initial_cell: [0.2, 0.0]
+  - type: rnn
+    weights_input: [[0.5, -0.3], [0.2, 0.4]]
+    weights_hidden: [[0.1, 0.0], [0.3, -0.2]]
+    biases: [0, 0.1]
+    activation: relu
+""",
 }
 
 
@@ -125,6 +168,8 @@ def _value(st: Any, trace: Any, q: str, example: int = 0) -> float:
     if name == "y":
         return float(trace.y.reshape(m, -1)[example, i[0]])
     ls = st.layers[layer - 2]
+    if name in RECURRENT:
+        return _recurrent(ls, name, i, example)
     arrays = {
         "z": ls.z.reshape(m, -1)[example],
         "a": ls.a.reshape(m, -1)[example],
@@ -137,6 +182,35 @@ def _value(st: Any, trace: Any, q: str, example: int = 0) -> float:
         "new_w": ls.params.get("weights"),
     }
     return float(arrays[name][i])
+
+
+# What an unrolled recurrent layer marks: h:l:t:j (t from 0: h_0), c:l:t:j, grad_h:l:t:j,
+# xt:l:t:i, and a vector's norm (h_norm:l:t…).
+RECURRENT = {f"{n}{norm}" for n in ("h", "c", "grad_h", "xt") for norm in ("", "_norm")}
+
+
+def _recurrent(ls: Any, name: str, i: tuple[int, ...], example: int) -> float:
+    """A recurrent layer's value, read off its JSON record (hidden, cells, grad_h), its config
+    (the initial state) and its input: apart from the diagram's own arrays."""
+    from gradcalc.layers.views import layer_record
+
+    record = layer_record(ls, True)
+    layer = ls.layer
+    hidden = layer.options["hidden"]
+    t = i[0] + 1  # back to t as written (h_0 is t = 0)
+    base = name.removesuffix("_norm")
+    if base == "xt":
+        vector = ls.x[example, t - 1]
+    elif base == "grad_h":
+        vector = record["grad_h"][example, t - 1]
+    else:
+        key, start = ("hidden", "initial_state") if base == "h" else ("cells", "initial_cell")
+        given = layer.options.get(start)
+        first = np.zeros(hidden) if given is None else np.asarray(given, dtype=float)
+        vector = first if t == 0 else record[key][example, t - 1]
+    if name.endswith("_norm"):
+        return float(np.sqrt(np.sum(np.square(vector))))
+    return float(vector[i[1]])
 
 
 def _draw(run_cli: Any, tmp_path: Path, name: str, *args: str) -> ET.Element:
@@ -175,6 +249,12 @@ def _expected_block(layer: Any) -> list[str]:
             f"{k.shape[1]} channel{'s' * (k.shape[1] != 1)} in",
             f"stride {s[0] if len(set(s)) == 1 else s}, padding {p[0] if len(set(p)) == 1 else p}",
         ]
+    elif kind in ("rnn", "lstm", "gru"):
+        cell = {"rnn": f"{layer.options['activation']} RNN", "lstm": "LSTM", "gru": "GRU"}[kind]
+        lines = [kind, f"{cell} cell, H = {layer.params['weight_hh'].shape[1]}"]
+        lines.append("returns every h_t" if len(layer.out_shape) == 2 else "returns h_T only")
+        if layer.options.get("truncate"):
+            lines.append(f"gradient truncated every {layer.options['truncate']} steps")
     elif "pool" in kind:
         size, s = layer.options["size"][-rank:], layer.options["stride"][-rank:]
         lines = [
@@ -203,13 +283,27 @@ def _expected_block(layer: Any) -> list[str]:
 
 
 def assert_apart(root: ET.Element) -> None:
-    """No two labels' grounds overlap, none lies on a unit or a block; no two blocks overlap."""
+    """No two labels' grounds overlap, none lies on a unit, a block or a recurrent cell; no two
+    blocks or frames (an unrolled layer's) overlap, and each label of a frame lies inside it."""
     grounds, circles = _boxes(root)
-    blocks = [
-        tuple(float(r.get(k) or 0) for k in ("x", "y", "width", "height"))
-        for r in root.iter(SVG + "rect")
-        if r.get("class") == "block"
-    ]
+
+    def rects(cls: str) -> list[tuple[float, ...]]:
+        return [
+            tuple(float(r.get(k) or 0) for k in ("x", "y", "width", "height"))
+            for r in root.iter(SVG + "rect")
+            if r.get("class") == cls
+        ]
+
+    frames = rects("block frame")
+    blocks = rects("block") + rects("cell")
+    for a in grounds:
+        around = [f for f in frames if _overlap(a, f)]
+        for f in around:  # a label touching a frame lies inside it
+            assert f[0] <= a[0] and a[0] + a[2] <= f[0] + f[2], f"label {a} across {f}"
+            assert f[1] <= a[1] and a[1] + a[3] <= f[1] + f[3], f"label {a} across {f}"
+    for i, a in enumerate(frames):
+        for b in [*frames[i + 1 :], *rects("block")]:
+            assert not _overlap(a, b), f"frames overlap: {a} {b}"
     for i, a in enumerate(grounds):
         for b in grounds[i + 1 :]:
             assert not _overlap(a, b), f"labels overlap: {a} {b}"
@@ -238,11 +332,15 @@ def test_every_number_and_block_of_a_layered_diagram_is_the_runs(
     shown = _numbers(root)
     assert shown
     names = {q.split(":")[0] for q, _ in shown}
+    recurrent = any(layer.kind.name in ("rnn", "lstm", "gru") for layer in spec.layers)
     if any(layer.kind.name == "dense" for layer in spec.layers):  # (blocks show no values)
         assert ("delta" in names) == (show != "forward")
         assert ("new_w" in names) == (show == "update")
-    else:
+    elif not recurrent:
         assert names == {"loss"}
+    if recurrent:
+        assert {"h", "xt"} <= {n.removesuffix("_norm") for n in names}
+        assert any(n.startswith("grad_h") for n in names) == (show != "forward")
     for q, text in shown:
         value, half = parse_number(text)
         exact = _value(st, trace, q)
@@ -284,6 +382,52 @@ def test_the_conv_worked_example_draws_the_sheets_blocks(run_cli, tmp_path) -> N
     ]
     arrows = [el for el in root.iter(SVG + "line") if el.get("marker-end")]
     assert len(arrows) == 4  # input → conv → pool → flatten → a⁴
+
+
+@pytest.mark.parametrize("name", ["rnn-bptt", "lstm-step", "gru-long", "lstm-rnn"])
+def test_a_recurrent_layer_is_drawn_unrolled_in_time(run_cli, tmp_path, name) -> None:
+    """Its cell once per step t (the middle elided past 6 steps, with a count), an h arrow into
+    each cell from h_0 or the cell before (dashed where truncation cuts the gradient), h_t
+    above each cell and x_t below it."""
+    spec = _spec(tmp_path, name)
+    root = _draw(run_cli, tmp_path, name, "--diagram-show", "backward")
+    recurrent = [layer for layer in spec.layers if layer.kind.name in ("rnn", "lstm", "gru")]
+    texts = [
+        " | ".join("".join(t.itertext()) for t in el.findall(SVG + "tspan"))
+        for el in root.iter(SVG + "text")
+        if el.get("class") in ("cell-text", "elided")
+    ]
+    expected, arrows, cuts = [], 0, 0
+    for layer in recurrent:
+        steps = layer.in_shape[0]
+        cell = layer.kind.name.upper()
+        shown = list(range(1, steps + 1)) if steps <= 6 else [1, 2, 3, 4, steps]
+        expected += [f"{cell} | t = {t}" for t in shown]
+        if steps > 6:
+            expected.insert(len(expected) - 1, f"⋯ {steps - 5} more | steps")
+        arrows += len(shown)
+        k = layer.options.get("truncate")
+        cuts += sum(1 for a, b in itertools.pairwise(shown) if b == a + 1 and k and a % k == 0)
+    assert texts == expected
+    lines = list(root.iter(SVG + "line"))
+    flat = [el for el in lines if el.get("marker-end") and el.get("y1") == el.get("y2")]
+    inside = [el for el in flat if float(el.get("x1") or 0) > 70]  # (not the input's arrow)
+    assert len([el for el in inside if el.get("class") in ("edge", "edge cut")]) >= arrows
+    assert len([el for el in lines if el.get("class") == "edge cut"]) == cuts
+    # h_t above its cell, x_t below it.
+    cells = [r for r in root.iter(SVG + "rect") if r.get("class") == "cell"]
+    assert len(cells) == len([t for t in expected if "more" not in t])
+    ys = {}
+    for parent in root.iter(SVG + "tspan"):
+        for child in parent.findall(SVG + "tspan"):
+            if child.get("data-q"):
+                ys[child.get("data-q")] = float(parent.get("y") or 0)
+    top = float(cells[0].get("y") or 0)
+    bottom = top + float(cells[0].get("height") or 0)
+    l = recurrent[0].number
+    h1 = next(q for q in ys if q.startswith(f"h:{l}:1") or q == f"h_norm:{l}:1")
+    x1 = next(q for q in ys if q.startswith(f"xt:{l}:1") or q == f"xt_norm:{l}:1")
+    assert ys[h1] < top and ys[x1] > bottom, (ys[h1], ys[x1], top, bottom)
 
 
 def test_a_wide_layer_after_a_block_is_elided_with_a_count(run_cli, tmp_path) -> None:
@@ -473,15 +617,27 @@ def test_a_network_without_parameters_plots_its_loss_alone(run_cli, tmp_path) ->
     assert float(root.get("height") or 0) < 400  # one panel
 
 
-def test_the_docs_picture_is_what_the_command_draws(run_cli, tmp_path) -> None:
-    command = (
-        "gradcalc step --example conv-worked-example --diagram conv.svg --diagram-show backward"
-    )
+@pytest.mark.parametrize(
+    ("command", "image"),
+    [
+        (
+            "gradcalc step --example conv-worked-example --diagram conv.svg --diagram-show "
+            "backward",
+            "conv-worked-example-diagram.svg",
+        ),
+        (
+            "gradcalc step --example rnn-bptt --diagram rnn.svg --diagram-show backward",
+            "rnn-bptt-diagram.svg",
+        ),
+    ],
+)
+def test_the_docs_picture_is_what_the_command_draws(run_cli, tmp_path, command, image) -> None:
     page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
-    assert command in page and "images/conv-worked-example-diagram.svg" in page
+    assert command in page and f"images/{image}" in page
     words = command.split()[1:]
-    words[words.index("conv.svg")] = str(tmp_path / "conv.svg")
+    target = words[words.index("--diagram") + 1]
+    words[words.index(target)] = str(tmp_path / target)
     assert run_cli(words).exit_code == 0
-    drawn = (tmp_path / "conv.svg").read_text(encoding="utf-8")
-    image = ROOT / "docs" / "images" / "conv-worked-example-diagram.svg"
-    assert drawn == image.read_text(encoding="utf-8"), f"{image} is stale: run `{command}`"
+    drawn = (tmp_path / target).read_text(encoding="utf-8")
+    path = ROOT / "docs" / "images" / image
+    assert drawn == path.read_text(encoding="utf-8"), f"{path} is stale: run `{command}`"

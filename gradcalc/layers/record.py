@@ -158,6 +158,13 @@ class LayerType:
     # dense after it still acts on each (a layer that makes positions sets
     # options["positions"], as attention and a recurrent layer returning its sequence do).
     keeps_positions: bool = False
+    # How `step --diagram` draws it unrolled in time, its cell repeated over t = 1..T (a
+    # recurrent layer), rather than as a block (`block` still gives its title lines): from one
+    # step's record, its arrays by name, the batch first and t second: "x" (N, T, input) and
+    # "h" (N, T + 1, H) from h_0; where it has them "c" (N, T + 1, H) (an LSTM's cells, from
+    # c_0) and "grad_h" ∂C/∂h_t (N, T, H) after the backward pass; "cuts" the t (1-based) whose
+    # h_t → h_(t+1) carries no gradient back (truncation). None: drawn as a block.
+    unrolled: Callable[[Any], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -678,6 +678,37 @@ def _notes(ls: Any, num: Any) -> list[str]:
     ]
 
 
+# -- how --diagram draws it --------------------------------------------------------------------
+
+_CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _block(layer: Layer) -> tuple[str, tuple[str, ...]]:
+    """Its title lines: the cell, H and what it returns (its diagram draws it unrolled)."""
+    kind = layer.kind.name
+    cell = f"{layer.options['activation']} RNN" if kind == "rnn" else _CELLS[kind]
+    returns = "every h_t" if layer.options["return"] == "sequence" else "h_T only"
+    lines = [f"{cell} cell, H = {layer.options['hidden']}", f"returns {returns}"]
+    k = layer.options.get("truncate")
+    if k is not None:
+        lines.append(f"gradient truncated every {k} step{'s' if k != 1 else ''}")
+    return kind, tuple(lines)
+
+
+def _unrolled(ls: Any) -> dict[str, Any]:
+    """The arrays its unrolled drawing shows (LayerType.unrolled)."""
+    cache = ls.cache
+    out: dict[str, Any] = {"x": ls.x, "h": cache["h"]}
+    if "c" in cache:
+        out["c"] = cache["c"]
+    parts = cache.get("bptt")
+    if parts is not None:
+        out["grad_h"] = parts["grad_h"]
+    steps = ls.x.shape[1]
+    out["cuts"] = tuple(t + 1 for t in range(steps - 1) if _cut(ls.layer, t))
+    return out
+
+
 # -- named mistakes -----------------------------------------------------------------------------
 
 
@@ -1052,6 +1083,8 @@ def _type(kind: str) -> LayerType:
         record_keys=RECORD_KEYS,
         quantities=_quantities(kind),
         written=_WRITTEN,
+        block=_block,
+        unrolled=_unrolled,
     )
 
 

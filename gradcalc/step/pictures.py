@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gradcalc.step.trace import RunTrace, StepSummary, StepTrace
 
 
@@ -197,13 +199,15 @@ class HtmlWriter:
 
 class LayeredHtmlWriter:
     """--format html of a layered run: its worked solution's page (gradcalc/layers/written.py),
-    with the network of the first step it shows drawn and the loss and norm curves (two steps
-    or more), as a dense run's page has them; the layers' tables are in the solution."""
+    with the network of the first step it shows drawn, the loss and norm curves (two steps or
+    more) and each shown step's numbers as tables (the first three), as a dense run's page has
+    them."""
 
     def __init__(self, shown: Any, max_terms: int, max_rows: int, digits: int) -> None:
         from gradcalc.layers.solution import SolutionWriter
 
         self.solution = SolutionWriter("html", shown, max_terms, max_rows, digits)
+        self.max_rows = max_rows
         self.digits = digits
         self.norms = True
         self.recorder: Any = None
@@ -229,8 +233,11 @@ class LayeredHtmlWriter:
         s = self.solution
         kept = tuple(s.kept)
         blocks = document(trace, kept, "html", s.max_terms, s.max_rows, self.digits)
+        extra = self.pictures(trace, kept)
+        for st in kept[:3]:
+            extra += layered_tables(trace, st, self.digits, self.max_rows)
         at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return blocks[:at] + self.pictures(trace, kept) + blocks[at:]
+        return blocks[:at] + extra + blocks[at:]
 
     def pictures(self, trace: Any, kept: tuple[Any, ...]) -> list[Any]:
         from gradcalc.doc import html, svg
@@ -301,6 +308,126 @@ def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[A
         ),
         Table(("weight", "w", "∂C/∂w", "new w"), tuple(weights[:cap]), note(weights)),
     ]
+
+
+def layered_tables(trace: Any, st: Any, digits: int, max_rows: int) -> list[Any]:
+    """Step `st` of a layered run in numbers, the arrays its terminal tables show
+    (gradcalc/layers/views.py): per layer a table of its forward pass (z, a and the layer's own
+    arrays), one of its backward pass (δ, ∂C/∂x, its arrays, ∂C/∂θ) and one of its parameters
+    after the update; each array's matrices one after the other, a row a line; of the first
+    example where an array has one per example."""
+    from gradcalc.doc.blocks import Heading
+    from gradcalc.doc.notation import Notation, superscript
+    from gradcalc.layers.shapes import show
+
+    num = Notation("text", trace.round_to, digits).num
+    examples = trace.x.shape[0]
+    which = f" (example 1 of {examples})" if examples > 1 else ""
+    out: list[Any] = [Heading(3, f"Step {st.step} in numbers{which}")]
+    for ls in st.layers:
+        layer = ls.layer
+        l, sup = layer.number, superscript(str(layer.number))
+        kind = layer.kind
+        act = layer.options.get("activation")
+        if act is None and (layer.params or not getattr(layer.activation, "bare", False)):
+            act = layer.activation.name
+        out.append(
+            Heading(
+                4,
+                f"Layer {l} ({kind.name}{f', {act}' if act else ''}), "
+                f"{show(layer.in_shape)} → {show(layer.out_shape)}",
+            )
+        )
+        extras = kind.extra(ls) if kind.extra else []
+        backward = kind.backward_extra(ls) if kind.backward_extra else []
+        forward: list[tuple[str, Any]] = []
+        if layer.index == 0:
+            forward.append(("input x", ls.x[0]))
+        forward += [(label, v[0] if each else v) for label, _, v, each in extras if _input(label)]
+        forward.append((f"z{sup}", ls.z[0]))
+        if not getattr(layer.activation, "bare", False):
+            forward.append((f"a{sup}", ls.a[0]))
+        forward += [
+            (label, v[0] if each else v) for label, _, v, each in extras if not _input(label)
+        ]
+        back = [(f"δ{sup}", ls.delta[0]), (f"∂C/∂x at layer {l}", ls.grad_x[0])]
+        back += [(label, v[0] if each else v) for label, _, v, each in backward]
+        back += [(f"∂C/∂{kind.symbols.get(n, n)}{sup}", g) for n, g in ls.grads.items()]
+        update = [(f"{kind.symbols.get(n, n)}{sup} after", v) for n, v in ls.params.items()]
+        for name, value in ls.state.items():  # carried, not trained (running statistics)
+            update += [(f"{name}{sup} before", ls.state_before[name]), (f"{name}{sup}", value)]
+        for title, items in (("forward", forward), ("backward", back), ("update", update)):
+            if items:
+                out.append(_pass_table(title, items, num, max_rows))
+    return out
+
+
+def _input(label: str) -> bool:
+    """An array of the layer's input (a conv layer's padded input): shown before z."""
+    return label.startswith("input")
+
+
+# The widest a layered table is drawn: the columns beyond are counted (JSON has them all).
+MAX_COLUMNS = 16
+
+
+def _matrices(label: str, values: Any) -> list[tuple[str, Any]]:
+    """An array as the terminal's matrices split it: a vector one row, a matrix itself, a stack
+    one matrix a channel (a kernel and channel; a step t of a recurrent parameter's part)."""
+    values = np.asarray(values)
+    pairs = values.dtype.kind in "iu" and values.ndim >= 3 and values.shape[-1] == 2
+    if values.ndim <= 1:
+        return [(label, np.atleast_1d(values)[None, :])]
+    lead = values.shape[: -3 if pairs else -2]
+    if not lead:
+        return [(label, values)]
+    names = ("channel",) if len(lead) == 1 else ("kernel", "channel")
+    out = []
+    for index in np.ndindex(*lead):
+        where = ", ".join(f"{n} {i}" for n, i in zip(names, index, strict=True))
+        if label.endswith(" at each t"):
+            where = f"t = {index[0] + 1}"
+        out.append((f"{label}, {where}", values[index]))
+    return out
+
+
+def _pass_table(title: str, items: list[tuple[str, Any]], num: Any, max_rows: int) -> Any:
+    """One pass of one layer as a table: each matrix's rows under its name (the row's number
+    beside it), its columns numbered; rows and matrices beyond max_rows counted, columns beyond
+    MAX_COLUMNS."""
+    from gradcalc.doc.blocks import Table
+
+    cap = max_rows or None
+    rows: list[tuple[str, ...]] = []
+    width, hidden_rows, hidden_cols = 0, 0, 0
+    for label, values in items:
+        parts = _matrices(label, values)
+        hidden_rows += sum(len(m) for _, m in parts[cap:])
+        for name, matrix in parts[:cap]:
+            pairs = matrix.dtype.kind in "iu" and matrix.ndim == 3
+            shown = min(matrix.shape[1], MAX_COLUMNS)
+            hidden_cols = max(hidden_cols, matrix.shape[1] - shown)
+            width = max(width, shown)
+            hidden_rows += max(len(matrix) - (cap or len(matrix)), 0)
+            for i, row in enumerate(matrix[:cap]):
+                if pairs:
+                    cells = [f"({r},{c})" for r, c in row[:shown].tolist()]
+                elif matrix.dtype.kind in "iu":
+                    cells = [str(v) for v in row[:shown].tolist()]
+                else:
+                    cells = [num(float(v)) for v in row[:shown]]
+                index = str(i + 1) if len(matrix) > 1 else ""
+                rows.append((name if i == 0 else "", index, *cells))
+    body = tuple(r + ("",) * (width + 2 - len(r)) for r in rows)
+    notes = []
+    if hidden_rows:
+        notes.append(f"{hidden_rows} more rows")
+    if hidden_cols:
+        notes.append(f"{hidden_cols} more columns")
+    note = f"… {' and '.join(notes)} (--max-rows 0 shows all)" if notes else ""
+    if hidden_cols and not hidden_rows and not cap:
+        note = f"… {hidden_cols} more columns (the JSON output has them all)"
+    return Table((title, "row", *(str(j) for j in range(1, width + 1))), body, note)
 
 
 def page_blocks(trace: Any) -> list[Any]:
