@@ -420,3 +420,83 @@ def test_min_variance_redraws_a_constant_feature_and_names_itself_when_it_cannot
     assert result.exit_code == 2 and "constraints.min_variance: expected a number > 0" in (
         result.stderr
     )
+
+
+# ---- exports -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_exports_of_batchnorm_and_recurrent_courses(name, tmp_path, run_cli):
+    """prairielearn refuses in one line before writing (its server.py works a dense step);
+    moodle-xml and canvas-qti ask for every cell with its key value and tolerance."""
+    import xml.etree.ElementTree as ET
+
+    from test_course_exports import canvas_package
+
+    args = ["generate", "--example", name, "--count", "3", "--seed", "1", "--no-pdf"]
+    refused = run_cli([*args, "-o", str(tmp_path / "p"), "--format", "prairielearn"])
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.output
+    layer = "batchnorm" if name.startswith("batchnorm") else "rnn"
+    assert layer in refused.stderr and "gradescope" in refused.stderr
+    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
+    out = tmp_path / "o"
+    formats = ["--format", "moodle-xml", "--format", "canvas-qti", "--format", "gradescope"]
+    result = run_cli([*args, "-o", str(out), *formats])
+    assert result.exit_code == 0, result.output
+    quiz = ET.fromstring((out / "exports" / "moodle.xml").read_text(encoding="utf-8"))
+    questions = [q for q in quiz.iter("question") if q.get("type") == "cloze"]
+    tests = canvas_package(out / "exports" / "canvas-qti.zip")
+    assert len(questions) == len(tests) == 3
+    for folder, question, cells in zip(_folders(out), questions, tests.values(), strict=True):
+        key = json.loads((folder / "key.json").read_text())
+        layer0 = key["steps"][0]["layers"][0]
+        text = question.find("questiontext/text").text or ""
+        answers = [float(v) for v in re.findall(r"\{1:NUMERICAL:=([^:]+):", text)]
+        assert len(answers) == len(cells) > 20
+        assert sorted(answers) == pytest.approx(sorted(v for v, _, _ in cells.values()))
+        loss = key["steps"][0]["loss"]
+        assert cells["loss"][1] < loss < cells["loss"][2]
+        if layer == "batchnorm":
+            assert "\\hat{x}" in text and "\\partial C/\\partial \\mu" in text
+            value, lo, hi = cells["grad_mean_2_0"]
+            assert value == pytest.approx(layer0["grad_mean"][0], rel=1e-12)
+            assert "mode train" in text and "running_var" in text
+        else:
+            assert "W_{\\mathrm{ih}}" in text and "\\text{from}" in text
+            value, lo, hi = cells["grad_weight_ih_2_0_0"]
+            assert value == pytest.approx(layer0["grads"]["weight_ih"][0][0], rel=1e-12)
+            assert "return sequence" in text
+        assert lo < value < hi
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_gradescope_autograder_grades_and_names_the_layers_mistake(name, tmp_path, run_cli):
+    from test_course_exports import _autograder, _valid_results
+
+    out = tmp_path / "c"
+    args = ["generate", "--example", name, "--count", "4", "--seed", "1", "--no-pdf"]
+    assert run_cli([*args, "-o", str(out), "--format", "gradescope"]).exit_code == 0
+    folder = next(
+        f
+        for f in _folders(out)
+        if _plant(
+            name,
+            json.loads(
+                run_cli(["step", str(f / "config.yaml"), "--round", "3", "--format", "json"]).stdout
+            ),
+            yaml.safe_load((f / "config.yaml").read_text()),
+        )
+    )
+    config = str(folder / "config.yaml")
+    sheet = json.loads(run_cli(["step", config, "--round", "3", "--format", "json"]).stdout)
+    user = {"email": "a@b.org", "sid": folder.name, "name": "A"}
+    results = _autograder(out, tmp_path / "full", user, sheet)
+    _valid_results(results)
+    full = json.loads(
+        run_cli(["check", config, str(folder / "key.json"), "--format", "json"]).stdout
+    )["max_score"]
+    assert results["score"] == full
+    _, mistake = _plant(name, sheet, yaml.safe_load((folder / "config.yaml").read_text()))
+    results = _autograder(out, tmp_path / "slip", user, sheet)
+    _valid_results(results)
+    assert results["score"] < full and mistake in json.dumps(results)
