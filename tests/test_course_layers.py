@@ -82,6 +82,8 @@ def _bn_reference(cfg: dict) -> dict:
     rm = (1 - mom) * np.array(bn["running_mean"], float) + mom * mu
     rv = (1 - mom) * np.array(bn["running_var"], float) + mom * var * m / (m - 1)
     return {
+        "forward": lambda g, b, w, c: forward(g, b, w, c)[-1],
+        "params": (g0, b0, w0, c0),
         "loss": loss,
         "loss_after": forward(*new)[-1],
         "mean": mu,
@@ -133,12 +135,44 @@ def _rnn_reference(cfg: dict) -> dict:
         carry = wh0.T @ dpre
     after = forward(wi0 - eta * gwi, wh0 - eta * gwh, b0 - eta * gb)[1]
     return {
+        "forward": lambda wi, wh, b: forward(wi, wh, b)[1],
+        "params": (wi0, wh0, b0),
         "loss": loss,
         "loss_after": after,
         "h": h,
         "grads": {"weight_ih": gwi, "weight_hh": gwh, "biases": gb},
         "last_step_only": last,
     }
+
+
+def _central_differences(ref: dict, h: float = 1e-6) -> list[np.ndarray]:
+    params = [np.array(p, float) for p in ref["params"]]
+    out = []
+    for i, p in enumerate(params):
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            up = [q.copy() for q in params]
+            down = [q.copy() for q in params]
+            up[i][idx] += h
+            down[i][idx] -= h
+            g[idx] = (ref["forward"](*up) - ref["forward"](*down)) / (2 * h)
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_references_agree_with_central_differences(name):
+    """The references' hand-written backward passes are themselves proven: every parameter's
+    gradient equals the central difference of their forward pass, relatively."""
+    cfg = yaml.safe_load((ROOT / f"configs/{name}.yaml").read_text())
+    if name == "batchnorm-worked-example":
+        ref = _bn_reference(cfg)
+        analytic = [*ref["grads"][0].values(), *ref["grads"][1].values()]
+    else:
+        ref = _rnn_reference(cfg)
+        analytic = list(ref["grads"].values())
+    for g, fd in zip(analytic, _central_differences(ref), strict=True):
+        assert np.all(np.abs(g - fd) <= 1e-7 * np.abs(g) + 1e-9), (g, fd)
 
 
 def test_every_key_is_step_and_the_reference_and_every_constraint_holds(course, run_cli):
@@ -358,6 +392,29 @@ layers:
     activation: sigmoid
 constraints: {max_abs_z: 4}
 """,
+    "gru-batchnorm-eval": """
+sequence: [{choice: [0.5, -0.5]}, {uniform: [-1, 1], decimals: 1}]
+targets: [{uniform: [0, 1], decimals: 1}]
+loss: mse
+learning_rate: 0.1
+layers:
+  - type: gru
+    weights_input: {uniform: [-0.5, 0.5], decimals: 1, shape: [3, 1]}
+    weights_hidden: {uniform: [-0.5, 0.5], decimals: 1, shape: [3, 1]}
+    bias_ih: {uniform: [-0.2, 0.2], decimals: 1, shape: 3}
+    bias_hh: {uniform: [-0.2, 0.2], decimals: 1, shape: 3}
+    truncate: {choice: [1, 2]}
+    return: last
+  - type: batchnorm
+    gamma: [{uniform: [0.5, 1.5], decimals: 1}]
+    beta: [0]
+    mode: eval
+    running_mean: [{uniform: [-0.2, 0.2], decimals: 1}]
+    running_var: [{choice: [0.5, 1.0]}]
+  - weights: [[{uniform: [-0.9, 0.9], decimals: 1}]]
+    biases: [0]
+    activation: sigmoid
+""",
 }
 
 
@@ -500,3 +557,16 @@ def test_the_gradescope_autograder_grades_and_names_the_layers_mistake(name, tmp
     results = _autograder(out, tmp_path / "slip", user, sheet)
     _valid_results(results)
     assert results["score"] < full and mistake in json.dumps(results)
+
+
+def test_a_misspelt_setting_in_a_choice_is_refused_before_any_student_draws_it(tmp_path, run_cli):
+    base = (ROOT / "configs/templates/batchnorm-worked-example.template.yaml").read_text()
+    path = tmp_path / "t.yaml"
+    path.write_text(base.replace("mode: train", "mode: {choice: [train, evl]}"), "utf-8")
+    result = run_cli(["generate", str(path), "--count", "2", "--no-pdf", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert (
+        "layers[0].mode" in result.stderr
+        and "t.yaml, line 17: layers[0].mode: expected" in result.stderr
+    )
+    assert not (tmp_path / "o").exists()
