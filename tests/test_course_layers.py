@@ -522,7 +522,8 @@ def test_exports_of_batchnorm_and_recurrent_courses(name, tmp_path, run_cli):
             assert "W_{\\mathrm{ih}}" in text and "\\text{from}" in text
             value, lo, hi = cells["grad_weight_ih_2_0_0"]
             assert value == pytest.approx(layer0["grads"]["weight_ih"][0][0], rel=1e-12)
-            assert "return sequence" in text
+            assert "return sequence" in text and "activation tanh" in text
+            assert "identity" not in text  # the rnn's own tanh, not its bare "activation"
         assert lo < value < hi
 
 
@@ -570,3 +571,10 @@ def test_a_misspelt_setting_in_a_choice_is_refused_before_any_student_draws_it(t
         and "t.yaml, line 17: layers[0].mode: expected" in result.stderr
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_help_names_every_bundled_template(run_cli):
+    text = re.sub(r"-\s+", "-", run_cli(["generate", "--help"]).stdout)  # click wraps at a -
+    for path in sorted((ROOT / "configs/templates").glob("*.template.yaml")):
+        name = path.name.removesuffix(".template.yaml")
+        assert name in text, name
