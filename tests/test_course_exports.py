@@ -264,32 +264,136 @@ QTI = "{http://www.imsglobal.org/xsd/ims_qtiasiv1p2}"
 CP = "{http://www.imsglobal.org/xsd/imscp_v1p1}"
 
 
-def test_canvas_qti_zip_has_a_manifest_and_numeric_items(course):
-    with zipfile.ZipFile(course / "exports/canvas-qti.zip") as zf:
+# The Canvas question types this export writes, and the QTI 1.2 ASI order of an item's
+# children (itemmetadata, presentation, resprocessing; objectives, rubric and feedback unused).
+CANVAS_TYPES = {"text_only_question": 0, "numerical_question": 1}
+ITEM_ORDER = ["itemmetadata", "presentation", "resprocessing"]
+
+
+def canvas_package(path: Path) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Validate a canvas-qti.zip offline as far as its published structure goes, and return
+    each assessment's title with each numerical question's (exact value, lo, hi).
+
+    - imsmanifest.xml at the root, an IMS CP 1.1 manifest (metadata schema "IMS Content",
+      organizations, resources); every resource of type imsqti_xmlv1p2 with an href and a
+      <file> that exist in the zip, and every file of the zip referenced;
+    - each resource a QTI 1.2 questestinterop holding one assessment (ident, title) of one
+      section of items, every ident unique in the package;
+    - each item: itemmetadata (Canvas's question_type and points_possible), presentation,
+      resprocessing in the ASI order; a numerical question has one material and one
+      response_str (rcardinality Single, render_fib fibtype Decimal, a response_label), an
+      outcomes/decvar SCORE 0..100, and one respcondition continue="No" on that response:
+      varequal the value, or vargte lo and varlte hi, setting SCORE to 100.
+    """
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    idents: list[str] = []
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
         manifest = ET.fromstring(zf.read("imsmanifest.xml"))
-        assert manifest.tag == f"{CP}manifest"
+        assert manifest.tag == f"{CP}manifest" and manifest.get("identifier")
+        assert manifest.find(f"{CP}metadata/{CP}schema").text == "IMS Content"
+        assert manifest.find(f"{CP}organizations") is not None
         resources = manifest.findall(f"{CP}resources/{CP}resource")
-        assert [r.get("type") for r in resources] == ["imsqti_xmlv1p2"]
-        href = resources[0].get("href")
-        assert href in zf.namelist()
-        qti = ET.fromstring(zf.read(href))
-    assert qti.tag == f"{QTI}questestinterop"
-    items = qti.findall(f"{QTI}assessment/{QTI}section/{QTI}item")
-    assert len(items) == 3
-    for item, sid in zip(items, ["alice", "bob", "carol"], strict=True):
+        assert resources
+        referenced = {"imsmanifest.xml"}
+        for resource in resources:
+            assert resource.get("type") == "imsqti_xmlv1p2" and resource.get("identifier")
+            href = resource.get("href")
+            files = [f.get("href") for f in resource.findall(f"{CP}file")]
+            assert href in names and href in files and set(files) <= names
+            referenced |= set(files)
+            qti = ET.fromstring(zf.read(href))
+            assert qti.tag == f"{QTI}questestinterop"
+            (test,) = qti.findall(f"{QTI}assessment")
+            assert test.get("ident") == resource.get("identifier") and test.get("title")
+            idents.append(test.get("ident"))
+            (section,) = test.findall(f"{QTI}section")
+            cells: dict[str, tuple[float, float, float]] = {}
+            for item in section.findall(f"{QTI}item"):
+                idents.append(item.get("ident"))
+                children = [c.tag.removeprefix(QTI) for c in item]
+                assert children == [t for t in ITEM_ORDER if t in children], children
+                fields = {
+                    f.find(f"{QTI}fieldlabel").text: f.find(f"{QTI}fieldentry").text
+                    for f in item.findall(
+                        f"{QTI}itemmetadata/{QTI}qtimetadata/{QTI}qtimetadatafield"
+                    )
+                }
+                kind = fields["question_type"]
+                assert float(fields["points_possible"]) == CANVAS_TYPES[kind]
+                text = item.find(f"{QTI}presentation/{QTI}material/{QTI}mattext")
+                assert text.get("texttype") == "text/html" and text.text
+                if kind == "text_only_question":
+                    assert item.find(f"{QTI}resprocessing") is None
+                    continue
+                (response,) = item.findall(f"{QTI}presentation/{QTI}response_str")
+                assert response.get("rcardinality") == "Single"
+                render = response.find(f"{QTI}render_fib")
+                assert render.get("fibtype") == "Decimal"
+                assert render.find(f"{QTI}response_label") is not None
+                decvar = item.find(f"{QTI}resprocessing/{QTI}outcomes/{QTI}decvar")
+                assert decvar.get("varname") == "SCORE" and decvar.get("maxvalue") == "100"
+                (cond,) = item.findall(f"{QTI}resprocessing/{QTI}respcondition")
+                assert cond.get("continue") == "No"
+                rid = response.get("ident")
+                tests = {
+                    e.tag.removeprefix(QTI): e
+                    for e in cond.iter()
+                    if e.get("respident") is not None
+                }
+                assert {e.get("respident") for e in tests.values()} == {rid}
+                assert set(tests) == {"varequal", "vargte", "varlte"}
+                setvar = cond.find(f"{QTI}setvar")
+                assert (setvar.get("action"), setvar.get("varname"), setvar.text) == (
+                    "Set",
+                    "SCORE",
+                    "100",
+                )
+                value, lo, hi = (float(tests[t].text) for t in ("varequal", "vargte", "varlte"))
+                assert lo < value < hi
+                cells[item.get("ident").removeprefix(test.get("ident") + "_")] = (value, lo, hi)
+            out[test.get("title")] = cells
+        assert referenced == names, names - referenced
+    assert len(idents) == len(set(idents))
+    return out
+
+
+def test_canvas_qti_package_is_a_quiz_per_variant_of_numerical_questions(course):
+    tests = canvas_package(course / "exports/canvas-qti.zip")
+    assert len(tests) == 3
+    for (title, cells), sid in zip(tests.items(), ["alice", "bob", "carol"], strict=True):
+        assert title.endswith(f"variant {sid}")
         key = _key_cells(course, sid)
-        responses = item.findall(f"{QTI}presentation/{QTI}response_num")
-        assert [r.get("ident") for r in responses] == list(key) or set(
-            r.get("ident") for r in responses
-        ) == set(key)
-        assert all(r.find(f"{QTI}render_fib") is not None for r in responses)
-        conditions = item.findall(f"{QTI}resprocessing/{QTI}respcondition")
-        assert len(conditions) == 32
-        for cond in conditions:
-            lo = float(cond.find(f".//{QTI}vargte").text)
-            hi = float(cond.find(f".//{QTI}varlte").text)
-            assert lo < key[cond.find(f".//{QTI}vargte").get("respident")] < hi
-            assert cond.find(f"{QTI}setvar").get("action") == "Add"
+        assert set(cells) == set(key) and len(cells) == 32
+        for name, (value, lo, hi) in cells.items():
+            assert value == pytest.approx(key[name], rel=1e-12) and lo < key[name] < hi
+            assert hi - lo >= 2 * 0.001 * (1 - 1e-9)
+
+
+def test_the_canvas_check_fails_on_what_canvas_would_not_import(course, tmp_path):
+    """The validator above can fail: a missing file, a second response in a numerical
+    question, a resource pointing nowhere."""
+    source = course / "exports/canvas-qti.zip"
+    with zipfile.ZipFile(source) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    href = next(n for n in files if n != "imsmanifest.xml")
+    broken = {
+        "dropped": {n: b for n, b in files.items() if n != href},
+        "two responses": {
+            **files,
+            href: files[href].replace(
+                b"</response_str>", b'</response_str><response_str ident="r2"/>', 1
+            ),
+        },
+        "unreferenced": {**files, "extra.xml": b"<x/>"},
+    }
+    for name, content in broken.items():
+        path = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for n, b in content.items():
+                zf.writestr(n, b)
+        with pytest.raises((AssertionError, KeyError, ValueError)):
+            canvas_package(path)
 
 
 # ---- Gradescope --------------------------------------------------------------------------------

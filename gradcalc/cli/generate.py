@@ -24,7 +24,10 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
 @click.option(
     "--example",
     metavar="NAME",
-    help="Use the bundled template NAME instead of TEMPLATE (worked-example, conv-worked-example).",
+    help=(
+        "Use the bundled template NAME instead of TEMPLATE (worked-example, "
+        "conv-worked-example, batchnorm-worked-example, rnn-bptt)."
+    ),
 )
 @click.option("--count", type=WholeNumber(1, 100_000), metavar="N", help="N variants, ids 1..N.")
 @click.option(

@@ -110,6 +110,27 @@ def _no_pool_ties(v: Variant, on: bool) -> bool:
     return all(float(m.min()) > 10.0 ** (-v.decimals) for m in pool_margins(v))
 
 
+def norm_variances(v: Variant) -> list[np.ndarray]:
+    """Per normalisation layer and step, the variances it divides by: a batch norm's (in
+    training) per feature over the batch, a layer norm's per example over its features."""
+    out = []
+    trace: Any = v.trace
+    for st in trace.steps if v.layered else ():
+        for ls in st.layers:
+            layer, x = ls.layer, ls.x
+            if layer.kind.name == "batchnorm" and layer.options.get("mode", "train") == "train":
+                out.append(x.var(axis=(0, *range(2, x.ndim))))
+            elif layer.kind.name == "layernorm":
+                out.append(x.reshape(x.shape[0], -1).var(axis=1))
+    return out
+
+
+def _min_variance(v: Variant, bound: float) -> bool:
+    # x̂ = (x − μ)/√(σ² + ε): with σ² near 0 the x̂ are huge and hang on ε, and a hand's
+    # rounded σ² moves every one of them; a spread batch keeps the sheet workable.
+    return all(float(var.min()) >= bound for var in norm_variances(v))
+
+
 def _loss_decreases(v: Variant, on: bool) -> bool:
     return not on or v.trace.final.loss < v.trace.steps[0].loss
 
@@ -142,6 +163,14 @@ CONSTRAINTS: dict[str, Constraint] = {
             "one unit of the sheet's last decimal, at every step (a hand picks the same cell)",
             "flag",
             _no_pool_ties,
+        ),
+        Constraint(
+            "min_variance",
+            "no normalisation divides by a variance near 0: every batch norm's batch variance "
+            "(per feature) and every layer norm's (per example) is at least the bound (e.g. "
+            "0.1), at every step",
+            "number",
+            _min_variance,
         ),
         Constraint(
             "loss_decreases",

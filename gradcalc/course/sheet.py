@@ -92,11 +92,28 @@ _SUPER = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
+_WORDS = re.compile(r" (new|via|direct|from)(?![A-Za-z])( ?)")
+_NAME = re.compile(r"(?<![A-Za-z])([A-Za-z]+)_([A-Za-z]+)")
+_ACCENTS = {"\u0302": "hat", "\u0303": "tilde"}
+
+
+def _tex_name(m: re.Match[str]) -> str:
+    head, tail = m.group(1), m.group(2)
+    if len(head) == 1:  # W_ih, b_hh, C_x: a symbol with a subscript
+        return f"{head}_{{\\mathrm{{{tail}}}}}"
+    return f"\\text{{{head}\\_{tail}}}"  # running_mean: a name
+
+
 def tex_of(text: str) -> str:
-    """A cell's Unicode symbol (∂C/∂K²[0,0,1,0] new, δ⁵[1], z²[0,2,1]) as TeX math."""
+    """A cell's Unicode symbol (∂C/∂K²[0,0,1,0] new, δ⁵[1], z²[0,2,1], x̂²[0], ∂C/∂W_ih²[0,0],
+    ∂C/∂h²[1,0] from t+1) as TeX math."""
     import unicodedata
 
-    text = text.replace(" new", "\\ \\text{new}")
+    text = re.sub(
+        "(.)([\u0302\u0303])", lambda m: f"\\{_ACCENTS[m.group(2)]}{{{m.group(1)}}}", text
+    )
+    text = _NAME.sub(_tex_name, text)
+    text = _WORDS.sub(lambda m: f"\\ \\text{{{m.group(1)}}}" + ("\\ " if m.group(2) else ""), text)
     text = re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: "^{" + m.group().translate(_SUPER) + "}", text)
     text = re.sub("[₀₁₂₃₄₅₆₇₈₉]+", lambda m: "_{" + m.group().translate(_SUB) + "}", text)
     out = []
@@ -186,7 +203,7 @@ def markdown(course: Course, problem: Problem) -> str:
         "|---|---|",
     ]
     for q, names, _ in cells(Shape.of(spec)):
-        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        what = quantity_name(q, spec)
         lines.append(f"| {what} (`{q}`) | {', '.join(names)} |")
     total = sum(len(names) for _, names, _ in cells(Shape.of(spec)))
     steps = spec.steps
@@ -274,7 +291,7 @@ def latex(course: Course, problem: Problem) -> str:
         "\\begin{itemize}",
     ]
     for q, _, texs in cells(Shape.of(spec)):
-        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        what = quantity_name(q, spec)
         out.append(
             f"\\item {what} (\\texttt{{{_tex_escape(q)}}}): " + ", ".join(f"${t}$" for t in texs)
         )
@@ -286,10 +303,11 @@ def latex(course: Course, problem: Problem) -> str:
 
 _INDICES = (
     "Arrays are written as PyTorch holds them, every index from 0: an input (C, H, W) one "
-    "matrix per channel (in 1-D, (C, L) one matrix, a row per channel), kernels (C_out, C_in, "
-    "kH, kW) one matrix per kernel and input channel (in 1-D, (C_in, k) one per kernel), "
-    "a dense layer's w^l with row j holding the weights into unit j. A cell is named as in "
-    "`answers.yaml`: z²[c,i,j] is channel c, row i, column j of layer 2's z."
+    "matrix per channel (in 1-D, (C, L) one matrix, a row per channel), a sequence (T, input) "
+    "a row per step t, kernels (C_out, C_in, kH, kW) one matrix per kernel and input channel "
+    "(in 1-D, (C_in, k) one per kernel), a dense layer's w^l with row j holding the weights "
+    "into unit j. A cell is named as in `answers.yaml`: z²[c,i,j] is channel c, row i, column "
+    "j of layer 2's z."
 )
 
 
@@ -319,7 +337,57 @@ def _settings(layer: Any) -> list[str]:
     from gradcalc.step.diagram import block_lines
 
     lines = ["".join(t for t, _ in ln) for ln in block_lines(layer)]
-    return [ln for ln in lines[1:] if not ln.startswith("activation ")]
+    out = [ln for ln in lines[1:] if not ln.startswith("activation ")]
+    if layer.kind.block is None:
+        # Its block draws no settings (batch norm, dropout, a recurrent layer): the config's
+        # own (eps, momentum, mode, p, return, truncate…) and the state it starts from.
+        out += [
+            f"{key} {_setting(value)}"
+            for key, value in layer.options.items()
+            if (key in layer.kind.keys or key == "activation") and value is not None
+        ]
+        out += [f"{key} {_md_array(value)}" for key, value in layer.state.items()]
+    return out
+
+
+def _setting(value: Any) -> str:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return _md_array(value)
+    if isinstance(value, (list, tuple)):
+        return _vec(value)
+    if isinstance(value, float):
+        return f"{value:.12g}"
+    return str(value)
+
+
+def quantity_name(q: str, spec: Any, tex: bool = False) -> str:
+    """What a cell's quantity is, for the sheet's list: the dense ones by name, a layer's own
+    (μ, ∂C/∂h from t+1) and its parameters' (∂C/∂W_ih, W_ih new) by their symbols; in TeX
+    (the words escaped, the symbol in math) for the LaTeX sheet."""
+    words, sym = _quantity_name(q, spec)
+    if not tex:
+        return words + sym
+    return _tex_escape(words) + (f"${tex_of(sym)}$" if sym else "")
+
+
+def _quantity_name(q: str, spec: Any) -> tuple[str, str]:
+    if q in QUANTITY_NAMES:
+        return QUANTITY_NAMES[q][0], ""
+    for layer in getattr(spec, "layers", ()):
+        kind = getattr(layer, "kind", None)
+        if kind is None:
+            continue
+        for quantity in kind.quantities:
+            if quantity.name == q:
+                return "", f"{quantity.symbol}{quantity.suffix}"
+        for name in layer.params:
+            if q == f"grad_{name}":
+                return "the gradients ", f"∂C/∂{_symbol(layer, name)}"
+            if q == name:
+                return "the updated ", _symbol(layer, name)
+    return q, ""
 
 
 def _symbol(layer: Any, name: str) -> str:
@@ -390,7 +458,7 @@ def _layered_markdown(course: Course, problem: Problem) -> str:
 
     shape = Shape.of(spec)
     for q, names, _ in cells(shape):
-        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        what = quantity_name(q, spec)
         lines.append(f"| {what} (`{q}`) | {', '.join(names)} |")
     total = sum(len(names) for _, names, _ in cells(shape))
     steps = spec.steps
@@ -438,7 +506,7 @@ def _layered_latex(course: Course, problem: Problem) -> str:
         params = ", ".join(
             f"${label} = {_tex_array(v)}$"
             for name, value in layer.params.items()
-            for label, v in _slices(value, f"{_symbol(layer, name)}^{{{layer.number}}}")
+            for label, v in _slices(value, f"{tex_of(_symbol(layer, name))}^{{{layer.number}}}")
         )
         act = layer.activation
         shown = (
@@ -468,10 +536,9 @@ def _layered_latex(course: Course, problem: Problem) -> str:
     from gradcalc.check.cells import Shape
 
     for q, _, texs in cells(Shape.of(spec)):
-        what, _sym = QUANTITY_NAMES.get(q, (q, q))
+        what = quantity_name(q, spec, tex=True)
         out.append(
-            f"\\item {_tex_escape(what)} (\\texttt{{{_tex_escape(q)}}}): "
-            + ", ".join(f"${t}$" for t in texs)
+            f"\\item {what} (\\texttt{{{_tex_escape(q)}}}): " + ", ".join(f"${t}$" for t in texs)
         )
     out += ["\\end{itemize}", "\\end{document}", ""]
     return "\n".join(out)

@@ -209,6 +209,12 @@ def _array_html(values: Any) -> str:
     return html.escape(_matrix(values) if values.ndim == 2 else _vec(values))
 
 
+def _activation_html(layer: Any) -> str:
+    # A layer with no activation of its own (batch norm, a recurrent layer: its tanh is among
+    # its settings) shows none rather than "identity".
+    return "—" if getattr(layer.activation, "bare", False) else html.escape(layer.activation.name)
+
+
 def _layered_html(course: Course, problem: Problem) -> str:
     """The problem of a network of layer records (conv, pooling, flatten, dense), as its sheet
     states it: the input's matrices, each layer's parameters and settings, indices from 0."""
@@ -231,7 +237,7 @@ def _layered_html(course: Course, problem: Problem) -> str:
             for lb, v in _slices(value, f"{_symbol(layer, name)}{layer.number}")
         )
         + f"</td><td>{html.escape(', '.join(_settings(layer)))}</td>"
-        f"<td>{html.escape(layer.activation.name)}</td></tr>"
+        f"<td>{_activation_html(layer)}</td></tr>"
         for layer in spec.layers
     )
     return (
