@@ -1325,3 +1325,23 @@ def test_generate_makes_problems_of_a_layered_template(
     result = run_cli(["generate", str(template), "--count", "2", "-o", str(out), "--no-pdf"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "1" / "key.json").read_text())["layer_types"][0] == "conv2d"
+
+
+def test_each_examples_cost_is_numbered_from_1_as_its_other_cells(run_cli, tmp_path) -> None:
+    """A layered batch's C_x cells said x = 0, 1, 2 while its z, a and δ said x = 1, 2, 3."""
+    doc = json.loads(
+        run_cli(["step", "--example", "batchnorm-worked-example", "--format", "json"]).stdout
+    )
+    doc["steps"][0]["losses"][0] += 0.5
+    sheet = tmp_path / "answers.json"
+    sheet.write_text(json.dumps(doc), encoding="utf-8")
+    result = run_cli(
+        ["check", "--example", "batchnorm-worked-example", str(sheet), "--format", "json"]
+    )
+    cells = json.loads(result.stdout)["cells"]
+    costs = [c for c in cells if c["quantity"] == "losses"]
+    deltas = [c for c in cells if c["quantity"] == "delta"]
+    assert [c["index"] for c in costs] == [[1], [2], [3]]
+    assert [c["symbol"] for c in costs] == ["C_x (x = 1)", "C_x (x = 2)", "C_x (x = 3)"]
+    assert {c["index"][0] for c in deltas} == {1, 2, 3}
+    assert [c["verdict"] for c in costs] == ["wrong", "correct", "correct"]

@@ -338,9 +338,12 @@ def _settings(layer: Any) -> list[str]:
 
     lines = ["".join(t for t, _ in ln) for ln in block_lines(layer)]
     out = [ln for ln in lines[1:] if not ln.startswith("activation ")]
-    if layer.kind.block is None:
-        # Its block draws no settings (batch norm, dropout, a recurrent layer): the config's
-        # own (eps, momentum, mode, p, return, truncate…) and the state it starts from.
+    if layer.kind.unrolled is not None:
+        out = []  # a recurrent layer's block lines say in words what its settings below say
+    if layer.kind.block is None or layer.kind.unrolled is not None:
+        # Its block draws no settings (batch norm, dropout), or is drawn unrolled (a recurrent
+        # layer): the config's own (eps, momentum, mode, p, return, truncate…) and the state it
+        # starts from.
         out += [
             f"{key} {_setting(value)}"
             for key, value in layer.options.items()

@@ -144,8 +144,8 @@ class LayeredShape:
         for pos in np.ndindex(*self.array_shape(key)):
             if self.per_example(key) and not self.batch:
                 yield pos, pos[1:]
-            elif self.per_example(key):
-                yield pos, (pos[0] + 1, *pos[1:])
+            elif self.per_example(key) or (key[0] == "losses" and self.batch):
+                yield pos, (pos[0] + 1, *pos[1:])  # examples are numbered from 1, as in dense
             else:
                 yield pos, pos
 
