@@ -366,3 +366,50 @@ def test_the_docs_page_shows_the_bundled_attention_template():
     section = page.split("### Embeddings and attention", 1)[1]
     shown = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     assert yaml.safe_load(shown) == yaml.safe_load(TEMPLATE.read_text())
+
+
+def test_a_repeated_token_template_names_an_overwritten_embedding_gradient(tmp_path, run_cli):
+    """Three positions, a token repeated (drawn by `choice` of whole sequences): ∂C/∂E's row of
+    the repeated token is the sum over its positions, and a sheet that writes the last
+    position's δ over the first is named embedding_gradient_overwritten."""
+    text = re.sub(
+        r"(?m)^tokens: .*$", "tokens: {choice: [[0, 1, 0], [2, 1, 2]]}", TEMPLATE.read_text()
+    )
+    text = re.sub(r"(?m)^targets: .*$", "targets: {int: [-1, 2], shape: [3, 2]}", text)
+    path = tmp_path / "t3.yaml"
+    path.write_text(text, "utf-8")
+    out = tmp_path / "o"
+    result = run_cli(
+        ["generate", str(path), "--count", "8", "--seed", "3", "--no-pdf", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    planted = {}
+    for folder in _folders(out):
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        ids = cfg["tokens"]
+        repeated = ids[0]
+        assert ids[2] == repeated != ids[1]
+        key = json.loads((folder / "key.json").read_text())["steps"][0]["layers"][0]
+        delta = np.array(key["delta"])
+        assert _close(np.array(key["grads"]["table"])[repeated], delta[0] + delta[2])
+        sheet = json.loads(
+            run_cli(
+                ["step", str(folder / "config.yaml"), "--round", "3", "--format", "json"]
+            ).stdout
+        )
+        record = sheet["steps"][0]["layers"][0]
+        if np.abs(delta[0]).min() > 10 * 10.0**-DECIMALS:  # the slip shows in both cells
+            record["grads"]["table"][repeated] = record["delta"][2]  # written over, not added
+            planted[folder.name] = f"∂C/∂E²[{repeated},0]"
+        (sheets / f"{folder.name}.json").write_text(json.dumps(sheet))
+    assert len(planted) >= 2
+    result = run_cli(["check", str(out), "--class", str(sheets)])
+    assert result.exit_code == 0, result.output
+    for row in csv.DictReader(io.StringIO(result.stdout)):
+        if row["id"] in planted:
+            assert row["first_error"].startswith(planted[row["id"]]), row
+            assert "embedding_gradient_overwritten" in row["first_error"], row
+        else:
+            assert row["score"] == row["max"] != "", row
