@@ -128,14 +128,14 @@ def test_too_many_layers_are_refused_with_the_count(run_cli, write_config, tmp_p
 def test_a_hundred_thousand_layers_through_aliases_are_refused_quickly(
     run_cli, write_config, tmp_path
 ) -> None:
-    """Issue 15: 100,000 one-unit layers took 12 s and 533 MB; within every other limit."""
-    import time
+    """Issue 15: 100,000 one-unit layers took 12 s and 533 MB; within every other limit. The
+    YAML is read (about 2.3 million Python calls, tests/python_calls.py) and no layer is built:
+    building and running them makes some 12 million."""
+    from python_calls import within
 
     text = HEAD + f"layers: [&l {UNIT}, " + ", ".join(["*l"] * 99_999) + "]\n"
     path = write_config(tmp_path, text)
-    start = time.perf_counter()
-    _one_line(run_cli(["step", str(path)]), 2, "100,000 layers")
-    assert time.perf_counter() - start < 10  # the YAML is read; no layer is built
+    _one_line(within(5_000_000, run_cli, ["step", str(path)]), 2, "100,000 layers")
 
 
 def test_the_deepest_network_allowed_runs(run_cli, write_config, tmp_path) -> None:

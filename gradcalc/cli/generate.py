@@ -26,7 +26,8 @@ FORMATS = ("prairielearn", "moodle-xml", "canvas-qti", "gradescope")
     metavar="NAME",
     help=(
         "Use the bundled template NAME instead of TEMPLATE (worked-example, "
-        "conv-worked-example, batchnorm-worked-example, rnn-bptt)."
+        "conv-worked-example, batchnorm-worked-example, rnn-bptt, "
+        "attention-worked-example)."
     ),
 )
 @click.option("--count", type=WholeNumber(1, 100_000), metavar="N", help="N variants, ids 1..N.")

@@ -59,13 +59,28 @@ def _nonzero_gradients(v: Variant, on: bool) -> bool:
     for st in trace.steps:
         for lt in st.layers:
             if v.layered:  # every parameter's gradient (a pooling layer has none)
-                grads = (lt.delta, *lt.grads.values())
+                grads = (lt.delta, *_by_design_nonzero(lt))
             else:
                 grads = (lt.delta, lt.grad_weights, lt.grad_biases)
             for g in grads:
                 if g.size and float(np.min(np.abs(g))) < smallest:
                     return False
     return True
+
+
+def _by_design_nonzero(ls: Any) -> list[np.ndarray]:
+    """A layer's parameter gradients less the cells that are 0 whatever is drawn: an
+    embedding's rows of tokens not in the input, and attention's ∂C/∂bk (the softmax cancels
+    a constant added to a row of scores)."""
+    kind = ls.layer.kind.name
+    out = []
+    for name, g in ls.grads.items():
+        if kind == "embedding" and name == "table":
+            g = g[np.unique(ls.x.astype(int))]
+        elif kind == "attention" and name == "bk":
+            continue
+        out.append(g)
+    return out
 
 
 def _distinct(v: Variant, on: bool) -> bool:
@@ -131,6 +146,32 @@ def _min_variance(v: Variant, bound: float) -> bool:
     return all(float(var.min()) >= bound for var in norm_variances(v))
 
 
+def attention_rows(v: Variant) -> list[np.ndarray]:
+    """Per attention layer and step, its softmax rows that attend to two or more positions
+    (a causal mask's first row has one, weight 1 by force), as (rows, T)."""
+    from gradcalc.layers.check import expected
+
+    out = []
+    trace: Any = v.trace
+    for st in trace.steps if v.layered else ():
+        for l, ls in enumerate(st.layers, start=2):
+            if ls.layer.kind.name != "attention":
+                continue
+            p = np.asarray(expected(st, ("attention_weights", l)))
+            rows = p.reshape(-1, p.shape[-1])
+            T = p.shape[-1]
+            open_ = np.tril(np.ones((T, T))) if ls.layer.options.get("causal") else np.ones((T, T))
+            wide = np.broadcast_to(open_.sum(axis=1) >= 2, p.shape[:-1]).reshape(-1)
+            out.append(rows[wide])
+    return out
+
+
+def _max_attention_weight(v: Variant, bound: float) -> bool:
+    # A nearly one-hot softmax row passes almost nothing back to its scores: ∂C/∂S, ∂C/∂Q and
+    # ∂C/∂K round to 0 at the sheet's places, and a mistake in them would not show.
+    return all(rows.size == 0 or float(rows.max()) <= bound for rows in attention_rows(v))
+
+
 def _loss_decreases(v: Variant, on: bool) -> bool:
     return not on or v.trace.final.loss < v.trace.steps[0].loss
 
@@ -171,6 +212,13 @@ CONSTRAINTS: dict[str, Constraint] = {
             "0.1), at every step",
             "number",
             _min_variance,
+        ),
+        Constraint(
+            "max_attention_weight",
+            "no attention softmax row is nearly one-hot: every weight of a row that attends "
+            "to two or more positions is at most the bound (e.g. 0.9), at every step",
+            "number",
+            _max_attention_weight,
         ),
         Constraint(
             "loss_decreases",

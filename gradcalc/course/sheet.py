@@ -311,6 +311,33 @@ _INDICES = (
 )
 
 
+_TOKENS = (
+    "The input is token ids, one per position t: the embedding's z[t] is row id_t of its "
+    "table E. An attention layer's Q, K, V and H hold a row per position; its S and P are "
+    "written [h,i,j]: head h, query position i (the row), key position j (the column)."
+)
+
+
+def _tokens(spec: Any) -> bool:
+    return spec.layers[0].kind.name == "embedding"
+
+
+def _inputs(spec: Any, n: int) -> list[tuple[str, Any]]:
+    """Example n's input as labelled arrays: token ids as one vector, an image by channel."""
+    if _tokens(spec):
+        return [("token ids x", spec.x[n].astype(int))]
+    return _slices(spec.x[n], "x")
+
+
+def _target(spec: Any, n: int) -> tuple[Any, str]:
+    """Example n's target, with a row per position when the network answers one per position."""
+    m = spec.x.shape[0]
+    y = spec.y.reshape(m, *spec.layers[-1].out_shape)[n] if spec.y.size else spec.y
+    if y.ndim == 2 and _tokens(spec):
+        return y, " (a row per position)"
+    return spec.y.reshape(m, -1)[n], ""
+
+
 def _slices(values: Any, name: str) -> list[tuple[str, Any]]:
     """An array as its matrices (or vectors): (label, 2-D or 1-D array) in row-major order."""
     import numpy as np
@@ -418,10 +445,13 @@ def _layered_markdown(course: Course, problem: Problem) -> str:
         f"{'one training example' if m == 1 else f'{m} examples'}. {_INDICES}",
         "",
     ]
+    if _tokens(spec):
+        lines += [_TOKENS, ""]
     for n in range(m):
-        lines.append(f"Example {n + 1}: the target y = {_vec(spec.y.reshape(m, -1)[n])}; the input")
+        target, label = _target(spec, n)
+        lines.append(f"Example {n + 1}: the target y = {_md_array(target)}{label}; the input")
         lines.append("")
-        lines += [f"- {label}: {_md_array(v)}" for label, v in _slices(spec.x[n], "x")]
+        lines += [f"- {label}: {_md_array(v)}" for label, v in _inputs(spec, n)]
         lines.append("")
     lines += [
         "It starts from these parameters:",
@@ -498,10 +528,17 @@ def _layered_latex(course: Course, problem: Problem) -> str:
         + _tex_escape(_INDICES.replace("`", "")).replace("²", "$^2$").replace("w\\^{}l", "$w^l$"),
         "\\begin{itemize}",
     ]
+    if _tokens(spec):
+        out.insert(-1, _tex_escape(_TOKENS))
     for n in range(m):
-        arrays = ", ".join(f"${label} = {_tex_array(v)}$" for label, v in _slices(spec.x[n], "x"))
+        arrays = ", ".join(
+            f"{_tex_escape(label.rsplit(' ', 1)[0]) + ' ' if ' ' in label else ''}"
+            f"${label.rsplit(' ', 1)[-1]} = {_tex_array(v)}$"
+            for label, v in _inputs(spec, n)
+        )
+        target, label = _target(spec, n)
         out.append(
-            f"\\item example {n + 1}: the target $y = {_tvec(spec.y.reshape(m, -1)[n])}$, "
+            f"\\item example {n + 1}: the target $y = {_tex_array(target)}${label}, "
             f"the input {arrays}"
         )
     out += ["\\end{itemize}", "It starts from these parameters:", "\\begin{itemize}"]

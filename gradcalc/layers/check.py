@@ -131,7 +131,8 @@ class LayeredShape:
             keys.append(("delta", l))
             keys += [(q.name, l) for q in self.added(l, "backward")]
             keys += [(f"grad_{name}", l) for name in self.quantities(l)]
-            keys.append(("grad_input", l))
+            if self.layer(l).kind.name != "embedding":  # its input is token ids: no gradient
+                keys.append(("grad_input", l))
         for l in range(L, 1, -1):
             keys += [(name, l) for name in self.quantities(l)]
             keys += [(q.name, l) for q in self.added(l, "state")]

@@ -218,17 +218,28 @@ def _activation_html(layer: Any) -> str:
 def _layered_html(course: Course, problem: Problem) -> str:
     """The problem of a network of layer records (conv, pooling, flatten, dense), as its sheet
     states it: the input's matrices, each layer's parameters and settings, indices from 0."""
-    from gradcalc.course.sheet import _settings, _slices, _symbol
+    from gradcalc.course.sheet import (
+        _TOKENS,
+        _inputs,
+        _settings,
+        _slices,
+        _symbol,
+        _target,
+        _tokens,
+    )
 
     spec: Any = problem.spec
     d = course.decimals
     m = spec.x.shape[0]
     inputs = "".join(
-        f"<li>example {n + 1}: target $y = {_vec(spec.y.reshape(m, -1)[n])}$; "
-        + ", ".join(f"{html.escape(lb)} = {_array_html(v)}" for lb, v in _slices(spec.x[n], "x"))
+        f"<li>example {n + 1}: target $y = {_array_html(_target(spec, n)[0])}$"
+        f"{html.escape(_target(spec, n)[1])}; "
+        + ", ".join(f"{html.escape(lb)} = {_array_html(v)}" for lb, v in _inputs(spec, n))
         + "</li>"
         for n in range(m)
     )
+    if _tokens(spec):
+        inputs += f"</ul><p>{html.escape(_TOKENS)}</p><ul>"
     rows = "".join(
         f"<tr><td>{layer.number}</td><td>{html.escape(layer.kind.name)}</td><td>"
         + "; ".join(
