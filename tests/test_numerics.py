@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradcalc.functions.losses import REGISTRY as LOSSES
-from gradcalc.step.engine import hand_round
+from gradcalc.functions.training import hand_round
 
 
 @pytest.mark.parametrize("scale", [1e-150, 1.0, 1e150, 1e300])

@@ -342,7 +342,7 @@ class _Precision:
     numbers are written with (a 0.5 among 0.552s has lost its trailing zeros)."""
 
     def __init__(self, options: Options, answers: Answers) -> None:
-        from gradcalc.step.engine import hand_round
+        from gradcalc.functions.training import hand_round
 
         self.written = not options.rounding
         self.typical: int | None = None
@@ -424,7 +424,7 @@ def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace
     from gradcalc.step.engine import Network
 
     net = Network(spec)
-    net.r = rounder
+    net.r = net.rule.r = rounder
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         traces = [net.step(s) for s in range(1, steps + 1)]
         return traces, net.forward_trace()

@@ -17,9 +17,16 @@ import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.registry import Rounder
+from gradcalc.functions.training import (
+    Update,
+    l2_penalty,
+    norm,
+    rounder,
+    shown_values,
+    update_norm,
+)
 from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.record import Array, Cache, Layer, Shape
-from gradcalc.step.engine import _exact, _values, hand_round, norm, update_norm
 from gradcalc.step.trace import ForwardTrace
 
 Theta = dict[str, Array]
@@ -194,7 +201,8 @@ class Network:
     ) -> None:
         self.spec = spec
         self.eta = spec.learning_rate if learning_rate is None else learning_rate
-        self.r: Rounder = _exact if round_to is None else hand_round(round_to)
+        self.r: Rounder = rounder(round_to)
+        self.rule = Update(spec.optimizer, spec.optimizer_params, self.eta, self.r)
         self.round_to = round_to
         self.updated = False
         self.theta: list[Theta] = [
@@ -217,7 +225,7 @@ class Network:
     def _fail(self, value: Array, what: str, index: int | None, step: int | None) -> None:
         if not self.updated:
             raise ConfigError(
-                f"{what} = {_values(value)} from the config's own values, before any update: "
+                f"{what} = {shown_values(value)} from the config's own values, before any update: "
                 "overflow or division by zero; check the inputs and parameters",
                 source=self.spec.source,
                 path=("loss",) if index is None else ("layers", index),
@@ -294,7 +302,7 @@ class Network:
         if not self.updated:
             raise ConfigError(
                 f"{spec.loss.name}: {problem}, but the config's own values give the output "
-                f"{_values(a)}, before any update",
+                f"{shown_values(a)}, before any update",
                 source=spec.source,
                 path=("loss",),
             )
@@ -311,13 +319,16 @@ class Network:
         lam = self.spec.weight_decay
         if not lam:
             return data, 0.0
-        total = sum(
-            float(np.sum(t[name] ** 2))
-            for layer, t in zip(self.spec.layers, theta, strict=True)
-            for name in layer.kind.decays
-            if name in t  # an optional weight (attention's wo) may be absent
+        penalty = l2_penalty(
+            lam,
+            (
+                t[name]
+                for layer, t in zip(self.spec.layers, theta, strict=True)
+                for name in layer.kind.decays
+                if name in t  # an optional weight (attention's wo) may be absent
+            ),
+            self.r,
         )
-        penalty = float(self.r(np.asarray(lam / 2 * total)))
         return float(self.r(np.asarray(data + penalty))), penalty
 
     def forward_trace(self) -> ForwardTrace:
@@ -329,52 +340,18 @@ class Network:
         return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
 
     # -- the update rule -------------------------------------------------------------------
-    def _state(self, kept: dict[str, Array] | None, theta: Array) -> dict[str, Array]:
-        if kept is None:
-            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
-        return kept
-
-    def _update(
-        self, kind: str, theta: Array, g: Array, kept: dict[str, Array], t: int
-    ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
-        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
-        derived: dict[str, Array] = {}
-        if rule.decay and kind in rule.decays and hyper[rule.decay]:
-            theta = r(theta - self.eta * hyper[rule.decay] * theta)
-            derived["decayed"] = theta
-        new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
-        state = {name: r(out[name]) for name in rule.state}
-        derived.update({name: r(out[name]) for name in rule.derived})
-        return new, state, derived
-
     def _ahead(self) -> tuple[list[Theta], list[dict[str, float]]] | None:
-        rule = self.spec.optimizer
-        if rule.lookahead is None:
+        if self.spec.optimizer.lookahead is None:
             return None
-        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
         theta, act = [], []
         for layer, t, p, kept in zip(
             self.spec.layers, self.theta, self.act, self.kept, strict=True
         ):
-            theta.append(
-                {
-                    k: rule.lookahead(v, self._state(kept.get(k), v), hyper, eta, r)
-                    for k, v in t.items()
-                }
+            t_ahead, p_ahead = self.rule.ahead(
+                t, p, (q.name for q in layer.activation.params if q.learnable), kept
             )
-            learnable = {q.name for q in layer.activation.params if q.learnable}
-            act.append(
-                {
-                    k: float(
-                        rule.lookahead(
-                            np.asarray(v), self._state(kept.get(k), np.asarray(v)), hyper, eta, r
-                        )
-                    )
-                    if k in learnable
-                    else v
-                    for k, v in p.items()
-                }
-            )
+            theta.append(t_ahead)
+            act.append(p_ahead)
         return theta, act
 
     # -- one step --------------------------------------------------------------------------
@@ -442,22 +419,11 @@ class Network:
                 for name, partial in layer.activation.param_partials(z, a, p).items():
                     grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
             kept = self.kept[i]
-            before = {k: self._state(kept.get(k), v) for k, v in self.theta[i].items()}
-            before.update({k: self._state(kept.get(k), np.asarray(self.act[i][k])) for k in grad_p})
-            new: Theta = {}
-            derived: dict[str, dict[str, Array]] = {}
-            for name, theta in self.theta[i].items():
-                kind = "weights" if name in layer.kind.decays else name
-                new[name], kept[name], derived[name] = self._update(
-                    kind, theta, grads[name], before[name], s
-                )
-                self.checks.append((new[name], f"the updated {name} of layer {layer.number}", None))
-            act_new = dict(self.act[i])
-            for name, g in grad_p.items():
-                value, kept[name], derived[name] = self._update(
-                    name, np.asarray(self.act[i][name]), np.asarray(g), before[name], s
-                )
-                act_new[name] = float(value)
+            new, act_new, before, derived = self.rule.layer(
+                self.theta[i], grads, layer.kind.decays, self.act[i], grad_p, kept, s
+            )
+            for name, value in new.items():
+                self.checks.append((value, f"the updated {name} of layer {layer.number}", None))
             state = self.state[i]
             if layer.kind.update_state is not None:
                 # From the pass the gradients came from (a look-ahead rule's θ̃ where it ran).
