@@ -424,7 +424,7 @@ def _run_rounded(spec: NetworkSpec, steps: int, rounder) -> tuple[list[StepTrace
     from gradcalc.step.engine import Network
 
     net = Network(spec)
-    net.r = net.rule.r = rounder
+    net.r = rounder
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         traces = [net.step(s) for s in range(1, steps + 1)]
         return traces, net.forward_trace()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 import numpy as np
 
@@ -160,3 +161,57 @@ class Update:
 def l2_penalty(lam: float, weights: Iterable[Array], r: Rounder) -> float:
     """The L2 penalty (λ/2) Σ w² over every decaying parameter, rounded as a hand would."""
     return float(r(np.asarray(lam / 2 * sum(float(np.sum(w * w)) for w in weights))))
+
+
+class Settings(Protocol):
+    """What a step reads of a network's config, dense-only or layered."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def optimizer(self) -> UpdateRule: ...
+    @property
+    def optimizer_params(self) -> dict[str, float]: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def reduction(self) -> str: ...
+    @property
+    def x(self) -> Array: ...
+
+
+class Trainer:
+    """What both engines' networks share: η, the rounding, the update rule, and the cost
+    reduced over the batch with its L2 penalty."""
+
+    def __init__(
+        self, settings: Settings, learning_rate: float | None, round_to: int | None
+    ) -> None:
+        self.eta = settings.learning_rate if learning_rate is None else learning_rate
+        self.round_to = round_to
+        self.rule = Update(
+            settings.optimizer, settings.optimizer_params, self.eta, rounder(round_to)
+        )
+        self.lam = settings.weight_decay
+        self.scale = 1.0 / settings.x.shape[0] if settings.reduction == "mean" else 1.0
+        self.updated = False  # until the first update, every value comes from the config
+
+    @property
+    def r(self) -> Rounder:
+        return self.rule.r
+
+    @r.setter
+    def r(self, r: Rounder) -> None:
+        """Round every quantity with `r` (check grades a rounded trace this way)."""
+        self.rule.r = r
+
+    def reduce(self, losses: Array) -> float:
+        return float(self.r(np.asarray(losses.sum() * self.scale)))
+
+    def regularized(self, data: float, weights: Iterable[Array]) -> tuple[float, float]:
+        """The cost with the L2 penalty (λ/2) Σ w² over the decaying parameters, and the
+        penalty itself."""
+        if not self.lam:
+            return data, 0.0
+        penalty = l2_penalty(self.lam, weights, self.r)
+        return float(self.r(np.asarray(data + penalty))), penalty

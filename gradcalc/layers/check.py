@@ -1051,7 +1051,7 @@ def run_rounded(
     spec: LayeredSpec, steps: int, rounder: Any
 ) -> tuple[list[LayeredStepTrace], ForwardTrace]:
     net = Network(spec)
-    net.r = net.rule.r = rounder
+    net.r = rounder
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         traces = [net.step(s) for s in range(1, steps + 1)]
         return traces, net.forward_trace()

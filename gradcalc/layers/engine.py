@@ -16,12 +16,9 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
-from gradcalc.functions.registry import Rounder
 from gradcalc.functions.training import (
-    Update,
-    l2_penalty,
+    Trainer,
     norm,
-    rounder,
     shown_values,
     update_norm,
 )
@@ -195,16 +192,12 @@ def summarize(st: LayeredStepTrace) -> LayeredSummary:
     )
 
 
-class Network:
+class Network(Trainer):
     def __init__(
         self, spec: LayeredSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
+        super().__init__(spec, learning_rate, round_to)
         self.spec = spec
-        self.eta = spec.learning_rate if learning_rate is None else learning_rate
-        self.r: Rounder = rounder(round_to)
-        self.rule = Update(spec.optimizer, spec.optimizer_params, self.eta, self.r)
-        self.round_to = round_to
-        self.updated = False
         self.theta: list[Theta] = [
             {k: v.copy() for k, v in layer.params.items()} for layer in spec.layers
         ]
@@ -218,7 +211,6 @@ class Network:
         if len(last.out_shape) == 1 and not last.residual:
             self.fused = spec.loss.fused.get(last.activation.name)
         self.fused_name = last.activation.name if self.fused else None
-        self.scale = 1.0 / spec.x.shape[0] if spec.reduction == "mean" else 1.0
         self.checks: list[tuple[Array, str, int | None]] = []
 
     # -- failures --------------------------------------------------------------------------
@@ -312,31 +304,19 @@ class Network:
             f"learning rate than {self.eta:g}"
         )
 
-    def reduce(self, losses: Array) -> float:
-        return float(self.r(np.asarray(losses.sum() * self.scale)))
-
-    def regularized(self, data: float, theta: list[Theta]) -> tuple[float, float]:
-        lam = self.spec.weight_decay
-        if not lam:
-            return data, 0.0
-        penalty = l2_penalty(
-            lam,
-            (
-                t[name]
-                for layer, t in zip(self.spec.layers, theta, strict=True)
-                for name in layer.kind.decays
-                if name in t  # an optional weight (attention's wo) may be absent
-            ),
-            self.r,
-        )
-        return float(self.r(np.asarray(data + penalty))), penalty
+    def decaying(self, theta: list[Theta]) -> Iterator[Array]:
+        """The parameters the L2 penalty takes: each layer type's `decays`."""
+        for layer, t in zip(self.spec.layers, theta, strict=True):
+            for name in layer.kind.decays:
+                if name in t:  # an optional weight (attention's wo) may be absent
+                    yield t[name]
 
     def forward_trace(self) -> ForwardTrace:
         _, zs, activations, _ = self.forward(self.theta, self.act)
         losses = self.cost(zs, activations, None)
         self._scan(None)
         data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.theta)
+        loss, penalty = self.regularized(data, self.decaying(self.theta))
         return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
 
     # -- the update rule -------------------------------------------------------------------
@@ -361,7 +341,7 @@ class Network:
         xs, zs, activations, caches = self.forward(self.theta, self.act)
         losses = self.cost(zs, activations, s)
         data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.theta)
+        loss, penalty = self.regularized(data, self.decaying(self.theta))
         ahead = self._ahead()
         ahead_trace = None
         theta_pass, act_pass = ahead or (self.theta, self.act)
@@ -369,7 +349,7 @@ class Network:
             xs, zs, activations, caches = self.forward(theta_pass, act_pass)
             ahead_losses = self.cost(zs, activations, s)
             ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, theta_pass)
+            ahead_loss, ahead_penalty = self.regularized(ahead_data, self.decaying(theta_pass))
             ahead_trace = ForwardTrace(
                 ahead_loss, ahead_losses, tuple(zs), tuple(activations), ahead_data, ahead_penalty
             )

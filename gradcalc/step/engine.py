@@ -14,12 +14,9 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
-from gradcalc.functions.registry import Rounder
 from gradcalc.functions.training import (
-    Update,
-    l2_penalty,
+    Trainer,
     norm,
-    rounder,
     shown_values,
     update_norm,
 )
@@ -113,22 +110,16 @@ def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
     return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
 
 
-class Network:
+class Network(Trainer):
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
+        super().__init__(spec, learning_rate, round_to)
         self.spec = spec
-        self.eta = spec.learning_rate if learning_rate is None else learning_rate
-        self.r: Rounder = rounder(round_to)
-        self.rule = Update(spec.optimizer, spec.optimizer_params, self.eta, self.r)
-        self.updated = False  # until the first update, every value comes from the config
-        self.round_to = round_to
         self.state = Parameters.from_spec(spec)
         last = spec.layers[-1].activation.name
         self.fused = spec.loss.fused.get(last)
         self.fused_name = last if self.fused else None
-        m = spec.x.shape[0]
-        self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
         self._ones = np.ones(0)
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
@@ -246,17 +237,6 @@ class Network:
         else:
             checks.append((losses, "the loss"))
         return losses
-
-    def reduce(self, losses: np.ndarray) -> float:
-        return float(self.r(np.asarray(losses.sum() * self.scale)))
-
-    def regularized(self, data: float, weights: list[np.ndarray]) -> tuple[float, float]:
-        """The cost with the L2 penalty (λ/2) Σ_l Σ_jk (w^l_jk)², and the penalty itself."""
-        lam = self.spec.weight_decay
-        if not lam:
-            return data, 0.0
-        penalty = l2_penalty(lam, weights, self.r)
-        return float(self.r(np.asarray(data + penalty))), penalty
 
     def forward_trace(self) -> ForwardTrace:
         zs, activations = self.feedforward(None)
