@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from gradcalc.functions.registry import Rounder, UpdateRule
+from gradcalc.functions.registry import Activation, Rounder, UpdateRule
 
 Array = np.ndarray
 # Per parameter ("weights", "biases", an activation parameter's name…): the rule's state arrays.
@@ -72,6 +72,19 @@ def update_norm(new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None)
             _scratch.clear()
         buffer = _scratch[new.shape] = np.empty(new.shape)
     return norm(np.subtract(new, old, out=buffer))
+
+
+def dense_z(x: Array, w: Array, b: Array) -> Array:
+    """z = w a + b of a dense layer, a row per example: x (…, n_in) @ wᵀ + b."""
+    z = x @ w.T
+    z += b
+    return z
+
+
+def dense_grads(delta: Array, x: Array, scale: float) -> tuple[Array, Array]:
+    """∂C/∂w (BP4) and ∂C/∂b (BP3) of a dense layer from δ and its input, both (rows, n),
+    scaling the (rows × n_l) δ rather than the (n_l × n_{l−1}) product."""
+    return (scale * delta).T @ x, scale * delta.sum(axis=0)
 
 
 class Update:
@@ -204,6 +217,34 @@ class Trainer:
     def r(self, r: Rounder) -> None:
         """Round every quantity with `r` (check grades a rounded trace this way)."""
         self.rule.r = r
+
+    def prime(self, f: Activation, z: Array, a: Array, p: Mapping[str, float]) -> Array | None:
+        """f′(z) of an elementwise activation, rounded on its own as a hand does; None for a
+        vector one (softmax), which has a Jacobian instead."""
+        return self.r(f.prime(z, a, p)) if f.elementwise else None
+
+    def through(
+        self,
+        f: Activation,
+        z: Array,
+        a: Array,
+        grad_a: Array,
+        p: Mapping[str, float],
+        prime: Array | None,
+    ) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a through the activation (BP1, BP2's ⊙ f′(z)); `prime` from
+        `self.prime`."""
+        if prime is not None:
+            return self.r(grad_a * prime)
+        return self.r(f.backward(z, a, grad_a, p))
+
+    def param_grads(self, partials: Mapping[str, Array], grad_a: Array) -> dict[str, float]:
+        """∂C/∂p of each learnable activation parameter from ∂a/∂p and ∂C/∂a."""
+        r, scale = self.r, self.scale
+        return {
+            name: float(r(np.asarray(scale * np.sum(grad_a * partial))))
+            for name, partial in partials.items()
+        }
 
     def reduce(self, losses: Array) -> float:
         return float(self.r(np.asarray(losses.sum() * self.scale)))

@@ -375,12 +375,9 @@ class Network(Trainer):
             layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
             if layer.residual:  # f′ from f(z) itself, not from x + f(z)
                 a = r(layer.activation.forward(z, p))
+            f = layer.activation
             if i < L - 1 or delta is None:
-                f = layer.activation
-                if f.elementwise:  # f′(z) rounded on its own, as the dense engine and a hand do
-                    delta = r(grad_a * r(f.prime(z, a, p)))
-                else:
-                    delta = r(f.backward(z, a, grad_a, p))
+                delta = self.through(f, z, a, grad_a, p, self.prime(f, z, a, p))
             self.checks.append((delta, f"δ^{layer.number}", i))
             grad_x, grads = layer.kind.backward(
                 layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
@@ -394,10 +391,9 @@ class Network(Trainer):
                     if name not in grads:
                         continue
                     grads[name] = r(grads[name] + lam * theta_pass[i][name])
-            grad_p: dict[str, float] = {}
-            if layer.activation.param_partials is not None:
-                for name, partial in layer.activation.param_partials(z, a, p).items():
-                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            # ∂a/∂p unrounded here, where the dense engine rounds it as it records it.
+            partials = {} if f.param_partials is None else f.param_partials(z, a, p)
+            grad_p = self.param_grads(partials, grad_a)
             kept = self.kept[i]
             new, act_new, before, derived = self.rule.layer(
                 self.theta[i], grads, layer.kind.decays, self.act[i], grad_p, kept, s

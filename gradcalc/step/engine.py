@@ -16,6 +16,8 @@ import numpy as np
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.training import (
     Trainer,
+    dense_grads,
+    dense_z,
     norm,
     shown_values,
     update_norm,
@@ -199,7 +201,7 @@ class Network(Trainer):
             ),
             2,
         ):
-            z = r(activation @ w.T + b)
+            z = r(dense_z(activation, w, b))
             if checks is None:
                 self._check(z, step, f"z^{l}")
             activation = r(layer.activation.forward(z, p))
@@ -328,26 +330,20 @@ class Network(Trainer):
         for i in range(L - 1, -1, -1):
             layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
             p = p_pass[i]
-            prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
+            f = layer.activation
+            prime = self.prime(f, z, a, p)
             if i < L - 1 or not self.fused:
-                delta = (
-                    r(grad_a * prime)
-                    if prime is not None
-                    else r(layer.activation.backward(z, a, grad_a, p))
-                )
+                delta = self.through(f, z, a, grad_a, p, prime)
             checks.append((delta, f"δ^{i + 2}"))
-            grad_b = r(self.scale * delta.sum(axis=0))  # BP3
-            # BP4, scaling the (examples × n_l) δ rather than the (n_l × n_{l−1}) product.
-            grad_w = r((self.scale * delta).T @ a_prev)
+            grad_w, grad_b = dense_grads(delta, a_prev, self.scale)
+            grad_w, grad_b = r(grad_w), r(grad_b)
             if lam:
                 grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
             checks += ((grad_b, f"∂C/∂b^{i + 2}"), (grad_w, f"∂C/∂w^{i + 2}"))
-            grad_p: dict[str, float] = {}
             partials: dict[str, np.ndarray] = {}
-            if layer.activation.param_partials is not None:
-                partials = {k: r(v) for k, v in layer.activation.param_partials(z, a, p).items()}
-                for name, partial in partials.items():
-                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            if f.param_partials is not None:
+                partials = {k: r(v) for k, v in f.param_partials(z, a, p).items()}
+            grad_p = self.param_grads(partials, grad_a)
             w_old, b_old = state.weights[i], state.biases[i]
             kept = state.optimizer[i]
             theta_new, p_new, before, derived = self.rule.layer(
@@ -450,8 +446,7 @@ class Network(Trainer):
         pair = self.fused.with_output if self.fused else None
         losses = None
         for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
-            z = a @ w.T
-            z += b
+            z = dense_z(a, w, b)
             if pair is not None and layer is layers[-1]:
                 losses, a = pair(z, y, lp)
             else:
@@ -500,8 +495,7 @@ class Network(Trainer):
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
-            grad_b = scale * delta.sum(axis=0)
-            grad_w = (scale * delta).T @ activations[i]
+            grad_w, grad_b = dense_grads(delta, activations[i], scale)
             w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
             if lam:
                 grad_w = grad_w + lam * w_old
