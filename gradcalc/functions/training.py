@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -208,6 +208,7 @@ class Trainer:
         self.lam = settings.weight_decay
         self.scale = 1.0 / settings.x.shape[0] if settings.reduction == "mean" else 1.0
         self.updated = False  # until the first update, every value comes from the config
+        self.fused_name: str | None = None  # the output activation a fused loss takes z of
 
     @property
     def r(self) -> Rounder:
@@ -244,6 +245,25 @@ class Trainer:
         return {
             name: float(r(np.asarray(scale * np.sum(grad_a * partial))))
             for name, partial in partials.items()
+        }
+
+    def run_fields(self, spec: Any) -> dict[str, Any]:
+        """What a run's record (RunTrace, LayeredRun) says of its settings, dense or layered."""
+        return {
+            "source": spec.source,
+            "loss": spec.loss.name,
+            "loss_formula": spec.loss.formula.text,
+            "loss_params": dict(spec.loss_params),
+            "learning_rate": self.eta,
+            "reduction": spec.reduction,
+            "batch": spec.batch,
+            "x": spec.x,
+            "y": spec.y,
+            "fused": self.fused_name,
+            "round_to": self.round_to,
+            "optimizer": spec.optimizer.name,
+            "optimizer_params": dict(spec.optimizer_params),
+            "weight_decay": spec.weight_decay,
         }
 
     def reduce(self, losses: Array) -> float:

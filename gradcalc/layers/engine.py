@@ -479,14 +479,7 @@ class Stream:
                 st = net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
-                self.initial = ForwardTrace(
-                    st.loss,
-                    st.losses,
-                    tuple(ls.z for ls in st.layers),
-                    tuple(ls.a for ls in st.layers),
-                    st.data_loss,
-                    st.penalty,
-                )
+                self.initial = ForwardTrace.of_step(st)
             yield st if full is None or full(s) else summarize(st)
 
     def head(self) -> LayeredRun:
@@ -503,15 +496,7 @@ class Stream:
     ) -> LayeredRun:
         spec, net = self.spec, self.net
         return LayeredRun(
-            source=spec.source,
-            loss=spec.loss.name,
-            loss_formula=spec.loss.formula.text,
-            loss_params=dict(spec.loss_params),
-            learning_rate=net.eta,
-            reduction=spec.reduction,
-            batch=spec.batch,
-            x=spec.x,
-            y=spec.y,
+            **net.run_fields(spec),
             layers=spec.layers,
             initial=initial,
             steps=steps,
@@ -519,11 +504,6 @@ class Stream:
             initial_parameters=self.initial_parameters,
             parameters=tuple(dict(t) for t in net.theta),
             activation_params=tuple(dict(p) for p in net.act),
-            fused=net.fused_name,
-            round_to=self.round_to,
-            optimizer=spec.optimizer.name,
-            optimizer_params=dict(spec.optimizer_params),
-            weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
             states=tuple(dict(t) for t in net.state),

@@ -629,14 +629,7 @@ class Stream:
             self.step_losses[s - 1] = st.loss
             if s == 1:
                 assert isinstance(st, StepTrace)
-                self.initial = ForwardTrace(
-                    st.loss,
-                    st.losses,
-                    tuple(lt.z for lt in st.layers),
-                    tuple(lt.a for lt in st.layers),
-                    st.data_loss,
-                    st.penalty,
-                )
+                self.initial = ForwardTrace.of_step(st)
             yield st if wanted else summarize(st, norms)
 
     def head(self) -> RunTrace:
@@ -657,26 +650,13 @@ class Stream:
     ) -> RunTrace:
         spec, net = self.spec, self.net
         return RunTrace(
-            source=spec.source,
-            loss=spec.loss.name,
-            loss_formula=spec.loss.formula.text,
-            loss_params=dict(spec.loss_params),
-            learning_rate=net.eta,
-            reduction=spec.reduction,
-            batch=spec.batch,
-            x=spec.x,
-            y=spec.y,
+            **net.run_fields(spec),
             sizes=tuple(spec.sizes),
             initial=initial,
             steps=steps,
             final=final,
             initial_parameters=self.initial_parameters,
             parameters=net.parameters(),
-            fused=net.fused_name,
-            round_to=self.round_to,
-            optimizer=spec.optimizer.name,
-            optimizer_params=dict(spec.optimizer_params),
-            weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
         )
