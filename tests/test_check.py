@@ -13,8 +13,9 @@ import yaml
 from gradcalc.check.bounds import Bounds, decimals_unit, sig_figs_unit
 from gradcalc.check.cells import Shape, expected, expected_final
 from gradcalc.check.grade import _run_rounded, sig_figs_rounder
+from gradcalc.functions.training import hand_round
 from gradcalc.step import config
-from gradcalc.step.engine import hand_round, run
+from gradcalc.step.engine import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SHEET = str(ROOT / "configs" / "worked-example.yaml")

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from gradcalc.cli import cli
 from gradcalc.doc.notation import Notation, latex_escape, tex_rows
 from gradcalc.doc.numbers import Style
-from gradcalc.step.engine import hand_round
+from gradcalc.functions.training import hand_round
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from gradcalc.cli import EXIT_STATUSES, cli
 from gradcalc.functions.activations import REGISTRY as ACTIVATION_RECORDS
-from gradcalc.step.engine import hand_round
+from gradcalc.functions.training import hand_round
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKED = ROOT / "configs" / "worked-example.yaml"

@@ -1104,8 +1104,9 @@ def test_the_rounded_layered_trace_lies_within_the_drift_bound(
     from gradcalc.check.bounds import Bounds, decimals_unit, sig_figs_unit
     from gradcalc.check.cells import Shape, expected, expected_final
     from gradcalc.check.grade import _run_rounded, sig_figs_rounder
+    from gradcalc.functions.training import hand_round
     from gradcalc.step import config
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     rng = np.random.default_rng(9)
     net = _mistake_net(rng)

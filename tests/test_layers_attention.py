@@ -899,8 +899,9 @@ def test_the_rounded_trace_lies_within_the_drift_bound(
     from gradcalc.check.bounds import Bounds, decimals_unit, sig_figs_unit
     from gradcalc.check.cells import Shape, expected, expected_final
     from gradcalc.check.grade import _run_rounded, sig_figs_rounder
+    from gradcalc.functions.training import hand_round
     from gradcalc.step import config
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     text = _view_config(which).replace("steps: 2", f"steps: 2\noptimizer: {rule}")
     spec = config.load(str(write_config(tmp_path, text)))
@@ -1250,8 +1251,9 @@ def test_a_rounded_transformer_block_lies_within_the_drift_bound(
     from gradcalc.check.bounds import Bounds, decimals_unit
     from gradcalc.check.cells import Shape, expected, expected_final
     from gradcalc.check.grade import _run_rounded
+    from gradcalc.functions.training import hand_round
     from gradcalc.step import config
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     layers, xs, ys = _block_case(source, "positions", 2, seed=3)
     extra = "optimizer: momentum\nsteps: 2\nweight_decay: 0.01"

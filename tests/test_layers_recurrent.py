@@ -747,8 +747,9 @@ def test_a_rounded_recurrent_run_lies_within_the_drift_bound(
     from gradcalc.check.bounds import Bounds, decimals_unit
     from gradcalc.check.cells import Shape, expected
     from gradcalc.check.grade import _run_rounded
+    from gradcalc.functions.training import hand_round
     from gradcalc.step import config
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     rng = np.random.default_rng(31)
     text, *_ = make_net(rng, kind, 3, 2, *shape, hidden=2, split=True)
@@ -776,8 +777,9 @@ def test_the_drift_bound_moves_every_number_of_a_wide_layer(
     from gradcalc.check.bounds import Bounds, decimals_unit
     from gradcalc.check.cells import Shape, expected
     from gradcalc.check.grade import _run_rounded
+    from gradcalc.functions.training import hand_round
     from gradcalc.step import config
-    from gradcalc.step.engine import hand_round, run
+    from gradcalc.step.engine import run
 
     rng = np.random.default_rng(8)
     text, *_ = make_net(rng, "rnn", 2, 1, "last", "last", hidden=60, width=8)

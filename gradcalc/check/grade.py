@@ -342,7 +342,7 @@ class _Precision:
     numbers are written with (a 0.5 among 0.552s has lost its trailing zeros)."""
 
     def __init__(self, options: Options, answers: Answers) -> None:
-        from gradcalc.step.engine import hand_round
+        from gradcalc.functions.training import hand_round
 
         self.written = not options.rounding
         self.typical: int | None = None

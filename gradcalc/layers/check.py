@@ -20,6 +20,7 @@ from gradcalc.check.answers import Answers
 from gradcalc.check.cells import Key
 from gradcalc.doc.notation import superscript
 from gradcalc.errors import KeyPath, did_you_mean
+from gradcalc.functions.training import Update
 from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, Network, Theta, run
 from gradcalc.layers.record import Layer, Mistake, Quantity
@@ -654,13 +655,9 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
             return g
         theta = ctx.theta[l - 2][q]
         kind = "weights" if q in layer.kind.decays else q
-        kept = ctx.exact.layers[l - 2].optimizer_state_before.get(q) or net._state(None, theta)
-        saved = net.r
-        net.r = lambda v: v
-        try:
-            new, _, _ = net._update(kind, theta, ctx.given(f"grad_{q}", l), kept, ctx.step)
-        finally:
-            net.r = saved
+        update = Update(spec.optimizer, spec.optimizer_params, net.eta, lambda v: v)
+        kept = ctx.exact.layers[l - 2].optimizer_state_before.get(q) or update.kept(None, theta)
+        new, _, _ = update(kind, theta, ctx.given(f"grad_{q}", l), kept, ctx.step)
         return new
 
 

@@ -2,7 +2,7 @@
 
 Its config keys and their checks live here, for the dense-only networks of gradcalc.step.config
 (whose engine keeps its own fast path, gradcalc/step/engine.py) and for networks with other layer
-types alike.
+types alike; its arithmetic, which both engines run, is in gradcalc/functions/training.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.functions.registry import Written
+from gradcalc.functions.training import dense_grads, dense_z
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
 
 if TYPE_CHECKING:
@@ -69,9 +70,7 @@ def _before(index: int) -> str:
 
 
 def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, Cache]:
-    z = x @ theta["weights"].T
-    z += theta["biases"]
-    return z, {}
+    return dense_z(x, theta["weights"], theta["biases"]), {}
 
 
 def backward(
@@ -80,11 +79,8 @@ def backward(
     grad_x = delta @ theta["weights"]  # BP2's wᵀδ, before the activation's f'
     if delta.ndim > 2:  # at every position of a sequence: each (example, position) is a row
         delta, x = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
-    grads = {
-        "weights": (scale * delta).T @ x,  # BP4
-        "biases": scale * delta.sum(axis=0),  # BP3
-    }
-    return grad_x, grads
+    grad_w, grad_b = dense_grads(delta, x, scale)  # BP4, BP3
+    return grad_x, {"weights": grad_w, "biases": grad_b}
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:

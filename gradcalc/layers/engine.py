@@ -16,10 +16,14 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
-from gradcalc.functions.registry import Rounder
+from gradcalc.functions.training import (
+    Trainer,
+    norm,
+    shown_values,
+    update_norm,
+)
 from gradcalc.layers.config import LayeredSpec
 from gradcalc.layers.record import Array, Cache, Layer, Shape
-from gradcalc.step.engine import _exact, _values, hand_round, norm, update_norm
 from gradcalc.step.trace import ForwardTrace
 
 Theta = dict[str, Array]
@@ -188,15 +192,12 @@ def summarize(st: LayeredStepTrace) -> LayeredSummary:
     )
 
 
-class Network:
+class Network(Trainer):
     def __init__(
         self, spec: LayeredSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
+        super().__init__(spec, learning_rate, round_to)
         self.spec = spec
-        self.eta = spec.learning_rate if learning_rate is None else learning_rate
-        self.r: Rounder = _exact if round_to is None else hand_round(round_to)
-        self.round_to = round_to
-        self.updated = False
         self.theta: list[Theta] = [
             {k: v.copy() for k, v in layer.params.items()} for layer in spec.layers
         ]
@@ -210,14 +211,13 @@ class Network:
         if len(last.out_shape) == 1 and not last.residual:
             self.fused = spec.loss.fused.get(last.activation.name)
         self.fused_name = last.activation.name if self.fused else None
-        self.scale = 1.0 / spec.x.shape[0] if spec.reduction == "mean" else 1.0
         self.checks: list[tuple[Array, str, int | None]] = []
 
     # -- failures --------------------------------------------------------------------------
     def _fail(self, value: Array, what: str, index: int | None, step: int | None) -> None:
         if not self.updated:
             raise ConfigError(
-                f"{what} = {_values(value)} from the config's own values, before any update: "
+                f"{what} = {shown_values(value)} from the config's own values, before any update: "
                 "overflow or division by zero; check the inputs and parameters",
                 source=self.spec.source,
                 path=("loss",) if index is None else ("layers", index),
@@ -294,7 +294,7 @@ class Network:
         if not self.updated:
             raise ConfigError(
                 f"{spec.loss.name}: {problem}, but the config's own values give the output "
-                f"{_values(a)}, before any update",
+                f"{shown_values(a)}, before any update",
                 source=spec.source,
                 path=("loss",),
             )
@@ -304,77 +304,34 @@ class Network:
             f"learning rate than {self.eta:g}"
         )
 
-    def reduce(self, losses: Array) -> float:
-        return float(self.r(np.asarray(losses.sum() * self.scale)))
-
-    def regularized(self, data: float, theta: list[Theta]) -> tuple[float, float]:
-        lam = self.spec.weight_decay
-        if not lam:
-            return data, 0.0
-        total = sum(
-            float(np.sum(t[name] ** 2))
-            for layer, t in zip(self.spec.layers, theta, strict=True)
-            for name in layer.kind.decays
-            if name in t  # an optional weight (attention's wo) may be absent
-        )
-        penalty = float(self.r(np.asarray(lam / 2 * total)))
-        return float(self.r(np.asarray(data + penalty))), penalty
+    def decaying(self, theta: list[Theta]) -> Iterator[Array]:
+        """The parameters the L2 penalty takes: each layer type's `decays`."""
+        for layer, t in zip(self.spec.layers, theta, strict=True):
+            for name in layer.kind.decays:
+                if name in t:  # an optional weight (attention's wo) may be absent
+                    yield t[name]
 
     def forward_trace(self) -> ForwardTrace:
         _, zs, activations, _ = self.forward(self.theta, self.act)
         losses = self.cost(zs, activations, None)
         self._scan(None)
         data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.theta)
+        loss, penalty = self.regularized(data, self.decaying(self.theta))
         return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
 
     # -- the update rule -------------------------------------------------------------------
-    def _state(self, kept: dict[str, Array] | None, theta: Array) -> dict[str, Array]:
-        if kept is None:
-            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
-        return kept
-
-    def _update(
-        self, kind: str, theta: Array, g: Array, kept: dict[str, Array], t: int
-    ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
-        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
-        derived: dict[str, Array] = {}
-        if rule.decay and kind in rule.decays and hyper[rule.decay]:
-            theta = r(theta - self.eta * hyper[rule.decay] * theta)
-            derived["decayed"] = theta
-        new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
-        state = {name: r(out[name]) for name in rule.state}
-        derived.update({name: r(out[name]) for name in rule.derived})
-        return new, state, derived
-
     def _ahead(self) -> tuple[list[Theta], list[dict[str, float]]] | None:
-        rule = self.spec.optimizer
-        if rule.lookahead is None:
+        if self.spec.optimizer.lookahead is None:
             return None
-        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
         theta, act = [], []
         for layer, t, p, kept in zip(
             self.spec.layers, self.theta, self.act, self.kept, strict=True
         ):
-            theta.append(
-                {
-                    k: rule.lookahead(v, self._state(kept.get(k), v), hyper, eta, r)
-                    for k, v in t.items()
-                }
+            t_ahead, p_ahead = self.rule.ahead(
+                t, p, (q.name for q in layer.activation.params if q.learnable), kept
             )
-            learnable = {q.name for q in layer.activation.params if q.learnable}
-            act.append(
-                {
-                    k: float(
-                        rule.lookahead(
-                            np.asarray(v), self._state(kept.get(k), np.asarray(v)), hyper, eta, r
-                        )
-                    )
-                    if k in learnable
-                    else v
-                    for k, v in p.items()
-                }
-            )
+            theta.append(t_ahead)
+            act.append(p_ahead)
         return theta, act
 
     # -- one step --------------------------------------------------------------------------
@@ -384,7 +341,7 @@ class Network:
         xs, zs, activations, caches = self.forward(self.theta, self.act)
         losses = self.cost(zs, activations, s)
         data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.theta)
+        loss, penalty = self.regularized(data, self.decaying(self.theta))
         ahead = self._ahead()
         ahead_trace = None
         theta_pass, act_pass = ahead or (self.theta, self.act)
@@ -392,7 +349,7 @@ class Network:
             xs, zs, activations, caches = self.forward(theta_pass, act_pass)
             ahead_losses = self.cost(zs, activations, s)
             ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, theta_pass)
+            ahead_loss, ahead_penalty = self.regularized(ahead_data, self.decaying(theta_pass))
             ahead_trace = ForwardTrace(
                 ahead_loss, ahead_losses, tuple(zs), tuple(activations), ahead_data, ahead_penalty
             )
@@ -418,12 +375,9 @@ class Network:
             layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
             if layer.residual:  # f′ from f(z) itself, not from x + f(z)
                 a = r(layer.activation.forward(z, p))
+            f = layer.activation
             if i < L - 1 or delta is None:
-                f = layer.activation
-                if f.elementwise:  # f′(z) rounded on its own, as the dense engine and a hand do
-                    delta = r(grad_a * r(f.prime(z, a, p)))
-                else:
-                    delta = r(f.backward(z, a, grad_a, p))
+                delta = self.through(f, z, a, grad_a, p, self.prime(f, z, a, p))
             self.checks.append((delta, f"δ^{layer.number}", i))
             grad_x, grads = layer.kind.backward(
                 layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
@@ -437,27 +391,15 @@ class Network:
                     if name not in grads:
                         continue
                     grads[name] = r(grads[name] + lam * theta_pass[i][name])
-            grad_p: dict[str, float] = {}
-            if layer.activation.param_partials is not None:
-                for name, partial in layer.activation.param_partials(z, a, p).items():
-                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            # ∂a/∂p unrounded here, where the dense engine rounds it as it records it.
+            partials = {} if f.param_partials is None else f.param_partials(z, a, p)
+            grad_p = self.param_grads(partials, grad_a)
             kept = self.kept[i]
-            before = {k: self._state(kept.get(k), v) for k, v in self.theta[i].items()}
-            before.update({k: self._state(kept.get(k), np.asarray(self.act[i][k])) for k in grad_p})
-            new: Theta = {}
-            derived: dict[str, dict[str, Array]] = {}
-            for name, theta in self.theta[i].items():
-                kind = "weights" if name in layer.kind.decays else name
-                new[name], kept[name], derived[name] = self._update(
-                    kind, theta, grads[name], before[name], s
-                )
-                self.checks.append((new[name], f"the updated {name} of layer {layer.number}", None))
-            act_new = dict(self.act[i])
-            for name, g in grad_p.items():
-                value, kept[name], derived[name] = self._update(
-                    name, np.asarray(self.act[i][name]), np.asarray(g), before[name], s
-                )
-                act_new[name] = float(value)
+            new, act_new, before, derived = self.rule.layer(
+                self.theta[i], grads, layer.kind.decays, self.act[i], grad_p, kept, s
+            )
+            for name, value in new.items():
+                self.checks.append((value, f"the updated {name} of layer {layer.number}", None))
             state = self.state[i]
             if layer.kind.update_state is not None:
                 # From the pass the gradients came from (a look-ahead rule's θ̃ where it ran).
@@ -537,14 +479,7 @@ class Stream:
                 st = net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
-                self.initial = ForwardTrace(
-                    st.loss,
-                    st.losses,
-                    tuple(ls.z for ls in st.layers),
-                    tuple(ls.a for ls in st.layers),
-                    st.data_loss,
-                    st.penalty,
-                )
+                self.initial = ForwardTrace.of_step(st)
             yield st if full is None or full(s) else summarize(st)
 
     def head(self) -> LayeredRun:
@@ -561,15 +496,7 @@ class Stream:
     ) -> LayeredRun:
         spec, net = self.spec, self.net
         return LayeredRun(
-            source=spec.source,
-            loss=spec.loss.name,
-            loss_formula=spec.loss.formula.text,
-            loss_params=dict(spec.loss_params),
-            learning_rate=net.eta,
-            reduction=spec.reduction,
-            batch=spec.batch,
-            x=spec.x,
-            y=spec.y,
+            **net.run_fields(spec),
             layers=spec.layers,
             initial=initial,
             steps=steps,
@@ -577,11 +504,6 @@ class Stream:
             initial_parameters=self.initial_parameters,
             parameters=tuple(dict(t) for t in net.theta),
             activation_params=tuple(dict(p) for p in net.act),
-            fused=net.fused_name,
-            round_to=self.round_to,
-            optimizer=spec.optimizer.name,
-            optimizer_params=dict(spec.optimizer_params),
-            weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
             states=tuple(dict(t) for t in net.state),

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
-from gradcalc.functions.registry import Rounder
+from gradcalc.functions.training import (
+    Trainer,
+    dense_grads,
+    dense_z,
+    norm,
+    shown_values,
+    update_norm,
+)
 from gradcalc.records import mutable_record
 from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
@@ -25,27 +32,6 @@ from gradcalc.step.trace import (
     StepSummary,
     StepTrace,
 )
-
-
-def hand_round(decimals: int) -> Rounder:
-    """Round half away from zero, as on paper (numpy's round goes half to even)."""
-    scale = 10.0**decimals
-    # From 2⁵² on a float64 has no fractional digits left: it is its own rounding, and
-    # multiplying it by 10^N first could overflow (1e307 at N = 2) where the exact run does not.
-    whole = 2.0**52 / scale
-
-    def rounder(v: np.ndarray) -> np.ndarray:
-        # The 1e-9 nudge keeps 0.0045 (stored as 0.00449999…) rounding up like a person would.
-        # + 0.0 turns the −0.0 of a small negative value into 0.0.
-        with np.errstate(over="ignore", invalid="ignore"):
-            rounded = np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale + 0.0
-        return np.where(np.abs(v) >= whole, v, rounded)
-
-    return rounder
-
-
-def _exact(v: np.ndarray) -> np.ndarray:
-    return v
 
 
 @mutable_record
@@ -93,12 +79,6 @@ def _all_finite(checks: Checks) -> bool:
     return bool(np.isfinite(total))
 
 
-def _values(value: np.ndarray | float, limit: int = 4) -> str:
-    flat = np.ravel(np.asarray(value, dtype=float))
-    shown = ", ".join(f"{v:.6g}" for v in flat[:limit])
-    return f"[{shown}{', …' if flat.size > limit else ''}]" if flat.size > 1 else shown
-
-
 def _key_path(what: str) -> tuple[str | int, ...] | None:
     """The config key a quantity comes from (z², δ², ∂C/∂w² -> layers[0]; the loss -> loss),
     None for an updated parameter (made by the update, not read from the config)."""
@@ -108,27 +88,6 @@ def _key_path(what: str) -> tuple[str | int, ...] | None:
         return ("loss",)
     found = re.search(r"\^(\d+)", what)
     return ("layers", int(found.group(1)) - 2) if found else None
-
-
-def norm(v: np.ndarray) -> float:
-    flat = v.ravel()
-    return math.sqrt(flat @ flat)  # correctly rounded, as np.sqrt; never negative
-
-
-# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
-# (and fault in) a network-sized array per layer and step just to take a norm.
-_scratch: dict[tuple[int, ...], np.ndarray] = {}
-
-
-def update_norm(new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None) -> float:
-    """‖θ_new − θ_old‖ of the update as made, not η‖g‖, which differs in the last bits; `out`:
-    an array of the shape that may be overwritten."""
-    buffer = _scratch.get(new.shape) if out is None else out
-    if buffer is None:
-        if len(_scratch) > 64:
-            _scratch.clear()
-        buffer = _scratch[new.shape] = np.empty(new.shape)
-    return norm(np.subtract(new, old, out=buffer))
 
 
 def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
@@ -153,21 +112,16 @@ def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
     return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
 
 
-class Network:
+class Network(Trainer):
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
+        super().__init__(spec, learning_rate, round_to)
         self.spec = spec
-        self.eta = spec.learning_rate if learning_rate is None else learning_rate
-        self.r: Rounder = _exact if round_to is None else hand_round(round_to)
-        self.updated = False  # until the first update, every value comes from the config
-        self.round_to = round_to
         self.state = Parameters.from_spec(spec)
         last = spec.layers[-1].activation.name
         self.fused = spec.loss.fused.get(last)
         self.fused_name = last if self.fused else None
-        m = spec.x.shape[0]
-        self.scale = 1.0 / m if spec.reduction == "mean" else 1.0
         self._ones = np.ones(0)
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
@@ -179,7 +133,7 @@ class Network:
             _finite(value, step, what, self.eta)
         elif not np.all(np.isfinite(value)):
             raise ConfigError(
-                f"{what} = {_values(value)} from the config's own values, before any update "
+                f"{what} = {shown_values(value)} from the config's own values, before any update "
                 "(no learning rate used yet): overflow or division by zero; check the inputs, "
                 "weights and biases",
                 source=self.spec.source,
@@ -193,7 +147,7 @@ class Network:
         if not self.updated:
             raise ConfigError(
                 f"{spec.loss.name}: {problem}, but the config's own values give a^{l} = "
-                f"{_values(activations[-1])} (output activation "
+                f"{shown_values(activations[-1])} (output activation "
                 f"'{spec.layers[-1].activation.name}'), before any update",
                 source=spec.source,
                 path=("loss",),
@@ -201,7 +155,7 @@ class Network:
         where = f"step {step}" if step else "the final forward pass"
         raise NumericError(
             f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^{l} to "
-            f"{_values(activations[-1])}: the run diverged — try a smaller learning rate than "
+            f"{shown_values(activations[-1])}: the run diverged — try a smaller learning rate than "
             f"{self.eta:g}"
         )
 
@@ -247,7 +201,7 @@ class Network:
             ),
             2,
         ):
-            z = r(activation @ w.T + b)
+            z = r(dense_z(activation, w, b))
             if checks is None:
                 self._check(z, step, f"z^{l}")
             activation = r(layer.activation.forward(z, p))
@@ -286,17 +240,6 @@ class Network:
             checks.append((losses, "the loss"))
         return losses
 
-    def reduce(self, losses: np.ndarray) -> float:
-        return float(self.r(np.asarray(losses.sum() * self.scale)))
-
-    def regularized(self, data: float, weights: list[np.ndarray]) -> tuple[float, float]:
-        """The cost with the L2 penalty (λ/2) Σ_l Σ_jk (w^l_jk)², and the penalty itself."""
-        lam = self.spec.weight_decay
-        if not lam:
-            return data, 0.0
-        penalty = float(self.r(np.asarray(lam / 2 * sum(float(np.sum(w * w)) for w in weights))))
-        return float(self.r(np.asarray(data + penalty))), penalty
-
     def forward_trace(self) -> ForwardTrace:
         zs, activations = self.feedforward(None)
         losses = self.cost(zs, activations, None)
@@ -320,44 +263,11 @@ class Network:
         )
 
     # -- the update rule ----------------------------------------------------------------------
-    def kept(self, kept: dict[str, np.ndarray] | None, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """The rule's state for θ: zeros before the first step."""
-        if kept is None:
-            return {name: np.zeros_like(theta, dtype=float) for name in self.spec.optimizer.state}
-        return kept
-
-    def update(
-        self,
-        kind: str,
-        theta: np.ndarray,
-        g: np.ndarray,
-        kept: dict[str, np.ndarray],
-        t: int,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """θ after step t from g = ∂C/∂θ, the rule's state after it, and what the rule worked
-        out on the way (m̂, v̂; "decayed": θ after a decoupled decay). `kind` is "weights",
-        "biases" or an activation parameter's name."""
-        rule, hyper, r = self.spec.optimizer, self.spec.optimizer_params, self.r
-        derived: dict[str, np.ndarray] = {}
-        if rule.decay and kind in rule.decays and hyper[rule.decay]:
-            theta = r(theta - self.eta * hyper[rule.decay] * theta)
-            derived["decayed"] = theta
-        theta_new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
-        state = {name: r(out[name]) for name in rule.state}
-        derived.update({name: r(out[name]) for name in rule.derived})
-        return theta_new, state, derived
-
     def ahead(self) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, float]]] | None:
         """The look-ahead point θ̃ of every parameter, for a rule that takes its gradient there."""
-        rule, state = self.spec.optimizer, self.state
-        if rule.lookahead is None:
+        state = self.state
+        if self.spec.optimizer.lookahead is None:
             return None
-        hyper, eta, r = self.spec.optimizer_params, self.eta, self.r
-
-        def at(theta: np.ndarray, kept: dict[str, np.ndarray] | None) -> np.ndarray:
-            assert rule.lookahead is not None
-            return rule.lookahead(theta, self.kept(kept, theta), hyper, eta, r)
-
         weights, biases, params = [], [], []
         for layer, w, b, p, kept in zip(
             self.spec.layers,
@@ -367,15 +277,15 @@ class Network:
             state.optimizer,
             strict=True,
         ):
-            weights.append(at(w, kept.get("weights")))
-            biases.append(at(b, kept.get("biases")))
-            learnable = {q.name for q in layer.activation.params if q.learnable}
-            params.append(
-                {
-                    k: float(at(np.asarray(v), kept.get(k))) if k in learnable else v
-                    for k, v in p.items()
-                }
+            theta, p_ahead = self.rule.ahead(
+                {"weights": w, "biases": b},
+                p,
+                (q.name for q in layer.activation.params if q.learnable),
+                kept,
             )
+            weights.append(theta["weights"])
+            biases.append(theta["biases"])
+            params.append(p_ahead)
         return weights, biases, params
 
     # -- one step ------------------------------------------------------------------------------
@@ -420,49 +330,32 @@ class Network:
         for i in range(L - 1, -1, -1):
             layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
             p = p_pass[i]
-            prime = r(layer.activation.prime(z, a, p)) if layer.activation.elementwise else None
+            f = layer.activation
+            prime = self.prime(f, z, a, p)
             if i < L - 1 or not self.fused:
-                delta = (
-                    r(grad_a * prime)
-                    if prime is not None
-                    else r(layer.activation.backward(z, a, grad_a, p))
-                )
+                delta = self.through(f, z, a, grad_a, p, prime)
             checks.append((delta, f"δ^{i + 2}"))
-            grad_b = r(self.scale * delta.sum(axis=0))  # BP3
-            # BP4, scaling the (examples × n_l) δ rather than the (n_l × n_{l−1}) product.
-            grad_w = r((self.scale * delta).T @ a_prev)
+            grad_w, grad_b = dense_grads(delta, a_prev, self.scale)
+            grad_w, grad_b = r(grad_w), r(grad_b)
             if lam:
                 grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
             checks += ((grad_b, f"∂C/∂b^{i + 2}"), (grad_w, f"∂C/∂w^{i + 2}"))
-            grad_p: dict[str, float] = {}
             partials: dict[str, np.ndarray] = {}
-            if layer.activation.param_partials is not None:
-                partials = {k: r(v) for k, v in layer.activation.param_partials(z, a, p).items()}
-                for name, partial in partials.items():
-                    grad_p[name] = float(r(np.asarray(self.scale * np.sum(grad_a * partial))))
+            if f.param_partials is not None:
+                partials = {k: r(v) for k, v in f.param_partials(z, a, p).items()}
+            grad_p = self.param_grads(partials, grad_a)
             w_old, b_old = state.weights[i], state.biases[i]
             kept = state.optimizer[i]
-            before = {
-                "weights": self.kept(kept.get("weights"), w_old),
-                "biases": self.kept(kept.get("biases"), b_old),
-                **{
-                    name: self.kept(kept.get(name), np.asarray(state.params[i][name]))
-                    for name in grad_p
-                },
-            }
-            derived: dict[str, dict[str, np.ndarray]] = {}
-            w_new, kept["weights"], derived["weights"] = self.update(
-                "weights", w_old, grad_w, before["weights"], step
+            theta_new, p_new, before, derived = self.rule.layer(
+                {"weights": w_old, "biases": b_old},
+                {"weights": grad_w, "biases": grad_b},
+                ("weights",),
+                state.params[i],
+                grad_p,
+                kept,
+                step,
             )
-            b_new, kept["biases"], derived["biases"] = self.update(
-                "biases", b_old, grad_b, before["biases"], step
-            )
-            p_new = dict(state.params[i])
-            for name, g in grad_p.items():
-                value, kept[name], derived[name] = self.update(
-                    name, np.asarray(state.params[i][name]), np.asarray(g), before[name], step
-                )
-                p_new[name] = float(value)
+            w_new, b_new = theta_new["weights"], theta_new["biases"]
             checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
             for name, number in p_new.items():
                 checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}"))
@@ -543,6 +436,7 @@ class Network:
         that merely overflowed finds none, and the step goes on). After a NumericError the
         network's parameters are not meaningful (θ_old may hold θ_new − θ_old by then)."""
         spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
+        update = self.rule
         layers, y, lp = spec.layers, spec.y, spec.loss_params
         rule, hyper = spec.optimizer, spec.optimizer_params
         L = len(layers)
@@ -552,8 +446,7 @@ class Network:
         pair = self.fused.with_output if self.fused else None
         losses = None
         for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
-            z = a @ w.T
-            z += b
+            z = dense_z(a, w, b)
             if pair is not None and layer is layers[-1]:
                 losses, a = pair(z, y, lp)
             else:
@@ -602,8 +495,7 @@ class Network:
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
-            grad_b = scale * delta.sum(axis=0)
-            grad_w = (scale * delta).T @ activations[i]
+            grad_w, grad_b = dense_grads(delta, activations[i], scale)
             w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
             if lam:
                 grad_w = grad_w + lam * w_old
@@ -623,11 +515,11 @@ class Network:
                 w_new, b_new = into(w_old, grad_w, hyper, eta), into(b_old, grad_b, hyper, eta)
                 new_kept["weights"] = new_kept["biases"] = {}
             else:
-                w_new, new_kept["weights"], _ = self.update(
-                    "weights", w_old, grad_w, self.kept(kept.get("weights"), w_old), step
+                w_new, new_kept["weights"], _ = update(
+                    "weights", w_old, grad_w, update.kept(kept.get("weights"), w_old), step
                 )
-                b_new, new_kept["biases"], _ = self.update(
-                    "biases", b_old, grad_b, self.kept(kept.get("biases"), b_old), step
+                b_new, new_kept["biases"], _ = update(
+                    "biases", b_old, grad_b, update.kept(kept.get("biases"), b_old), step
                 )
             if table is not None:
                 # θ_new − θ_old over θ_old when no one else holds it, else over the spent g.
@@ -646,8 +538,8 @@ class Network:
                 p_new = dict(p)
                 for name, g in grad_p.items():
                     theta = np.asarray(p[name])
-                    value, new_kept[name], _ = self.update(
-                        name, theta, g, self.kept(kept.get(name), theta), step
+                    value, new_kept[name], _ = update(
+                        name, theta, g, update.kept(kept.get(name), theta), step
                     )
                     p_new[name] = float(value)
             for number in p_new.values():
@@ -737,14 +629,7 @@ class Stream:
             self.step_losses[s - 1] = st.loss
             if s == 1:
                 assert isinstance(st, StepTrace)
-                self.initial = ForwardTrace(
-                    st.loss,
-                    st.losses,
-                    tuple(lt.z for lt in st.layers),
-                    tuple(lt.a for lt in st.layers),
-                    st.data_loss,
-                    st.penalty,
-                )
+                self.initial = ForwardTrace.of_step(st)
             yield st if wanted else summarize(st, norms)
 
     def head(self) -> RunTrace:
@@ -765,26 +650,13 @@ class Stream:
     ) -> RunTrace:
         spec, net = self.spec, self.net
         return RunTrace(
-            source=spec.source,
-            loss=spec.loss.name,
-            loss_formula=spec.loss.formula.text,
-            loss_params=dict(spec.loss_params),
-            learning_rate=net.eta,
-            reduction=spec.reduction,
-            batch=spec.batch,
-            x=spec.x,
-            y=spec.y,
+            **net.run_fields(spec),
             sizes=tuple(spec.sizes),
             initial=initial,
             steps=steps,
             final=final,
             initial_parameters=self.initial_parameters,
             parameters=net.parameters(),
-            fused=net.fused_name,
-            round_to=self.round_to,
-            optimizer=spec.optimizer.name,
-            optimizer_params=dict(spec.optimizer_params),
-            weight_decay=spec.weight_decay,
             total_steps=self.n,
             step_losses=self.step_losses,
         )

@@ -108,7 +108,7 @@ class LayeredRecorder:
             self.names.append((f"‖∂C/∂{symbol}‖", f"‖Δ{symbol}‖"))
 
     def add(self, st: Any) -> None:
-        from gradcalc.step.engine import norm, update_norm
+        from gradcalc.functions.training import norm, update_norm
 
         grads, moved = [], []
         with np.errstate(over="ignore"):

@@ -6,8 +6,9 @@ renderer that shows a single example drops that axis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -105,6 +106,40 @@ class ForwardTrace:
     @property
     def output(self) -> np.ndarray:
         return self.a[-1]
+
+    @classmethod
+    def of_step(cls, st: _Step) -> ForwardTrace:
+        """The forward pass a step ran (step 1's is a run's initial pass)."""
+        return cls(
+            st.loss,
+            st.losses,
+            tuple(lt.z for lt in st.layers),
+            tuple(lt.a for lt in st.layers),
+            st.data_loss,
+            st.penalty,
+        )
+
+
+class _Layer(Protocol):
+    """What a step recorded at a layer: a LayerTrace, or a layered network's LayerStep."""
+
+    @property
+    def z(self) -> np.ndarray: ...
+    @property
+    def a(self) -> np.ndarray: ...
+
+
+class _Step(Protocol):
+    @property
+    def loss(self) -> float: ...
+    @property
+    def losses(self) -> np.ndarray: ...
+    @property
+    def layers(self) -> Sequence[_Layer]: ...
+    @property
+    def data_loss(self) -> float | None: ...
+    @property
+    def penalty(self) -> float: ...
 
 
 @record

@@ -1,0 +1,278 @@
+"""What every engine's step shares, dense-only or layered: hand rounding, the norms a summary
+shows, the L2 penalty, and the update rule applied to a layer's parameters.
+
+Below both gradcalc/step/engine.py and gradcalc/layers/engine.py: neither imports the other's
+pieces, and a dense step loads nothing of gradcalc.layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from gradcalc.functions.registry import Activation, Rounder, UpdateRule
+
+Array = np.ndarray
+# Per parameter ("weights", "biases", an activation parameter's name…): the rule's state arrays.
+Kept = dict[str, dict[str, Array]]
+
+
+def hand_round(decimals: int) -> Rounder:
+    """Round half away from zero, as on paper (numpy's round goes half to even)."""
+    scale = 10.0**decimals
+    # From 2⁵² on a float64 has no fractional digits left: it is its own rounding, and
+    # multiplying it by 10^N first could overflow (1e307 at N = 2) where the exact run does not.
+    whole = 2.0**52 / scale
+
+    def rounder(v: np.ndarray) -> np.ndarray:
+        # The 1e-9 nudge keeps 0.0045 (stored as 0.00449999…) rounding up like a person would.
+        # + 0.0 turns the −0.0 of a small negative value into 0.0.
+        with np.errstate(over="ignore", invalid="ignore"):
+            rounded = np.sign(v) * np.floor(np.abs(v) * scale + 0.5 + 1e-9) / scale + 0.0
+        return np.where(np.abs(v) >= whole, v, rounded)
+
+    return rounder
+
+
+def exact(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+def rounder(round_to: int | None) -> Rounder:
+    """No rounding, or by hand to `round_to` decimals."""
+    return exact if round_to is None else hand_round(round_to)
+
+
+def shown_values(value: np.ndarray | float, limit: int = 4) -> str:
+    """The first few values of an array, for an error message."""
+    flat = np.ravel(np.asarray(value, dtype=float))
+    shown = ", ".join(f"{v:.6g}" for v in flat[:limit])
+    return f"[{shown}{', …' if flat.size > limit else ''}]" if flat.size > 1 else shown
+
+
+def norm(v: np.ndarray) -> float:
+    flat = v.ravel()
+    return math.sqrt(flat @ flat)  # correctly rounded, as np.sqrt; never negative
+
+
+# One scratch array per shape for the updates θ_new − θ_old: a long run does not allocate
+# (and fault in) a network-sized array per layer and step just to take a norm.
+_scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def update_norm(new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None) -> float:
+    """‖θ_new − θ_old‖ of the update as made, not η‖g‖, which differs in the last bits; `out`:
+    an array of the shape that may be overwritten."""
+    buffer = _scratch.get(new.shape) if out is None else out
+    if buffer is None:
+        if len(_scratch) > 64:
+            _scratch.clear()
+        buffer = _scratch[new.shape] = np.empty(new.shape)
+    return norm(np.subtract(new, old, out=buffer))
+
+
+def dense_z(x: Array, w: Array, b: Array) -> Array:
+    """z = w a + b of a dense layer, a row per example: x (…, n_in) @ wᵀ + b."""
+    z = x @ w.T
+    z += b
+    return z
+
+
+def dense_grads(delta: Array, x: Array, scale: float) -> tuple[Array, Array]:
+    """∂C/∂w (BP4) and ∂C/∂b (BP3) of a dense layer from δ and its input, both (rows, n),
+    scaling the (rows × n_l) δ rather than the (n_l × n_{l−1}) product."""
+    return (scale * delta).T @ x, scale * delta.sum(axis=0)
+
+
+class Update:
+    """The update rule with its settings: θ from ∂C/∂θ for any parameter of any layer."""
+
+    def __init__(
+        self, rule: UpdateRule, hyper: Mapping[str, float], eta: float, r: Rounder
+    ) -> None:
+        self.rule, self.hyper, self.eta, self.r = rule, hyper, eta, r
+
+    def kept(self, kept: dict[str, Array] | None, theta: Array) -> dict[str, Array]:
+        """The rule's state for θ: zeros before the first step."""
+        if kept is None:
+            return {name: np.zeros_like(theta, dtype=float) for name in self.rule.state}
+        return kept
+
+    def __call__(
+        self, kind: str, theta: Array, g: Array, kept: dict[str, Array], t: int
+    ) -> tuple[Array, dict[str, Array], dict[str, Array]]:
+        """θ after step t from g = ∂C/∂θ, the rule's state after it, and what the rule worked
+        out on the way (m̂, v̂; "decayed": θ after a decoupled decay). `kind` is "weights" for
+        a parameter that decays, else the parameter's name."""
+        rule, hyper, r = self.rule, self.hyper, self.r
+        derived: dict[str, Array] = {}
+        if rule.decay and kind in rule.decays and hyper[rule.decay]:
+            theta = r(theta - self.eta * hyper[rule.decay] * theta)
+            derived["decayed"] = theta
+        theta_new, out = rule.update(theta, g, kept, hyper, self.eta, t, r)
+        state = {name: r(out[name]) for name in rule.state}
+        derived.update({name: r(out[name]) for name in rule.derived})
+        return theta_new, state, derived
+
+    def layer(
+        self,
+        theta: Mapping[str, Array],
+        grads: Mapping[str, Array],
+        decays: Iterable[str],
+        params: Mapping[str, float],
+        grad_params: Mapping[str, float],
+        kept: Kept,
+        t: int,
+    ) -> tuple[dict[str, Array], dict[str, float], Kept, Kept]:
+        """One layer's step: each parameter θ (those named in `decays` decay as weights), then
+        each learnable activation parameter with a gradient. Returns θ and the activation's
+        parameters after it, and per parameter the rule's state before the step and what it
+        worked out; `kept` is updated in place to the state after it."""
+        before = {k: self.kept(kept.get(k), v) for k, v in theta.items()}
+        before.update({k: self.kept(kept.get(k), np.asarray(params[k])) for k in grad_params})
+        decaying = set(decays)
+        new: dict[str, Array] = {}
+        derived: Kept = {}
+        for name, value in theta.items():
+            kind = "weights" if name in decaying else name
+            new[name], kept[name], derived[name] = self(kind, value, grads[name], before[name], t)
+        params_new = dict(params)
+        for name, g in grad_params.items():
+            number, kept[name], derived[name] = self(
+                name, np.asarray(params[name]), np.asarray(g), before[name], t
+            )
+            params_new[name] = float(number)
+        return new, params_new, before, derived
+
+    def ahead(
+        self,
+        theta: Mapping[str, Array],
+        params: Mapping[str, float],
+        learnable: Iterable[str],
+        kept: Kept,
+    ) -> tuple[dict[str, Array], dict[str, float]]:
+        """A look-ahead rule's θ̃ of one layer's parameters and learnable activation parameters
+        (the rule must have a look-ahead)."""
+        look, hyper, eta, r = self.rule.lookahead, self.hyper, self.eta, self.r
+        assert look is not None
+        names = set(learnable)
+        theta_ahead = {
+            k: look(v, self.kept(kept.get(k), v), hyper, eta, r) for k, v in theta.items()
+        }
+        params_ahead = {
+            k: float(look(np.asarray(v), self.kept(kept.get(k), np.asarray(v)), hyper, eta, r))
+            if k in names
+            else v
+            for k, v in params.items()
+        }
+        return theta_ahead, params_ahead
+
+
+def l2_penalty(lam: float, weights: Iterable[Array], r: Rounder) -> float:
+    """The L2 penalty (λ/2) Σ w² over every decaying parameter, rounded as a hand would."""
+    return float(r(np.asarray(lam / 2 * sum(float(np.sum(w * w)) for w in weights))))
+
+
+class Settings(Protocol):
+    """What a step reads of a network's config, dense-only or layered."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def optimizer(self) -> UpdateRule: ...
+    @property
+    def optimizer_params(self) -> dict[str, float]: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def reduction(self) -> str: ...
+    @property
+    def x(self) -> Array: ...
+
+
+class Trainer:
+    """What both engines' networks share: η, the rounding, the update rule, and the cost
+    reduced over the batch with its L2 penalty."""
+
+    def __init__(
+        self, settings: Settings, learning_rate: float | None, round_to: int | None
+    ) -> None:
+        self.eta = settings.learning_rate if learning_rate is None else learning_rate
+        self.round_to = round_to
+        self.rule = Update(
+            settings.optimizer, settings.optimizer_params, self.eta, rounder(round_to)
+        )
+        self.lam = settings.weight_decay
+        self.scale = 1.0 / settings.x.shape[0] if settings.reduction == "mean" else 1.0
+        self.updated = False  # until the first update, every value comes from the config
+        self.fused_name: str | None = None  # the output activation a fused loss takes z of
+
+    @property
+    def r(self) -> Rounder:
+        return self.rule.r
+
+    @r.setter
+    def r(self, r: Rounder) -> None:
+        """Round every quantity with `r` (check grades a rounded trace this way)."""
+        self.rule.r = r
+
+    def prime(self, f: Activation, z: Array, a: Array, p: Mapping[str, float]) -> Array | None:
+        """f′(z) of an elementwise activation, rounded on its own as a hand does; None for a
+        vector one (softmax), which has a Jacobian instead."""
+        return self.r(f.prime(z, a, p)) if f.elementwise else None
+
+    def through(
+        self,
+        f: Activation,
+        z: Array,
+        a: Array,
+        grad_a: Array,
+        p: Mapping[str, float],
+        prime: Array | None,
+    ) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a through the activation (BP1, BP2's ⊙ f′(z)); `prime` from
+        `self.prime`."""
+        if prime is not None:
+            return self.r(grad_a * prime)
+        return self.r(f.backward(z, a, grad_a, p))
+
+    def param_grads(self, partials: Mapping[str, Array], grad_a: Array) -> dict[str, float]:
+        """∂C/∂p of each learnable activation parameter from ∂a/∂p and ∂C/∂a."""
+        r, scale = self.r, self.scale
+        return {
+            name: float(r(np.asarray(scale * np.sum(grad_a * partial))))
+            for name, partial in partials.items()
+        }
+
+    def run_fields(self, spec: Any) -> dict[str, Any]:
+        """What a run's record (RunTrace, LayeredRun) says of its settings, dense or layered."""
+        return {
+            "source": spec.source,
+            "loss": spec.loss.name,
+            "loss_formula": spec.loss.formula.text,
+            "loss_params": dict(spec.loss_params),
+            "learning_rate": self.eta,
+            "reduction": spec.reduction,
+            "batch": spec.batch,
+            "x": spec.x,
+            "y": spec.y,
+            "fused": self.fused_name,
+            "round_to": self.round_to,
+            "optimizer": spec.optimizer.name,
+            "optimizer_params": dict(spec.optimizer_params),
+            "weight_decay": spec.weight_decay,
+        }
+
+    def reduce(self, losses: Array) -> float:
+        return float(self.r(np.asarray(losses.sum() * self.scale)))
+
+    def regularized(self, data: float, weights: Iterable[Array]) -> tuple[float, float]:
+        """The cost with the L2 penalty (λ/2) Σ w² over the decaying parameters, and the
+        penalty itself."""
+        if not self.lam:
+            return data, 0.0
+        penalty = l2_penalty(self.lam, weights, self.r)
+        return float(self.r(np.asarray(data + penalty))), penalty
