@@ -139,3 +139,23 @@ def test_a_line_that_fits_is_what_wrap_leaves_it() -> None:
                 checked += 1
                 assert _wrap(line, width, cell_len) == [line], (line, width)
     assert checked > 1000
+
+
+@pytest.mark.parametrize("example", ["adam-worked-example", "momentum-tanh-mse"])
+def test_every_row_of_a_table_is_as_wide_as_its_border(run_cli, example) -> None:
+    """Adam's m̂ and v̂ (a letter and a combining mark: one column) were padded by their two
+    characters, and their rows came out a column short of the table's border."""
+    from rich.cells import cell_len
+
+    out = run_cli(["step", "--example", example]).stdout
+    blocks: list[list[str]] = [[]]
+    for line in out.splitlines():
+        if line and line[0] in "┏┃┡│└":
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    tables = [b for b in blocks if b]
+    assert tables
+    assert any("m̂" in line for b in tables for line in b) or example != "adam-worked-example"
+    for block in tables:
+        assert len({cell_len(line) for line in block}) == 1, block

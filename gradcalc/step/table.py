@@ -92,6 +92,11 @@ class _Title:
         return Measurement(min(longest, options.max_width), longest)
 
 
+def _cells(text: str) -> int:
+    """The columns a cell takes: its length, but m̂ (m and a combining mark) takes one."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 class _Grid:
     """A right-justified table drawn like rich's default Table (heavy head, padded cells), in
     one pass of string formatting: rich lays out every cell on its own, ~0.1 ms each, which
@@ -110,8 +115,9 @@ class _Grid:
         widths = [cell_len(c) for c in self.columns]
         for row in self.rows:
             for i, cell in enumerate(row):
-                if len(cell) > widths[i]:
-                    widths[i] = len(cell)
+                n = _cells(cell)
+                if n > widths[i]:
+                    widths[i] = n
         return widths
 
     def _fits(self, widths: list[int], width: int) -> bool:
@@ -119,7 +125,11 @@ class _Grid:
 
     def _body(self, widths: list[int]) -> str:
         return "".join(
-            "│" + "│".join(f" {cell:>{w}} " for cell, w in zip(row, widths, strict=True)) + "│\n"
+            "│"
+            + "│".join(
+                f" {' ' * (w - _cells(cell))}{cell} " for cell, w in zip(row, widths, strict=True)
+            )
+            + "│\n"
             for row in self.rows
         )
 
