@@ -195,6 +195,14 @@ def markdown(course: Course, problem: Problem) -> str:
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors δ^l, every "
         "gradient and every updated parameter.",
         "",
+    ]
+    return "\n".join(lines + _cells_to_fill(spec, d))
+
+
+def _cells_to_fill(spec: Any, d: int) -> list[str]:
+    """The sheet's closing part, dense or layered: how to round, and the table of the cells
+    to fill in with their count."""
+    lines = [
         f"**Write every number rounded to {d} decimal{'s' if d != 1 else ''}**, and work each "
         "quantity from your rounded numbers before it. Fill in `answers.yaml`: replace each "
         "`null` with your number. The cells to fill in:",
@@ -202,10 +210,10 @@ def markdown(course: Course, problem: Problem) -> str:
         "| quantity | cells |",
         "|---|---|",
     ]
-    for q, names, _ in cells(Shape.of(spec)):
-        what = quantity_name(q, spec)
-        lines.append(f"| {what} (`{q}`) | {', '.join(names)} |")
-    total = sum(len(names) for _, names, _ in cells(Shape.of(spec)))
+    table = cells(Shape.of(spec))
+    for q, names, _ in table:
+        lines.append(f"| {quantity_name(q, spec)} (`{q}`) | {', '.join(names)} |")
+    total = sum(len(names) for _, names, _ in table)
     steps = spec.steps
     lines += [
         "",
@@ -214,7 +222,7 @@ def markdown(course: Course, problem: Problem) -> str:
         + ".",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 _TEX_SPECIAL = {
@@ -284,6 +292,14 @@ def latex(course: Course, problem: Problem) -> str:
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors "
         "$\\delta^l$, every gradient and every updated parameter.",
         "",
+    ]
+    return "\n".join(out + _tex_cells_to_fill(spec, d))
+
+
+def _tex_cells_to_fill(spec: Any, d: int) -> list[str]:
+    """The LaTeX sheet's closing part, dense or layered: how to round, and the cells to fill in
+    (a dense quantity's name is words alone, which escaping leaves as they are)."""
+    out = [
         f"\\textbf{{Write every number rounded to {d} decimal{'s' if d != 1 else ''}}}, and "
         "work each quantity from your rounded numbers before it. Fill in "
         "\\texttt{answers.yaml}: replace each \\texttt{null} with your number. The cells to "
@@ -291,12 +307,11 @@ def latex(course: Course, problem: Problem) -> str:
         "\\begin{itemize}",
     ]
     for q, _, texs in cells(Shape.of(spec)):
-        what = quantity_name(q, spec)
+        what = quantity_name(q, spec, tex=True)
         out.append(
             f"\\item {what} (\\texttt{{{_tex_escape(q)}}}): " + ", ".join(f"${t}$" for t in texs)
         )
-    out += ["\\end{itemize}", "\\end{document}", ""]
-    return "\n".join(out)
+    return [*out, "\\end{itemize}", "\\end{document}", ""]
 
 
 # ---- networks of layer records (gradcalc/layers/: conv, pooling, flatten, dense…) ------------
@@ -480,29 +495,8 @@ def _layered_markdown(course: Course, problem: Problem) -> str:
         "",
         _task(spec),
         "",
-        f"**Write every number rounded to {d} decimal{'s' if d != 1 else ''}**, and work each "
-        "quantity from your rounded numbers before it. Fill in `answers.yaml`: replace each "
-        "`null` with your number. The cells to fill in:",
-        "",
-        "| quantity | cells |",
-        "|---|---|",
     ]
-    from gradcalc.check.cells import Shape
-
-    shape = Shape.of(spec)
-    for q, names, _ in cells(shape):
-        what = quantity_name(q, spec)
-        lines.append(f"| {what} (`{q}`) | {', '.join(names)} |")
-    total = sum(len(names) for _, names, _ in cells(shape))
-    steps = spec.steps
-    lines += [
-        "",
-        f"{total} cells{' per step' if steps != 1 else ''}"
-        + (f", for each of the {steps} steps" if steps != 1 else "")
-        + ".",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join(lines + _cells_to_fill(spec, d))
 
 
 def _tex_text(text: str) -> str:
@@ -567,18 +561,5 @@ def _layered_latex(course: Course, problem: Problem) -> str:
         "$\\delta^l$, the gradient of every parameter and of each layer's input "
         "($\\partial C/\\partial x^l$), and every updated parameter.",
         "",
-        f"\\textbf{{Write every number rounded to {d} decimal{'s' if d != 1 else ''}}}, and "
-        "work each quantity from your rounded numbers before it. Fill in "
-        "\\texttt{answers.yaml}: replace each \\texttt{null} with your number. The cells to "
-        "fill in:",
-        "\\begin{itemize}",
     ]
-    from gradcalc.check.cells import Shape
-
-    for q, _, texs in cells(Shape.of(spec)):
-        what = quantity_name(q, spec, tex=True)
-        out.append(
-            f"\\item {what} (\\texttt{{{_tex_escape(q)}}}): " + ", ".join(f"${t}$" for t in texs)
-        )
-    out += ["\\end{itemize}", "\\end{document}", ""]
-    return "\n".join(out)
+    return "\n".join(out + _tex_cells_to_fill(spec, d))
