@@ -369,18 +369,9 @@ def _sequence_targets(
             "take at every step",
             "set 'return: sequence' on the recurrent layer, or use 'loss_at: last'",
         )
-    if loss == "upstream":
-        for key in ("target", "targets"):
-            if key in data:
-                raise doc.error(
-                    (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
-                )
-        if "upstream" not in data:
-            raise doc.error((), "missing key 'upstream' (∂C/∂a of the last layer's output)")
+    if _upstream(doc, data, loss):
         key = "upstream"
     else:
-        if "upstream" in data:
-            raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
         if batch and "target" in data:
             raise doc.error(
                 ("target",),
@@ -499,10 +490,9 @@ def _residual(doc: Doc, value: Any, path: KeyPath, layer: Layer) -> Layer:
     return replace(layer, residual=value)
 
 
-def _given(
-    doc: Doc, data: dict[str, Any], loss: str, batch: bool, n: int, shape: Shape
-) -> np.ndarray:
-    """The targets, or with loss: upstream the given ∂C/∂a, as (examples, *output shape)."""
+def _upstream(doc: Doc, data: dict[str, Any], loss: str) -> bool:
+    """Whether the config gives ∂C/∂a as 'upstream' (loss: upstream) rather than targets; a
+    key of the other kind is refused."""
     if loss == "upstream":
         for key in ("target", "targets"):
             if key in data:
@@ -511,10 +501,19 @@ def _given(
                 )
         if "upstream" not in data:
             raise doc.error((), "missing key 'upstream' (∂C/∂a of the last layer's output)")
+        return True
+    if "upstream" in data:
+        raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
+    return False
+
+
+def _given(
+    doc: Doc, data: dict[str, Any], loss: str, batch: bool, n: int, shape: Shape
+) -> np.ndarray:
+    """The targets, or with loss: upstream the given ∂C/∂a, as (examples, *output shape)."""
+    if _upstream(doc, data, loss):
         key = "upstream"
     else:
-        if "upstream" in data:
-            raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
         key = "targets" if batch else "target"
         other = "target" if batch else "targets"
         if other in data:
