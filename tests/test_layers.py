@@ -1346,3 +1346,10 @@ def test_each_examples_cost_is_numbered_from_1_as_its_other_cells(run_cli, tmp_p
     assert [c["symbol"] for c in costs] == ["C_x (x = 1)", "C_x (x = 2)", "C_x (x = 3)"]
     assert {c["index"][0] for c in deltas} == {1, 2, 3}
     assert [c["verdict"] for c in costs] == ["wrong", "correct", "correct"]
+
+
+def test_the_dense_record_takes_the_keys_the_dense_config_reads() -> None:
+    from gradcalc.layers.dense import DENSE
+    from gradcalc.step.config import DENSE_KEYS
+
+    assert DENSE.keys == DENSE_KEYS

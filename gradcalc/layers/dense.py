@@ -16,28 +16,12 @@ from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, Writte
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
-    from gradcalc.functions.registry import Activation
     from gradcalc.yamldoc import Doc
 
+
+# step.config's DENSE_KEYS, written here too: `gradcalc list layers` loads this module without
+# the config reader.
 KEYS = ("weights", "biases", "activation")
-
-
-def parse_arrays(
-    doc: Doc,
-    raw: dict[str, Any],
-    path: KeyPath,
-    width: int,
-    outputs: int | None,
-    number: int,
-    flat: bool = False,
-) -> tuple[Array, Array, Activation, dict[str, float]]:
-    """w^l, b^l and the activation of one dense layer taking `width` values; `outputs`: the
-    width of the network's output when this is its last layer (what an initializer without
-    units: draws), `number`: l (the initializers' stream)."""
-    # In gradcalc.step.config, which dense-only networks read without loading gradcalc.layers.
-    from gradcalc.step.config import dense_arrays
-
-    return dense_arrays(doc, raw, path, width, outputs, number, flat)
 
 
 def parse(
@@ -51,7 +35,11 @@ def parse(
             f"a dense layer takes a vector, but {_before(index)} gives shape {show(in_shape)}",
             "add a layer {type: flatten} before it",
         )
-    weights, biases, activation, params = parse_arrays(
+    # In gradcalc.step.config, which dense-only networks read without loading gradcalc.layers
+    # (and `gradcalc list` loads the layer types without the config reader).
+    from gradcalc.step.config import dense_arrays
+
+    weights, biases, activation, params = dense_arrays(
         doc, raw, path, in_shape[0], outputs, index + 2, flat=True
     )
     return Layer(
