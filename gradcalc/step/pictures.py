@@ -161,9 +161,7 @@ class HtmlWriter:
     def blocks(self, trace: RunTrace) -> list[Any]:
         import dataclasses
 
-        from gradcalc.doc import html, svg
         from gradcalc.doc.notation import Notation
-        from gradcalc.step import diagram, plot
         from gradcalc.step.solution import build
 
         kept = tuple(self.solution.kept)
@@ -178,23 +176,10 @@ class HtmlWriter:
                 document=True,
             )
         )
-        extra: list[Any] = []
-        if kept:
-            fig = diagram.build(trace, kept[0], "update", self.digits)
-            extra.append(
-                html.Picture(
-                    svg.write(fig, standalone=False),
-                    f"The network at step {kept[0].step}, as the sheet draws it.",
-                )
-            )
-        if trace.n_steps >= 2:
-            fig = plot.build(self.recorder, trace)
-            extra.append(html.Picture(svg.write(fig, standalone=False), "The loss per step."))
+        extra = _pictures(trace, kept, self.recorder, self.digits)
         for st in kept[:3]:
             extra += tables(trace, st, self.digits, self.max_rows)
-        # After the title and the run's description, before the worked solution.
-        at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return blocks[:at] + extra + blocks[at:]
+        return _before_solution(blocks, extra)
 
 
 class LayeredHtmlWriter:
@@ -233,29 +218,41 @@ class LayeredHtmlWriter:
         s = self.solution
         kept = tuple(s.kept)
         blocks = document(trace, kept, "html", s.max_terms, s.max_rows, self.digits)
-        extra = self.pictures(trace, kept)
+        extra = _pictures(trace, kept, self.recorder, self.digits)
         for st in kept[:3]:
             extra += layered_tables(trace, st, self.digits, self.max_rows)
-        at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
-        return blocks[:at] + extra + blocks[at:]
+        return _before_solution(blocks, extra)
 
-    def pictures(self, trace: Any, kept: tuple[Any, ...]) -> list[Any]:
-        from gradcalc.doc import html, svg
-        from gradcalc.step import diagram, plot
 
-        out: list[Any] = []
-        if kept:
-            fig = diagram.build(trace, kept[0], "update", self.digits)
-            out.append(
-                html.Picture(
-                    svg.write(fig, standalone=False),
-                    f"The network at step {kept[0].step}, as the sheet draws it.",
-                )
+def _pictures(trace: Any, kept: tuple[Any, ...], recorder: Any, digits: int) -> list[Any]:
+    """A page's pictures: the network at the first step it shows, and the loss and norm
+    curves when the run has two steps or more."""
+    from gradcalc.doc import html, svg
+    from gradcalc.step import diagram, plot
+
+    out: list[Any] = []
+    if kept:
+        fig = diagram.build(trace, kept[0], "update", digits)
+        out.append(
+            html.Picture(
+                svg.write(fig, standalone=False),
+                f"The network at step {kept[0].step}, as the sheet draws it.",
             )
-        if trace.n_steps >= 2:
-            fig = plot.build(self.recorder, trace)
-            out.append(html.Picture(svg.write(fig, standalone=False), "The loss per step."))
-        return out
+        )
+    if trace.n_steps >= 2:
+        out.append(
+            html.Picture(
+                svg.write(plot.build(recorder, trace), standalone=False), "The loss per step."
+            )
+        )
+    return out
+
+
+def _before_solution(blocks: list[Any], extra: list[Any]) -> list[Any]:
+    """`extra` placed after the page's title and the run's description, before the worked
+    solution (its first heading after the title)."""
+    at = next((i for i, b in enumerate(blocks) if i and type(b).__name__ == "Heading"), 1)
+    return blocks[:at] + extra + blocks[at:]
 
 
 def tables(trace: RunTrace, st: StepTrace, digits: int, max_rows: int) -> list[Any]:
