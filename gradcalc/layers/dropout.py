@@ -18,13 +18,12 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
+from gradcalc.layers.shapes import mode as parse_mode
 from gradcalc.layers.shapes import show, tensor
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
     from gradcalc.yamldoc import Doc
-
-MODES = ("train", "eval")
 
 
 def draw(seed: int, shape: tuple[int, ...], p: float) -> Array:
@@ -60,7 +59,6 @@ def backward(
 def parse(
     doc: Doc, raw: dict[str, Any], path: KeyPath, in_shape: Shape, index: int, outputs: int | None
 ) -> Layer:
-    from gradcalc.errors import did_you_mean
     from gradcalc.layers.config import activation
     from gradcalc.step.config import _seed
     from gradcalc.yamldoc import number
@@ -72,13 +70,7 @@ def parse(
             f"the drop probability p must be in [0, 1), got {p:g}",
             "p = 1 drops everything (its scale 1/(1 − p) is infinite)" if p == 1 else None,
         )
-    mode = raw.get("mode", "train")
-    if mode not in MODES:
-        raise doc.error(
-            (*path, "mode"),
-            f"expected 'train' or 'eval', got {mode!r}",
-            did_you_mean(str(mode), MODES),
-        )
+    mode = parse_mode(doc, raw, path)
     if "mask" in raw and "seed" in raw:
         raise doc.error((*path, "seed"), "give either 'mask' or 'seed', not both")
     keep = None

@@ -38,13 +38,13 @@ from gradcalc.layers.record import (
     Shape,
     WrittenCells,
 )
+from gradcalc.layers.shapes import mode as parse_mode
 from gradcalc.layers.shapes import show, tensor
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
     from gradcalc.yamldoc import Doc
 
-MODES = ("train", "eval")
 
 # ---- the arithmetic ---------------------------------------------------------------------------
 
@@ -197,7 +197,6 @@ def _eps(doc: Doc, raw: dict[str, Any], path: KeyPath) -> float:
 def _parse_batchnorm(
     doc: Doc, raw: dict[str, Any], path: KeyPath, in_shape: Shape, index: int, outputs: int | None
 ) -> Layer:
-    from gradcalc.errors import did_you_mean
     from gradcalc.layers.config import activation
     from gradcalc.yamldoc import number
 
@@ -216,13 +215,7 @@ def _parse_batchnorm(
     momentum = number(doc, raw.get("momentum", 0.1), (*path, "momentum"))
     if not 0 <= momentum <= 1:
         raise doc.error((*path, "momentum"), f"must be between 0 and 1, got {momentum:g}")
-    mode = raw.get("mode", "train")
-    if mode not in MODES:
-        raise doc.error(
-            (*path, "mode"),
-            f"expected 'train' or 'eval', got {mode!r}",
-            did_you_mean(str(mode), MODES),
-        )
+    mode = parse_mode(doc, raw, path)
     if mode == "eval":
         for key in ("running_mean", "running_var"):
             if key not in raw:

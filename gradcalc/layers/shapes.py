@@ -1,5 +1,5 @@
 """Config helpers the layer types share: arrays of any rank, sizes given as an int or a pair,
-and how a shape is written in messages."""
+a train/eval mode, and how a shape is written in messages."""
 
 from __future__ import annotations
 
@@ -75,3 +75,20 @@ def pair(doc: Doc, value: Any, path: KeyPath, axes: int, low: int) -> tuple[int,
             raise doc.error(path, f"expected {axes} whole numbers (one per axis), got {len(value)}")
         return tuple(whole(doc, v, (*path, i), low) for i, v in enumerate(value))
     return (whole(doc, value, path, low),) * axes
+
+
+MODES = ("train", "eval")
+
+
+def mode(doc: Doc, raw: dict[str, Any], path: KeyPath) -> str:
+    """A layer's `mode:` (batch norm's, dropout's): train, the default, or eval."""
+    from gradcalc.errors import did_you_mean
+
+    value = raw.get("mode", "train")
+    if value not in MODES:
+        raise doc.error(
+            (*path, "mode"),
+            f"expected 'train' or 'eval', got {value!r}",
+            did_you_mean(str(value), MODES),
+        )
+    return str(value)
