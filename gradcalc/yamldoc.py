@@ -13,55 +13,68 @@ import math
 import re
 from dataclasses import field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from gradcalc.errors import ConfigError, KeyPath, shorten
 from gradcalc.limits import MAX_BYTES, MAX_DEPTH, MAX_NODES
 from gradcalc.records import mutable_record
 
-# libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second, not ten.
-_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+
+_Loader: Any = None  # the loader class, made with PyYAML on first use (see _load_yaml)
 
 
-class _Loader(_Base):
-    """A safe loader that reads plain scalars as YAML 1.2's core schema does, not as YAML 1.1.
+def _load_yaml() -> None:
+    """Import PyYAML and make the loader class on the first parse: a module that only uses Doc
+    (the Python API's from_dict, a PrairieLearn server.py grading) never needs PyYAML."""
+    global yaml, _Loader
+    if _Loader is not None:
+        return
+    import yaml
 
-    YAML 1.1 (PyYAML's default) reads 1:30 as 90 (base 60), 010 as 8 (octal), 0x1F as 31 and
-    yes/no/on/off as booleans; YAML 1.2 reads all of them as text, and so does gradcalc, so a
-    number is always written in decimal: 12, -0.5, 1e-3, 2E5, 1_000. Where a number is
-    expected, such text is refused with a hint (see number_hint).
-    """
+    # libyaml's parser when PyYAML was built with it: composing a 1 MB config takes a second,
+    # not ten.
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
+    class Loader(base):
+        """A safe loader that reads plain scalars as YAML 1.2's core schema does, not as YAML 1.1.
 
+        YAML 1.1 (PyYAML's default) reads 1:30 as 90 (base 60), 010 as 8 (octal), 0x1F as 31 and
+        yes/no/on/off as booleans; YAML 1.2 reads all of them as text, and so does gradcalc, so a
+        number is always written in decimal: 12, -0.5, 1e-3, 2E5, 1_000. Where a number is
+        expected, such text is refused with a hint (see number_hint).
+        """
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+        yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+            re.X,
+        ),
+        list("-+0123456789."),
+    )
+    Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+    _Loader = Loader
+
 
 # Text that YAML 1.1 would have read as a number (patterns compiled when a hint is asked for: an
 # error's path), and what to write instead.
@@ -215,6 +228,7 @@ def parse_yaml(text: str, source: str, empty_hint: str = EMPTY_HINT) -> Doc:
 
 
 def _parse(text: str, source: str, empty_hint: str) -> Doc:
+    _load_yaml()
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
