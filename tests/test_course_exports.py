@@ -3,7 +3,6 @@ and the PrairieLearn server.py and the Gradescope autograder run as their platfo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -96,35 +95,16 @@ class _Inputs(HTMLParser):
 
 
 def _server(course: Path):
+    """The question folder and server.py's VARIANTS (read without grading: grade() runs in a
+    fresh interpreter, tests/pl_server.py, as it puts its bundled gradcalc in place)."""
+    from pl_server import load_variants
+
     folder = next((course / "exports/prairielearn").iterdir())
-    spec = importlib.util.spec_from_file_location("pl_server", folder / "server.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return folder, module
-
-
-def _pl_data(seed: int) -> dict:
-    """The data dict PrairieLearn hands server.py's generate(): its keys as documented."""
-    return {
-        "params": {},
-        "correct_answers": {},
-        "submitted_answers": {},
-        "format_errors": {},
-        "partial_scores": {},
-        "score": 0,
-        "feedback": {},
-        "variant_seed": seed,
-        "options": {},
-        "raw_submitted_answers": {},
-        "editable": True,
-        "panel": "question",
-        "extensions": {},
-        "num_valid_submissions": 0,
-    }
+    return folder, load_variants(folder / "server.py")
 
 
 def test_prairielearn_info_and_question(course):
-    folder, server = _server(course)
+    folder, variants = _server(course)
     info = json.loads((folder / "info.json").read_text())
     assert {"uuid", "title", "topic", "tags", "type"} <= set(info)
     assert info["type"] == "v3" and isinstance(info["tags"], list)
@@ -132,52 +112,56 @@ def test_prairielearn_info_and_question(course):
     parser = _Inputs()
     parser.feed((folder / "question.html").read_text())
     names = [i["answers-name"] for i in parser.inputs]
-    assert names == [c["name"] for c in server.VARIANTS[0]["cells"]] and len(names) == 32
+    assert names == [c["name"] for c in variants[0]["cells"]] and len(names) == 32
     assert set(names) == set(_key_cells(course, "alice"))
     for i in parser.inputs:
         assert i["comparison"] == "relabs" and float(i["atol"]) == 0.001 and i["label"]
     assert "{{{params.problem}}}" in (folder / "question.html").read_text()
 
 
-def test_prairielearn_server_generates_and_grades_full_and_partial_credit(course):
-    _, server = _server(course)
-    ids = [v["id"] for v in server.VARIANTS]
+def test_prairielearn_server_generates_and_grades_full_and_partial_credit(course, tmp_path):
+    from pl_server import run
+
+    folder, variants = _server(course)
+    ids = [v["id"] for v in variants]
     assert ids == ["alice", "bob", "carol"]
-    seen = set()
+    cases = []
     for seed in range(6):
-        data = _pl_data(seed)
-        server.generate(data)
-        variant = server.VARIANTS[data["params"]["variant"]]
+        variant = variants[seed % 3]
+        key = _key_cells(course, variant["id"])
+        # full credit: the key rounded to the sheet's 3 decimals
+        full = {k: round(v, 3) for k, v in key.items()}
+        # partial: δ³₁ written without σ'(z³₁), the cells after it worked from it
+        config = variant["config"]
+        wrong = round(full["a_3_1"] - config["target"][0], 3)
+        b = round(config["layers"][1]["biases"][0] - config["learning_rate"] * wrong, 3)
+        partial = {**full, "delta_3_1": wrong, "gb_3_1": wrong, "b_3_1": b}
+        cases += [{"seed": seed, "submitted": full}, {"seed": seed, "submitted": partial}]
+    results = run(folder / "server.py", cases, tmp_path)["results"]
+    seen = set()
+    for result in results[::2]:
+        generated, graded = result["generated"], result["graded"]
+        variant = variants[generated["params"]["variant"]]
         seen.add(variant["id"])
         key = _key_cells(course, variant["id"])
-        assert data["correct_answers"] == pytest.approx(key, rel=1e-12)
-        # full credit: the key rounded to the sheet's 3 decimals
-        data["submitted_answers"] = {k: round(v, 3) for k, v in key.items()}
-        server.grade(data)
-        assert data["score"] == 1.0
-        assert all(p["score"] == 1.0 for p in data["partial_scores"].values())
-        # partial: δ³₁ written without σ'(z³₁), the cells after it worked from it
-        data["partial_scores"], data["score"] = {}, 0
-        wrong = round(
-            data["submitted_answers"]["a_3_1"] - json.loads(json.dumps(variant["y"]))[0], 3
-        )
-        data["submitted_answers"]["delta_3_1"] = wrong
-        data["submitted_answers"]["gb_3_1"] = wrong
-        data["submitted_answers"]["b_3_1"] = round(
-            variant["layers"][1]["b"][0] - variant["eta"] * wrong, 3
-        )
-        server.grade(data)
-        scores = {k: p["score"] for k, p in data["partial_scores"].items()}
+        assert generated["correct_answers"] == pytest.approx(key, rel=1e-12)
+        assert graded["score"] == 1.0
+        assert all(p["score"] == 1.0 for p in graded["partial_scores"].values())
+    for result in results[1::2]:
+        graded = result["graded"]
+        scores = {k: p["score"] for k, p in graded["partial_scores"].items()}
         assert scores["delta_3_1"] == 0.0
         assert scores["gb_3_1"] == scores["b_3_1"] == 1.0  # carried forward
-        assert "carried" in data["partial_scores"]["b_3_1"]["feedback"]
-        assert data["score"] == pytest.approx(31 / 32)
+        assert graded["partial_scores"]["b_3_1"]["feedback"].startswith("carried")
+        assert graded["score"] == pytest.approx(31 / 32)
     assert seen == {"alice", "bob", "carol"}
 
 
 def test_prairielearn_grade_agrees_with_check_on_the_sheets_slip(tmp_path, run_cli):
     """The worked example itself as a one-variant course; its bundled slip sheet (δ³ without
     σ'(z³), all after it carried) graded by server.py and by gradcalc check, cell by cell."""
+    from pl_server import run
+
     repo = Path(__file__).resolve().parent.parent
     template = yaml.safe_load((repo / "configs/worked-example.yaml").read_text())
     template["learning_rate"] = {"choice": [1.0]}
@@ -186,7 +170,7 @@ def test_prairielearn_grade_agrees_with_check_on_the_sheets_slip(tmp_path, run_c
     out = tmp_path / "c"
     args = ["generate", str(path), "--count", "1", "-o", str(out), "--format", "prairielearn"]
     assert run_cli(args).exit_code == 0
-    _, server = _server(out)
+    folder, _ = _server(out)
     slip = yaml.safe_load((repo / "configs/answers/worked-example-slip.yaml").read_text())
     submitted = {}
     short = {"grad_weights": "gw", "grad_biases": "gb", "weights": "w", "biases": "b"}
@@ -203,10 +187,8 @@ def test_prairielearn_grade_agrees_with_check_on_the_sheets_slip(tmp_path, run_c
                         submitted[f"{short.get(q, q)}_{l}_{j}_{k}"] = vk
                 else:
                     submitted[f"{short.get(q, q)}_{l}_{j}"] = v
-    data = _pl_data(0)
-    server.generate(data)
-    data["submitted_answers"] = submitted
-    server.grade(data)
+    data = run(folder / "server.py", [{"seed": 0, "submitted": submitted}], tmp_path)
+    partial = data["results"][0]["graded"]["partial_scores"]
     graded = run_cli(
         [
             "check",
@@ -227,9 +209,11 @@ def test_prairielearn_grade_agrees_with_check_on_the_sheets_slip(tmp_path, run_c
             + [str(i) for i in c["index"]]
         )
         by_check[name] = 1.0 if c["verdict"] in ("correct", "rounding", "carried") else 0.0
-    mine = {k: data["partial_scores"][k]["score"] for k in by_check}
+        assert partial[name]["feedback"].startswith(c["verdict"])
+    mine = {k: partial[k]["score"] for k in by_check}
     assert mine == by_check
     assert sum(mine.values()) == 15 and mine["delta_3_1"] == 0.0
+    assert "wrong: " in partial["delta_3_1"]["feedback"]  # the named mistake, as check names it
 
 
 # ---- Moodle XML --------------------------------------------------------------------------------
@@ -466,20 +450,16 @@ def test_setup_installs_gradcalc(course):
     assert {"course/course.json", "course/alice/config.yaml", "run.py"} <= set(names)
 
 
-def test_prairielearn_refuses_what_server_py_cannot_grade_before_writing(tmp_path, run_cli):
-    path = tmp_path / "t.yaml"
-    path.write_text(
-        "inputs: [[0.1, 0.2], [0.3, 0.5]]\ntargets: [[0.5], [0.2]]\nloss: quadratic\n"
-        "learning_rate: 1\nlayers:\n  - weights: {uniform: [-0.5, 0.5], decimals: 1, "
-        "shape: [1, 2]}\n    biases: [0.1]\n    activation: sigmoid\n"
-    )
+def test_prairielearn_refuses_variants_of_different_cells_before_writing(tmp_path, run_cli):
+    """One question.html holds one set of inputs: the conv template's stride (1 or 2) gives its
+    variants a 3×3 or a 2×2 feature map, and such a course is refused in one line."""
     out = tmp_path / "o"
-    result = run_cli(
-        ["generate", str(path), "--count", "2", "-o", str(out), "--format", "prairielearn"]
-    )
+    args = ["generate", "--example", "conv-worked-example", "--count", "2", "--seed", "0"]
+    result = run_cli([*args, "--no-pdf", "-o", str(out), "--format", "prairielearn"])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "Error: --format prairielearn: variant 1 needs one example (the server.py works a dense "
-        "step of those itself)"
+        "Error: --format prairielearn: variant 2 has other cells than variant 1 (its layers "
+        "differ in size or type); one question.html holds one set of inputs: give every variant "
+        "the same layer sizes"
     )
     assert not out.exists()

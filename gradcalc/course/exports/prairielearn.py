@@ -4,20 +4,23 @@ Reference: PrairieLearn's question documentation, https://prairielearn.readthedo
 question directory, info.json's `uuid`, `title`, `topic`, `tags` and `type: "v3"`, the
 `pl-number-input` element, and server.py's `generate(data)` / `grade(data)` with
 `data["variant_seed"]`, `params`, `correct_answers`, `submitted_answers`, `partial_scores` and
-`score`).
+`score`). Its server.py page (/en/latest/question/server/) names numpy among what server.py
+uses (`np.random` is seeded with the variant seed): numpy is in PrairieLearn's Python image.
 
-server.py is self-contained (only the standard library): it embeds each variant's network, its
-exact answers and tolerances, and works the carried values of a dense network's step itself, so
-`grade(data)` gives error-carried-forward credit as `gradcalc check` does: a cell earns its point
-when it is the exact value (within its tolerance), or when it is what the student's own earlier
-answers lead to (within 10⁻ᵈ, one rounding of the last figure). It covers one SGD step of one
-example with the quadratic cost and the sigmoid, tanh, relu or identity activations; the export
-refuses other variants (a network of layer records, conv or pooling, among them: export those as
-gradescope, moodle-xml or canvas-qti).
+server.py grades with gradcalc itself, so there is one engine: it carries a zip of the part of
+the installed package that grades (exports/bundle.py: check, layers, step, functions and the
+notation they use, as source), imported from memory (nothing is written to disk), and each
+variant's config (as `from_dict` takes it) and cells. `grade(data)` fills the variant's sheet
+with the submitted numbers and grades it as `gradcalc check --class` grades a returned sheet
+(exports/plgrade.py): the course's decimals, error-carried-forward credit, the named mistakes.
+It needs the standard library and numpy only. Every variant of every layer type is exported;
+the one refusal is of variants whose cells differ (question.html holds one set of inputs).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -25,42 +28,72 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gradcalc.course.answers import answer_cells
+from gradcalc.course.answers import AnswerCell, answer_cells
 from gradcalc.course.variants import Course, Problem
 from gradcalc.errors import GradcalcError
 
-ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "identity"}
-ACTIVATIONS["linear"] = "identity"
-
 SERVER = '''"""A gradcalc course question: one variant per student, chosen by PrairieLearn's
-variant seed; grade() gives error-carried-forward partial credit by the rules of `gradcalc check`.
-Written by `gradcalc generate --format prairielearn`; needs only the standard library."""
+variant seed; grade() gives error-carried-forward partial credit by `gradcalc check`'s own grader.
 
+Written by `gradcalc generate --format prairielearn` (gradcalc @VERSION@). It needs the standard
+library and numpy: gradcalc's grading modules travel in _BUNDLE (a zip, as source), imported
+from memory."""
+
+import base64
+import importlib.abc
+import importlib.util
+import io
 import json
-import math
+import sys
+import zipfile
 
 VARIANTS = json.loads(_DATA)
+_KEY = "@KEY@"  # the bundle's hash: two exports of different gradcalc versions do not mix
+_BUNDLE = """
+@BUNDLE@"""
 
 
-def _f(name, z):
-    if name == "sigmoid":
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-    if name == "tanh":
-        return math.tanh(z)
-    if name == "relu":
-        return max(z, 0.0)
-    return z
+class _Bundle(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds gradcalc's modules in the zip, and only there."""
+
+    def __init__(self, data):
+        self.zip = zipfile.ZipFile(io.BytesIO(data))
+        self.names = set(self.zip.namelist())
+        self.gradcalc_bundle = _KEY
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] != "gradcalc":
+            return None
+        stem = name.replace(".", "/")
+        for file, package in ((stem + "/__init__.py", True), (stem + ".py", False)):
+            if file in self.names:
+                origin = "<gradcalc bundle>/" + file
+                make = importlib.util.spec_from_loader
+                return make(name, self, origin=origin, is_package=package)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def get_source(self, name):  # for tracebacks (linecache)
+        spec = self.find_spec(name)
+        return None if spec is None else self.zip.read(spec.origin.partition("/")[2]).decode()
+
+    def exec_module(self, module):
+        origin = module.__spec__.origin
+        code = compile(self.zip.read(origin.partition("/")[2]), origin, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
 
 
-def _f_prime(name, z):
-    if name == "sigmoid":
-        s = _f(name, z)
-        return s * (1.0 - s)
-    if name == "tanh":
-        return 1.0 - math.tanh(z) ** 2
-    if name == "relu":
-        return 1.0 if z > 0 else 0.0
-    return 1.0
+def _install():
+    """Put the bundle first on sys.meta_path, once per process; a gradcalc loaded from anywhere
+    else (another export's bundle, an installed one) is unloaded first."""
+    if any(getattr(f, "gradcalc_bundle", None) == _KEY for f in sys.meta_path):
+        return
+    for name in [m for m in sys.modules if m == "gradcalc" or m.startswith("gradcalc.")]:
+        del sys.modules[name]
+    sys.meta_path[:] = [f for f in sys.meta_path if not hasattr(f, "gradcalc_bundle")]
+    sys.meta_path.insert(0, _Bundle(base64.b64decode(_BUNDLE)))
 
 
 def generate(data):
@@ -73,106 +106,29 @@ def generate(data):
         data["correct_answers"][cell["name"]] = cell["value"]
 
 
-def _number(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def carried(variant, submitted):
-    """Each cell's value worked from the student's own earlier answers (the exact value stands
-    in for one not answered)."""
-    exact = {cell["name"]: cell["value"] for cell in variant["cells"]}
-
-    def got(name):
-        value = _number(submitted.get(name))
-        return exact[name] if value is None else value
-
-    layers, x, y, eta = variant["layers"], variant["x"], variant["y"], variant["eta"]
-    L = len(layers) + 1
-    out = {}
-    a_prev = x
-    for l, layer in enumerate(layers, start=2):
-        for j, row in enumerate(layer["w"], start=1):
-            out[f"z_{l}_{j}"] = sum(w * a for w, a in zip(row, a_prev)) + layer["b"][j - 1]
-            out[f"a_{l}_{j}"] = _f(layer["f"], got(f"z_{l}_{j}"))
-        a_prev = [got(f"a_{l}_{j}") for j in range(1, len(layer["b"]) + 1)]
-    out["loss"] = 0.5 * sum((yj - aj) ** 2 for yj, aj in zip(y, a_prev))
-    delta_next = None
-    for l in range(L, 1, -1):
-        layer = layers[l - 2]
-        n = len(layer["b"])
-        for j in range(1, n + 1):
-            if l == L:
-                g = got(f"a_{l}_{j}") - y[j - 1]
-            else:
-                above = layers[l - 1]["w"]
-                g = sum(above[k][j - 1] * delta_next[k] for k in range(len(above)))
-            out[f"delta_{l}_{j}"] = g * _f_prime(layer["f"], got(f"z_{l}_{j}"))
-        delta = [got(f"delta_{l}_{j}") for j in range(1, n + 1)]
-        a_in = x if l == 2 else [got(f"a_{l - 1}_{k}") for k in range(1, len(layer["w"][0]) + 1)]
-        for j in range(1, n + 1):
-            for k in range(1, len(a_in) + 1):
-                out[f"gw_{l}_{j}_{k}"] = a_in[k - 1] * delta[j - 1]
-                out[f"w_{l}_{j}_{k}"] = layer["w"][j - 1][k - 1] - eta * got(f"gw_{l}_{j}_{k}")
-            out[f"gb_{l}_{j}"] = delta[j - 1]
-            out[f"b_{l}_{j}"] = layer["b"][j - 1] - eta * got(f"gb_{l}_{j}")
-        delta_next = delta
-    return out
-
-
 def grade(data):
+    _install()
+    from gradcalc.course.exports.plgrade import grade as grade_variant
+
     variant = VARIANTS[data["params"]["variant"]]
-    submitted = data.get("submitted_answers", {})
-    carry = carried(variant, submitted)
-    step = 10.0 ** -variant["decimals"]
-    total = 0.0
-    for cell in variant["cells"]:
-        name = cell["name"]
-        answer = _number(submitted.get(name))
-        if answer is None:
-            score, feedback = 0.0, "not answered"
-        elif abs(answer - cell["value"]) <= cell["tol"]:
-            score, feedback = 1.0, "correct"
-        elif abs(answer - carry[name]) <= step + 1e-9 * abs(carry[name]):
-            score, feedback = 1.0, "right given your earlier answers (error carried forward)"
-        else:
-            score, feedback = 0.0, "wrong"
-        data["partial_scores"][name] = {"score": score, "weight": 1, "feedback": feedback}
-        total += score
-    data["score"] = total / len(variant["cells"])
+    partial, score = grade_variant(variant, data.get("submitted_answers") or {})
+    data["partial_scores"].update(partial)
+    data["score"] = score
 '''
 
 
-def _check(problem: Problem) -> None:
-    if problem.layered:
-        layers: Any = problem.spec.layers
-        kinds = sorted({layer.kind.name for layer in layers} - {"dense"})
-        raise GradcalcError(
-            f"--format prairielearn: variant {problem.id} has {', '.join(kinds)} layers, and "
-            "server.py works a dense step itself; export it as gradescope (which runs gradcalc "
-            "check), moodle-xml or canvas-qti"
-        )
-    spec: Any = problem.spec
-    problems = []
-    if spec.x.shape[0] != 1 or spec.batch:
-        problems.append("one example")
-    if spec.steps != 1:
-        problems.append("one step")
-    if spec.loss.name != "quadratic":
-        problems.append("the quadratic cost")
-    if spec.optimizer.name != "sgd" or spec.weight_decay:
-        problems.append("plain SGD")
-    for layer in spec.layers:
-        if layer.activation.name not in ACTIVATIONS:
-            problems.append("sigmoid, tanh, relu or identity units")
-            break
-    if problems:
-        raise GradcalcError(
-            f"--format prairielearn: variant {problem.id} needs {', '.join(problems)} (the "
-            "server.py works a dense step of those itself)"
-        )
+def cell_sets(course: Course) -> list[list[AnswerCell]]:
+    """Every variant's cells; refused, before anything is written, when they differ."""
+    sets = [answer_cells(p, course.decimals) for p in course.problems]
+    first = [c.name for c in sets[0]]
+    for problem, cells in zip(course.problems, sets, strict=True):
+        if [c.name for c in cells] != first:
+            raise GradcalcError(
+                f"--format prairielearn: variant {problem.id} has other cells than variant "
+                f"{course.problems[0].id} (its layers differ in size or type); one question.html "
+                "holds one set of inputs: give every variant the same layer sizes"
+            )
+    return sets
 
 
 def _vec(values: Any) -> str:
@@ -186,6 +142,8 @@ def _matrix(rows: Any) -> str:
 def problem_html(course: Course, problem: Problem) -> str:
     if problem.layered:
         return _layered_html(course, problem)
+    from gradcalc.course.sheet import _steps_text
+
     spec: Any = problem.spec
     d = course.decimals
     rows = "".join(
@@ -193,15 +151,26 @@ def problem_html(course: Course, problem: Problem) -> str:
         f"<td>{_vec(layer.biases)}</td><td>{html.escape(layer.activation.name)}</td></tr>"
         for l, layer in enumerate(spec.layers, start=2)
     )
+    examples = [
+        f"the input $a^1 = {_vec(x)}$ with the target $y = {_vec(y)}$"
+        for x, y in zip(spec.x, spec.y, strict=True)
+    ]
+    sees = (
+        f"sees {examples[0]}."
+        if len(examples) == 1
+        else f"sees {len(examples)} examples:</p><ul>"
+        + "".join(f"<li>{e}</li>" for e in examples)
+        + "</ul><p>"
+    )
     return (
-        f"<p>A {'-'.join(map(str, spec.sizes))} network sees the input "
-        f"$a^1 = {_vec(spec.x[0])}$ with the target $y = {_vec(spec.y[0])}$. Its parameters "
+        f"<p>A {'-'.join(map(str, spec.sizes))} network {sees} Its parameters "
         "(row $j$ of $w^l$ holds the weights into unit $j$ of layer $l$):</p>"
         '<table class="table table-sm"><tr><th>$l$</th><th>$w^l$</th><th>$b^l$</th>'
         f"<th>activation</th></tr>{rows}</table>"
         f"<p>The cost is ${spec.loss.formula.tex}$ and the learning rate "
-        f"$\\eta = {spec.learning_rate:.12g}$. Work one step of gradient descent by hand, writing "
-        f"every number rounded to {d} decimals and working each from your rounded numbers.</p>"
+        f"$\\eta = {spec.learning_rate:.12g}$. Work {html.escape(_steps_text(spec))} by hand, "
+        f"writing every number rounded to {d} decimals and working each from your rounded "
+        "numbers.</p>"
     )
 
 
@@ -262,26 +231,24 @@ def _layered_html(course: Course, problem: Problem) -> str:
     )
 
 
-def _variant(course: Course, problem: Problem) -> dict[str, Any]:
-    spec: Any = problem.spec
+def _variant(course: Course, problem: Problem, cells: list[AnswerCell]) -> dict[str, Any]:
+    """What server.py holds of a variant: its config (as from_dict takes it) and its cells,
+    for grade(); the problem as HTML and the exact values, for generate()."""
     return {
         "id": problem.id,
         "seed": problem.seed,
-        "x": [float(v) for v in spec.x[0]],
-        "y": [float(v) for v in spec.y[0]],
-        "eta": spec.learning_rate,
         "decimals": course.decimals,
-        "layers": [
-            {
-                "w": layer.weights.tolist(),
-                "b": layer.biases.tolist(),
-                "f": ACTIVATIONS[layer.activation.name],
-            }
-            for layer in spec.layers
-        ],
+        "config": problem.config,
         "cells": [
-            {"name": c.name, "value": c.value, "tol": c.tolerance}
-            for c in answer_cells(problem, course.decimals)
+            {
+                "name": c.name,
+                "step": c.step,
+                "quantity": c.key[0],
+                "layer": c.key[1],
+                "index": list(c.index),
+                "value": c.value,
+            }
+            for c in cells
         ],
         "problem": problem_html(course, problem),
     }
@@ -293,19 +260,26 @@ def question_id(course: Course) -> str:
 
 
 def check(course: Course) -> None:
-    """Refuse, before anything is written, variants server.py cannot grade."""
-    for problem in course.problems:
-        _check(problem)
-    sizes = {tuple(p.spec.sizes) for p in course.problems}  # (dense networks, from here)
-    if len(sizes) > 1:
-        raise GradcalcError(
-            "--format prairielearn: the variants have different layer sizes; one question.html "
-            "needs one shape"
-        )
+    """Refuse, before anything is written, variants one question.html cannot hold."""
+    cell_sets(course)
+
+
+def server_py(variants: list[dict[str, Any]]) -> str:
+    from gradcalc import __version__
+    from gradcalc.course.exports.bundle import package_zip
+
+    bundle = package_zip()
+    data = json.dumps(variants, separators=(",", ":"), ensure_ascii=False)
+    return (
+        SERVER.replace("@VERSION@", __version__)
+        .replace("@KEY@", hashlib.sha256(bundle).hexdigest()[:16])
+        .replace("@BUNDLE@", base64.encodebytes(bundle).decode("ascii"))
+        .replace("json.loads(_DATA)", f"json.loads({json.dumps(data, ensure_ascii=False)})")
+    )
 
 
 def write(course: Course, out: Path) -> list[Path]:
-    check(course)
+    sets = cell_sets(course)
     qid = question_id(course)
     folder = out / "prairielearn" / qid
     folder.mkdir(parents=True, exist_ok=True)
@@ -317,21 +291,18 @@ def write(course: Course, out: Path) -> list[Path]:
         "tags": ["gradcalc", "backpropagation", f"seed-{course.seed}"],
         "type": "v3",
     }
-    first = course.problems[0]
-    cells = answer_cells(first, course.decimals)
     atol = f"{10.0**-course.decimals:g}"
     inputs = "\n".join(
         f'<pl-number-input answers-name="{c.name}" label="${c.tex} =$" comparison="relabs" '
         f'rtol="0" atol="{atol}"></pl-number-input>'
-        for c in cells
+        for c in sets[0]
     )
     question = "<pl-question-panel>\n{{{params.problem}}}\n</pl-question-panel>\n\n" + inputs + "\n"
-    data = json.dumps([_variant(course, p) for p in course.problems], separators=(",", ":"))
-    server = SERVER.replace("json.loads(_DATA)", f"json.loads({json.dumps(data)})")
+    variants = [_variant(course, p, cells) for p, cells in zip(course.problems, sets, strict=True)]
     files = {
         "info.json": json.dumps(info, indent=2) + "\n",
         "question.html": question,
-        "server.py": server,
+        "server.py": server_py(variants),
     }
     written = []
     for name, text in files.items():
