@@ -1,6 +1,8 @@
 """Run a generated PrairieLearn server.py as PrairieLearn runs it, in a fresh interpreter that
 can import numpy and the standard library only: not the installed gradcalc, PyYAML, click, rich
-or orjson (python -I -S, and a folder holding only numpy on sys.path)."""
+or orjson (python -I -S, and a folder holding only numpy on sys.path). A stale `gradcalc` module
+is left in sys.modules first, as another question's server.py could leave one in a worker: the
+bundle must replace it."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ import importlib.util, json, sys
 job = json.loads(sys.stdin.read())
 sys.path.append(job["numpy"])
 reachable = [n for n in job["absent"] if importlib.util.find_spec(n) is not None]
+# What another question's server.py may leave in a long-lived worker: a gradcalc of its own.
+stale = type(sys)("gradcalc")
+sys.modules["gradcalc"] = sys.modules["gradcalc.check"] = stale
 spec = importlib.util.spec_from_file_location("server", job["server"])
 server = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(server)
