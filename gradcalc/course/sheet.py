@@ -145,7 +145,43 @@ def tex(q: str, l: int | None, index: tuple[int | str, ...]) -> str:
         if len(index) > 1 and q in ("z", "a", "delta"):
             text += f"\\ (x = {index[0]})"
         return text
-    return f"\\text{{{q}}}^{{{l}}}_{{{index[-1]}}}"
+    if q in ("activation_params", "grad_activation_params"):
+        name = str(index[-1])  # the parameter's name: α of a PReLU is `alpha`
+        sym = f"\\{name}" if name in _GREEK else f"\\text{{{_tex_escape(name)}}}"
+        sub = f"_{{{index[0]}}}" if len(index) > 1 else ""
+        if q == "activation_params":
+            return f"{sym}^{{{l}}}{sub}\\ \\text{{new}}"
+        return f"\\partial C/\\partial {sym}^{{{l}}}{sub}"
+    return f"\\text{{{_tex_escape(q)}}}^{{{l}}}_{{{_tex_escape(str(index[-1]))}}}"
+
+
+_GREEK = frozenset(
+    [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "pi",
+        "rho",
+        "sigma",
+        "tau",
+        "upsilon",
+        "phi",
+        "chi",
+        "psi",
+        "omega",
+    ]
+)
 
 
 def _vec(values: Iterable[float]) -> str:
@@ -160,6 +196,104 @@ def _steps_text(spec) -> str:
     n = spec.steps
     rule = "gradient descent" if spec.optimizer.name == "sgd" else f"{spec.optimizer.name}"
     return f"one step of {rule}" if n == 1 else f"{n} steps of {rule}"
+
+
+def _num(v: float) -> str:
+    return f"{v:.12g}"
+
+
+def _values(params: Any, values: Any, tex: bool) -> str:
+    """`α = 0.01, β = 2` for a record's parameters (its symbols), in order."""
+    parts = []
+    for p in params:
+        if p.name in values:
+            if p.written:
+                sym = p.written.tex if tex else p.written.text
+            else:
+                sym = tex_of(p.label) if tex else p.label
+            parts.append(f"{sym} = {_num(values[p.name])}")
+    return ", ".join(parts)
+
+
+def conditions(spec: Any, tex: bool = False, html: bool = False) -> list[str]:
+    """Every setting besides the parameters, the cost and η that a hand calculation needs, in
+    sentences: the cost's and the activations' own parameters, how a batch's costs combine, the
+    update rule with its hyperparameters, and weight decay. (Without these a sheet whose rule is
+    Adam, or whose batch sums, cannot be worked from the sheet alone.)"""
+
+    # HTML (PrairieLearn's MathJax) writes the formulas as TeX between $…$ and the words escaped.
+    tex = tex or html
+
+    def m(text: str) -> str:  # a formula: inline math in LaTeX, as it is in Markdown
+        return f"${text}$" if tex else text
+
+    def w(text: str) -> str:
+        if html:
+            from html import escape
+
+            return escape(text)
+        return _tex_escape(text) if tex else text
+
+    out = []
+    if spec.loss_params:
+        out.append(
+            f"The cost's parameters are {m(_values(spec.loss.params, spec.loss_params, tex))}."
+        )
+    acts = []
+    for l, layer in enumerate(spec.layers, start=2):
+        values = getattr(layer, "activation_params", None) or getattr(layer, "params", {})
+        number = getattr(layer, "number", l)
+        given = _values(getattr(layer.activation, "params", ()), values, tex)
+        if given:
+            acts.append(f"layer {number}'s {w(layer.activation.name)}: {m(given)}")
+    if acts:
+        out.append("The activations' parameters: " + "; ".join(acts) + ".")
+    n = spec.x.shape[0]
+    if n > 1:
+        how = "mean" if spec.reduction == "mean" else "sum"
+        out.append(
+            f"The cost of the batch is the {how} of the {n} examples' costs "
+            f"({w('reduction: ' + spec.reduction)}), and so is every gradient."
+        )
+    rule = spec.optimizer
+    if rule.name != "sgd":
+        eqs = "; ".join(m(e.tex if tex else e.text) for e in rule.equations)
+        hyper = _values(rule.params, spec.optimizer_params, tex)
+        named = (
+            f"<code>{rule.name}</code>"
+            if html
+            else f"\\texttt{{{_tex_escape(rule.name)}}}"
+            if tex
+            else f"`{rule.name}`"
+        )
+        state = [rule.symbols.get(k) for k in rule.state]
+        held = ", ".join(m(x.tex if tex else x.text) for x in state if x is not None)
+        counts = any("ᵗ" in e.text for e in rule.equations)
+        out.append(
+            f"The update rule is {named}: {eqs}"
+            + (f", with {m(hyper)}" if hyper else "")
+            + "."
+            + (f" Its state {held} starts at zero" if held else "")
+            + (f", and {m('t')} counts the steps from 1." if counts else "." if held else "")
+        )
+    if spec.weight_decay:
+        names = (
+            sorted({_symbol(layer, k) for layer in spec.layers for k in layer.kind.decays})
+            if _layered(spec)
+            else ["w"]
+        )
+        which = ", ".join(m(tex_of(n)) if tex else n for n in names)
+        lam, pen, gain, theta = (
+            (r"\lambda", r"(\lambda/2) \sum \theta^2", r"\lambda\theta", r"\theta")
+            if tex
+            else ("λ", "(λ/2) Σ θ²", "λθ", "θ")
+        )
+        out.append(
+            f"Weight decay {m(f'{lam} = {_num(spec.weight_decay)}')}: the cost gains the penalty "
+            f"{m(pen)} over the weights {m(theta)} ({which}; not the biases), so each of their "
+            f"gradients gains {m(gain)}."
+        )
+    return out
 
 
 def markdown(course: Course, problem: Problem) -> str:
@@ -190,7 +324,7 @@ def markdown(course: Course, problem: Problem) -> str:
     lines += [
         "",
         f"The cost is {spec.loss.name}, {spec.loss.formula.text}; the learning rate is "
-        f"η = {spec.learning_rate:.12g}.",
+        f"η = {spec.learning_rate:.12g}." + "".join(" " + c for c in conditions(spec)),
         "",
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors δ^l, every "
         "gradient and every updated parameter.",
@@ -287,7 +421,8 @@ def latex(course: Course, problem: Problem) -> str:
         "\\end{aligned}",
         "\\]",
         f"The cost is {_tex_escape(spec.loss.name)}, ${spec.loss.formula.tex}$; the learning "
-        f"rate is $\\eta = {spec.learning_rate:.12g}$.",
+        f"rate is $\\eta = {spec.learning_rate:.12g}$."
+        + "".join(" " + c for c in conditions(spec, tex=True)),
         "",
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors "
         "$\\delta^l$, every gradient and every updated parameter.",
@@ -491,7 +626,7 @@ def _layered_markdown(course: Course, problem: Problem) -> str:
     lines += [
         "",
         f"The cost is {spec.loss.name}, {spec.loss.formula.text}; the learning rate is "
-        f"η = {spec.learning_rate:.12g}.",
+        f"η = {spec.learning_rate:.12g}." + "".join(" " + c for c in conditions(spec)),
         "",
         _task(spec),
         "",
@@ -555,7 +690,8 @@ def _layered_latex(course: Course, problem: Problem) -> str:
     out += [
         "\\end{itemize}",
         f"The cost is {_tex_escape(spec.loss.name)}, ${spec.loss.formula.tex}$; the learning "
-        f"rate is $\\eta = {spec.learning_rate:.12g}$.",
+        f"rate is $\\eta = {spec.learning_rate:.12g}$."
+        + "".join(" " + c for c in conditions(spec, tex=True)),
         "",
         f"Work {_steps_text(spec)} by hand: the forward pass, the cost, the errors "
         "$\\delta^l$, the gradient of every parameter and of each layer's input "

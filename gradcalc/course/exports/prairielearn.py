@@ -168,7 +168,8 @@ def problem_html(course: Course, problem: Problem) -> str:
         '<table class="table table-sm"><tr><th>$l$</th><th>$w^l$</th><th>$b^l$</th>'
         f"<th>activation</th></tr>{rows}</table>"
         f"<p>The cost is ${spec.loss.formula.tex}$ and the learning rate "
-        f"$\\eta = {spec.learning_rate:.12g}$. Work {html.escape(_steps_text(spec))} by hand, "
+        f"$\\eta = {spec.learning_rate:.12g}$.{_conditions(spec)} Work "
+        f"{html.escape(_steps_text(spec))} by hand, "
         f"writing every number rounded to {d} decimals and working each from your rounded "
         "numbers.</p>"
     )
@@ -184,6 +185,14 @@ def _activation_html(layer: Any) -> str:
     return "—" if getattr(layer.activation, "bare", False) else html.escape(layer.activation.name)
 
 
+def _conditions(spec: Any) -> str:
+    """The settings besides the cost and η (the update rule, a batch's reduction, weight
+    decay, parameters), as the problem sheet states them."""
+    from gradcalc.course.sheet import conditions
+
+    return "".join(" " + c for c in conditions(spec, html=True))
+
+
 def _layered_html(course: Course, problem: Problem) -> str:
     """The problem of a network of layer records (conv, pooling, flatten, dense), as its sheet
     states it: the input's matrices, each layer's parameters and settings, indices from 0."""
@@ -192,6 +201,7 @@ def _layered_html(course: Course, problem: Problem) -> str:
         _inputs,
         _settings,
         _slices,
+        _steps_text,
         _symbol,
         _target,
         _tokens,
@@ -226,8 +236,9 @@ def _layered_html(course: Course, problem: Problem) -> str:
         '</ul><table class="table table-sm"><tr><th>$l$</th><th>type</th><th>parameters</th>'
         f"<th>settings</th><th>activation</th></tr>{rows}</table>"
         f"<p>The cost is ${spec.loss.formula.tex}$ and the learning rate "
-        f"$\\eta = {spec.learning_rate:.12g}$. Work one step of gradient descent by hand, writing "
-        f"every number rounded to {d} decimals and working each from your rounded numbers.</p>"
+        f"$\\eta = {spec.learning_rate:.12g}$.{_conditions(spec)} Work "
+        f"{html.escape(_steps_text(spec))} by hand, writing every number rounded to {d} decimals "
+        "and working each from your rounded numbers.</p>"
     )
 
 
