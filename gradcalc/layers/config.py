@@ -426,7 +426,7 @@ def _examples(
     want = None if rank is None else rank + batch
     array = tensor(doc, data[key], (key,), f"'{key}'")
     where: KeyPath = (key, "file") if isinstance(data[key], dict) else (key,)
-    if rank == 1 and array.ndim == batch:
+    if rank in (1, None) and array.ndim == batch:
         # As a dense network's: one number is a one-value example, and a batch of them may be
         # written flat.
         array = array[..., None]
