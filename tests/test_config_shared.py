@@ -312,3 +312,33 @@ def test_a_number_in_an_array_file_is_one_value(step, tmp_path: Path, kind: str)
     )
     inline = step(kind, config("dense", {"input": "0.5", "target": "0.9"}, layers))
     assert files["steps"][0]["loss"] == inline["steps"][0]["loss"]
+
+
+@pytest.mark.parametrize("kind", ["dense", "flatten-first"])
+@pytest.mark.parametrize(
+    ("whole", "written"),
+    [("seed: 3", "seed: 3.0"), ("units: 1", "units: 1.0"), ("seed: 20", "seed: 2E1")],
+    ids=["seed", "units", "seed-exponent"],
+)
+def test_initializer_numbers_are_whole_however_written(
+    step, kind: str, whole: str, written: str
+) -> None:
+    """`seed:` and `units:` take 3.0 and 2E1 as steps: and a conv layer's channels: do (they
+    refused them: 'expected a whole number ≥ 0, got a number (3.0)')."""
+    init = f"  - {{weights: {{init: he_normal, {whole}}}, biases: [0.0], activation: sigmoid}}\n"
+    layers = KINDS[kind][1].replace(OUTPUT, init)
+    if "units" not in whole:
+        layers = layers.replace(", biases: [0.0]", ", biases: {init: zeros, seed: 1}")
+    doc = step(kind, config(kind, {}, layers))
+    again = step(kind + "-written", config(kind, {}, layers.replace(whole, written)))
+    assert again["parameters"] == doc["parameters"]
+    assert again["steps"][0]["loss"] == doc["steps"][0]["loss"]
+
+
+def test_shorthand_sizes_are_whole_however_written(step) -> None:
+    shorthand = "  {sizes: [3, 2, 1], activation: sigmoid, init: he_normal, seed: 1}\n"
+    doc = step("ints", config("dense", {}, "").replace("layers:\n", "layers:\n" + shorthand))
+    floats = shorthand.replace("[3, 2, 1]", "[3.0, 2E0, 1]")
+    again = step("floats", config("dense", {}, "").replace("layers:\n", "layers:\n" + floats))
+    assert again["sizes"] == doc["sizes"] == [3, 2, 1]
+    assert again["steps"][0]["loss"] == doc["steps"][0]["loss"]

@@ -561,9 +561,7 @@ def _shorthand(doc: Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
             (*path, "sizes"),
             f"expected the layer widths, input first (e.g. [784, 128, 10]), got {type_name(sizes)}",
         )
-    for k, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise doc.error((*path, "sizes", k), f"expected a whole number ≥ 1, got {type_name(n)}")
+    sizes = [_whole(doc, n, (*path, "sizes", k), 1) for k, n in enumerate(sizes)]
     if sizes[0] != inputs:
         raise doc.error(
             (*path, "sizes", 0),
@@ -688,9 +686,7 @@ def _units(doc: Doc, value: dict[str, Any], path: KeyPath) -> int | None:
     units = value.get("units")
     if units is None:
         return None
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise doc.error((*path, "units"), f"expected a whole number ≥ 1, got {type_name(units)}")
-    return units
+    return _whole(doc, units, (*path, "units"), 1)
 
 
 def _initialized(
@@ -727,8 +723,16 @@ def _draw(
 
 
 def _seed(doc: Doc, value: Any, path: KeyPath) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise doc.error(path, f"expected a whole number ≥ 0, got {type_name(value)}")
+    return _whole(doc, value, path, 0)
+
+
+def _whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
+    """A whole number ≥ low however it is written (2.0 and 2E1 too), as steps: and a layer's
+    sizes (gradcalc.layers.shapes.whole) take it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise doc.error(path, f"expected a whole number ≥ {low}, got {type_name(value)}")
     return value
 
 
