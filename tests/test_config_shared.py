@@ -282,17 +282,23 @@ def test_an_initialized_output_layer_takes_its_width_from_what_it_is_compared_wi
 
 
 @pytest.mark.parametrize("kind", ["dense", "flatten-between"])
-@pytest.mark.parametrize("key", ["input", "target"])
+@pytest.mark.parametrize("key", ["input", "target", "upstream"])
 def test_an_array_file_of_the_wrong_shape_names_its_file_key(
     run_cli, tmp_path: Path, kind: str, key: str
 ) -> None:
-    """A one-example key whose file holds a batch is refused at `input.file` / `target.file`,
-    the key the array came from (a layered network named `input`)."""
+    """A one-example key whose file holds a batch is refused at `input.file` / `target.file` /
+    `upstream.file`, the key the array came from (a layered network named `input`), and a hint
+    names a key that exists (a dense network's said "use '-' for a batch" for upstream)."""
     np.save(tmp_path / "a.npy", np.zeros((2, 3 if key == "input" else 1)))
-    text = config(kind, {key: "{file: a.npy}"})
+    changes: dict[str, str | None] = {key: "{file: a.npy}"}
+    if key == "upstream":
+        changes.update(loss="upstream", target=None)
+    text = config(kind, changes)
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    refused(run_cli, path, key=(key, "file"), line=1 if key == "input" else 2)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.startswith(f"{key}:"))
+    body = refused(run_cli, path, key=(key, "file"), line=line)
+    assert "'-'" not in body
 
 
 @pytest.mark.parametrize("kind", ["dense", "flatten-first", "flatten-between"])
