@@ -14,8 +14,8 @@ from gradcalc.errors import KeyPath, did_you_mean
 from gradcalc.functions.registry import Loss, UpdateRule
 from gradcalc.layers.record import Layer, Shape
 from gradcalc.layers.shapes import show, tensor
-from gradcalc.limits import MAX_ACTIVATIONS, MAX_PARAMETERS, MAX_STEPS
-from gradcalc.yamldoc import Doc, number, number_hint, type_name
+from gradcalc.limits import MAX_ACTIVATIONS, MAX_PARAMETERS
+from gradcalc.yamldoc import Doc, type_name
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,11 @@ def build(doc: Doc) -> LayeredSpec:
     from gradcalc.step import config as c
 
     data = doc.data
-    c._check_keys(doc, data, (), c.TOP_KEYS, "the config")
-    for key in ("loss", "learning_rate", "layers"):
-        if key not in data:
-            raise doc.error((), f"missing key '{key}'")
-    raw_layers = data["layers"]
+    t = c.training(doc, data)
+    raw_layers = c.layer_list(doc, data["layers"], "each a mapping with its type and keys")
     kind_of = [_kind(doc, raw, ("layers", i), REGISTRY) for i, raw in enumerate(raw_layers)]
     rank = kind_of[0].rank
-    seq = "sequence" in data or "sequences" in data or "tokens" in data
+    seq = any(key in data for key in c.SEQUENCE_KEYS)
     if "tokens" in data:
         from gradcalc.layers.embedding import tokens
 
@@ -80,42 +77,13 @@ def build(doc: Doc) -> LayeredSpec:
     elif seq:
         x, batch = _sequences(doc, data)
     else:
-        if "loss_at" in data:
-            raise doc.error(
-                ("loss_at",),
-                "'loss_at' is for a sequence input ('sequence:', 'sequences:' or 'tokens:')",
-            )
         x, batch = _examples(doc, data, "input", "inputs", rank)
+    loss = t.loss
+    y_key, y_raw = "", None
+    if not seq:
+        y_key = c.target_key(doc, data, loss.name, batch)
+        y_raw = tensor(doc, data[y_key], (y_key,), f"'{y_key}'")
 
-    loss, loss_params = c._loss(doc, data["loss"])
-    learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
-    if learning_rate <= 0:
-        raise doc.error(("learning_rate",), f"must be > 0, got {learning_rate:g}")
-    steps = data.get("steps", 1)
-    if isinstance(steps, float) and steps.is_integer():
-        steps = int(steps)
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        hint = number_hint(steps) if isinstance(steps, str) else None
-        raise doc.error(
-            ("steps",), f"expected a whole number of steps, got {type_name(steps)}", hint
-        )
-    if steps < 0 or steps > MAX_STEPS:
-        raise doc.error(("steps",), f"must be between 0 and {MAX_STEPS:,}, got {steps}")
-    reduction = data.get("reduction", "sum" if loss.name == "upstream" else "mean")
-    if reduction not in c.REDUCTIONS:
-        raise doc.error(
-            ("reduction",),
-            f"expected 'mean' or 'sum', got {type_name(reduction)}",
-            did_you_mean(str(reduction), c.REDUCTIONS),
-        )
-    optimizer, optimizer_params = c._named(
-        doc, data.get("optimizer", "sgd"), ("optimizer",), c.OPTIMIZERS, "optimizer"
-    )
-    weight_decay = number(doc, data.get("weight_decay", 0.0), ("weight_decay",))
-    if weight_decay < 0:
-        raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
-
-    c._check_depth(doc, ("layers",), len(raw_layers))
     layers: list[Layer] = []
     shape: Shape = tuple(x.shape[1:])
     last = len(raw_layers) - 1
@@ -126,8 +94,8 @@ def build(doc: Doc) -> LayeredSpec:
         path: KeyPath = ("layers", i)
         c._check_keys(doc, raw, path, ("type", *kind.keys, "residual"), f"a {kind.name} layer")
         outputs = None
-        if i == last and loss.name != "upstream":
-            outputs = _width(data)
+        if i == last:
+            outputs = _width(data, loss.name) if y_raw is None else _last_axis(y_raw, batch)
         if positions and kind.name == "dense" and len(shape) == 2:
             layer = _per_position(kind, doc, raw, path, shape, i, outputs)
         else:
@@ -168,28 +136,25 @@ def build(doc: Doc) -> LayeredSpec:
     if seq:
         y, y_key, loss_at = _sequence_targets(doc, data, loss.name, batch, x.shape[0], shape)
     else:
-        y_key = "upstream" if loss.name == "upstream" else "targets" if batch else "target"
-        y = _given(doc, data, loss.name, batch, x.shape[0], shape)
+        assert y_raw is not None
+        y = _given(doc, data, y_key, y_raw, batch, x.shape[0], shape)
     if loss.name != "upstream" and len(shape) != 1 and not layers[-1].activation.elementwise:
         raise doc.error(("loss",), "a vector activation needs a vector output")
-    if loss.check_target is not None:
-        problem = loss.check_target(y.reshape(y.shape[0], -1))
-        if problem:
-            raise doc.error((y_key,), f"loss '{loss.name}': {problem}")
+    c.check_target(doc, loss, y, y_key)
     return LayeredSpec(
         source=doc.source,
         x=x,
         y=y,
         batch=batch,
         loss=loss,
-        loss_params=loss_params,
-        learning_rate=learning_rate,
-        steps=steps,
-        reduction=reduction,
+        loss_params=t.loss_params,
+        learning_rate=t.learning_rate,
+        steps=t.steps,
+        reduction=t.reduction,
         layers=tuple(layers),
-        optimizer=optimizer,
-        optimizer_params=optimizer_params,
-        weight_decay=weight_decay,
+        optimizer=t.optimizer,
+        optimizer_params=t.optimizer_params,
+        weight_decay=t.weight_decay,
         files=tuple(doc.files),
         loss_at=loss_at,
     )
@@ -265,16 +230,27 @@ def activation(doc: Doc, raw: dict[str, Any], path: KeyPath) -> tuple[Any, dict[
     return record, params
 
 
-def _width(data: dict[str, Any]) -> int | None:
-    for key in ("target", "targets"):
+def _width(data: dict[str, Any], loss: str) -> int | None:
+    """The width of a sequence network's output, from its targets or given ∂C/∂a as written:
+    what a last dense layer initialized without units: draws."""
+    for key in ("upstream",) if loss == "upstream" else ("target", "targets"):
         value = data.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return 1
         if isinstance(value, list) and value:
             inner = value[0] if key == "targets" else value
-            if "sequence" in data or "sequences" in data or "tokens" in data:  # one output
-                while isinstance(inner, list) and inner and isinstance(inner[0], list):
-                    inner = inner[0]
+            while isinstance(inner, list) and inner and isinstance(inner[0], list):
+                inner = inner[0]
             return len(inner) if isinstance(inner, list) else 1
     return None
+
+
+def _last_axis(y: np.ndarray, batch: bool) -> int | None:
+    """The width of the output that targets (or ∂C/∂a) y stand for, when it is a vector: what a
+    last dense layer initialized without units: draws (as the dense networks' y.shape[1])."""
+    if y.ndim == batch:
+        return 1  # single outputs written flat
+    return y.shape[-1] if y.ndim == 1 + batch else None
 
 
 def _per_position(
@@ -353,6 +329,8 @@ def _sequence_targets(
     """The targets of a sequence input, (examples, *what each is compared with), their key,
     and where the loss is taken: per step `targets:` (T, out) with loss_at: every, one
     `target:` (out,) for the last step with loss_at: last (a batch: `targets:` with N first)."""
+    from gradcalc.step import config as c
+
     given = data.get("loss_at")
     if given is not None and given not in LOSS_AT:
         raise doc.error(
@@ -369,7 +347,7 @@ def _sequence_targets(
             "take at every step",
             "set 'return: sequence' on the recurrent layer, or use 'loss_at: last'",
         )
-    if _upstream(doc, data, loss):
+    if c.upstream_given(doc, data, loss):
         key = "upstream"
     else:
         if batch and "target" in data:
@@ -442,21 +420,21 @@ def _sequence_targets(
 def _examples(
     doc: Doc, data: dict[str, Any], one: str, many: str, rank: int | None
 ) -> tuple[np.ndarray, bool]:
-    if one in data and many in data:
-        raise doc.error(
-            (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
-        )
-    if one not in data and many not in data:
-        raise doc.error((), f"missing key '{one}' (or '{many}' for a batch)")
-    batch = many in data
-    key = many if batch else one
+    from gradcalc.step.config import example_key
+
+    key, batch = example_key(doc, data, one, many)
     want = None if rank is None else rank + batch
     array = tensor(doc, data[key], (key,), f"'{key}'")
+    where: KeyPath = (key, "file") if isinstance(data[key], dict) else (key,)
+    if rank in (1, None) and array.ndim == batch:
+        # As a dense network's: one number is a one-value example, and a batch of them may be
+        # written flat.
+        array = array[..., None]
     if want is not None and array.ndim != want:
         layout = {1: "(n)", 2: "(C, L)", 3: "(C, H, W)"}.get(rank or 0, "")
         what = f"one example {layout}" if not batch else f"a batch (N, {layout[1:-1]})"
         raise doc.error(
-            (key,),
+            where,
             f"the first layer takes {what}: {want} axes, but '{key}' has shape {show(array.shape)}",
             f"use '{one if batch else many}'"
             if array.ndim == want + (-1 if batch else 1)
@@ -466,10 +444,10 @@ def _examples(
         array = array[None]
     elif array.ndim < 2:
         raise doc.error(
-            (key,), f"'{key}' needs one entry per example, got shape {show(array.shape)}"
+            where, f"'{key}' needs one entry per example, got shape {show(array.shape)}"
         )
     if array.size > MAX_ACTIVATIONS:
-        raise doc.error((key,), f"more than {MAX_ACTIVATIONS:,} numbers")
+        raise doc.error(where, f"more than {MAX_ACTIVATIONS:,} numbers")
     return array, batch
 
 
@@ -490,47 +468,23 @@ def _residual(doc: Doc, value: Any, path: KeyPath, layer: Layer) -> Layer:
     return replace(layer, residual=value)
 
 
-def _upstream(doc: Doc, data: dict[str, Any], loss: str) -> bool:
-    """Whether the config gives ∂C/∂a as 'upstream' (loss: upstream) rather than targets; a
-    key of the other kind is refused."""
-    if loss == "upstream":
-        for key in ("target", "targets"):
-            if key in data:
-                raise doc.error(
-                    (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
-                )
-        if "upstream" not in data:
-            raise doc.error((), "missing key 'upstream' (∂C/∂a of the last layer's output)")
-        return True
-    if "upstream" in data:
-        raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
-    return False
-
-
 def _given(
-    doc: Doc, data: dict[str, Any], loss: str, batch: bool, n: int, shape: Shape
+    doc: Doc,
+    data: dict[str, Any],
+    key: str,
+    array: np.ndarray,
+    batch: bool,
+    n: int,
+    shape: Shape,
 ) -> np.ndarray:
-    """The targets, or with loss: upstream the given ∂C/∂a, as (examples, *output shape)."""
-    if _upstream(doc, data, loss):
-        key = "upstream"
-    else:
-        key = "targets" if batch else "target"
-        other = "target" if batch else "targets"
-        if other in data:
-            raise doc.error(
-                (other,),
-                f"'{'inputs' if batch else 'input'}' goes with '{key}'",
-                f"rename '{other}'",
-            )
-        if key not in data:
-            raise doc.error((), f"missing key '{key}'")
-    array = tensor(doc, data[key], (key,), f"'{key}'")
+    """The targets, or with loss: upstream the given ∂C/∂a, read from `key`, as (examples,
+    *output shape)."""
     want = (n, *shape) if batch else shape
-    if batch and len(shape) == 1 and shape[0] == 1 and array.shape == (n,):
-        array = array[:, None]  # a batch of single outputs may be written flat
+    if len(shape) == 1 and shape[0] == 1 and array.shape == want[:-1]:
+        array = array[..., None]  # single outputs may be written flat (one of them as a number)
     if array.shape != want:
         raise doc.error(
-            (key,),
+            (key, "file") if isinstance(data[key], dict) else (key,),
             f"shape {show(array.shape)}, but the last layer's output is {show(want)}"
             + (" per batch" if batch else ""),
             f"give one value per output{' per example' if batch else ''}",

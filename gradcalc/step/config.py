@@ -188,43 +188,44 @@ def resolve_params(
 
 
 def _examples(doc: Doc, data: dict[str, Any], one: str, many: str) -> tuple[np.ndarray, bool]:
-    if one in data and many in data:
-        raise doc.error(
-            (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
-        )
-    if one in data:
-        if isinstance(data[one], dict):
-            array = _from_file(doc, data[one], (one,))
+    key, batch = example_key(doc, data, one, many)
+    return _rows(doc, data[key], key, batch, many if not batch else one), batch
+
+
+def _rows(doc: Doc, value: Any, key: str, batch: bool, other: str | None) -> np.ndarray:
+    """One example (a vector) or a batch (a matrix, one row per example) given as `key`, as
+    (examples, values); `other`: the key of the other kind, which a hint may suggest."""
+    if not batch:
+        if isinstance(value, dict):
+            array = _from_file(doc, value, (key,))
+            if array.ndim == 0:
+                array = array[None]  # one value, as a number written in the config
             if array.ndim != 1:
                 raise doc.error(
-                    (one, "file"),
-                    f"'{one}' is one example (a 1-D array); the file holds shape "
+                    (key, "file"),
+                    f"'{key}' is one example (a 1-D array); the file holds shape "
                     f"{list(array.shape)}",
-                    f"use '{many}' for a batch",
+                    f"use '{other}' for a batch" if other else None,
                 )
-            return array[None, :], False
-        return _vector(doc, data[one], (one,), "one example")[None, :], False
-    if many in data:
-        rows = data[many]
-        if isinstance(rows, dict):
-            array = _from_file(doc, rows, (many,))
-            if array.ndim == 1:
-                array = array[:, None]  # one value per example
-            if array.ndim != 2:
-                raise doc.error(
-                    (many, "file"),
-                    f"'{many}' needs one row per example (a 2-D array); the file holds shape "
-                    f"{list(array.shape)}",
-                )
-            if array.size > MAX_ACTIVATIONS:
-                raise doc.error((many, "file"), f"more than {MAX_ACTIVATIONS:,} numbers")
-            return array, True
-        if isinstance(rows, list) and rows and not isinstance(rows[0], list):
-            # A batch of single-unit examples may be written flat: [0.1, 0.5, 0.9].
-            rows = [[v] for v in rows]
-            return _matrix(doc, rows, (many,), f"'{many}'"), True
-        return _matrix(doc, rows, (many,), f"'{many}', one row per example"), True
-    raise doc.error((), f"missing key '{one}' (or '{many}' for a batch)")
+            return array[None, :]
+        return _vector(doc, value, (key,), "one example")[None, :]
+    if isinstance(value, dict):
+        array = _from_file(doc, value, (key,))
+        if array.ndim == 1:
+            array = array[:, None]  # one value per example
+        if array.ndim != 2:
+            raise doc.error(
+                (key, "file"),
+                f"'{key}' needs one row per example (a 2-D array); the file holds shape "
+                f"{list(array.shape)}",
+            )
+        if array.size > MAX_ACTIVATIONS:
+            raise doc.error((key, "file"), f"more than {MAX_ACTIVATIONS:,} numbers")
+        return array
+    if isinstance(value, list) and value and not isinstance(value[0], list):
+        # A batch of single-unit examples may be written flat: [0.1, 0.5, 0.9].
+        return _matrix(doc, [[v] for v in value], (key,), f"'{key}'")
+    return _matrix(doc, value, (key,), f"'{key}', one row per example")
 
 
 def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
@@ -236,9 +237,12 @@ def _loss(doc: Doc, value: Any) -> tuple[Loss, dict[str, float]]:
     return _named(doc, value, ("loss",), LOSSES, "loss")
 
 
+SEQUENCE_KEYS = ("sequence", "sequences", "tokens")
+
+
 def _layered(data: dict[str, Any]) -> bool:
     """Whether the network has a layer other than dense (gradcalc.layers runs it)."""
-    if "sequence" in data or "sequences" in data or "tokens" in data:
+    if any(key in data for key in SEQUENCE_KEYS):
         return True
     layers = data.get("layers")
     return isinstance(layers, list) and (
@@ -249,59 +253,34 @@ def _layered(data: dict[str, Any]) -> bool:
     )
 
 
-def _targets(doc: Doc, data: dict[str, Any], batch: bool) -> tuple[np.ndarray, bool]:
-    """y: the targets, or with `loss: upstream` the given ∂C/∂a (`upstream:`), whose batch
-    follows the input's."""
-    if data.get("loss") != "upstream":
-        if "upstream" in data:
-            raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
-        return _examples(doc, data, "target", "targets")
-    for key in ("target", "targets"):
-        if key in data:
-            raise doc.error(
-                (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
-            )
-    if "upstream" not in data:
-        raise doc.error((), "missing key 'upstream' (∂C/∂a of the output, for 'loss: upstream')")
-    given = {"upstream": data["upstream"]}
-    return (
-        _examples(doc, given, "-", "upstream") if batch else _examples(doc, given, "upstream", "-")
-    )
+# ---- the network-level keys: read here for dense and layered networks alike ----------------
 
 
-def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
-    data = doc.data
-    if not isinstance(data, dict):
-        raise doc.error(
-            (),
-            f"the top level must be a mapping of keys (input, target, loss, ...), "
-            f"got {type_name(data)}",
-        )
-    _check_keys(doc, data, (), TOP_KEYS, "the config")
+@record
+class Training:
+    """The keys of a config that belong to no one layer: the cost and how a step is taken."""
 
-    if _layered(data):
-        from gradcalc.layers.config import build
+    loss: Loss
+    loss_params: dict[str, float]
+    learning_rate: float
+    steps: int
+    reduction: str
+    optimizer: UpdateRule
+    optimizer_params: dict[str, float]
+    weight_decay: float
 
-        return build(doc)
-    x, batch_x = _examples(doc, data, "input", "inputs")
-    y, batch_y = _targets(doc, data, batch_x)
-    if batch_x != batch_y:
-        given, other = ("inputs", "target") if batch_x else ("input", "targets")
-        raise doc.error(
-            (other,),
-            f"'{given}' goes with '{'targets' if batch_x else 'target'}'",
-            f"rename '{other}'",
-        )
-    if x.shape[0] != y.shape[0]:
-        raise doc.error(
-            ("upstream" if "upstream" in data else "targets",),
-            f"{y.shape[0]} target rows for {x.shape[0]} input rows",
-            "give one target row per example",
-        )
 
+def training(doc: Doc, data: dict[str, Any]) -> Training:
+    """The required keys, then loss, learning_rate, steps, reduction, optimizer and
+    weight_decay; and `loss_at`, which only a sequence input takes."""
     for key in ("loss", "learning_rate", "layers"):
         if key not in data:
             raise doc.error((), f"missing key '{key}'")
+    if "loss_at" in data and not any(key in data for key in SEQUENCE_KEYS):
+        raise doc.error(
+            ("loss_at",),
+            "'loss_at' is for a sequence input ('sequence:', 'sequences:' or 'tokens:')",
+        )
     loss, loss_params = _loss(doc, data["loss"])
 
     learning_rate = number(doc, data["learning_rate"], ("learning_rate",))
@@ -333,6 +312,107 @@ def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
     weight_decay = number(doc, data.get("weight_decay", 0.0), ("weight_decay",))
     if weight_decay < 0:
         raise doc.error(("weight_decay",), f"must be ≥ 0, got {weight_decay:g}")
+    return Training(
+        loss,
+        loss_params,
+        learning_rate,
+        steps,
+        reduction,
+        optimizer,
+        optimizer_params,
+        weight_decay,
+    )
+
+
+def layer_list(doc: Doc, raw: Any, what: str, hint: str | None = None) -> list[Any]:
+    """`layers:` as a non-empty list within the depth limit; `what`: what each layer holds."""
+    if not isinstance(raw, list) or not raw:
+        got = "an empty list" if raw == [] else type_name(raw)
+        raise doc.error(("layers",), f"expected a list of layers ({what}), got {got}", hint)
+    _check_depth(doc, ("layers",), len(raw))
+    return raw
+
+
+def example_key(doc: Doc, data: dict[str, Any], one: str, many: str) -> tuple[str, bool]:
+    """Which of `one` (one example) and `many` (a batch) the config gives, and whether it is
+    the batch."""
+    if one in data and many in data:
+        raise doc.error(
+            (many,), f"give either '{one}' (one example) or '{many}' (a batch), not both"
+        )
+    if one not in data and many not in data:
+        raise doc.error((), f"missing key '{one}' (or '{many}' for a batch)")
+    return (many, True) if many in data else (one, False)
+
+
+def upstream_given(doc: Doc, data: dict[str, Any], loss: str) -> bool:
+    """Whether the config gives ∂C/∂a as 'upstream' (loss: upstream) rather than targets; a
+    key of the other kind is refused."""
+    if loss == "upstream":
+        for key in ("target", "targets"):
+            if key in data:
+                raise doc.error(
+                    (key,), "'loss: upstream' takes the given gradient as 'upstream', not a target"
+                )
+        if "upstream" not in data:
+            raise doc.error((), "missing key 'upstream' (∂C/∂a of the last layer's output)")
+        return True
+    if "upstream" in data:
+        raise doc.error(("upstream",), "'upstream' is the given ∂C/∂a of 'loss: upstream'")
+    return False
+
+
+def target_key(doc: Doc, data: dict[str, Any], loss: str, batch: bool) -> str:
+    """The key that holds y: 'upstream' with loss: upstream, else 'target' after 'input' and
+    'targets' after 'inputs' (not for a sequence input, whose targets follow other rules)."""
+    if upstream_given(doc, data, loss):
+        return "upstream"
+    key, other = ("targets", "target") if batch else ("target", "targets")
+    if key in data and other in data:
+        raise doc.error(
+            ("targets",), "give either 'target' (one example) or 'targets' (a batch), not both"
+        )
+    if other in data:
+        raise doc.error(
+            (other,), f"'{'inputs' if batch else 'input'}' goes with '{key}'", f"rename '{other}'"
+        )
+    if key not in data:
+        raise doc.error((), f"missing key '{key}'")
+    return key
+
+
+def check_target(doc: Doc, loss: Loss, y: np.ndarray, key: str) -> None:
+    """The loss's own condition on its targets (hinge's ±1, cross-entropy's y ≥ 0, …)."""
+    if loss.check_target is not None:
+        problem = loss.check_target(y.reshape(y.shape[0], -1))
+        if problem:
+            raise doc.error((key,), f"loss '{loss.name}': {problem}")
+
+
+def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error(
+            (),
+            f"the top level must be a mapping of keys (input, target, loss, ...), "
+            f"got {type_name(data)}",
+        )
+    _check_keys(doc, data, (), TOP_KEYS, "the config")
+
+    if _layered(data):
+        from gradcalc.layers.config import build
+
+        return build(doc)
+    t = training(doc, data)
+    x, batch = _examples(doc, data, "input", "inputs")
+    y_key = target_key(doc, data, t.loss.name, batch)
+    y = _rows(doc, data[y_key], y_key, batch, None if y_key == "upstream" else "targets")
+    if x.shape[0] != y.shape[0]:
+        raise doc.error(
+            (y_key,),
+            f"{y.shape[0]} target rows for {x.shape[0]} input rows",
+            "give one target row per example",
+        )
 
     raw_layers = data["layers"]
     if isinstance(raw_layers, dict):
@@ -354,29 +434,25 @@ def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
             "use fewer examples",
         )
     if y.shape[1] != width:
-        key = "upstream" if loss.name == "upstream" else "targets" if batch_y else "target"
         raise doc.error(
-            (key,), f"{y.shape[1]} target values but the output layer has {width} units"
+            (y_key,), f"{y.shape[1]} target values but the output layer has {width} units"
         )
-    if loss.check_target is not None:
-        problem = loss.check_target(y)
-        if problem:
-            raise doc.error(("targets" if batch_y else "target",), f"loss '{loss.name}': {problem}")
+    check_target(doc, t.loss, y, y_key)
 
     return NetworkSpec(
         source=doc.source,
         x=x,
         y=y,
-        batch=batch_x,
-        loss=loss,
-        loss_params=loss_params,
-        learning_rate=learning_rate,
-        steps=steps,
-        reduction=reduction,
+        batch=batch,
+        loss=t.loss,
+        loss_params=t.loss_params,
+        learning_rate=t.learning_rate,
+        steps=t.steps,
+        reduction=t.reduction,
         layers=tuple(layers),
-        optimizer=optimizer,
-        optimizer_params=optimizer_params,
-        weight_decay=weight_decay,
+        optimizer=t.optimizer,
+        optimizer_params=t.optimizer_params,
+        weight_decay=t.weight_decay,
         files=tuple(doc.files),
     )
 
@@ -444,14 +520,12 @@ def dense_arrays(
 
 
 def _layer_list(doc: Doc, raw_layers: Any, width: int, outputs: int) -> list[LayerSpec]:
-    if not isinstance(raw_layers, list) or not raw_layers:
-        got = "an empty list" if raw_layers == [] else type_name(raw_layers)
-        raise doc.error(
-            ("layers",),
-            f"expected a list of layers (each with weights, biases and activation), got {got}",
-            "or the shorthand {sizes: [...], activation: ..., init: ...}",
-        )
-    _check_depth(doc, ("layers",), len(raw_layers))
+    layer_list(
+        doc,
+        raw_layers,
+        "each with weights, biases and activation",
+        "or the shorthand {sizes: [...], activation: ..., init: ...}",
+    )
     layers = []
     last = len(raw_layers) - 1
     for i, raw in enumerate(raw_layers):
@@ -487,9 +561,7 @@ def _shorthand(doc: Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
             (*path, "sizes"),
             f"expected the layer widths, input first (e.g. [784, 128, 10]), got {type_name(sizes)}",
         )
-    for k, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise doc.error((*path, "sizes", k), f"expected a whole number ≥ 1, got {type_name(n)}")
+    sizes = [_whole(doc, n, (*path, "sizes", k), 1) for k, n in enumerate(sizes)]
     if sizes[0] != inputs:
         raise doc.error(
             (*path, "sizes", 0),
@@ -614,9 +686,7 @@ def _units(doc: Doc, value: dict[str, Any], path: KeyPath) -> int | None:
     units = value.get("units")
     if units is None:
         return None
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise doc.error((*path, "units"), f"expected a whole number ≥ 1, got {type_name(units)}")
-    return units
+    return _whole(doc, units, (*path, "units"), 1)
 
 
 def _initialized(
@@ -653,8 +723,16 @@ def _draw(
 
 
 def _seed(doc: Doc, value: Any, path: KeyPath) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise doc.error(path, f"expected a whole number ≥ 0, got {type_name(value)}")
+    return _whole(doc, value, path, 0)
+
+
+def _whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
+    """A whole number ≥ low however it is written (2.0 and 2E1 too), as steps: and a layer's
+    sizes (gradcalc.layers.shapes.whole) take it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise doc.error(path, f"expected a whole number ≥ {low}, got {type_name(value)}")
     return value
 
 
