@@ -60,6 +60,8 @@ BODIES: dict[str, dict[str, Any]] = {
                 "return": "last",
             }
         ],
+        # a = x + tanh(z) in the hidden layer: ∂C/∂x gains ∂C/∂a, f′ is taken at z alone
+        "residual": True,
     },
     "batchnorm": {
         "inputs": [[1.0, 2.0, -1.0], [3.0, 0.0, 0.5], [2.0, 1.0, 1.5]],
@@ -104,9 +106,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def config(body: str, output: str = "sigmoid", reduction: str = "mean") -> dict[str, Any]:
-    net = {k: v for k, v in BODIES[body].items() if k != "layers"}
+    net = {k: v for k, v in BODIES[body].items() if k not in ("layers", "residual")}
     head = [dict(layer) for layer in HEAD]
     head[-1]["activation"] = output
+    if BODIES[body].get("residual"):
+        head[0]["residual"] = True
     return {
         **net,
         "targets": TARGETS,
@@ -166,6 +170,19 @@ class Sheet:
         """The input of record i: the output of the one before (a, which is z without f)."""
         return self.get(i - 1, "a")
 
+    def residual(self, i: int) -> bool:
+        return bool(self.cfg["layers"][i].get("residual"))
+
+    def f(self, i: int) -> np.ndarray:
+        """f(z) of record i: its a, less its input where a residual adds it."""
+        return self.get(i, "a") - self.x(i) if self.residual(i) else self.get(i, "a")
+
+    def bp2(self, i: int, w: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+        """∂C/∂x of dense record i through the weights w from its δ, with the residual path
+        (its ∂C/∂a, as the sheet gives it)."""
+        grad_x = self.get(i, "delta") @ w
+        return grad_x + grad_a if self.residual(i) else grad_x
+
 
 def _prime(activation: str, u: np.ndarray) -> np.ndarray:
     if activation == "tanh":
@@ -196,7 +213,7 @@ def missing_activation_derivative(s: Sheet) -> Cells:
 
 def derivative_of_wrong_argument(s: Sheet) -> Cells:
     return {
-        (i, "delta"): _grad_a(s, i) * _prime(s.records[i]["activation"], s.get(i, "a"))
+        (i, "delta"): _grad_a(s, i) * _prime(s.records[i]["activation"], s.f(i))
         for i in _activated(s)
     }
 
@@ -270,20 +287,22 @@ def updated_weights_in_backprop(s: Sheet) -> Cells:
     """∂C/∂x of the output layer through its updated w; δ of the body's last layer (f = the
     identity) through the hidden layer's updated w (its ∂C/∂x left as it was)."""
     out, hidden = len(s.records) - 1, len(s.records) - 2
+    grad_input = s.bp2(out, s.after(out, "weights"), _grad_a(s, out))
     return {
-        (out, "grad_input"): s.get(out, "delta") @ s.after(out, "weights"),
-        (hidden - 1, "delta"): s.get(hidden, "delta") @ s.after(hidden, "weights"),
+        (out, "grad_input"): grad_input,
+        (hidden - 1, "delta"): s.bp2(hidden, s.after(hidden, "weights"), grad_input),
     }
 
 
 def transposed_weights(s: Sheet) -> Cells:
     out, hidden = len(s.records) - 1, len(s.records) - 2
     w = s.before(out, "weights")
+    grad_input = s.bp2(out, w.T, _grad_a(s, out))
     return {
         (out, "z"): s.x(out) @ w + s.before(out, "biases"),
         (out, "grad_weights"): s.get(out, "grad_weights").T,
-        (out, "grad_input"): s.get(out, "delta") @ w.T,
-        (hidden - 1, "delta"): s.get(hidden, "delta") @ s.before(hidden, "weights").T,
+        (out, "grad_input"): grad_input,
+        (hidden - 1, "delta"): s.bp2(hidden, s.before(hidden, "weights").T, grad_input),
     }
 
 
