@@ -225,7 +225,7 @@ def _layered_missing_activation_derivative(ctx: Any, key: Key) -> list[np.ndarra
 
 def _layered_derivative_of_wrong_argument(ctx: Any, key: Key) -> list[np.ndarray]:
     q, l = key
-    if q != "delta":
+    if q != "delta" or l is None:
         return []
     layer = ctx.shape.layer(l)
     f = layer.activation
@@ -489,7 +489,12 @@ def named(ctx: Context, key: Key) -> list[tuple[Mistake, list[np.ndarray]]]:
 
 # A dense layer record's own mistakes in a network of layer records; the others apply to any
 # layer with an elementwise f, to the cost and δ^L, or to the update of any parameter.
-DENSE_LAYER = ("updated_weights_in_backprop", "transposed_weights", "bias_omitted", "z_instead_of_a")
+DENSE_LAYER = (
+    "updated_weights_in_backprop",
+    "transposed_weights",
+    "bias_omitted",
+    "z_instead_of_a",
+)
 
 
 def listed(ids: tuple[str, ...]) -> tuple[LayerMistake, ...]:

@@ -1165,7 +1165,7 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
             final_bound.get(key),
             None,
         )
-    cells = _resolve(cells)
+    cells = _resolve(cells, shape)
     report = Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
     if precision.written and precision.unit is not None:
         report = replace(report, written_places=precision.typical)
@@ -1226,8 +1226,8 @@ def _judge(
                 value = np.broadcast_to(value, dims)
                 hit |= close(answer, value, slack) & ~close(value, own, slack)
             hit &= verdict == "wrong"
-            for pos in np.argwhere(hit):  # the cost is a 0-d array
-                matches.setdefault(tuple(int(i) for i in pos), []).append((name, text))
+            for at in np.argwhere(hit):  # the cost is a 0-d array
+                matches.setdefault(tuple(int(i) for i in at), []).append((name, text))
     points = o.points.get(key[0] if step is not None else f"final_{key[0]}", 1.0)
     out = []
     for pos, index in shape.indices(key):
@@ -1255,23 +1255,30 @@ def _judge(
     return out
 
 
-def _resolve(cells: list[Any]) -> list[Any]:
+def _resolve(cells: list[Any], shape: LayeredShape) -> list[Any]:
     """Name, on a cell that several mistakes explain, the one that explains the most cells."""
     from collections import Counter
 
-    from gradcalc.check.mistakes import MISTAKES as SHARED
-    from gradcalc.layers import REGISTRY
-
-    described = {m.name: m.description for t in REGISTRY.values() for m in t.mistakes}
-    described |= {m.id: m.explanation for m in SHARED}
     counts = Counter(m for c in cells for m in c.matches)
     out = []
     for c in cells:
         if len(c.matches) > 1:
             best = max(c.matches, key=lambda m: counts[m])
-            c = replace(c, mistake=best, explanation=described[best])
+            c = replace(c, mistake=best, explanation=_explanation(shape, c.layer, best))
         out.append(c)
     return out
+
+
+def _explanation(shape: LayeredShape, l: int | None, name: str) -> str:
+    """A mistake's text on layer l's cells: its layer type's record's, else the registry's."""
+    from gradcalc.check.mistakes import REGISTRY as SHARED
+
+    if l is not None:
+        layer = shape.layer(l)
+        for mistake in (*layer.kind.mistakes, RESIDUAL_MISSING):
+            if mistake.name == name:
+                return mistake.description
+    return SHARED[name].explanation
 
 
 def describe(spec: LayeredSpec, steps: int) -> str:
