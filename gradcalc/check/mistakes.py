@@ -8,6 +8,10 @@ trace elsewhere (the recompute Context); several candidates where the mistake go
 batch). A wrong answer that matches a candidate within the cell's allowance (grade.py) gets the
 mistake's name; one that several match gets all their names. Ids are stable: scripts and
 gradebooks key on them.
+
+`layered(ctx, key)` is the same mistake in a network of layer records (gradcalc/layers/check.py's
+Context and cells): the one record serves both checks, and `gradcalc list layers` shows a dense
+layer's own (`DENSE_LAYER`) with the dense type.
 """
 
 from __future__ import annotations
@@ -301,7 +305,7 @@ def _layered_learning_rate_not_applied(ctx: Any, key: Key) -> list[np.ndarray]:
     return [before - grad]
 
 
-def biases(layer: Any) -> tuple[str, ...]:
+def _biases(layer: Any) -> tuple[str, ...]:
     """A layer's biases: the parameters its type does not decay (b, b_ih, attention's bq…),
     and a normalisation's shift β (PyTorch's `bias`)."""
     return tuple(
@@ -313,7 +317,7 @@ def biases(layer: Any) -> tuple[str, ...]:
 
 def _layered_biases_not_updated(ctx: Any, key: Key) -> list[np.ndarray]:
     q, l = key
-    if l is None or q not in biases(ctx.shape.layer(l)):
+    if l is None or q not in _biases(ctx.shape.layer(l)):
         return []
     return [ctx.theta[l - 2][q]]
 

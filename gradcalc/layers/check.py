@@ -1,6 +1,7 @@
 """`gradcalc check` for a network of layer records: its cells, answer sheets, the value each
 cell's own equation gives from the student's earlier answers (carried), the drift bound of a
-hand calculation that rounds, and the named mistakes each layer type owns.
+hand calculation that rounds, and the named mistakes: each layer type's own, and the known
+mistakes of dense networks (gradcalc/check/mistakes.py) where they can happen in these layers.
 
 A cell of these layers is indexed from 0 as in PyTorch ([channel, row, column]; a kernel
 [out, in, row, column]); in a batch the example is written apart, (x = 1) for the first.
