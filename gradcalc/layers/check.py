@@ -1,6 +1,7 @@
 """`gradcalc check` for a network of layer records: its cells, answer sheets, the value each
 cell's own equation gives from the student's earlier answers (carried), the drift bound of a
-hand calculation that rounds, and the named mistakes each layer type owns.
+hand calculation that rounds, and the named mistakes: each layer type's own, and the known
+mistakes of dense networks (gradcalc/check/mistakes.py) where they can happen in these layers.
 
 A cell of these layers is indexed from 0 as in PyTorch ([channel, row, column]; a kernel
 [out, in, row, column]); in a batch the example is written apart, (x = 1) for the first.
@@ -601,13 +602,42 @@ class Context:
         return self.given("grad_input", l + 1)
 
     def backward(
-        self, l: int, delta: np.ndarray | None = None
+        self,
+        l: int,
+        delta: np.ndarray | None = None,
+        theta: Theta | None = None,
+        x: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(∂C/∂x, {name: ∂C/∂θ}) of layer l from the given δ, or with δ, θ or x replaced."""
         layer = self.shape.layer(l)
         d = self.given("delta", l) if delta is None else delta
-        return layer.kind.backward(
-            layer, self.theta_pass(l), self.cache(l), d, self.net.scale, self.x(l)
-        )
+        th = self.theta_pass(l) if theta is None else theta
+        xx = self.x(l) if x is None else x
+        cache = layer.kind.forward(layer, th, xx)[1]
+        return layer.kind.backward(layer, th, cache, d, self.net.scale, xx)
+
+    def forward(self, l: int, replaced: Theta) -> np.ndarray:
+        """z of layer l from the given x with some of its parameters replaced."""
+        layer = self.shape.layer(l)
+        return layer.kind.forward(layer, {**self.theta_pass(l), **replaced}, self.x(l))[0]
+
+    def grad_input(self, l: int, weights: np.ndarray) -> np.ndarray:
+        """∂C/∂x of layer l from the given δ with its weights replaced (and the residual path)."""
+        layer = self.shape.layer(l)
+        grad_x = self.backward(l, theta={**self.theta_pass(l), "weights": weights})[0]
+        return grad_x + self.grad_a(l) if layer.residual else grad_x
+
+    def delta_from(self, l: int, grad_a: np.ndarray) -> np.ndarray:
+        """δ^l from the given z^l and a^l and this ∂C/∂a^l (the layer's f′ applied)."""
+        layer = self.shape.layer(l)
+        act = self.exact.layers[l - 2].activation_params_before
+        z = self.given("z", l)
+        # f′ from f(z): with a residual, a is x + f(z)
+        a = layer.activation.forward(z, act) if layer.residual else self.output_of(l)
+        return layer.activation.backward(z, a, grad_a, act)
+
+    def carried(self, key: Key) -> np.ndarray:
+        return carried(self, key)
 
 
 def carried(ctx: Context, key: Key) -> np.ndarray:
@@ -640,10 +670,7 @@ def carried(ctx: Context, key: Key) -> np.ndarray:
             if l == ctx.shape.L and net.fused is not None:
                 n = spec.x.shape[0]
                 return net.fused.delta(ctx.given("z", l), spec.y.reshape(n, -1), spec.loss_params)
-            z = ctx.given("z", l)
-            # f′ from f(z): with a residual, a is x + f(z)
-            a = layer.activation.forward(z, act) if layer.residual else ctx.output_of(l)
-            return layer.activation.backward(z, a, ctx.grad_a(l), act)
+            return ctx.delta_from(l, ctx.grad_a(l))
         grad_x, grads = ctx.backward(l)
         if q == "grad_input":
             return grad_x + ctx.grad_a(l) if layer.residual else grad_x
@@ -674,22 +701,35 @@ RESIDUAL_MISSING = Mistake(
 )
 
 
-def named(ctx: Context, key: Key) -> list[tuple[Mistake, np.ndarray]]:
-    """The known mistakes of the key's layer type that change this quantity, with the value
-    each gives."""
+# A mistake named on a cell: (its id, its explanation, the values it gives there).
+Named = tuple[str, str, list[np.ndarray]]
+
+
+def named(ctx: Context, key: Key) -> list[Named]:
+    """The known mistakes that change this quantity, with the values each gives: those of the
+    key's layer type, then the registry's (gradcalc/check/mistakes.py) that apply to layer
+    records (a dense layer's own, f′ of any layer, the cost and δ^L, any parameter's update)."""
+    from gradcalc.check.mistakes import MISTAKES as SHARED
+
     q, l = key
-    if l is None:
-        return []
-    layer = ctx.shape.layer(l)
-    out = []
-    mistakes = layer.kind.mistakes + ((RESIDUAL_MISSING,) if layer.residual else ())
-    for mistake in mistakes:
-        if mistake.values is None:
+    out: list[Named] = []
+    if l is not None:
+        layer = ctx.shape.layer(l)
+        mistakes = layer.kind.mistakes + ((RESIDUAL_MISSING,) if layer.residual else ())
+        for mistake in mistakes:
+            if mistake.values is None:  # listed with its type, its values in the registry
+                continue
+            with np.errstate(all="ignore"):
+                values = mistake.values(ctx, l)
+            if q in values:
+                out.append((mistake.name, mistake.description, [values[q]]))
+    for shared in SHARED:
+        if shared.layered is None:
             continue
         with np.errstate(all="ignore"):
-            values = mistake.values(ctx, l)
-        if q in values:
-            out.append((mistake, values[q]))
+            candidates = shared.layered(ctx, key)
+        if candidates:
+            out.append((shared.id, shared.explanation, candidates))
     return out
 
 
@@ -1126,7 +1166,7 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
             final_bound.get(key),
             None,
         )
-    cells = _resolve(cells)
+    cells = _resolve(cells, shape)
     report = Report(spec.source, answers.source, tuple(cells), _first_error(cells), options)
     if precision.written and precision.unit is not None:
         report = replace(report, written_places=precision.typical)
@@ -1179,13 +1219,16 @@ def _judge(
     consistent = answered & close(answer, own, slack) & ~close(own, exact, slack)
     if o.carry:
         verdict[(verdict == "wrong") & consistent] = "carried"
-    matches: dict[tuple[int, ...], list[Mistake]] = {}
-    if ctx is not None:
-        for mistake, value in named(ctx, key):
-            value = np.broadcast_to(value, dims)
-            hit = (verdict == "wrong") & close(answer, value, slack) & ~close(value, own, slack)
-            for pos in zip(*np.nonzero(hit), strict=True):
-                matches.setdefault(tuple(int(i) for i in pos), []).append(mistake)
+    matches: dict[tuple[int, ...], list[tuple[str, str]]] = {}
+    if ctx is not None and np.any(verdict == "wrong"):
+        for name, text, candidates in named(ctx, key):
+            hit = np.zeros(dims, dtype=bool)
+            for value in candidates:
+                value = np.broadcast_to(value, dims)
+                hit |= close(answer, value, slack) & ~close(value, own, slack)
+            hit &= verdict == "wrong"
+            for at in np.argwhere(hit):  # the cost is a 0-d array
+                matches.setdefault(tuple(int(i) for i in at), []).append((name, text))
     points = o.points.get(key[0] if step is not None else f"final_{key[0]}", 1.0)
     out = []
     for pos, index in shape.indices(key):
@@ -1203,31 +1246,40 @@ def _judge(
                 answer=float(answer[pos]) if answered[pos] else None,
                 expected=float(exact[pos]),
                 verdict=v,
-                mistake=found[0].name if found else None,
-                explanation=found[0].description if found else None,
+                mistake=found[0][0] if found else None,
+                explanation=found[0][1] if found else None,
                 carried=float(own[pos]) if bool(consistent[pos]) else None,
                 points=points,
-                matches=tuple(m.name for m in found),
+                matches=tuple(name for name, _ in found),
             )
         )
     return out
 
 
-def _resolve(cells: list[Any]) -> list[Any]:
+def _resolve(cells: list[Any], shape: LayeredShape) -> list[Any]:
     """Name, on a cell that several mistakes explain, the one that explains the most cells."""
     from collections import Counter
 
-    from gradcalc.layers import REGISTRY
-
-    described = {m.name: m.description for t in REGISTRY.values() for m in t.mistakes}
     counts = Counter(m for c in cells for m in c.matches)
     out = []
     for c in cells:
         if len(c.matches) > 1:
             best = max(c.matches, key=lambda m: counts[m])
-            c = replace(c, mistake=best, explanation=described[best])
+            c = replace(c, mistake=best, explanation=_explanation(shape, c.layer, best))
         out.append(c)
     return out
+
+
+def _explanation(shape: LayeredShape, l: int | None, name: str) -> str:
+    """A mistake's text on layer l's cells: its layer type's record's, else the registry's."""
+    from gradcalc.check.mistakes import REGISTRY as SHARED
+
+    if l is not None:
+        layer = shape.layer(l)
+        for mistake in (*layer.kind.mistakes, RESIDUAL_MISSING):
+            if mistake.name == name:
+                return mistake.description
+    return SHARED[name].explanation
 
 
 def describe(spec: LayeredSpec, steps: int) -> str:

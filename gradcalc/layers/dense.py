@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from gradcalc.check.mistakes import DENSE_LAYER, listed
 from gradcalc.functions.registry import Written
 from gradcalc.functions.training import dense_grads, dense_z
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
@@ -230,6 +231,9 @@ DENSE = LayerType(
     backward=backward,
     decays=("weights",),
     symbols={"weights": "w", "biases": "b"},
+    # The dense registry's own records (one per id, gradcalc/check/mistakes.py), which carry
+    # their values in a network of layer records too.
+    mistakes=listed(DENSE_LAYER),
     written=WrittenCells(
         lambda sheet, ls, n: _write_forward(sheet, ls, n),
         lambda sheet, ls: _write_backward(sheet, ls),
