@@ -435,7 +435,7 @@ def test_the_output_mistakes_need_a_target(run_cli: Any, tmp_path: Path, factor:
 
 # attention.py's own record of the softmax's diagonal (its scores' softmax, its own text), which
 # came before this registry's record reached layered networks: the two are to be made one.
-TWO_TEXTS = {"softmax_diagonal_only"}
+TWO_TEXTS: set[str] = set()
 
 
 def test_each_id_has_one_text_and_dense_lists_its_own(run_cli: Any) -> None:

@@ -377,7 +377,8 @@ def _layered_z_instead_of_a(ctx: Any, key: Key) -> list[np.ndarray]:
 MISTAKES: list[Mistake] = [
     Mistake(
         "softmax_diagonal_only",
-        "δ through the diagonal s_j(1 − s_j) of the softmax Jacobian only, without −s_i s_j",
+        "the softmax's Jacobian kept to its diagonal s_j(1 − s_j), the −s_i s_j terms left out "
+        "(in δ of a softmax layer, or in each row of attention's P)",
         ("delta",),
         _softmax_diagonal_only,
         _layered_softmax_diagonal_only,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.check.mistakes import REGISTRY
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import (
     Array,
@@ -483,13 +484,11 @@ def _single_path(ctx: Any, l: int) -> dict[str, Array]:
     return {"grad_input": _outcome(ctx, l, lambda back: back["via_v"], {})["grad_input"]}
 
 
+_DIAGONAL = REGISTRY["softmax_diagonal_only"]
+
 MISTAKES = (
-    Mistake(
-        "softmax_diagonal_only",
-        "each row of the attention softmax's Jacobian kept to its diagonal p(1 − p), the "
-        "−p_i p_j terms left out",
-        _mistake("diagonal"),
-    ),
+    # The registry's record (one id, one text); the values are attention's own.
+    Mistake(_DIAGONAL.id, _DIAGONAL.explanation, _mistake("diagonal")),
     Mistake(
         "attention_missing_scale",
         "the scores' scale (1/√d_k) left out of the backward pass: ∂C/∂Q = ∂C/∂S K and "
