@@ -21,8 +21,13 @@ def format_path(path: Sequence[str | int]) -> str:
 def nearest(name: str, choices: Iterable[str]) -> str | None:
     import difflib  # only for a mistyped name: not on every command's start-up
 
-    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return matches[0] if matches else None
+    # A weak match must at least start alike: 'hinj' is 'hinge', but 'dilation' is not
+    # 'activation' for sharing an ending.
+    for match in difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5):
+        strong = difflib.SequenceMatcher(None, name, match).ratio() >= 0.7
+        if strong or match[:1].lower() == name[:1].lower():
+            return match
+    return None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -92,7 +92,10 @@ def build(doc: Doc) -> LayeredSpec:
     parameters = 0
     for i, (raw, kind) in enumerate(zip(raw_layers, kind_of, strict=True)):
         path: KeyPath = ("layers", i)
-        c._check_keys(doc, raw, path, ("type", *kind.keys, "residual"), f"a {kind.name} layer")
+        # Said letter by letter, lstm and rnn take "an" as the vowels do.
+        article = "an" if kind.name[0] in "aeiou" or kind.name in ("lstm", "rnn") else "a"
+        what = f"{article} {kind.name} layer"
+        c._check_keys(doc, raw, path, ("type", *kind.keys, "residual"), what)
         outputs = None
         if i == last:
             outputs = _width(data, loss.name) if y_raw is None else _last_axis(y_raw, batch)

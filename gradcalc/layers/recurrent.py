@@ -118,7 +118,16 @@ def _parse(kind: str) -> Any:
             shape = (gates * hidden, cols)
             where: KeyPath = (*path, key)
             if c._is_init(value):
-                params[name] = c._initialized(doc, value, where, shape, number, which)
+                # `units: H` may be written on each matrix (the docs' form); it must agree.
+                units = c._units(doc, value, where)
+                if units is not None and units != hidden:
+                    raise doc.error(
+                        (*where, "units"),
+                        f"{units} units, but the layer has H = {hidden}",
+                        "give every matrix the same units, or write units on one",
+                    )
+                drawn = {k: v for k, v in value.items() if k != "units"}
+                params[name] = c._initialized(doc, drawn, where, shape, number, which)
                 continue
             w = tensor(doc, value, where, f"'{key}'", 2)
             if w.shape != shape:
