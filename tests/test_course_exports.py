@@ -450,16 +450,39 @@ def test_setup_installs_gradcalc(course):
     assert {"course/course.json", "course/alice/config.yaml", "run.py"} <= set(names)
 
 
-def test_prairielearn_refuses_variants_of_different_cells_before_writing(tmp_path, run_cli):
-    """One question.html holds one set of inputs: the conv template's stride (1 or 2) gives its
-    variants a 3×3 or a 2×2 feature map, and such a course is refused in one line."""
+def test_prairielearn_holds_variants_of_different_cells(tmp_path, run_cli):
+    """The conv template's stride (1 or 2) gives its variants a 3×3 or a 2×2 feature map: one
+    question.html holds every cell once, a cell not every variant has inside a Mustache section
+    that generate() opens for the variants that have it, and each variant grades in full."""
+    import re
+
+    from pl_server import load_variants, run
+
     out = tmp_path / "o"
     args = ["generate", "--example", "conv-worked-example", "--count", "2", "--seed", "0"]
     result = run_cli([*args, "--no-pdf", "-o", str(out), "--format", "prairielearn"])
-    assert result.exit_code == 2
-    assert result.stderr.strip() == (
-        "Error: --format prairielearn: variant 2 has other cells than variant 1 (its layers "
-        "differ in size or type); one question.html holds one set of inputs: give every variant "
-        "the same layer sizes"
-    )
-    assert not out.exists()
+    assert result.exit_code == 0, result.output
+    folder = next((out / "exports" / "prairielearn").iterdir())
+    question = (folder / "question.html").read_text()
+    variants = load_variants(folder / "server.py")
+    names = [[c["name"] for c in v["cells"]] for v in variants]
+    assert names[0] != names[1]  # the case this test is about
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for ns in names for n in ns)
+    answered = re.findall(r'answers-name="([^"]+)"', question)
+    assert sorted(answered) == sorted(set(names[0]) | set(names[1]))  # each cell once
+    section = re.compile(r"\{\{#params\.cells\.(\w+)\}\}(.*?)\{\{/params\.cells\.\1\}\}", re.S)
+    sectioned = {m.group(1) for m in section.finditer(question)}
+    assert sectioned == set(names[0]) ^ set(names[1])  # only the cells some variant lacks
+
+    cases = [
+        {"seed": k, "submitted": {c["name"]: c["value"] for c in v["cells"]}}
+        for k, v in enumerate(variants)
+    ]
+    report = run(folder / "server.py", cases, tmp_path)
+    for k, r in enumerate(report["results"]):
+        cells = r["generated"]["params"]["cells"]
+        shown = section.sub(lambda m, c=cells: m.group(2) if c.get(m.group(1)) else "", question)
+        # As Mustache renders it for this variant: its own cells, in the order of its sheet.
+        assert re.findall(r'answers-name="([^"]+)"', shown) == names[k]
+        assert r["graded"]["score"] == 1.0
+        assert set(r["graded"]["partial_scores"]) == set(names[k])

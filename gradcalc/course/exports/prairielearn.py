@@ -30,7 +30,6 @@ from typing import Any
 
 from gradcalc.course.answers import AnswerCell, answer_cells
 from gradcalc.course.variants import Course, Problem
-from gradcalc.errors import GradcalcError
 
 SERVER = '''"""A gradcalc course question: one variant per student, chosen by PrairieLearn's
 variant seed; grade() gives error-carried-forward partial credit by `gradcalc check`'s own grader.
@@ -102,6 +101,7 @@ def generate(data):
     data["params"]["variant"] = index
     data["params"]["id"] = variant["id"]
     data["params"]["problem"] = variant["problem"]
+    data["params"]["cells"] = {cell["name"]: True for cell in variant["cells"]}
     for cell in variant["cells"]:
         data["correct_answers"][cell["name"]] = cell["value"]
 
@@ -118,17 +118,26 @@ def grade(data):
 
 
 def cell_sets(course: Course) -> list[list[AnswerCell]]:
-    """Every variant's cells; refused, before anything is written, when they differ."""
-    sets = [answer_cells(p, course.decimals) for p in course.problems]
-    first = [c.name for c in sets[0]]
-    for problem, cells in zip(course.problems, sets, strict=True):
-        if [c.name for c in cells] != first:
-            raise GradcalcError(
-                f"--format prairielearn: variant {problem.id} has other cells than variant "
-                f"{course.problems[0].id} (its layers differ in size or type); one question.html "
-                "holds one set of inputs: give every variant the same layer sizes"
-            )
-    return sets
+    """Every variant's cells, in the order of a hand solution."""
+    return [answer_cells(p, course.decimals) for p in course.problems]
+
+
+def union(sets: list[list[AnswerCell]]) -> list[AnswerCell]:
+    """Every cell any variant asks for, once, in the order of a hand solution: a cell only some
+    variants have (a 3×3 feature map where others have 2×2) goes after the cell before it in
+    its own variant."""
+    out: list[AnswerCell] = []
+    where: dict[str, int] = {}
+    for cells in sets:
+        at = 0
+        for cell in cells:
+            if cell.name in where:
+                at = out.index(next(c for c in out if c.name == cell.name)) + 1
+                continue
+            out.insert(at, cell)
+            where[cell.name] = at
+            at += 1
+    return out
 
 
 def _vec(values: Any) -> str:
@@ -270,11 +279,6 @@ def question_id(course: Course) -> str:
     return "gradcalc-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "course")
 
 
-def check(course: Course) -> None:
-    """Refuse, before anything is written, variants one question.html cannot hold."""
-    cell_sets(course)
-
-
 def server_py(variants: list[dict[str, Any]]) -> str:
     from gradcalc import __version__
     from gradcalc.course.exports.bundle import package_zip
@@ -303,11 +307,21 @@ def write(course: Course, out: Path) -> list[Path]:
         "type": "v3",
     }
     atol = f"{10.0**-course.decimals:g}"
-    inputs = "\n".join(
-        f'<pl-number-input answers-name="{c.name}" label="${c.tex} =$" comparison="relabs" '
-        f'rtol="0" atol="{atol}"></pl-number-input>'
-        for c in sets[0]
-    )
+    # Variants whose cells differ (other layer sizes, a stride of 1 or 2) share one
+    # question.html: a cell not every variant has is a Mustache section that generate() opens
+    # for the variants that have it (PrairieLearn renders question.html with Mustache first).
+    everywhere = set.intersection(*({c.name for c in cells} for cells in sets))
+
+    def number_input(c: AnswerCell) -> str:
+        element = (
+            f'<pl-number-input answers-name="{c.name}" label="${c.tex} =$" comparison="relabs" '
+            f'rtol="0" atol="{atol}"></pl-number-input>'
+        )
+        if c.name in everywhere:
+            return element
+        return f"{{{{#params.cells.{c.name}}}}}{element}{{{{/params.cells.{c.name}}}}}"
+
+    inputs = "\n".join(number_input(c) for c in union(sets))
     question = "<pl-question-panel>\n{{{params.problem}}}\n</pl-question-panel>\n\n" + inputs + "\n"
     variants = [_variant(course, p, cells) for p, cells in zip(course.problems, sets, strict=True)]
     files = {
