@@ -162,7 +162,8 @@ class Shape:
                 keys.append(("grad_activation_params", l))
         for l in range(L, 1, -1):
             keys += [("weights", l), ("biases", l)]
-            if self.params[l - 2]:
+            # Only a learned parameter moves: a fixed one (leaky ReLU's α) is the config's.
+            if self.learnable[l - 2]:
                 keys.append(("activation_params", l))
         return keys
 
