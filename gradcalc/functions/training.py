@@ -8,16 +8,20 @@ pieces, and a dense step loads nothing of gradcalc.layers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
-from gradcalc.functions.registry import Activation, Rounder, UpdateRule
+from gradcalc.errors import ConfigError, KeyPath, NumericError
+from gradcalc.functions.registry import Activation, Fused, Loss, Rounder, UpdateRule
 
 Array = np.ndarray
 # Per parameter ("weights", "biases", an activation parameter's name…): the rule's state arrays.
 Kept = dict[str, dict[str, Array]]
+# What a step must find finite, in the order it computed it: (value, its name, the config key it
+# comes from; None for what the update made, which no config value can be blamed for).
+Checks = list[tuple[Array, str, KeyPath | None]]
 
 
 def hand_round(decimals: int) -> Rounder:
@@ -191,6 +195,16 @@ class Settings(Protocol):
     def reduction(self) -> str: ...
     @property
     def x(self) -> Array: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def loss(self) -> Loss: ...
+    @property
+    def loss_params(self) -> dict[str, float]: ...
+
+
+def _where(step: int | None) -> str:
+    return f"step {step}" if step else "the final forward pass"
 
 
 class Trainer:
@@ -208,7 +222,14 @@ class Trainer:
         self.lam = settings.weight_decay
         self.scale = 1.0 / settings.x.shape[0] if settings.reduction == "mean" else 1.0
         self.updated = False  # until the first update, every value comes from the config
-        self.fused_name: str | None = None  # the output activation a fused loss takes z of
+        self.source = settings.source
+        self.loss, self.loss_params = settings.loss, settings.loss_params
+        # Set by each engine: the loss fused with the output activation (δ^L from z^L), that
+        # activation's name, the output layer's l, and what a config overflowing should check.
+        self.fused: Fused | None = None
+        self.fused_name: str | None = None
+        self.output = (0, "")  # (l of the output layer, its activation's name)
+        self.given = "the inputs, weights and biases"
 
     @property
     def r(self) -> Rounder:
@@ -218,6 +239,123 @@ class Trainer:
     def r(self, r: Rounder) -> None:
         """Round every quantity with `r` (check grades a rounded trace this way)."""
         self.rule.r = r
+
+    # -- the cost checks -------------------------------------------------------------------
+    def not_finite(
+        self, value: Array | float, what: str, path: KeyPath | None, step: int | None
+    ) -> NoReturn:
+        """A quantity that is not finite: bad input (exit 2, at its key path) before any
+        update, divergence (exit 1) after it or when the update made it."""
+        if self.updated or path is None:
+            raise NumericError(
+                f"{_where(step)}: {what} is not finite (overflow or division by zero); "
+                f"the run diverged — try a smaller learning rate than {self.eta:g}"
+            )
+        raise ConfigError(
+            f"{what} = {shown_values(value)} from the config's own values, before any update "
+            f"(no learning rate used yet): overflow or division by zero; check {self.given}",
+            source=self.source,
+            path=path,
+        )
+
+    def scan(self, checks: Checks, step: int | None) -> None:
+        """Name the first quantity that is not finite, in the order they were computed. One sum
+        first: inf and nan survive a sum, and a finite sum that overflowed only sends us to the
+        exact scan, which then finds nothing."""
+        total = 0.0
+        for value, _, _ in checks:
+            total += value.sum()
+        if np.isfinite(total):
+            return
+        for value, what, path in checks:
+            if not np.all(np.isfinite(value)):
+                self.not_finite(value, what, path, step)
+
+    def out_of_domain(self, problem: str, a: Array, step: int | None) -> NoReturn:
+        """The output a^L is outside the loss's domain: bad input before any update (exit 2),
+        divergence after (exit 1)."""
+        l, activation = self.output
+        if not self.updated:
+            raise ConfigError(
+                f"{self.loss.name}: {problem}, but the config's own values give a^{l} = "
+                f"{shown_values(a)} (output activation '{activation}'), before any update",
+                source=self.source,
+                path=("loss",),
+            )
+        raise NumericError(
+            f"{_where(step)}: loss '{self.loss.name}' {problem}; the updates took a^{l} to "
+            f"{shown_values(a)}: the run diverged — try a smaller learning rate than {self.eta:g}"
+        )
+
+    def fused_domain(self, losses: Array, a: Array, y: Array, step: int | None) -> None:
+        """A fused cost is finite wherever the exact cost is (BCE on a softmax output that
+        rounds to 1 with y = 1); where it is not, say which values the loss needs."""
+        check = self.loss.check_output
+        if check is None or np.all(np.isfinite(losses)):
+            return
+        problem = check(a, y)
+        if problem:
+            self.out_of_domain(problem, a, step)
+
+    def cost(self, z: Array, a: Array, y: Array, step: int | None, checks: Checks) -> Array:
+        """C_x for each example from the output layer's z^L and a^L (rows), rounded, and added
+        to `checks`. The loss's domain is checked first, after what `checks` holds: a
+        non-finite output is not the loss's domain error."""
+        loss, lp = self.loss, self.loss_params
+        if self.fused:
+            losses = self.fused.value(z, y, lp)
+            if not np.all(np.isfinite(losses)):
+                self.scan(checks, step)
+                self.fused_domain(losses, a, y, step)
+        else:
+            if loss.check_output is not None:
+                self.scan(checks, step)
+                problem = loss.check_output(a, y)
+                if problem:
+                    self.out_of_domain(problem, a, step)
+            losses = loss.value(a, y, lp)
+        losses = self.r(np.asarray(losses, dtype=float))
+        checks.append((losses, "the loss", ("loss",)))
+        return losses
+
+    def output_error(
+        self, z: Array, a: Array, y: Array, checks: Checks
+    ) -> tuple[Array, Array | None]:
+        """∂C_x/∂a^L from the output a^L (rows), and with a fused loss δ^L straight from z^L
+        (BP1 without cancellation: a^L = f(z^L) may have rounded to 1, or been rounded by
+        hand); None without one, whose ∂C/∂a^L is added to `checks`."""
+        with np.errstate(all="ignore"):
+            grad_a = self.r(self.loss.grad(a, y, self.loss_params))
+        if self.fused:
+            return grad_a, self.r(self.fused.delta(z, y, self.loss_params))
+        checks.append((grad_a, f"∂C/∂a^{self.output[0]}", ("loss",)))
+        return grad_a, None
+
+    # -- the look-ahead pass ---------------------------------------------------------------
+    def ahead(
+        self,
+        thetas: Sequence[Mapping[str, Array]],
+        params: Sequence[Mapping[str, float]],
+        activations: Sequence[Activation],
+        kept: Sequence[Kept],
+    ) -> tuple[list[dict[str, Array]], list[dict[str, float]]] | None:
+        """The look-ahead point θ̃ of every parameter of every layer (its arrays, its
+        activation's learnable parameters), for a rule that takes its gradient there; None
+        for any other rule."""
+        if self.rule.rule.lookahead is None:
+            return None
+        theta_ahead, params_ahead = [], []
+        for theta, p, f, k in zip(thetas, params, activations, kept, strict=True):
+            t, q = self.rule.ahead(theta, p, (q.name for q in f.params if q.learnable), k)
+            theta_ahead.append(t)
+            params_ahead.append(q)
+        return theta_ahead, params_ahead
+
+    def priced(self, losses: Array, decaying: Iterable[Array]) -> tuple[float, float, float]:
+        """A pass's cost: (C with the L2 penalty, the data cost, the penalty)."""
+        data = self.reduce(losses)
+        loss, penalty = self.regularized(data, decaying)
+        return loss, data, penalty
 
     def prime(self, f: Activation, z: Array, a: Array, p: Mapping[str, float]) -> Array | None:
         """f′(z) of an elementwise activation, rounded on its own as a hand does; None for a

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.training import (
+    Checks,
     Trainer,
     norm,
-    shown_values,
     update_norm,
 )
 from gradcalc.layers.config import LayeredSpec
@@ -211,34 +210,10 @@ class Network(Trainer):
         if len(last.out_shape) == 1 and not last.residual:
             self.fused = spec.loss.fused.get(last.activation.name)
         self.fused_name = last.activation.name if self.fused else None
-        self.checks: list[tuple[Array, str, int | None]] = []
-
-    # -- failures --------------------------------------------------------------------------
-    def _fail(self, value: Array, what: str, index: int | None, step: int | None) -> None:
-        if not self.updated:
-            raise ConfigError(
-                f"{what} = {shown_values(value)} from the config's own values, before any update: "
-                "overflow or division by zero; check the inputs and parameters",
-                source=self.spec.source,
-                path=("loss",) if index is None else ("layers", index),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: {what} is not finite (overflow or division by zero); the run diverged — "
-            f"try a smaller learning rate than {self.eta:g}"
-        )
-
-    def _scan(self, step: int | None) -> None:
-        total = 0.0
-        for value, _, _ in self.checks:
-            total += float(np.sum(value))
-        if np.isfinite(total):
-            self.checks = []
-            return
-        for value, what, index in self.checks:
-            if not np.all(np.isfinite(value)):
-                self._fail(value, what, index, step)
-        self.checks = []
+        self.output = (last.number, last.activation.name)
+        if any(layer.kind.name != "dense" for layer in spec.layers):
+            self.given = "the inputs and parameters"
+        self.checks: Checks = []
 
     # -- passes ----------------------------------------------------------------------------
     def forward(
@@ -253,7 +228,8 @@ class Network(Trainer):
             a = r(layer.activation.forward(z, act[i]))
             if layer.residual:
                 a = r(x + a)
-            self.checks += ((z, f"z^{layer.number}", i), (a, f"a^{layer.number}", i))
+            at = ("layers", i)
+            self.checks += ((z, f"z^{layer.number}", at), (a, f"a^{layer.number}", at))
             xs.append(x)
             zs.append(z)
             activations.append(a)
@@ -261,48 +237,16 @@ class Network(Trainer):
             x = a
         return xs, zs, activations, caches
 
-    def cost(self, zs: list[Array], activations: list[Array], step: int | None) -> Array:
-        spec = self.spec
-        n = spec.x.shape[0]
-        y = spec.y.reshape(n, -1)
-        if self.fused:
-            losses = self.fused.value(zs[-1], y, spec.loss_params)
-            check = spec.loss.check_output
-            if check is not None and not np.all(np.isfinite(losses)):
-                # A fused cost is finite wherever the exact one is: say what the loss needs.
-                problem = check(activations[-1].reshape(n, -1), y)
-                if problem:
-                    self._domain(problem, activations[-1], step)
-        else:
-            a = self.scored(activations[-1]).reshape(n, -1)
-            if spec.loss.check_output is not None:
-                self._scan(step)
-                problem = spec.loss.check_output(a, y)
-                if problem:
-                    self._domain(problem, a, step)
-            losses = spec.loss.value(a, y, spec.loss_params)
-        losses = self.r(np.asarray(losses, dtype=float))
-        self.checks.append((losses, "the loss", None))
-        return losses
+    def priced_pass(self, zs: list[Array], activations: list[Array], step: int | None) -> Array:
+        """C_x for each example from a forward pass's output."""
+        n = self.spec.x.shape[0]
+        y = self.spec.y.reshape(n, -1)
+        out = self.scored(activations[-1]).reshape(n, -1)
+        return self.cost(zs[-1], out, y, step, self.checks)
 
     def scored(self, out: Array) -> Array:
         """The output the loss reads: with loss_at: last, a sequence's last step."""
         return out[:, -1] if self.spec.sliced else out
-
-    def _domain(self, problem: str, a: Array, step: int | None) -> None:
-        spec = self.spec
-        if not self.updated:
-            raise ConfigError(
-                f"{spec.loss.name}: {problem}, but the config's own values give the output "
-                f"{shown_values(a)}, before any update",
-                source=spec.source,
-                path=("loss",),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: loss '{spec.loss.name}' {problem}; the run diverged — try a smaller "
-            f"learning rate than {self.eta:g}"
-        )
 
     def decaying(self, theta: list[Theta]) -> Iterator[Array]:
         """The parameters the L2 penalty takes: each layer type's `decays`."""
@@ -312,62 +256,43 @@ class Network(Trainer):
                     yield t[name]
 
     def forward_trace(self) -> ForwardTrace:
+        self.checks = []
         _, zs, activations, _ = self.forward(self.theta, self.act)
-        losses = self.cost(zs, activations, None)
-        self._scan(None)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.decaying(self.theta))
+        losses = self.priced_pass(zs, activations, None)
+        self.scan(self.checks, None)
+        loss, data, penalty = self.priced(losses, self.decaying(self.theta))
         return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
-
-    # -- the update rule -------------------------------------------------------------------
-    def _ahead(self) -> tuple[list[Theta], list[dict[str, float]]] | None:
-        if self.spec.optimizer.lookahead is None:
-            return None
-        theta, act = [], []
-        for layer, t, p, kept in zip(
-            self.spec.layers, self.theta, self.act, self.kept, strict=True
-        ):
-            t_ahead, p_ahead = self.rule.ahead(
-                t, p, (q.name for q in layer.activation.params if q.learnable), kept
-            )
-            theta.append(t_ahead)
-            act.append(p_ahead)
-        return theta, act
 
     # -- one step --------------------------------------------------------------------------
     def step(self, s: int) -> LayeredStepTrace:
         spec, r = self.spec, self.r
         self.checks = []
         xs, zs, activations, caches = self.forward(self.theta, self.act)
-        losses = self.cost(zs, activations, s)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.decaying(self.theta))
-        ahead = self._ahead()
+        losses = self.priced_pass(zs, activations, s)
+        loss, data, penalty = self.priced(losses, self.decaying(self.theta))
+        ahead = self.ahead(
+            self.theta, self.act, [layer.activation for layer in spec.layers], self.kept
+        )
         ahead_trace = None
         theta_pass, act_pass = ahead or (self.theta, self.act)
         if ahead is not None:
             xs, zs, activations, caches = self.forward(theta_pass, act_pass)
-            ahead_losses = self.cost(zs, activations, s)
-            ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, self.decaying(theta_pass))
+            ahead_losses = self.priced_pass(zs, activations, s)
+            ahead_loss, ahead_data, ahead_penalty = self.priced(
+                ahead_losses, self.decaying(theta_pass)
+            )
             ahead_trace = ForwardTrace(
                 ahead_loss, ahead_losses, tuple(zs), tuple(activations), ahead_data, ahead_penalty
             )
         n = spec.x.shape[0]
         out = activations[-1]
-        y = spec.y.reshape(n, -1)
-        with np.errstate(all="ignore"):
-            scored = self.scored(out)
-            grad_a = r(spec.loss.grad(scored.reshape(n, -1), y, spec.loss_params))
-            if spec.sliced:  # the steps before the last send no gradient from the loss
-                last, grad_a = grad_a, np.zeros_like(out)
-                grad_a[:, -1] = last
-            grad_a = grad_a.reshape(out.shape)
-        delta = None
-        if self.fused:  # from z^L, as the dense engine: a^L = f(z^L) may have rounded to 1
-            delta = r(self.fused.delta(zs[-1], y, spec.loss_params))
-        else:
-            self.checks.append((grad_a, f"∂C/∂a^{spec.layers[-1].number}", None))
+        grad_a, delta = self.output_error(
+            zs[-1], self.scored(out).reshape(n, -1), spec.y.reshape(n, -1), self.checks
+        )
+        if spec.sliced:  # the steps before the last send no gradient from the loss
+            last, grad_a = grad_a, np.zeros_like(out)
+            grad_a[:, -1] = last
+        grad_a = grad_a.reshape(out.shape)
         lam = spec.weight_decay
         L = len(spec.layers)
         records: list[LayerStep | None] = [None] * L
@@ -378,7 +303,7 @@ class Network(Trainer):
             f = layer.activation
             if i < L - 1 or delta is None:
                 delta = self.through(f, z, a, grad_a, p, self.prime(f, z, a, p))
-            self.checks.append((delta, f"δ^{layer.number}", i))
+            self.checks.append((delta, f"δ^{layer.number}", ("layers", i)))
             grad_x, grads = layer.kind.backward(
                 layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
             )
@@ -429,7 +354,8 @@ class Network(Trainer):
                 state=state,
             )
             grad_a = grad_x
-        self._scan(s)
+        self.scan(self.checks, s)
+        self.checks = []
         self.updated = True
         for i, record in enumerate(records):
             assert record is not None

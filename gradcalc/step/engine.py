@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -15,11 +14,11 @@ import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
 from gradcalc.functions.training import (
+    Checks,
     Trainer,
     dense_grads,
     dense_z,
     norm,
-    shown_values,
     update_norm,
 )
 from gradcalc.records import mutable_record
@@ -55,39 +54,9 @@ class Parameters:
         )
 
 
-def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) -> None:
-    if not np.all(np.isfinite(value)):
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: {what} is not finite (overflow or division by zero); "
-            f"the run diverged — try a smaller learning rate than {eta:g}"
-        )
-
-
-Checks = list[tuple[np.ndarray, str]]
 # What a lean step made of one layer: δ^l, w^l and b^l updated, the activation's parameters
 # and the rule's state after the step.
 Moved = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]
-
-
-def _all_finite(checks: Checks) -> bool:
-    # One sum per array instead of an isfinite mask each: inf and nan survive a sum, and a
-    # finite sum that overflows only sends us to the exact scan below.
-    total = 0.0
-    for value, _ in checks:
-        total += value.sum()
-    return bool(np.isfinite(total))
-
-
-def _key_path(what: str) -> tuple[str | int, ...] | None:
-    """The config key a quantity comes from (z², δ², ∂C/∂w² -> layers[0]; the loss -> loss),
-    None for an updated parameter (made by the update, not read from the config)."""
-    if what.startswith("the updated"):
-        return None
-    if what == "the loss" or what.startswith("∂C/∂a^"):
-        return ("loss",)
-    found = re.search(r"\^(\d+)", what)
-    return ("layers", int(found.group(1)) - 2) if found else None
 
 
 def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
@@ -122,72 +91,22 @@ class Network(Trainer):
         last = spec.layers[-1].activation.name
         self.fused = spec.loss.fused.get(last)
         self.fused_name = last if self.fused else None
+        self.output = (len(spec.layers) + 1, last)
         self._ones = np.ones(0)
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
-    def _check(self, value: np.ndarray | float, step: int | None, what: str) -> None:
-        """A non-finite value: bad input (exit 2) before any update, divergence (1) after."""
-        key = _key_path(what)
-        if self.updated or key is None:
-            _finite(value, step, what, self.eta)
-        elif not np.all(np.isfinite(value)):
-            raise ConfigError(
-                f"{what} = {shown_values(value)} from the config's own values, before any update "
-                "(no learning rate used yet): overflow or division by zero; check the inputs, "
-                "weights and biases",
-                source=self.spec.source,
-                path=key,
-            )
-
-    def _domain(self, problem: str, activations: list[np.ndarray], step: int | None) -> None:
-        """The output is outside the loss's domain: bad input before any update (exit 2),
-        divergence after (exit 1)."""
-        spec, l = self.spec, len(activations)
-        if not self.updated:
-            raise ConfigError(
-                f"{spec.loss.name}: {problem}, but the config's own values give a^{l} = "
-                f"{shown_values(activations[-1])} (output activation "
-                f"'{spec.layers[-1].activation.name}'), before any update",
-                source=spec.source,
-                path=("loss",),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^{l} to "
-            f"{shown_values(activations[-1])}: the run diverged — try a smaller learning rate than "
-            f"{self.eta:g}"
-        )
-
-    def _fused_domain(
-        self, losses: np.ndarray, activations: list[np.ndarray], step: int | None
-    ) -> None:
-        """A fused cost is finite wherever the exact cost is (BCE on a softmax output that
-        rounds to 1 with y = 1); where it is not, say which values the loss needs."""
-        check = self.spec.loss.check_output
-        if check is None or np.all(np.isfinite(losses)):
-            return
-        problem = check(activations[-1], self.spec.y)
-        if problem:
-            self._domain(problem, activations, step)
-
-    def _scan(self, checks: Checks, step: int | None) -> None:
-        """Name the first quantity that is not finite, in the order they were computed."""
-        for value, what in checks:
-            self._check(value, step, what)
-
     # -- feedforward ---------------------------------------------------------------------------
     def feedforward(
         self,
-        step: int | None,
+        checks: Checks,
         weights: list[np.ndarray] | None = None,
         biases: list[np.ndarray] | None = None,
         params: list[dict[str, float]] | None = None,
-        checks: Checks | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """zs and activations (activations[0] is the input a^1), like network.py; at the current
-        parameters unless others are given (Nesterov's look-ahead point). With `checks`, what
-        must be finite is listed there for one check at the end of the step."""
+        parameters unless others are given (Nesterov's look-ahead point). What must be finite
+        is added to `checks`, for one check at the end of the step."""
         r = self.r
         activation = self.spec.x
         activations, zs = [activation], []
@@ -202,49 +121,18 @@ class Network(Trainer):
             2,
         ):
             z = r(dense_z(activation, w, b))
-            if checks is None:
-                self._check(z, step, f"z^{l}")
             activation = r(layer.activation.forward(z, p))
-            if checks is None:
-                self._check(activation, step, f"a^{l}")
-            else:
-                checks += ((z, f"z^{l}"), (activation, f"a^{l}"))
+            checks += ((z, f"z^{l}", ("layers", l - 2)), (activation, f"a^{l}", ("layers", l - 2)))
             zs.append(z)
             activations.append(activation)
         return zs, activations
 
-    def cost(
-        self,
-        zs: list[np.ndarray],
-        activations: list[np.ndarray],
-        step: int | None,
-        checks: Checks | None = None,
-    ) -> np.ndarray:
-        """C_x for each example."""
-        spec = self.spec
-        if checks is not None and spec.loss.check_output is not None and not _all_finite(checks):
-            self._scan(checks, step)  # a non-finite output is not the loss's domain error
-        if self.fused:
-            losses = self.fused.value(zs[-1], spec.y, spec.loss_params)
-            self._fused_domain(losses, activations, step)
-        else:
-            if spec.loss.check_output is not None:
-                problem = spec.loss.check_output(activations[-1], spec.y)
-                if problem:
-                    self._domain(problem, activations, step)
-            losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
-        losses = self.r(losses)
-        if checks is None:
-            self._check(losses, step, "the loss")
-        else:
-            checks.append((losses, "the loss"))
-        return losses
-
     def forward_trace(self) -> ForwardTrace:
-        zs, activations = self.feedforward(None)
-        losses = self.cost(zs, activations, None)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.state.weights)
+        checks: Checks = []
+        zs, activations = self.feedforward(checks)
+        losses = self.cost(zs[-1], activations[-1], self.spec.y, None, checks)
+        self.scan(checks, None)
+        loss, data, penalty = self.priced(losses, self.state.weights)
         return ForwardTrace(loss, losses, tuple(zs), tuple(activations[1:]), data, penalty)
 
     def parameters(self) -> tuple[LayerState, ...]:
@@ -262,51 +150,33 @@ class Network(Trainer):
             for i, layer in enumerate(self.spec.layers)
         )
 
-    # -- the update rule ----------------------------------------------------------------------
-    def ahead(self) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, float]]] | None:
-        """The look-ahead point θ̃ of every parameter, for a rule that takes its gradient there."""
-        state = self.state
-        if self.spec.optimizer.lookahead is None:
-            return None
-        weights, biases, params = [], [], []
-        for layer, w, b, p, kept in zip(
-            self.spec.layers,
-            state.weights,
-            state.biases,
-            state.params,
-            state.optimizer,
-            strict=True,
-        ):
-            theta, p_ahead = self.rule.ahead(
-                {"weights": w, "biases": b},
-                p,
-                (q.name for q in layer.activation.params if q.learnable),
-                kept,
-            )
-            weights.append(theta["weights"])
-            biases.append(theta["biases"])
-            params.append(p_ahead)
-        return weights, biases, params
-
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
         spec, r, state = self.spec, self.r, self.state
         self._own = [[None, None] for _ in spec.layers]  # the trace holds θ before and after
         lam = spec.weight_decay
+        layers = spec.layers
+        L = len(layers)
         # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
         checks: Checks = []  # checked once, after the update
-        zs, activations = self.feedforward(step, checks=checks)
-        losses = self.cost(zs, activations, step, checks)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, state.weights)
-        ahead = self.ahead()
+        zs, activations = self.feedforward(checks)
+        losses = self.cost(zs[-1], activations[-1], spec.y, step, checks)
+        loss, data, penalty = self.priced(losses, state.weights)
+        ahead = self.ahead(
+            [{"weights": w, "biases": b} for w, b in zip(state.weights, state.biases, strict=True)],
+            state.params,
+            [layer.activation for layer in layers],
+            state.optimizer,
+        )
         ahead_trace: ForwardTrace | None = None
-        w_pass, b_pass, p_pass = ahead or (state.weights, state.biases, state.params)
+        w_pass, b_pass, p_pass = state.weights, state.biases, state.params
         if ahead is not None:
-            zs, activations = self.feedforward(step, w_pass, b_pass, p_pass, checks)
-            ahead_losses = self.cost(zs, activations, step, checks)
-            ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, w_pass)
+            w_pass = [theta["weights"] for theta in ahead[0]]
+            b_pass = [theta["biases"] for theta in ahead[0]]
+            p_pass = ahead[1]
+            zs, activations = self.feedforward(checks, w_pass, b_pass, p_pass)
+            ahead_losses = self.cost(zs[-1], activations[-1], spec.y, step, checks)
+            ahead_loss, ahead_data, ahead_penalty = self.priced(ahead_losses, w_pass)
             ahead_trace = ForwardTrace(
                 ahead_loss,
                 ahead_losses,
@@ -315,16 +185,7 @@ class Network(Trainer):
                 ahead_data,
                 ahead_penalty,
             )
-        layers = spec.layers
-        L = len(layers)
-
-        # ∂C_x/∂a^L; with a fused loss δ^L comes straight from z^L (BP1 without cancellation).
-        with np.errstate(all="ignore"):
-            grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
-        if self.fused:  # from z^L: a^L = f(z^L) may have rounded to 1 (or been rounded by hand)
-            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
-        else:
-            checks.append((grad_a, f"∂C/∂a^{L + 1}"))
+        grad_a, delta = self.output_error(zs[-1], activations[-1], spec.y, checks)
 
         records: list[LayerTrace | None] = [None] * L
         for i in range(L - 1, -1, -1):
@@ -332,14 +193,15 @@ class Network(Trainer):
             p = p_pass[i]
             f = layer.activation
             prime = self.prime(f, z, a, p)
-            if i < L - 1 or not self.fused:
+            if i < L - 1 or delta is None:
                 delta = self.through(f, z, a, grad_a, p, prime)
-            checks.append((delta, f"δ^{i + 2}"))
+            at = ("layers", i)
+            checks.append((delta, f"δ^{i + 2}", at))
             grad_w, grad_b = dense_grads(delta, a_prev, self.scale)
             grad_w, grad_b = r(grad_w), r(grad_b)
             if lam:
                 grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
-            checks += ((grad_b, f"∂C/∂b^{i + 2}"), (grad_w, f"∂C/∂w^{i + 2}"))
+            checks += ((grad_b, f"∂C/∂b^{i + 2}", at), (grad_w, f"∂C/∂w^{i + 2}", at))
             partials: dict[str, np.ndarray] = {}
             if f.param_partials is not None:
                 partials = {k: r(v) for k, v in f.param_partials(z, a, p).items()}
@@ -356,9 +218,12 @@ class Network(Trainer):
                 step,
             )
             w_new, b_new = theta_new["weights"], theta_new["biases"]
-            checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
+            checks += (
+                (w_new, f"the updated w^{i + 2}", None),
+                (b_new, f"the updated b^{i + 2}", None),
+            )
             for name, number in p_new.items():
-                checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}"))
+                checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}", None))
             records[i] = LayerTrace(
                 layer=i + 2,
                 activation=layer.activation.name,
@@ -390,8 +255,7 @@ class Network(Trainer):
             if i:
                 grad_a = r(delta @ w_pass[i])
 
-        if not _all_finite(checks):
-            self._scan(checks, step)
+        self.scan(checks, step)
         self.updated = True
         for i, record in enumerate(records):
             assert record is not None
@@ -460,15 +324,15 @@ class Network(Trainer):
             if losses is None:
                 losses = self.fused.value(zs[-1], y, lp)
             if not np.isfinite(total) and not np.all(np.isfinite(losses)):
-                self._scan(self._checks(step, zs, activations), step)
-            self._fused_domain(losses, activations, step)
+                self.scan(self._checks(zs, activations), step)
+            self.fused_domain(losses, a, y, step)
         else:
             if check is not None:
                 if not np.isfinite(total):  # a non-finite output is not the loss's domain error
-                    self._scan(self._checks(step, zs, activations), step)
+                    self.scan(self._checks(zs, activations), step)
                 problem = check(a, y)
                 if problem:
-                    self._domain(problem, activations, step)
+                    self.out_of_domain(problem, a, step)
             losses = spec.loss.value(a, y, lp)
         data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
         loss, penalty = self.regularized(data, state.weights)
@@ -547,8 +411,8 @@ class Network(Trainer):
             moved.append((delta, w_new, b_new, p_new, new_kept))
 
         if not np.isfinite(total):
-            extra = () if self.fused else ((out_grad, f"∂C/∂a^{L + 1}"),)
-            self._scan(self._checks(step, zs, activations, losses, extra, moved), step)
+            extra: Checks = [] if self.fused else [(out_grad, f"∂C/∂a^{L + 1}", ("loss",))]
+            self.scan(self._checks(zs, activations, losses, extra, moved), step)
         self.updated = True
         for i, (_, w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
             state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
@@ -559,31 +423,30 @@ class Network(Trainer):
 
     def _checks(
         self,
-        step: int,
         zs: list[np.ndarray],
         activations: list[np.ndarray],
         losses: np.ndarray | None = None,
-        extra: tuple[tuple[np.ndarray, str], ...] = (),
+        extra: Checks | None = None,
         moved: Sequence[Moved] = (),
     ) -> Checks:
         """What `step` checks, in its order, from what a lean step computed (moved: per layer
         from the top, δ^l, w^l and b^l updated, the parameters after the step)."""
         checks: Checks = []
         for l, (z, a) in enumerate(zip(zs, activations[1:], strict=True), 2):
-            checks += ((z, f"z^{l}"), (a, f"a^{l}"))
+            checks += ((z, f"z^{l}", ("layers", l - 2)), (a, f"a^{l}", ("layers", l - 2)))
         if losses is not None:
-            checks.append((losses, "the loss"))
-        checks += extra
+            checks.append((losses, "the loss", ("loss",)))
+        checks += extra or []
         L = len(zs)
         for i, (delta, w_new, b_new, p_new, _) in zip(range(L - 1, -1, -1), moved, strict=False):
             l = i + 2
             checks += (
-                (delta, f"δ^{l}"),
-                (w_new, f"the updated w^{l}"),
-                (b_new, f"the updated b^{l}"),
+                (delta, f"δ^{l}", ("layers", i)),
+                (w_new, f"the updated w^{l}", None),
+                (b_new, f"the updated b^{l}", None),
             )
             for name, value in p_new.items():
-                checks.append((np.asarray(value), f"the updated {name} of layer {l}"))
+                checks.append((np.asarray(value), f"the updated {name} of layer {l}", None))
         return checks
 
 
