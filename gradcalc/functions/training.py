@@ -377,6 +377,15 @@ class Trainer:
             return self.r(grad_a * prime)
         return self.r(f.backward(z, a, grad_a, p))
 
+    def partials(
+        self, f: Activation, z: Array, a: Array, p: Mapping[str, float]
+    ) -> dict[str, Array]:
+        """∂a/∂p of each learnable activation parameter, rounded on its own as a hand writes
+        it down before summing ∂C/∂a ⊙ ∂a/∂p (check's drift bound of ∂C/∂p assumes it)."""
+        if f.param_partials is None:
+            return {}
+        return {name: self.r(v) for name, v in f.param_partials(z, a, p).items()}
+
     def param_grads(self, partials: Mapping[str, Array], grad_a: Array) -> dict[str, float]:
         """∂C/∂p of each learnable activation parameter from ∂a/∂p and ∂C/∂a."""
         r, scale = self.r, self.scale

@@ -316,9 +316,7 @@ class Network(Trainer):
                     if name not in grads:
                         continue
                     grads[name] = r(grads[name] + lam * theta_pass[i][name])
-            # ∂a/∂p unrounded here, where the dense engine rounds it as it records it.
-            partials = {} if f.param_partials is None else f.param_partials(z, a, p)
-            grad_p = self.param_grads(partials, grad_a)
+            grad_p = self.param_grads(self.partials(f, z, a, p), grad_a)
             kept = self.kept[i]
             new, act_new, before, derived = self.rule.layer(
                 self.theta[i], grads, layer.kind.decays, self.act[i], grad_p, kept, s

@@ -202,9 +202,7 @@ class Network(Trainer):
             if lam:
                 grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
             checks += ((grad_b, f"∂C/∂b^{i + 2}", at), (grad_w, f"∂C/∂w^{i + 2}", at))
-            partials: dict[str, np.ndarray] = {}
-            if f.param_partials is not None:
-                partials = {k: r(v) for k, v in f.param_partials(z, a, p).items()}
+            partials = self.partials(f, z, a, p)
             grad_p = self.param_grads(partials, grad_a)
             w_old, b_old = state.weights[i], state.biases[i]
             kept = state.optimizer[i]
