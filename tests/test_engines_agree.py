@@ -182,7 +182,7 @@ layers:
         ("quadratic", 1.0, 1e308, 1e308, 0.1, 2, ("layers[0]:", "z^2 = inf", "weights and")),
         # The update makes w = 1e150 − 1e200 · 1e150 overflow at step 1: the learning rate's
         # doing (exit 1), not the config's (the layered engine said 2, at the key 'loss').
-        ("quadratic", 0.0, 1e150, 0.0, 1e200, 1, ("step 1:", "updated", "diverged")),
+        ("quadratic", 0.0, 1e150, 0.0, 1e200, 1, ("step 1:", "the updated w^2", "diverged")),
         # The first update takes a^2 out of the loss's domain: divergence, naming a^2.
         ("binary_cross_entropy", 1.0, 0.5, 0.0, 1.0, 1, ("step 2:", "the updates took a^2")),
     ],
@@ -190,8 +190,7 @@ layers:
 def test_both_engines_fail_alike(
     run_cli, write_config, tmp_path, loss, y, w, b, eta, status, mentions
 ) -> None:
-    """The same bad value or divergence: the same exit status and the same one line (the
-    layer's name for an updated parameter aside)."""
+    """The same bad value or divergence: the same exit status and the same one line."""
     messages = []
     for name, extra in (("dense.yaml", ""), ("layered.yaml", "\n    residual: false")):
         text = ONE_UNIT.format(loss=loss, y=y, w=w, b=b, eta=eta, extra=extra)
@@ -201,5 +200,23 @@ def test_both_engines_fail_alike(
         for text in mentions:
             assert text in result.stderr, result.stderr
         messages.append(result.stderr.replace(name, "config"))
-    if "updated" not in mentions:
-        assert messages[0] == messages[1]
+    assert messages[0] == messages[1]
+
+
+def test_only_a_layered_network_computes_the_gradient_of_its_input() -> None:
+    """BP2 stops above the data in a dense-only network (nothing shows ∂C/∂x of its first
+    layer); a layered network's first layer gives it (its JSON's grad_input, its tables)."""
+    from gradcalc.layers.engine import Network as Layered
+    from gradcalc.step.engine import Network
+
+    data = _config("tanh", "sigmoid", "quadratic")
+    dense = load_data(data, "dense.yaml")
+    layered = load_data(
+        dict(data, layers=[dict(data["layers"][0], residual=False), data["layers"][1]]), "l.yaml"
+    )
+    assert isinstance(dense, NetworkSpec) and isinstance(layered, LayeredSpec)
+    first = Network(dense).passes(1)[2][0]
+    assert first.grad_x.size == 0
+    given = Layered(layered).passes(1)[2]
+    assert given[0].grad_x.shape == layered.x.shape
+    assert np.array_equal(given[0].grad_x, given[0].delta @ given[0].params_before["weights"])

@@ -8,13 +8,14 @@ pieces, and a dense step loads nothing of gradcalc.layers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
 from gradcalc.errors import ConfigError, KeyPath, NumericError
 from gradcalc.functions.registry import Activation, Fused, Loss, Rounder, UpdateRule
+from gradcalc.records import record
 
 Array = np.ndarray
 # Per parameter ("weights", "biases", an activation parameter's name…): the rule's state arrays.
@@ -89,6 +90,70 @@ def dense_grads(delta: Array, x: Array, scale: float) -> tuple[Array, Array]:
     """∂C/∂w (BP4) and ∂C/∂b (BP3) of a dense layer from δ and its input, both (rows, n),
     scaling the (rows × n_l) δ rather than the (n_l × n_{l−1}) product."""
     return (scale * delta).T @ x, scale * delta.sum(axis=0)
+
+
+# -- the dense layer's pass ------------------------------------------------------------------
+# The dense layer record's forward and backward (gradcalc/layers/dense.py), here so that a
+# dense-only network steps through them without loading gradcalc.layers.
+
+
+def dense_forward(layer: Any, theta: Mapping[str, Array], x: Array) -> tuple[Array, dict[str, Any]]:
+    """z from the layer's input; a dense layer keeps nothing for its backward pass."""
+    return dense_z(x, theta["weights"], theta["biases"]), {}
+
+
+def _dense_param_grads(delta: Array, x: Array, scale: float) -> dict[str, Array]:
+    if delta.ndim > 2:  # at every position of a sequence: each (example, position) is a row
+        delta, x = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
+    grad_w, grad_b = dense_grads(delta, x, scale)  # BP4, BP3
+    return {"weights": grad_w, "biases": grad_b}
+
+
+def dense_backward(
+    layer: Any,
+    theta: Mapping[str, Array],
+    cache: dict[str, Any],
+    delta: Array,
+    scale: float,
+    x: Array,
+) -> tuple[Array, dict[str, Array]]:
+    """∂C_x/∂x (BP2's wᵀδ, before the activation's f′) and ∂C/∂w, ∂C/∂b."""
+    return delta @ theta["weights"], _dense_param_grads(delta, x, scale)
+
+
+NO_GRADIENT = np.zeros(0)
+
+
+def dense_backward_first(
+    layer: Any,
+    theta: Mapping[str, Array],
+    cache: dict[str, Any],
+    delta: Array,
+    scale: float,
+    x: Array,
+) -> tuple[Array, dict[str, Array]]:
+    """dense_backward without ∂C/∂x, for the first layer of a dense-only network: its input
+    is the data, whose gradient nothing shows (a network with other layer types shows it)."""
+    return NO_GRADIENT, _dense_param_grads(delta, x, scale)
+
+
+@record
+class Pass:
+    """A layer type's passes as a step reads them (gradcalc.layers.record.LayerType has these
+    fields among its others)."""
+
+    forward: Callable[[Any, Mapping[str, Array], Array], tuple[Array, dict[str, Any]]]
+    backward: Callable[
+        [Any, Mapping[str, Array], dict[str, Any], Array, float, Array],
+        tuple[Array, dict[str, Array]],
+    ]
+    decays: tuple[str, ...]
+    symbols: Mapping[str, str]
+    update_state: None = None
+
+
+DENSE_PASS = Pass(dense_forward, dense_backward, ("weights",), {"weights": "w", "biases": "b"})
+DENSE_FIRST_PASS = Pass(dense_forward, dense_backward_first, DENSE_PASS.decays, DENSE_PASS.symbols)
 
 
 class Update:
@@ -195,6 +260,8 @@ class Settings(Protocol):
     def reduction(self) -> str: ...
     @property
     def x(self) -> Array: ...
+    @property
+    def y(self) -> Array: ...
     @property
     def source(self) -> str: ...
     @property

@@ -1,6 +1,9 @@
 """Feedforward, backpropagation (BP1–BP4) and the update rule on a NetworkSpec, in Nielsen's names.
 
-Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
+A dense-only network steps through the dense layer record's pass like any other network
+(gradcalc/step/chain.py) and records each step as a StepTrace; a step only a summary shows
+runs `lean_step`, the same passes without the records. Everything is vectorized over the batch:
+a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from typing import Any
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
+from gradcalc.functions.registry import Activation
 from gradcalc.functions.training import (
+    DENSE_FIRST_PASS,
+    DENSE_PASS,
     Checks,
-    Trainer,
-    dense_grads,
-    dense_z,
+    Pass,
     norm,
     update_norm,
 )
-from gradcalc.records import mutable_record
+from gradcalc.records import record
+from gradcalc.step.chain import Chain, LayerStep
 from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
     ForwardTrace,
@@ -33,25 +38,20 @@ from gradcalc.step.trace import (
 )
 
 
-@mutable_record
-class Parameters:
-    """The trainable state: w^l, b^l and each layer's learnable activation parameters, and what
-    the update rule keeps for each of them (per layer: "weights", "biases" or a parameter's name
-    -> the rule's state arrays)."""
+@record
+class Dense:
+    """A dense-only network's layer as a step reads it: the dense record's pass and the
+    layer's activation (gradcalc.layers.record.Layer would load every layer type). The first
+    layer's pass computes no ∂C/∂x: its input is the data."""
 
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    params: list[dict[str, float]]
-    optimizer: list[dict[str, dict[str, np.ndarray]]]
+    kind: Pass
+    activation: Activation
+    index: int
+    residual: bool = False
 
-    @classmethod
-    def from_spec(cls, spec: NetworkSpec) -> Parameters:
-        return cls(
-            [layer.weights.copy() for layer in spec.layers],
-            [layer.biases.copy() for layer in spec.layers],
-            [dict(layer.params) for layer in spec.layers],
-            [{} for _ in spec.layers],
-        )
+    @property
+    def number(self) -> int:
+        return self.index + 2
 
 
 # What a lean step made of one layer: δ^l, w^l and b^l updated, the activation's parameters
@@ -81,195 +81,60 @@ def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
     return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
 
 
-class Network(Trainer):
+class Network(Chain):
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
-        super().__init__(spec, learning_rate, round_to)
+        super().__init__(
+            spec,
+            [
+                Dense(DENSE_PASS if i else DENSE_FIRST_PASS, layer.activation, i)
+                for i, layer in enumerate(spec.layers)
+            ],
+            [
+                {"weights": layer.weights.copy(), "biases": layer.biases.copy()}
+                for layer in spec.layers
+            ],
+            [dict(layer.params) for layer in spec.layers],
+            [{} for _ in spec.layers],
+            learning_rate,
+            round_to,
+        )
         self.spec = spec
-        self.state = Parameters.from_spec(spec)
+        self.keep_prime = True
         last = spec.layers[-1].activation.name
         self.fused = spec.loss.fused.get(last)
         self.fused_name = last if self.fused else None
-        self.output = (len(spec.layers) + 1, last)
         self._ones = np.ones(0)
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
-    # -- feedforward ---------------------------------------------------------------------------
-    def feedforward(
-        self,
-        checks: Checks,
-        weights: list[np.ndarray] | None = None,
-        biases: list[np.ndarray] | None = None,
-        params: list[dict[str, float]] | None = None,
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """zs and activations (activations[0] is the input a^1), like network.py; at the current
-        parameters unless others are given (Nesterov's look-ahead point). What must be finite
-        is added to `checks`, for one check at the end of the step."""
-        r = self.r
-        activation = self.spec.x
-        activations, zs = [activation], []
-        for l, (layer, w, b, p) in enumerate(
-            zip(
-                self.spec.layers,
-                self.state.weights if weights is None else weights,
-                self.state.biases if biases is None else biases,
-                self.state.params if params is None else params,
-                strict=True,
-            ),
-            2,
-        ):
-            z = r(dense_z(activation, w, b))
-            activation = r(layer.activation.forward(z, p))
-            checks += ((z, f"z^{l}", ("layers", l - 2)), (activation, f"a^{l}", ("layers", l - 2)))
-            zs.append(z)
-            activations.append(activation)
-        return zs, activations
-
-    def forward_trace(self) -> ForwardTrace:
-        checks: Checks = []
-        zs, activations = self.feedforward(checks)
-        losses = self.cost(zs[-1], activations[-1], self.spec.y, None, checks)
-        self.scan(checks, None)
-        loss, data, penalty = self.priced(losses, self.state.weights)
-        return ForwardTrace(loss, losses, tuple(zs), tuple(activations[1:]), data, penalty)
-
     def parameters(self) -> tuple[LayerState, ...]:
-        state = self.state
         self._own = [[None, None] for _ in self.spec.layers]  # handed out now
         return tuple(
             LayerState(
                 layer=i + 2,
                 activation=layer.activation.name,
                 elementwise=layer.activation.elementwise,
-                weights=state.weights[i],
-                biases=state.biases[i],
-                params=dict(state.params[i]),
+                weights=self.theta[i]["weights"],
+                biases=self.theta[i]["biases"],
+                params=dict(self.act[i]),
             )
             for i, layer in enumerate(self.spec.layers)
         )
 
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
-        spec, r, state = self.spec, self.r, self.state
-        self._own = [[None, None] for _ in spec.layers]  # the trace holds θ before and after
-        lam = spec.weight_decay
-        layers = spec.layers
-        L = len(layers)
-        # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
-        checks: Checks = []  # checked once, after the update
-        zs, activations = self.feedforward(checks)
-        losses = self.cost(zs[-1], activations[-1], spec.y, step, checks)
-        loss, data, penalty = self.priced(losses, state.weights)
-        ahead = self.ahead(
-            [{"weights": w, "biases": b} for w, b in zip(state.weights, state.biases, strict=True)],
-            state.params,
-            [layer.activation for layer in layers],
-            state.optimizer,
-        )
-        ahead_trace: ForwardTrace | None = None
-        w_pass, b_pass, p_pass = state.weights, state.biases, state.params
-        if ahead is not None:
-            w_pass = [theta["weights"] for theta in ahead[0]]
-            b_pass = [theta["biases"] for theta in ahead[0]]
-            p_pass = ahead[1]
-            zs, activations = self.feedforward(checks, w_pass, b_pass, p_pass)
-            ahead_losses = self.cost(zs[-1], activations[-1], spec.y, step, checks)
-            ahead_loss, ahead_data, ahead_penalty = self.priced(ahead_losses, w_pass)
-            ahead_trace = ForwardTrace(
-                ahead_loss,
-                ahead_losses,
-                tuple(zs),
-                tuple(activations[1:]),
-                ahead_data,
-                ahead_penalty,
-            )
-        grad_a, delta = self.output_error(zs[-1], activations[-1], spec.y, checks)
-
-        records: list[LayerTrace | None] = [None] * L
-        for i in range(L - 1, -1, -1):
-            layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
-            p = p_pass[i]
-            f = layer.activation
-            prime = self.prime(f, z, a, p)
-            if i < L - 1 or delta is None:
-                delta = self.through(f, z, a, grad_a, p, prime)
-            at = ("layers", i)
-            checks.append((delta, f"δ^{i + 2}", at))
-            grad_w, grad_b = dense_grads(delta, a_prev, self.scale)
-            grad_w, grad_b = r(grad_w), r(grad_b)
-            if lam:
-                grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
-            checks += ((grad_b, f"∂C/∂b^{i + 2}", at), (grad_w, f"∂C/∂w^{i + 2}", at))
-            partials = self.partials(f, z, a, p)
-            grad_p = self.param_grads(partials, grad_a)
-            w_old, b_old = state.weights[i], state.biases[i]
-            kept = state.optimizer[i]
-            theta_new, p_new, before, derived = self.rule.layer(
-                {"weights": w_old, "biases": b_old},
-                {"weights": grad_w, "biases": grad_b},
-                ("weights",),
-                state.params[i],
-                grad_p,
-                kept,
-                step,
-            )
-            w_new, b_new = theta_new["weights"], theta_new["biases"]
-            checks += (
-                (w_new, f"the updated w^{i + 2}", None),
-                (b_new, f"the updated b^{i + 2}", None),
-            )
-            for name, number in p_new.items():
-                checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}", None))
-            records[i] = LayerTrace(
-                layer=i + 2,
-                activation=layer.activation.name,
-                a_prev=a_prev,
-                z=z,
-                a=a,
-                prime=prime,
-                grad_a=grad_a,
-                delta=delta,
-                grad_weights=grad_w,
-                grad_biases=grad_b,
-                weights_before=w_old,
-                biases_before=b_old,
-                weights=w_new,
-                biases=b_new,
-                params_before=dict(state.params[i]),
-                params=p_new,
-                grad_params=grad_p,
-                param_partials=partials,
-                optimizer_state={k: dict(v) for k, v in kept.items() if v},
-                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
-                optimizer_derived={k: v for k, v in derived.items() if v},
-                weights_ahead=None if ahead is None else w_pass[i],
-                biases_ahead=None if ahead is None else b_pass[i],
-                params_ahead=None if ahead is None else {k: p[k] for k in grad_p},
-            )
-            # BP2: the error of the layer below, through the weights of this pass (before the
-            # update); none below the first layer, as the input has no error to carry.
-            if i:
-                grad_a = r(delta @ w_pass[i])
-
-        self.scan(checks, step)
-        self.updated = True
-        for i, record in enumerate(records):
-            assert record is not None
-            state.weights[i], state.biases[i], state.params[i] = (
-                record.weights,
-                record.biases,
-                record.params,
-            )
+        self._own = [[None, None] for _ in self.spec.layers]  # the trace holds θ before and after
+        loss, losses, records, data, penalty, ahead = self.passes(step)
         return StepTrace(
             step,
             loss,
             losses,
-            tuple(records),  # type: ignore[arg-type]
+            tuple(_traced(ls, ahead is not None) for ls in records),
             data_loss=data,
             penalty=penalty,
-            ahead=ahead_trace,
+            ahead=ahead,
         )
 
     # -- one step, for a summary --------------------------------------------------------------
@@ -297,8 +162,8 @@ class Network(Trainer):
         finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
         that merely overflowed finds none, and the step goes on). After a NumericError the
         network's parameters are not meaningful (θ_old may hold θ_new − θ_old by then)."""
-        spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
-        update = self.rule
+        spec, scale, total_of, eta = self.spec, self.scale, self._sum, self.eta
+        update, links, thetas, params = self.rule, self.links, self.theta, self.act
         layers, y, lp = spec.layers, spec.y, spec.loss_params
         rule, hyper = spec.optimizer, spec.optimizer_params
         L = len(layers)
@@ -307,12 +172,12 @@ class Network(Trainer):
         zs, activations = [], [a]
         pair = self.fused.with_output if self.fused else None
         losses = None
-        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
-            z = dense_z(a, w, b)
-            if pair is not None and layer is layers[-1]:
+        for i, link in enumerate(links):
+            z, _ = link.kind.forward(link, thetas[i], a)
+            if pair is not None and i == L - 1:
                 losses, a = pair(z, y, lp)
             else:
-                a = layer.activation.forward(z, p)
+                a = link.activation.forward(z, params[i])
             total += total_of(z)
             zs.append(z)
             activations.append(a)
@@ -333,7 +198,7 @@ class Network(Trainer):
                     self.out_of_domain(problem, a, step)
             losses = spec.loss.value(a, y, lp)
         data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
-        loss, penalty = self.regularized(data, state.weights)
+        loss, penalty = self.regularized(data, self.decaying(thetas))
         total += data
 
         grad_a = out_grad = np.empty(0)
@@ -351,22 +216,25 @@ class Network(Trainer):
         own = self._own
         moved: list[Moved] = []
         for i in range(L - 1, -1, -1):
-            act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
+            link, z, a, p = links[i], zs[i], activations[i + 1], params[i]
+            act = link.activation
             if i < L - 1 or not self.fused:
                 if act.elementwise:
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
-            grad_w, grad_b = dense_grads(delta, activations[i], scale)
-            w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
+            theta = thetas[i]
+            # ∂C/∂x: BP2 through the weights before the update (none below the first layer).
+            grad_x, grads = link.kind.backward(link, theta, {}, delta, scale, activations[i])
+            grad_w, grad_b = grads["weights"], grads["biases"]
+            w_old, b_old, kept, mine = theta["weights"], theta["biases"], self.kept[i], own[i]
             if lam:
                 grad_w = grad_w + lam * w_old
             grad_p: dict[str, np.ndarray] = {}
             if act.param_partials is not None:
                 for name, partial in act.param_partials(z, a, p).items():
                     grad_p[name] = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
-            if i:
-                grad_a = delta @ w_old  # BP2, through the weights before the update
+            grad_a = grad_x
             new_kept: dict[str, Any] = {}
             if table is not None:
                 row = table[i]
@@ -399,9 +267,9 @@ class Network(Trainer):
             if grad_p:
                 p_new = dict(p)
                 for name, g in grad_p.items():
-                    theta = np.asarray(p[name])
+                    value = np.asarray(p[name])
                     value, new_kept[name], _ = update(
-                        name, theta, g, update.kept(kept.get(name), theta), step
+                        name, value, g, update.kept(kept.get(name), value), step
                     )
                     p_new[name] = float(value)
             for number in p_new.values():
@@ -413,8 +281,8 @@ class Network(Trainer):
             self.scan(self._checks(zs, activations, losses, extra, moved), step)
         self.updated = True
         for i, (_, w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
-            state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
-            state.optimizer[i].update(new_kept)
+            thetas[i], params[i] = {"weights": w_new, "biases": b_new}, p_new
+            self.kept[i].update(new_kept)
             # Made here and handed to no one: the next step may overwrite them.
             own[i] = [w_new, b_new] if spent else [None, None]
         return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
@@ -446,6 +314,39 @@ class Network(Trainer):
             for name, value in p_new.items():
                 checks.append((np.asarray(value), f"the updated {name} of layer {l}", None))
         return checks
+
+
+def _traced(ls: LayerStep, ahead: bool) -> LayerTrace:
+    """A dense layer's record of a step, as the dense writers read it."""
+    theta, before, pass_ = ls.params, ls.params_before, ls.params_ahead
+    return LayerTrace(
+        layer=ls.layer.number,
+        activation=ls.layer.activation.name,
+        a_prev=ls.x,
+        z=ls.z,
+        a=ls.a,
+        prime=ls.prime,
+        grad_a=ls.grad_a,
+        delta=ls.delta,
+        grad_weights=ls.grads["weights"],
+        grad_biases=ls.grads["biases"],
+        weights_before=before["weights"],
+        biases_before=before["biases"],
+        weights=theta["weights"],
+        biases=theta["biases"],
+        params_before=ls.activation_params_before,
+        params=ls.activation_params,
+        grad_params=ls.grad_activation_params,
+        param_partials=ls.param_partials,
+        optimizer_state=ls.optimizer_state,
+        optimizer_state_before=ls.optimizer_state_before,
+        optimizer_derived=ls.optimizer_derived,
+        weights_ahead=None if pass_ is None else pass_["weights"],
+        biases_ahead=None if pass_ is None else pass_["biases"],
+        params_ahead=(
+            {k: ls.activation_params_pass[k] for k in ls.grad_activation_params} if ahead else None
+        ),
+    )
 
 
 class Stream:
