@@ -1,8 +1,9 @@
-"""What every engine's step shares, dense-only or layered: hand rounding, the norms a summary
-shows, the L2 penalty, and the update rule applied to a layer's parameters.
+"""What every network's step shares, dense-only or layered: hand rounding, the norms a summary
+shows, the cost with its checks and the output error, the L2 penalty, the update rule applied to
+a layer's parameters, and the dense layer record's pass.
 
-Below both gradcalc/step/engine.py and gradcalc/layers/engine.py: neither imports the other's
-pieces, and a dense step loads nothing of gradcalc.layers.
+Below gradcalc/step/chain.py (the step itself) and both engines: a dense step loads nothing of
+gradcalc.layers.
 """
 
 from __future__ import annotations
