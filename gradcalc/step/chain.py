@@ -215,7 +215,8 @@ class Chain(Trainer):
                     if name in grads:
                         grads[name] = r(grads[name] + lam * theta_pass[i][name])
             for name in reversed(grads):  # BP3's ∂C/∂b before BP4's ∂C/∂w
-                self.checks.append((grads[name], f"∂C/∂{names[name]}", at))
+                named = names.get(name) or _named(kind, name, l)
+                self.checks.append((grads[name], f"∂C/∂{named}", at))
             partials = self.partials(f, z, a, p)
             grad_p = self.param_grads(partials, grad_a)
             kept = self.kept[i]
