@@ -1,19 +1,19 @@
 """The dense (fully connected) layer: z = w a + b, Nielsen's BP1–BP4.
 
 Its config keys and their checks live here, for the dense-only networks of gradcalc.step.config
-(whose engine keeps its own fast path, gradcalc/step/engine.py) and for networks with other layer
-types alike; its arithmetic, which both engines run, is in gradcalc/functions/training.py.
+and for networks with other layer types alike. Its forward and backward pass, which every
+network steps through (gradcalc/step/chain.py), are in gradcalc/functions/training.py, so that a
+dense-only network runs them without loading gradcalc.layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.check.mistakes import DENSE_LAYER, listed
 from gradcalc.functions.registry import Written
-from gradcalc.functions.training import dense_grads, dense_z
-from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
+from gradcalc.functions.training import DENSE_PASS, dense_backward, dense_forward
+from gradcalc.layers.record import Layer, LayerType, Shape, WrittenCells
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -56,20 +56,6 @@ def parse(
 
 def _before(index: int) -> str:
     return "the input" if index == 0 else f"layers[{index - 1}]"
-
-
-def forward(layer: Layer, theta: Mapping[str, Array], x: Array) -> tuple[Array, Cache]:
-    return dense_z(x, theta["weights"], theta["biases"]), {}
-
-
-def backward(
-    layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
-) -> tuple[Array, dict[str, Array]]:
-    grad_x = delta @ theta["weights"]  # BP2's wᵀδ, before the activation's f'
-    if delta.ndim > 2:  # at every position of a sequence: each (example, position) is a row
-        delta, x = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
-    grad_w, grad_b = dense_grads(delta, x, scale)  # BP4, BP3
-    return grad_x, {"weights": grad_w, "biases": grad_b}
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
@@ -227,10 +213,10 @@ DENSE = LayerType(
     keys=KEYS,
     rank=1,
     parse=parse,
-    forward=forward,
-    backward=backward,
-    decays=("weights",),
-    symbols={"weights": "w", "biases": "b"},
+    forward=dense_forward,
+    backward=dense_backward,
+    decays=DENSE_PASS.decays,
+    symbols=DENSE_PASS.symbols,
     # The dense registry's own records (one per id, gradcalc/check/mistakes.py), which carry
     # their values in a network of layer records too.
     mistakes=listed(DENSE_LAYER),

@@ -1,9 +1,5 @@
-"""Forward and backward passes through a sequence of layer records, and the update rule applied
-to every parameter of every layer.
-
-Each layer maps x (N, *in) to z (N, *out), its activation z to a; backward, δ = ∂C_x/∂z from
-∂C_x/∂a through the activation, and the layer's own backward gives ∂C_x/∂x (the layer below's
-∂C/∂a) and ∂C/∂θ for each of its parameters θ.
+"""A network of layer records: its step (gradcalc/step/chain.py, which dense-only networks
+step through too), its run, and the records its writers read.
 """
 
 from __future__ import annotations
@@ -15,45 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.errors import ConfigError, NumericError
-from gradcalc.functions.training import (
-    Trainer,
-    norm,
-    shown_values,
-    update_norm,
-)
+from gradcalc.functions.training import norm, update_norm
 from gradcalc.layers.config import LayeredSpec
-from gradcalc.layers.record import Array, Cache, Layer, Shape
+from gradcalc.layers.record import Array, Layer, Shape
+from gradcalc.step.chain import Chain
+from gradcalc.step.chain import LayerStep as LayerStep  # re-exported: the writers' record
+from gradcalc.step.chain import Theta as Theta
 from gradcalc.step.trace import ForwardTrace
-
-Theta = dict[str, Array]
-
-
-@dataclass(frozen=True)
-class LayerStep:
-    """What one step computed at one layer."""
-
-    layer: Layer
-    x: Array  # its input, (N, *in_shape)
-    z: Array
-    a: Array
-    grad_a: Array  # ∂C_x/∂a per example
-    delta: Array  # δ = ∂C_x/∂z per example
-    grad_x: Array  # ∂C_x/∂x per example: the layer below's ∂C/∂a
-    cache: Cache
-    grads: Theta  # ∂C/∂θ of the reduced cost (with the L2 penalty's λθ)
-    params_before: Theta
-    params: Theta  # after the update
-    activation_params_before: dict[str, float] = field(default_factory=dict)
-    activation_params: dict[str, float] = field(default_factory=dict)
-    grad_activation_params: dict[str, float] = field(default_factory=dict)
-    optimizer_state: dict[str, dict[str, Array]] = field(default_factory=dict)
-    optimizer_state_before: dict[str, dict[str, Array]] = field(default_factory=dict)
-    optimizer_derived: dict[str, dict[str, Array]] = field(default_factory=dict)
-    params_ahead: Theta | None = None  # a look-ahead rule's θ̃, where the passes ran
-    # The layer's state (batch norm's running statistics) before and after the step.
-    state_before: Theta = field(default_factory=dict)
-    state: Theta = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,258 +156,35 @@ def summarize(st: LayeredStepTrace) -> LayeredSummary:
     )
 
 
-class Network(Trainer):
+class Network(Chain):
     def __init__(
         self, spec: LayeredSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
-        super().__init__(spec, learning_rate, round_to)
+        super().__init__(
+            spec,
+            spec.layers,
+            [{k: v.copy() for k, v in layer.params.items()} for layer in spec.layers],
+            [dict(layer.activation_params) for layer in spec.layers],
+            [
+                {k: np.asarray(v, dtype=float) for k, v in layer.state.items()}
+                for layer in spec.layers
+            ],
+            learning_rate,
+            round_to,
+        )
         self.spec = spec
-        self.theta: list[Theta] = [
-            {k: v.copy() for k, v in layer.params.items()} for layer in spec.layers
-        ]
-        self.act: list[dict[str, float]] = [dict(layer.activation_params) for layer in spec.layers]
-        self.kept: list[dict[str, dict[str, Array]]] = [{} for _ in spec.layers]
-        self.state: list[Theta] = [
-            {k: np.asarray(v, dtype=float) for k, v in layer.state.items()} for layer in spec.layers
-        ]
+        self.sliced = spec.sliced
         last = spec.layers[-1]
-        self.fused = None
         if len(last.out_shape) == 1 and not last.residual:
             self.fused = spec.loss.fused.get(last.activation.name)
         self.fused_name = last.activation.name if self.fused else None
-        self.checks: list[tuple[Array, str, int | None]] = []
+        if any(layer.kind.name != "dense" for layer in spec.layers):
+            self.given = "the inputs and parameters"
 
-    # -- failures --------------------------------------------------------------------------
-    def _fail(self, value: Array, what: str, index: int | None, step: int | None) -> None:
-        if not self.updated:
-            raise ConfigError(
-                f"{what} = {shown_values(value)} from the config's own values, before any update: "
-                "overflow or division by zero; check the inputs and parameters",
-                source=self.spec.source,
-                path=("loss",) if index is None else ("layers", index),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: {what} is not finite (overflow or division by zero); the run diverged — "
-            f"try a smaller learning rate than {self.eta:g}"
-        )
-
-    def _scan(self, step: int | None) -> None:
-        total = 0.0
-        for value, _, _ in self.checks:
-            total += float(np.sum(value))
-        if np.isfinite(total):
-            self.checks = []
-            return
-        for value, what, index in self.checks:
-            if not np.all(np.isfinite(value)):
-                self._fail(value, what, index, step)
-        self.checks = []
-
-    # -- passes ----------------------------------------------------------------------------
-    def forward(
-        self, theta: list[Theta], act: list[dict[str, float]]
-    ) -> tuple[list[Array], list[Array], list[Array], list[Cache]]:
-        r = self.r
-        x = self.spec.x
-        xs, zs, activations, caches = [], [], [], []
-        for i, layer in enumerate(self.spec.layers):
-            z, cache = layer.kind.forward(layer, theta[i], x)
-            z = r(z)
-            a = r(layer.activation.forward(z, act[i]))
-            if layer.residual:
-                a = r(x + a)
-            self.checks += ((z, f"z^{layer.number}", i), (a, f"a^{layer.number}", i))
-            xs.append(x)
-            zs.append(z)
-            activations.append(a)
-            caches.append(cache)
-            x = a
-        return xs, zs, activations, caches
-
-    def cost(self, zs: list[Array], activations: list[Array], step: int | None) -> Array:
-        spec = self.spec
-        n = spec.x.shape[0]
-        y = spec.y.reshape(n, -1)
-        if self.fused:
-            losses = self.fused.value(zs[-1], y, spec.loss_params)
-            check = spec.loss.check_output
-            if check is not None and not np.all(np.isfinite(losses)):
-                # A fused cost is finite wherever the exact one is: say what the loss needs.
-                problem = check(activations[-1].reshape(n, -1), y)
-                if problem:
-                    self._domain(problem, activations[-1], step)
-        else:
-            a = self.scored(activations[-1]).reshape(n, -1)
-            if spec.loss.check_output is not None:
-                self._scan(step)
-                problem = spec.loss.check_output(a, y)
-                if problem:
-                    self._domain(problem, a, step)
-            losses = spec.loss.value(a, y, spec.loss_params)
-        losses = self.r(np.asarray(losses, dtype=float))
-        self.checks.append((losses, "the loss", None))
-        return losses
-
-    def scored(self, out: Array) -> Array:
-        """The output the loss reads: with loss_at: last, a sequence's last step."""
-        return out[:, -1] if self.spec.sliced else out
-
-    def _domain(self, problem: str, a: Array, step: int | None) -> None:
-        spec = self.spec
-        if not self.updated:
-            raise ConfigError(
-                f"{spec.loss.name}: {problem}, but the config's own values give the output "
-                f"{shown_values(a)}, before any update",
-                source=spec.source,
-                path=("loss",),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: loss '{spec.loss.name}' {problem}; the run diverged — try a smaller "
-            f"learning rate than {self.eta:g}"
-        )
-
-    def decaying(self, theta: list[Theta]) -> Iterator[Array]:
-        """The parameters the L2 penalty takes: each layer type's `decays`."""
-        for layer, t in zip(self.spec.layers, theta, strict=True):
-            for name in layer.kind.decays:
-                if name in t:  # an optional weight (attention's wo) may be absent
-                    yield t[name]
-
-    def forward_trace(self) -> ForwardTrace:
-        _, zs, activations, _ = self.forward(self.theta, self.act)
-        losses = self.cost(zs, activations, None)
-        self._scan(None)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.decaying(self.theta))
-        return ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
-
-    # -- the update rule -------------------------------------------------------------------
-    def _ahead(self) -> tuple[list[Theta], list[dict[str, float]]] | None:
-        if self.spec.optimizer.lookahead is None:
-            return None
-        theta, act = [], []
-        for layer, t, p, kept in zip(
-            self.spec.layers, self.theta, self.act, self.kept, strict=True
-        ):
-            t_ahead, p_ahead = self.rule.ahead(
-                t, p, (q.name for q in layer.activation.params if q.learnable), kept
-            )
-            theta.append(t_ahead)
-            act.append(p_ahead)
-        return theta, act
-
-    # -- one step --------------------------------------------------------------------------
     def step(self, s: int) -> LayeredStepTrace:
-        spec, r = self.spec, self.r
-        self.checks = []
-        xs, zs, activations, caches = self.forward(self.theta, self.act)
-        losses = self.cost(zs, activations, s)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.decaying(self.theta))
-        ahead = self._ahead()
-        ahead_trace = None
-        theta_pass, act_pass = ahead or (self.theta, self.act)
-        if ahead is not None:
-            xs, zs, activations, caches = self.forward(theta_pass, act_pass)
-            ahead_losses = self.cost(zs, activations, s)
-            ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, self.decaying(theta_pass))
-            ahead_trace = ForwardTrace(
-                ahead_loss, ahead_losses, tuple(zs), tuple(activations), ahead_data, ahead_penalty
-            )
-        n = spec.x.shape[0]
-        out = activations[-1]
-        y = spec.y.reshape(n, -1)
-        with np.errstate(all="ignore"):
-            scored = self.scored(out)
-            grad_a = r(spec.loss.grad(scored.reshape(n, -1), y, spec.loss_params))
-            if spec.sliced:  # the steps before the last send no gradient from the loss
-                last, grad_a = grad_a, np.zeros_like(out)
-                grad_a[:, -1] = last
-            grad_a = grad_a.reshape(out.shape)
-        delta = None
-        if self.fused:  # from z^L, as the dense engine: a^L = f(z^L) may have rounded to 1
-            delta = r(self.fused.delta(zs[-1], y, spec.loss_params))
-        else:
-            self.checks.append((grad_a, f"∂C/∂a^{spec.layers[-1].number}", None))
-        lam = spec.weight_decay
-        L = len(spec.layers)
-        records: list[LayerStep | None] = [None] * L
-        for i in range(L - 1, -1, -1):
-            layer, z, a, p = spec.layers[i], zs[i], activations[i], act_pass[i]
-            if layer.residual:  # f′ from f(z) itself, not from x + f(z)
-                a = r(layer.activation.forward(z, p))
-            f = layer.activation
-            if i < L - 1 or delta is None:
-                delta = self.through(f, z, a, grad_a, p, self.prime(f, z, a, p))
-            self.checks.append((delta, f"δ^{layer.number}", i))
-            grad_x, grads = layer.kind.backward(
-                layer, theta_pass[i], caches[i], delta, self.scale, xs[i]
-            )
-            grad_x = r(grad_x)
-            if layer.residual:  # the residual path: ∂(x + f(z))/∂x adds ∂C/∂a itself
-                grad_x = r(grad_x + grad_a)
-            grads = {k: r(g) for k, g in grads.items()}
-            if lam:
-                for name in layer.kind.decays:
-                    if name not in grads:
-                        continue
-                    grads[name] = r(grads[name] + lam * theta_pass[i][name])
-            # ∂a/∂p unrounded here, where the dense engine rounds it as it records it.
-            partials = {} if f.param_partials is None else f.param_partials(z, a, p)
-            grad_p = self.param_grads(partials, grad_a)
-            kept = self.kept[i]
-            new, act_new, before, derived = self.rule.layer(
-                self.theta[i], grads, layer.kind.decays, self.act[i], grad_p, kept, s
-            )
-            for name, value in new.items():
-                self.checks.append((value, f"the updated {name} of layer {layer.number}", None))
-            state = self.state[i]
-            if layer.kind.update_state is not None:
-                # From the pass the gradients came from (a look-ahead rule's θ̃ where it ran).
-                state = {
-                    k: r(v) for k, v in layer.kind.update_state(layer, state, caches[i]).items()
-                }
-            records[i] = LayerStep(
-                layer=layer,
-                x=xs[i],
-                z=z,
-                a=activations[i],
-                grad_a=grad_a,
-                delta=delta,
-                grad_x=grad_x,
-                cache=caches[i],
-                grads=grads,
-                params_before=self.theta[i],
-                params=new,
-                activation_params_before=dict(self.act[i]),
-                activation_params=act_new,
-                grad_activation_params=grad_p,
-                optimizer_state={k: dict(v) for k, v in kept.items() if v},
-                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
-                optimizer_derived={k: v for k, v in derived.items() if v},
-                params_ahead=None if ahead is None else theta_pass[i],
-                state_before=self.state[i],
-                state=state,
-            )
-            grad_a = grad_x
-        self._scan(s)
-        self.updated = True
-        for i, record in enumerate(records):
-            assert record is not None
-            self.theta[i] = record.params
-            self.act[i] = record.activation_params
-            self.state[i] = record.state
+        loss, losses, records, data, penalty, ahead = self.passes(s)
         return LayeredStepTrace(
-            s,
-            loss,
-            losses,
-            tuple(r for r in records if r is not None),
-            data_loss=data,
-            penalty=penalty,
-            ahead=ahead_trace,
+            s, loss, losses, tuple(records), data_loss=data, penalty=penalty, ahead=ahead
         )
 
 

@@ -1,28 +1,32 @@
 """Feedforward, backpropagation (BP1–BP4) and the update rule on a NetworkSpec, in Nielsen's names.
 
-Everything is vectorized over the batch: a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
+A dense-only network steps through the dense layer record's pass like any other network
+(gradcalc/step/chain.py) and records each step as a StepTrace; a step only a summary shows
+runs `lean_step`, the same passes without the records. Everything is vectorized over the batch:
+a^l is (examples, n_l) and z^l = a^{l−1} wᵀ + b.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from gradcalc.errors import ConfigError, NumericError
+from gradcalc.functions.registry import Activation
 from gradcalc.functions.training import (
-    Trainer,
-    dense_grads,
-    dense_z,
+    DENSE_FIRST_PASS,
+    DENSE_PASS,
+    Checks,
+    Pass,
     norm,
-    shown_values,
     update_norm,
 )
-from gradcalc.records import mutable_record
+from gradcalc.records import record
+from gradcalc.step.chain import Chain, LayerStep
 from gradcalc.step.config import NetworkSpec, check_work
 from gradcalc.step.trace import (
     ForwardTrace,
@@ -34,60 +38,25 @@ from gradcalc.step.trace import (
 )
 
 
-@mutable_record
-class Parameters:
-    """The trainable state: w^l, b^l and each layer's learnable activation parameters, and what
-    the update rule keeps for each of them (per layer: "weights", "biases" or a parameter's name
-    -> the rule's state arrays)."""
+@record
+class Dense:
+    """A dense-only network's layer as a step reads it: the dense record's pass and the
+    layer's activation (gradcalc.layers.record.Layer would load every layer type). The first
+    layer's pass computes no ∂C/∂x: its input is the data."""
 
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    params: list[dict[str, float]]
-    optimizer: list[dict[str, dict[str, np.ndarray]]]
+    kind: Pass
+    activation: Activation
+    index: int
+    residual: bool = False
 
-    @classmethod
-    def from_spec(cls, spec: NetworkSpec) -> Parameters:
-        return cls(
-            [layer.weights.copy() for layer in spec.layers],
-            [layer.biases.copy() for layer in spec.layers],
-            [dict(layer.params) for layer in spec.layers],
-            [{} for _ in spec.layers],
-        )
+    @property
+    def number(self) -> int:
+        return self.index + 2
 
 
-def _finite(value: np.ndarray | float, step: int | None, what: str, eta: float) -> None:
-    if not np.all(np.isfinite(value)):
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: {what} is not finite (overflow or division by zero); "
-            f"the run diverged — try a smaller learning rate than {eta:g}"
-        )
-
-
-Checks = list[tuple[np.ndarray, str]]
 # What a lean step made of one layer: δ^l, w^l and b^l updated, the activation's parameters
 # and the rule's state after the step.
 Moved = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], dict[str, Any]]
-
-
-def _all_finite(checks: Checks) -> bool:
-    # One sum per array instead of an isfinite mask each: inf and nan survive a sum, and a
-    # finite sum that overflows only sends us to the exact scan below.
-    total = 0.0
-    for value, _ in checks:
-        total += value.sum()
-    return bool(np.isfinite(total))
-
-
-def _key_path(what: str) -> tuple[str | int, ...] | None:
-    """The config key a quantity comes from (z², δ², ∂C/∂w² -> layers[0]; the loss -> loss),
-    None for an updated parameter (made by the update, not read from the config)."""
-    if what.startswith("the updated"):
-        return None
-    if what == "the loss" or what.startswith("∂C/∂a^"):
-        return ("loss",)
-    found = re.search(r"\^(\d+)", what)
-    return ("layers", int(found.group(1)) - 2) if found else None
 
 
 def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
@@ -112,13 +81,27 @@ def summarize(st: StepTrace | StepSummary, norms: bool = True) -> StepSummary:
     return StepSummary(st.step, st.loss, table, st.data_loss, st.penalty)
 
 
-class Network(Trainer):
+class Network(Chain):
     def __init__(
         self, spec: NetworkSpec, learning_rate: float | None = None, round_to: int | None = None
     ) -> None:
-        super().__init__(spec, learning_rate, round_to)
+        super().__init__(
+            spec,
+            [
+                Dense(DENSE_PASS if i else DENSE_FIRST_PASS, layer.activation, i)
+                for i, layer in enumerate(spec.layers)
+            ],
+            [
+                {"weights": layer.weights.copy(), "biases": layer.biases.copy()}
+                for layer in spec.layers
+            ],
+            [dict(layer.params) for layer in spec.layers],
+            [{} for _ in spec.layers],
+            learning_rate,
+            round_to,
+        )
         self.spec = spec
-        self.state = Parameters.from_spec(spec)
+        self.keep_prime = True
         last = spec.layers[-1].activation.name
         self.fused = spec.loss.fused.get(last)
         self.fused_name = last if self.fused else None
@@ -126,288 +109,32 @@ class Network(Trainer):
         # Per layer, the w and b that lean steps made and no one else holds (None: not so).
         self._own: list[list[np.ndarray | None]] = [[None, None] for _ in spec.layers]
 
-    def _check(self, value: np.ndarray | float, step: int | None, what: str) -> None:
-        """A non-finite value: bad input (exit 2) before any update, divergence (1) after."""
-        key = _key_path(what)
-        if self.updated or key is None:
-            _finite(value, step, what, self.eta)
-        elif not np.all(np.isfinite(value)):
-            raise ConfigError(
-                f"{what} = {shown_values(value)} from the config's own values, before any update "
-                "(no learning rate used yet): overflow or division by zero; check the inputs, "
-                "weights and biases",
-                source=self.spec.source,
-                path=key,
-            )
-
-    def _domain(self, problem: str, activations: list[np.ndarray], step: int | None) -> None:
-        """The output is outside the loss's domain: bad input before any update (exit 2),
-        divergence after (exit 1)."""
-        spec, l = self.spec, len(activations)
-        if not self.updated:
-            raise ConfigError(
-                f"{spec.loss.name}: {problem}, but the config's own values give a^{l} = "
-                f"{shown_values(activations[-1])} (output activation "
-                f"'{spec.layers[-1].activation.name}'), before any update",
-                source=spec.source,
-                path=("loss",),
-            )
-        where = f"step {step}" if step else "the final forward pass"
-        raise NumericError(
-            f"{where}: loss '{spec.loss.name}' {problem}; the updates took a^{l} to "
-            f"{shown_values(activations[-1])}: the run diverged — try a smaller learning rate than "
-            f"{self.eta:g}"
-        )
-
-    def _fused_domain(
-        self, losses: np.ndarray, activations: list[np.ndarray], step: int | None
-    ) -> None:
-        """A fused cost is finite wherever the exact cost is (BCE on a softmax output that
-        rounds to 1 with y = 1); where it is not, say which values the loss needs."""
-        check = self.spec.loss.check_output
-        if check is None or np.all(np.isfinite(losses)):
-            return
-        problem = check(activations[-1], self.spec.y)
-        if problem:
-            self._domain(problem, activations, step)
-
-    def _scan(self, checks: Checks, step: int | None) -> None:
-        """Name the first quantity that is not finite, in the order they were computed."""
-        for value, what in checks:
-            self._check(value, step, what)
-
-    # -- feedforward ---------------------------------------------------------------------------
-    def feedforward(
-        self,
-        step: int | None,
-        weights: list[np.ndarray] | None = None,
-        biases: list[np.ndarray] | None = None,
-        params: list[dict[str, float]] | None = None,
-        checks: Checks | None = None,
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """zs and activations (activations[0] is the input a^1), like network.py; at the current
-        parameters unless others are given (Nesterov's look-ahead point). With `checks`, what
-        must be finite is listed there for one check at the end of the step."""
-        r = self.r
-        activation = self.spec.x
-        activations, zs = [activation], []
-        for l, (layer, w, b, p) in enumerate(
-            zip(
-                self.spec.layers,
-                self.state.weights if weights is None else weights,
-                self.state.biases if biases is None else biases,
-                self.state.params if params is None else params,
-                strict=True,
-            ),
-            2,
-        ):
-            z = r(dense_z(activation, w, b))
-            if checks is None:
-                self._check(z, step, f"z^{l}")
-            activation = r(layer.activation.forward(z, p))
-            if checks is None:
-                self._check(activation, step, f"a^{l}")
-            else:
-                checks += ((z, f"z^{l}"), (activation, f"a^{l}"))
-            zs.append(z)
-            activations.append(activation)
-        return zs, activations
-
-    def cost(
-        self,
-        zs: list[np.ndarray],
-        activations: list[np.ndarray],
-        step: int | None,
-        checks: Checks | None = None,
-    ) -> np.ndarray:
-        """C_x for each example."""
-        spec = self.spec
-        if checks is not None and spec.loss.check_output is not None and not _all_finite(checks):
-            self._scan(checks, step)  # a non-finite output is not the loss's domain error
-        if self.fused:
-            losses = self.fused.value(zs[-1], spec.y, spec.loss_params)
-            self._fused_domain(losses, activations, step)
-        else:
-            if spec.loss.check_output is not None:
-                problem = spec.loss.check_output(activations[-1], spec.y)
-                if problem:
-                    self._domain(problem, activations, step)
-            losses = spec.loss.value(activations[-1], spec.y, spec.loss_params)
-        losses = self.r(losses)
-        if checks is None:
-            self._check(losses, step, "the loss")
-        else:
-            checks.append((losses, "the loss"))
-        return losses
-
-    def forward_trace(self) -> ForwardTrace:
-        zs, activations = self.feedforward(None)
-        losses = self.cost(zs, activations, None)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, self.state.weights)
-        return ForwardTrace(loss, losses, tuple(zs), tuple(activations[1:]), data, penalty)
-
     def parameters(self) -> tuple[LayerState, ...]:
-        state = self.state
         self._own = [[None, None] for _ in self.spec.layers]  # handed out now
         return tuple(
             LayerState(
                 layer=i + 2,
                 activation=layer.activation.name,
                 elementwise=layer.activation.elementwise,
-                weights=state.weights[i],
-                biases=state.biases[i],
-                params=dict(state.params[i]),
+                weights=self.theta[i]["weights"],
+                biases=self.theta[i]["biases"],
+                params=dict(self.act[i]),
             )
             for i, layer in enumerate(self.spec.layers)
         )
 
-    # -- the update rule ----------------------------------------------------------------------
-    def ahead(self) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, float]]] | None:
-        """The look-ahead point θ̃ of every parameter, for a rule that takes its gradient there."""
-        state = self.state
-        if self.spec.optimizer.lookahead is None:
-            return None
-        weights, biases, params = [], [], []
-        for layer, w, b, p, kept in zip(
-            self.spec.layers,
-            state.weights,
-            state.biases,
-            state.params,
-            state.optimizer,
-            strict=True,
-        ):
-            theta, p_ahead = self.rule.ahead(
-                {"weights": w, "biases": b},
-                p,
-                (q.name for q in layer.activation.params if q.learnable),
-                kept,
-            )
-            weights.append(theta["weights"])
-            biases.append(theta["biases"])
-            params.append(p_ahead)
-        return weights, biases, params
-
     # -- one step ------------------------------------------------------------------------------
     def step(self, step: int) -> StepTrace:
-        spec, r, state = self.spec, self.r, self.state
-        self._own = [[None, None] for _ in spec.layers]  # the trace holds θ before and after
-        lam = spec.weight_decay
-        # The cost at θ before the step; a look-ahead rule then takes the gradient at θ̃.
-        checks: Checks = []  # checked once, after the update
-        zs, activations = self.feedforward(step, checks=checks)
-        losses = self.cost(zs, activations, step, checks)
-        data = self.reduce(losses)
-        loss, penalty = self.regularized(data, state.weights)
-        ahead = self.ahead()
-        ahead_trace: ForwardTrace | None = None
-        w_pass, b_pass, p_pass = ahead or (state.weights, state.biases, state.params)
-        if ahead is not None:
-            zs, activations = self.feedforward(step, w_pass, b_pass, p_pass, checks)
-            ahead_losses = self.cost(zs, activations, step, checks)
-            ahead_data = self.reduce(ahead_losses)
-            ahead_loss, ahead_penalty = self.regularized(ahead_data, w_pass)
-            ahead_trace = ForwardTrace(
-                ahead_loss,
-                ahead_losses,
-                tuple(zs),
-                tuple(activations[1:]),
-                ahead_data,
-                ahead_penalty,
-            )
-        layers = spec.layers
-        L = len(layers)
-
-        # ∂C_x/∂a^L; with a fused loss δ^L comes straight from z^L (BP1 without cancellation).
-        with np.errstate(all="ignore"):
-            grad_a = r(spec.loss.grad(activations[-1], spec.y, spec.loss_params))
-        if self.fused:  # from z^L: a^L = f(z^L) may have rounded to 1 (or been rounded by hand)
-            delta = r(self.fused.delta(zs[-1], spec.y, spec.loss_params))
-        else:
-            checks.append((grad_a, f"∂C/∂a^{L + 1}"))
-
-        records: list[LayerTrace | None] = [None] * L
-        for i in range(L - 1, -1, -1):
-            layer, z, a, a_prev = layers[i], zs[i], activations[i + 1], activations[i]
-            p = p_pass[i]
-            f = layer.activation
-            prime = self.prime(f, z, a, p)
-            if i < L - 1 or not self.fused:
-                delta = self.through(f, z, a, grad_a, p, prime)
-            checks.append((delta, f"δ^{i + 2}"))
-            grad_w, grad_b = dense_grads(delta, a_prev, self.scale)
-            grad_w, grad_b = r(grad_w), r(grad_b)
-            if lam:
-                grad_w = r(grad_w + lam * w_pass[i])  # the L2 penalty's λw
-            checks += ((grad_b, f"∂C/∂b^{i + 2}"), (grad_w, f"∂C/∂w^{i + 2}"))
-            partials: dict[str, np.ndarray] = {}
-            if f.param_partials is not None:
-                partials = {k: r(v) for k, v in f.param_partials(z, a, p).items()}
-            grad_p = self.param_grads(partials, grad_a)
-            w_old, b_old = state.weights[i], state.biases[i]
-            kept = state.optimizer[i]
-            theta_new, p_new, before, derived = self.rule.layer(
-                {"weights": w_old, "biases": b_old},
-                {"weights": grad_w, "biases": grad_b},
-                ("weights",),
-                state.params[i],
-                grad_p,
-                kept,
-                step,
-            )
-            w_new, b_new = theta_new["weights"], theta_new["biases"]
-            checks += ((w_new, f"the updated w^{i + 2}"), (b_new, f"the updated b^{i + 2}"))
-            for name, number in p_new.items():
-                checks.append((np.asarray(number), f"the updated {name} of layer {i + 2}"))
-            records[i] = LayerTrace(
-                layer=i + 2,
-                activation=layer.activation.name,
-                a_prev=a_prev,
-                z=z,
-                a=a,
-                prime=prime,
-                grad_a=grad_a,
-                delta=delta,
-                grad_weights=grad_w,
-                grad_biases=grad_b,
-                weights_before=w_old,
-                biases_before=b_old,
-                weights=w_new,
-                biases=b_new,
-                params_before=dict(state.params[i]),
-                params=p_new,
-                grad_params=grad_p,
-                param_partials=partials,
-                optimizer_state={k: dict(v) for k, v in kept.items() if v},
-                optimizer_state_before={k: dict(v) for k, v in before.items() if v},
-                optimizer_derived={k: v for k, v in derived.items() if v},
-                weights_ahead=None if ahead is None else w_pass[i],
-                biases_ahead=None if ahead is None else b_pass[i],
-                params_ahead=None if ahead is None else {k: p[k] for k in grad_p},
-            )
-            # BP2: the error of the layer below, through the weights of this pass (before the
-            # update); none below the first layer, as the input has no error to carry.
-            if i:
-                grad_a = r(delta @ w_pass[i])
-
-        if not _all_finite(checks):
-            self._scan(checks, step)
-        self.updated = True
-        for i, record in enumerate(records):
-            assert record is not None
-            state.weights[i], state.biases[i], state.params[i] = (
-                record.weights,
-                record.biases,
-                record.params,
-            )
+        self._own = [[None, None] for _ in self.spec.layers]  # the trace holds θ before and after
+        loss, losses, records, data, penalty, ahead = self.passes(step)
         return StepTrace(
             step,
             loss,
             losses,
-            tuple(records),  # type: ignore[arg-type]
+            tuple(_traced(ls, ahead is not None) for ls in records),
             data_loss=data,
             penalty=penalty,
-            ahead=ahead_trace,
+            ahead=ahead,
         )
 
     # -- one step, for a summary --------------------------------------------------------------
@@ -435,8 +162,8 @@ class Network(Trainer):
         finite are the quantities scanned, in `step`'s order, for the first that is not (a sum
         that merely overflowed finds none, and the step goes on). After a NumericError the
         network's parameters are not meaningful (θ_old may hold θ_new − θ_old by then)."""
-        spec, state, scale, total_of, eta = self.spec, self.state, self.scale, self._sum, self.eta
-        update = self.rule
+        spec, scale, total_of, eta = self.spec, self.scale, self._sum, self.eta
+        update, links, thetas, params = self.rule, self.links, self.theta, self.act
         layers, y, lp = spec.layers, spec.y, spec.loss_params
         rule, hyper = spec.optimizer, spec.optimizer_params
         L = len(layers)
@@ -445,12 +172,12 @@ class Network(Trainer):
         zs, activations = [], [a]
         pair = self.fused.with_output if self.fused else None
         losses = None
-        for layer, w, b, p in zip(layers, state.weights, state.biases, state.params, strict=True):
-            z = dense_z(a, w, b)
-            if pair is not None and layer is layers[-1]:
+        for i, link in enumerate(links):
+            z, _ = link.kind.forward(link, thetas[i], a)
+            if pair is not None and i == L - 1:
                 losses, a = pair(z, y, lp)
             else:
-                a = layer.activation.forward(z, p)
+                a = link.activation.forward(z, params[i])
             total += total_of(z)
             zs.append(z)
             activations.append(a)
@@ -460,18 +187,18 @@ class Network(Trainer):
             if losses is None:
                 losses = self.fused.value(zs[-1], y, lp)
             if not np.isfinite(total) and not np.all(np.isfinite(losses)):
-                self._scan(self._checks(step, zs, activations), step)
-            self._fused_domain(losses, activations, step)
+                self.scan(self._checks(zs, activations), step)
+            self.fused_domain(losses, a, y, step)
         else:
             if check is not None:
                 if not np.isfinite(total):  # a non-finite output is not the loss's domain error
-                    self._scan(self._checks(step, zs, activations), step)
+                    self.scan(self._checks(zs, activations), step)
                 problem = check(a, y)
                 if problem:
-                    self._domain(problem, activations, step)
+                    self.out_of_domain(problem, a, step)
             losses = spec.loss.value(a, y, lp)
         data = float(losses.sum() * scale)  # reduce(), which rounds nothing here
-        loss, penalty = self.regularized(data, state.weights)
+        loss, penalty = self.regularized(data, self.decaying(thetas))
         total += data
 
         grad_a = out_grad = np.empty(0)
@@ -489,22 +216,25 @@ class Network(Trainer):
         own = self._own
         moved: list[Moved] = []
         for i in range(L - 1, -1, -1):
-            act, z, a, p = layers[i].activation, zs[i], activations[i + 1], state.params[i]
+            link, z, a, p = links[i], zs[i], activations[i + 1], params[i]
+            act = link.activation
             if i < L - 1 or not self.fused:
                 if act.elementwise:
                     delta = grad_a * act.prime(z, a, p)
                 else:
                     delta = act.backward(z, a, grad_a, p)
-            grad_w, grad_b = dense_grads(delta, activations[i], scale)
-            w_old, b_old, kept, mine = state.weights[i], state.biases[i], state.optimizer[i], own[i]
+            theta = thetas[i]
+            # ∂C/∂x: BP2 through the weights before the update (none below the first layer).
+            grad_x, grads = link.kind.backward(link, theta, {}, delta, scale, activations[i])
+            grad_w, grad_b = grads["weights"], grads["biases"]
+            w_old, b_old, kept, mine = theta["weights"], theta["biases"], self.kept[i], own[i]
             if lam:
                 grad_w = grad_w + lam * w_old
             grad_p: dict[str, np.ndarray] = {}
             if act.param_partials is not None:
                 for name, partial in act.param_partials(z, a, p).items():
                     grad_p[name] = np.asarray(float(np.asarray(scale * np.sum(grad_a * partial))))
-            if i:
-                grad_a = delta @ w_old  # BP2, through the weights before the update
+            grad_a = grad_x
             new_kept: dict[str, Any] = {}
             if table is not None:
                 row = table[i]
@@ -537,9 +267,9 @@ class Network(Trainer):
             if grad_p:
                 p_new = dict(p)
                 for name, g in grad_p.items():
-                    theta = np.asarray(p[name])
+                    value = np.asarray(p[name])
                     value, new_kept[name], _ = update(
-                        name, theta, g, update.kept(kept.get(name), theta), step
+                        name, value, g, update.kept(kept.get(name), value), step
                     )
                     p_new[name] = float(value)
             for number in p_new.values():
@@ -547,44 +277,76 @@ class Network(Trainer):
             moved.append((delta, w_new, b_new, p_new, new_kept))
 
         if not np.isfinite(total):
-            extra = () if self.fused else ((out_grad, f"∂C/∂a^{L + 1}"),)
-            self._scan(self._checks(step, zs, activations, losses, extra, moved), step)
+            extra: Checks = [] if self.fused else [(out_grad, f"∂C/∂a^{L + 1}", ("loss",))]
+            self.scan(self._checks(zs, activations, losses, extra, moved), step)
         self.updated = True
         for i, (_, w_new, b_new, p_new, new_kept) in enumerate(reversed(moved)):
-            state.weights[i], state.biases[i], state.params[i] = w_new, b_new, p_new
-            state.optimizer[i].update(new_kept)
+            thetas[i], params[i] = {"weights": w_new, "biases": b_new}, p_new
+            self.kept[i].update(new_kept)
             # Made here and handed to no one: the next step may overwrite them.
             own[i] = [w_new, b_new] if spent else [None, None]
         return StepSummary(step, loss, table, data_loss=data, penalty=penalty)
 
     def _checks(
         self,
-        step: int,
         zs: list[np.ndarray],
         activations: list[np.ndarray],
         losses: np.ndarray | None = None,
-        extra: tuple[tuple[np.ndarray, str], ...] = (),
+        extra: Checks | None = None,
         moved: Sequence[Moved] = (),
     ) -> Checks:
         """What `step` checks, in its order, from what a lean step computed (moved: per layer
         from the top, δ^l, w^l and b^l updated, the parameters after the step)."""
         checks: Checks = []
         for l, (z, a) in enumerate(zip(zs, activations[1:], strict=True), 2):
-            checks += ((z, f"z^{l}"), (a, f"a^{l}"))
+            checks += ((z, f"z^{l}", ("layers", l - 2)), (a, f"a^{l}", ("layers", l - 2)))
         if losses is not None:
-            checks.append((losses, "the loss"))
-        checks += extra
+            checks.append((losses, "the loss", ("loss",)))
+        checks += extra or []
         L = len(zs)
         for i, (delta, w_new, b_new, p_new, _) in zip(range(L - 1, -1, -1), moved, strict=False):
             l = i + 2
             checks += (
-                (delta, f"δ^{l}"),
-                (w_new, f"the updated w^{l}"),
-                (b_new, f"the updated b^{l}"),
+                (delta, f"δ^{l}", ("layers", i)),
+                (w_new, f"the updated w^{l}", None),
+                (b_new, f"the updated b^{l}", None),
             )
             for name, value in p_new.items():
-                checks.append((np.asarray(value), f"the updated {name} of layer {l}"))
+                checks.append((np.asarray(value), f"the updated {name} of layer {l}", None))
         return checks
+
+
+def _traced(ls: LayerStep, ahead: bool) -> LayerTrace:
+    """A dense layer's record of a step, as the dense writers read it."""
+    theta, before, pass_ = ls.params, ls.params_before, ls.params_ahead
+    return LayerTrace(
+        layer=ls.layer.number,
+        activation=ls.layer.activation.name,
+        a_prev=ls.x,
+        z=ls.z,
+        a=ls.a,
+        prime=ls.prime,
+        grad_a=ls.grad_a,
+        delta=ls.delta,
+        grad_weights=ls.grads["weights"],
+        grad_biases=ls.grads["biases"],
+        weights_before=before["weights"],
+        biases_before=before["biases"],
+        weights=theta["weights"],
+        biases=theta["biases"],
+        params_before=ls.activation_params_before,
+        params=ls.activation_params,
+        grad_params=ls.grad_activation_params,
+        param_partials=ls.param_partials,
+        optimizer_state=ls.optimizer_state,
+        optimizer_state_before=ls.optimizer_state_before,
+        optimizer_derived=ls.optimizer_derived,
+        weights_ahead=None if pass_ is None else pass_["weights"],
+        biases_ahead=None if pass_ is None else pass_["biases"],
+        params_ahead=(
+            {k: ls.activation_params_pass[k] for k in ls.grad_activation_params} if ahead else None
+        ),
+    )
 
 
 class Stream:
