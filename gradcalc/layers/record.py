@@ -2,8 +2,9 @@
 
 A network is a sequence of `Layer`s (one per config entry), each pointing at its `LayerType`.
 The type owns its config keys, its forward and backward passes, how its tables and worked
-solution show it, and its named mistakes; the engine (gradcalc/layers/engine.py) only chains them
-and applies the update rule to every parameter array a layer holds.
+solution show it, and its named mistakes; the one step every network runs (gradcalc/step/chain.py,
+dense-only networks too, through the dense record's pass) only chains them and applies the
+update rule to every parameter array a layer holds.
 
 Arrays keep the batch axis first: a layer maps x of shape (N, *in_shape) to z and a of shape
 (N, *out_shape). Parameters are a dict by name (dense: weights, biases; conv: kernels, biases),
