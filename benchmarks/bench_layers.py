@@ -1,6 +1,6 @@
 """How fast `gradcalc step` runs a convolutional network next to a hand-written numpy im2col loop
-of the same network, and whether its memory stays flat over a long run. Not a test: run it by
-hand,
+of the same network (and torch's conv2d in float64 where torch is importable), and whether its
+memory stays flat over a long run. Not a test: run it by hand,
 
     python benchmarks/bench_layers.py            # about a minute on two cores
     python benchmarks/bench_layers.py --quick    # fewer repeats, a shorter RSS run
@@ -22,6 +22,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
@@ -151,6 +152,39 @@ def gradcalc_summary(spec: config.NetworkSpec, steps: int) -> float:
     return loss
 
 
+def torch_loop(spec: config.NetworkSpec, steps: int) -> Any:
+    """The same network and SGD steps with torch in float64 on one thread, or None without
+    torch; it returns the loss of its last step (torch's mean cross-entropy of the logits is
+    gradcalc's softmax output with the mean cross-entropy)."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    layers = spec.layers
+    names = [(0, "kernels"), (0, "biases"), (2, "kernels"), (2, "biases")]
+    names += [(5, "weights"), (5, "biases")]
+    x, y = torch.from_numpy(spec.x), torch.from_numpy(spec.y)
+
+    def run() -> float:
+        k1, b1, k2, b2, w, b = (
+            torch.tensor(layers[i].params[n], requires_grad=True) for i, n in names
+        )
+        optimizer = torch.optim.SGD([k1, b1, k2, b2, w, b], lr=ETA)
+        loss = None
+        for _ in range(steps):
+            optimizer.zero_grad()
+            h = F.max_pool2d(F.relu(F.conv2d(x, k1, b1)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, k2, b2)), 2)
+            loss = F.cross_entropy(F.linear(h.flatten(1), w, b), y)
+            loss.backward()
+            optimizer.step()
+        return float(loss.item()) if loss is not None else 0.0
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -161,14 +195,18 @@ def main() -> None:
         spec = config.load(str(path))
         a, b = numpy_loop(spec, 3), gradcalc_summary(spec, 3)
         print(f"the same loss after 3 steps: numpy {a:.12f}, gradcalc {b:.12f}")
+        torch_run = torch_loop(spec, 3)
+        if torch_run is not None:
+            print(f"torch after 3 steps: {torch_run():.12f}")
         steps = 10
-        times = medians(
-            {
-                "numpy im2col loop": lambda: numpy_loop(spec, steps),
-                "gradcalc --show summary": lambda: gradcalc_summary(spec, steps),
-            },
-            repeats,
-        )
+        contenders = {
+            "numpy im2col loop": lambda: numpy_loop(spec, steps),
+            "gradcalc --show summary": lambda: gradcalc_summary(spec, steps),
+        }
+        torch_run = torch_loop(spec, steps)
+        if torch_run is not None:
+            contenders["torch conv2d (float64)"] = torch_run
+        times = medians(contenders, repeats)
         floor = times["numpy im2col loop"]
         for name, t in times.items():
             print(f"{name:26s} {1000 * t / steps:8.2f} ms/step   {t / floor:5.2f}×")

@@ -348,7 +348,7 @@ def main() -> None:
         # Drawing a step as rich tables.
         from rich.console import Console
 
-        from gradcalc.step.table import step_renderables
+        from gradcalc.step.table import step_parts, to_rich
 
         stream = Stream(spec, steps=1)
         head = stream.head()
@@ -356,7 +356,7 @@ def main() -> None:
         con = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
 
         def draw() -> None:
-            for part in step_renderables(head, st, 40):
+            for part in to_rich(step_parts(head, st, 40)):
                 con.print(part)
 
         drawn = medians({"table": draw}, repeats)["table"]
