@@ -144,23 +144,7 @@ def build(doc: Doc) -> LayeredSpec:
     if loss.name != "upstream" and len(shape) != 1 and not layers[-1].activation.elementwise:
         raise doc.error(("loss",), "a vector activation needs a vector output")
     c.check_target(doc, loss, y, y_key)
-    return LayeredSpec(
-        source=doc.source,
-        x=x,
-        y=y,
-        batch=batch,
-        loss=loss,
-        loss_params=t.loss_params,
-        learning_rate=t.learning_rate,
-        steps=t.steps,
-        reduction=t.reduction,
-        layers=tuple(layers),
-        optimizer=t.optimizer,
-        optimizer_params=t.optimizer_params,
-        weight_decay=t.weight_decay,
-        files=tuple(doc.files),
-        loss_at=loss_at,
-    )
+    return c.make_spec(LayeredSpec, doc, t, x, y, batch, layers, loss_at=loss_at)
 
 
 def check_work(spec: LayeredSpec, steps: int) -> None:
