@@ -17,7 +17,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
-from gradcalc.layers.shapes import pair, show, tensor
+from gradcalc.layers.shapes import cell, pair, show, tensor
 from gradcalc.layers.windows import out_size, pad, scatter, windows
 
 if TYPE_CHECKING:
@@ -394,13 +394,6 @@ def _views(ls: Any, n: int) -> tuple[Array, Array, Array, Array, Array]:
     return xp, k4, theta["biases"], z, d
 
 
-def _cell(layer: Layer, *index: int) -> tuple[int, ...]:
-    """A 2-D index as written: conv1d drops the row of its height of one."""
-    if len(layer.in_shape) == 2:
-        return (*index[:-2], index[-1])
-    return index
-
-
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
     from gradcalc.doc.blocks import Eqs, Para
     from gradcalc.layers.written import eq
@@ -431,14 +424,14 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
                 for t, (c, p, q) in enumerate(np.ndindex(c_n, kh, kw))
             ]
             rhs = f"{sheet.total(terms)} + {nt.par(b[o], sheet.given())}"
-            items.append(eq(nt.sym("z", l, *_cell(layer, o, i, j)), rhs, nt.num(z[o, i, j])))
+            items.append(eq(nt.sym("z", l, *cell(layer, o, i, j)), rhs, nt.num(z[o, i, j])))
         blocks += [Eqs(tuple(items)), *sheet.more(z.shape[1:], f"output channel {o}")]
     return blocks
 
 
 def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     from gradcalc.doc.blocks import Eqs, Para
-    from gradcalc.layers.written import eq
+    from gradcalc.layers.written import eq, input_gradient
 
     nt, layer = sheet.nt, ls.layer
     l = layer.number
@@ -474,7 +467,7 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         ]
         items.append(
             eq(
-                nt.sym(nt.d("K"), l, *_cell(layer, o, c, p, q)),
+                nt.sym(nt.d("K"), l, *cell(layer, o, c, p, q)),
                 sheet.scaled(sheet.total(terms)),
                 nt.num(grad_k[o, c, p, q]),
             )
@@ -507,22 +500,15 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
             )
         )
     )
-    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
-    items = []
-    for c, u, v in sheet.cells(grad_x.shape):
-        terms = []
+
+    def sent_to(c: int, u: int, v: int) -> list[str]:
+        sent: list[str] = []
         for o, i, j in np.ndindex(o_n, ho, wo):
             p, q = u + ph - sh * i, v + pw - sw * j
             if 0 <= p < kh and 0 <= q < kw:
-                terms.append(
-                    nt.prod((d[0, o, i, j], False), (k4[o, c, p, q], sheet.given()), lead=not terms)
+                sent.append(
+                    nt.prod((d[0, o, i, j], False), (k4[o, c, p, q], sheet.given()), lead=not sent)
                 )
-        items.append(
-            eq(
-                nt.sym(nt.d("x"), l, *_cell(layer, c, u, v)),
-                sheet.total(terms) if terms else "0",
-                nt.num(grad_x[c, u, v]),
-            )
-        )
-    blocks += [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
-    return blocks
+        return sent
+
+    return [*blocks, *input_gradient(sheet, ls, sent_to)]
