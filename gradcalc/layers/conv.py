@@ -17,7 +17,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
-from gradcalc.layers.shapes import cell, pair, show, tensor
+from gradcalc.layers.shapes import cell, check_rank, pair, show, tensor
 from gradcalc.layers.windows import out_size, pad, scatter, windows
 
 if TYPE_CHECKING:
@@ -85,14 +85,7 @@ def _parse(axes: int) -> Any:
         from gradcalc.step import config as c
 
         name = "conv2d" if axes == 2 else "conv1d"
-        if len(in_shape) != axes + 1:
-            want = "(C, H, W)" if axes == 2 else "(C, L)"
-            before = "the input" if index == 0 else f"layers[{index - 1}]"
-            raise doc.error(
-                path,
-                f"{name} takes one example of shape {want}, but {before} gives shape "
-                f"{show(in_shape)}",
-            )
+        check_rank(doc, path, name, axes, in_shape, index)
         channels = in_shape[0]
         if "kernels" not in raw:
             raise doc.error(path, "missing key 'kernels'", _kernel_hint(axes))

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
-from gradcalc.layers.shapes import cell, pair, show
+from gradcalc.layers.shapes import cell, check_rank, pair, show
 from gradcalc.layers.windows import out_size, scatter, windows
 
 if TYPE_CHECKING:
@@ -124,14 +124,7 @@ def _parse(kind: str, axes: int) -> Any:
         from gradcalc.layers.config import activation
 
         name = f"{kind}pool{axes}d"
-        if len(in_shape) != axes + 1:
-            want = "(C, H, W)" if axes == 2 else "(C, L)"
-            before = "the input" if index == 0 else f"layers[{index - 1}]"
-            raise doc.error(
-                path,
-                f"{name} takes one example of shape {want}, but {before} gives shape "
-                f"{show(in_shape)}",
-            )
+        check_rank(doc, path, name, axes, in_shape, index)
         if "size" not in raw:
             raise doc.error(path, "missing key 'size'", "the window, e.g. size: 2")
         size = pair(doc, raw["size"], (*path, "size"), axes, 1)

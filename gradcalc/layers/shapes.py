@@ -26,6 +26,20 @@ def cell(layer: Layer, *index: int) -> tuple[int, ...]:
     return index
 
 
+def check_rank(
+    doc: Doc, path: KeyPath, name: str, axes: int, in_shape: tuple[int, ...], index: int
+) -> None:
+    """Refuse an input of the wrong rank for a layer over windows (convolution, pooling):
+    (C, H, W) for 2 axes, (C, L) for 1."""
+    if len(in_shape) != axes + 1:
+        want = "(C, H, W)" if axes == 2 else "(C, L)"
+        before = "the input" if index == 0 else f"layers[{index - 1}]"
+        raise doc.error(
+            path,
+            f"{name} takes one example of shape {want}, but {before} gives shape {show(in_shape)}",
+        )
+
+
 def tensor(doc: Doc, value: Any, path: KeyPath, what: str, rank: int | None = None) -> np.ndarray:
     """Nested lists of numbers (or {file: …}) as a float64 array; `rank`: the number of axes
     it must have."""
