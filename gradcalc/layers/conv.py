@@ -53,24 +53,36 @@ def backward(
     layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
 ) -> tuple[Array, dict[str, Array]]:
     kernels = theta["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
-    n, _, ho, wo = d4.shape
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    k4, d4, rows = _by_window(kernels, delta)
     # ∂C/∂K[o, c, p, q] = Σ_n,i,j δ[n, o, i, j] x̃[n, c, sH·i + p, sW·j + q]: δᵀ times the columns.
     grad_k = ((scale * rows).T @ cache["cols"]).reshape(kernels.shape)
     grad_b = scale * d4.sum(axis=(0, 2, 3))
-    # ∂C/∂x̃: each window's share δ·K added back where the window took it from, then the
-    # padding cut away (the full convolution of δ with the flipped kernel).
+    grad_padded = _spread(rows, k4, d4.shape, cache["padded_shape"], layer.options["stride"])
+    return np.ascontiguousarray(_crop(layer, grad_padded)), {"kernels": grad_k, "biases": grad_b}
+
+
+def _by_window(kernels: Array, delta: Array) -> tuple[Array, Array, Array]:
+    """The kernels and δ in 2-D (a conv1d's with its height of one), and δ as one row per
+    window (n, i, j), one column per output channel."""
+    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
+    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    n, o, ho, wo = d4.shape
+    return k4, d4, d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+
+
+def _spread(
+    rows: Array,
+    k4: Array,
+    d_shape: tuple[int, ...],
+    padded_shape: tuple[int, ...],
+    stride: tuple[int, int],
+) -> Array:
+    """∂C/∂x̃: each window's share δ·K added back where the window took it from (the full
+    convolution of δ with the flipped kernel), the padding still on."""
+    o, c, kh, kw = k4.shape
+    n, _, ho, wo = d_shape
     parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, cache["padded_shape"], (kh, kw), layer.options["stride"])
-    ph, pw = layer.options["padding"]
-    h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
-    grad_x = grad_padded[:, :, ph : ph + h, pw : pw + w]
-    if len(layer.in_shape) == 2:
-        grad_x = grad_x[:, :, 0, :]
-    return np.ascontiguousarray(grad_x), {"kernels": grad_k, "biases": grad_b}
+    return scatter(parts, padded_shape, (kh, kw), stride)
 
 
 def _parse(axes: int) -> Any:
@@ -203,23 +215,19 @@ def _at_stride_one(ctx: Any, l: int) -> dict[str, Array]:
     if stride == (1, 1):
         return {}
     kernels = ctx.theta_pass(l)["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    delta = ctx.given("delta", l)
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    k4, d4, rows = _by_window(kernels, ctx.given("delta", l))
+    _, c, kh, kw = k4.shape
     n, _, ho, wo = d4.shape
     padded = pad(_as2d(layer, ctx.x(l)), layer.options["padding"])
     win = windows(padded, (kh, kw), (1, 1))[:, :, :ho, :wo]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
     grad_k = ((ctx.net.scale * rows).T @ cols).reshape(kernels.shape)
-    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, padded.shape, (kh, kw), (1, 1))
-    grad_x = _crop(layer, grad_padded)
+    grad_x = _crop(layer, _spread(rows, k4, d4.shape, padded.shape, (1, 1)))
     return {"grad_kernels": grad_k, "grad_input": grad_x}
 
 
 def _crop(layer: Layer, grad_padded: Array) -> Array:
+    """∂C/∂x: ∂C/∂x̃ with the padding cut away."""
     ph, pw = layer.options["padding"]
     h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
     out = grad_padded[:, :, ph : ph + h, pw : pw + w]
@@ -234,15 +242,8 @@ def _padding_not_removed(ctx: Any, l: int) -> dict[str, Array]:
         return {}
     # ∂C/∂x̃ in full: the layer's backward before its crop, over the same given δ.
     padded_shape = pad(_as2d(layer, ctx.x(l)), (ph, pw)).shape
-    kernels = ctx.theta_pass(l)["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    delta = ctx.given("delta", l)
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
-    n, _, ho, wo = d4.shape
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
-    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, padded_shape, (kh, kw), layer.options["stride"])
+    k4, d4, rows = _by_window(ctx.theta_pass(l)["kernels"], ctx.given("delta", l))
+    grad_padded = _spread(rows, k4, d4.shape, padded_shape, layer.options["stride"])
     h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
     out = grad_padded[:, :, :h, :w]
     return {"grad_input": out[:, :, 0, :] if len(layer.in_shape) == 2 else out}
