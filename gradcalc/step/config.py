@@ -607,18 +607,25 @@ def _check_depth(doc: Doc, path: KeyPath, layers: int) -> None:
 def check_work(spec: NetworkSpec, steps: int) -> None:
     """Refuse, before the first step, a run too long to finish in minutes: its work is
     steps × (examples + 8) × (parameters + 500 per layer) (see gradcalc/limits.py)."""
-    from gradcalc.errors import GradcalcError
-
-    layers = len(spec.layers)
     params = sum(layer.weights.size + layer.biases.size for layer in spec.layers)
-    m = spec.x.shape[0]
-    work = steps * (m + 8) * (params + 500 * layers)
+    refuse_work(spec.source, steps, spec.x.shape[0], params, "parameters", len(spec.layers))
+
+
+def refuse_work(
+    source: str, steps: int, m: int, per_example: int, unit: str, layers: int, fewer: str = ""
+) -> None:
+    """The refusal of a dense or a layered network's run whose work, steps × (m + 8) ×
+    (`per_example` `unit` + 500 × layers), is over MAX_WORK; `fewer`: the last thing to
+    reduce (`unit` by default)."""
+    work = steps * (m + 8) * (per_example + 500 * layers)
     if work > MAX_WORK:
+        from gradcalc.errors import GradcalcError
+
         raise GradcalcError(
-            f"{spec.source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
-            f"({params:,} parameters + 500 × {layers:,} layer{'s' if layers != 1 else ''}) is "
+            f"{source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
+            f"({per_example:,} {unit} + 500 × {layers:,} layer{'s' if layers != 1 else ''}) is "
             f"about {_power(work)} operations; a run may take at most {_power(MAX_WORK)} (a few "
-            "minutes): use fewer steps, examples, layers or parameters"
+            f"minutes): use fewer steps, examples, layers or {fewer or unit}"
         )
 
 
