@@ -345,10 +345,10 @@ class JsonWriter(json.Writer):
         "final": None,
     }
 
-    def head(self, trace: LayeredRun) -> dict[str, Any]:
+    def document_head(self, trace: LayeredRun) -> dict[str, Any]:
         return head(trace, self.show)
 
-    def tail(self, trace: LayeredRun) -> dict[str, Any]:
+    def document_tail(self, trace: LayeredRun) -> dict[str, Any]:
         return tail(trace)
 
 

@@ -224,10 +224,10 @@ class Writer:
         self.first = True
         self.norms = show == "summary"  # what the engine computes for the steps not shown in full
 
-    def head(self, trace: Any) -> dict[str, Any]:
+    def document_head(self, trace: Any) -> dict[str, Any]:
         return head(trace, self.show)
 
-    def tail(self, trace: Any) -> dict[str, Any]:
+    def document_tail(self, trace: Any) -> dict[str, Any]:
         return tail(trace)
 
     def full(self, step: int) -> bool:
@@ -237,7 +237,7 @@ class Writer:
         self.batch = trace.batch
         if not self.lines:
             # The settings, then the steps as they come: '{…,"steps":[' … ']' + the tail.
-            self.write(encode(self.head(trace))[:-1] + b',"steps":[')
+            self.write(encode(self.document_head(trace))[:-1] + b',"steps":[')
 
     def step(self, st: Any) -> None:
         if self.record is None or (self.show == "all" and not self.shown(st.step)):
@@ -251,9 +251,9 @@ class Writer:
 
     def finish(self, trace: Any) -> None:
         if self.lines:
-            self.write(encode({**self.head(trace), **self.tail(trace)}) + b"\n")
+            self.write(encode({**self.document_head(trace), **self.document_tail(trace)}) + b"\n")
         else:
-            self.write(b"]," + encode(self.tail(trace))[1:] + b"\n")
+            self.write(b"]," + encode(self.document_tail(trace))[1:] + b"\n")
 
 
 def document(trace: RunTrace, show: str = "all") -> dict[str, Any]:
@@ -261,10 +261,10 @@ def document(trace: RunTrace, show: str = "all") -> dict[str, Any]:
     return json.loads(render(trace, show))
 
 
-def render(trace: Any, show: str = "all", writer_class: type[Writer] | None = None) -> str:
+def render(trace: Any, show: str = "all", writer_class: type[Writer] = Writer) -> str:
     """The document of a run, by `writer_class` (a layered run's: gradcalc.layers.views's)."""
     chunks: list[bytes] = []
-    writer = (writer_class or Writer)(chunks.append, show=show)
+    writer = writer_class(chunks.append, show=show)
     writer.start(trace)
     for st in trace.steps:
         writer.step(st)
