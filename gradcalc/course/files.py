@@ -58,19 +58,13 @@ def answer_template(course: Course, problem: Problem) -> str:
 
 def key_json(problem: Problem) -> str:
     """What `gradcalc step config.yaml --format json` writes."""
+    from gradcalc.step.json import render
+
     if problem.layered:
         from gradcalc.layers.views import JsonWriter
 
-        chunks: list[bytes] = []
-        writer = JsonWriter(chunks.append, lines=False, show="all", shown=lambda s: True)
-        writer.start(problem.trace)  # type: ignore[arg-type]
-        for st in problem.trace.steps:
-            writer.step(st)  # type: ignore[arg-type]
-        writer.finish(problem.trace)  # type: ignore[arg-type]
-        return b"".join(chunks).decode()
-    from gradcalc.step.json import render
-
-    return render(problem.trace)  # type: ignore[arg-type]
+        return render(problem.trace, writer_class=JsonWriter)
+    return render(problem.trace)
 
 
 def solution(problem: Problem, fmt: str) -> str:

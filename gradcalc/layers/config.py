@@ -144,44 +144,25 @@ def build(doc: Doc) -> LayeredSpec:
     if loss.name != "upstream" and len(shape) != 1 and not layers[-1].activation.elementwise:
         raise doc.error(("loss",), "a vector activation needs a vector output")
     c.check_target(doc, loss, y, y_key)
-    return LayeredSpec(
-        source=doc.source,
-        x=x,
-        y=y,
-        batch=batch,
-        loss=loss,
-        loss_params=t.loss_params,
-        learning_rate=t.learning_rate,
-        steps=t.steps,
-        reduction=t.reduction,
-        layers=tuple(layers),
-        optimizer=t.optimizer,
-        optimizer_params=t.optimizer_params,
-        weight_decay=t.weight_decay,
-        files=tuple(doc.files),
-        loss_at=loss_at,
-    )
+    return c.make_spec(LayeredSpec, doc, t, x, y, batch, layers, loss_at=loss_at)
 
 
 def check_work(spec: LayeredSpec, steps: int) -> None:
     """Refuse, before the first step, a run too long to finish in minutes, as the dense
     networks' check (gradcalc/step/config.py) does: steps × (examples + 8) × (each layer's
     multiply-adds for one example + 500 per layer)."""
-    from gradcalc.errors import GradcalcError
-    from gradcalc.limits import MAX_WORK
-    from gradcalc.step.config import _power
+    from gradcalc.step.config import refuse_work
 
     per_example = sum(_operations(layer) for layer in spec.layers)
-    layers, m = len(spec.layers), spec.x.shape[0]
-    work = steps * (m + 8) * (per_example + 500 * layers)
-    if work > MAX_WORK:
-        raise GradcalcError(
-            f"{spec.source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
-            f"({per_example:,} multiply-adds per example + 500 × {layers:,} layer"
-            f"{'s' if layers != 1 else ''}) is about {_power(work)} operations; a run may take at "
-            f"most {_power(MAX_WORK)} (a few minutes): use fewer steps, examples, layers or "
-            "channels"
-        )
+    refuse_work(
+        spec.source,
+        steps,
+        spec.x.shape[0],
+        per_example,
+        "multiply-adds per example",
+        len(spec.layers),
+        "channels",
+    )
 
 
 def _operations(layer: Layer) -> int:

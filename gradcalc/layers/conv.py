@@ -17,7 +17,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
-from gradcalc.layers.shapes import pair, show, tensor
+from gradcalc.layers.shapes import cell, check_rank, pair, show, tensor
 from gradcalc.layers.windows import out_size, pad, scatter, windows
 
 if TYPE_CHECKING:
@@ -53,24 +53,36 @@ def backward(
     layer: Layer, theta: Mapping[str, Array], cache: Cache, delta: Array, scale: float, x: Array
 ) -> tuple[Array, dict[str, Array]]:
     kernels = theta["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
-    n, _, ho, wo = d4.shape
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    k4, d4, rows = _by_window(kernels, delta)
     # ∂C/∂K[o, c, p, q] = Σ_n,i,j δ[n, o, i, j] x̃[n, c, sH·i + p, sW·j + q]: δᵀ times the columns.
     grad_k = ((scale * rows).T @ cache["cols"]).reshape(kernels.shape)
     grad_b = scale * d4.sum(axis=(0, 2, 3))
-    # ∂C/∂x̃: each window's share δ·K added back where the window took it from, then the
-    # padding cut away (the full convolution of δ with the flipped kernel).
+    grad_padded = _spread(rows, k4, d4.shape, cache["padded_shape"], layer.options["stride"])
+    return np.ascontiguousarray(_crop(layer, grad_padded)), {"kernels": grad_k, "biases": grad_b}
+
+
+def _by_window(kernels: Array, delta: Array) -> tuple[Array, Array, Array]:
+    """The kernels and δ in 2-D (a conv1d's with its height of one), and δ as one row per
+    window (n, i, j), one column per output channel."""
+    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
+    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    n, o, ho, wo = d4.shape
+    return k4, d4, d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+
+
+def _spread(
+    rows: Array,
+    k4: Array,
+    d_shape: tuple[int, ...],
+    padded_shape: tuple[int, ...],
+    stride: tuple[int, int],
+) -> Array:
+    """∂C/∂x̃: each window's share δ·K added back where the window took it from (the full
+    convolution of δ with the flipped kernel), the padding still on."""
+    o, c, kh, kw = k4.shape
+    n, _, ho, wo = d_shape
     parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, cache["padded_shape"], (kh, kw), layer.options["stride"])
-    ph, pw = layer.options["padding"]
-    h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
-    grad_x = grad_padded[:, :, ph : ph + h, pw : pw + w]
-    if len(layer.in_shape) == 2:
-        grad_x = grad_x[:, :, 0, :]
-    return np.ascontiguousarray(grad_x), {"kernels": grad_k, "biases": grad_b}
+    return scatter(parts, padded_shape, (kh, kw), stride)
 
 
 def _parse(axes: int) -> Any:
@@ -85,14 +97,7 @@ def _parse(axes: int) -> Any:
         from gradcalc.step import config as c
 
         name = "conv2d" if axes == 2 else "conv1d"
-        if len(in_shape) != axes + 1:
-            want = "(C, H, W)" if axes == 2 else "(C, L)"
-            before = "the input" if index == 0 else f"layers[{index - 1}]"
-            raise doc.error(
-                path,
-                f"{name} takes one example of shape {want}, but {before} gives shape "
-                f"{show(in_shape)}",
-            )
+        check_rank(doc, path, name, axes, in_shape, index)
         channels = in_shape[0]
         if "kernels" not in raw:
             raise doc.error(path, "missing key 'kernels'", _kernel_hint(axes))
@@ -210,23 +215,19 @@ def _at_stride_one(ctx: Any, l: int) -> dict[str, Array]:
     if stride == (1, 1):
         return {}
     kernels = ctx.theta_pass(l)["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    delta = ctx.given("delta", l)
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
+    k4, d4, rows = _by_window(kernels, ctx.given("delta", l))
+    _, c, kh, kw = k4.shape
     n, _, ho, wo = d4.shape
     padded = pad(_as2d(layer, ctx.x(l)), layer.options["padding"])
     win = windows(padded, (kh, kw), (1, 1))[:, :, :ho, :wo]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
     grad_k = ((ctx.net.scale * rows).T @ cols).reshape(kernels.shape)
-    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, padded.shape, (kh, kw), (1, 1))
-    grad_x = _crop(layer, grad_padded)
+    grad_x = _crop(layer, _spread(rows, k4, d4.shape, padded.shape, (1, 1)))
     return {"grad_kernels": grad_k, "grad_input": grad_x}
 
 
 def _crop(layer: Layer, grad_padded: Array) -> Array:
+    """∂C/∂x: ∂C/∂x̃ with the padding cut away."""
     ph, pw = layer.options["padding"]
     h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
     out = grad_padded[:, :, ph : ph + h, pw : pw + w]
@@ -241,15 +242,8 @@ def _padding_not_removed(ctx: Any, l: int) -> dict[str, Array]:
         return {}
     # ∂C/∂x̃ in full: the layer's backward before its crop, over the same given δ.
     padded_shape = pad(_as2d(layer, ctx.x(l)), (ph, pw)).shape
-    kernels = ctx.theta_pass(l)["kernels"]
-    k4 = kernels[:, :, None, :] if kernels.ndim == 3 else kernels
-    o, c, kh, kw = k4.shape
-    delta = ctx.given("delta", l)
-    d4 = delta[:, :, None, :] if delta.ndim == 3 else delta
-    n, _, ho, wo = d4.shape
-    rows = d4.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
-    parts = (rows @ k4.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    grad_padded = scatter(parts, padded_shape, (kh, kw), layer.options["stride"])
+    k4, d4, rows = _by_window(ctx.theta_pass(l)["kernels"], ctx.given("delta", l))
+    grad_padded = _spread(rows, k4, d4.shape, padded_shape, layer.options["stride"])
     h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
     out = grad_padded[:, :, :h, :w]
     return {"grad_input": out[:, :, 0, :] if len(layer.in_shape) == 2 else out}
@@ -394,13 +388,6 @@ def _views(ls: Any, n: int) -> tuple[Array, Array, Array, Array, Array]:
     return xp, k4, theta["biases"], z, d
 
 
-def _cell(layer: Layer, *index: int) -> tuple[int, ...]:
-    """A 2-D index as written: conv1d drops the row of its height of one."""
-    if len(layer.in_shape) == 2:
-        return (*index[:-2], index[-1])
-    return index
-
-
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
     from gradcalc.doc.blocks import Eqs, Para
     from gradcalc.layers.written import eq
@@ -431,14 +418,14 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
                 for t, (c, p, q) in enumerate(np.ndindex(c_n, kh, kw))
             ]
             rhs = f"{sheet.total(terms)} + {nt.par(b[o], sheet.given())}"
-            items.append(eq(nt.sym("z", l, *_cell(layer, o, i, j)), rhs, nt.num(z[o, i, j])))
+            items.append(eq(nt.sym("z", l, *cell(layer, o, i, j)), rhs, nt.num(z[o, i, j])))
         blocks += [Eqs(tuple(items)), *sheet.more(z.shape[1:], f"output channel {o}")]
     return blocks
 
 
 def _write_backward(sheet: Any, ls: Any) -> list[Any]:
     from gradcalc.doc.blocks import Eqs, Para
-    from gradcalc.layers.written import eq
+    from gradcalc.layers.written import eq, input_gradient
 
     nt, layer = sheet.nt, ls.layer
     l = layer.number
@@ -474,7 +461,7 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         ]
         items.append(
             eq(
-                nt.sym(nt.d("K"), l, *_cell(layer, o, c, p, q)),
+                nt.sym(nt.d("K"), l, *cell(layer, o, c, p, q)),
                 sheet.scaled(sheet.total(terms)),
                 nt.num(grad_k[o, c, p, q]),
             )
@@ -507,22 +494,15 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
             )
         )
     )
-    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
-    items = []
-    for c, u, v in sheet.cells(grad_x.shape):
-        terms = []
+
+    def sent_to(c: int, u: int, v: int) -> list[str]:
+        sent: list[str] = []
         for o, i, j in np.ndindex(o_n, ho, wo):
             p, q = u + ph - sh * i, v + pw - sw * j
             if 0 <= p < kh and 0 <= q < kw:
-                terms.append(
-                    nt.prod((d[0, o, i, j], False), (k4[o, c, p, q], sheet.given()), lead=not terms)
+                sent.append(
+                    nt.prod((d[0, o, i, j], False), (k4[o, c, p, q], sheet.given()), lead=not sent)
                 )
-        items.append(
-            eq(
-                nt.sym(nt.d("x"), l, *_cell(layer, c, u, v)),
-                sheet.total(terms) if terms else "0",
-                nt.num(grad_x[c, u, v]),
-            )
-        )
-    blocks += [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
-    return blocks
+        return sent
+
+    return [*blocks, *input_gradient(sheet, ls, sent_to)]

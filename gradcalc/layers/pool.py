@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Mistake, Shape, WrittenCells
-from gradcalc.layers.shapes import pair, show
+from gradcalc.layers.shapes import cell, check_rank, pair, show
 from gradcalc.layers.windows import out_size, scatter, windows
 
 if TYPE_CHECKING:
@@ -124,14 +124,7 @@ def _parse(kind: str, axes: int) -> Any:
         from gradcalc.layers.config import activation
 
         name = f"{kind}pool{axes}d"
-        if len(in_shape) != axes + 1:
-            want = "(C, H, W)" if axes == 2 else "(C, L)"
-            before = "the input" if index == 0 else f"layers[{index - 1}]"
-            raise doc.error(
-                path,
-                f"{name} takes one example of shape {want}, but {before} gives shape "
-                f"{show(in_shape)}",
-            )
+        check_rank(doc, path, name, axes, in_shape, index)
         if "size" not in raw:
             raise doc.error(path, "missing key 'size'", "the window, e.g. size: 2")
         size = pair(doc, raw["size"], (*path, "size"), axes, 1)
@@ -308,10 +301,6 @@ def _window(layer: Layer, x: Array, i: int, j: int) -> list[tuple[tuple[int, int
     ]
 
 
-def _index(layer: Layer, c: int, i: int, j: int) -> tuple[int, ...]:
-    return (c, j) if len(layer.in_shape) == 2 else (c, i, j)
-
-
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
     from gradcalc.doc.blocks import Eqs, Para
     from gradcalc.layers.written import eq
@@ -328,16 +317,16 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
         if routes is None:
             terms = [nt.num(v) if t == 0 else nt.par(v) for t, (_, v) in enumerate(cells)]
             rhs = f"({sheet.total(terms)})/{len(cells)}"
-            items.append(eq(nt.sym("z", l, *_index(layer, c, i, j)), rhs, nt.num(z[c, i, j])))
+            items.append(eq(nt.sym("z", l, *cell(layer, c, i, j)), rhs, nt.num(z[c, i, j])))
             continue
         values = ", ".join(nt.num(v) for _, v in cells[: sheet.max_terms])
         if len(cells) > sheet.max_terms:
             values += f", {nt.dots}"
         source = routes[c, i, j] if len(layer.in_shape) == 3 else (0, routes[c, j])
-        sources.append(nt.sym("x", l, *_index(layer, c, int(source[0]), int(source[1]))))
+        sources.append(nt.sym("x", l, *cell(layer, c, int(source[0]), int(source[1]))))
         maximum = r"\max" if nt.tex else "max"
         items.append(
-            eq(nt.sym("z", l, *_index(layer, c, i, j)), f"{maximum}({values})", nt.num(z[c, i, j]))
+            eq(nt.sym("z", l, *cell(layer, c, i, j)), f"{maximum}({values})", nt.num(z[c, i, j]))
         )
     blocks: list[Any] = [Eqs(tuple(items)), *sheet.more(z.shape, nt.sym("z", l))]
     if sources:
@@ -357,14 +346,12 @@ def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:
 
 
 def _write_backward(sheet: Any, ls: Any) -> list[Any]:
-    from gradcalc.doc.blocks import Eqs, Para
-    from gradcalc.layers.written import eq
+    from gradcalc.doc.blocks import Para
+    from gradcalc.layers.written import input_gradient
 
     nt, layer = sheet.nt, ls.layer
-    l = layer.number
     share = ls.cache["share"][0]  # (C, Ho, Wo, kH·kW) of the first example
     d = ls.delta[0][:, None, :] if len(layer.in_shape) == 2 else ls.delta[0]
-    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
     (kh, kw), (sh, sw) = layer.options["size"], layer.options["stride"]
     rule = (
         "each output's δ goes to the input cell its maximum came from (the first in row-major "
@@ -378,11 +365,9 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
         if layer.kind.name.startswith("max")
         else f"each output's δ is shared equally, 1/{kh * kw} to each cell of its window"
     )
-    blocks: list[Any] = [
-        Para(nt.text(f"∂C/∂x: {rule}" + (" (example 1):" if ls.x.shape[0] > 1 else ":")))
-    ]
-    items = []
-    for c, u, v in sheet.cells(grad_x.shape):
+    lead = Para(nt.text(f"∂C/∂x: {rule}" + (" (example 1):" if ls.x.shape[0] > 1 else ":")))
+
+    def sent_to(c: int, u: int, v: int) -> list[str]:
         terms: list[str] = []
         for i, j in np.ndindex(d.shape[1], d.shape[2]):
             p, q = u - sh * i, v - sw * j
@@ -394,12 +379,6 @@ def _write_backward(sheet: Any, ls: Any) -> list[Any]:
                     else nt.prod((weight, False), (d[c, i, j], False), lead=True)
                 )
                 terms.append(term if not terms else nt.par(d[c, i, j]) if weight == 1 else term)
-        items.append(
-            eq(
-                nt.sym(nt.d("x"), l, *_index(layer, c, u, v)),
-                sheet.total(terms) if terms else "0",
-                nt.num(grad_x[c, u, v]),
-            )
-        )
-    blocks += [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
-    return blocks
+        return terms
+
+    return [lead, *input_gradient(sheet, ls, sent_to)]

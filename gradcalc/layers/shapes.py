@@ -9,12 +9,35 @@ import numpy as np
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
+    from gradcalc.layers.record import Layer
     from gradcalc.yamldoc import Doc
 
 
 def show(shape: tuple[int, ...]) -> str:
     """(1, 4, 4) -> "1×4×4"."""
     return "×".join(str(n) for n in shape) if shape else "a number"
+
+
+def cell(layer: Layer, *index: int) -> tuple[int, ...]:
+    """A 2-D index as written: a 1-D layer (input (C, L)) computes with a height of one and
+    drops that row from the indices it writes."""
+    if len(layer.in_shape) == 2:
+        return (*index[:-2], index[-1])
+    return index
+
+
+def check_rank(
+    doc: Doc, path: KeyPath, name: str, axes: int, in_shape: tuple[int, ...], index: int
+) -> None:
+    """Refuse an input of the wrong rank for a layer over windows (convolution, pooling):
+    (C, H, W) for 2 axes, (C, L) for 1."""
+    if len(in_shape) != axes + 1:
+        want = "(C, H, W)" if axes == 2 else "(C, L)"
+        before = "the input" if index == 0 else f"layers[{index - 1}]"
+        raise doc.error(
+            path,
+            f"{name} takes one example of shape {want}, but {before} gives shape {show(in_shape)}",
+        )
 
 
 def tensor(doc: Doc, value: Any, path: KeyPath, what: str, rank: int | None = None) -> np.ndarray:

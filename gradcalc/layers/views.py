@@ -4,11 +4,10 @@ shapes, and the writers `gradcalc step` streams a run through (as gradcalc/step/
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gradcalc.contract import versioned
 from gradcalc.doc.numbers import Style
 from gradcalc.layers.engine import (
     LayeredRun,
@@ -18,7 +17,8 @@ from gradcalc.layers.engine import (
     summarize,
 )
 from gradcalc.layers.shapes import show
-from gradcalc.step.json import encode
+from gradcalc.step import json
+from gradcalc.step.json import as_json, by_example, trained
 
 # -- text -------------------------------------------------------------------------------------
 
@@ -250,17 +250,7 @@ def summary_text(trace: LayeredRun, digits: int) -> str:
     return "\n".join(lines)
 
 
-# -- JSON -------------------------------------------------------------------------------------
-
-
-def _c(array: Any) -> Any:
-    if isinstance(array, np.ndarray):
-        return float(array) if array.ndim == 0 else np.ascontiguousarray(array)
-    return array
-
-
-def _rows(array: np.ndarray, batch: bool) -> np.ndarray:
-    return np.ascontiguousarray(array if batch else array[0])
+# -- JSON: the dense run's document (gradcalc/step/json.py) with layer records of every type --
 
 
 def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
@@ -273,32 +263,25 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
         "output_shape": list(layer.out_shape),
         "options": _options(layer.options),
         **({"residual": True} if layer.residual else {}),
-        "z": _rows(ls.z, batch),
-        "a": _rows(ls.a, batch),
-        "delta": _rows(ls.delta, batch),
-        "grad_input": _rows(ls.grad_x, batch),
-        "grads": {k: _c(v) for k, v in ls.grads.items()},
-        "params": {k: _c(v) for k, v in ls.params.items()},
+        "z": by_example(ls.z, batch),
+        "a": by_example(ls.a, batch),
+        "delta": by_example(ls.delta, batch),
+        "grad_input": by_example(ls.grad_x, batch),
+        "grads": {k: as_json(v) for k, v in ls.grads.items()},
+        "params": {k: as_json(v) for k, v in ls.params.items()},
         "shapes": {k: list(v.shape) for k, v in ls.params.items()},
     }
     for _, key, values, per_example in layer.kind.extra(ls) if layer.kind.extra else []:
-        doc[key] = _rows(values, batch) if per_example else _c(values)
+        doc[key] = by_example(values, batch) if per_example else as_json(values)
     if layer.kind.backward_extra is not None:
         for _, key, values, per_example in layer.kind.backward_extra(ls):
-            doc[key] = _rows(values, batch) if per_example else _c(values)
-    if ls.activation_params:
-        doc["activation_params"] = dict(ls.activation_params)
-    if ls.grad_activation_params:
-        doc["grad_activation_params"] = dict(ls.grad_activation_params)
-    doc["optimizer_state"] = {
-        kind: {name: _c(array) for name, array in arrays.items()}
-        for kind, arrays in ls.optimizer_state.items()
-    }
+            doc[key] = by_example(values, batch) if per_example else as_json(values)
+    doc.update(trained(ls.activation_params, ls.grad_activation_params, ls.optimizer_state))
     if ls.params_ahead is not None:
-        doc["params_lookahead"] = {k: _c(v) for k, v in ls.params_ahead.items()}
+        doc["params_lookahead"] = {k: as_json(v) for k, v in ls.params_ahead.items()}
     if ls.state:
-        doc["state_before"] = {k: _c(v) for k, v in ls.state_before.items()}
-        doc["state"] = {k: _c(v) for k, v in ls.state.items()}
+        doc["state_before"] = {k: as_json(v) for k, v in ls.state_before.items()}
+        doc["state"] = {k: as_json(v) for k, v in ls.state.items()}
     return doc
 
 
@@ -307,21 +290,7 @@ def _options(options: Any) -> dict[str, Any]:
 
 
 def step_record(st: LayeredStepTrace, batch: bool) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "step": st.step,
-        "loss": st.loss,
-        "data_loss": st.loss if st.data_loss is None else st.data_loss,
-        "penalty": st.penalty,
-        **({"losses": _c(st.losses)} if batch else {}),
-    }
-    if st.ahead is not None:
-        doc["lookahead"] = {
-            "loss": st.ahead.loss,
-            "data_loss": st.ahead.loss if st.ahead.data_loss is None else st.ahead.data_loss,
-            "penalty": st.ahead.penalty,
-        }
-    doc["layers"] = [layer_record(ls, batch) for ls in st.layers]
-    return doc
+    return json.step_record(st, batch, layer_record)
 
 
 def summary_record(st: LayeredStepTrace | LayeredSummary, batch: bool = False) -> dict[str, Any]:
@@ -337,37 +306,14 @@ def summary_record(st: LayeredStepTrace | LayeredSummary, batch: bool = False) -
 
 
 def head(trace: LayeredRun, show_: str = "all") -> dict[str, Any]:
-    return versioned(
-        {
-            "config": trace.source,
-            "loss_function": trace.loss,
-            "loss_params": trace.loss_params,
-            "learning_rate": trace.learning_rate,
-            "reduction": trace.reduction if trace.batch else None,
-            "examples": int(trace.x.shape[0]),
-            "sizes": list(trace.sizes),
-            "shapes": [list(s) for s in trace.shapes],
-            "layer_types": [layer.kind.name for layer in trace.layers],
-            "round": trace.round_to,
-            "optimizer": {"name": trace.optimizer, **trace.optimizer_params},
-            "weight_decay": trace.weight_decay,
-            "steps_run": trace.n_steps,
-            "show": show_,
-        }
-    )
+    layers = {
+        "shapes": [list(s) for s in trace.shapes],
+        "layer_types": [layer.kind.name for layer in trace.layers],
+    }
+    return json.head(trace, show_, layers)
 
 
 def tail(trace: LayeredRun) -> dict[str, Any]:
-    batch = trace.batch
-
-    def forward(ft: Any) -> dict[str, Any]:
-        return {
-            "loss": ft.loss,
-            "data_loss": ft.loss if ft.data_loss is None else ft.data_loss,
-            "penalty": ft.penalty,
-            "output": _rows(ft.output, batch),
-        }
-
     parameters = []
     states = trace.states or tuple({} for _ in trace.layers)
     for layer, theta, act, state in zip(
@@ -377,60 +323,33 @@ def tail(trace: LayeredRun) -> dict[str, Any]:
             "layer": layer.number,
             "type": layer.kind.name,
             "activation": layer.activation.name,
-            "params": {k: _c(v) for k, v in theta.items()},
+            "params": {k: as_json(v) for k, v in theta.items()},
         }
         if act:
             record["activation_params"] = dict(act)
         if state:
-            record["state"] = {k: _c(v) for k, v in state.items()}
+            record["state"] = {k: as_json(v) for k, v in state.items()}
         parameters.append(record)
-    return {
-        "initial": forward(trace.initial),
-        "final": forward(trace.final),
-        "parameters": parameters,
-    }
+    return json.ends(trace, parameters)
 
 
 # -- writers ----------------------------------------------------------------------------------
 
 
-class JsonWriter:
-    def __init__(
-        self,
-        write: Callable[[bytes], None],
-        *,
-        lines: bool,
-        show: str,
-        shown: Callable[[int], bool],
-    ) -> None:
-        self.write, self.lines, self.show, self.shown = write, lines, show, shown
-        self.batch = False
-        self.first = True
+class JsonWriter(json.Writer):
+    """--format json and jsonl of a layered run, written as a dense run's."""
 
-    def full(self, step: int) -> bool:
-        return self.show == "all" and self.shown(step)
+    records: ClassVar[dict[str, Callable[[Any, bool], dict[str, Any]] | None]] = {
+        "all": step_record,
+        "summary": summary_record,
+        "final": None,
+    }
 
-    def start(self, trace: LayeredRun) -> None:
-        self.batch = trace.batch
-        if not self.lines:
-            self.write(encode(head(trace, self.show))[:-1] + b',"steps":[')
+    def document_head(self, trace: LayeredRun) -> dict[str, Any]:
+        return head(trace, self.show)
 
-    def step(self, st: LayeredStepTrace | LayeredSummary) -> None:
-        if self.show == "final" or (self.show == "all" and not self.shown(st.step)):
-            return
-        if self.show == "all":
-            assert isinstance(st, LayeredStepTrace)
-            data = encode(step_record(st, self.batch))
-        else:
-            data = encode(summary_record(st, self.batch))
-        self.write(data + b"\n" if self.lines else data if self.first else b"," + data)
-        self.first = False
-
-    def finish(self, trace: LayeredRun) -> None:
-        if self.lines:
-            self.write(encode({**head(trace, self.show), **tail(trace)}) + b"\n")
-        else:
-            self.write(b"]," + encode(tail(trace))[1:] + b"\n")
+    def document_tail(self, trace: LayeredRun) -> dict[str, Any]:
+        return tail(trace)
 
 
 class TableWriter:

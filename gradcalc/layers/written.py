@@ -4,7 +4,7 @@ substituted. `--max-terms` cuts a sum, `--max-rows` the cells written per channe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from gradcalc.doc.blocks import Block, Eq, Eqs, Heading, Para
 from gradcalc.doc.notation import Notation
 from gradcalc.layers.engine import LayeredRun, LayeredStepTrace, LayerStep
-from gradcalc.layers.shapes import show
+from gradcalc.layers.shapes import cell, show
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,27 @@ def eq(lhs: str, *rhs: str) -> Eq:
         if r and (not stages or stages[-1] != r):
             stages.append(r)
     return Eq(lhs, tuple(("=", r) for r in stages))
+
+
+def input_gradient(
+    sheet: Sheet, ls: LayerStep, sent_to: Callable[[int, int, int], list[str]]
+) -> list[Block]:
+    """∂C/∂x of a layer over windows (convolution, pooling), the first example's cell by cell:
+    `sent_to(c, u, v)`, the terms the windows holding cell (u, v) of channel c send it, summed;
+    0 where no window holds it."""
+    nt, layer = sheet.nt, ls.layer
+    grad_x = ls.grad_x[0][:, None, :] if len(layer.in_shape) == 2 else ls.grad_x[0]
+    items = []
+    for c, u, v in sheet.cells(grad_x.shape):
+        terms = sent_to(c, u, v)
+        items.append(
+            eq(
+                nt.sym(nt.d("x"), layer.number, *cell(layer, c, u, v)),
+                sheet.total(terms) if terms else "0",
+                nt.num(grad_x[c, u, v]),
+            )
+        )
+    return [Eqs(tuple(items)), *sheet.more(grad_x.shape, nt.d("x"))]
 
 
 def build(

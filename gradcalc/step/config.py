@@ -7,10 +7,10 @@ value keeps its line and every refusal can name the key path, the line and a lik
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -324,6 +324,35 @@ def training(doc: Doc, data: dict[str, Any]) -> Training:
     )
 
 
+Spec = TypeVar("Spec")
+
+
+def make_spec(
+    kind: Callable[..., Spec],
+    doc: Doc,
+    t: Training,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch: bool,
+    layers: Sequence[Any],
+    **more: Any,
+) -> Spec:
+    """A NetworkSpec or a LayeredSpec: the examples and the layers, with the settings every
+    network takes from `training` and the files the config read; `more`: what only one kind
+    has (a sequence's loss_at)."""
+    settings = {f.name: getattr(t, f.name) for f in fields(t)}
+    return kind(
+        source=doc.source,
+        x=x,
+        y=y,
+        batch=batch,
+        layers=tuple(layers),
+        files=tuple(doc.files),
+        **settings,
+        **more,
+    )
+
+
 def layer_list(doc: Doc, raw: Any, what: str, hint: str | None = None) -> list[Any]:
     """`layers:` as a non-empty list within the depth limit; `what`: what each layer holds."""
     if not isinstance(raw, list) or not raw:
@@ -438,23 +467,7 @@ def build_spec(doc: Doc) -> NetworkSpec | LayeredSpec:
             (y_key,), f"{y.shape[1]} target values but the output layer has {width} units"
         )
     check_target(doc, t.loss, y, y_key)
-
-    return NetworkSpec(
-        source=doc.source,
-        x=x,
-        y=y,
-        batch=batch,
-        loss=t.loss,
-        loss_params=t.loss_params,
-        learning_rate=t.learning_rate,
-        steps=t.steps,
-        reduction=t.reduction,
-        layers=tuple(layers),
-        optimizer=t.optimizer,
-        optimizer_params=t.optimizer_params,
-        weight_decay=t.weight_decay,
-        files=tuple(doc.files),
-    )
+    return make_spec(NetworkSpec, doc, t, x, y, batch, layers)
 
 
 DENSE_KEYS = ("weights", "biases", "activation")
@@ -594,18 +607,25 @@ def _check_depth(doc: Doc, path: KeyPath, layers: int) -> None:
 def check_work(spec: NetworkSpec, steps: int) -> None:
     """Refuse, before the first step, a run too long to finish in minutes: its work is
     steps × (examples + 8) × (parameters + 500 per layer) (see gradcalc/limits.py)."""
-    from gradcalc.errors import GradcalcError
-
-    layers = len(spec.layers)
     params = sum(layer.weights.size + layer.biases.size for layer in spec.layers)
-    m = spec.x.shape[0]
-    work = steps * (m + 8) * (params + 500 * layers)
+    refuse_work(spec.source, steps, spec.x.shape[0], params, "parameters", len(spec.layers))
+
+
+def refuse_work(
+    source: str, steps: int, m: int, per_example: int, unit: str, layers: int, fewer: str = ""
+) -> None:
+    """The refusal of a dense or a layered network's run whose work, steps × (m + 8) ×
+    (`per_example` `unit` + 500 × layers), is over MAX_WORK; `fewer`: the last thing to
+    reduce (`unit` by default)."""
+    work = steps * (m + 8) * (per_example + 500 * layers)
     if work > MAX_WORK:
+        from gradcalc.errors import GradcalcError
+
         raise GradcalcError(
-            f"{spec.source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
-            f"({params:,} parameters + 500 × {layers:,} layer{'s' if layers != 1 else ''}) is "
+            f"{source}: {steps:,} steps × ({m:,} example{'s' if m != 1 else ''} + 8) × "
+            f"({per_example:,} {unit} + 500 × {layers:,} layer{'s' if layers != 1 else ''}) is "
             f"about {_power(work)} operations; a run may take at most {_power(MAX_WORK)} (a few "
-            "minutes): use fewer steps, examples, layers or parameters"
+            f"minutes): use fewer steps, examples, layers or {fewer or unit}"
         )
 
 
