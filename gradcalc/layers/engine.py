@@ -220,7 +220,7 @@ class Stream:
                 st = net.step(s)
             self.step_losses[s - 1] = st.loss
             if s == 1:
-                self.initial = ForwardTrace.of_step(st)
+                self.initial = ForwardTrace.of_step(st) if net.at_theta is None else net.at_theta
             yield st if full is None or full(s) else summarize(st)
 
     def head(self) -> LayeredRun:

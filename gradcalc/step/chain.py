@@ -107,6 +107,7 @@ class Chain(Trainer):
         self.keep_prime = False  # whether a record holds f′(z) (the dense tables show it)
         self.x, self.y = spec.x, spec.y.reshape(spec.x.shape[0], -1)
         self.checks: Checks = []
+        self.at_theta: ForwardTrace | None = None  # a look-ahead step's pass at θ
         self._activations = [link.activation for link in links]
         # How errors name each parameter and its gradient: w^2 (fixed per layer).
         self._names = [
@@ -175,7 +176,11 @@ class Chain(Trainer):
         ahead = self.ahead(self.theta, self.act, self._activations, self.kept)
         ahead_trace = None
         theta_pass, act_pass = ahead or (self.theta, self.act)
+        self.at_theta = None
         if ahead is not None:
+            # The pass at θ itself, which a look-ahead rule's records (at θ̃) do not hold: step
+            # 1's is the run's initial pass. θ̃ = θ at step 1, but for a rounded θ̃.
+            self.at_theta = ForwardTrace(loss, losses, tuple(zs), tuple(activations), data, penalty)
             xs, zs, activations, caches = self.forward(theta_pass, act_pass)
             ahead_losses = self.costs(zs, activations, s)
             ahead_loss, ahead_data, ahead_penalty = self.priced(

@@ -391,7 +391,7 @@ class Stream:
             self.step_losses[s - 1] = st.loss
             if s == 1:
                 assert isinstance(st, StepTrace)
-                self.initial = ForwardTrace.of_step(st)
+                self.initial = ForwardTrace.of_step(st) if net.at_theta is None else net.at_theta
             yield st if wanted else summarize(st, norms)
 
     def head(self) -> RunTrace:
