@@ -230,6 +230,7 @@ LAYER_RECORD_KEYS = (
     "grad_activation_params",
     "optimizer_state",
     "params_lookahead",
+    "activation_params_lookahead",
     "state_before",
     "state",
 )
