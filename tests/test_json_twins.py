@@ -165,3 +165,36 @@ def test_layered_lookahead_document_grades_as_its_own_answers(
     result = run_cli(["check", str(path), str(doc), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert all(c["verdict"] == "correct" for c in json.loads(result.stdout)["cells"])
+
+
+@pytest.mark.parametrize("example", ["rnn-bptt", "lstm-step", "conv-worked-example"])
+def test_layered_head_says_where_a_sequence_is_costed(run_cli: Any, example: str) -> None:
+    """`loss_at` (the config's, every or last) follows `layer_types` for a sequence input, and
+    is absent for any other; jsonl's last line has it too."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{example}.yaml"
+    want = yaml.safe_load(path.read_text(encoding="utf-8")).get("loss_at")
+    for fmt in ("json", "jsonl"):
+        doc = json.loads(run_cli(["step", str(path), "--format", fmt]).stdout.splitlines()[-1])
+        keys = list(doc)
+        if want is None:
+            assert "loss_at" not in doc
+        else:
+            assert doc["loss_at"] == want
+            assert keys[keys.index("layer_types") + 1] == "loss_at"
+
+
+def test_answers_made_with_another_loss_at_are_refused(run_cli: Any, tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[1] / "configs" / "rnn-bptt.yaml"
+    doc = json.loads(run_cli(["step", str(path), "--format", "json"]).stdout)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(doc), "utf-8")
+    assert run_cli(["check", str(path), str(answers)]).exit_code == 0
+    answers.write_text(json.dumps({**doc, "loss_at": "last"}), "utf-8")
+    result = run_cli(["check", str(path), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {answers}, line 1: loss_at: the answers were made with loss_at: last, "
+        "the config's is every"
+    ]

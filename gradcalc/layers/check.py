@@ -235,7 +235,7 @@ LAYER_RECORD_KEYS = (
     "state",
 )
 # The dense contract's top level, and what a layered document adds to it.
-CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types")
+CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types", "loss_at")
 STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahead", "layers")
 
 
@@ -287,6 +287,13 @@ class Reader:
                 ("examples",),
                 f"the answers are for {data['examples']} examples, the config has "
                 f"{self.shape.examples}",
+            )
+        loss_at = data.get("loss_at")
+        if isinstance(loss_at, str) and loss_at != self.shape.spec.loss_at:
+            raise doc.error(
+                ("loss_at",),
+                f"the answers were made with loss_at: {loss_at}, the config's is "
+                f"{self.shape.spec.loss_at or 'none (its input is not a sequence)'}",
             )
         rounded = data.get("round")
         if rounded is not None:

@@ -312,6 +312,8 @@ def head(trace: LayeredRun, show_: str = "all") -> dict[str, Any]:
     layers = {
         "shapes": [list(s) for s in trace.shapes],
         "layer_types": [layer.kind.name for layer in trace.layers],
+        # A sequence input's: the cost at every step or at the last.
+        **({"loss_at": trace.loss_at} if trace.loss_at is not None else {}),
     }
     return json.head(trace, show_, layers)
 
