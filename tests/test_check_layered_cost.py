@@ -33,15 +33,14 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def dense_costs() -> np.ndarray:
-    """½ (a³ − y)² per example of the 3-2-1 tanh/sigmoid network."""
+def dense_output() -> np.ndarray:
+    """a³ of the 3-2-1 tanh/sigmoid network, one row per example."""
     a2 = np.tanh(X_DENSE @ W2.T + B2)
-    a3 = sigmoid(a2 @ W3.T + B3)
-    return 0.5 * np.sum((a3 - Y) ** 2, axis=1)
+    return sigmoid(a2 @ W3.T + B3)
 
 
-def conv_costs() -> np.ndarray:
-    """A 2×2 cross-correlation with stride 1 (loops), ReLU, flatten, a sigmoid unit, ½ (a − y)²."""
+def conv_output() -> np.ndarray:
+    """A 2×2 cross-correlation with stride 1 (loops), ReLU, flatten, a sigmoid unit."""
     out = []
     for n in range(2):
         z = np.zeros((2, 2))
@@ -51,8 +50,13 @@ def conv_costs() -> np.ndarray:
                     X_CONV[n, 0, i + p, j + q] * K[0, 0, p, q] for p in range(2) for q in range(2)
                 )
         a = np.maximum(z, 0.0).reshape(-1)
-        out.append(0.5 * (sigmoid(WC[0] @ a)[()] - Y[n, 0]) ** 2)
+        out.append([sigmoid(WC[0] @ a)[()]])
     return np.array(out)
+
+
+def quadratic(a: np.ndarray) -> np.ndarray:
+    """½ Σ_j (a_j − y_j)² per example."""
+    return 0.5 * np.sum((a - Y) ** 2, axis=1)
 
 
 def lists(a: np.ndarray) -> str:
@@ -64,13 +68,13 @@ DENSE_LAYERS = (
     f"  - weights: {lists(W3)}\n    biases: {lists(B3)}\n    activation: sigmoid\n"
 )
 NETWORKS = {
-    "dense": (X_DENSE, DENSE_LAYERS, dense_costs, W2, W3),
-    "dense as layers": (X_DENSE, "  - type: flatten\n" + DENSE_LAYERS, dense_costs, W2, W3),
+    "dense": (X_DENSE, DENSE_LAYERS, dense_output, W2, W3),
+    "dense as layers": (X_DENSE, "  - type: flatten\n" + DENSE_LAYERS, dense_output, W2, W3),
     "conv": (
         X_CONV,
         f"  - type: conv2d\n    kernels: {lists(K)}\n    activation: relu\n"
         f"  - type: flatten\n  - weights: {lists(WC)}\n    biases: [0]\n    activation: sigmoid\n",
-        conv_costs,
+        conv_output,
         K,
         WC,
     ),
@@ -87,12 +91,14 @@ def config(name: str, reduction: str, decay: float) -> str:
 
 def reference(name: str, reduction: str, decay: float) -> tuple[np.ndarray, float, float]:
     """(C_x, the scale of their sum, the L2 penalty (λ/2) Σ w² of the weights and kernels)."""
-    _, _, costs, *weights = NETWORKS[name]
+    _, _, output, *weights = NETWORKS[name]
     scale = 0.5 if reduction == "mean" else 1.0
-    return costs(), scale, decay / 2 * sum(float(np.sum(w * w)) for w in weights)
+    return quadratic(output()), scale, decay / 2 * sum(float(np.sum(w * w)) for w in weights)
 
 
-def grade(run_cli: Any, tmp_path: Path, name: str, reduction: str, decay: float, sheet: str):
+def grade(
+    run_cli: Any, tmp_path: Path, name: str, reduction: str, decay: float, sheet: str
+) -> dict[str, Any]:
     cfg = tmp_path / "net.yaml"
     cfg.write_text(config(name, reduction, decay), encoding="utf-8")
     answers = tmp_path / "answers.yaml"
@@ -163,3 +169,65 @@ def test_rounded_hand_calculation_carries_within_its_bound(
         cells = grade(run_cli, tmp_path, name, "sum", 0.0, sheet)
         assert cells["C_x (x = 2)"]["verdict"] in ("correct", "rounding")
         assert cells["C"]["verdict"] == verdict, (loss, cells["C"])
+
+
+# The output layer's number: the dense network's 3; a flatten in front moves it to 4.
+OUTPUT = {"dense": 3, "dense as layers": 4, "conv": 4}
+
+
+@pytest.mark.parametrize(("name", "reduction", "decay"), CASES)
+def test_costs_from_a_wrong_output_are_carried(
+    run_cli: Any, tmp_path: Path, name: str, reduction: str, decay: float
+) -> None:
+    """a^L wrong for the first example: its C_x and C worked from it are ↳; a C_x that follows
+    from neither the given nor the right a^L is ✗."""
+    _, scale, penalty = reference(name, reduction, decay)
+    a = NETWORKS[name][2]() + np.array([[0.1], [0.0]])
+    costs = quadratic(a)
+    L = OUTPUT[name]
+    sheet = f"a:\n  {L}: {lists(a)}\nlosses: {lists(costs)}\n"
+    cells = grade(run_cli, tmp_path, name, reduction, decay, sheet)
+    assert cells["C_x (x = 1)"]["verdict"] == "carried"
+    assert cells["C_x (x = 1)"]["carried_from_answers"] == pytest.approx(costs[0], rel=1e-12)
+    assert cells["C_x (x = 2)"]["verdict"] == "correct"
+    # C alone (no C_x answered) from the given a^L.
+    total = float(scale * costs.sum() + penalty)
+    cells = grade(
+        run_cli, tmp_path, name, reduction, decay, sheet.split("losses")[0] + f"loss: {total!r}\n"
+    )
+    assert cells["C"]["verdict"] == "carried"
+    wrong = costs + np.array([0.05, 0.0])
+    cells = grade(
+        run_cli,
+        tmp_path,
+        name,
+        reduction,
+        decay,
+        f"a:\n  {L}: {lists(a)}\nlosses: {lists(wrong)}\n",
+    )
+    assert cells["C_x (x = 1)"]["verdict"] == "wrong"
+
+
+def test_cost_from_a_wrong_z_of_a_softmax_output_is_carried(run_cli: Any, tmp_path: Path) -> None:
+    """Cross-entropy after softmax is worked from z^L where a^L is not answered: a wrong z^L
+    and the C_x that −log softmax(z^L)_y gives from it are ✗ then ↳ (layer records)."""
+    x = X_DENSE
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    text = (
+        f"inputs: {lists(x)}\ntargets: {lists(y)}\nloss: cross_entropy\nlearning_rate: 0.5\n"
+        f"layers:\n  - type: flatten\n  - weights: {lists(W2)}\n    biases: {lists(B2)}\n"
+        "    activation: softmax\n"
+    )
+    cfg = tmp_path / "net.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    z = x @ W2.T + B2 + np.array([[0.3, 0.0], [0.0, 0.0]])
+    log_softmax = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    costs = -np.sum(y * log_softmax, axis=1)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"z:\n  3: {lists(z)}\nlosses: {lists(costs)}\n", encoding="utf-8")
+    result = run_cli(["check", str(cfg), str(answers), "--format", "json"])
+    cells = {c["symbol"]: c for c in json.loads(result.stdout)["cells"]}
+    assert cells["z³[0] (x = 1)"]["verdict"] == "wrong"
+    assert cells["C_x (x = 1)"]["verdict"] == "carried"
+    assert cells["C_x (x = 1)"]["carried_from_answers"] == pytest.approx(costs[0], rel=1e-12)
+    assert cells["C_x (x = 2)"]["verdict"] == "correct"

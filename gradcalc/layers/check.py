@@ -591,16 +591,31 @@ class Context:
         return allowance(key, np.shape(expected(self.exact, key)), self.allowances, self.drift)
 
     def cost(self) -> Form:
-        """C from each example's cost as answered (the dense check's rule), with its bound."""
+        """C from each example's cost as answered, else as its given output gives it (the
+        dense check's rule), with its bound."""
         decaying = self.net.decaying
         penalty = l2_penalty(
             self.spec.weight_decay,
             list(decaying(self.theta)),
             list(decaying(self.theta_allow)) if self.theta_allow is not None else None,
         )
-        losses = (expected(self.exact, ("losses", None)), self.allow("losses"))
+        losses = (self.costs(), self.allow("losses"))
         answered = self.answers.get(("losses", None))
         return total_cost(self.net.scale, losses, answered, self.allow("losses"), penalty)
+
+    def costs(self) -> np.ndarray:
+        """C_x from the given output a^L (the last step's with loss_at: last), or, for a loss
+        computed from z^L (cross-entropy after softmax) whose a^L is not answered, from z^L."""
+        spec, L = self.spec, self.shape.L
+        n = spec.x.shape[0]
+        y = spec.y.reshape(n, -1)
+        fused = self.net.fused
+        with np.errstate(all="ignore"):
+            if fused is not None and self.answers.get(("a", L)) is None:
+                return np.asarray(fused.value(self.given("z", L), y, spec.loss_params))
+            out = self.output_of(L)
+            scored = out[:, -1] if spec.sliced else out
+            return np.asarray(spec.loss.value(scored.reshape(n, -1), y, spec.loss_params))
 
     def output_of(self, l: int) -> np.ndarray:
         return self.given("a", l) if self.shape.has_a(l) else self.given("z", l)
@@ -689,6 +704,8 @@ def _carried(ctx: Context, key: Key) -> np.ndarray:
     q, l = key
     spec, net = ctx.spec, ctx.net
     if q in ("loss", "losses") or (spec.optimizer.lookahead is not None and q in ("z", "a")):
+        if q == "losses" and spec.optimizer.lookahead is None:
+            return ctx.costs()
         # With a look-ahead rule the step's cost is at θ, its z and a at θ̃: judged as exact.
         return expected(ctx.exact, key)
     assert l is not None
