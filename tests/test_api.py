@@ -36,9 +36,12 @@ def test_readme_python_example_prints_what_its_comments_say(monkeypatch) -> None
         assert line.startswith(prefix), (line, comment)
 
 
-def test_to_dict_is_the_json_document(run_cli) -> None:
-    trace = gradcalc.run(gradcalc.load(EXAMPLE), steps=3)
-    result = run_cli(["step", str(EXAMPLE), "--steps", "3", "--format", "json"])
+@pytest.mark.parametrize("example", ["worked-example", "conv-worked-example"])
+def test_to_dict_is_the_json_document(run_cli, example: str) -> None:
+    """A dense run's and a layered run's to_dict are what the one JSON writer writes."""
+    path = ROOT / "configs" / f"{example}.yaml"
+    trace = gradcalc.run(gradcalc.load(str(path)), steps=3)
+    result = run_cli(["step", str(path), "--steps", "3", "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(json.dumps(trace.to_dict())) == json.loads(result.stdout)
 

@@ -86,10 +86,17 @@ def test_dense_and_layered_documents_agree(run_cli: Any, tmp_path: Path, rule: A
         # The dense layers come after the flatten, one layer number on.
         for one, other in zip(ours["layers"], theirs["layers"][1:], strict=True):
             assert other["layer"] == one["layer"] + 1
-            for key in ("activation_params", "grad_activation_params"):
+            for key in (
+                "activation_params",
+                "grad_activation_params",
+                "activation_params_lookahead",
+            ):
                 assert (key in other) == (key in one), key
                 for name, value in one.get(key, {}).items():
                     _close(other[key][name], value)
+            if "weights_lookahead" in one:
+                _close(other["params_lookahead"]["weights"], one["weights_lookahead"])
+                _close(other["params_lookahead"]["biases"], one["biases_lookahead"])
             assert set(other["optimizer_state"]) == set(one["optimizer_state"])
             for kind, arrays in one["optimizer_state"].items():
                 assert set(other["optimizer_state"][kind]) == set(arrays)
@@ -123,6 +130,11 @@ def test_layered_lookahead_has_each_examples_cost(run_cli: Any, tmp_path: Path, 
             y,
         )
         _close(theirs["lookahead"]["losses"], want)
+        # The layered record alone (its θ̃ and ã) gives the same costs.
+        hidden, top = (layer["params_lookahead"] for layer in theirs["layers"][1:])
+        a = theirs["layers"][1]["activation_params_lookahead"]["a"]
+        mine = _prelu_sigmoid_mse(*hidden.values(), a, *top.values(), x, y)
+        _close(theirs["lookahead"]["losses"], mine)
         _close(np.mean(theirs["lookahead"]["losses"]), theirs["lookahead"]["data_loss"])
 
 
@@ -136,3 +148,53 @@ def test_jsonl_tail_is_the_document_without_steps(run_cli: Any, tmp_path: Path) 
         whole = dict(doc[0])
         assert lines[:-1] == whole.pop("steps")
         assert lines[-1] == whole
+
+
+@pytest.mark.parametrize(
+    "rule", [r for r in OPTIMIZERS if r.lookahead is not None], ids=lambda r: r.name
+)
+def test_layered_lookahead_document_grades_as_its_own_answers(
+    run_cli: Any, tmp_path: Path, rule: Any
+) -> None:
+    """`check` reads a layered document with every look-ahead key as an answer sheet."""
+    path = tmp_path / "net.yaml"
+    path.write_text(NETWORK.format(rule=rule.name, flatten="  - type: flatten\n"), "utf-8")
+    doc = tmp_path / "doc.json"
+    doc.write_text(run_cli(["step", str(path), "--format", "json"]).stdout, "utf-8")
+    assert "activation_params_lookahead" in json.loads(doc.read_text())["steps"][0]["layers"][1]
+    result = run_cli(["check", str(path), str(doc), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert all(c["verdict"] == "correct" for c in json.loads(result.stdout)["cells"])
+
+
+@pytest.mark.parametrize("example", ["rnn-bptt", "lstm-step", "conv-worked-example"])
+def test_layered_head_says_where_a_sequence_is_costed(run_cli: Any, example: str) -> None:
+    """`loss_at` (the config's, every or last) follows `layer_types` for a sequence input, and
+    is absent for any other; jsonl's last line has it too."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{example}.yaml"
+    want = yaml.safe_load(path.read_text(encoding="utf-8")).get("loss_at")
+    for fmt in ("json", "jsonl"):
+        doc = json.loads(run_cli(["step", str(path), "--format", fmt]).stdout.splitlines()[-1])
+        keys = list(doc)
+        if want is None:
+            assert "loss_at" not in doc
+        else:
+            assert doc["loss_at"] == want
+            assert keys[keys.index("layer_types") + 1] == "loss_at"
+
+
+def test_answers_made_with_another_loss_at_are_refused(run_cli: Any, tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[1] / "configs" / "rnn-bptt.yaml"
+    doc = json.loads(run_cli(["step", str(path), "--format", "json"]).stdout)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(doc), "utf-8")
+    assert run_cli(["check", str(path), str(answers)]).exit_code == 0
+    answers.write_text(json.dumps({**doc, "loss_at": "last"}), "utf-8")
+    result = run_cli(["check", str(path), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {answers}, line 1: loss_at: the answers were made with loss_at: last, "
+        "the config's is every"
+    ]

@@ -14,7 +14,7 @@ context.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import field
 from itertools import pairwise
 from typing import Protocol
@@ -62,15 +62,7 @@ class Context:
     def allow(self, q: str, l: int | None = None) -> np.ndarray:
         """How far the given value of (q, l) may be from what the student worked with."""
         key = (q, l)
-        shape = np.shape(expected(self.exact, key))
-        written = self.allowances.get(key)
-        if written is not None and np.shape(written) == shape and not np.isnan(written).any():
-            return np.array(written, dtype=float)  # every value answered: no drift to read
-        drift = self.drift.get(key) if self.drift is not None else None
-        base = np.zeros(shape) if drift is None else np.broadcast_to(drift, shape)
-        if written is None:
-            return base
-        return np.where(np.isnan(written), base, written)
+        return allowance(key, np.shape(expected(self.exact, key)), self.allowances, self.drift)
 
     def rounding(self, v: np.ndarray, e: np.ndarray | float = 0.0) -> np.ndarray:
         if self.unit is None:
@@ -148,15 +140,29 @@ class Context:
         kept = self.state(l, name, theta)
         return rule.lookahead(theta, kept, self.spec.optimizer_params, self.eta, _same)
 
-    def penalty(self) -> float:
-        """The L2 penalty (λ/2) Σ w² at the given weights before the step."""
-        lam = self.spec.weight_decay
-        return lam / 2 * sum(float(np.sum(w * w)) for w in self.weights) if lam else 0.0
+    def penalty(self) -> Form:
+        """The L2 penalty (λ/2) Σ w² at the given weights before the step, with its bound."""
+        return l2_penalty(self.spec.weight_decay, self.weights, self.weights_allow)
 
     def from_output(self) -> bool:
         """Whether the cost and δ^L are worked from the given a^L: always, except for a loss
         computed from z^L (cross-entropy after softmax) whose a^L was not answered."""
         return self.fused is None or self.answered("a", self.shape.L) is not None
+
+
+def allowance(
+    key: Key, shape: tuple[int, ...], allowances: dict[Key, np.ndarray], drift: Drift | None
+) -> np.ndarray:
+    """How far the given value of `key` may be from what the student worked with: half a unit
+    of its last place where answered, its drift bound (or nothing) where not."""
+    written = allowances.get(key)
+    if written is not None and np.shape(written) == shape and not np.isnan(written).any():
+        return np.array(written, dtype=float)  # every value answered: no drift to read
+    bound = drift.get(key) if drift is not None else None
+    base = np.zeros(shape) if bound is None else np.broadcast_to(bound, shape)
+    if written is None:
+        return base
+    return np.where(np.isnan(written), base, written)
 
 
 def _same(v: np.ndarray) -> np.ndarray:
@@ -208,23 +214,11 @@ def _forms(ctx: Context, key: Key) -> list[Form]:
     if q == "loss":
         out = []
         answered = ctx.answered("losses")
-        lam = spec.weight_decay
-        e_pen = lam * sum(
-            float(np.sum(np.abs(w) * e + e * e / 2))
-            for w, e in zip(ctx.weights, ctx.weights_allow or [], strict=False)
-        )
+        allowed = ctx.allow("losses") if answered is not None else None
         for costs, e in _cost_forms(ctx):
             if ctx.shape.batch:
                 e = e + ctx.rounding(costs, e)  # each C_x written before they are added
-            if answered is not None:
-                costs = np.where(np.isnan(answered), costs, answered)
-                e = np.where(np.isnan(answered), e, ctx.allow("losses"))
-            out.append(
-                (
-                    np.asarray(ctx.scale * costs.sum() + ctx.penalty()),
-                    np.asarray(ctx.scale * e.sum() + e_pen),
-                )
-            )
+            out.append(total_cost(ctx.scale, (costs, e), answered, allowed, ctx.penalty()))
         return out
     if q == "delta":
         assert l is not None
@@ -259,6 +253,41 @@ def _forms(ctx: Context, key: Key) -> list[Form]:
     # The activation parameters' gradients and updates are judged against the exact trace only.
     exact = expected(ctx.exact, key)
     return [(exact, np.zeros(np.shape(exact)))]
+
+
+def total_cost(
+    scale: float,
+    costs: Form,
+    answered: np.ndarray | None,
+    allowed: np.ndarray | None,
+    penalty: Form,
+) -> Form:
+    """C = scale · Σ_x C_x + the penalty, from each example's cost as answered (within its
+    allowance) where it is, else from `costs` (within its bound): a wrong C_x carries into C.
+    The dense and the layered check both work C this way."""
+    value, e = costs
+    if answered is not None:
+        value = np.where(np.isnan(answered), value, answered)
+        e = np.where(np.isnan(answered), e, np.nan if allowed is None else allowed)
+    return (
+        np.asarray(scale * value.sum() + penalty[0]),
+        np.asarray(scale * e.sum() + penalty[1]),
+    )
+
+
+def l2_penalty(
+    lam: float, params: Sequence[np.ndarray], allowances: Sequence[np.ndarray] | None
+) -> Form:
+    """(λ/2) Σ θ² over the decayed parameters as given, and how far it moves when each θ
+    moves within its allowance."""
+    if not lam:
+        return np.asarray(0.0), np.asarray(0.0)
+    value = lam / 2 * sum(float(np.sum(w * w)) for w in params)
+    bound = lam * sum(
+        float(np.sum(np.abs(w) * e + e * e / 2))
+        for w, e in zip(params, allowances or [], strict=False)
+    )
+    return np.asarray(value), np.asarray(bound)
 
 
 def _cost_forms(ctx: Context) -> list[Form]:

@@ -34,7 +34,7 @@ from gradcalc.layers.record import (
     Shape,
     WrittenCells,
 )
-from gradcalc.layers.shapes import show, tensor
+from gradcalc.layers.shapes import feeding, show, tensor
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -67,7 +67,7 @@ def parse(
     from gradcalc.layers.shapes import whole
     from gradcalc.yamldoc import number, type_name
 
-    before = "the input" if index == 0 else f"layers[{index - 1}]"
+    before = feeding(index)
     if len(in_shape) != 2:
         raise doc.error(
             path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from gradcalc.check.answers import CONTRACT_KEYS as DENSE_CONTRACT_KEYS
 from gradcalc.check.answers import Answers
 from gradcalc.check.cells import Key
+from gradcalc.check.recompute import Form, allowance, l2_penalty, total_cost
 from gradcalc.doc.notation import superscript
 from gradcalc.errors import KeyPath, did_you_mean
 from gradcalc.functions.training import Update
@@ -229,11 +230,12 @@ LAYER_RECORD_KEYS = (
     "grad_activation_params",
     "optimizer_state",
     "params_lookahead",
+    "activation_params_lookahead",
     "state_before",
     "state",
 )
 # The dense contract's top level, and what a layered document adds to it.
-CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types")
+CONTRACT_KEYS = (*DENSE_CONTRACT_KEYS, "shapes", "layer_types", "loss_at")
 STEP_CONTRACT_KEYS = ("step", "loss", "losses", "data_loss", "penalty", "lookahead", "layers")
 
 
@@ -285,6 +287,13 @@ class Reader:
                 ("examples",),
                 f"the answers are for {data['examples']} examples, the config has "
                 f"{self.shape.examples}",
+            )
+        loss_at = data.get("loss_at")
+        if isinstance(loss_at, str) and loss_at != self.shape.spec.loss_at:
+            raise doc.error(
+                ("loss_at",),
+                f"the answers were made with loss_at: {loss_at}, the config's is "
+                f"{self.shape.spec.loss_at or 'none (its input is not a sequence)'}",
             )
         rounded = data.get("round")
         if rounded is not None:
@@ -564,6 +573,11 @@ class Context:
     answers: dict[Key, np.ndarray]
     theta: list[Theta]  # the parameters before the step (given)
     step: int
+    # Half a unit of each answer's last place (NaN where not answered), the drift bound of
+    # each quantity of the step (None: exact) and the allowance of the parameters before it.
+    allowances: dict[Key, np.ndarray] = field(default_factory=dict)
+    drift: dict[Key, np.ndarray] | None = None
+    theta_allow: list[Theta] | None = None
 
     def given(self, q: str, l: int | None = None) -> np.ndarray:
         exact = expected(self.exact, (q, l))
@@ -571,6 +585,37 @@ class Context:
         if answer is None:
             return exact
         return np.where(np.isnan(answer), exact, answer)
+
+    def allow(self, q: str, l: int | None = None) -> np.ndarray:
+        key = (q, l)
+        return allowance(key, np.shape(expected(self.exact, key)), self.allowances, self.drift)
+
+    def cost(self) -> Form:
+        """C from each example's cost as answered, else as its given output gives it (the
+        dense check's rule), with its bound."""
+        decaying = self.net.decaying
+        penalty = l2_penalty(
+            self.spec.weight_decay,
+            list(decaying(self.theta)),
+            list(decaying(self.theta_allow)) if self.theta_allow is not None else None,
+        )
+        losses = (self.costs(), self.allow("losses"))
+        answered = self.answers.get(("losses", None))
+        return total_cost(self.net.scale, losses, answered, self.allow("losses"), penalty)
+
+    def costs(self) -> np.ndarray:
+        """C_x from the given output a^L (the last step's with loss_at: last), or, for a loss
+        computed from z^L (cross-entropy after softmax) whose a^L is not answered, from z^L."""
+        spec, L = self.spec, self.shape.L
+        n = spec.x.shape[0]
+        y = spec.y.reshape(n, -1)
+        fused = self.net.fused
+        with np.errstate(all="ignore"):
+            if fused is not None and self.answers.get(("a", L)) is None:
+                return np.asarray(fused.value(self.given("z", L), y, spec.loss_params))
+            out = self.output_of(L)
+            scored = out[:, -1] if spec.sliced else out
+            return np.asarray(spec.loss.value(scored.reshape(n, -1), y, spec.loss_params))
 
     def output_of(self, l: int) -> np.ndarray:
         return self.given("a", l) if self.shape.has_a(l) else self.given("z", l)
@@ -641,9 +686,27 @@ class Context:
 
 
 def carried(ctx: Context, key: Key) -> np.ndarray:
+    """The value of `key` that the given values of its inputs lead to."""
+    return carried_form(ctx, key, None)[0]
+
+
+def carried_form(ctx: Context, key: Key, local: np.ndarray | None) -> Form:
+    """What `key`'s own equation gives from the given values, and how far that may move: C's
+    bound from its C_x's allowances (as the dense check's), else `local` (one equation's own
+    rounding)."""
+    if key == ("loss", None) and ctx.spec.optimizer.lookahead is None:
+        return ctx.cost()
+    value = _carried(ctx, key)
+    return value, np.zeros(np.shape(value)) if local is None else local
+
+
+def _carried(ctx: Context, key: Key) -> np.ndarray:
     q, l = key
     spec, net = ctx.spec, ctx.net
     if q in ("loss", "losses") or (spec.optimizer.lookahead is not None and q in ("z", "a")):
+        if q == "losses" and spec.optimizer.lookahead is None:
+            return ctx.costs()
+        # With a look-ahead rule the step's cost is at θ, its z and a at θ̃: judged as exact.
         return expected(ctx.exact, key)
     assert l is not None
     layer = ctx.shape.layer(l)
@@ -1115,10 +1178,13 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
     net = Network(spec)
     cells: list[Any] = []
     theta = [dict(layer.params) for layer in spec.layers]
+    theta_allow: list[Theta] | None = None
     for s, st in enumerate(exact.steps, 1):
         given = answers.steps.get(s, {})
         places = answers.places.get(s, {})
-        ctx = Context(spec, shape, net, st, given, theta, s)
+        ctx = Context(
+            spec, shape, net, st, given, theta, s, {}, glob[s - 1] if glob else None, theta_allow
+        )
         for key in shape.step_keys():
             answer = given.get(key)
             if answer is None and not options.require_all:
@@ -1126,6 +1192,7 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
             dims = shape.array_shape(key)
             values = np.full(dims, np.nan) if answer is None else answer
             u = precision.cell(values, np.broadcast_to(places.get(key, np.nan), dims))
+            ctx.allowances[key] = np.where(np.isnan(values), np.nan, u)
             cells += _judge(
                 shape,
                 options,
@@ -1141,6 +1208,10 @@ def grade(spec: LayeredSpec, answers: Answers, steps: int, options: Any) -> Any:
             )
         theta = [
             {name: ctx.given(name, l) for name in layer.params}
+            for l, layer in enumerate(spec.layers, 2)
+        ]
+        theta_allow = [
+            {name: ctx.allow(name, l) for name in layer.params}
             for l, layer in enumerate(spec.layers, 2)
         ]
     for key in shape.final_keys():
@@ -1214,9 +1285,13 @@ def _judge(
             near |= np.abs(answer - exact) <= BOUND_SAFETY * bound
     verdict[answered & ~right & near] = "rounding"
     slack = (BOUND_SAFETY * local if local is not None else 0.0) + last
-    own = carried(ctx, key) if ctx is not None else exact
+    if ctx is not None:
+        own, e_own = carried_form(ctx, key, local)
+        within = BOUND_SAFETY * e_own + last
+    else:
+        own, within = exact, slack
     own = np.broadcast_to(own, dims)
-    consistent = answered & close(answer, own, slack) & ~close(own, exact, slack)
+    consistent = answered & close(answer, own, within) & ~close(own, exact, within)
     if o.carry:
         verdict[(verdict == "wrong") & consistent] = "carried"
     matches: dict[tuple[int, ...], list[tuple[str, str]]] = {}

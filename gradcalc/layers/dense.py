@@ -29,11 +29,11 @@ def parse(
     doc: Doc, raw: dict[str, Any], path: KeyPath, in_shape: Shape, index: int, outputs: int | None
 ) -> Layer:
     if len(in_shape) != 1:
-        from gradcalc.layers.shapes import show
+        from gradcalc.layers.shapes import feeding, show
 
         raise doc.error(
             path,
-            f"a dense layer takes a vector, but {_before(index)} gives shape {show(in_shape)}",
+            f"a dense layer takes a vector, but {feeding(index)} gives shape {show(in_shape)}",
             "add a layer {type: flatten} before it",
         )
     # In gradcalc.step.config, which dense-only networks read without loading gradcalc.layers
@@ -52,10 +52,6 @@ def parse(
         activation,
         params,
     )
-
-
-def _before(index: int) -> str:
-    return "the input" if index == 0 else f"layers[{index - 1}]"
 
 
 def _write_forward(sheet: Any, ls: Any, n: int) -> list[Any]:

@@ -88,14 +88,9 @@ class LayeredRun:
         import json
 
         from gradcalc.layers.views import JsonWriter
+        from gradcalc.step.json import render
 
-        chunks: list[bytes] = []
-        writer = JsonWriter(chunks.append, lines=False, show="all", shown=lambda s: True)
-        writer.start(self)
-        for st in self.steps:
-            writer.step(st)
-        writer.finish(self)
-        return json.loads(b"".join(chunks))
+        return json.loads(render(self, writer_class=JsonWriter))
 
     def explain(self, *, digits: int = 3, width: int = 100) -> str:
         """The worked solution `gradcalc step --explain` prints (the first three steps and the

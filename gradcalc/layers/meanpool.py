@@ -10,7 +10,7 @@ import numpy as np
 
 from gradcalc.functions.registry import Written
 from gradcalc.layers.record import Array, Cache, Layer, LayerType, Shape, WrittenCells
-from gradcalc.layers.shapes import show
+from gradcalc.layers.shapes import feeding, show
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -23,7 +23,7 @@ def parse(
     from gradcalc.layers.config import activation
 
     if len(in_shape) != 2:
-        before = "the input" if index == 0 else f"layers[{index - 1}]"
+        before = feeding(index)
         raise doc.error(
             path,
             f"meanpool takes a sequence (T, d), but {before} gives shape {show(in_shape)}",

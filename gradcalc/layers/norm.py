@@ -38,8 +38,8 @@ from gradcalc.layers.record import (
     Shape,
     WrittenCells,
 )
+from gradcalc.layers.shapes import feeding, show, tensor
 from gradcalc.layers.shapes import mode as parse_mode
-from gradcalc.layers.shapes import show, tensor
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -201,7 +201,7 @@ def _parse_batchnorm(
     from gradcalc.yamldoc import number
 
     if len(in_shape) not in (1, 2, 3):
-        before = "the input" if index == 0 else f"layers[{index - 1}]"
+        before = feeding(index)
         raise doc.error(
             path,
             f"batchnorm takes a vector, (C, L) or (C, H, W), but {before} gives shape "

@@ -34,7 +34,7 @@ from gradcalc.layers.record import (
     Shape,
     WrittenCells,
 )
-from gradcalc.layers.shapes import show, tensor, whole
+from gradcalc.layers.shapes import feeding, show, tensor, whole
 
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
@@ -93,7 +93,7 @@ def _parse(kind: str) -> Any:
         from gradcalc.step import config as c
 
         if len(in_shape) != 2:
-            before = "the input" if index == 0 else f"layers[{index - 1}]"
+            before = feeding(index)
             raise doc.error(
                 path,
                 f"{kind} takes a sequence of shape (T, input), but {before} gives shape "

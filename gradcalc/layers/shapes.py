@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from gradcalc.yamldoc import Doc
 
 
+def feeding(index: int) -> str:
+    """What feeds layers[index], as messages name it: the input, or the layer before."""
+    return "the input" if index == 0 else f"layers[{index - 1}]"
+
+
 def show(shape: tuple[int, ...]) -> str:
     """(1, 4, 4) -> "1×4×4"."""
     return "×".join(str(n) for n in shape) if shape else "a number"
@@ -33,7 +38,7 @@ def check_rank(
     (C, H, W) for 2 axes, (C, L) for 1."""
     if len(in_shape) != axes + 1:
         want = "(C, H, W)" if axes == 2 else "(C, L)"
-        before = "the input" if index == 0 else f"layers[{index - 1}]"
+        before = feeding(index)
         raise doc.error(
             path,
             f"{name} takes one example of shape {want}, but {before} gives shape {show(in_shape)}",

@@ -279,6 +279,9 @@ def layer_record(ls: LayerStep, batch: bool) -> dict[str, Any]:
     doc.update(trained(ls.activation_params, ls.grad_activation_params, ls.optimizer_state))
     if ls.params_ahead is not None:
         doc["params_lookahead"] = {k: as_json(v) for k, v in ls.params_ahead.items()}
+        ahead = {k: ls.activation_params_pass[k] for k in ls.grad_activation_params}
+        if ahead:  # a learnable activation parameter's ã (PReLU's slope) at θ̃
+            doc["activation_params_lookahead"] = ahead
     if ls.state:
         doc["state_before"] = {k: as_json(v) for k, v in ls.state_before.items()}
         doc["state"] = {k: as_json(v) for k, v in ls.state.items()}
@@ -309,6 +312,8 @@ def head(trace: LayeredRun, show_: str = "all") -> dict[str, Any]:
     layers = {
         "shapes": [list(s) for s in trace.shapes],
         "layer_types": [layer.kind.name for layer in trace.layers],
+        # A sequence input's: the cost at every step or at the last.
+        **({"loss_at": trace.loss_at} if trace.loss_at is not None else {}),
     }
     return json.head(trace, show_, layers)
 

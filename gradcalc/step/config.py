@@ -510,8 +510,9 @@ def dense_arrays(
             )
         weights = _initialized(doc, w_raw, w_path, (units, width), number, 0)
     if weights.shape[1] != width:
-        index = path[-1]
-        before = "the input" if index == 0 else f"layers[{index - 1}]"  # type: ignore[operator]
+        from gradcalc.layers.shapes import feeding
+
+        before = feeding(path[-1])  # type: ignore[arg-type]
         has = f"gives {width} values" if flat else f"has {width} units"
         raise doc.error(
             w_path,
