@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from gradcalc.step.config import LayerSpec, NetworkSpec
     from gradcalc.step.trace import ForwardTrace, LayerState, LayerTrace, RunTrace, StepTrace
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # `gradcalc.check` is the grading function, and also the name of the subpackage that does the
 # grading: importing the subpackage would bind its module to the name. Import the (empty)
