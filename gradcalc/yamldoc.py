@@ -498,6 +498,16 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
+    """A whole number ≥ low however it is written (2, 2.0, 2E1), for steps:, sizes, strides,
+    units and the like; refused at its key path otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise doc.error(path, f"expected a whole number ≥ {low}, got {type_name(value)}")
+    return value
+
+
 def number_hint(text: str) -> str | None:
     for pattern, hint in _YAML11_NUMBERS:
         if re.match(pattern, text):

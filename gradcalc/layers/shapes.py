@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.yamldoc import whole
+
 if TYPE_CHECKING:
     from gradcalc.errors import KeyPath
     from gradcalc.layers.record import Layer
@@ -84,16 +86,6 @@ def _nested(doc: Doc, value: Any, path: KeyPath, what: str) -> np.ndarray:
                 f"{show(parts[0].shape)}",
             )
     return np.stack(parts).astype(float)
-
-
-def whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
-    from gradcalc.yamldoc import type_name
-
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise doc.error(path, f"expected a whole number ≥ {low}, got {type_name(value)}")
-    return value
 
 
 def pair(doc: Doc, value: Any, path: KeyPath, axes: int, low: int) -> tuple[int, ...]:

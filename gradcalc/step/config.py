@@ -20,7 +20,16 @@ from gradcalc.functions.losses import REGISTRY as LOSSES
 from gradcalc.functions.optimizers import REGISTRY as OPTIMIZERS
 from gradcalc.functions.registry import Activation, Loss, Param, UpdateRule
 from gradcalc.records import record
-from gradcalc.yamldoc import Doc, Numbers, number, number_hint, parse_yaml, read_text, type_name
+from gradcalc.yamldoc import (
+    Doc,
+    Numbers,
+    number,
+    number_hint,
+    parse_yaml,
+    read_text,
+    type_name,
+    whole,
+)
 
 if TYPE_CHECKING:
     from gradcalc.functions.initializers import Initializer
@@ -575,7 +584,7 @@ def _shorthand(doc: Doc, raw: dict[str, Any], inputs: int) -> list[LayerSpec]:
             (*path, "sizes"),
             f"expected the layer widths, input first (e.g. [784, 128, 10]), got {type_name(sizes)}",
         )
-    sizes = [_whole(doc, n, (*path, "sizes", k), 1) for k, n in enumerate(sizes)]
+    sizes = [whole(doc, n, (*path, "sizes", k), 1) for k, n in enumerate(sizes)]
     if sizes[0] != inputs:
         raise doc.error(
             (*path, "sizes", 0),
@@ -707,7 +716,7 @@ def _units(doc: Doc, value: dict[str, Any], path: KeyPath) -> int | None:
     units = value.get("units")
     if units is None:
         return None
-    return _whole(doc, units, (*path, "units"), 1)
+    return whole(doc, units, (*path, "units"), 1)
 
 
 def _initialized(
@@ -744,17 +753,7 @@ def _draw(
 
 
 def _seed(doc: Doc, value: Any, path: KeyPath) -> int:
-    return _whole(doc, value, path, 0)
-
-
-def _whole(doc: Doc, value: Any, path: KeyPath, low: int) -> int:
-    """A whole number ≥ low however it is written (2.0 and 2E1 too), as steps: and a layer's
-    sizes (gradcalc.layers.shapes.whole) take it."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise doc.error(path, f"expected a whole number ≥ {low}, got {type_name(value)}")
-    return value
+    return whole(doc, value, path, 0)
 
 
 def _init_record(doc: Doc, value: Any, path: KeyPath) -> tuple[Initializer, tuple[float, ...]]:
