@@ -923,3 +923,33 @@ def test_the_worked_bce_softmax_delta_writes_finite_numbers(
     assert result.exit_code == 0, result.output
     assert line in result.stdout and "∞" not in result.stdout
     assert "δ²₁ = (a²₁ − y₁)/(1 − a²₁) − a²₁ Σᵢ (aᵢ − yᵢ)/(1 − aᵢ)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["step", str(WORKED), "--format", "markdown"],
+        ["step", str(WORKED), "--format", "json"],
+        ["step", str(WORKED), "--show", "summary", "--format", "jsonl"],
+        ["derive", "tanh", "--at", "1", "--format", "markdown"],
+    ],
+)
+def test_sigterm_as_signals_are_released_leaves_no_temp_file(
+    run_cli, monkeypatch, tmp_path, command
+) -> None:
+    """A SIGTERM that arrives while the temp file is being created waits until it has a name,
+    and is delivered the moment the signals are released: the name must already be known to
+    whoever removes the file (a real SIGTERM from outside once left `.gradcalc-*.tmp`)."""
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # held: delivered when the mask is restored
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    result = run_cli([*command, "-o", str(tmp_path / "out")])
+    one_line_error(result, 143, "terminated")
+    assert list(tmp_path.iterdir()) == []

@@ -410,18 +410,22 @@ def _mode(target: Path) -> int:
     return 0o666 & ~umask
 
 
-def _temp_beside(output: str, target: Path, mode: str, option: str = "--output") -> tuple[Any, str]:
+def _temp_beside(
+    output: str, target: Path, mode: str, names: list[str], option: str = "--output"
+) -> Any:
     """An open temporary file in the target's directory, with a short name of its own (a
-    legal 255-byte target name must work). Signals wait while it is created and its name
-    returned, so whoever removes it on failure always knows its name."""
+    legal 255-byte target name must work). Signals wait until its name is in `names`: a
+    SIGTERM let through as they are released raises here, and whoever removes the file on
+    failure must already know its name."""
     import tempfile
 
     try:
         with _signals_held():
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gradcalc-", suffix=".tmp")
+            names.append(tmp)
     except OSError as exc:
         raise GradcalcError(f"{option} {output}: cannot write ({exc.strerror or exc})") from None
-    return os.fdopen(fd, mode), tmp
+    return os.fdopen(fd, mode)
 
 
 class Sink:
@@ -454,7 +458,14 @@ class Sink:
                     ) from None
             else:
                 self.target = Path(os.path.realpath(self.output))
-                self.fh, self.tmp = _temp_beside(self.output, self.target, "wb")
+                names: list[str] = []
+                try:
+                    self.fh = _temp_beside(self.output, self.target, "wb", names)
+                except BaseException:  # __exit__ does not run when __enter__ raises
+                    for name in names:
+                        Path(name).unlink(missing_ok=True)
+                    raise
+                self.tmp = names[0]
         return self
 
     def write(self, data: str | bytes) -> None:
@@ -546,19 +557,19 @@ def write_atomically(
         return
     target = Path(os.path.realpath(output))
     mode = _mode(target)
-    tmp: str | None = None
+    names: list[str] = []
     try:
-        fh, tmp = _temp_beside(output, target, "wb", option)
+        fh = _temp_beside(output, target, "wb", names, option)
         with fh:
             fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        os.chmod(names[0], mode)
+        os.replace(names[0], target)
     except OSError as exc:
         raise GradcalcError(f"{option} {output}: cannot write ({exc.strerror or exc})") from None
     finally:
         # Also on Ctrl-C and SIGTERM (the CLI turns it into an exception): no temp file left.
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # a no-op once the rename has happened
+        for name in names:
+            Path(name).unlink(missing_ok=True)  # a no-op once the rename has happened
 
 
 @contextlib.contextmanager
