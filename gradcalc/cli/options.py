@@ -574,17 +574,38 @@ def write_atomically(
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends, then act as they would have. The
+    mask alone is not enough: a signal sent to the process can reach another thread (a BLAS
+    worker), and Python then runs its handler in this one at once; so the handlers, too, only
+    note the signal while the block runs."""
     import signal
+    import threading
 
-    if not hasattr(signal, "pthread_sigmask"):  # not on Windows
-        yield
+    held = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread
         return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pending: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: pending.append(signum)) for sig in held
+    }
+    masked = hasattr(signal, "pthread_sigmask")  # not on Windows
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held) if masked else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if mask is not None:
+            # A signal held by the mask reaches the noting handler here.
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            sig = pending[0]
+            handler = previous[sig]
+            if callable(handler):
+                handler(sig, None)  # raises (Terminated, KeyboardInterrupt) as it would have
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
 
 
 # Shell completion (see `gradcalc completion`): each returns the candidates for `incomplete`.
