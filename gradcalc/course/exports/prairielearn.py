@@ -127,15 +127,15 @@ def union(sets: list[list[AnswerCell]]) -> list[AnswerCell]:
     variants have (a 3×3 feature map where others have 2×2) goes after the cell before it in
     its own variant."""
     out: list[AnswerCell] = []
-    where: dict[str, int] = {}
+    names: list[str] = []  # out's names, in its order
     for cells in sets:
         at = 0
         for cell in cells:
-            if cell.name in where:
-                at = out.index(next(c for c in out if c.name == cell.name)) + 1
+            if cell.name in names:
+                at = names.index(cell.name) + 1
                 continue
             out.insert(at, cell)
-            where[cell.name] = at
+            names.insert(at, cell.name)
             at += 1
     return out
 
